@@ -1,0 +1,105 @@
+"""Energy Orchestrator: a site's inverters, batteries, meters and wallboxes.
+
+Each device is a config entry. Devices on one bus or gateway share a single
+connection from the link pool, so a gateway that takes one client at a time
+serves them all.
+"""
+
+from functools import partial
+
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
+from homeassistant.helpers.device_registry import DeviceInfo
+
+from .const import CONF_FAMILY, CONF_UNIT_ID, DOMAIN
+from .coordinator import (
+    DeviceCoordinator,
+    EnergyOrchestratorConfigEntry,
+    EnergyOrchestratorRuntimeData,
+)
+from .drivers.base import ModbusDriver
+from .drivers.errors import DeviceError, LinkError, WrongDeviceError
+from .drivers.families import MODBUS_FAMILIES
+from .drivers.values import Identity
+from .helpers import async_get_link_pool, endpoint_from_data
+
+PLATFORMS = [Platform.SENSOR]
+
+
+async def async_setup_entry(
+    hass: HomeAssistant, entry: EnergyOrchestratorConfigEntry
+) -> None:
+    """Set up a device from a config entry."""
+    pool = async_get_link_pool(hass)
+    try:
+        link = pool.acquire(endpoint_from_data(entry.data))
+    except (LinkError, ValueError) as err:
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="link_unusable",
+            translation_placeholders={"error": str(err)},
+        ) from err
+
+    try:
+        driver = MODBUS_FAMILIES[entry.data[CONF_FAMILY]](
+            link, entry.data[CONF_UNIT_ID]
+        )
+        identity = await _async_identify(entry, driver)
+        coordinator = DeviceCoordinator(hass, entry, driver)
+        await coordinator.async_config_entry_first_refresh()
+    except BaseException:
+        await pool.release(link)
+        raise
+
+    entry.async_on_unload(partial(pool.release, link))
+    entry.runtime_data = EnergyOrchestratorRuntimeData(
+        coordinator=coordinator,
+        identity=identity,
+        device_info=DeviceInfo(
+            identifiers={(DOMAIN, identity.serial_number)},
+            manufacturer=identity.manufacturer,
+            model=identity.model,
+            serial_number=identity.serial_number,
+            sw_version=identity.firmware,
+            name=f"{identity.manufacturer} {identity.model}",
+        ),
+    )
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+
+
+async def _async_identify(
+    entry: EnergyOrchestratorConfigEntry, driver: ModbusDriver
+) -> Identity:
+    """Check that the device at the entry's address is the entry's device."""
+    try:
+        identity = await driver.async_identify()
+    except WrongDeviceError as err:
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="wrong_device",
+            translation_placeholders={"error": str(err)},
+        ) from err
+    except DeviceError as err:
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="communication_error",
+            translation_placeholders={"error": str(err)},
+        ) from err
+    if identity.serial_number != entry.unique_id:
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="identity_mismatch",
+            translation_placeholders={
+                "expected": str(entry.unique_id),
+                "found": identity.serial_number,
+            },
+        )
+    return identity
+
+
+async def async_unload_entry(
+    hass: HomeAssistant, entry: EnergyOrchestratorConfigEntry
+) -> bool:
+    """Unload a device entry; its link closes when no device uses it."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)

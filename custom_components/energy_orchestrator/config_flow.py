@@ -1,0 +1,275 @@
+"""Config flow: add a device by how it is reached, after probing it."""
+
+from collections.abc import Mapping
+from typing import Any, override
+
+import probatio
+
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigEntryState,
+    ConfigFlow,
+    ConfigFlowResult,
+)
+from homeassistant.const import CONF_DEVICE, CONF_HOST, CONF_PORT, CONF_TYPE
+from homeassistant.data_entry_flow import section
+from homeassistant.helpers.selector import (
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    SerialPortSelector,
+    TextSelector,
+)
+
+from .const import (
+    CONF_BAUDRATE,
+    CONF_FAMILY,
+    CONF_FRAMING,
+    CONF_UNIT_ID,
+    DEFAULT_BAUDRATE,
+    DEFAULT_PORT,
+    DEFAULT_UNIT_ID,
+    DOMAIN,
+    FRAMING_RTU_OVER_TCP,
+    FRAMING_TCP,
+    LOGGER,
+    TYPE_SERIAL,
+    TYPE_TCP,
+)
+from .drivers.errors import (
+    DeviceSilentError,
+    LinkError,
+    LinkSettingsConflictError,
+    WrongDeviceError,
+)
+from .drivers.families import MODBUS_FAMILIES
+from .drivers.values import Identity
+from .helpers import async_get_link_pool, endpoint_from_data
+
+SECTION_MORE_OPTIONS = "more_options"
+
+
+def _box(minimum: int, maximum: int) -> Any:
+    """Return an integer entry box validated to a range."""
+    return probatio.All(
+        NumberSelector(
+            NumberSelectorConfig(
+                min=minimum, max=maximum, step=1, mode=NumberSelectorMode.BOX
+            )
+        ),
+        probatio.Coerce(int),
+    )
+
+
+FAMILY_SELECTOR = SelectSelector(
+    SelectSelectorConfig(
+        options=sorted(MODBUS_FAMILIES),
+        translation_key=CONF_FAMILY,
+        mode=SelectSelectorMode.DROPDOWN,
+    )
+)
+
+# Most devices answer on their factory unit id and plain Modbus TCP, so those
+# settings wait in a collapsed section.
+STEP_TCP = probatio.Schema(
+    {
+        probatio.Required(CONF_FAMILY): FAMILY_SELECTOR,
+        probatio.Required(CONF_HOST): TextSelector(),
+        probatio.Required(CONF_PORT, default=DEFAULT_PORT): _box(1, 65535),
+        probatio.Required(SECTION_MORE_OPTIONS): section(
+            probatio.Schema(
+                {
+                    probatio.Required(CONF_UNIT_ID, default=DEFAULT_UNIT_ID): _box(
+                        1, 247
+                    ),
+                    probatio.Required(CONF_FRAMING, default=FRAMING_TCP): SelectSelector(
+                        SelectSelectorConfig(
+                            options=[FRAMING_TCP, FRAMING_RTU_OVER_TCP],
+                            translation_key=CONF_FRAMING,
+                        )
+                    ),
+                }
+            ),
+            {"collapsed": True},
+        ),
+    }
+)
+
+STEP_SERIAL = probatio.Schema(
+    {
+        probatio.Required(CONF_FAMILY): FAMILY_SELECTOR,
+        # A device path, or a pyserial URL (socket://, rfc2217://) for a bus
+        # on another machine behind ser2net.
+        probatio.Required(CONF_DEVICE): SerialPortSelector(),
+        probatio.Required(CONF_BAUDRATE, default=DEFAULT_BAUDRATE): _box(300, 4000000),
+        probatio.Required(SECTION_MORE_OPTIONS): section(
+            probatio.Schema(
+                {
+                    probatio.Required(CONF_UNIT_ID, default=DEFAULT_UNIT_ID): _box(
+                        1, 247
+                    ),
+                }
+            ),
+            {"collapsed": True},
+        ),
+    }
+)
+
+
+def _flatten(connection_type: str, user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """Turn the sectioned form input into config entry data."""
+    data = {CONF_TYPE: connection_type, **user_input}
+    data.update(data.pop(SECTION_MORE_OPTIONS))
+    if connection_type == TYPE_TCP:
+        # One connection is shared per host and port, so spelling matters.
+        data[CONF_HOST] = data[CONF_HOST].strip().lower()
+    else:
+        data[CONF_DEVICE] = data[CONF_DEVICE].strip()
+    return data
+
+
+def _sectioned(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Shape config entry data back into the sectioned form."""
+    inner = (CONF_UNIT_ID, CONF_FRAMING)
+    return {
+        **{k: v for k, v in data.items() if k not in inner and k != CONF_TYPE},
+        SECTION_MORE_OPTIONS: {k: data[k] for k in inner if k in data},
+    }
+
+
+class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Add a device: pick the link, give its address, probe it."""
+
+    VERSION = 1
+
+    @override
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask how the device is reached."""
+        return self.async_show_menu(step_id="user", menu_options=[TYPE_TCP, TYPE_SERIAL])
+
+    async def async_step_tcp(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Handle a device on the network (Modbus TCP or an RS485 gateway)."""
+        return await self._async_step_link(TYPE_TCP, STEP_TCP, user_input)
+
+    async def async_step_serial(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Handle a device on a serial port or a remote serial URL."""
+        return await self._async_step_link(TYPE_SERIAL, STEP_SERIAL, user_input)
+
+    async def _async_step_link(
+        self,
+        connection_type: str,
+        schema: probatio.Schema,
+        user_input: dict[str, Any] | None,
+    ) -> ConfigFlowResult:
+        """Ask for the link settings, then probe the device behind them."""
+        errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {"error": ""}
+        if user_input is not None:
+            data = _flatten(connection_type, user_input)
+            identity = await self._async_probe(data, errors, placeholders)
+            if identity is not None:
+                await self.async_set_unique_id(identity.serial_number)
+                self._abort_if_unique_id_configured()
+                return self.async_create_entry(
+                    title=f"{identity.manufacturer} {identity.model}", data=data
+                )
+        return self.async_show_form(
+            step_id=connection_type,
+            data_schema=self.add_suggested_values_to_schema(schema, user_input or {}),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change how a configured device is reached; it must stay the same device."""
+        entry = self._get_reconfigure_entry()
+        connection_type = entry.data[CONF_TYPE]
+        schema = STEP_SERIAL if connection_type == TYPE_SERIAL else STEP_TCP
+        errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {"error": ""}
+        if user_input is not None:
+            data = _flatten(connection_type, user_input)
+            # A serial bus runs at one baud rate: probing it at another one
+            # needs this entry off the bus first, and back on if it fails.
+            relinking = _needs_relink(entry, data) and await (
+                self.hass.config_entries.async_unload(entry.entry_id)
+            )
+            identity = await self._async_probe(data, errors, placeholders)
+            if identity is not None:
+                await self.async_set_unique_id(identity.serial_number)
+            if relinking and (identity is None or self.unique_id != entry.unique_id):
+                await self.hass.config_entries.async_setup(entry.entry_id)
+            if identity is not None:
+                self._abort_if_unique_id_mismatch(reason="another_device")
+                return self.async_update_reload_and_abort(entry, data_updates=data)
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(
+                schema, user_input or _sectioned(entry.data)
+            ),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    async def _async_probe(
+        self,
+        data: Mapping[str, Any],
+        errors: dict[str, str],
+        placeholders: dict[str, str],
+    ) -> Identity | None:
+        """Probe the device; fill ``errors`` and return None when that fails."""
+        try:
+            endpoint = endpoint_from_data(data)
+        except ValueError as err:
+            errors["base"] = "invalid_address"
+            placeholders["error"] = str(err)
+            return None
+        pool = async_get_link_pool(self.hass)
+        try:
+            link = pool.acquire(endpoint)
+        except LinkSettingsConflictError as err:
+            errors["base"] = "bus_settings_conflict"
+            placeholders["error"] = str(err)
+            return None
+        driver = MODBUS_FAMILIES[data[CONF_FAMILY]](link, data[CONF_UNIT_ID])
+        try:
+            return await driver.async_identify()
+        except DeviceSilentError as err:
+            errors["base"] = "no_response"
+            placeholders["error"] = str(err)
+        except LinkError as err:
+            errors["base"] = "cannot_connect"
+            placeholders["error"] = str(err)
+        except WrongDeviceError as err:
+            errors["base"] = "wrong_device"
+            placeholders["error"] = str(err)
+        except Exception as err:
+            LOGGER.exception("Unexpected error probing %s", endpoint)
+            errors["base"] = "unknown"
+            placeholders["error"] = str(err)
+        finally:
+            await pool.release(link)
+        return None
+
+
+def _needs_relink(entry: ConfigEntry, data: Mapping[str, Any]) -> bool:
+    """Return whether probing ``data`` clashes with the entry's own open link."""
+    if entry.state not in (ConfigEntryState.LOADED, ConfigEntryState.SETUP_RETRY):
+        return False
+    try:
+        current = endpoint_from_data(entry.data)
+        new = endpoint_from_data(data)
+    except ValueError:
+        return False
+    return current.bus_key == new.bus_key and current.serial != new.serial

@@ -1,0 +1,315 @@
+"""One Modbus connection per bus or gateway, shared by every device on it.
+
+Many RS485 gateways take a single client, and a serial port can only be opened
+once, so every device on a bus talks through the same ``ModbusLink``: requests
+are serialised by a lock, spaced for slow gateways, bounded by a timeout, and a
+lost connection is re-established with exponential backoff instead of being
+hammered. ``LinkPool`` hands out the links, one per bus.
+"""
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+import logging
+import time
+
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+from pymodbus.exceptions import ConnectionException, ModbusException
+from pymodbus.framer import FramerType
+from pymodbus.pdu import ExceptionResponse, ModbusPDU
+
+from ..errors import (
+    LinkSettingsConflictError,
+    BadResponseError,
+    DeviceRejectedError,
+    DeviceSilentError,
+    IllegalAddressError,
+    LinkError,
+)
+from ..registers import RegisterTable
+from .endpoint import LinkKind, ModbusEndpoint
+
+_LOGGER = logging.getLogger(__name__)
+
+# Modbus exception codes with a meaning of their own here.
+_ILLEGAL_DATA_ADDRESS = 2
+# A gateway answers these when the RS485 device behind it stays silent.
+_GATEWAY_PATH_UNAVAILABLE = 10
+_GATEWAY_TARGET_FAILED = 11
+
+DEFAULT_TIMEOUT = 3.0
+# Gateways and RS485 devices drop requests that follow the previous answer too
+# closely; Modbus TCP devices do not need the pause.
+DEFAULT_SPACING = {
+    LinkKind.TCP: 0.0,
+    LinkKind.RTU_OVER_TCP: 0.02,
+    LinkKind.SERIAL: 0.02,
+}
+BACKOFF_MIN = 1.0
+BACKOFF_MAX = 60.0
+
+
+@dataclass(slots=True)
+class LinkStats:
+    """What went over a link, for diagnostics and benchmarks."""
+
+    requests: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    failures: int = 0
+    connects: int = 0
+
+
+class ModbusLink:
+    """A shared, self-healing Modbus client for one bus or gateway."""
+
+    def __init__(
+        self,
+        endpoint: ModbusEndpoint,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        spacing: float | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Prepare the link; nothing is opened until the first request."""
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self.spacing = DEFAULT_SPACING[endpoint.kind] if spacing is None else spacing
+        self.stats = LinkStats()
+        self._monotonic = monotonic
+        self._lock = asyncio.Lock()
+        self._client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
+        self._last_request_end = -float("inf")
+        self._backoff = 0.0
+        self._next_connect = -float("inf")
+        self._last_connect_error = ""
+
+    def __repr__(self) -> str:
+        """Return the link as its endpoint."""
+        return f"ModbusLink({self.endpoint})"
+
+    @property
+    def connected(self) -> bool:
+        """Return whether the connection is open right now."""
+        return self._client is not None and self._client.connected
+
+    async def read_registers(
+        self, unit: int, table: RegisterTable, address: int, count: int
+    ) -> list[int]:
+        """Read ``count`` registers of a unit, raising a driver error on failure."""
+        async with self._lock:
+            client = await self._connected_client()
+            await self._respect_spacing()
+            self.stats.requests += 1
+            try:
+                if table is RegisterTable.INPUT:
+                    response = await client.read_input_registers(
+                        address, count=count, device_id=unit
+                    )
+                else:
+                    response = await client.read_holding_registers(
+                        address, count=count, device_id=unit
+                    )
+            except ConnectionException as err:
+                self._drop(f"connection lost: {err}")
+                raise LinkError(f"{self.endpoint}: connection lost") from err
+            except ModbusException as err:
+                raise self._failure(unit, err) from err
+            finally:
+                self._last_request_end = self._monotonic()
+            registers = self._check(unit, response, f"{table.name.lower()} {address}")
+            if len(registers) < count:
+                self.stats.failures += 1
+                raise BadResponseError(
+                    f"unit {unit} answered {len(registers)} of {count} registers"
+                    f" at {address}"
+                )
+            return list(registers[:count])
+
+    async def write_registers(
+        self, unit: int, address: int, values: Sequence[int]
+    ) -> None:
+        """Write holding registers of a unit (function 16)."""
+        async with self._lock:
+            client = await self._connected_client()
+            await self._respect_spacing()
+            self.stats.requests += 1
+            try:
+                response = await client.write_registers(
+                    address, list(values), device_id=unit
+                )
+            except ConnectionException as err:
+                self._drop(f"connection lost: {err}")
+                raise LinkError(f"{self.endpoint}: connection lost") from err
+            except ModbusException as err:
+                raise self._failure(unit, err) from err
+            finally:
+                self._last_request_end = self._monotonic()
+            self._check(unit, response, f"write {address}")
+
+    async def close(self) -> None:
+        """Close the connection; the next request opens it again."""
+        async with self._lock:
+            self._drop("closed")
+
+    def _check(self, unit: int, response: ModbusPDU, what: str) -> list[int]:
+        """Turn a Modbus exception answer into the matching driver error."""
+        if isinstance(response, ExceptionResponse) or response.isError():
+            self.stats.failures += 1
+            code = getattr(response, "exception_code", 0)
+            if code == _ILLEGAL_DATA_ADDRESS:
+                raise IllegalAddressError(
+                    code, f"unit {unit} has no register at {what}"
+                )
+            if code in (_GATEWAY_PATH_UNAVAILABLE, _GATEWAY_TARGET_FAILED):
+                raise DeviceSilentError(
+                    f"the gateway {self.endpoint} got no answer from unit {unit}"
+                )
+            raise DeviceRejectedError(
+                code, f"unit {unit} rejected {what} with Modbus exception {code}"
+            )
+        return list(getattr(response, "registers", []) or [])
+
+    def _failure(self, unit: int, err: ModbusException) -> Exception:
+        """Map a pymodbus error during a request to a driver error."""
+        self.stats.failures += 1
+        if self._client is not None and not self._client.connected:
+            self._drop(str(err))
+            return LinkError(f"{self.endpoint}: connection lost")
+        # pymodbus reports a request nobody answered as an I/O error.
+        return DeviceSilentError(
+            f"unit {unit} on {self.endpoint} did not answer within {self.timeout:g} s"
+        )
+
+    async def _respect_spacing(self) -> None:
+        """Leave the bus quiet for ``spacing`` seconds after the last answer."""
+        wait = self._last_request_end + self.spacing - self._monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    async def _connected_client(
+        self,
+    ) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
+        """Return an open client, connecting with backoff when needed."""
+        if self._client is not None and self._client.connected:
+            return self._client
+        now = self._monotonic()
+        if now < self._next_connect:
+            raise LinkError(
+                f"{self.endpoint} is unreachable ({self._last_connect_error});"
+                f" next attempt in {self._next_connect - now:.0f} s"
+            )
+        self._drop("reconnecting")
+        client = self._make_client()
+        try:
+            ok = await client.connect()
+        except (OSError, ModbusException, ValueError) as err:
+            ok = False
+            self._last_connect_error = str(err) or type(err).__name__
+        else:
+            self._last_connect_error = "no connection"
+        if not ok:
+            client.close()
+            self._backoff = min(max(self._backoff * 2, BACKOFF_MIN), BACKOFF_MAX)
+            self._next_connect = self._monotonic() + self._backoff
+            raise LinkError(
+                f"cannot connect to {self.endpoint}: {self._last_connect_error}"
+            )
+        if self._backoff:
+            _LOGGER.info("%s: connected again", self.endpoint)
+        self._backoff = 0.0
+        self._next_connect = -float("inf")
+        self.stats.connects += 1
+        self._client = client
+        return client
+
+    def _make_client(self) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
+        """Build a pymodbus client; reconnecting and retrying are ours to do."""
+        endpoint = self.endpoint
+        common = {
+            "timeout": self.timeout,
+            "retries": 0,
+            "reconnect_delay": 0,
+            "trace_packet": self._count_bytes,
+        }
+        if endpoint.kind is LinkKind.SERIAL:
+            serial = endpoint.serial
+            assert serial is not None
+            return AsyncModbusSerialClient(
+                endpoint.address,
+                framer=FramerType.RTU,
+                baudrate=serial.baudrate,
+                bytesize=serial.bytesize,
+                parity=serial.parity,
+                stopbits=serial.stopbits,
+                **common,  # type: ignore[arg-type]
+            )
+        framer = (
+            FramerType.RTU
+            if endpoint.kind is LinkKind.RTU_OVER_TCP
+            else FramerType.SOCKET
+        )
+        return AsyncModbusTcpClient(
+            endpoint.host,
+            port=endpoint.port,
+            framer=framer,
+            **common,  # type: ignore[arg-type]
+        )
+
+    def _count_bytes(self, sending: bool, data: bytes) -> bytes:
+        """Count the bytes on the wire (pymodbus' packet trace hook)."""
+        if sending:
+            self.stats.bytes_sent += len(data)
+        else:
+            self.stats.bytes_received += len(data)
+        return data
+
+    def _drop(self, reason: str) -> None:
+        """Forget the current client so the next request reconnects."""
+        if self._client is not None:
+            _LOGGER.debug("%s: closing connection (%s)", self.endpoint, reason)
+            self._client.close()
+            self._client = None
+
+
+class LinkPool:
+    """Hands out one ``ModbusLink`` per bus, shared and reference-counted."""
+
+    def __init__(self, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Start with no links."""
+        self._timeout = timeout
+        self._links: dict[tuple[LinkKind, str], ModbusLink] = {}
+        self._users: dict[tuple[LinkKind, str], int] = {}
+
+    def acquire(self, endpoint: ModbusEndpoint) -> ModbusLink:
+        """Return the link for an endpoint's bus, creating it on first use.
+
+        A serial bus runs at one set of line settings: asking for it with
+        other settings than the devices already on it is refused.
+        """
+        key = endpoint.bus_key
+        link = self._links.get(key)
+        if link is None:
+            link = ModbusLink(endpoint, timeout=self._timeout)
+            self._links[key] = link
+        elif link.endpoint.serial != endpoint.serial:
+            raise LinkSettingsConflictError(
+                f"{endpoint.address} is already in use at other line settings"
+                f" ({link.endpoint.serial}); one bus runs at one baud rate"
+            )
+        self._users[key] = self._users.get(key, 0) + 1
+        return link
+
+    async def release(self, link: ModbusLink) -> None:
+        """Give a link back; the last user closes it."""
+        key = link.endpoint.bus_key
+        self._users[key] -= 1
+        if self._users[key] <= 0:
+            del self._users[key]
+            del self._links[key]
+            await link.close()
+
+    @property
+    def links(self) -> list[ModbusLink]:
+        """Return the links in use."""
+        return list(self._links.values())
