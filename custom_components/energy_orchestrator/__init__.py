@@ -29,7 +29,7 @@ PLATFORMS = [Platform.SENSOR]
 
 async def async_setup_entry(
     hass: HomeAssistant, entry: EnergyOrchestratorConfigEntry
-) -> None:
+) -> bool:
     """Set up a device from a config entry."""
     pool = async_get_link_pool(hass)
     try:
@@ -66,6 +66,8 @@ async def async_setup_entry(
         ),
     )
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    # Home Assistant 2026.10 still checks for a boolean here.
+    return True
 
 
 async def _async_identify(

@@ -7,7 +7,6 @@ charges the battery.
 """
 
 from bisect import bisect_right
-from collections.abc import Sequence
 import math
 import random
 from typing import Literal
@@ -57,23 +56,24 @@ _SECONDS_PER_HOUR = 3600.0
 _SECONDS_PER_MONTH = 30 * 24 * 3600.0
 
 
+# The SOC column of each table, for bisection on every simulation step.
+_OCV_SOCS: dict[Chemistry, tuple[float, ...]] = {
+    chemistry: tuple(point[0] for point in table)
+    for chemistry, table in OCV_TABLES.items()
+}
+
+
 def cell_ocv(chemistry: Chemistry, soc: float) -> float:
     """Return the open-circuit voltage of one cell at a SOC (0..1)."""
     table = OCV_TABLES[chemistry]
-    return _interpolate(table, min(max(soc, 0.0), 1.0))
-
-
-def _interpolate(table: Sequence[tuple[float, float]], x: float) -> float:
-    """Return y at x on a table of (x, y) points, linear between points."""
-    xs = [point[0] for point in table]
-    index = bisect_right(xs, x) - 1
+    index = bisect_right(_OCV_SOCS[chemistry], soc) - 1
     if index >= len(table) - 1:
         return table[-1][1]
     if index < 0:
         return table[0][1]
-    x0, y0 = table[index]
-    x1, y1 = table[index + 1]
-    return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    soc0, volts0 = table[index]
+    soc1, volts1 = table[index + 1]
+    return volts0 + (volts1 - volts0) * (soc - soc0) / (soc1 - soc0)
 
 
 class SimBattery:

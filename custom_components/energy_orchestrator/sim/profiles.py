@@ -11,6 +11,7 @@ import csv
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
+import itertools
 import math
 from pathlib import Path
 import statistics
@@ -75,16 +76,22 @@ class Profile:
             raise ValueError("a profile needs at least one sample")
         origin = times[0]
         rel = [t - origin for t in times]
-        step = statistics.median(
-            b - a for a, b in zip(rel, rel[1:], strict=False)
-        ) if len(rel) > 1 else 1.0
+        step = (
+            statistics.median(b - a for a, b in itertools.pairwise(rel))
+            if len(rel) > 1
+            else 1.0
+        )
         period = rel[-1] + step
-        load_filled = _fill_gaps(rel, load, period, max_gap=math.inf)
-        pv_filled = _fill_gaps(rel, pv, period, max_gap=PV_MAX_INTERPOLATED_GAP_S)
+        # Clamp before filling, so a gap next to a negative sample
+        # interpolates from 0 W, not from a power that never was.
+        load_filled = _fill_gaps(rel, _clamped(load), period, max_gap=math.inf)
+        pv_filled = _fill_gaps(
+            rel, _clamped(pv), period, max_gap=PV_MAX_INTERPOLATED_GAP_S
+        )
         return cls(
             times=tuple(rel),
-            load=tuple(max(v, 0.0) for v in load_filled),
-            pv=tuple(max(v, 0.0) for v in pv_filled),
+            load=tuple(load_filled),
+            pv=tuple(pv_filled),
             period=period,
             start_epoch=start_epoch,
         )
@@ -147,13 +154,12 @@ class Profile:
 def bundled_profile() -> Profile:
     """Return the household load and PV profile shipped with the package."""
     data = resources.files(__package__).joinpath("data", BUNDLED_PROFILE)
-    with data.open("r", newline="", encoding="utf-8") as file:
-        return Profile._from_rows(
-            csv.DictReader(file),
-            time_column=_BUNDLED_TIME_COLUMN,
-            load_column=_BUNDLED_LOAD_COLUMN,
-            pv_column=_BUNDLED_PV_COLUMN,
-        )
+    return Profile._from_rows(
+        csv.DictReader(data.read_text(encoding="utf-8").splitlines()),
+        time_column=_BUNDLED_TIME_COLUMN,
+        load_column=_BUNDLED_LOAD_COLUMN,
+        pv_column=_BUNDLED_PV_COLUMN,
+    )
 
 
 def _parse_time(text: str) -> float:
@@ -178,6 +184,11 @@ def _parse_power(text: str | None) -> float | None:
     except ValueError:
         return None
     return value if math.isfinite(value) else None
+
+
+def _clamped(values: Sequence[float | None]) -> list[float | None]:
+    """Return the samples with negative powers raised to 0 (missing kept)."""
+    return [None if v is None else max(v, 0.0) for v in values]
 
 
 def _fill_gaps(

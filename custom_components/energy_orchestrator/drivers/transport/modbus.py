@@ -8,7 +8,9 @@ hammered. ``LinkPool`` hands out the links, one per bus.
 """
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+import contextlib
+from contextvars import ContextVar
 from dataclasses import dataclass
 import logging
 import time
@@ -30,6 +32,35 @@ from ..registers import RegisterTable
 from .endpoint import LinkKind, ModbusEndpoint
 
 _LOGGER = logging.getLogger(__name__)
+
+# pymodbus logs an error for every request nobody answered and every refused
+# connect. A sleeping inverter or a meter off the bus would fill the log with
+# them, every poll; the link reports the same failures once, through the
+# coordinator. Only records from inside this module's own requests are
+# dropped, so other users of pymodbus in the process keep theirs.
+_IN_OWN_REQUEST: ContextVar[bool] = ContextVar("eo_modbus_request", default=False)
+
+
+class _OwnRequestNoiseFilter(logging.Filter):
+    """Drop pymodbus' warnings and errors about this module's own requests."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep a record unless it came from inside one of our requests."""
+        return not (_IN_OWN_REQUEST.get() and record.levelno >= logging.WARNING)
+
+
+logging.getLogger("pymodbus.logging").addFilter(_OwnRequestNoiseFilter())
+
+
+@contextlib.asynccontextmanager
+async def _own_request(lock: asyncio.Lock) -> AsyncIterator[None]:
+    """Hold the bus for one request, marking it as ours for the log filter."""
+    async with lock:
+        token = _IN_OWN_REQUEST.set(True)
+        try:
+            yield
+        finally:
+            _IN_OWN_REQUEST.reset(token)
 
 # Modbus exception codes with a meaning of their own here.
 _ILLEGAL_DATA_ADDRESS = 2
@@ -97,7 +128,7 @@ class ModbusLink:
         self, unit: int, table: RegisterTable, address: int, count: int
     ) -> list[int]:
         """Read ``count`` registers of a unit, raising a driver error on failure."""
-        async with self._lock:
+        async with _own_request(self._lock):
             client = await self._connected_client()
             await self._respect_spacing()
             self.stats.requests += 1
@@ -130,7 +161,7 @@ class ModbusLink:
         self, unit: int, address: int, values: Sequence[int]
     ) -> None:
         """Write holding registers of a unit (function 16)."""
-        async with self._lock:
+        async with _own_request(self._lock):
             client = await self._connected_client()
             await self._respect_spacing()
             self.stats.requests += 1
@@ -197,7 +228,7 @@ class ModbusLink:
         if now < self._next_connect:
             raise LinkError(
                 f"{self.endpoint} is unreachable ({self._last_connect_error});"
-                f" next attempt in {self._next_connect - now:.0f} s"
+                f" next attempt in {self._next_connect - now:.1f} s"
             )
         self._drop("reconnecting")
         client = self._make_client()

@@ -1,0 +1,184 @@
+"""``eo``: the installer's and engineer's command line over drivers and sim.
+
+- ``eo probe``: read a device with the integration's own driver code.
+- ``eo simulate``: serve the simulated site over real Modbus TCP.
+- ``eo bench poll|scale``: the figures the README records.
+
+Failures print one line and exit with status 1; nothing here prints a
+traceback at a user.
+"""
+
+import argparse
+import asyncio
+from collections.abc import Sequence
+import json
+import signal
+import sys
+from typing import Any
+
+from .drivers.errors import DeviceError
+from .drivers.families import MODBUS_FAMILIES
+from .drivers.transport.endpoint import parse_endpoint
+from .drivers.transport.modbus import ModbusLink
+
+
+def _parser() -> argparse.ArgumentParser:
+    """Build the argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="eo", description="Energy Orchestrator command-line tool."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    probe = commands.add_parser("probe", help="read a device and print its values")
+    probe.add_argument("--family", required=True, choices=sorted(MODBUS_FAMILIES))
+    probe.add_argument(
+        "--url",
+        required=True,
+        help="tcp://HOST:PORT, rtu-over-tcp://HOST:PORT, a serial device path,"
+        " socket://HOST:PORT or rfc2217://HOST:PORT",
+    )
+    probe.add_argument("--unit", type=int, default=1, help="Modbus unit id (1-247)")
+    probe.add_argument("--baudrate", type=int, default=None, help="serial baud rate")
+    probe.add_argument("--timeout", type=float, default=3.0, help="seconds per request")
+    probe.add_argument("--json", action="store_true", help="print one JSON object")
+
+    simulate = commands.add_parser("simulate", help="run the simulated site")
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--port", type=int, default=5020)
+    simulate.add_argument(
+        "--speed", type=float, default=1.0, help="simulated seconds per real second"
+    )
+    simulate.add_argument(
+        "--gateways",
+        type=int,
+        default=0,
+        help="serve a mini-grid instead: this many gateways on consecutive ports",
+    )
+    simulate.add_argument(
+        "--units-per-gateway", type=int, default=10, help="meters on each gateway"
+    )
+
+    bench = commands.add_parser("bench", help="print performance figures")
+    which = bench.add_subparsers(dest="benchmark", required=True)
+    poll = which.add_parser("poll", help="one SDM630 poll against one request per value")
+    poll.add_argument("--polls", type=int, default=50)
+    poll.add_argument("--json", action="store_true")
+    scale = which.add_parser("scale", help="a mini-grid of many devices on gateways")
+    scale.add_argument("--devices", type=int, default=50)
+    scale.add_argument("--gateways", type=int, default=5)
+    scale.add_argument("--cycles", type=int, default=6)
+    scale.add_argument(
+        "--interval", type=float, default=5.0, help="seconds between poll cycles"
+    )
+    scale.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "probe":
+            return asyncio.run(_probe(args))
+        if args.command == "simulate":
+            return asyncio.run(_simulate(args))
+        return asyncio.run(_bench(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _probe(args: argparse.Namespace) -> int:
+    """Identify and read one device, printing JSON or a table."""
+    if not 1 <= args.unit <= 247:
+        return _fail(f"unit id {args.unit} is outside 1-247")
+    try:
+        endpoint = parse_endpoint(args.url, baudrate=args.baudrate)
+    except ValueError as err:
+        return _fail(str(err))
+    link = ModbusLink(endpoint, timeout=args.timeout)
+    driver = MODBUS_FAMILIES[args.family](link, args.unit)
+    try:
+        identity = await driver.async_identify()
+        readings = await driver.async_read()
+    except DeviceError as err:
+        return _fail(str(err))
+    except Exception as err:  # noqa: BLE001 - one line, never a traceback
+        return _fail(f"unexpected {type(err).__name__}: {err}")
+    finally:
+        await link.close()
+    result: dict[str, Any] = {
+        "family": args.family,
+        "identity": {
+            "manufacturer": identity.manufacturer,
+            "model": identity.model,
+            "serial_number": identity.serial_number,
+            "firmware": identity.firmware,
+        },
+        "readings": {
+            key: {"value": reading.value, "unit": str(reading.unit)}
+            for key, reading in sorted(readings.items())
+        },
+    }
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(
+        f"{identity.manufacturer} {identity.model}, serial {identity.serial_number}"
+        f" at {endpoint} unit {args.unit}"
+    )
+    width = max((len(key) for key in readings), default=0)
+    for key, reading in sorted(readings.items()):
+        print(f"  {key:<{width}}  {reading.value:>14.3f} {reading.unit}")
+    return 0
+
+
+async def _simulate(args: argparse.Namespace) -> int:
+    """Run the simulated site until interrupted."""
+    from .sim.servers import run_simulator  # noqa: PLC0415
+
+    if args.speed <= 0:
+        return _fail("--speed must be > 0")
+    if args.gateways < 0 or not 1 <= args.units_per_gateway <= 247:
+        return _fail("--gateways must be >= 0 and --units-per-gateway 1-247")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        if args.gateways:
+            from .benchmarks import serve_mini_grid  # noqa: PLC0415
+
+            await serve_mini_grid(
+                args.port, args.gateways, args.units_per_gateway, stop, print
+            )
+        else:
+            await run_simulator(args.host, args.port, args.speed, stop, print)
+    except OSError as err:
+        return _fail(f"cannot serve on {args.host}:{args.port}: {err}")
+    return 0
+
+
+async def _bench(args: argparse.Namespace) -> int:
+    """Run a benchmark and print its figures."""
+    from . import benchmarks  # noqa: PLC0415
+
+    if args.benchmark == "poll":
+        figures = await benchmarks.poll_benchmark(polls=args.polls)
+    else:
+        figures = await benchmarks.scale_benchmark(
+            devices=args.devices,
+            gateways=args.gateways,
+            cycles=args.cycles,
+            interval=args.interval,
+        )
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        print(benchmarks.format_figures(figures))
+    return 0
+
+
+def _fail(message: str) -> int:
+    """Print one line about what went wrong; return the failure status."""
+    print(f"eo: {message}", file=sys.stderr)
+    return 1
