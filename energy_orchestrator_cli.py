@@ -15,12 +15,19 @@ import custom_components
 PACKAGE = "custom_components.energy_orchestrator"
 
 
-def main() -> int:
-    """Run ``eo`` with the integration's HA-free layers."""
+def install_package_stub() -> None:
+    """Make the integration's subpackages importable without its ``__init__``."""
     if PACKAGE not in sys.modules:
         package = types.ModuleType(PACKAGE)
-        package.__path__ = [f"{path}/energy_orchestrator" for path in custom_components.__path__]
+        package.__path__ = [
+            f"{path}/energy_orchestrator" for path in custom_components.__path__
+        ]
         sys.modules[PACKAGE] = package
+
+
+def main() -> int:
+    """Run ``eo`` with the integration's HA-free layers."""
+    install_package_stub()
     from custom_components.energy_orchestrator.cli import main as cli_main  # noqa: PLC0415
 
     return cli_main()

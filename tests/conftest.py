@@ -1,6 +1,6 @@
 """Shared fixtures: Home Assistant's test harness and the simulated site."""
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 import socket
 
 import pytest
@@ -22,10 +22,9 @@ def allow_local_sockets(socket_enabled: None) -> None:
 
 
 @pytest.fixture(autouse=True)
-def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Reconnect at once in tests; the backoff itself is tested on its own."""
     monkeypatch.setattr(modbus, "BACKOFF_MIN", 0.0)
-    yield
 
 
 @pytest.fixture

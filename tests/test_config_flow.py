@@ -2,12 +2,12 @@
 
 from typing import Any
 
-import pytest
-
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.const import CONF_DEVICE, CONF_HOST, CONF_PORT, CONF_TYPE
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.energy_orchestrator.const import DOMAIN
 from custom_components.energy_orchestrator.drivers.eastron import SDM630_POINTS
@@ -16,7 +16,6 @@ from custom_components.energy_orchestrator.sim.servers import (
     SimulatedSite,
     serve_devices,
 )
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from .conftest import SIM_SERIAL
 
@@ -72,7 +71,10 @@ async def test_unreachable_host_then_recover(
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "cannot_connect"}
-    assert "cannot connect to tcp://127.0.0.1" in result["description_placeholders"]["error"]
+    assert (
+        "cannot connect to tcp://127.0.0.1"
+        in result["description_placeholders"]["error"]
+    )
 
     # The form keeps what was typed, and a corrected port goes through.
     result = await hass.config_entries.flow.async_configure(

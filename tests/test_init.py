@@ -3,8 +3,6 @@
 import logging
 from typing import Any
 
-import pytest
-
 from homeassistant.components.sensor import SensorStateClass
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import (
@@ -15,16 +13,17 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import device_registry as dr, entity_registry as er
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    mock_restore_cache_with_extra_data,
+)
 
 from custom_components.energy_orchestrator.const import DOMAIN
 from custom_components.energy_orchestrator.diagnostics import (
     async_get_config_entry_diagnostics,
 )
 from custom_components.energy_orchestrator.sim.servers import SimulatedSite
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    mock_restore_cache_with_extra_data,
-)
 
 from .conftest import SIM_SERIAL
 
@@ -131,9 +130,10 @@ async def test_silent_meter_goes_unavailable_once_and_comes_back(
     assert hass.states.get(GRID_POWER).state == STATE_UNAVAILABLE  # type: ignore[union-attr]
     failures = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(failures) == 1, failures
-    assert "did not answer" in failures[0].getMessage() or "connect" in failures[
-        0
-    ].getMessage()
+    assert (
+        "did not answer" in failures[0].getMessage()
+        or "connect" in failures[0].getMessage()
+    )
 
     async with SimulatedSite(host="127.0.0.1", port=port):
         caplog.clear()

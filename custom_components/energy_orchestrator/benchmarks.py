@@ -24,8 +24,8 @@ from .const import SCAN_INTERVAL
 from .drivers.eastron import SDM630, SDM630_POINTS
 from .drivers.transport.endpoint import parse_endpoint
 from .drivers.transport.modbus import LinkPool, ModbusLink
-from .sim.servers import SDM630Emulator, default_battery, serve_devices
 from .sim.profiles import bundled_profile
+from .sim.servers import SDM630Emulator, default_battery, serve_devices
 from .sim.site import Site
 
 HOST = "127.0.0.1"
@@ -137,9 +137,7 @@ async def _measure(
         durations.append(time.perf_counter() - start)
     return {
         "requests": (link.stats.requests - requests) / polls,
-        "bytes": (
-            link.stats.bytes_sent - sent + link.stats.bytes_received - received
-        )
+        "bytes": (link.stats.bytes_sent - sent + link.stats.bytes_received - received)
         / polls,
         "ms_mean": statistics.mean(durations) * 1000,
         "ms_max": max(durations) * 1000,
@@ -180,9 +178,7 @@ async def scale_benchmark(
         raise ValueError("devices must be a multiple of gateways")
     units = devices // gateways
     cadence = SCAN_INTERVAL.total_seconds() if interval is None else interval
-    async with _mini_grid_process(
-        gateways, units, _free_port_block(gateways)
-    ) as urls:
+    async with _mini_grid_process(gateways, units, _free_port_block(gateways)) as urls:
         pool = LinkPool()
         drivers = [
             SDM630(pool.acquire(parse_endpoint(url)), unit)

@@ -60,7 +60,9 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="print performance figures")
     which = bench.add_subparsers(dest="benchmark", required=True)
-    poll = which.add_parser("poll", help="one SDM630 poll against one request per value")
+    poll = which.add_parser(
+        "poll", help="one SDM630 poll against one request per value"
+    )
     poll.add_argument("--polls", type=int, default=50)
     poll.add_argument("--json", action="store_true")
     scale = which.add_parser("scale", help="a mini-grid of many devices on gateways")
@@ -102,7 +104,7 @@ async def _probe(args: argparse.Namespace) -> int:
         readings = await driver.async_read()
     except DeviceError as err:
         return _fail(str(err))
-    except Exception as err:  # noqa: BLE001 - one line, never a traceback
+    except Exception as err:
         return _fail(f"unexpected {type(err).__name__}: {err}")
     finally:
         await link.close()

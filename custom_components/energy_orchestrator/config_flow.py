@@ -3,8 +3,6 @@
 from collections.abc import Mapping
 from typing import Any, override
 
-import probatio
-
 from homeassistant.config_entries import (
     ConfigEntry,
     ConfigEntryState,
@@ -23,6 +21,7 @@ from homeassistant.helpers.selector import (
     SerialPortSelector,
     TextSelector,
 )
+import probatio
 
 from .const import (
     CONF_BAUDRATE,
@@ -85,7 +84,9 @@ STEP_TCP = probatio.Schema(
                     probatio.Required(CONF_UNIT_ID, default=DEFAULT_UNIT_ID): _box(
                         1, 247
                     ),
-                    probatio.Required(CONF_FRAMING, default=FRAMING_TCP): SelectSelector(
+                    probatio.Required(
+                        CONF_FRAMING, default=FRAMING_TCP
+                    ): SelectSelector(
                         SelectSelectorConfig(
                             options=[FRAMING_TCP, FRAMING_RTU_OVER_TCP],
                             translation_key=CONF_FRAMING,
@@ -150,7 +151,9 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Ask how the device is reached."""
-        return self.async_show_menu(step_id="user", menu_options=[TYPE_TCP, TYPE_SERIAL])
+        return self.async_show_menu(
+            step_id="user", menu_options=[TYPE_TCP, TYPE_SERIAL]
+        )
 
     async def async_step_tcp(
         self, user_input: dict[str, Any] | None = None
@@ -202,9 +205,9 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
             data = _flatten(connection_type, user_input)
             # A serial bus runs at one baud rate: probing it at another one
             # needs this entry off the bus first, and back on if it fails.
-            relinking = _needs_relink(entry, data) and await (
-                self.hass.config_entries.async_unload(entry.entry_id)
-            )
+            relinking = _needs_relink(
+                entry, data
+            ) and await self.hass.config_entries.async_unload(entry.entry_id)
             identity = await self._async_probe(data, errors, placeholders)
             if identity is not None:
                 await self.async_set_unique_id(identity.serial_number)

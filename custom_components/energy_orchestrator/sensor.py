@@ -70,7 +70,9 @@ def _power(
     )
 
 
-def _energy(key: str, *, enabled: bool = True) -> EnergyOrchestratorSensorEntityDescription:
+def _energy(
+    key: str, *, enabled: bool = True
+) -> EnergyOrchestratorSensorEntityDescription:
     """Describe a lifetime energy counter the Energy dashboard accepts."""
     return EnergyOrchestratorSensorEntityDescription(
         key=key,
@@ -164,9 +166,7 @@ SENSORS: tuple[EnergyOrchestratorSensorEntityDescription, ...] = (
     ),
     *(_electric(f"ac_current_l{phase}", *_CURRENT) for phase in _PHASES),
     _electric("ac_current_neutral", *_CURRENT, enabled=False),
-    _electric(
-        "frequency", SensorDeviceClass.FREQUENCY, UnitOfFrequency.HERTZ, 2
-    ),
+    _electric("frequency", SensorDeviceClass.FREQUENCY, UnitOfFrequency.HERTZ, 2),
 )
 
 

@@ -83,7 +83,10 @@ def test_break_splits_future_plans() -> None:
 
 
 def test_gap_larger_than_max_gap_is_not_read_across() -> None:
-    points = [Point("a", INPUT, 0, DataType.UINT16), Point("b", INPUT, 40, DataType.UINT16)]
+    points = [
+        Point("a", INPUT, 0, DataType.UINT16),
+        Point("b", INPUT, 40, DataType.UINT16),
+    ]
     assert len(ReadPlanner(points, max_gap=16).plan()) == 2
     assert len(ReadPlanner(points, max_gap=64).plan()) == 1
 

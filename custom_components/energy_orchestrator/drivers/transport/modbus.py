@@ -21,12 +21,12 @@ from pymodbus.framer import FramerType
 from pymodbus.pdu import ExceptionResponse, ModbusPDU
 
 from ..errors import (
-    LinkSettingsConflictError,
     BadResponseError,
     DeviceRejectedError,
     DeviceSilentError,
     IllegalAddressError,
     LinkError,
+    LinkSettingsConflictError,
 )
 from ..registers import RegisterTable
 from .endpoint import LinkKind, ModbusEndpoint
@@ -61,6 +61,7 @@ async def _own_request(lock: asyncio.Lock) -> AsyncIterator[None]:
             yield
         finally:
             _IN_OWN_REQUEST.reset(token)
+
 
 # Modbus exception codes with a meaning of their own here.
 _ILLEGAL_DATA_ADDRESS = 2

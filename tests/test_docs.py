@@ -1,0 +1,55 @@
+"""Documentation and translations that must not drift from the code."""
+
+import json
+from pathlib import Path
+import re
+
+from custom_components.energy_orchestrator.drivers.values import QUANTITIES
+from custom_components.energy_orchestrator.sensor import SENSORS
+
+ROOT = Path(__file__).parent.parent
+PACKAGE = ROOT / "custom_components" / "energy_orchestrator"
+
+
+def test_readme_lists_every_canonical_key() -> None:
+    readme = (ROOT / "README.md").read_text()
+    missing = []
+    for key in QUANTITIES:
+        shortened = re.sub(r"_l[23]$", "_l1", key)
+        if f"`{key}`" not in readme and f"`{shortened}`" not in readme:
+            missing.append(key)
+    assert not missing
+
+
+def test_every_sensor_has_a_translated_name() -> None:
+    strings = json.loads((PACKAGE / "strings.json").read_text())
+    names = strings["entity"]["sensor"]
+    assert {d.translation_key for d in SENSORS} == set(names)
+
+
+def test_english_translation_is_strings_json() -> None:
+    assert json.loads((PACKAGE / "strings.json").read_text()) == json.loads(
+        (PACKAGE / "translations" / "en.json").read_text()
+    )
+
+
+def test_manifest_pins_what_pyproject_pins() -> None:
+    manifest = json.loads((PACKAGE / "manifest.json").read_text())
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    for requirement in manifest["requirements"]:
+        assert f'"{requirement}"' in pyproject
+    keys = list(manifest)
+    assert keys[:2] == ["domain", "name"]
+    assert keys[2:] == sorted(keys[2:])
+
+
+def test_pymodbus_is_pinned_as_home_assistant_pins_it() -> None:
+    """Home Assistant refuses an integration asking for another pymodbus."""
+    import homeassistant
+
+    constraints = (
+        Path(homeassistant.__file__).parent / "package_constraints.txt"
+    ).read_text()
+    (pin,) = re.findall(r"^pymodbus==\S+$", constraints, re.MULTILINE)
+    manifest = json.loads((PACKAGE / "manifest.json").read_text())
+    assert pin in manifest["requirements"]
