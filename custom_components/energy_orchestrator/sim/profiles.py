@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import csv
 from dataclasses import dataclass
 from datetime import UTC, datetime
+import functools
 from importlib import resources
 import itertools
 import math
@@ -151,8 +152,12 @@ class Profile:
         return _interpolate(self.times, self.pv, self.period, t)
 
 
+@functools.cache
 def bundled_profile() -> Profile:
-    """Return the household load and PV profile shipped with the package."""
+    """Return the household load and PV profile shipped with the package.
+
+    Read once: a profile is immutable, and a benchmark builds many sites.
+    """
     data = resources.files(__package__).joinpath("data", BUNDLED_PROFILE)
     return Profile._from_rows(
         csv.DictReader(data.read_text(encoding="utf-8").splitlines()),
