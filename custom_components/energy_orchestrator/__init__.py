@@ -17,9 +17,10 @@ from .coordinator import (
     DeviceCoordinator,
     EnergyOrchestratorConfigEntry,
     EnergyOrchestratorRuntimeData,
+    async_verify_identity,
 )
 from .drivers.base import ModbusDriver
-from .drivers.errors import DeviceError, LinkError, WrongDeviceError
+from .drivers.errors import DeviceError, LinkError
 from .drivers.families import MODBUS_FAMILIES
 from .drivers.values import Identity
 from .helpers import async_get_link_pool, endpoint_from_data
@@ -75,29 +76,13 @@ async def _async_identify(
 ) -> Identity:
     """Check that the device at the entry's address is the entry's device."""
     try:
-        identity = await driver.async_identify()
-    except WrongDeviceError as err:
-        raise ConfigEntryError(
-            translation_domain=DOMAIN,
-            translation_key="wrong_device",
-            translation_placeholders={"error": str(err)},
-        ) from err
+        return await async_verify_identity(driver, entry)
     except DeviceError as err:
         raise ConfigEntryNotReady(
             translation_domain=DOMAIN,
             translation_key="communication_error",
             translation_placeholders={"error": str(err)},
         ) from err
-    if identity.serial_number != entry.unique_id:
-        raise ConfigEntryError(
-            translation_domain=DOMAIN,
-            translation_key="identity_mismatch",
-            translation_placeholders={
-                "expected": str(entry.unique_id),
-                "found": identity.serial_number,
-            },
-        )
-    return identity
 
 
 async def async_unload_entry(

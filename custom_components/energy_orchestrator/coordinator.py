@@ -24,6 +24,35 @@ from .drivers.values import Identity, Readings
 type EnergyOrchestratorConfigEntry = ConfigEntry[EnergyOrchestratorRuntimeData]
 
 
+async def async_verify_identity(
+    driver: ModbusDriver, entry: EnergyOrchestratorConfigEntry
+) -> Identity:
+    """Read who answers at the entry's address; stop the entry if not its device.
+
+    Raises ConfigEntryError when the device is of another family or another
+    device of the family (another serial number): showing its values as this
+    one's would be showing wrong numbers. Link errors pass through.
+    """
+    try:
+        identity = await driver.async_identify()
+    except WrongDeviceError as err:
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="wrong_device",
+            translation_placeholders={"error": str(err)},
+        ) from err
+    if identity.serial_number != entry.unique_id:
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="identity_mismatch",
+            translation_placeholders={
+                "expected": str(entry.unique_id),
+                "found": identity.serial_number,
+            },
+        )
+    return identity
+
+
 class DeviceCoordinator(DataUpdateCoordinator[Readings]):
     """Polls one device and hands its readings to the entities.
 
@@ -88,23 +117,7 @@ class DeviceCoordinator(DataUpdateCoordinator[Readings]):
             and now - self._identity_checked_at < IDENTITY_CHECK_INTERVAL
         ):
             return
-        try:
-            identity = await self.driver.async_identify()
-        except WrongDeviceError as err:
-            raise ConfigEntryError(
-                translation_domain=DOMAIN,
-                translation_key="wrong_device",
-                translation_placeholders={"error": str(err)},
-            ) from err
-        if identity.serial_number != self.config_entry.unique_id:
-            raise ConfigEntryError(
-                translation_domain=DOMAIN,
-                translation_key="identity_mismatch",
-                translation_placeholders={
-                    "expected": str(self.config_entry.unique_id),
-                    "found": identity.serial_number,
-                },
-            )
+        await async_verify_identity(self.driver, self.config_entry)
         self._identity_checked_at = now
         self._connects_seen = link.stats.connects
 

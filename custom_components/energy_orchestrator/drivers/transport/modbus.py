@@ -8,7 +8,7 @@ hammered. ``LinkPool`` hands out the links, one per bus.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 import contextlib
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -129,47 +129,50 @@ class ModbusLink:
         self, unit: int, table: RegisterTable, address: int, count: int
     ) -> list[int]:
         """Read ``count`` registers of a unit, raising a driver error on failure."""
-        async with _own_request(self._lock):
-            client = await self._connected_client()
-            await self._respect_spacing()
-            self.stats.requests += 1
-            try:
-                if table is RegisterTable.INPUT:
-                    response = await client.read_input_registers(
-                        address, count=count, device_id=unit
-                    )
-                else:
-                    response = await client.read_holding_registers(
-                        address, count=count, device_id=unit
-                    )
-            except ConnectionException as err:
-                self._drop(f"connection lost: {err}")
-                raise LinkError(f"{self.endpoint}: connection lost") from err
-            except ModbusException as err:
-                raise self._failure(unit, err) from err
-            finally:
-                self._last_request_end = self._monotonic()
-            registers = self._check(unit, response, f"{table.name.lower()} {address}")
-            if len(registers) < count:
-                self.stats.failures += 1
-                raise BadResponseError(
-                    f"unit {unit} answered {len(registers)} of {count} registers"
-                    f" at {address}"
-                )
-            return list(registers[:count])
+
+        def read(
+            client: AsyncModbusTcpClient | AsyncModbusSerialClient,
+        ) -> Awaitable[ModbusPDU]:
+            if table is RegisterTable.INPUT:
+                return client.read_input_registers(address, count=count, device_id=unit)
+            return client.read_holding_registers(address, count=count, device_id=unit)
+
+        registers = await self._request(unit, f"{table.name.lower()} {address}", read)
+        if len(registers) < count:
+            self.stats.failures += 1
+            raise BadResponseError(
+                f"unit {unit} answered {len(registers)} of {count} registers"
+                f" at {address}"
+            )
+        return registers[:count]
 
     async def write_registers(
         self, unit: int, address: int, values: Sequence[int]
     ) -> None:
         """Write holding registers of a unit (function 16)."""
+        await self._request(
+            unit,
+            f"write {address}",
+            lambda client: client.write_registers(
+                address, list(values), device_id=unit
+            ),
+        )
+
+    async def _request(
+        self,
+        unit: int,
+        what: str,
+        send: Callable[
+            [AsyncModbusTcpClient | AsyncModbusSerialClient], Awaitable[ModbusPDU]
+        ],
+    ) -> list[int]:
+        """Send one request on the bus and return the registers answered."""
         async with _own_request(self._lock):
             client = await self._connected_client()
             await self._respect_spacing()
             self.stats.requests += 1
             try:
-                response = await client.write_registers(
-                    address, list(values), device_id=unit
-                )
+                response = await send(client)
             except ConnectionException as err:
                 self._drop(f"connection lost: {err}")
                 raise LinkError(f"{self.endpoint}: connection lost") from err
@@ -177,7 +180,7 @@ class ModbusLink:
                 raise self._failure(unit, err) from err
             finally:
                 self._last_request_end = self._monotonic()
-            self._check(unit, response, f"write {address}")
+            return self._check(unit, response, what)
 
     async def close(self) -> None:
         """Close the connection; the next request opens it again."""
