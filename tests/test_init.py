@@ -23,6 +23,8 @@ from custom_components.energy_orchestrator.const import DOMAIN
 from custom_components.energy_orchestrator.diagnostics import (
     async_get_config_entry_diagnostics,
 )
+from custom_components.energy_orchestrator.drivers.errors import DeviceSilentError
+from custom_components.energy_orchestrator.drivers.values import Readings
 from custom_components.energy_orchestrator.sim.servers import SimulatedSite
 
 from .conftest import SIM_SERIAL
@@ -225,4 +227,38 @@ async def test_diagnostics(hass: HomeAssistant, site: SimulatedSite) -> None:
     }
     assert diagnostics["link"]["requests"] >= 4
     assert diagnostics["readings"]["grid_power"]["unit"] == "W"
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_one_lost_poll_is_retried_at_once_a_silent_device_is_not(
+    hass: HomeAssistant, site: SimulatedSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lost frame costs nothing visible; a dead device does not double polls."""
+    entry = _entry(site.port)
+    await _setup(hass, entry)
+    coordinator = entry.runtime_data.coordinator
+    read = coordinator.driver.async_read
+    calls: list[bool] = []
+    answering = [False, True]
+
+    async def flaky_read() -> Readings:
+        calls.append(True)
+        if not (answering.pop(0) if answering else False):
+            raise DeviceSilentError("unit 1 did not answer")
+        return await read()
+
+    monkeypatch.setattr(coordinator.driver, "async_read", flaky_read)
+    await coordinator.async_refresh()
+    assert coordinator.last_update_success
+    assert len(calls) == 2
+    assert hass.states.get(GRID_POWER).state != STATE_UNAVAILABLE  # type: ignore[union-attr]
+
+    # From here on the device stays silent: one failure, then one request a
+    # poll, not two.
+    await coordinator.async_refresh()
+    assert not coordinator.last_update_success
+    assert len(calls) == 4
+    await coordinator.async_refresh()
+    assert len(calls) == 5
+    assert hass.states.get(GRID_POWER).state == STATE_UNAVAILABLE  # type: ignore[union-attr]
     await hass.config_entries.async_unload(entry.entry_id)
