@@ -225,7 +225,7 @@ async def test_diagnostics(hass: HomeAssistant, site: SimulatedSite) -> None:
         "address": 0,
         "count": 76,
     }
-    assert diagnostics["link"]["requests"] >= 4
+    assert diagnostics["driver"]["link_stats"]["requests"] >= 4
     assert diagnostics["readings"]["grid_power"]["unit"] == "W"
     await hass.config_entries.async_unload(entry.entry_id)
 

@@ -19,7 +19,7 @@ from .coordinator import (
     EnergyOrchestratorRuntimeData,
     async_verify_identity,
 )
-from .drivers.base import ModbusDriver
+from .drivers.base import Driver
 from .drivers.errors import DeviceError, LinkError
 from .drivers.families import MODBUS_FAMILIES
 from .drivers.values import Identity
@@ -72,7 +72,7 @@ async def async_setup_entry(
 
 
 async def _async_identify(
-    entry: EnergyOrchestratorConfigEntry, driver: ModbusDriver
+    entry: EnergyOrchestratorConfigEntry, driver: Driver
 ) -> Identity:
     """Check that the device at the entry's address is the entry's device."""
     try:

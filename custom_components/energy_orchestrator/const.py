@@ -4,6 +4,8 @@ from datetime import timedelta
 import logging
 from typing import Final
 
+from .drivers.cadence import Cadence
+
 DOMAIN: Final = "energy_orchestrator"
 LOGGER = logging.getLogger(__package__)
 
@@ -27,7 +29,10 @@ DEFAULT_BAUDRATE: Final = 9600
 
 # A meter's power moves fast and reading it is cheap: every 5 s keeps peak
 # shaving and the Energy dashboard current without loading a shared bus.
-SCAN_INTERVAL: Final = timedelta(seconds=5)
+SCAN_INTERVAL: Final = timedelta(seconds=Cadence.FAST)
+# Counters and settings: read once a minute, or along with a fast read that
+# covers them anyway.
+SLOW_INTERVAL: Final = timedelta(seconds=Cadence.SLOW)
 
 # The serial number is read again this often, and after every reconnect: an
 # address can come to point at another device (a swapped meter, a changed

@@ -1,6 +1,8 @@
 """The coordinator that polls one device over its shared link."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import override
 
 from homeassistant.config_entries import ConfigEntry
@@ -10,22 +12,28 @@ from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
-from .const import DOMAIN, IDENTITY_CHECK_INTERVAL, LOGGER, SCAN_INTERVAL
-from .drivers.base import ModbusDriver
+from .const import (
+    DOMAIN,
+    IDENTITY_CHECK_INTERVAL,
+    LOGGER,
+    SCAN_INTERVAL,
+    SLOW_INTERVAL,
+)
+from .drivers.base import Driver, Poll
+from .drivers.cadence import Cadence
 from .drivers.errors import (
     DeviceError,
     DeviceSilentError,
     LinkError,
     WrongDeviceError,
 )
-from .drivers.transport.modbus import ModbusLink
 from .drivers.values import Identity, Readings
 
 type EnergyOrchestratorConfigEntry = ConfigEntry[EnergyOrchestratorRuntimeData]
 
 
 async def async_verify_identity(
-    driver: ModbusDriver, entry: EnergyOrchestratorConfigEntry
+    driver: Driver, entry: EnergyOrchestratorConfigEntry
 ) -> Identity:
     """Read who answers at the entry's address; stop the entry if not its device.
 
@@ -68,7 +76,7 @@ class DeviceCoordinator(DataUpdateCoordinator[Readings]):
         self,
         hass: HomeAssistant,
         entry: EnergyOrchestratorConfigEntry,
-        driver: ModbusDriver,
+        driver: Driver,
     ) -> None:
         """Initialize the coordinator."""
         super().__init__(
@@ -81,28 +89,63 @@ class DeviceCoordinator(DataUpdateCoordinator[Readings]):
         )
         self.driver = driver
         self._identity_checked_at = dt_util.utcnow()
-        self._connects_seen = driver.link.stats.connects
+        self._connects_seen = driver.connects
         self._failed_last_poll = False
+        self._slow_read_at: datetime | None = None
+        self._silent_parts: set[str] = set()
 
     @override
     async def _async_update_data(self) -> Readings:
-        """Read the device, with one retry for a device that just fell silent."""
+        """Read what is due, with one retry for a device that just fell silent.
+
+        Values whose cadence is not due keep the value of the poll that last
+        read them; values a poll asked for and did not get are gone.
+        """
+        now = dt_util.utcnow()
+        due = {Cadence.FAST}
+        if self._slow_read_at is None or now - self._slow_read_at >= SLOW_INTERVAL:
+            due.add(Cadence.SLOW)
         try:
-            await self._async_check_identity()
-            readings = await self.driver.async_read()
+            poll = await self._async_poll(due)
         except (DeviceSilentError, LinkError) as err:
             if self._failed_last_poll:
                 raise self._update_failed(err) from err
             self._failed_last_poll = True
             try:
-                await self._async_check_identity()
-                readings = await self.driver.async_read()
+                poll = await self._async_poll(due)
             except DeviceError as retry_err:
                 raise self._update_failed(retry_err) from retry_err
         except DeviceError as err:
             raise self._update_failed(err) from err
         self._failed_last_poll = False
-        return readings
+        if Cadence.SLOW in due:
+            self._slow_read_at = now
+        self._log_silent_parts(poll.failed)
+        kept = {k: v for k, v in (self.data or {}).items() if k not in poll.attempted}
+        return kept | poll.readings
+
+    async def _async_poll(self, due: set[Cadence]) -> Poll:
+        """Poll once; raise the device's error when no part of it answered."""
+        await self._async_check_identity()
+        poll = await self.driver.async_poll(due)
+        if not poll.answered:
+            raise next(iter(poll.failed.values()))
+        return poll
+
+    def _log_silent_parts(self, failed: Mapping[str, DeviceError]) -> None:
+        """Log a sub-device falling silent once, and log its return once."""
+        for part, error in failed.items():
+            if part not in self._silent_parts:
+                self._silent_parts.add(part)
+                LOGGER.warning(
+                    "%s: %s did not answer; its values are unavailable: %s",
+                    self.name,
+                    part or "the device",
+                    error,
+                )
+        for part in self._silent_parts - failed.keys():
+            self._silent_parts.discard(part)
+            LOGGER.info("%s: %s is answering again", self.name, part or "the device")
 
     async def _async_check_identity(self) -> None:
         """Check the serial number after a reconnect and now and then.
@@ -110,16 +153,15 @@ class DeviceCoordinator(DataUpdateCoordinator[Readings]):
         Raises ConfigEntryError, which stops the entry with a clear message,
         when another device answers at this address.
         """
-        link: ModbusLink = self.driver.link
         now = dt_util.utcnow()
         if (
-            link.stats.connects == self._connects_seen
+            self.driver.connects == self._connects_seen
             and now - self._identity_checked_at < IDENTITY_CHECK_INTERVAL
         ):
             return
         await async_verify_identity(self.driver, self.config_entry)
         self._identity_checked_at = now
-        self._connects_seen = link.stats.connects
+        self._connects_seen = self.driver.connects
 
     def _update_failed(self, err: DeviceError) -> UpdateFailed:
         """Return the translated failure for a poll that got nothing."""

@@ -24,7 +24,6 @@ async def async_get_config_entry_diagnostics(
             "entry": {"data": dict(entry.data), "unique_id": entry.unique_id},
             "identity": asdict(entry.runtime_data.identity),
             "driver": {"family": driver.family, **driver.diagnostics()},
-            "link": asdict(driver.link.stats),
             "last_update_success": coordinator.last_update_success,
             "readings": {
                 key: {"value": r.value, "unit": str(r.unit), "timestamp": r.timestamp}

@@ -180,8 +180,7 @@ async def async_setup_entry(
     What the device has is what its family can report, less the registers
     this very device answered "illegal data address" for while setting up.
     """
-    driver = entry.runtime_data.coordinator.driver
-    present = set(driver.keys) - driver.planner.holes
+    present = entry.runtime_data.coordinator.driver.available_keys()
     async_add_entities(
         (MonotonicEnergySensor if description.monotonic else EnergyOrchestratorSensor)(
             entry, description

@@ -1,22 +1,63 @@
 """What every driver offers the layers above."""
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import asdict, dataclass, field
 import time
 from typing import ClassVar
 
-from .errors import IllegalAddressError
+from .cadence import ALL_CADENCES, Cadence
+from .commands import Command, CommandKind, CommandRejectedError, CommandSpec
+from .errors import DeviceError, IllegalAddressError
 from .registers import Point, ReadBlock, ReadPlanner, split_block
 from .transport.modbus import ModbusLink
 from .values import Identity, Reading, Readings, make_reading
 
+# The part of a device that is the device itself, as opposed to a sub-device.
+MAIN = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SubDevice:
+    """A part of a device with values of its own (an MPPT, a pack, a meter).
+
+    ``key`` prefixes its values' keys (``"mppt1/pv_power"``).
+    """
+
+    key: str
+    name: str
+    manufacturer: str | None = None
+    model: str | None = None
+    serial_number: str | None = None
+    firmware: str | None = None
+
+
+@dataclass(slots=True)
+class Poll:
+    """What one poll got out of a device.
+
+    ``attempted`` are the keys the poll asked for: any of them missing from
+    ``readings`` is gone (unavailable), while keys not attempted keep the
+    value of the poll that last read them. ``failed`` maps a part (``MAIN``
+    or a sub-device key) that did not answer to what went wrong.
+    """
+
+    readings: dict[str, Reading] = field(default_factory=dict)
+    attempted: set[str] = field(default_factory=set)
+    failed: dict[str, DeviceError] = field(default_factory=dict)
+
+    @property
+    def answered(self) -> bool:
+        """Return whether any part of the device answered."""
+        return bool(self.readings) or not self.failed
+
 
 class Driver(ABC):
-    """A device family's code: identify the device, then read it.
+    """A device family's code: identify the device, then read and command it.
 
     ``family`` is the id users type (``eo probe --family``) and the config
-    flow stores. ``keys`` lists the canonical keys the family can report; a
-    device reports the subset it really has.
+    flow stores. ``keys`` lists the canonical keys the family can report on
+    the device itself; sub-devices found by ``async_identify`` add theirs.
     """
 
     family: ClassVar[str]
@@ -24,17 +65,64 @@ class Driver(ABC):
     model: ClassVar[str]
     keys: ClassVar[tuple[str, ...]]
 
-    @abstractmethod
-    async def async_identify(self) -> Identity:
-        """Read who the device is; raise WrongDeviceError for another family."""
+    def __init__(self, *, wall_clock: Callable[[], float] = time.time) -> None:
+        """Start knowing nothing about the device beyond its family."""
+        self.sub_devices: list[SubDevice] = []
+        self.commands: dict[CommandKind, CommandSpec] = {}
+        self._wall_clock = wall_clock
 
     @abstractmethod
+    async def async_identify(self) -> Identity:
+        """Read who the device is and what it has; raise WrongDeviceError.
+
+        Fills ``sub_devices`` and ``commands`` with what this very device has.
+        """
+
+    @abstractmethod
+    async def async_poll(self, due: Collection[Cadence]) -> Poll:
+        """Read the values whose cadence is due.
+
+        Raises a driver error only when the device itself cannot be reached;
+        a silent sub-device is reported in ``Poll.failed``.
+        """
+
     async def async_read(self) -> Readings:
-        """Read every value the device has, in the common value model."""
+        """Read every value; raise the device's error if nothing answered."""
+        poll = await self.async_poll(ALL_CADENCES)
+        if not poll.answered:
+            raise next(iter(poll.failed.values()))
+        return poll.readings
+
+    def available_keys(self) -> set[str]:
+        """Return the keys this device has, sub-devices included."""
+        return set(self.keys)
+
+    @property
+    def connects(self) -> int:
+        """Return how often the link to the device was (re)established.
+
+        A reconnect is when another device may have taken this one's place,
+        so the identity is read again after one.
+        """
+        return 0
+
+    async def async_apply(self, command: Command) -> None:
+        """Send a checked command; only ``commands.execute`` calls this."""
+        raise CommandRejectedError(f"this device does not take {command.kind} commands")
+
+    async def async_read_back(self, command: Command) -> float | str:
+        """Read back the setting a command changed."""
+        raise CommandRejectedError(f"this device does not take {command.kind} commands")
 
     def diagnostics(self) -> Mapping[str, object]:
         """Return what the driver learned about the device, for support."""
         return {}
+
+    def _reading(self, key: str, value: float | str | None) -> Reading | None:
+        """Return a reading stamped now, or None for an absent or bad value."""
+        if value is None:
+            return None
+        return make_reading(key, value, self._wall_clock())
 
 
 class ModbusDriver(Driver):
@@ -52,20 +140,36 @@ class ModbusDriver(Driver):
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         """Bind the driver to a unit on a link."""
+        super().__init__(wall_clock=wall_clock)
         self.link = link
         self.unit = unit
         self.planner = ReadPlanner(self.points, max_registers=self.max_registers)
-        self._wall_clock = wall_clock
 
-    async def async_read(self) -> Readings:
-        """Read every point in as few requests as the device allows."""
-        raw = await self.async_read_points()
-        timestamp = self._wall_clock()
-        readings: dict[str, Reading] = {}
-        for key, value in raw.items():
-            if value is not None and (reading := make_reading(key, value, timestamp)):
-                readings[key] = reading
-        return readings
+    @property
+    def connects(self) -> int:
+        """Return how often the shared link was (re)established."""
+        return self.link.stats.connects
+
+    def available_keys(self) -> set[str]:
+        """Return the keys of every point the device did not refuse."""
+        return {p.key for p in self.planner.points} - self.planner.holes
+
+    async def async_poll(self, due: Collection[Cadence]) -> Poll:
+        """Read every block holding a point that is due.
+
+        Blocks are planned over all points, so a slow point that shares a
+        request with fast ones is read along for free.
+        """
+        poll = Poll()
+        for block in list(self.planner.plan()):
+            if not any(point.cadence in due for point in block.points):
+                continue
+            poll.attempted.update(point.key for point in block.points)
+            values = await self._read_block(block)
+            for key, value in values.items():
+                if (reading := self._reading(key, value)) is not None:
+                    poll.readings[key] = reading
+        return poll
 
     async def async_read_points(self) -> dict[str, float | None]:
         """Read and decode every point the planner knows of."""
@@ -116,4 +220,5 @@ class ModbusDriver(Driver):
             "holes": sorted(self.planner.holes),
             "breaks": sorted(self.planner.breaks),
             "link": str(self.link.endpoint),
+            "link_stats": asdict(self.link.stats),
         }

@@ -12,6 +12,7 @@ forward (import) power as positive, the same sign as the value model.
 from typing import ClassVar
 
 from .base import ModbusDriver
+from .cadence import Cadence
 from .errors import (
     DeviceRejectedError,
     IllegalAddressError,
@@ -24,8 +25,20 @@ _KWH = 1000.0  # the meter counts kWh, the value model Wh
 
 
 def _float(key: str, address: int, scale: float = 1.0) -> Point:
-    """Return an input-register float point."""
+    """Return an input-register float point, read at the fast cadence."""
     return Point(key, RegisterTable.INPUT, address, DataType.FLOAT32, scale)
+
+
+def _counter(key: str, address: int) -> Point:
+    """Return an energy counter in kWh, read at the slow cadence.
+
+    The totals share a request with the powers and ride along with every
+    fast poll anyway; the per-phase counters are a request of their own that
+    only the slow cadence pays for.
+    """
+    return Point(
+        key, RegisterTable.INPUT, address, DataType.FLOAT32, _KWH, cadence=Cadence.SLOW
+    )
 
 
 SERIAL_NUMBER = Point("serial_number", RegisterTable.HOLDING, 0xFC00, DataType.UINT32)
@@ -48,18 +61,18 @@ SDM630_POINTS: tuple[Point, ...] = (
     _float("grid_reactive_power", 0x003C),
     _float("grid_power_factor", 0x003E),
     _float("frequency", 0x0046),
-    _float("grid_import_energy", 0x0048, _KWH),
-    _float("grid_export_energy", 0x004A, _KWH),
+    _counter("grid_import_energy", 0x0048),
+    _counter("grid_export_energy", 0x004A),
     _float("ac_voltage_l1_l2", 0x00C8),
     _float("ac_voltage_l2_l3", 0x00CA),
     _float("ac_voltage_l3_l1", 0x00CC),
     _float("ac_current_neutral", 0x00E0),
-    _float("grid_import_energy_l1", 0x015A, _KWH),
-    _float("grid_import_energy_l2", 0x015C, _KWH),
-    _float("grid_import_energy_l3", 0x015E, _KWH),
-    _float("grid_export_energy_l1", 0x0160, _KWH),
-    _float("grid_export_energy_l2", 0x0162, _KWH),
-    _float("grid_export_energy_l3", 0x0164, _KWH),
+    _counter("grid_import_energy_l1", 0x015A),
+    _counter("grid_import_energy_l2", 0x015C),
+    _counter("grid_import_energy_l3", 0x015E),
+    _counter("grid_export_energy_l1", 0x0160),
+    _counter("grid_export_energy_l2", 0x0162),
+    _counter("grid_export_energy_l3", 0x0164),
 )
 
 # A single-phase Eastron (SDM120, SDM230) has no register here.

@@ -11,6 +11,8 @@ from enum import Enum, IntEnum
 import math
 import struct
 
+from .cadence import Cadence
+
 
 class RegisterTable(IntEnum):
     """The Modbus register table a point lives in, as its read function code."""
@@ -59,6 +61,7 @@ class Point:
     scale: float = 1.0
     word_order: WordOrder = WordOrder.BIG
     not_implemented: int | None = None
+    cadence: Cadence = Cadence.FAST
 
     @property
     def count(self) -> int:

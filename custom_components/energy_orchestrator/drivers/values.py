@@ -29,6 +29,7 @@ class Unit(StrEnum):
     HERTZ = "Hz"
     VOLT_AMPERE = "VA"
     VOLT_AMPERE_REACTIVE = "var"
+    AMPERE_HOUR = "Ah"
     NONE = ""
 
 
@@ -43,6 +44,8 @@ class Quantity:
     # integration is used; a decoded value outside it is a bad read, not data.
     valid_min: float = -math.inf
     valid_max: float = math.inf
+    # An enumerated quantity (an inverter's mode) takes one of these strings.
+    options: tuple[str, ...] | None = None
 
 
 def _phases(
@@ -183,6 +186,174 @@ QUANTITIES: Mapping[str, Quantity] = {
         Quantity("battery_temperature", Unit.CELSIUS, "Battery temperature", -60, 150),
         Quantity("cell_voltage_min", Unit.VOLT, "Lowest cell voltage", 0, 10),
         Quantity("cell_voltage_max", Unit.VOLT, "Highest cell voltage", 0, 10),
+        Quantity(
+            "battery_charge_energy",
+            Unit.WATT_HOUR,
+            "Energy charged into the battery, lifetime total",
+            0,
+            _MAX_ENERGY,
+        ),
+        Quantity(
+            "battery_discharge_energy",
+            Unit.WATT_HOUR,
+            "Energy discharged from the battery, lifetime total",
+            0,
+            _MAX_ENERGY,
+        ),
+        Quantity("battery_soh", Unit.PERCENT, "Battery state of health", 0, 100),
+        Quantity(
+            "battery_capacity",
+            Unit.AMPERE_HOUR,
+            "Battery capacity (full charge)",
+            0,
+            1e6,
+        ),
+        Quantity(
+            "battery_remaining_capacity",
+            Unit.AMPERE_HOUR,
+            "Charge left in the battery",
+            0,
+            1e6,
+        ),
+        Quantity("battery_cycles", Unit.NONE, "Charge cycles counted", 0, 1e6),
+        Quantity(
+            "battery_charge_current_limit",
+            Unit.AMPERE,
+            "Largest charge current the battery accepts now",
+            0,
+            _MAX_CURRENT,
+        ),
+        Quantity(
+            "battery_discharge_current_limit",
+            Unit.AMPERE,
+            "Largest discharge current the battery gives now",
+            0,
+            _MAX_CURRENT,
+        ),
+        Quantity(
+            "battery_charge_voltage_limit",
+            Unit.VOLT,
+            "Highest voltage the battery may be charged to",
+            0,
+            2000,
+        ),
+        Quantity(
+            "battery_discharge_voltage_limit",
+            Unit.VOLT,
+            "Lowest voltage the battery may be discharged to",
+            0,
+            2000,
+        ),
+        Quantity("pv_voltage", Unit.VOLT, "PV (DC) voltage", 0, 2000),
+        Quantity("pv_current", Unit.AMPERE, "PV (DC) current", 0, _MAX_CURRENT),
+        Quantity(
+            "ac_energy",
+            Unit.WATT_HOUR,
+            "Inverter AC energy produced, lifetime total",
+            0,
+            _MAX_ENERGY,
+        ),
+        Quantity(
+            "ac_apparent_power",
+            Unit.VOLT_AMPERE,
+            "Inverter AC apparent power",
+            0,
+            _MAX_POWER,
+        ),
+        Quantity(
+            "ac_reactive_power",
+            Unit.VOLT_AMPERE_REACTIVE,
+            "Inverter AC reactive power",
+            -_MAX_POWER,
+            _MAX_POWER,
+        ),
+        Quantity(
+            "ac_output_power",
+            Unit.WATT,
+            "Power an off-grid inverter supplies to its loads",
+            0,
+            _MAX_POWER,
+        ),
+        Quantity(
+            "ac_output_apparent_power",
+            Unit.VOLT_AMPERE,
+            "Apparent power an off-grid inverter supplies to its loads",
+            0,
+            _MAX_POWER,
+        ),
+        Quantity("ac_output_voltage", Unit.VOLT, "Inverter output voltage", 0, 1000),
+        Quantity(
+            "ac_output_frequency", Unit.HERTZ, "Inverter output frequency", 0, 100
+        ),
+        Quantity("ac_output_load", Unit.PERCENT, "Inverter output load", 0, 1000),
+        Quantity("ac_input_voltage", Unit.VOLT, "Grid input voltage", 0, 1000),
+        Quantity("ac_input_frequency", Unit.HERTZ, "Grid input frequency", 0, 100),
+        Quantity("dc_bus_voltage", Unit.VOLT, "Inverter DC bus voltage", 0, 2000),
+        Quantity(
+            "inverter_temperature",
+            Unit.CELSIUS,
+            "Inverter (heat sink) temperature",
+            -60,
+            150,
+        ),
+        Quantity(
+            "inverter_mode",
+            Unit.NONE,
+            "What the inverter is doing",
+            options=(
+                "off",
+                "sleeping",
+                "starting",
+                "standby",
+                "grid",
+                "battery",
+                "bypass",
+                "charging",
+                "throttled",
+                "fault",
+                "shutting_down",
+                "unknown",
+            ),
+        ),
+        Quantity("load_power", Unit.WATT, "Power the site's loads draw", 0, _MAX_POWER),
+        Quantity(
+            "active_power_limit",
+            Unit.PERCENT,
+            "Active power limit set on the inverter",
+            0,
+            100,
+        ),
+        Quantity(
+            "charger_power", Unit.WATT, "Power the wallbox delivers", 0, _MAX_POWER
+        ),
+        Quantity(
+            "charger_energy",
+            Unit.WATT_HOUR,
+            "Energy the wallbox delivered, lifetime total",
+            0,
+            _MAX_ENERGY,
+        ),
+        Quantity(
+            "charger_current",
+            Unit.AMPERE,
+            "Charging current the wallbox offers the car",
+            0,
+            100,
+        ),
+        Quantity("charger_phases", Unit.NONE, "Phases the wallbox charges on", 1, 3),
+        Quantity(
+            "charger_status",
+            Unit.NONE,
+            "What the wallbox is doing",
+            options=(
+                "disconnected",
+                "connected",
+                "charging",
+                "waiting",
+                "error",
+                "unknown",
+            ),
+        ),
     )
 }
 
@@ -192,11 +363,14 @@ class Reading:
     """One value a device reported, in its canonical unit.
 
     ``timestamp`` is wall-clock seconds since the epoch, taken when the answer
-    carrying the value arrived.
+    carrying the value arrived. ``key`` is a canonical key, or
+    ``"<sub-device>/<canonical key>"`` for a value of a sub-device (an MPPT,
+    a battery pack, a meter behind an inverter). An enumerated quantity's
+    value is one of its options.
     """
 
     key: str
-    value: float
+    value: float | str
     unit: Unit
     timestamp: float
 
@@ -214,15 +388,36 @@ class Identity:
     firmware: str | None = None
 
 
-def make_reading(key: str, value: float, timestamp: float) -> Reading | None:
+SUB_DEVICE_SEPARATOR = "/"
+
+
+def quantity_of(key: str) -> Quantity:
+    """Return the quantity of a key, sub-device keys included.
+
+    Raises KeyError for a key that is not canonical.
+    """
+    return QUANTITIES[key.rpartition(SUB_DEVICE_SEPARATOR)[2]]
+
+
+def sub_device_key(sub_device: str, key: str) -> str:
+    """Return the key of a sub-device's value (``"mppt1/pv_power"``)."""
+    return f"{sub_device}{SUB_DEVICE_SEPARATOR}{key}"
+
+
+def make_reading(key: str, value: float | str, timestamp: float) -> Reading | None:
     """Return a reading for a canonical key, or None when it cannot be trusted.
 
-    NaN, infinities and values outside what the quantity can physically be are
-    bad reads: showing them would show a wrong number, so they are dropped.
+    NaN, infinities, values outside what the quantity can physically be, and
+    an option an enumerated quantity does not have are bad reads: showing them
+    would show a wrong number, so they are dropped.
     """
-    quantity = QUANTITIES[key]
-    if not math.isfinite(value):
+    quantity = quantity_of(key)
+    if quantity.options is not None:
+        if not isinstance(value, str) or value not in quantity.options:
+            return None
+        return Reading(key, value, quantity.unit, timestamp)
+    if isinstance(value, str) or not math.isfinite(value):
         return None
     if not quantity.valid_min <= value <= quantity.valid_max:
         return None
-    return Reading(key, value, quantity.unit, timestamp)
+    return Reading(key, float(value), quantity.unit, timestamp)
