@@ -1,5 +1,6 @@
 """Setting up a device entry: entities, availability, identity, restored totals."""
 
+from collections.abc import Collection
 import logging
 from typing import Any
 
@@ -23,8 +24,9 @@ from custom_components.energy_orchestrator.const import DOMAIN
 from custom_components.energy_orchestrator.diagnostics import (
     async_get_config_entry_diagnostics,
 )
+from custom_components.energy_orchestrator.drivers.base import Poll
+from custom_components.energy_orchestrator.drivers.cadence import Cadence
 from custom_components.energy_orchestrator.drivers.errors import DeviceSilentError
-from custom_components.energy_orchestrator.drivers.values import Readings
 from custom_components.energy_orchestrator.sim.servers import SimulatedSite
 
 from .conftest import SIM_SERIAL
@@ -237,17 +239,17 @@ async def test_one_lost_poll_is_retried_at_once_a_silent_device_is_not(
     entry = _entry(site.port)
     await _setup(hass, entry)
     coordinator = entry.runtime_data.coordinator
-    read = coordinator.driver.async_read
+    poll = coordinator.driver.async_poll
     calls: list[bool] = []
     answering = [False, True]
 
-    async def flaky_read() -> Readings:
+    async def flaky_poll(due: Collection[Cadence]) -> Poll:
         calls.append(True)
         if not (answering.pop(0) if answering else False):
             raise DeviceSilentError("unit 1 did not answer")
-        return await read()
+        return await poll(due)
 
-    monkeypatch.setattr(coordinator.driver, "async_read", flaky_read)
+    monkeypatch.setattr(coordinator.driver, "async_poll", flaky_poll)
     await coordinator.async_refresh()
     assert coordinator.last_update_success
     assert len(calls) == 2
