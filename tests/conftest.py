@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from custom_components.energy_orchestrator.drivers.transport import modbus
+from custom_components.energy_orchestrator.drivers.transport import link
 from custom_components.energy_orchestrator.sim.servers import SimulatedSite
 
 SIM_SERIAL = "63000001"
@@ -24,7 +24,7 @@ def allow_local_sockets(socket_enabled: None) -> None:
 @pytest.fixture(autouse=True)
 def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Reconnect at once in tests; the backoff itself is tested on its own."""
-    monkeypatch.setattr(modbus, "BACKOFF_MIN", 0.0)
+    monkeypatch.setattr(link, "BACKOFF_MIN", 0.0)
 
 
 @pytest.fixture

@@ -23,7 +23,8 @@ from typing import Any
 from .const import SCAN_INTERVAL
 from .drivers.eastron import SDM630, SDM630_POINTS
 from .drivers.transport.endpoint import parse_endpoint
-from .drivers.transport.modbus import LinkPool, ModbusLink
+from .drivers.transport.modbus import ModbusLink
+from .drivers.transport.pool import LinkPool
 from .sim.profiles import bundled_profile
 from .sim.servers import SDM630Emulator, default_battery, serve_devices
 from .sim.site import Site

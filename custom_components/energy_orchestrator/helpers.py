@@ -8,8 +8,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.util.hass_dict import HassKey
 
 from .const import CONF_BAUDRATE, CONF_FRAMING, DOMAIN, FRAMING_TCP, TYPE_SERIAL
-from .drivers.transport.endpoint import ModbusEndpoint, parse_endpoint
-from .drivers.transport.modbus import LinkPool
+from .drivers.transport.endpoint import Endpoint, parse_endpoint
+from .drivers.transport.pool import LinkPool
 
 DATA_LINK_POOL: HassKey[LinkPool] = HassKey(f"{DOMAIN}_link_pool")
 
@@ -25,7 +25,7 @@ def async_get_link_pool(hass: HomeAssistant) -> LinkPool:
     return pool
 
 
-def endpoint_from_data(data: Mapping[str, Any]) -> ModbusEndpoint:
+def endpoint_from_data(data: Mapping[str, Any]) -> Endpoint:
     """Return the endpoint config entry data describes.
 
     Raises ValueError for data no link can be built from.

@@ -4,6 +4,7 @@ import asyncio
 
 import pytest
 
+from custom_components.energy_orchestrator.drivers.cadence import Cadence
 from custom_components.energy_orchestrator.drivers.eastron import SDM630, SDM630_POINTS
 from custom_components.energy_orchestrator.drivers.errors import (
     DeviceSilentError,
@@ -11,14 +12,12 @@ from custom_components.energy_orchestrator.drivers.errors import (
     LinkSettingsConflictError,
     WrongDeviceError,
 )
-from custom_components.energy_orchestrator.drivers.transport import modbus
+from custom_components.energy_orchestrator.drivers.transport import link as link_module
 from custom_components.energy_orchestrator.drivers.transport.endpoint import (
     parse_endpoint,
 )
-from custom_components.energy_orchestrator.drivers.transport.modbus import (
-    LinkPool,
-    ModbusLink,
-)
+from custom_components.energy_orchestrator.drivers.transport.modbus import ModbusLink
+from custom_components.energy_orchestrator.drivers.transport.pool import LinkPool
 from custom_components.energy_orchestrator.sim.servers import (
     SDM630Emulator,
     SimulatedSite,
@@ -143,7 +142,7 @@ async def test_unreachable_host(closed_port: int) -> None:
 async def test_backoff_refuses_early_retries(
     closed_port: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(modbus, "BACKOFF_MIN", 1.0)
+    monkeypatch.setattr(link_module, "BACKOFF_MIN", 1.0)
     now = [100.0]
     link = ModbusLink(
         parse_endpoint(f"tcp://127.0.0.1:{closed_port}"),
@@ -201,3 +200,22 @@ def test_a_serial_bus_runs_at_one_baud_rate() -> None:
     pool.acquire(parse_endpoint("/dev/ttyUSB0", baudrate=9600))
     with pytest.raises(LinkSettingsConflictError, match="one bus runs at one baud"):
         pool.acquire(parse_endpoint("/dev/ttyUSB0", baudrate=19200))
+
+
+async def test_fast_poll_skips_slow_only_requests(site: SimulatedSite) -> None:
+    """Per-phase counters are a request of their own, paid only when slow is due.
+
+    The total counters share a request with the powers, so they ride along
+    with every fast poll for free.
+    """
+    link = _link(site.port)
+    driver = SDM630(link, 1)
+    await driver.async_read()  # learn the plan
+    before = link.stats.requests
+    poll = await driver.async_poll({Cadence.FAST})
+    assert link.stats.requests - before == len(driver.planner.plan()) - 1
+    assert "grid_import_energy" in poll.readings
+    assert "grid_import_energy_l1" not in poll.attempted
+    poll = await driver.async_poll({Cadence.FAST, Cadence.SLOW})
+    assert "grid_import_energy_l1" in poll.readings
+    await link.close()

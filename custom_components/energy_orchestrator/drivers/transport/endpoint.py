@@ -36,7 +36,7 @@ class SerialSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class ModbusEndpoint:
+class Endpoint:
     """A bus or gateway: everything on it shares one connection.
 
     ``address`` is ``host:port`` for network links and the pyserial port or
@@ -69,7 +69,7 @@ class ModbusEndpoint:
         return f"{self.kind.value}://{self.address}"
 
 
-def parse_endpoint(url: str, *, baudrate: int | None = None) -> ModbusEndpoint:
+def parse_endpoint(url: str, *, baudrate: int | None = None) -> Endpoint:
     """Return the endpoint a URL names.
 
     Raises ValueError with a sentence a user can act on when the URL is not
@@ -90,7 +90,7 @@ def parse_endpoint(url: str, *, baudrate: int | None = None) -> ModbusEndpoint:
         host = parts.hostname.lower()
         if ":" in host:  # an IPv6 literal keeps its brackets
             host = f"[{host}]"
-        return ModbusEndpoint(LinkKind(scheme), f"{host}:{port}")
+        return Endpoint(LinkKind(scheme), f"{host}:{port}")
     if scheme and scheme not in ("socket", "rfc2217", "loop", "spy", "hwgrep"):
         raise ValueError(
             f"unknown scheme {scheme!r} in {url!r}; use tcp://, rtu-over-tcp://,"
@@ -98,7 +98,7 @@ def parse_endpoint(url: str, *, baudrate: int | None = None) -> ModbusEndpoint:
         )
     if baudrate is not None and baudrate <= 0:
         raise ValueError(f"invalid baud rate {baudrate}")
-    return ModbusEndpoint(
+    return Endpoint(
         LinkKind.SERIAL,
         text,
         SerialSettings(baudrate=baudrate or DEFAULT_BAUDRATE),

@@ -11,7 +11,6 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 import contextlib
 from contextvars import ContextVar
-from dataclasses import dataclass
 import logging
 import time
 
@@ -26,10 +25,10 @@ from ..errors import (
     DeviceSilentError,
     IllegalAddressError,
     LinkError,
-    LinkSettingsConflictError,
 )
 from ..registers import RegisterTable
-from .endpoint import LinkKind, ModbusEndpoint
+from .endpoint import Endpoint, LinkKind
+from .link import Backoff, LinkStats
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -77,19 +76,6 @@ DEFAULT_SPACING = {
     LinkKind.RTU_OVER_TCP: 0.02,
     LinkKind.SERIAL: 0.02,
 }
-BACKOFF_MIN = 1.0
-BACKOFF_MAX = 60.0
-
-
-@dataclass(slots=True)
-class LinkStats:
-    """What went over a link, for diagnostics and benchmarks."""
-
-    requests: int = 0
-    bytes_sent: int = 0
-    bytes_received: int = 0
-    failures: int = 0
-    connects: int = 0
 
 
 class ModbusLink:
@@ -97,7 +83,7 @@ class ModbusLink:
 
     def __init__(
         self,
-        endpoint: ModbusEndpoint,
+        endpoint: Endpoint,
         *,
         timeout: float = DEFAULT_TIMEOUT,
         spacing: float | None = None,
@@ -112,9 +98,7 @@ class ModbusLink:
         self._lock = asyncio.Lock()
         self._client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
         self._last_request_end = -float("inf")
-        self._backoff = 0.0
-        self._next_connect = -float("inf")
-        self._last_connect_error = ""
+        self._backoff = Backoff(endpoint, monotonic)
 
     def __repr__(self) -> str:
         """Return the link as its endpoint."""
@@ -228,32 +212,19 @@ class ModbusLink:
         """Return an open client, connecting with backoff when needed."""
         if self._client is not None and self._client.connected:
             return self._client
-        now = self._monotonic()
-        if now < self._next_connect:
-            raise LinkError(
-                f"{self.endpoint} is unreachable ({self._last_connect_error});"
-                f" next attempt in {self._next_connect - now:.1f} s"
-            )
+        self._backoff.check()
         self._drop("reconnecting")
         client = self._make_client()
+        error = "no connection"
         try:
             ok = await client.connect()
         except (OSError, ModbusException, ValueError) as err:
             ok = False
-            self._last_connect_error = str(err) or type(err).__name__
-        else:
-            self._last_connect_error = "no connection"
+            error = str(err) or type(err).__name__
         if not ok:
             client.close()
-            self._backoff = min(max(self._backoff * 2, BACKOFF_MIN), BACKOFF_MAX)
-            self._next_connect = self._monotonic() + self._backoff
-            raise LinkError(
-                f"cannot connect to {self.endpoint}: {self._last_connect_error}"
-            )
-        if self._backoff:
-            _LOGGER.info("%s: connected again", self.endpoint)
-        self._backoff = 0.0
-        self._next_connect = -float("inf")
+            raise self._backoff.failed(error)
+        self._backoff.succeeded()
         self.stats.connects += 1
         self._client = client
         return client
@@ -305,46 +276,3 @@ class ModbusLink:
             _LOGGER.debug("%s: closing connection (%s)", self.endpoint, reason)
             self._client.close()
             self._client = None
-
-
-class LinkPool:
-    """Hands out one ``ModbusLink`` per bus, shared and reference-counted."""
-
-    def __init__(self, *, timeout: float = DEFAULT_TIMEOUT) -> None:
-        """Start with no links."""
-        self._timeout = timeout
-        self._links: dict[tuple[LinkKind, str], ModbusLink] = {}
-        self._users: dict[tuple[LinkKind, str], int] = {}
-
-    def acquire(self, endpoint: ModbusEndpoint) -> ModbusLink:
-        """Return the link for an endpoint's bus, creating it on first use.
-
-        A serial bus runs at one set of line settings: asking for it with
-        other settings than the devices already on it is refused.
-        """
-        key = endpoint.bus_key
-        link = self._links.get(key)
-        if link is None:
-            link = ModbusLink(endpoint, timeout=self._timeout)
-            self._links[key] = link
-        elif link.endpoint.serial != endpoint.serial:
-            raise LinkSettingsConflictError(
-                f"{endpoint.address} is already in use at other line settings"
-                f" ({link.endpoint.serial}); one bus runs at one baud rate"
-            )
-        self._users[key] = self._users.get(key, 0) + 1
-        return link
-
-    async def release(self, link: ModbusLink) -> None:
-        """Give a link back; the last user closes it."""
-        key = link.endpoint.bus_key
-        self._users[key] -= 1
-        if self._users[key] <= 0:
-            del self._users[key]
-            del self._links[key]
-            await link.close()
-
-    @property
-    def links(self) -> list[ModbusLink]:
-        """Return the links in use."""
-        return list(self._links.values())
