@@ -21,7 +21,7 @@ from .coordinator import (
 )
 from .drivers.base import Driver
 from .drivers.errors import DeviceError, LinkError
-from .drivers.families import MODBUS_FAMILIES
+from .drivers.families import FAMILIES, build_driver
 from .drivers.values import Identity
 from .helpers import async_get_link_pool, endpoint_from_data
 
@@ -34,7 +34,12 @@ async def async_setup_entry(
     """Set up a device from a config entry."""
     pool = async_get_link_pool(hass)
     try:
-        link = pool.acquire(endpoint_from_data(entry.data))
+        driver = build_driver(
+            pool,
+            FAMILIES[entry.data[CONF_FAMILY]],
+            endpoint_from_data(entry.data),
+            entry.data[CONF_UNIT_ID],
+        )
     except (LinkError, ValueError) as err:
         raise ConfigEntryError(
             translation_domain=DOMAIN,
@@ -43,17 +48,14 @@ async def async_setup_entry(
         ) from err
 
     try:
-        driver = MODBUS_FAMILIES[entry.data[CONF_FAMILY]](
-            link, entry.data[CONF_UNIT_ID]
-        )
         identity = await _async_identify(entry, driver)
         coordinator = DeviceCoordinator(hass, entry, driver)
         await coordinator.async_config_entry_first_refresh()
     except BaseException:
-        await pool.release(link)
+        await pool.release(driver.link)
         raise
 
-    entry.async_on_unload(partial(pool.release, link))
+    entry.async_on_unload(partial(pool.release, driver.link))
     entry.runtime_data = EnergyOrchestratorRuntimeData(
         coordinator=coordinator,
         identity=identity,

@@ -17,9 +17,9 @@ import sys
 from typing import Any
 
 from .drivers.errors import DeviceError
-from .drivers.families import MODBUS_FAMILIES
+from .drivers.families import FAMILIES, build_driver
 from .drivers.transport.endpoint import parse_endpoint
-from .drivers.transport.modbus import ModbusLink
+from .drivers.transport.pool import LinkPool
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     probe = commands.add_parser("probe", help="read a device and print its values")
-    probe.add_argument("--family", required=True, choices=sorted(MODBUS_FAMILIES))
+    probe.add_argument("--family", required=True, choices=sorted(FAMILIES))
     probe.add_argument(
         "--url",
         required=True,
@@ -97,8 +97,11 @@ async def _probe(args: argparse.Namespace) -> int:
         endpoint = parse_endpoint(args.url, baudrate=args.baudrate)
     except ValueError as err:
         return _fail(str(err))
-    link = ModbusLink(endpoint, timeout=args.timeout)
-    driver = MODBUS_FAMILIES[args.family](link, args.unit)
+    pool = LinkPool(timeout=args.timeout)
+    try:
+        driver = build_driver(pool, FAMILIES[args.family], endpoint, args.unit)
+    except ValueError as err:
+        return _fail(str(err))
     try:
         identity = await driver.async_identify()
         readings = await driver.async_read()
@@ -107,7 +110,7 @@ async def _probe(args: argparse.Namespace) -> int:
     except Exception as err:
         return _fail(f"unexpected {type(err).__name__}: {err}")
     finally:
-        await link.close()
+        await pool.release(driver.link)
     result: dict[str, Any] = {
         "family": args.family,
         "identity": {

@@ -44,7 +44,7 @@ from .drivers.errors import (
     LinkSettingsConflictError,
     WrongDeviceError,
 )
-from .drivers.families import MODBUS_FAMILIES
+from .drivers.families import FAMILIES, Protocol, build_driver
 from .drivers.values import Identity
 from .helpers import async_get_link_pool, endpoint_from_data
 
@@ -63,19 +63,24 @@ def _box(minimum: int, maximum: int) -> Any:
     )
 
 
-FAMILY_SELECTOR = SelectSelector(
-    SelectSelectorConfig(
-        options=sorted(MODBUS_FAMILIES),
-        translation_key=CONF_FAMILY,
-        mode=SelectSelectorMode.DROPDOWN,
+def _family_selector(*protocols: Protocol) -> SelectSelector:
+    """Return a dropdown of the families that speak one of these protocols."""
+    return SelectSelector(
+        SelectSelectorConfig(
+            options=sorted(f.id for f in FAMILIES.values() if f.protocol in protocols),
+            translation_key=CONF_FAMILY,
+            mode=SelectSelectorMode.DROPDOWN,
+        )
     )
-)
+
 
 # Most devices answer on their factory unit id and plain Modbus TCP, so those
 # settings wait in a collapsed section.
+# Over the network, Modbus; a raw serial protocol through ser2net is reached
+# as a serial port with a socket:// URL.
 STEP_TCP = probatio.Schema(
     {
-        probatio.Required(CONF_FAMILY): FAMILY_SELECTOR,
+        probatio.Required(CONF_FAMILY): _family_selector(Protocol.MODBUS),
         probatio.Required(CONF_HOST): TextSelector(),
         probatio.Required(CONF_PORT, default=DEFAULT_PORT): _box(1, 65535),
         probatio.Required(SECTION_MORE_OPTIONS): section(
@@ -101,7 +106,9 @@ STEP_TCP = probatio.Schema(
 
 STEP_SERIAL = probatio.Schema(
     {
-        probatio.Required(CONF_FAMILY): FAMILY_SELECTOR,
+        probatio.Required(CONF_FAMILY): _family_selector(
+            Protocol.MODBUS, Protocol.SERIAL
+        ),
         # A device path, or a pyserial URL (socket://, rfc2217://) for a bus
         # on another machine behind ser2net.
         probatio.Required(CONF_DEVICE): SerialPortSelector(),
@@ -240,12 +247,17 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
             return None
         pool = async_get_link_pool(self.hass)
         try:
-            link = pool.acquire(endpoint)
+            driver = build_driver(
+                pool, FAMILIES[data[CONF_FAMILY]], endpoint, data[CONF_UNIT_ID]
+            )
         except LinkSettingsConflictError as err:
             errors["base"] = "bus_settings_conflict"
             placeholders["error"] = str(err)
             return None
-        driver = MODBUS_FAMILIES[data[CONF_FAMILY]](link, data[CONF_UNIT_ID])
+        except ValueError as err:
+            errors["base"] = "invalid_address"
+            placeholders["error"] = str(err)
+            return None
         try:
             return await driver.async_identify()
         except DeviceSilentError as err:
@@ -262,7 +274,7 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
             errors["base"] = "unknown"
             placeholders["error"] = str(err)
         finally:
-            await pool.release(link)
+            await pool.release(driver.link)
         return None
 
 

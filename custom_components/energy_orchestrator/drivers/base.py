@@ -10,6 +10,7 @@ from .cadence import ALL_CADENCES, Cadence
 from .commands import Command, CommandKind, CommandRejectedError, CommandSpec
 from .errors import DeviceError, IllegalAddressError
 from .registers import Point, ReadBlock, ReadPlanner, split_block
+from .transport.link import Link
 from .transport.modbus import ModbusLink
 from .values import Identity, Reading, Readings, make_reading
 
@@ -64,6 +65,7 @@ class Driver(ABC):
     manufacturer: ClassVar[str]
     model: ClassVar[str]
     keys: ClassVar[tuple[str, ...]]
+    link: Link
 
     def __init__(self, *, wall_clock: Callable[[], float] = time.time) -> None:
         """Start knowing nothing about the device beyond its family."""
@@ -104,7 +106,7 @@ class Driver(ABC):
         A reconnect is when another device may have taken this one's place,
         so the identity is read again after one.
         """
-        return 0
+        return self.link.stats.connects
 
     async def async_apply(self, command: Command) -> None:
         """Send a checked command; only ``commands.execute`` calls this."""
@@ -131,6 +133,7 @@ class ModbusDriver(Driver):
     points: ClassVar[tuple[Point, ...]]
     # Registers a device answers in one request.
     max_registers: ClassVar[int] = 125
+    link: ModbusLink
 
     def __init__(
         self,
@@ -144,11 +147,6 @@ class ModbusDriver(Driver):
         self.link = link
         self.unit = unit
         self.planner = ReadPlanner(self.points, max_registers=self.max_registers)
-
-    @property
-    def connects(self) -> int:
-        """Return how often the shared link was (re)established."""
-        return self.link.stats.connects
 
     def available_keys(self) -> set[str]:
         """Return the keys of every point the device did not refuse."""

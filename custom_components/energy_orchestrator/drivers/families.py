@@ -1,10 +1,75 @@
-"""The device families this integration can talk to, by family id."""
+"""The device families this integration can talk to, by family id.
 
-from collections.abc import Mapping
+A family says how its devices are reached (Modbus, or a raw serial protocol)
+and builds its driver on a link from the pool. The config flow, ``eo probe``
+and the simulator all look families up here.
+"""
 
-from .base import ModbusDriver
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from .base import Driver
 from .eastron import SDM630
+from .transport.endpoint import Endpoint
+from .transport.modbus import ModbusLink
+from .transport.pool import LinkPool
+from .transport.serial_link import SerialLink
 
-MODBUS_FAMILIES: Mapping[str, type[ModbusDriver]] = {
-    driver.family: driver for driver in (SDM630,)
+
+class Protocol(StrEnum):
+    """What goes over a family's link."""
+
+    MODBUS = "modbus"
+    SERIAL = "serial"  # a raw serial protocol: serial ports and pyserial URLs only
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """One device family.
+
+    ``address`` is what ``unit`` means for it: the Modbus unit id, or the
+    address of a pack or BMS on a shared RS485 bus.
+    """
+
+    id: str
+    name: str
+    protocol: Protocol
+    build_modbus: Callable[[ModbusLink, int], Driver] | None = None
+    build_serial: Callable[[SerialLink, int], Driver] | None = None
+    default_unit: int = 1
+    default_baudrate: int = 9600
+    default_port: int = 502
+
+
+def build_driver(
+    pool: LinkPool, family: Family, endpoint: Endpoint, unit: int
+) -> Driver:
+    """Return a family's driver on the pool's link for the endpoint.
+
+    The caller gives the link back with ``pool.release(driver.link)``. Raises
+    ValueError for a raw serial family asked to use a network Modbus link,
+    and LinkSettingsConflictError for a bus in use at other settings.
+    """
+    if family.protocol is Protocol.MODBUS:
+        assert family.build_modbus is not None
+        return family.build_modbus(pool.acquire_modbus(endpoint), unit)
+    if family.build_serial is None or endpoint.serial is None:
+        raise ValueError(
+            f"{family.name} speaks a serial protocol: give a serial port or a"
+            " pyserial URL (socket://host:port for ser2net)"
+        )
+    return family.build_serial(pool.acquire_serial(endpoint), unit)
+
+
+FAMILIES: Mapping[str, Family] = {
+    family.id: family
+    for family in (
+        Family(
+            "sdm630",
+            "Eastron SDM630 (three-phase meter)",
+            Protocol.MODBUS,
+            build_modbus=SDM630,
+        ),
+    )
 }
