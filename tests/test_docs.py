@@ -5,7 +5,6 @@ from pathlib import Path
 import re
 
 from custom_components.energy_orchestrator.drivers.values import QUANTITIES
-from custom_components.energy_orchestrator.sensor import SENSORS
 
 ROOT = Path(__file__).parent.parent
 PACKAGE = ROOT / "custom_components" / "energy_orchestrator"
@@ -21,10 +20,14 @@ def test_readme_lists_every_canonical_key() -> None:
     assert not missing
 
 
-def test_every_sensor_has_a_translated_name() -> None:
+def test_every_canonical_key_has_a_translated_name() -> None:
+    """Any key can become a sensor; each needs a name, each enum its states."""
     strings = json.loads((PACKAGE / "strings.json").read_text())
-    names = strings["entity"]["sensor"]
-    assert {d.translation_key for d in SENSORS} == set(names)
+    sensors = strings["entity"]["sensor"]
+    assert set(QUANTITIES) == set(sensors)
+    for key, quantity in QUANTITIES.items():
+        if quantity.options is not None:
+            assert set(sensors[key]["state"]) == set(quantity.options), key
 
 
 def test_english_translation_is_strings_json() -> None:

@@ -1,4 +1,4 @@
-"""Sensors: one per canonical value a device really has."""
+"""Sensors: one per canonical value a device (or one of its sub-devices) has."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +12,7 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import (
+    PERCENTAGE,
     EntityCategory,
     UnitOfApparentPower,
     UnitOfElectricCurrent,
@@ -20,6 +21,7 @@ from homeassistant.const import (
     UnitOfFrequency,
     UnitOfPower,
     UnitOfReactivePower,
+    UnitOfTemperature,
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -27,7 +29,7 @@ from homeassistant.helpers.typing import StateType
 
 from .const import LOGGER
 from .coordinator import EnergyOrchestratorConfigEntry
-from .drivers.values import Readings
+from .drivers.values import Quantity, Readings, Unit, quantity_of
 from .entity import EnergyOrchestratorEntity
 
 # Reads go through the coordinator; entities never talk to the device.
@@ -43,8 +45,96 @@ class EnergyOrchestratorSensorEntityDescription(SensorEntityDescription):
     monotonic: bool = False
 
 
+# How each unit of the value model shows in Home Assistant: device class,
+# unit, display precision.
+_BY_UNIT: dict[Unit, tuple[SensorDeviceClass | None, str | None, int]] = {
+    Unit.WATT: (SensorDeviceClass.POWER, UnitOfPower.WATT, 0),
+    Unit.WATT_HOUR: (SensorDeviceClass.ENERGY, UnitOfEnergy.WATT_HOUR, 2),
+    Unit.VOLT: (SensorDeviceClass.VOLTAGE, UnitOfElectricPotential.VOLT, 1),
+    Unit.AMPERE: (SensorDeviceClass.CURRENT, UnitOfElectricCurrent.AMPERE, 2),
+    Unit.PERCENT: (None, PERCENTAGE, 0),
+    Unit.CELSIUS: (SensorDeviceClass.TEMPERATURE, UnitOfTemperature.CELSIUS, 1),
+    Unit.HERTZ: (SensorDeviceClass.FREQUENCY, UnitOfFrequency.HERTZ, 2),
+    Unit.VOLT_AMPERE: (
+        SensorDeviceClass.APPARENT_POWER,
+        UnitOfApparentPower.VOLT_AMPERE,
+        0,
+    ),
+    Unit.VOLT_AMPERE_REACTIVE: (
+        SensorDeviceClass.REACTIVE_POWER,
+        UnitOfReactivePower.VOLT_AMPERE_REACTIVE,
+        0,
+    ),
+    Unit.AMPERE_HOUR: (None, "Ah", 1),
+    Unit.NONE: (None, None, 2),
+}
+
+# What a user looks at: shown on the device page, enabled from the start.
+PRIMARY = frozenset(
+    {
+        "grid_power",
+        "grid_import_energy",
+        "grid_export_energy",
+        "pv_power",
+        "pv_energy",
+        "ac_power",
+        "ac_energy",
+        "ac_output_power",
+        "battery_power",
+        "battery_soc",
+        "battery_charge_energy",
+        "battery_discharge_energy",
+        "load_power",
+        "inverter_mode",
+        "charger_power",
+        "charger_energy",
+        "charger_current",
+        "charger_phases",
+        "charger_status",
+    }
+)
+
+# Details that are there for whoever wants them, off until enabled.
+DISABLED_BY_DEFAULT = frozenset(
+    {
+        "grid_reactive_power",
+        "grid_apparent_power",
+        "grid_power_factor",
+        "ac_power_factor_l1",
+        "ac_power_factor_l2",
+        "ac_power_factor_l3",
+        "grid_import_energy_l1",
+        "grid_import_energy_l2",
+        "grid_import_energy_l3",
+        "grid_export_energy_l1",
+        "grid_export_energy_l2",
+        "grid_export_energy_l3",
+        "ac_voltage_l1_l2",
+        "ac_voltage_l2_l3",
+        "ac_voltage_l3_l1",
+        "ac_current_neutral",
+        "ac_reactive_power",
+        "ac_apparent_power",
+        "ac_output_apparent_power",
+        "dc_bus_voltage",
+        "battery_charge_voltage_limit",
+        "battery_discharge_voltage_limit",
+    }
+)
+
+# Per-phase grid power is what a user balancing phases watches, so it is not
+# tucked away among the diagnostics.
+_NOT_DIAGNOSTIC = PRIMARY | {
+    "grid_power_l1",
+    "grid_power_l2",
+    "grid_power_l3",
+    "battery_voltage",
+    "battery_current",
+}
+
+
 def _value(key: str) -> Callable[[Readings], StateType]:
-    """Return a function reading a canonical key out of a poll."""
+    """Return a function reading a key out of a poll."""
 
     def value(readings: Readings) -> StateType:
         reading = readings.get(key)
@@ -53,121 +143,46 @@ def _value(key: str) -> Callable[[Readings], StateType]:
     return value
 
 
-def _power(
-    key: str, *, diagnostic: bool = False, enabled: bool = True
-) -> EnergyOrchestratorSensorEntityDescription:
-    """Describe an active power sensor."""
+def describe(key: str) -> EnergyOrchestratorSensorEntityDescription:
+    """Return the description of the sensor for a key (sub-device keys too).
+
+    Everything follows from the key's quantity in the value model: device
+    class and unit from its unit, statistics from what it measures.
+    """
+    quantity: Quantity = quantity_of(key)
+    base = quantity.key
+    device_class, unit, precision = _BY_UNIT[quantity.unit]
+    state_class: SensorStateClass | None = SensorStateClass.MEASUREMENT
+    options: list[str] | None = None
+    if quantity.options is not None:
+        device_class, unit, state_class = SensorDeviceClass.ENUM, None, None
+        options = list(quantity.options)
+    elif quantity.unit is Unit.WATT_HOUR:
+        state_class = SensorStateClass.TOTAL_INCREASING
+    elif base.endswith("_soc") or base == "battery_soh":
+        device_class = SensorDeviceClass.BATTERY
+    elif "power_factor" in base:
+        device_class = SensorDeviceClass.POWER_FACTOR
+    elif base == "battery_cycles":
+        state_class, precision = SensorStateClass.TOTAL_INCREASING, 0
+    elif base == "charger_phases":
+        precision = 0
     return EnergyOrchestratorSensorEntityDescription(
         key=key,
-        translation_key=key,
-        device_class=SensorDeviceClass.POWER,
-        native_unit_of_measurement=UnitOfPower.WATT,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=0,
-        entity_category=EntityCategory.DIAGNOSTIC if diagnostic else None,
-        entity_registry_enabled_default=enabled,
-        value_fn=_value(key),
-    )
-
-
-def _energy(
-    key: str, *, enabled: bool = True
-) -> EnergyOrchestratorSensorEntityDescription:
-    """Describe a lifetime energy counter the Energy dashboard accepts."""
-    return EnergyOrchestratorSensorEntityDescription(
-        key=key,
-        translation_key=key,
-        device_class=SensorDeviceClass.ENERGY,
-        native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
-        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
-        state_class=SensorStateClass.TOTAL_INCREASING,
-        suggested_display_precision=2,
-        entity_registry_enabled_default=enabled,
-        monotonic=True,
-        value_fn=_value(key),
-    )
-
-
-def _electric(
-    key: str,
-    device_class: SensorDeviceClass,
-    unit: str,
-    precision: int,
-    *,
-    enabled: bool = True,
-) -> EnergyOrchestratorSensorEntityDescription:
-    """Describe a voltage, current or frequency sensor (diagnostic)."""
-    return EnergyOrchestratorSensorEntityDescription(
-        key=key,
-        translation_key=key,
+        translation_key=base,
         device_class=device_class,
         native_unit_of_measurement=unit,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=precision,
-        entity_category=EntityCategory.DIAGNOSTIC,
-        entity_registry_enabled_default=enabled,
+        suggested_unit_of_measurement=(
+            UnitOfEnergy.KILO_WATT_HOUR if quantity.unit is Unit.WATT_HOUR else None
+        ),
+        state_class=state_class,
+        options=options,
+        suggested_display_precision=None if options else precision,
+        entity_category=None if base in _NOT_DIAGNOSTIC else EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=base not in DISABLED_BY_DEFAULT,
+        monotonic=quantity.unit is Unit.WATT_HOUR,
         value_fn=_value(key),
     )
-
-
-def _power_factor(key: str) -> EnergyOrchestratorSensorEntityDescription:
-    """Describe a power factor sensor, shown as the -1..1 the meter reports."""
-    return EnergyOrchestratorSensorEntityDescription(
-        key=key,
-        translation_key=key,
-        device_class=SensorDeviceClass.POWER_FACTOR,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=2,
-        entity_category=EntityCategory.DIAGNOSTIC,
-        entity_registry_enabled_default=False,
-        value_fn=_value(key),
-    )
-
-
-_PHASES = (1, 2, 3)
-_VOLTAGE = (SensorDeviceClass.VOLTAGE, UnitOfElectricPotential.VOLT, 1)
-_CURRENT = (SensorDeviceClass.CURRENT, UnitOfElectricCurrent.AMPERE, 2)
-
-SENSORS: tuple[EnergyOrchestratorSensorEntityDescription, ...] = (
-    _power("grid_power"),
-    *(_power(f"grid_power_l{phase}") for phase in _PHASES),
-    EnergyOrchestratorSensorEntityDescription(
-        key="grid_reactive_power",
-        translation_key="grid_reactive_power",
-        device_class=SensorDeviceClass.REACTIVE_POWER,
-        native_unit_of_measurement=UnitOfReactivePower.VOLT_AMPERE_REACTIVE,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=0,
-        entity_category=EntityCategory.DIAGNOSTIC,
-        entity_registry_enabled_default=False,
-        value_fn=_value("grid_reactive_power"),
-    ),
-    EnergyOrchestratorSensorEntityDescription(
-        key="grid_apparent_power",
-        translation_key="grid_apparent_power",
-        device_class=SensorDeviceClass.APPARENT_POWER,
-        native_unit_of_measurement=UnitOfApparentPower.VOLT_AMPERE,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=0,
-        entity_category=EntityCategory.DIAGNOSTIC,
-        entity_registry_enabled_default=False,
-        value_fn=_value("grid_apparent_power"),
-    ),
-    _power_factor("grid_power_factor"),
-    *(_power_factor(f"ac_power_factor_l{phase}") for phase in _PHASES),
-    _energy("grid_import_energy"),
-    _energy("grid_export_energy"),
-    *(_energy(f"grid_import_energy_l{phase}", enabled=False) for phase in _PHASES),
-    *(_energy(f"grid_export_energy_l{phase}", enabled=False) for phase in _PHASES),
-    *(_electric(f"ac_voltage_l{phase}", *_VOLTAGE) for phase in _PHASES),
-    *(
-        _electric(f"ac_voltage_{pair}", *_VOLTAGE, enabled=False)
-        for pair in ("l1_l2", "l2_l3", "l3_l1")
-    ),
-    *(_electric(f"ac_current_l{phase}", *_CURRENT) for phase in _PHASES),
-    _electric("ac_current_neutral", *_CURRENT, enabled=False),
-    _electric("frequency", SensorDeviceClass.FREQUENCY, UnitOfFrequency.HERTZ, 2),
-)
 
 
 async def async_setup_entry(
@@ -175,18 +190,18 @@ async def async_setup_entry(
     entry: EnergyOrchestratorConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add a sensor for every canonical value the device has.
+    """Add a sensor for every value the device and its sub-devices have.
 
-    What the device has is what its family can report, less the registers
-    this very device answered "illegal data address" for while setting up.
+    What a device has is what its family can report, less what this very
+    device turned out not to have while setting up (registers it refused,
+    modules it does not carry).
     """
-    present = entry.runtime_data.coordinator.driver.available_keys()
+    keys = entry.runtime_data.coordinator.driver.available_keys()
     async_add_entities(
         (MonotonicEnergySensor if description.monotonic else EnergyOrchestratorSensor)(
             entry, description
         )
-        for description in SENSORS
-        if description.key in present
+        for description in map(describe, sorted(keys))
     )
 
 
