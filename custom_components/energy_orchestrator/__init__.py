@@ -5,11 +5,13 @@ connection from the link pool, so a gateway that takes one client at a time
 serves them all.
 """
 
+from collections.abc import Iterable
 from functools import partial
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
 
 from .const import CONF_FAMILY, CONF_UNIT_ID, DOMAIN
@@ -56,21 +58,58 @@ async def async_setup_entry(
         raise
 
     entry.async_on_unload(partial(pool.release, driver.link))
+    device_info = DeviceInfo(
+        identifiers={(DOMAIN, identity.serial_number)},
+        manufacturer=identity.manufacturer,
+        model=identity.model,
+        serial_number=identity.serial_number,
+        sw_version=identity.firmware,
+        name=f"{identity.manufacturer} {identity.model}",
+    )
+    # Registered up front: a sub-device can only name the device it hangs off
+    # once that device has an id.
+    device_registry = dr.async_get(hass)
+    main_device = device_registry.async_get_or_create(
+        config_entry_id=entry.entry_id, **device_info
+    )
+    sub_device_info = {
+        sub.key: DeviceInfo(
+            identifiers={(DOMAIN, f"{identity.serial_number}_{sub.key}")},
+            name=sub.name,
+            manufacturer=sub.manufacturer or identity.manufacturer,
+            model=sub.model,
+            serial_number=sub.serial_number,
+            sw_version=sub.firmware,
+            via_device_id=main_device.id,
+        )
+        for sub in driver.sub_devices
+    }
+    _async_remove_stale_devices(hass, entry, device_info, sub_device_info.values())
     entry.runtime_data = EnergyOrchestratorRuntimeData(
         coordinator=coordinator,
         identity=identity,
-        device_info=DeviceInfo(
-            identifiers={(DOMAIN, identity.serial_number)},
-            manufacturer=identity.manufacturer,
-            model=identity.model,
-            serial_number=identity.serial_number,
-            sw_version=identity.firmware,
-            name=f"{identity.manufacturer} {identity.model}",
-        ),
+        device_info=device_info,
+        sub_device_info=sub_device_info,
     )
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     # Home Assistant 2026.10 still checks for a boolean here.
     return True
+
+
+def _async_remove_stale_devices(
+    hass: HomeAssistant,
+    entry: EnergyOrchestratorConfigEntry,
+    device_info: DeviceInfo,
+    sub_device_info: Iterable[DeviceInfo],
+) -> None:
+    """Remove sub-devices the device no longer has (a pack taken out)."""
+    current = set(device_info["identifiers"])
+    for info in sub_device_info:
+        current |= info["identifiers"]
+    device_registry = dr.async_get(hass)
+    for device in dr.async_entries_for_config_entry(device_registry, entry.entry_id):
+        if not current & device.identifiers:
+            device_registry.async_remove_device(device.id)
 
 
 async def _async_identify(

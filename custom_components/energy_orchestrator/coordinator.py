@@ -180,3 +180,5 @@ class EnergyOrchestratorRuntimeData:
     coordinator: DeviceCoordinator
     identity: Identity
     device_info: DeviceInfo
+    # Sub-devices (MPPTs, packs, meters behind an inverter) by their key.
+    sub_device_info: dict[str, DeviceInfo]

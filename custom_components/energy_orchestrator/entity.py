@@ -6,6 +6,7 @@ from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .coordinator import DeviceCoordinator, EnergyOrchestratorConfigEntry
+from .drivers.values import SUB_DEVICE_SEPARATOR
 
 
 class EnergyOrchestratorEntity(CoordinatorEntity[DeviceCoordinator]):
@@ -26,7 +27,13 @@ class EnergyOrchestratorEntity(CoordinatorEntity[DeviceCoordinator]):
         super().__init__(entry.runtime_data.coordinator)
         self.entity_description = description
         self._attr_unique_id = f"{entry.unique_id}_{description.key}"
-        self._attr_device_info = entry.runtime_data.device_info
+        # A sub-device's value ("pack2/battery_soc") belongs to that device.
+        sub_device, _, _ = description.key.rpartition(SUB_DEVICE_SEPARATOR)
+        self._attr_device_info = (
+            entry.runtime_data.sub_device_info[sub_device]
+            if sub_device
+            else entry.runtime_data.device_info
+        )
 
     @property
     @override
