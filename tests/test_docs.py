@@ -56,3 +56,11 @@ def test_pymodbus_is_pinned_as_home_assistant_pins_it() -> None:
     (pin,) = re.findall(r"^pymodbus==\S+$", constraints, re.MULTILINE)
     manifest = json.loads((PACKAGE / "manifest.json").read_text())
     assert pin in manifest["requirements"]
+
+
+def test_every_command_has_a_translated_entity_name() -> None:
+    from custom_components.energy_orchestrator.drivers.commands import CommandKind
+
+    entity = json.loads((PACKAGE / "strings.json").read_text())["entity"]
+    named = set(entity["number"]) | set(entity["select"]) | set(entity["switch"])
+    assert named == {kind.value for kind in CommandKind}

@@ -27,7 +27,7 @@ from .drivers.families import FAMILIES, build_driver
 from .drivers.values import Identity
 from .helpers import async_get_link_pool, endpoint_from_data
 
-PLATFORMS = [Platform.SENSOR]
+PLATFORMS = [Platform.NUMBER, Platform.SELECT, Platform.SENSOR, Platform.SWITCH]
 
 
 async def async_setup_entry(
@@ -53,6 +53,7 @@ async def async_setup_entry(
         identity = await _async_identify(entry, driver)
         coordinator = DeviceCoordinator(hass, entry, driver)
         await coordinator.async_config_entry_first_refresh()
+        await coordinator.async_read_settings()
     except BaseException:
         await pool.release(driver.link)
         raise

@@ -21,6 +21,7 @@ from .const import (
 )
 from .drivers.base import Driver, Poll
 from .drivers.cadence import Cadence
+from .drivers.commands import Command, CommandKind
 from .drivers.errors import (
     DeviceError,
     DeviceSilentError,
@@ -93,6 +94,23 @@ class DeviceCoordinator(DataUpdateCoordinator[Readings]):
         self._failed_last_poll = False
         self._slow_read_at: datetime | None = None
         self._silent_parts: set[str] = set()
+        # The device's settings as read back, by command; what command
+        # entities show.
+        self.settings: dict[CommandKind, float | str] = {}
+
+    async def async_read_settings(self) -> None:
+        """Read back every setting the device can be commanded to.
+
+        A setting that cannot be read stays unknown, and its entity
+        unavailable, rather than showing a guess.
+        """
+        for kind in self.driver.commands:
+            try:
+                self.settings[kind] = await self.driver.async_read_back(
+                    Command(kind, 0)
+                )
+            except DeviceError as err:
+                LOGGER.debug("%s: cannot read %s back: %s", self.name, kind, err)
 
     @override
     async def _async_update_data(self) -> Readings:
