@@ -208,3 +208,26 @@ async def test_reconfigure_refuses_another_device(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "another_device"
     assert entry.data[CONF_PORT] == 1
+
+
+async def test_silent_serial_unit_hints_at_the_baud_rate(hass: HomeAssistant) -> None:
+    async with SimulatedSite(host="127.0.0.1", port=0, framing="rtu") as site:
+        result = await hass.config_entries.flow.async_init(
+            DOMAIN, context={"source": SOURCE_USER}
+        )
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {"next_step_id": "serial"}
+        )
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"],
+            {
+                "family": "sdm630",
+                CONF_DEVICE: f"socket://127.0.0.1:{site.port}",
+                "baudrate": 19200,
+                "more_options": {"unit_id": 5},
+            },
+        )
+    assert result["errors"] == {"base": "no_response"}
+    assert result["description_placeholders"]["error"].endswith(
+        "(Eastron SDM630 (three-phase meter) usually runs at 9600 baud, not 19200)"
+    )

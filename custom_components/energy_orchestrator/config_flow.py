@@ -258,11 +258,19 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
             errors["base"] = "invalid_address"
             placeholders["error"] = str(err)
             return None
+        family = FAMILIES[data[CONF_FAMILY]]
         try:
             return await driver.async_identify()
         except DeviceSilentError as err:
             errors["base"] = "no_response"
             placeholders["error"] = str(err)
+            # The commonest cause on a serial bus: the wrong line speed.
+            baudrate = data.get(CONF_BAUDRATE)
+            if baudrate is not None and baudrate != family.default_baudrate:
+                placeholders["error"] += (
+                    f" ({family.name} usually runs at {family.default_baudrate}"
+                    f" baud, not {baudrate})"
+                )
         except LinkError as err:
             errors["base"] = "cannot_connect"
             placeholders["error"] = str(err)
