@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from .base import Driver
 from .eastron import SDM630
+from .sunspec import SunSpecDriver
 from .transport.endpoint import Endpoint
 from .transport.modbus import ModbusLink
 from .transport.pool import LinkPool
@@ -70,6 +71,12 @@ FAMILIES: Mapping[str, Family] = {
             "Eastron SDM630 (three-phase meter)",
             Protocol.MODBUS,
             build_modbus=SDM630,
+        ),
+        Family(
+            "sunspec",
+            "SunSpec inverter, meter or battery (SMA, Fronius, SolarEdge, FIMER...)",
+            Protocol.MODBUS,
+            build_modbus=SunSpecDriver,
         ),
     )
 }

@@ -1,0 +1,1 @@
+"""Emulators of device families, served by pymodbus' server (``sim.servers``)."""
