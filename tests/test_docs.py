@@ -64,3 +64,13 @@ def test_every_command_has_a_translated_entity_name() -> None:
     entity = json.loads((PACKAGE / "strings.json").read_text())["entity"]
     named = set(entity["number"]) | set(entity["select"]) | set(entity["switch"])
     assert named == {kind.value for kind in CommandKind}
+
+
+def test_every_family_has_a_translated_name_and_a_readme_row() -> None:
+    from custom_components.energy_orchestrator.drivers.families import FAMILIES
+
+    options = json.loads((PACKAGE / "strings.json").read_text())["selector"]["family"]
+    assert set(options["options"]) == set(FAMILIES)
+    readme = (ROOT / "README.md").read_text()
+    for family in FAMILIES:
+        assert f"| `{family}` |" in readme, family
