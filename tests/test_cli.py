@@ -125,4 +125,7 @@ def test_eo_entry_point_help() -> None:
         check=True,
         timeout=60,
     )
-    assert "--family {sdm630}" in result.stdout
+    assert (
+        "--family {alfen,generic,sdm120,sdm630,sdm72,sunspec,victron_gx}"
+        in result.stdout
+    )

@@ -1,5 +1,6 @@
 """The config flow, probing pymodbus' real server."""
 
+from pathlib import Path
 from typing import Any
 
 from homeassistant.config_entries import SOURCE_USER
@@ -231,3 +232,33 @@ async def test_silent_serial_unit_hints_at_the_baud_rate(hass: HomeAssistant) ->
     assert result["description_placeholders"]["error"].endswith(
         "(Eastron SDM630 (three-phase meter) usually runs at 9600 baud, not 19200)"
     )
+
+
+async def test_generic_device_from_a_register_map(
+    hass: HomeAssistant, site: SimulatedSite
+) -> None:
+    register_map = (
+        Path(__file__).parent / "fixtures" / "generic" / "sdm630_map.json"
+    ).read_text()
+    flow_id = await _start_tcp(hass)
+    user_input = _tcp_input(site.port) | {"family": "generic"}
+    result = await hass.config_entries.flow.async_configure(flow_id, user_input)
+    assert result["errors"] == {"base": "invalid_register_map"}
+    assert "needs a register map" in result["description_placeholders"]["error"]
+
+    user_input["more_options"] = user_input["more_options"] | {
+        "register_map": register_map.replace('"float32"', '"float33"', 1)
+    }
+    result = await hass.config_entries.flow.async_configure(flow_id, user_input)
+    assert result["errors"] == {"base": "invalid_register_map"}
+    assert "points[0].type" in result["description_placeholders"]["error"]
+
+    user_input["more_options"] = user_input["more_options"] | {
+        "register_map": register_map
+    }
+    result = await hass.config_entries.flow.async_configure(flow_id, user_input)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"]["register_map"] == register_map
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.eastron_sdm630_described_by_hand_grid_power")
+    await hass.config_entries.async_unload(result["result"].entry_id)

@@ -14,7 +14,7 @@ from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
 
-from .const import CONF_FAMILY, CONF_UNIT_ID, DOMAIN
+from .const import CONF_FAMILY, CONF_REGISTER_MAP, CONF_UNIT_ID, DOMAIN
 from .coordinator import (
     DeviceCoordinator,
     EnergyOrchestratorConfigEntry,
@@ -41,6 +41,7 @@ async def async_setup_entry(
             FAMILIES[entry.data[CONF_FAMILY]],
             endpoint_from_data(entry.data),
             entry.data[CONF_UNIT_ID],
+            entry.data.get(CONF_REGISTER_MAP),
         )
     except (LinkError, ValueError) as err:
         raise ConfigEntryError(

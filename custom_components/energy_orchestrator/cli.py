@@ -12,6 +12,7 @@ import argparse
 import asyncio
 from collections.abc import Sequence
 import json
+from pathlib import Path
 import signal
 import sys
 from typing import Any
@@ -38,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
         " socket://HOST:PORT or rfc2217://HOST:PORT",
     )
     probe.add_argument("--unit", type=int, default=1, help="Modbus unit id (1-247)")
+    probe.add_argument(
+        "--map", default=None, help="register map (JSON file) for --family generic"
+    )
     probe.add_argument("--baudrate", type=int, default=None, help="serial baud rate")
     probe.add_argument("--timeout", type=float, default=3.0, help="seconds per request")
     probe.add_argument("--json", action="store_true", help="print one JSON object")
@@ -97,9 +101,19 @@ async def _probe(args: argparse.Namespace) -> int:
         endpoint = parse_endpoint(args.url, baudrate=args.baudrate)
     except ValueError as err:
         return _fail(str(err))
+    register_map = None
+    if args.map is not None:
+        try:
+            register_map = await asyncio.to_thread(
+                Path(args.map).read_text, encoding="utf-8"
+            )
+        except OSError as err:
+            return _fail(f"cannot read the register map: {err}")
     pool = LinkPool(timeout=args.timeout)
     try:
-        driver = build_driver(pool, FAMILIES[args.family], endpoint, args.unit)
+        driver = build_driver(
+            pool, FAMILIES[args.family], endpoint, args.unit, register_map
+        )
     except ValueError as err:
         return _fail(str(err))
     try:

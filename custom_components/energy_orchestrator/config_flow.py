@@ -20,6 +20,7 @@ from homeassistant.helpers.selector import (
     SelectSelectorMode,
     SerialPortSelector,
     TextSelector,
+    TextSelectorConfig,
 )
 import probatio
 
@@ -27,6 +28,7 @@ from .const import (
     CONF_BAUDRATE,
     CONF_FAMILY,
     CONF_FRAMING,
+    CONF_REGISTER_MAP,
     CONF_UNIT_ID,
     DEFAULT_BAUDRATE,
     DEFAULT_PORT,
@@ -74,10 +76,12 @@ def _family_selector(*protocols: Protocol) -> SelectSelector:
     )
 
 
+# Only the generic family reads one: the register map a user wrote.
+REGISTER_MAP_SELECTOR = TextSelector(TextSelectorConfig(multiline=True))
+
 # Most devices answer on their factory unit id and plain Modbus TCP, so those
-# settings wait in a collapsed section.
-# Over the network, Modbus; a raw serial protocol through ser2net is reached
-# as a serial port with a socket:// URL.
+# settings wait in a collapsed section. Over the network, Modbus; a raw serial
+# protocol through ser2net is reached as a serial port with a socket:// URL.
 STEP_TCP = probatio.Schema(
     {
         probatio.Required(CONF_FAMILY): _family_selector(Protocol.MODBUS),
@@ -97,6 +101,7 @@ STEP_TCP = probatio.Schema(
                             translation_key=CONF_FRAMING,
                         )
                     ),
+                    probatio.Optional(CONF_REGISTER_MAP): REGISTER_MAP_SELECTOR,
                 }
             ),
             {"collapsed": True},
@@ -119,6 +124,7 @@ STEP_SERIAL = probatio.Schema(
                     probatio.Required(CONF_UNIT_ID, default=DEFAULT_UNIT_ID): _box(
                         1, 247
                     ),
+                    probatio.Optional(CONF_REGISTER_MAP): REGISTER_MAP_SELECTOR,
                 }
             ),
             {"collapsed": True},
@@ -141,7 +147,7 @@ def _flatten(connection_type: str, user_input: Mapping[str, Any]) -> dict[str, A
 
 def _sectioned(data: Mapping[str, Any]) -> dict[str, Any]:
     """Shape config entry data back into the sectioned form."""
-    inner = (CONF_UNIT_ID, CONF_FRAMING)
+    inner = (CONF_UNIT_ID, CONF_FRAMING, CONF_REGISTER_MAP)
     return {
         **{k: v for k, v in data.items() if k not in inner and k != CONF_TYPE},
         SECTION_MORE_OPTIONS: {k: data[k] for k in inner if k in data},
@@ -246,19 +252,27 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
             placeholders["error"] = str(err)
             return None
         pool = async_get_link_pool(self.hass)
+        family = FAMILIES[data[CONF_FAMILY]]
         try:
             driver = build_driver(
-                pool, FAMILIES[data[CONF_FAMILY]], endpoint, data[CONF_UNIT_ID]
+                pool,
+                family,
+                endpoint,
+                data[CONF_UNIT_ID],
+                data.get(CONF_REGISTER_MAP),
             )
         except LinkSettingsConflictError as err:
             errors["base"] = "bus_settings_conflict"
             placeholders["error"] = str(err)
             return None
         except ValueError as err:
-            errors["base"] = "invalid_address"
+            errors["base"] = (
+                "invalid_register_map"
+                if family.needs_register_map
+                else "invalid_address"
+            )
             placeholders["error"] = str(err)
             return None
-        family = FAMILIES[data[CONF_FAMILY]]
         try:
             return await driver.async_identify()
         except DeviceSilentError as err:

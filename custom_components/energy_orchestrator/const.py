@@ -13,6 +13,8 @@ CONF_FAMILY: Final = "family"
 CONF_UNIT_ID: Final = "unit_id"
 CONF_BAUDRATE: Final = "baudrate"
 CONF_FRAMING: Final = "framing"
+# The JSON register map of a device of the generic family.
+CONF_REGISTER_MAP: Final = "register_map"
 
 TYPE_TCP: Final = "tcp"
 TYPE_SERIAL: Final = "serial"

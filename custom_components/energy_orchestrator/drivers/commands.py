@@ -87,23 +87,24 @@ def check(spec: CommandSpec | None, command: Command) -> float | str:
         return value
     if isinstance(value, str | bool) or not math.isfinite(value):
         raise CommandRejectedError(f"{command.kind} needs a number, not {value!r}")
+    unit = f" {spec.unit}" if spec.unit else ""
     if spec.minimum is not None and value < spec.minimum:
         raise CommandRejectedError(
-            f"{command.kind} {value:g} {spec.unit} is below the minimum"
-            f" {spec.minimum:g} {spec.unit}".replace("  ", " ")
+            f"{command.kind} {value:g}{unit} is below the minimum"
+            f" {spec.minimum:g}{unit}"
         )
     if spec.maximum is not None and value > spec.maximum:
         raise CommandRejectedError(
-            f"{command.kind} {value:g} {spec.unit} is above the maximum"
-            f" {spec.maximum:g} {spec.unit}".replace("  ", " ")
+            f"{command.kind} {value:g}{unit} is above the maximum"
+            f" {spec.maximum:g}{unit}"
         )
     if spec.step:
         base = spec.minimum or 0.0
         steps = round((value - base) / spec.step)
         if not math.isclose(base + steps * spec.step, value, abs_tol=1e-9):
             raise CommandRejectedError(
-                f"{command.kind} moves in steps of {spec.step:g} {spec.unit},"
-                f" {value:g} is not one".replace("  ", " ")
+                f"{command.kind} moves in steps of {spec.step:g}{unit},"
+                f" {value:g} is not one"
             )
     return float(value)
 

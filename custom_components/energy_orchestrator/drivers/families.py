@@ -11,11 +11,15 @@ from enum import StrEnum
 
 from .base import Driver
 from .eastron import SDM630
+from .eastron_variants import SDM72, SDM120
+from .generic import GenericModbus, parse_register_map
 from .sunspec import SunSpecDriver
 from .transport.endpoint import Endpoint
 from .transport.modbus import ModbusLink
 from .transport.pool import LinkPool
 from .transport.serial_link import SerialLink
+from .victron import VictronGX
+from .wallbox import AlfenWallbox
 
 
 class Protocol(StrEnum):
@@ -41,17 +45,29 @@ class Family:
     default_unit: int = 1
     default_baudrate: int = 9600
     default_port: int = 502
+    # The generic family reads what a user's register map describes.
+    needs_register_map: bool = False
 
 
 def build_driver(
-    pool: LinkPool, family: Family, endpoint: Endpoint, unit: int
+    pool: LinkPool,
+    family: Family,
+    endpoint: Endpoint,
+    unit: int,
+    register_map: str | None = None,
 ) -> Driver:
     """Return a family's driver on the pool's link for the endpoint.
 
     The caller gives the link back with ``pool.release(driver.link)``. Raises
-    ValueError for a raw serial family asked to use a network Modbus link,
-    and LinkSettingsConflictError for a bus in use at other settings.
+    ValueError for a raw serial family asked to use a network Modbus link or
+    for a register map that is missing or wrong (the message says where), and
+    LinkSettingsConflictError for a bus in use at other settings.
     """
+    if family.needs_register_map:
+        if not register_map:
+            raise ValueError(f"{family.name} needs a register map (JSON)")
+        parsed = parse_register_map(register_map)
+        return GenericModbus(pool.acquire_modbus(endpoint), unit, parsed)
     if family.protocol is Protocol.MODBUS:
         assert family.build_modbus is not None
         return family.build_modbus(pool.acquire_modbus(endpoint), unit)
@@ -77,6 +93,38 @@ FAMILIES: Mapping[str, Family] = {
             "SunSpec inverter, meter or battery (SMA, Fronius, SolarEdge, FIMER...)",
             Protocol.MODBUS,
             build_modbus=SunSpecDriver,
+        ),
+        Family(
+            "sdm120",
+            "Eastron SDM120 (single-phase meter)",
+            Protocol.MODBUS,
+            build_modbus=SDM120,
+            default_baudrate=2400,
+        ),
+        Family(
+            "sdm72",
+            "Eastron SDM72D-M V2 (three-phase meter)",
+            Protocol.MODBUS,
+            build_modbus=SDM72,
+        ),
+        Family(
+            "victron_gx",
+            "Victron GX (Cerbo GX, Venus GX, CCGX)",
+            Protocol.MODBUS,
+            build_modbus=VictronGX,
+            default_unit=100,
+        ),
+        Family(
+            "alfen",
+            "Alfen Eve wallbox (Modbus TCP)",
+            Protocol.MODBUS,
+            build_modbus=AlfenWallbox,
+        ),
+        Family(
+            "generic",
+            "Another Modbus device, from a register map",
+            Protocol.MODBUS,
+            needs_register_map=True,
         ),
     )
 }
