@@ -153,7 +153,7 @@ async def _probe(args: argparse.Namespace) -> int:
 
 async def _simulate(args: argparse.Namespace) -> int:
     """Run the simulated site until interrupted."""
-    from .sim.servers import run_simulator  # noqa: PLC0415
+    from .sim.fleet import run_simulator  # noqa: PLC0415
 
     if args.speed <= 0:
         return _fail("--speed must be > 0")

@@ -12,10 +12,10 @@ from custom_components.energy_orchestrator.drivers.transport.endpoint import (
     parse_endpoint,
 )
 from custom_components.energy_orchestrator.drivers.transport.modbus import ModbusLink
+from custom_components.energy_orchestrator.sim.fleet import run_simulator
 from custom_components.energy_orchestrator.sim.servers import (
     SDM630Emulator,
     SimulatedSite,
-    run_simulator,
     serve_devices,
 )
 
@@ -175,12 +175,13 @@ async def test_run_simulator_prints_units_and_status() -> None:
 
     def out(line: str) -> None:
         lines.append(line)
-        if len(lines) == 3:
+        if lines[-1].startswith("20"):  # the first status line
             stop.set()
 
     await asyncio.wait_for(run_simulator("127.0.0.1", 0, 1.0, stop, out), timeout=2.0)
-    assert lines[0].startswith("Simulated site on tcp://127.0.0.1:")
-    assert not lines[0].endswith(":0 (speed x1)")
-    assert lines[1] == "unit 1: grid meter, Eastron SDM630, serial 63000001"
+    assert lines[0] == "Simulated site (speed x1); devices:"
+    assert lines[1].startswith("  tcp://127.0.0.1:")
+    assert lines[1].endswith(" unit 1: grid meter, Eastron SDM630, serial 63000001")
+    assert ":0 " not in lines[1]
     for word in ("load", "PV", "battery", "grid"):
-        assert word in lines[2]
+        assert word in lines[-1]

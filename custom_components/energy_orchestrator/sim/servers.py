@@ -538,28 +538,3 @@ def status_line(site: Site) -> str:
         f"  battery {site.battery.soc:6.1%} ({site.battery_power_w:+5.0f} W)"
         f"  grid {site.grid_power_w:+6.0f} W"
     )
-
-
-async def run_simulator(
-    host: str,
-    port: int,
-    speed: float,
-    stop: asyncio.Event,
-    out: Callable[[str], None],
-    *,
-    status_interval_s: float = 10.0,
-) -> None:
-    """Serve the simulated site until ``stop`` is set (``eo simulate``).
-
-    Prints the address and the units, then a status line every
-    ``status_interval_s`` seconds of real time.
-    """
-    async with SimulatedSite(host=host, port=port, speed=speed) as sim:
-        out(f"Simulated site on {sim.url} (speed x{speed:g})")
-        for unit, description in sim.units.items():
-            out(f"unit {unit}: {description}")
-        while not stop.is_set():
-            sim.sync()
-            out(status_line(sim.site))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), status_interval_s)
