@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 from .const import SCAN_INTERVAL
+from .drivers.cadence import Cadence
 from .drivers.eastron import SDM630, SDM630_POINTS
 from .drivers.transport.endpoint import parse_endpoint
 from .drivers.transport.modbus import ModbusLink
@@ -190,11 +191,17 @@ async def scale_benchmark(
         await asyncio.gather(*(d.async_read() for d in drivers))
         links = pool.links
         figures = []
-        for _ in range(cycles):
+        # As the coordinator does: fast values every cycle, counters and
+        # settings when their cadence comes round.
+        slow_every = max(1, round(Cadence.SLOW / cadence))
+        for cycle in range(cycles):
+            due = {Cadence.FAST} | (
+                {Cadence.SLOW} if cycle % slow_every == 0 else set()
+            )
             cycle_start = time.perf_counter()
             cpu_start = time.process_time()
             requests = sum(link.stats.requests for link in links)
-            await asyncio.gather(*(d.async_read() for d in drivers))
+            await asyncio.gather(*(d.async_poll(due) for d in drivers))
             figures.append(
                 (
                     time.process_time() - cpu_start,
