@@ -24,6 +24,9 @@ async def test_every_device_of_the_fleet_reads_with_its_driver(
             "sdm72",
             "victron_gx",
             "alfen",
+            "pylontech",
+            "jk_pb",
+            "daly",
         }
         for device in served:
             endpoint = parse_endpoint(

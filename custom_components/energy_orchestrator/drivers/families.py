@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from .base import Driver
+from .bms import DalyBms, JkPbBms, PylontechStack
 from .eastron import SDM630
 from .eastron_variants import SDM72, SDM120
 from .generic import GenericModbus, parse_register_map
@@ -119,6 +120,27 @@ FAMILIES: Mapping[str, Family] = {
             "Alfen Eve wallbox (Modbus TCP)",
             Protocol.MODBUS,
             build_modbus=AlfenWallbox,
+        ),
+        Family(
+            "pylontech",
+            "Pylontech battery stack (RS485)",
+            Protocol.SERIAL,
+            build_serial=PylontechStack,
+            default_unit=2,
+            default_baudrate=115200,
+        ),
+        Family(
+            "jk_pb",
+            "JK BMS PB series (RS485)",
+            Protocol.SERIAL,
+            build_serial=JkPbBms,
+            default_baudrate=115200,
+        ),
+        Family(
+            "daly",
+            "Daly smart BMS (UART/RS485)",
+            Protocol.SERIAL,
+            build_serial=DalyBms,
         ),
         Family(
             "generic",

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 import contextlib
 from dataclasses import dataclass
 
+from .devices.bms import EMULATORS as BMS_EMULATORS
 from .devices.eastron_variants import EastronEmulator, single_phase_values
 from .devices.sunspec import SunSpecInverterEmulator
 from .devices.victron import site_gx_emulator
@@ -39,7 +40,26 @@ class Served:
 type SerialPeer = Callable[
     [SimulatedSite, str, int], contextlib.AbstractAsyncContextManager[Served]
 ]
-SERIAL_PEERS: list[SerialPeer] = []
+
+
+def _bms_peer(family: str, **options: int) -> SerialPeer:
+    """Return a peer serving one simulated BMS of a family."""
+
+    @contextlib.asynccontextmanager
+    async def serve(sim: SimulatedSite, host: str, port: int) -> AsyncIterator[Served]:
+        async with BMS_EMULATORS[family](
+            sim.site, sync=sim.sync, host=host, port=port, **options
+        ) as bms:
+            yield Served(bms.url, bms.address, family, bms.description)
+
+    return serve
+
+
+SERIAL_PEERS: list[SerialPeer] = [
+    _bms_peer("pylontech", packs=2),
+    _bms_peer("jk_pb"),
+    _bms_peer("daly"),
+]
 
 
 @contextlib.asynccontextmanager

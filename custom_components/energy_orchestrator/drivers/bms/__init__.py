@@ -1,0 +1,13 @@
+"""Battery management systems on RS485/UART: Pylontech stacks, JK PB and Daly.
+
+Each family has a protocol module (framing, checksums and parsers, pure
+functions over bytes, so they can be tested against captures) and a driver
+module (a ``Driver`` on a shared ``SerialLink``). ``common`` holds what they
+share.
+"""
+
+from .daly import DalyBms
+from .jk import JkPbBms
+from .pylontech import PylontechStack
+
+__all__ = ["DalyBms", "JkPbBms", "PylontechStack"]
