@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from custom_components.energy_orchestrator.cli import main
-from custom_components.energy_orchestrator.drivers.families import FAMILIES
 from custom_components.energy_orchestrator.drivers.eastron import SDM630_POINTS
+from custom_components.energy_orchestrator.drivers.families import FAMILIES
 from custom_components.energy_orchestrator.sim.servers import SimulatedSite
 
 from .conftest import SIM_SERIAL

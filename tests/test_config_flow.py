@@ -262,3 +262,39 @@ async def test_generic_device_from_a_register_map(
     await hass.async_block_till_done()
     assert hass.states.get("sensor.eastron_sdm630_described_by_hand_grid_power")
     await hass.config_entries.async_unload(result["result"].entry_id)
+
+
+async def test_two_alike_daly_boards_are_two_devices(
+    hass: HomeAssistant, site: SimulatedSite
+) -> None:
+    """A Daly reports no serial number: where it is reached tells two apart."""
+    from custom_components.energy_orchestrator.sim.devices.bms import EMULATORS
+
+    async with (
+        EMULATORS["daly"](site.site, sync=site.sync, host="127.0.0.1", port=0) as one,
+        EMULATORS["daly"](site.site, sync=site.sync, host="127.0.0.1", port=0) as two,
+    ):
+        unique_ids = []
+        for bms in (one, two):
+            result = await hass.config_entries.flow.async_init(
+                DOMAIN, context={"source": SOURCE_USER}
+            )
+            result = await hass.config_entries.flow.async_configure(
+                result["flow_id"], {"next_step_id": "serial"}
+            )
+            result = await hass.config_entries.flow.async_configure(
+                result["flow_id"],
+                {
+                    "family": "daly",
+                    CONF_DEVICE: bms.url,
+                    "baudrate": 9600,
+                    "more_options": {"unit_id": 1},
+                },
+            )
+            assert result["type"] is FlowResultType.CREATE_ENTRY, result
+            unique_ids.append(result["result"].unique_id)
+            await hass.async_block_till_done()
+        assert unique_ids[0] != unique_ids[1]
+        assert unique_ids[0].startswith("16S")
+        for entry in hass.config_entries.async_entries(DOMAIN):
+            await hass.config_entries.async_unload(entry.entry_id)

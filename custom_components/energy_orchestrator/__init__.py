@@ -60,8 +60,11 @@ async def async_setup_entry(
         raise
 
     entry.async_on_unload(partial(pool.release, driver.link))
+    # The entry's unique id: the serial number, or for a family whose devices
+    # report none, that and where the device is reached.
+    unique_id = str(entry.unique_id)
     device_info = DeviceInfo(
-        identifiers={(DOMAIN, identity.serial_number)},
+        identifiers={(DOMAIN, unique_id)},
         manufacturer=identity.manufacturer,
         model=identity.model,
         serial_number=identity.serial_number,
@@ -76,7 +79,7 @@ async def async_setup_entry(
     )
     sub_device_info = {
         sub.key: DeviceInfo(
-            identifiers={(DOMAIN, f"{identity.serial_number}_{sub.key}")},
+            identifiers={(DOMAIN, f"{unique_id}_{sub.key}")},
             name=sub.name,
             manufacturer=sub.manufacturer or identity.manufacturer,
             model=sub.model,

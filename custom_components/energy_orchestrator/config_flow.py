@@ -48,7 +48,7 @@ from .drivers.errors import (
 )
 from .drivers.families import FAMILIES, Protocol, build_driver
 from .drivers.values import Identity
-from .helpers import async_get_link_pool, endpoint_from_data
+from .helpers import async_get_link_pool, endpoint_from_data, unique_id_for
 
 SECTION_MORE_OPTIONS = "more_options"
 
@@ -193,7 +193,7 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
             data = _flatten(connection_type, user_input)
             identity = await self._async_probe(data, errors, placeholders)
             if identity is not None:
-                await self.async_set_unique_id(identity.serial_number)
+                await self.async_set_unique_id(unique_id_for(data, identity))
                 self._abort_if_unique_id_configured()
                 return self.async_create_entry(
                     title=f"{identity.manufacturer} {identity.model}", data=data
@@ -223,7 +223,7 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
             ) and await self.hass.config_entries.async_unload(entry.entry_id)
             identity = await self._async_probe(data, errors, placeholders)
             if identity is not None:
-                await self.async_set_unique_id(identity.serial_number)
+                await self.async_set_unique_id(unique_id_for(data, identity))
             if relinking and (identity is None or self.unique_id != entry.unique_id):
                 await self.hass.config_entries.async_setup(entry.entry_id)
             if identity is not None:

@@ -29,6 +29,7 @@ from .drivers.errors import (
     WrongDeviceError,
 )
 from .drivers.values import Identity, Readings
+from .helpers import unique_id_for
 
 type EnergyOrchestratorConfigEntry = ConfigEntry[EnergyOrchestratorRuntimeData]
 
@@ -50,13 +51,13 @@ async def async_verify_identity(
             translation_key="wrong_device",
             translation_placeholders={"error": str(err)},
         ) from err
-    if identity.serial_number != entry.unique_id:
+    if (found := unique_id_for(entry.data, identity)) != entry.unique_id:
         raise ConfigEntryError(
             translation_domain=DOMAIN,
             translation_key="identity_mismatch",
             translation_placeholders={
                 "expected": str(entry.unique_id),
-                "found": identity.serial_number,
+                "found": found,
             },
         )
     return identity

@@ -7,9 +7,19 @@ from homeassistant.const import CONF_DEVICE, CONF_HOST, CONF_PORT, CONF_TYPE
 from homeassistant.core import HomeAssistant
 from homeassistant.util.hass_dict import HassKey
 
-from .const import CONF_BAUDRATE, CONF_FRAMING, DOMAIN, FRAMING_TCP, TYPE_SERIAL
+from .const import (
+    CONF_BAUDRATE,
+    CONF_FAMILY,
+    CONF_FRAMING,
+    CONF_UNIT_ID,
+    DOMAIN,
+    FRAMING_TCP,
+    TYPE_SERIAL,
+)
+from .drivers.families import FAMILIES
 from .drivers.transport.endpoint import Endpoint, parse_endpoint
 from .drivers.transport.pool import LinkPool
+from .drivers.values import Identity
 
 DATA_LINK_POOL: HassKey[LinkPool] = HassKey(f"{DOMAIN}_link_pool")
 
@@ -23,6 +33,19 @@ def async_get_link_pool(hass: HomeAssistant) -> LinkPool:
     if (pool := hass.data.get(DATA_LINK_POOL)) is None:
         pool = hass.data[DATA_LINK_POOL] = LinkPool()
     return pool
+
+
+def unique_id_for(data: Mapping[str, Any], identity: Identity) -> str:
+    """Return the unique id of the entry for a device.
+
+    The serial number, where the family's devices report their own; for one
+    that reports none (a Daly BMS says only its cell count), the identity it
+    does report plus where it is reached, so two alike boards on two ports
+    are two entries.
+    """
+    if FAMILIES[data[CONF_FAMILY]].unique_serial:
+        return identity.serial_number
+    return f"{identity.serial_number}@{endpoint_from_data(data)}#{data[CONF_UNIT_ID]}"
 
 
 def endpoint_from_data(data: Mapping[str, Any]) -> Endpoint:

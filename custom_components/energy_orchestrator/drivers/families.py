@@ -48,6 +48,9 @@ class Family:
     default_port: int = 502
     # The generic family reads what a user's register map describes.
     needs_register_map: bool = False
+    # Whether the identity a device reports is its own; a family whose
+    # devices report no serial number is told apart by where it is reached.
+    unique_serial: bool = True
 
 
 def build_driver(
@@ -141,6 +144,7 @@ FAMILIES: Mapping[str, Family] = {
             "Daly smart BMS (UART/RS485)",
             Protocol.SERIAL,
             build_serial=DalyBms,
+            unique_serial=False,
         ),
         Family(
             "generic",
