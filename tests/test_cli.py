@@ -128,3 +128,29 @@ def test_eo_entry_point_help() -> None:
     )
     assert "--family {" in result.stdout
     assert all(family in result.stdout for family in FAMILIES)
+
+
+async def test_probe_serial_inverter_as_table(
+    site: SimulatedSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A text value (the inverter's mode) prints in the table like a number."""
+    from custom_components.energy_orchestrator.sim.devices.voltronic import (
+        serve_voltronic,
+    )
+
+    async with serve_voltronic("127.0.0.1", 0, site.site, sync=site.sync) as inverter:
+        status = await _run(
+            [
+                "probe",
+                "--family",
+                "voltronic_pi30",
+                "--url",
+                inverter.url,
+                "--baudrate",
+                "2400",
+            ]
+        )
+    assert status == 0
+    lines = capsys.readouterr().out.splitlines()
+    mode = next(line for line in lines if line.strip().startswith("inverter_mode"))
+    assert mode.split()[1] in {"grid", "battery", "standby"}

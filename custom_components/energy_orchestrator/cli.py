@@ -147,7 +147,9 @@ async def _probe(args: argparse.Namespace) -> int:
     )
     width = max((len(key) for key in readings), default=0)
     for key, reading in sorted(readings.items()):
-        print(f"  {key:<{width}}  {reading.value:>14.3f} {reading.unit}")
+        value = reading.value
+        shown = f"{value:>14}" if isinstance(value, str) else f"{value:>14.3f}"
+        print(f"  {key:<{width}}  {shown} {reading.unit}")
     return 0
 
 

@@ -24,6 +24,7 @@ async def test_every_device_of_the_fleet_reads_with_its_driver(
             "sdm72",
             "victron_gx",
             "alfen",
+            "voltronic_pi30",
             "pylontech",
             "jk_pb",
             "daly",

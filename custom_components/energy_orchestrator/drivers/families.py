@@ -20,6 +20,7 @@ from .transport.modbus import ModbusLink
 from .transport.pool import LinkPool
 from .transport.serial_link import SerialLink
 from .victron import VictronGX
+from .voltronic import VoltronicPI30
 from .wallbox import AlfenWallbox
 
 
@@ -123,6 +124,13 @@ FAMILIES: Mapping[str, Family] = {
             "Alfen Eve wallbox (Modbus TCP)",
             Protocol.MODBUS,
             build_modbus=AlfenWallbox,
+        ),
+        Family(
+            "voltronic_pi30",
+            "Voltronic PI30 inverter (Axpert, MKS II and relatives)",
+            Protocol.SERIAL,
+            build_serial=VoltronicPI30,
+            default_baudrate=2400,
         ),
         Family(
             "pylontech",

@@ -21,6 +21,7 @@ from .devices.bms import EMULATORS as BMS_EMULATORS
 from .devices.eastron_variants import EastronEmulator, single_phase_values
 from .devices.sunspec import SunSpecInverterEmulator
 from .devices.victron import site_gx_emulator
+from .devices.voltronic import serve_voltronic
 from .devices.wallbox import site_wallbox
 from .servers import SimulatedSite, serve_devices, status_line
 
@@ -55,7 +56,19 @@ def _bms_peer(family: str, **options: int) -> SerialPeer:
     return serve
 
 
+@contextlib.asynccontextmanager
+async def _voltronic_peer(
+    sim: SimulatedSite, host: str, port: int
+) -> AsyncIterator[Served]:
+    """Serve a simulated Axpert-like inverter speaking PI30."""
+    async with serve_voltronic(host, port, sim.site, sync=sim.sync) as inverter:
+        yield Served(
+            inverter.url, inverter.address, "voltronic_pi30", inverter.description
+        )
+
+
 SERIAL_PEERS: list[SerialPeer] = [
+    _voltronic_peer,
     _bms_peer("pylontech", packs=2),
     _bms_peer("jk_pb"),
     _bms_peer("daly"),
