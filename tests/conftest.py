@@ -1,11 +1,17 @@
 """Shared fixtures: Home Assistant's test harness and the simulated site."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 import socket
+from types import SimpleNamespace
 
 import pytest
 
 from custom_components.energy_orchestrator.drivers.transport import link
+from custom_components.energy_orchestrator.sim.devices.bms import (
+    Answer,
+    RequestEnd,
+    SerialPeer,
+)
 from custom_components.energy_orchestrator.sim.servers import SimulatedSite
 
 SIM_SERIAL = "63000001"
@@ -41,3 +47,38 @@ def closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+@pytest.fixture(autouse=True)
+def no_pause_after_close(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Skip pyserial's 0.3 s pause after closing a socket:// port.
+
+    It gives a real ser2net time before a quick reconnect; the local test
+    peers need none, and the tests stay fast.
+    """
+    monkeypatch.setattr(
+        "serial.urlhandler.protocol_socket.time", SimpleNamespace(sleep=lambda _: None)
+    )
+
+
+type StartPeer = Callable[[RequestEnd, Answer], Awaitable[SerialPeer]]
+
+
+@pytest.fixture
+async def serial_peers() -> AsyncIterator[StartPeer]:
+    """Start scripted serial devices behind sockets; stop them after the test.
+
+    ``start(request_end, answer)`` returns a running peer whose ``url`` a
+    SerialLink opens as ``socket://``.
+    """
+    peers: list[SerialPeer] = []
+
+    async def start(request_end: RequestEnd, answer: Answer) -> SerialPeer:
+        running = SerialPeer(request_end, answer)
+        await running.start()
+        peers.append(running)
+        return running
+
+    yield start
+    for running in peers:
+        await running.stop()

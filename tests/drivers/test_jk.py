@@ -1,10 +1,9 @@
 """JK BMS PB series: mppsolar's real answers, a real byte stream, the emulator."""
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Awaitable, Callable
 import contextlib
 import json
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from hypothesis import given, settings, strategies as st
@@ -40,28 +39,19 @@ from custom_components.energy_orchestrator.drivers.transport.serial_link import 
     SerialLink,
 )
 from custom_components.energy_orchestrator.sim.devices.bms import (
+    Answer,
     JkPbEmulator,
     SerialPeer,
 )
 from custom_components.energy_orchestrator.sim.servers import SimulatedSite
 from custom_components.energy_orchestrator.sim.site import Site
 
+from ..conftest import StartPeer
+
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "bms"
 MPPSOLAR: dict[str, list[dict[str, Any]]] = json.loads(
     (FIXTURES / "mppsolar_bms_test_responses.json").read_text()
 )["protocols"]
-
-
-@pytest.fixture(autouse=True)
-def no_pause_after_close(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Skip pyserial's 0.3 s pause after closing a socket:// port.
-
-    It gives a real ser2net time before a quick reconnect; the local test
-    peers need none, and the tests stay fast.
-    """
-    monkeypatch.setattr(
-        "serial.urlhandler.protocol_socket.time", SimpleNamespace(sleep=lambda _: None)
-    )
 
 
 def _record_of_answer(raw: bytes) -> Record:
@@ -240,19 +230,9 @@ def _captured_pb(
 
 
 @pytest.fixture
-async def peer() -> AsyncIterator[Callable[..., Any]]:
+def peer(serial_peers: StartPeer) -> Callable[[Answer], Awaitable[SerialPeer]]:
     """Start scripted socket peers taking 11-byte JK PB requests."""
-    peers: list[SerialPeer] = []
-
-    async def start(answer: Callable[[bytes], bytes]) -> SerialPeer:
-        running = SerialPeer(lambda b: 11 if len(b) >= 11 else None, answer)
-        await running.start()
-        peers.append(running)
-        return running
-
-    yield start
-    for running in peers:
-        await running.stop()
+    return lambda answer: serial_peers(lambda b: 11 if len(b) >= 11 else None, answer)
 
 
 def _driver(url: str, unit: int = 1, timeout: float = 0.2) -> JkPbBms:

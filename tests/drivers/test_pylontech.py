@@ -1,11 +1,10 @@
 """Pylontech RS485: real captures, a real byte stream, and the stack emulator."""
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Awaitable, Callable
 import contextlib
 import json
 from pathlib import Path
 import re
-from types import SimpleNamespace
 
 from hypothesis import given, settings, strategies as st
 import pytest
@@ -46,25 +45,16 @@ from custom_components.energy_orchestrator.drivers.transport.serial_link import 
     SerialLink,
 )
 from custom_components.energy_orchestrator.sim.devices.bms import (
+    Answer,
     PylontechStackEmulator,
     SerialPeer,
 )
 from custom_components.energy_orchestrator.sim.servers import SimulatedSite
 from custom_components.energy_orchestrator.sim.site import Site
 
+from ..conftest import StartPeer
+
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "bms"
-
-
-@pytest.fixture(autouse=True)
-def no_pause_after_close(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Skip pyserial's 0.3 s pause after closing a socket:// port.
-
-    It gives a real ser2net time before a quick reconnect; the local test
-    peers need none, and the tests stay fast.
-    """
-    monkeypatch.setattr(
-        "serial.urlhandler.protocol_socket.time", SimpleNamespace(sleep=lambda _: None)
-    )
 
 
 def _capture() -> list[tuple[int, bool, bytes]]:
@@ -338,19 +328,9 @@ def _scripted(script: Script, wrap: Callable[[bytes], bytes] = lambda b: b):
 
 
 @pytest.fixture
-async def peer() -> AsyncIterator[Callable[..., SerialPeer]]:
+def peer(serial_peers: StartPeer) -> Callable[[Answer], Awaitable[SerialPeer]]:
     """Start scripted socket peers speaking Pylontech's framing."""
-    peers: list[SerialPeer] = []
-
-    async def start(answer: Callable[[bytes], bytes]) -> SerialPeer:
-        running = SerialPeer(frame_end, answer)
-        await running.start()
-        peers.append(running)
-        return running
-
-    yield start
-    for running in peers:
-        await running.stop()
+    return lambda answer: serial_peers(frame_end, answer)
 
 
 def _driver(url: str, timeout: float = 0.2) -> PylontechStack:

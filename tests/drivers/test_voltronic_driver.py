@@ -5,7 +5,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 import json
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -87,14 +86,6 @@ class Peer:
     def commands(self) -> list[str]:
         """Return the commands asked, CRC and CR taken off."""
         return [request[:-3].decode() for request in self.requests]
-
-
-@pytest.fixture(autouse=True)
-def no_pause_after_close(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Skip pyserial's 0.3 s pause after closing a socket:// port."""
-    monkeypatch.setattr(
-        "serial.urlhandler.protocol_socket.time", SimpleNamespace(sleep=lambda _: None)
-    )
 
 
 @pytest.fixture
