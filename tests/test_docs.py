@@ -4,6 +4,11 @@ import json
 from pathlib import Path
 import re
 
+from custom_components.energy_orchestrator.controllers.battery import (
+    number as battery_number,
+    select as battery_select,
+    sensor as battery_sensor,
+)
 from custom_components.energy_orchestrator.drivers.values import QUANTITIES
 
 ROOT = Path(__file__).parent.parent
@@ -24,7 +29,8 @@ def test_every_canonical_key_has_a_translated_name() -> None:
     """Any key can become a sensor; each needs a name, each enum its states."""
     strings = json.loads((PACKAGE / "strings.json").read_text())
     sensors = strings["entity"]["sensor"]
-    assert set(QUANTITIES) == set(sensors)
+    controller_sensors = {d.translation_key for d in battery_sensor.SENSORS}
+    assert set(QUANTITIES) | controller_sensors == set(sensors)
     for key, quantity in QUANTITIES.items():
         if quantity.options is not None:
             assert set(sensors[key]["state"]) == set(quantity.options), key
@@ -63,7 +69,8 @@ def test_every_command_has_a_translated_entity_name() -> None:
 
     entity = json.loads((PACKAGE / "strings.json").read_text())["entity"]
     named = set(entity["number"]) | set(entity["select"]) | set(entity["switch"])
-    assert named == {kind.value for kind in CommandKind}
+    controller_keys = {d.translation_key for d in battery_number.THRESHOLDS}
+    assert named == {kind.value for kind in CommandKind} | controller_keys
 
 
 def test_every_family_has_a_translated_name_and_a_readme_row() -> None:
@@ -74,3 +81,33 @@ def test_every_family_has_a_translated_name_and_a_readme_row() -> None:
     readme = (ROOT / "README.md").read_text()
     for family in FAMILIES:
         assert f"| `{family}` |" in readme, family
+
+
+def test_controller_entities_and_actions_are_translated() -> None:
+    """Every controller entity has a name and an icon, every action its texts."""
+    strings = json.loads((PACKAGE / "strings.json").read_text())
+    icons = json.loads((PACKAGE / "icons.json").read_text())
+    for platform, descriptions in (
+        ("sensor", battery_sensor.SENSORS),
+        ("number", battery_number.THRESHOLDS),
+        ("select", (battery_select.MODE,)),
+    ):
+        for description in descriptions:
+            key = description.translation_key
+            assert "name" in strings["entity"][platform][key], key
+            assert key in icons["entity"][platform], key
+            options = getattr(description, "options", None)
+            if options:
+                assert set(strings["entity"][platform][key]["state"]) == set(options)
+    services = (PACKAGE / "services.yaml").read_text()
+    declared = set(re.findall(r"^(\w+):$", services, re.MULTILINE))
+    assert declared == set(strings["services"]) == set(icons["services"])
+    for name, service in strings["services"].items():
+        fields = set(
+            re.findall(
+                rf"^    (\w+):$",
+                services.split(f"{name}:\n", 1)[1].split("\n\n", 1)[0],
+                re.MULTILINE,
+            )
+        )
+        assert fields == set(service["fields"]), name

@@ -2,19 +2,35 @@
 
 Each device is a config entry. Devices on one bus or gateway share a single
 connection from the link pool, so a gateway that takes one client at a time
-serves them all.
+serves them all. Controllers (the battery manager) are config entries too;
+their entry type says which, and their set-up lives in ``controllers/``.
 """
 
 from collections.abc import Iterable
 from functools import partial
+from typing import Any
 
-from homeassistant.const import Platform
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import CONF_TYPE, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.storage import Store
+from homeassistant.helpers.typing import ConfigType
 
-from .const import CONF_FAMILY, CONF_REGISTER_MAP, CONF_UNIT_ID, DOMAIN
+from .const import (
+    CONF_FAMILY,
+    CONF_REGISTER_MAP,
+    CONF_UNIT_ID,
+    DOMAIN,
+    TYPE_BATTERY_MANAGER,
+)
+from .controllers.base import STORAGE_VERSION, storage_key
+from .controllers.battery import (
+    async_setup_battery_manager,
+    async_unload_battery_manager,
+)
 from .coordinator import (
     DeviceCoordinator,
     EnergyOrchestratorConfigEntry,
@@ -26,13 +42,33 @@ from .drivers.errors import DeviceError, LinkError
 from .drivers.families import FAMILIES, build_driver
 from .drivers.values import Identity
 from .helpers import async_get_link_pool, endpoint_from_data
+from .services import async_setup_services
 
 PLATFORMS = [Platform.NUMBER, Platform.SELECT, Platform.SENSOR, Platform.SWITCH]
 
+# Entries are made in the UI only.
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
-async def async_setup_entry(
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the integration's actions, once for all entries."""
+    async_setup_services(hass)
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry[Any]) -> bool:
+    """Set up a device or a controller from its config entry."""
+    if entry.data.get(CONF_TYPE) == TYPE_BATTERY_MANAGER:
+        await async_setup_battery_manager(hass, entry)
+    else:
+        await _async_setup_device(hass, entry)
+    # Home Assistant 2026.10 still checks for a boolean here.
+    return True
+
+
+async def _async_setup_device(
     hass: HomeAssistant, entry: EnergyOrchestratorConfigEntry
-) -> bool:
+) -> None:
     """Set up a device from a config entry."""
     pool = async_get_link_pool(hass)
     try:
@@ -97,8 +133,6 @@ async def async_setup_entry(
         sub_device_info=sub_device_info,
     )
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    # Home Assistant 2026.10 still checks for a boolean here.
-    return True
 
 
 def _async_remove_stale_devices(
@@ -131,8 +165,17 @@ async def _async_identify(
         ) from err
 
 
-async def async_unload_entry(
-    hass: HomeAssistant, entry: EnergyOrchestratorConfigEntry
-) -> bool:
-    """Unload a device entry; its link closes when no device uses it."""
+async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry[Any]) -> bool:
+    """Unload an entry; a device's link closes when no device uses it."""
+    if entry.data.get(CONF_TYPE) == TYPE_BATTERY_MANAGER:
+        return await async_unload_battery_manager(hass, entry)
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: ConfigEntry[Any]) -> None:
+    """Delete a removed controller's saved state with it."""
+    if (kind := entry.data.get(CONF_TYPE)) == TYPE_BATTERY_MANAGER:
+        store: Store[dict[str, Any]] = Store(
+            hass, STORAGE_VERSION, storage_key(kind, entry.entry_id)
+        )
+        await store.async_remove()

@@ -1,4 +1,8 @@
-"""Config flow: add a device by how it is reached, after probing it."""
+"""Config flow: add a device by how it is reached, after probing it; or a controller.
+
+Controllers (the battery manager) take entities as inputs and outputs; their
+forms and checks live beside them in ``controllers/``.
+"""
 
 from collections.abc import Mapping
 from typing import Any, override
@@ -8,8 +12,11 @@ from homeassistant.config_entries import (
     ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
+    OptionsFlow,
+    OptionsFlowWithReload,
 )
-from homeassistant.const import CONF_DEVICE, CONF_HOST, CONF_PORT, CONF_TYPE
+from homeassistant.const import CONF_DEVICE, CONF_HOST, CONF_NAME, CONF_PORT, CONF_TYPE
+from homeassistant.core import callback
 from homeassistant.data_entry_flow import section
 from homeassistant.helpers.selector import (
     NumberSelector,
@@ -37,9 +44,12 @@ from .const import (
     FRAMING_RTU_OVER_TCP,
     FRAMING_TCP,
     LOGGER,
+    TYPE_BATTERY_MANAGER,
     TYPE_SERIAL,
     TYPE_TCP,
 )
+from .controllers.battery.flow import STEP_BATTERY_MANAGER, validate_battery_manager
+from .controllers.battery.settings import options_schema, validate_options
 from .drivers.errors import (
     DeviceSilentError,
     LinkError,
@@ -163,9 +173,47 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_user(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Ask how the device is reached."""
+        """Ask how the device is reached, or which controller to add."""
         return self.async_show_menu(
-            step_id="user", menu_options=[TYPE_TCP, TYPE_SERIAL]
+            step_id="user", menu_options=[TYPE_TCP, TYPE_SERIAL, TYPE_BATTERY_MANAGER]
+        )
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> OptionsFlow:
+        """Return the settings form of a controller."""
+        return BatteryManagerOptionsFlow()
+
+    @classmethod
+    @callback
+    def async_supports_options_flow(cls, config_entry: ConfigEntry) -> bool:
+        """Return whether the entry has settings: controllers do, devices not."""
+        return config_entry.data.get(CONF_TYPE) == TYPE_BATTERY_MANAGER
+
+    async def async_step_battery_manager(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Add a battery manager: its battery, its inputs and its outputs."""
+        errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {"error": ""}
+        if user_input is not None:
+            data, options, errors, placeholders = validate_battery_manager(
+                self.hass, user_input
+            )
+            if not errors:
+                title = data.pop(CONF_NAME)
+                return self.async_create_entry(
+                    title=title,
+                    data={CONF_TYPE: TYPE_BATTERY_MANAGER, **data},
+                    options=options,
+                )
+        return self.async_show_form(
+            step_id=TYPE_BATTERY_MANAGER,
+            data_schema=self.add_suggested_values_to_schema(
+                STEP_BATTERY_MANAGER, user_input or {}
+            ),
+            errors=errors,
+            description_placeholders=placeholders,
         )
 
     async def async_step_tcp(
@@ -310,3 +358,26 @@ def _needs_relink(entry: ConfigEntry, data: Mapping[str, Any]) -> bool:
     except ValueError:
         return False
     return current.bus_key == new.bus_key and current.serial != new.serial
+
+
+class BatteryManagerOptionsFlow(OptionsFlowWithReload):
+    """Edit a battery manager's settings; the entry reloads with them."""
+
+    async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show the settings; refuse a combination that cannot work."""
+        errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {"error": ""}
+        if user_input is not None:
+            options, errors, placeholders = validate_options(user_input)
+            if not errors:
+                return self.async_create_entry(data=options)
+        return self.async_show_form(
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(
+                options_schema(), user_input or self.config_entry.options
+            ),
+            errors=errors,
+            description_placeholders=placeholders,
+        )

@@ -40,3 +40,33 @@ SLOW_INTERVAL: Final = timedelta(seconds=Cadence.SLOW)
 # address can come to point at another device (a swapped meter, a changed
 # unit id), and its values must not be shown as this one's.
 IDENTITY_CHECK_INTERVAL: Final = timedelta(minutes=10)
+
+# Controller entries: what the entry's CONF_TYPE says it is, next to the
+# device entries' TYPE_TCP and TYPE_SERIAL.
+TYPE_BATTERY_MANAGER: Final = "battery_manager"
+
+# A controller steps this often: fast enough to count a battery's charge
+# faithfully, and matched to how often device entries poll power.
+CONTROLLER_STEP: Final = timedelta(seconds=Cadence.FAST)
+
+# Events fired by controllers, visible in the logbook.
+EVENT_BATTERY_TRANSITION: Final = f"{DOMAIN}_battery_transition"
+
+# Battery manager entries. Inputs and outputs are entity ids in the entry's
+# data; the settings the options flow edits are in its options.
+CONF_VOLTAGE_ENTITY: Final = "voltage_entity"
+CONF_CURRENT_ENTITY: Final = "current_entity"
+CONF_POWER_ENTITY: Final = "power_entity"
+CONF_TEMPERATURE_ENTITY: Final = "temperature_entity"
+CONF_BMS_SOC_ENTITY: Final = "bms_soc_entity"
+CONF_MODE_SELECT_ENTITY: Final = "mode_select_entity"
+CONF_SETPOINT_ENTITY: Final = "setpoint_entity"
+CONF_CHARGE_SWITCH_ENTITY: Final = "charge_switch_entity"
+CONF_SELL_SWITCH_ENTITY: Final = "sell_switch_entity"
+# What the mode select is set to, and the setpoint number to, per state.
+CONF_OPTION_CHARGE: Final = "option_charge"
+CONF_OPTION_REST: Final = "option_rest"
+CONF_OPTION_SELL: Final = "option_sell"
+CONF_SETPOINT_CHARGE: Final = "setpoint_charge"
+CONF_SETPOINT_REST: Final = "setpoint_rest"
+CONF_SETPOINT_SELL: Final = "setpoint_sell"

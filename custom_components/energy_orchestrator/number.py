@@ -1,13 +1,15 @@
 """Numbers: the numeric settings a device can be commanded to (limits, currents)."""
 
-from typing import override
+from typing import Any, override
 
 from homeassistant.components.number import NumberEntity, NumberMode
-from homeassistant.const import EntityCategory
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import EntityCategory, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .command_entity import CommandEntity, commands_of
+from .controllers.platforms import controller_platform
 from .coordinator import EnergyOrchestratorConfigEntry
 from .drivers.commands import CommandSpec
 
@@ -24,10 +26,13 @@ def _is_number(spec: CommandSpec) -> bool:
 
 async def async_setup_entry(
     hass: HomeAssistant,
-    entry: EnergyOrchestratorConfigEntry,
+    entry: ConfigEntry[Any],
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add a number for every numeric command the device takes."""
+    if (setup := controller_platform(entry, Platform.NUMBER)) is not None:
+        await setup(hass, entry, async_add_entities)
+        return
     async_add_entities(
         CommandNumber(entry, spec) for spec in commands_of(entry, _is_number)
     )

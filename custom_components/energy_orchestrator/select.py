@@ -1,13 +1,15 @@
 """Selects: the settings a device takes one of several options for (priorities)."""
 
-from typing import override
+from typing import Any, override
 
 from homeassistant.components.select import SelectEntity
-from homeassistant.const import EntityCategory
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import EntityCategory, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .command_entity import CommandEntity, commands_of, is_switch
+from .controllers.platforms import controller_platform
 from .coordinator import EnergyOrchestratorConfigEntry
 from .drivers.commands import CommandSpec
 
@@ -17,10 +19,13 @@ PARALLEL_UPDATES = 1
 
 async def async_setup_entry(
     hass: HomeAssistant,
-    entry: EnergyOrchestratorConfigEntry,
+    entry: ConfigEntry[Any],
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add a select for every command with options (switches aside)."""
+    if (setup := controller_platform(entry, Platform.SELECT)) is not None:
+        await setup(hass, entry, async_add_entities)
+        return
     async_add_entities(
         CommandSelect(entry, spec)
         for spec in commands_of(

@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import override
+from typing import Any, override
 
 from homeassistant.components.sensor import (
     RestoreSensor,
@@ -11,9 +11,11 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import (
     PERCENTAGE,
     EntityCategory,
+    Platform,
     UnitOfApparentPower,
     UnitOfElectricCurrent,
     UnitOfElectricPotential,
@@ -28,7 +30,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from .const import LOGGER
-from .coordinator import EnergyOrchestratorConfigEntry
+from .controllers.platforms import controller_platform
 from .drivers.values import Quantity, Readings, Unit, quantity_of
 from .entity import EnergyOrchestratorEntity
 
@@ -187,7 +189,7 @@ def describe(key: str) -> EnergyOrchestratorSensorEntityDescription:
 
 async def async_setup_entry(
     hass: HomeAssistant,
-    entry: EnergyOrchestratorConfigEntry,
+    entry: ConfigEntry[Any],
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add a sensor for every value the device and its sub-devices have.
@@ -196,6 +198,9 @@ async def async_setup_entry(
     device turned out not to have while setting up (registers it refused,
     modules it does not carry).
     """
+    if (setup := controller_platform(entry, Platform.SENSOR)) is not None:
+        await setup(hass, entry, async_add_entities)
+        return
     keys = entry.runtime_data.coordinator.driver.available_keys()
     async_add_entities(
         (MonotonicEnergySensor if description.monotonic else EnergyOrchestratorSensor)(

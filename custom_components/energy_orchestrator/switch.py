@@ -3,11 +3,13 @@
 from typing import Any, override
 
 from homeassistant.components.switch import SwitchEntity
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .command_entity import CommandEntity, commands_of, is_switch
-from .coordinator import EnergyOrchestratorConfigEntry
+from .controllers.platforms import controller_platform
 
 # Commands go to one device at a time, through the shared link's lock.
 PARALLEL_UPDATES = 1
@@ -15,10 +17,13 @@ PARALLEL_UPDATES = 1
 
 async def async_setup_entry(
     hass: HomeAssistant,
-    entry: EnergyOrchestratorConfigEntry,
+    entry: ConfigEntry[Any],
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add a switch for every on/off command."""
+    if (setup := controller_platform(entry, Platform.SWITCH)) is not None:
+        await setup(hass, entry, async_add_entities)
+        return
     async_add_entities(
         CommandSwitch(entry, spec) for spec in commands_of(entry, is_switch)
     )

@@ -1,0 +1,342 @@
+"""The battery's state machine: charge, rest, sell, and why.
+
+One function decides (``_decide``) and one method changes the state
+(``_enter``); every transition carries a machine-readable reason and a
+sentence for people. The rules, in the order they win:
+
+1. Safety, whatever the mode: no charging at or above the absorb voltage,
+   no selling at or below the cut-off voltage or the SOC floor; inputs gone
+   for a minute mean rest, because limits can no longer be watched.
+2. A requested mode (the select or the set-mode action) holds its state
+   until it expires; a requested charge may pass the SOC ceiling (a user
+   filling up before a storm), never the absorb voltage.
+3. Automatic: charging stops at the ceiling, selling at the floor, either
+   when its time window closes. After any stop the battery rests at least
+   the minimum rest time, then goes the other way: down after a full
+   charge, up after an empty one, as windows allow.
+
+Thresholds have a hysteresis band: a battery that stopped at the ceiling
+does not start charging again until it has fallen below it by the band, so
+noise on the SOC cannot make the state flap.
+"""
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+
+# SOC points a threshold must be crossed back by before it can fire again.
+SOC_HYSTERESIS = 3.0
+# Volts per cell, the same for voltage limits.
+VOLTAGE_HYSTERESIS = 0.05
+# How long the state machine keeps a state without the inputs that guard it.
+INPUT_GRACE = timedelta(minutes=1)
+
+
+class BatteryState(StrEnum):
+    """What the battery is doing."""
+
+    CHARGE = "charge"
+    REST = "rest"
+    SELL = "sell"
+
+
+class BatteryMode(StrEnum):
+    """What the user asks for: automatic, or one state held."""
+
+    AUTO = "auto"
+    CHARGE = "charge"
+    REST = "rest"
+    SELL = "sell"
+
+
+class Reason(StrEnum):
+    """Why the battery is in its state."""
+
+    STARTED = "started"
+    VOLTAGE_HIGH = "voltage_high"
+    VOLTAGE_LOW = "voltage_low"
+    SOC_CEILING = "soc_ceiling"
+    SOC_FLOOR = "soc_floor"
+    CHARGE_WINDOW_CLOSED = "charge_window_closed"
+    SELL_WINDOW_CLOSED = "sell_window_closed"
+    REST_OVER = "rest_over"
+    REQUESTED = "requested"
+    REQUEST_EXPIRED = "request_expired"
+    INPUTS_UNAVAILABLE = "inputs_unavailable"
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One change of state."""
+
+    at: datetime
+    from_state: BatteryState
+    to_state: BatteryState
+    reason: Reason
+    detail: str
+
+
+@dataclass(frozen=True)
+class StateLimits:
+    """The thresholds the state machine works with."""
+
+    soc_floor: float  # %
+    soc_ceiling: float  # %
+    cell_voltage_min: float
+    cell_voltage_max: float
+    min_rest: timedelta
+    charge_window: tuple[time, time] | None
+    sell_window: tuple[time, time] | None
+
+
+def in_window(window: tuple[time, time] | None, local: time) -> bool:
+    """Return whether a local clock time is inside a window (None: always).
+
+    A window whose end is before its start runs over midnight (22:00-06:00).
+    """
+    if window is None:
+        return True
+    start, end = window
+    if start <= end:
+        return start <= local < end
+    return local >= start or local < end
+
+
+@dataclass
+class MachineState:
+    """The state machine's memory; JSON-able through ``snapshot``."""
+
+    state: BatteryState
+    since: datetime
+    reason: Reason
+    detail: str
+    mode: BatteryMode = BatteryMode.AUTO
+    mode_until: datetime | None = None
+    # Which end the battery last stopped at: the way it goes next.
+    last_limit: str | None = None
+    inputs_missing_since: datetime | None = None
+
+
+class BatteryStateMachine:
+    """Decides charge, rest or sell from SOC, voltage, time and requests."""
+
+    def __init__(self, limits: StateLimits, memory: MachineState) -> None:
+        """Start from a memory (a new one rests; a restored one continues)."""
+        self.limits = limits
+        self.memory = memory
+
+    @classmethod
+    def starting(cls, limits: StateLimits, now: datetime) -> BatteryStateMachine:
+        """Return a machine that starts at rest, deciding from the next step."""
+        return cls(
+            limits,
+            MachineState(
+                state=BatteryState.REST,
+                since=now - limits.min_rest,
+                reason=Reason.STARTED,
+                detail="Started; no state to resume.",
+            ),
+        )
+
+    def request(self, now: datetime, mode: BatteryMode, until: datetime | None) -> None:
+        """Take a requested mode; the next step acts on it."""
+        self.memory.mode = mode
+        self.memory.mode_until = until if mode is not BatteryMode.AUTO else None
+
+    def step(
+        self,
+        now: datetime,
+        local: time,
+        soc: float | None,
+        cell_voltage: float | None,
+    ) -> Transition | None:
+        """Decide once; return the transition if the state changed."""
+        memory = self.memory
+        expired = memory.mode_until is not None and now >= memory.mode_until
+        if expired:
+            memory.mode = BatteryMode.AUTO
+            memory.mode_until = None
+        if soc is None or cell_voltage is None:
+            memory.inputs_missing_since = memory.inputs_missing_since or now
+        else:
+            memory.inputs_missing_since = None
+        decision = self._decide(now, local, soc, cell_voltage)
+        if decision is None:
+            return None
+        state, reason, detail = decision
+        if expired and reason is not Reason.REQUESTED:
+            detail = f"Requested mode expired. {detail}"
+        return self._enter(now, state, reason, detail)
+
+    def _decide(
+        self,
+        now: datetime,
+        local: time,
+        soc: float | None,
+        cell_v: float | None,
+    ) -> tuple[BatteryState, Reason, str] | None:
+        """Return the state to go to and why, or None to stay."""
+        memory = self.memory
+        limits = self.limits
+        state = memory.state
+        rest = BatteryState.REST
+        if soc is None or cell_v is None:
+            missing = memory.inputs_missing_since
+            if state is not rest and missing and now - missing >= INPUT_GRACE:
+                return (
+                    rest,
+                    Reason.INPUTS_UNAVAILABLE,
+                    (
+                        "Battery voltage or state of charge unavailable; limits cannot be watched."
+                    ),
+                )
+            return None
+        # 1. Safety, whatever was asked.
+        if state is BatteryState.CHARGE and cell_v >= limits.cell_voltage_max:
+            return (
+                rest,
+                Reason.VOLTAGE_HIGH,
+                (
+                    f"Cell voltage {cell_v:.3f} V reached the absorb voltage {limits.cell_voltage_max:.3f} V."
+                ),
+            )
+        if state is BatteryState.SELL and cell_v <= limits.cell_voltage_min:
+            return (
+                rest,
+                Reason.VOLTAGE_LOW,
+                (
+                    f"Cell voltage {cell_v:.3f} V reached the cut-off {limits.cell_voltage_min:.3f} V."
+                ),
+            )
+        if state is BatteryState.SELL and soc <= limits.soc_floor:
+            return (
+                rest,
+                Reason.SOC_FLOOR,
+                (
+                    f"State of charge {soc:.1f} % reached the floor {limits.soc_floor:.0f} %."
+                ),
+            )
+        can_charge = cell_v < limits.cell_voltage_max - VOLTAGE_HYSTERESIS
+        can_sell = (
+            cell_v > limits.cell_voltage_min + VOLTAGE_HYSTERESIS
+            and soc > limits.soc_floor + SOC_HYSTERESIS
+        )
+        # 2. A requested mode.
+        if memory.mode is not BatteryMode.AUTO:
+            wanted = BatteryState(memory.mode.value)
+            allowed = {
+                BatteryState.CHARGE: can_charge,
+                BatteryState.SELL: can_sell,
+                BatteryState.REST: True,
+            }[wanted]
+            if wanted is not state and allowed:
+                return (
+                    wanted,
+                    Reason.REQUESTED,
+                    f"{wanted.value.capitalize()} was requested.",
+                )
+            return None
+        # 3. Automatic.
+        if state is BatteryState.CHARGE:
+            if soc >= limits.soc_ceiling:
+                return (
+                    rest,
+                    Reason.SOC_CEILING,
+                    (
+                        f"State of charge {soc:.1f} % reached the ceiling {limits.soc_ceiling:.0f} %."
+                    ),
+                )
+            if not in_window(limits.charge_window, local):
+                return rest, Reason.CHARGE_WINDOW_CLOSED, "The charging window closed."
+            return None
+        if state is BatteryState.SELL:
+            if not in_window(limits.sell_window, local):
+                return rest, Reason.SELL_WINDOW_CLOSED, "The selling window closed."
+            return None
+        if now - memory.since < limits.min_rest:
+            return None
+        charge_ok = (
+            can_charge
+            and soc < limits.soc_ceiling - SOC_HYSTERESIS
+            and in_window(limits.charge_window, local)
+        )
+        sell_ok = can_sell and in_window(limits.sell_window, local)
+        # Down after a full charge, up after an empty battery; from the
+        # middle, charging first (a fuller battery is the safer one).
+        order = (
+            (BatteryState.SELL, BatteryState.CHARGE)
+            if memory.last_limit == "full"
+            else (BatteryState.CHARGE, BatteryState.SELL)
+        )
+        for candidate in order:
+            if candidate is BatteryState.CHARGE and charge_ok:
+                return (
+                    candidate,
+                    Reason.REST_OVER,
+                    (
+                        f"Rested; state of charge {soc:.1f} % is below the ceiling {limits.soc_ceiling:.0f} %."
+                    ),
+                )
+            if candidate is BatteryState.SELL and sell_ok:
+                return (
+                    candidate,
+                    Reason.REST_OVER,
+                    (
+                        f"Rested; state of charge {soc:.1f} % is above the floor {limits.soc_floor:.0f} %."
+                    ),
+                )
+        return None
+
+    def _enter(
+        self, now: datetime, state: BatteryState, reason: Reason, detail: str
+    ) -> Transition:
+        """Change state: the only place that does."""
+        memory = self.memory
+        transition = Transition(now, memory.state, state, reason, detail)
+        memory.state = state
+        memory.since = now
+        memory.reason = reason
+        memory.detail = detail
+        if reason in (Reason.SOC_CEILING, Reason.VOLTAGE_HIGH):
+            memory.last_limit = "full"
+        elif reason in (Reason.SOC_FLOOR, Reason.VOLTAGE_LOW):
+            memory.last_limit = "empty"
+        return transition
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return the memory as JSON-able data."""
+        data = asdict(self.memory)
+        for key in ("since", "mode_until", "inputs_missing_since"):
+            if data[key] is not None:
+                data[key] = data[key].isoformat()
+        return data
+
+
+def machine_state_from(data: Any) -> MachineState:
+    """Rebuild the memory from saved data; raise ValueError/TypeError if unusable."""
+    if not isinstance(data, dict):
+        raise TypeError("state machine memory is not a mapping")
+
+    def stamp(key: str) -> datetime | None:
+        value = data.get(key)
+        if value is None:
+            return None
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise ValueError(f"{key} has no time zone")
+        return moment
+
+    since = stamp("since")
+    if since is None:
+        raise ValueError("state machine memory has no 'since'")
+    return MachineState(
+        state=BatteryState(data["state"]),
+        since=since,
+        reason=Reason(data["reason"]),
+        detail=str(data.get("detail", "")),
+        mode=BatteryMode(data.get("mode", BatteryMode.AUTO)),
+        mode_until=stamp("mode_until"),
+        last_limit=data.get("last_limit"),
+        inputs_missing_since=stamp("inputs_missing_since"),
+    )
