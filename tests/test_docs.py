@@ -105,7 +105,7 @@ def test_controller_entities_and_actions_are_translated() -> None:
     for name, service in strings["services"].items():
         fields = set(
             re.findall(
-                rf"^    (\w+):$",
+                r"^    (\w+):$",
                 services.split(f"{name}:\n", 1)[1].split("\n\n", 1)[0],
                 re.MULTILINE,
             )

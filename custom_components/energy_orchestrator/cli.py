@@ -2,7 +2,8 @@
 
 - ``eo probe``: read a device with the integration's own driver code.
 - ``eo simulate``: serve the simulated site over real Modbus TCP.
-- ``eo bench poll|scale``: the figures the README records.
+- ``eo soc``: run the battery manager's SOC estimator over a recorded trace.
+- ``eo bench poll|scale|soc``: the figures the README records.
 
 Failures print one line and exit with status 1; nothing here prints a
 traceback at a user.
@@ -62,6 +63,19 @@ def _parser() -> argparse.ArgumentParser:
         "--units-per-gateway", type=int, default=10, help="meters on each gateway"
     )
 
+    soc = commands.add_parser(
+        "soc", help="estimate the state of charge over a recorded battery trace"
+    )
+    soc.add_argument(
+        "--input", required=True, help="CSV: time, voltage, current[, temperature]"
+    )
+    soc.add_argument("--capacity-ah", type=float, required=True)
+    soc.add_argument("--chemistry", choices=["lfp", "nmc"], required=True)
+    soc.add_argument("--cells", type=int, required=True, help="cells in series")
+    soc.add_argument(
+        "--initial-soc", type=float, default=None, help="known SOC (%%) at the start"
+    )
+
     bench = commands.add_parser("bench", help="print performance figures")
     which = bench.add_subparsers(dest="benchmark", required=True)
     poll = which.add_parser(
@@ -77,6 +91,11 @@ def _parser() -> argparse.ArgumentParser:
         "--interval", type=float, default=5.0, help="seconds between poll cycles"
     )
     scale.add_argument("--json", action="store_true")
+    soc_bench = which.add_parser(
+        "soc", help="SOC error of the estimator against plain coulomb counting"
+    )
+    soc_bench.add_argument("--days", type=int, default=30)
+    soc_bench.add_argument("--json", action="store_true")
     return parser
 
 
@@ -88,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_probe(args))
         if args.command == "simulate":
             return asyncio.run(_simulate(args))
+        if args.command == "soc":
+            return _soc(args)
         return asyncio.run(_bench(args))
     except KeyboardInterrupt:
         return 130
@@ -153,6 +174,36 @@ async def _probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _soc(args: argparse.Namespace) -> int:
+    """Print ``time,soc`` for every row of a battery trace."""
+    from .control.soc_trace import (  # noqa: PLC0415
+        TraceError,
+        estimate_trace,
+        read_trace,
+        trace_settings,
+    )
+
+    if args.initial_soc is not None and not 0 <= args.initial_soc <= 100:
+        return _fail(f"--initial-soc {args.initial_soc} is outside 0-100")
+    try:
+        settings = trace_settings(args.capacity_ah, args.chemistry, args.cells)
+    except ValueError as err:
+        return _fail(str(err))
+    lines: list[str] = ["time,soc"]
+    try:
+        with Path(args.input).open(encoding="utf-8", newline="") as trace:
+            for time_text, soc in estimate_trace(
+                read_trace(trace), settings, args.initial_soc
+            ):
+                lines.append(f"{time_text},{'' if soc is None else f'{soc:.2f}'}")
+    except OSError as err:
+        return _fail(f"cannot read {args.input}: {err.strerror or err}")
+    except TraceError as err:
+        return _fail(f"{args.input}: {err}")
+    print("\n".join(lines))
+    return 0
+
+
 async def _simulate(args: argparse.Namespace) -> int:
     """Run the simulated site until interrupted."""
     from .sim.fleet import run_simulator  # noqa: PLC0415
@@ -183,6 +234,14 @@ async def _bench(args: argparse.Namespace) -> int:
     """Run a benchmark and print its figures."""
     from . import benchmarks  # noqa: PLC0415
 
+    if args.benchmark == "soc":
+        from .benchmarks_soc import format_soc_figures, soc_benchmark  # noqa: PLC0415
+
+        if args.days < 1:
+            return _fail("--days must be at least 1")
+        soc_figures = soc_benchmark(days=args.days)
+        print(json.dumps(soc_figures) if args.json else format_soc_figures(soc_figures))
+        return 0
     if args.benchmark == "poll":
         figures = await benchmarks.poll_benchmark(polls=args.polls)
     else:

@@ -192,7 +192,7 @@ def test_memory_round_trip() -> None:
     assert restored == sm.memory
     with pytest.raises(ValueError, match="time zone"):
         machine_state_from({**sm.snapshot(), "since": "2026-06-01T12:00:00"})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="discharging"):
         machine_state_from({**sm.snapshot(), "state": "discharging"})
     with pytest.raises(TypeError):
         machine_state_from(["rest"])

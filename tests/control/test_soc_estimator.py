@@ -244,7 +244,8 @@ def test_a_resumed_manager_does_not_start_over_from_the_voltage() -> None:
     resumed = BatteryManager(settings_for(), now=T0, saved=manager.snapshot())
     # A voltage that says 8 % and a BMS that says 10 %: the count stays.
     status = resumed.update(
-        T0 + timedelta(seconds=5), BatterySample(voltage_v=rest_voltage(0.08), bms_soc=10)
+        T0 + timedelta(seconds=5),
+        BatterySample(voltage_v=rest_voltage(0.08), bms_soc=10),
     )
     assert status.soc == 64
 
@@ -291,7 +292,7 @@ def test_settings_that_cannot_work_name_the_field(
 def test_calibrate_refuses_nonsense() -> None:
     manager = BatteryManager(settings_for(), now=T0)
     for bad in (-1, 101, math.nan):
-        with pytest.raises(ValueError, match="0..100"):
+        with pytest.raises(ValueError, match=r"0\.\.100"):
             manager.calibrate_soc(T0, bad)
     manager.calibrate_soc(T0, 42)
     assert manager.status.soc == 42
@@ -317,7 +318,9 @@ def test_no_input_drives_the_soc_out_of_range(
     now = T0
     for step, voltage, current in sequence:
         now += timedelta(seconds=step)
-        status = manager.update(now, BatterySample(voltage_v=voltage, current_a=current))
+        status = manager.update(
+            now, BatterySample(voltage_v=voltage, current_a=current)
+        )
         if status.soc is not None:
             assert 0 <= status.soc <= 100
             assert math.isfinite(status.soc_uncertainty or 0)

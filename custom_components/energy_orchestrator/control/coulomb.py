@@ -48,8 +48,21 @@ ANCHOR_UNCERTAINTY = 0.01
 MIN_LEARNING_FRACTION = 0.5
 # Learned figures move this far towards each new measurement.
 LEARNING_RATE = 0.3
-# How much voltage may drift during a rest and still count as settled (per cell).
+# How much the mean voltage (per cell) may move between two halves of a
+# relaxation time for the rest to count as settled.
 SETTLED_VOLTAGE_DRIFT = 0.003
+# Two witnesses teach the offset when they are this many hours apart (a
+# shorter span lets voltage noise pass for offset) and the net charge counted
+# between them is below this share of the capacity (a capacity error then
+# cannot pass for offset either).
+MIN_DRIFT_HOURS = 6.0
+MAX_DRIFT_NET_FRACTION = 0.1
+# They teach the capacity when their SOCs are this far apart, within this
+# many hours (so an offset cannot pass for capacity).
+MIN_CAPACITY_SPAN = 0.4
+MAX_CAPACITY_HOURS = 24.0
+# A rest witnesses the SOC by itself when the curve pins it this closely.
+WITNESS_SIGMA = 0.03
 
 
 class Rejection:
@@ -81,10 +94,22 @@ class CounterState:
     # The rest in progress: since when, its charge-direction history, and
     # what it has measured so far.
     rest_since: str | None = None
-    rest_voltage: float | None = None
+    # The rest is watched in segments of half a relaxation time; it has
+    # settled when two segments' mean voltages agree.
+    segment_since: str | None = None
+    segment_voltage_sum: float = 0.0
+    segment_samples: int = 0
+    previous_segment_voltage: float | None = None
     rest_current_sum: float = 0.0
     rest_samples: int = 0
+    rest_idle: bool = True
     rest_done: bool = False
+    # The last witness that knew the SOC by itself (full, empty, a rest on
+    # a steep part of the curve): when, what it said, and the net charge
+    # counted since. Two such witnesses teach the offset and the capacity.
+    witness_time: str | None = None
+    witness_soc: float | None = None
+    witness_net_ah: float = 0.0
     last_direction: int = 0
     anchor: str | None = None
     anchor_ah_in: float = 0.0
@@ -219,7 +244,7 @@ class CoulombCounter:
             return
         if voltage_v is not None:
             cell_v = voltage_v / self.limits.cells_in_series
-            self._witness_full_or_empty(cell_v, current)
+            self._witness_full_or_empty(now, cell_v, current)
             self._witness_rest(now, cell_v, current, idle, temperature_c)
 
     def _count(self, current: float, seconds: float) -> None:
@@ -235,6 +260,7 @@ class CoulombCounter:
             state.ah_discharged -= ah
             state.anchor_ah_out -= ah
             stored = ah
+        state.witness_net_ah += stored
         if current > self.limits.rest_current_a:
             state.last_direction = 1
         elif current < -self.limits.rest_current_a:
@@ -248,7 +274,9 @@ class CoulombCounter:
                 1.0,
             )
 
-    def _witness_full_or_empty(self, cell_v: float, current: float) -> None:
+    def _witness_full_or_empty(
+        self, now: datetime, cell_v: float, current: float
+    ) -> None:
         """Anchor at full (absorb voltage, tail current) or empty (cut-off)."""
         limits = self.limits
         # The voltage the cell would show without the current through it.
@@ -258,13 +286,13 @@ class CoulombCounter:
             and 0 <= current <= limits.tail_current_a
             and not self._anchored_at("full")
         ):
-            self._anchor("full")
+            self._anchor(now, "full")
         elif (
             relaxed_v <= limits.voltage_min
             and current <= 0
             and not self._anchored_at("empty")
         ):
-            self._anchor("empty")
+            self._anchor(now, "empty")
 
     def _anchored_at(self, anchor: Anchor) -> bool:
         """Return whether the battery sits at this anchor since it was set.
@@ -276,7 +304,7 @@ class CoulombCounter:
         moved = state.anchor_ah_in + state.anchor_ah_out
         return state.anchor == anchor and moved < 0.03 * state.capacity_ah
 
-    def _anchor(self, anchor: Anchor) -> None:
+    def _anchor(self, now: datetime, anchor: Anchor) -> None:
         """Set the SOC to full or empty; learn from the span since the last anchor."""
         state = self.state
         moved_in, moved_out = state.anchor_ah_in, state.anchor_ah_out
@@ -284,13 +312,7 @@ class CoulombCounter:
             # Full to empty, or empty to full: the net charge moved is the
             # usable capacity.
             net = moved_out - moved_in * state.efficiency
-            measured = abs(net)
-            if (
-                MIN_LEARNING_FRACTION * self.limits.nameplate_ah
-                <= measured
-                <= 1.2 * self.limits.nameplate_ah
-            ):
-                state.capacity_ah += LEARNING_RATE * (measured - state.capacity_ah)
+            self._learn_capacity(abs(net))
         elif (
             state.anchor == anchor
             and moved_in >= MIN_LEARNING_FRACTION * state.capacity_ah
@@ -301,6 +323,9 @@ class CoulombCounter:
             if 0.85 <= measured <= 1.0:
                 state.efficiency += LEARNING_RATE * (measured - state.efficiency)
         state.soc = 1.0 if anchor == "full" else 0.0
+        state.witness_time = now.isoformat()
+        state.witness_soc = state.soc
+        state.witness_net_ah = 0.0
         state.uncertainty = ANCHOR_UNCERTAINTY
         state.source = anchor
         state.anchor = anchor
@@ -314,49 +339,60 @@ class CoulombCounter:
         idle: bool,
         temperature_c: float | None,
     ) -> None:
-        """At a settled rest, learn the offset and weigh the OCV's SOC."""
+        """At a settled rest, learn the offset and weigh the OCV's SOC.
+
+        Noise makes single samples useless for telling whether the voltage
+        still relaxes; the means of two consecutive half-relaxation segments
+        are compared instead.
+        """
         state = self.state
         limits = self.limits
-        raw_current = current + state.offset_a
         if abs(current) > limits.rest_current_a:
-            state.rest_since = None
+            state.rest_since = state.segment_since = None
+            state.previous_segment_voltage = None
             state.rest_done = False
             return
         if state.rest_since is None:
-            state.rest_since = now.isoformat()
-            state.rest_voltage = cell_v
-            state.rest_current_sum = 0.0
-            state.rest_samples = 0
-            return
-        state.rest_current_sum += raw_current
+            state.rest_since = state.segment_since = now.isoformat()
+            state.segment_voltage_sum, state.segment_samples = 0.0, 0
+            state.rest_current_sum, state.rest_samples = 0.0, 0
+            state.rest_idle = True
+        state.segment_voltage_sum += cell_v
+        state.segment_samples += 1
+        state.rest_current_sum += current + state.offset_a
         state.rest_samples += 1
+        state.rest_idle = state.rest_idle and idle
         model = CELL_MODELS[limits.chemistry]
-        rested = now - datetime.fromisoformat(state.rest_since)
-        if state.rest_done or rested.total_seconds() < model.relaxation_s:
+        assert state.segment_since is not None
+        segment = now - datetime.fromisoformat(state.segment_since)
+        if state.rest_done or segment.total_seconds() < model.relaxation_s / 2:
             return
-        settled = (
-            state.rest_voltage is not None
-            and abs(cell_v - state.rest_voltage) <= SETTLED_VOLTAGE_DRIFT
-        )
-        state.rest_voltage = cell_v
-        if not settled:
-            # Still relaxing: look again after another relaxation time.
-            state.rest_since = now.isoformat()
+        mean_v = state.segment_voltage_sum / state.segment_samples
+        previous = state.previous_segment_voltage
+        state.previous_segment_voltage = mean_v
+        state.segment_since = now.isoformat()
+        state.segment_voltage_sum, state.segment_samples = 0.0, 0
+        if previous is None or abs(mean_v - previous) > SETTLED_VOLTAGE_DRIFT:
             return
         state.rest_done = True
-        if idle and state.rest_samples:
-            mean = state.rest_current_sum / state.rest_samples
-            learned = state.offset_a + LEARNING_RATE * (mean - state.offset_a)
-            state.offset_a = min(
-                max(learned, -limits.max_offset_a), limits.max_offset_a
-            )
+        if state.rest_idle:
+            # Commanded idle all along: what the sensor read is its offset
+            # (and the inverter's standby draw, which max_offset_a bounds).
+            self._learn_offset(state.rest_current_sum / state.rest_samples)
         if temperature_c is not None and temperature_c < 5:
             # The tables hold at room temperature; a cold cell's voltage
             # would pull the SOC the wrong way.
             return
-        self._weigh_rest_voltage(cell_v, current)
+        self._weigh_rest_voltage(now, mean_v, current)
 
-    def _weigh_rest_voltage(self, cell_v: float, current: float) -> None:
+    def _learn_offset(self, measured_a: float) -> None:
+        """Move the offset towards a measurement, within what may be believed."""
+        state = self.state
+        learned = state.offset_a + LEARNING_RATE * (measured_a - state.offset_a)
+        limit = self.limits.max_offset_a
+        state.offset_a = min(max(learned, -limit), limit)
+
+    def _weigh_rest_voltage(self, now: datetime, cell_v: float, current: float) -> None:
         """Blend the OCV's SOC into the count by their uncertainties."""
         state = self.state
         assert state.soc is not None
@@ -374,6 +410,43 @@ class CoulombCounter:
         state.uncertainty = math.sqrt(1 - gain) * state.uncertainty
         if gain > 0.5:
             state.source = "rest"
+        if voltage_sigma <= WITNESS_SIGMA:
+            self._learn_between_witnesses(now, voltage_soc)
+
+    def _learn_between_witnesses(self, now: datetime, witness_soc: float) -> None:
+        """Compare the charge counted since the last witness with what both say.
+
+        A discrepancy over a span with little net charge is the sensor's
+        offset (it grows with time); over a short span with much net charge,
+        it is the capacity (it grows with the charge).
+        """
+        state = self.state
+        if state.witness_time is not None and state.witness_soc is not None:
+            hours = (
+                now - datetime.fromisoformat(state.witness_time)
+            ).total_seconds() / 3600
+            net = state.witness_net_ah
+            span = witness_soc - state.witness_soc
+            if (
+                hours >= MIN_DRIFT_HOURS
+                and abs(net) < MAX_DRIFT_NET_FRACTION * state.capacity_ah
+            ):
+                # Counted more than the witnesses saw: the sensor reads high.
+                self._learn_offset(
+                    state.offset_a + (net - span * state.capacity_ah) / hours
+                )
+            elif abs(span) >= MIN_CAPACITY_SPAN and hours <= MAX_CAPACITY_HOURS:
+                self._learn_capacity(net / span)
+        state.witness_time = now.isoformat()
+        state.witness_soc = witness_soc
+        state.witness_net_ah = 0.0
+
+    def _learn_capacity(self, measured_ah: float) -> None:
+        """Move the capacity towards a measurement that is plausible."""
+        nameplate = self.limits.nameplate_ah
+        if MIN_LEARNING_FRACTION * nameplate <= measured_ah <= 1.2 * nameplate:
+            state = self.state
+            state.capacity_ah += LEARNING_RATE * (measured_ah - state.capacity_ah)
 
     def _reject(self, reason: str) -> None:
         """Count a sample that was not used."""
@@ -407,7 +480,12 @@ def counter_state_from(data: Any) -> CounterState:
         raise ValueError(f"saved SOC {state.soc!r} is not within 0..1")
     if state.capacity_ah <= 0 or not 0 < state.efficiency <= 1:
         raise ValueError("saved capacity or efficiency is out of range")
-    for stamp in (state.last_time, state.rest_since):
+    for stamp in (
+        state.last_time,
+        state.rest_since,
+        state.segment_since,
+        state.witness_time,
+    ):
         if stamp is not None:
             datetime.fromisoformat(stamp)
     return state
