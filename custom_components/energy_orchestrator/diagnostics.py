@@ -1,11 +1,14 @@
-"""Diagnostics: what a device entry knows, for a support request."""
+"""Diagnostics: what a device or controller entry knows, for a support request."""
 
 from dataclasses import asdict
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import CONF_TYPE
 from homeassistant.core import HomeAssistant
 
+from .const import TYPE_BATTERY_MANAGER
 from .coordinator import EnergyOrchestratorConfigEntry
 
 # A serial number identifies a household's hardware; nothing else here does.
@@ -13,8 +16,23 @@ TO_REDACT = {"serial_number", "unique_id"}
 
 
 async def async_get_config_entry_diagnostics(
-    hass: HomeAssistant, entry: EnergyOrchestratorConfigEntry
+    hass: HomeAssistant, entry: ConfigEntry[Any]
 ) -> dict[str, Any]:
+    """Return what the entry knows: a device's or a controller's view."""
+    if entry.data.get(CONF_TYPE) == TYPE_BATTERY_MANAGER:
+        coordinator = entry.runtime_data.coordinator
+        status = asdict(coordinator.data)
+        return {
+            "entry": {"data": dict(entry.data), "options": dict(entry.options)},
+            "last_update_success": coordinator.last_update_success,
+            # What a restart resumes from, and the last step's outcome.
+            "saved_state": coordinator.snapshot(),
+            "status": {key: str(value) for key, value in status.items()},
+        }
+    return _device_diagnostics(entry)
+
+
+def _device_diagnostics(entry: EnergyOrchestratorConfigEntry) -> dict[str, Any]:
     """Return the entry, the device's identity, read plan, link and last poll."""
     coordinator = entry.runtime_data.coordinator
     driver = coordinator.driver
