@@ -147,6 +147,10 @@ async def test_sma_dump_decodes_to_the_numbers_in_its_words() -> None:
     Model 160: DCA_SF -1, DCV_SF 0, DCW_SF +1, DCWH_SF 0x8000. Module 1:
     DCA 0x15 = 2.1 A, DCV 0x142 = 322 V, DCW 0x43 = 670 W; module 2: 2.1 A,
     0xE0 = 224 V, 0x30 = 480 W; DCWH 0 (an accumulator that never counted).
+    PF 0xFC1C = -996, PF_SF 0xFFFD (-3): -0.996 (SMA gives the ratio, though
+    the model labels it "Pct").
+    Model 121: WMax 0x0170 = 368, WMax_SF +1: 3680 W.
+    Model 122: ECPConn 1: connected to the grid (PVConn 5, StorConn 0).
     Model 123: WMaxLimPct 0, WMaxLim_Ena 1: the inverter says "0 %" while
     producing; that is what it answers, so that is what is shown.
     """
@@ -168,6 +172,7 @@ async def test_sma_dump_decodes_to_the_numbers_in_its_words() -> None:
         "frequency": 49.98,
         "ac_apparent_power": 1090.0,
         "ac_reactive_power": 100.0,
+        "ac_power_factor": -0.996,
         "inverter_temperature": 42.0,
         "inverter_mode": "grid",
         "mppt1/pv_power": 670.0,
@@ -181,9 +186,14 @@ async def test_sma_dump_decodes_to_the_numbers_in_its_words() -> None:
     }
     assert fast.failed == {}
     assert "active_power_limit" not in fast.attempted
-    assert {k: r.value for k, r in slow.readings.items()} == {"active_power_limit": 0.0}
+    slow_values = {k: r.value for k, r in slow.readings.items()}
+    assert slow_values == {
+        "active_power_limit": 0.0,
+        "inverter_max_power": 3680.0,
+        "grid_connection": "connected",
+    }
     # Optional points the inverter does not implement make no keys.
-    assert driver.available_keys() == set(values) | {"active_power_limit"}
+    assert driver.available_keys() == set(values) | set(slow_values)
     assert str(fast.readings["ac_energy"].unit) == "Wh"
 
 
@@ -263,6 +273,8 @@ async def test_pysunspec_three_phase_inverter() -> None:
         # The heat sink first, the cabinet (40.1) if it has none.
         "inverter_temperature": 40.2,
         "inverter_mode": "off",
+        # PF 995 with PF_SF -3.
+        "ac_power_factor": 0.995,
     }
 
 
@@ -544,7 +556,7 @@ async def test_emulator_follows_the_site() -> None:
         await link.close()
     assert identity.serial_number == emulator.serial_number
     assert [block.model_id for block in driver.chain] == emulator.model_ids()
-    assert emulator.model_ids() == [1, 103, 120, 123, 124, 160, 802, 203]
+    assert emulator.model_ids() == [1, 103, 120, 121, 122, 123, 124, 160, 802, 203]
     assert [sub.key for sub in driver.sub_devices] == [
         "mppt1",
         "mppt2",
@@ -634,8 +646,14 @@ async def test_cadences_read_only_what_is_due() -> None:
         slow = await driver.async_poll({Cadence.SLOW})
         fast = await driver.async_poll({Cadence.FAST})
         await link.close()
-    # 120 (battery capacity) and 123 (the limit) have only slow keys.
-    assert slow.attempted == {"battery_capacity", "active_power_limit"}
+    # 120 (battery capacity), 121 (WMax), 122 (grid connection) and 123
+    # (the limit) have only slow keys.
+    assert slow.attempted == {
+        "battery_capacity",
+        "inverter_max_power",
+        "grid_connection",
+        "active_power_limit",
+    }
     assert "active_power_limit" not in fast.attempted
     assert "ac_power" in fast.attempted
     # A slow key read along with fast ones in the same model is reported.
@@ -737,3 +755,163 @@ async def test_sub_device_targets_are_refused() -> None:
                 Command(CommandKind.ACTIVE_POWER_LIMIT, 50.0, target="battery1")
             )
         await link.close()
+
+
+# Settings, status, volt-var, pricing and lithium-ion strings (121, 122, 125, 126, 804)
+
+
+async def test_sma_dump_settings_status_and_volt_var_curve() -> None:
+    """The real SMA's 121, 122 and 126, decoded as the driver reads them.
+
+    126 holds one curve (NCrv 1) of 8 points (NPt 8), four active (ActPt 4),
+    all at 100 % of VRef and 0 var: an inverter that does not do volt-var,
+    and says so with ModEna 0. It maps to no key; it is decoded all the same.
+    """
+    words = parse_register_dump(SMA_DUMP.read_text())
+    async with _serving(words) as link:
+        driver = SunSpecDriver(link, 1)
+        await driver.async_identify()
+        block = next(b for b in driver.chain if b.model_id == 126)
+        volt_var = await driver.read_model(block)
+    assert volt_var.get("ModEna") == 0
+    assert (volt_var.get("NCrv"), volt_var.get("NPt")) == (1, 8)
+    (curve,) = volt_var.groups["curve"]
+    assert curve.get("ActPt") == 4
+    assert [curve.number(f"V{n}") for n in range(1, 5)] == [100.0] * 4
+    assert curve.number("V9") is None  # beyond NPt: not implemented
+    shown = driver.diagnostics()["grid_code_settings"]
+    assert shown[126]["ModEna"] == 0  # type: ignore[index]
+    assert shown[126]["curve"][0]["V1"] == 100.0  # type: ignore[index]
+    assert not any(key in driver.available_keys() for key in ("volt_var", "pricing"))
+
+
+async def test_lithium_ion_strings_are_sub_devices_with_their_modules() -> None:
+    """Two 804 strings of 2 and 3 modules behind the emulated battery."""
+    emulator = SunSpecInverterEmulator(_site(), battery_strings=(2, 3))
+    assert emulator.model_ids()[-2:] == [804, 804]
+    async with serve_devices("127.0.0.1", 0, {1: emulator.sim_device(1)}) as server:
+        link = _link(server.port)
+        driver = SunSpecDriver(link, 1)
+        await driver.async_identify()
+        readings = await driver.async_read()
+        blocks = [b for b in driver.chain if b.model_id == 804]
+        strings = [await driver.read_model(block) for block in blocks]
+        await link.close()
+    battery = emulator.site.battery
+    subs = {sub.key: sub.name for sub in driver.sub_devices}
+    assert subs["string1"] == "Battery string 1"
+    assert subs["string2"] == "Battery string 2"
+    for part, modules in (("string1", 2), ("string2", 3)):
+        assert readings[f"{part}/battery_soc"].value == pytest.approx(
+            100 * battery.soc, abs=0.1
+        )
+        # Half the pack's current each, charging > 0 again.
+        assert readings[f"{part}/battery_current"].value == pytest.approx(
+            battery.current / 2, abs=0.1
+        )
+        assert (
+            readings[f"{part}/cell_voltage_max"].value
+            > readings[f"{part}/cell_voltage_min"].value
+        )
+        assert readings[f"{part}/battery_temperature"].value == 25 + (modules - 1) / 2
+        assert readings[f"{part}/battery_cycles"].value in (42, 43)
+    assert [len(s.groups["lithium_ion_string_module"]) for s in strings] == [2, 3]
+    module = strings[1].groups["lithium_ion_string_module"][2]
+    assert module.get("ModNCell") == battery.cells_in_series // 3
+    assert module.number("ModCellTmpAvg") == 27.0
+    # The string's extremes are its modules' extremes.
+    cell_max = max(
+        m.number("ModCellVMax") or 0
+        for m in strings[1].groups["lithium_ion_string_module"]
+    )
+    assert readings["string2/cell_voltage_max"].value == pytest.approx(cell_max)
+
+
+async def test_string_points_not_implemented_are_absent() -> None:
+    """An 804 without SoH, cycles and voltage gives the rest, not zeros."""
+    string = {
+        "Idx": 1,
+        "NMod": 1,
+        "St": 1,
+        "SoC": 55.0,
+        "A": 12.0,
+        "CellVMax": 3.31,
+        "CellVMin": 3.29,
+        "CellVAvg": 3.30,
+        "ModTmpMax": 26.0,
+        "ModTmpMaxMod": 1,
+        "ModTmpMin": 24.0,
+        "ModTmpMinMod": 1,
+        "ModTmpAvg": 25.0,
+        "Evt1": 0,
+        "SoC_SF": 0,
+        "A_SF": 0,
+        "CellV_SF": -2,
+        "ModTmp_SF": 0,
+        "lithium_ion_string_module": [{"ModNCell": 16}],
+    }
+    words = [
+        *SUNS,
+        *_common(),
+        *_model(
+            802,
+            {"SoC": 55.0, "SoC_SF": 0, "V": 52.8, "V_SF": -1, "A": -12.0, "A_SF": 0},
+        ),
+        *_model(804, string),
+        *END,
+    ]
+    async with _serving(words) as link:
+        driver = SunSpecDriver(link, 1)
+        await driver.async_identify()
+        readings = await driver.async_read()
+    assert readings["string1/battery_current"].value == -12.0  # discharging
+    assert readings["string1/battery_soc"].value == 55.0
+    assert readings["battery_soc"].value == 55.0
+    assert (
+        not {
+            "string1/battery_soh",
+            "string1/battery_cycles",
+            "string1/battery_voltage",
+        }
+        & driver.available_keys()
+    )
+
+
+@pytest.mark.parametrize(
+    ("pf", "pf_sf", "expected"),
+    [(-996, -3, -0.996), (97, 0, 0.97), (-985, -1, -0.985), (0x8000, 0, None)],
+)
+async def test_meter_power_factor_as_ratio_or_percentage(
+    pf: int, pf_sf: int, expected: float | None
+) -> None:
+    """A magnitude above 1 is a percentage; not implemented is absent."""
+    raw = _model(203, {"W": 100.0, "W_SF": 0, "PF_SF": pf_sf})
+    definition = model_definition(203)
+    assert definition is not None
+    # Offsets count from the model's ID register.
+    offset = next(p.offset for p in definition.group.points if p.name == "PF")
+    raw[offset] = pf & 0xFFFF
+    words = [*SUNS, *_common(), *raw, *END]
+    async with _serving(words) as link:
+        driver = SunSpecDriver(link, 1)
+        await driver.async_identify()
+        readings = await driver.async_read()
+    reading = readings.get("grid_power_factor")
+    assert (reading.value if reading else None) == (
+        pytest.approx(expected) if expected is not None else None
+    )
+
+
+async def test_grid_connection_from_the_status_model() -> None:
+    words = [
+        *SUNS,
+        *_common(),
+        *_model(101, {"W": 0.0, "W_SF": 0, "St": 2}),
+        *_model(122, {"PVConn": 0, "StorConn": 0, "ECPConn": 0}),
+        *END,
+    ]
+    async with _serving(words) as link:
+        driver = SunSpecDriver(link, 1)
+        await driver.async_identify()
+        slow = await driver.async_poll({Cadence.SLOW})
+    assert slow.readings["grid_connection"].value == "disconnected"

@@ -297,6 +297,26 @@ QUANTITIES: Mapping[str, Quantity] = {
             150,
         ),
         Quantity(
+            "ac_power_factor",
+            Unit.NONE,
+            "Inverter power factor (-1..1)",
+            -1.0,
+            1.0,
+        ),
+        Quantity(
+            "inverter_max_power",
+            Unit.WATT,
+            "The most AC power the inverter is set to give (SunSpec WMax)",
+            0,
+            _MAX_POWER,
+        ),
+        Quantity(
+            "grid_connection",
+            Unit.NONE,
+            "Whether the inverter is connected to the grid",
+            options=("connected", "disconnected"),
+        ),
+        Quantity(
             "inverter_mode",
             Unit.NONE,
             "What the inverter is doing",

@@ -93,7 +93,8 @@ async def serve_fleet(
         for unit, description in sim.units.items()
     ]
     async with contextlib.AsyncExitStack() as stack:
-        inverter = SunSpecInverterEmulator(site, sync=sim.sync)
+        # Two strings of two modules: the battery as a stacked LFP bank shows.
+        inverter = SunSpecInverterEmulator(site, sync=sim.sync, battery_strings=(2, 2))
         sdm120 = EastronEmulator(
             "SDM120", 12000001, lambda: single_phase_values(site, 1)
         )

@@ -127,6 +127,15 @@ class GroupValues:
         """Return a point's value, None when absent or unknown."""
         return self.values.get(name)
 
+    def as_plain(self) -> dict[str, object]:
+        """Return the values that are there, nested groups as lists (diagnostics)."""
+        plain: dict[str, object] = {
+            name: value for name, value in self.values.items() if value is not None
+        }
+        for name, instances in self.groups.items():
+            plain[name] = [instance.as_plain() for instance in instances]
+        return plain
+
     def number(self, name: str) -> float | None:
         """Return a point's value as a number, None when it is not one."""
         value = self.values.get(name)

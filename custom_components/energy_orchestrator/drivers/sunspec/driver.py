@@ -11,8 +11,8 @@ battery model) and which commands it takes (``controls``).
 A poll reads each due model in as few requests as the device allows (125
 registers a request; longer models take several), decodes it with the
 official definition and maps it. A model is read at the fast cadence when
-it gives any fast key, else at the slow one; models that give no key (the
-settings 121, the status 122, curves) are read at identification only.
+it gives any fast key, else at the slow one; models that give no key
+(pricing 125, the volt-var curves 126) are read at identification only.
 
 An inverter asleep at night either answers with "not implemented" values
 (SMA: the keys are absent) or does not answer at all: a silent device raises
@@ -118,6 +118,8 @@ class SunSpecDriver(Driver):
         self.chain: list[ModelBlock] = []
         self.polled: list[PolledModel] = []
         self.export_positive_meters = False
+        # Pricing (125) and volt-var (126) as read at identification.
+        self.grid_code_settings: dict[int, dict[str, object]] = {}
         self._keys: set[str] = set()
         self._derived_pv_power = False
         self._controls: dict[CommandKind, Control] = {}
@@ -228,6 +230,7 @@ class SunSpecDriver(Driver):
         self.polled = []
         self._keys = set()
         self._controls = {}
+        self.grid_code_settings = {}
         counters: dict[str, int] = {}
         roles = {ROLES[block.model_id] for block, _ in decoded}
         # A meter or a battery on its own (a Fronius smart meter on unit
@@ -241,9 +244,22 @@ class SunSpecDriver(Driver):
             if role is Role.COMMON:
                 pending = values
                 continue
+            if role in (Role.PRICING, Role.VOLT_VAR):
+                # Shown in diagnostics; no key, nothing polled.
+                self.grid_code_settings[block.model_id] = values.as_plain()
+                continue
             self._learn_control(block, values)
             part = MAIN
-            if role is Role.BATTERY_BANK and last_battery is not None:
+            if role is Role.BATTERY_STRING:
+                # A string is always a part of the battery bank it is in.
+                index = counters["string"] = counters.get("string", 0) + 1
+                part = f"string{index}"
+                self.sub_devices.append(
+                    SubDevice(
+                        part, f"Battery string {index}", model=_definition(block).label
+                    )
+                )
+            elif role is Role.BATTERY_BANK and last_battery is not None:
                 part = last_battery
             elif role in (Role.METER, Role.BATTERY, Role.BATTERY_BANK) and (
                 not main_taken
@@ -479,6 +495,7 @@ class SunSpecDriver(Driver):
                 for model in self.polled
             ],
             "unreadable": self.unreadable,
+            "grid_code_settings": self.grid_code_settings,
             "meters_count_export_positive": self.export_positive_meters,
             "commands": sorted(self.commands),
             "link": str(self.link.endpoint),

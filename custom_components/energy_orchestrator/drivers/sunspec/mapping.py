@@ -24,6 +24,18 @@ model's here, once:
   "may be negative for charging"), so a discharging battery reads > 0. The
   value model counts charging > 0: both are negated.
 - Storage model 124: ``ChaState`` is the state of charge in % of capacity.
+- Lithium-ion string model 804: ``A`` is described only as the "string
+  current"; it is read with 802's sign (discharge > 0) and negated the same
+  way.
+- Power factors (``PF`` of 101-103/111-113 and of the meters) are labelled
+  "Pct" in the models, but devices differ: SMA reports the ratio (-0.996
+  with ``PF_SF`` -3), others a percentage. A magnitude above 1 is read as a
+  percentage and divided by 100.
+- Settings 121 give ``WMax``, the power the inverter is set to give at most;
+  status 122 gives ``ECPConn`` (bit 0: connected to the grid). Pricing 125
+  and volt-var 126 are decoded at identification (diagnostics show them)
+  and map to no key: a volt-var curve is grid-code compliance, not
+  something a household steers.
 """
 
 from collections.abc import Callable, Mapping
@@ -48,20 +60,30 @@ class Role(StrEnum):
     METER = "meter"
     BATTERY = "battery"
     BATTERY_BANK = "battery_bank"
+    BATTERY_STRING = "battery_string"
     DER_CONTROLS = "der_controls"
+    SETTINGS = "settings"
+    STATUS = "status"
+    PRICING = "pricing"
+    VOLT_VAR = "volt_var"
 
 
 ROLES: Mapping[int, Role] = {
     1: Role.COMMON,
     **dict.fromkeys((101, 102, 103, 111, 112, 113), Role.INVERTER),
     120: Role.NAMEPLATE,
+    121: Role.SETTINGS,
+    122: Role.STATUS,
     123: Role.CONTROLS,
     124: Role.STORAGE,
+    125: Role.PRICING,
+    126: Role.VOLT_VAR,
     160: Role.MPPT,
     **dict.fromkeys((201, 202, 203, 204, 211, 212, 213, 214), Role.METER),
     704: Role.DER_CONTROLS,
     802: Role.BATTERY,
     803: Role.BATTERY_BANK,
+    804: Role.BATTERY_STRING,
 }
 
 # Manufacturers (model 1 ``Mn``, compared case-insensitively) whose meter
@@ -135,6 +157,26 @@ def _operating_state(values: GroupValues) -> Reading:
     return OPERATING_STATES.get(symbol.removeprefix("gg"), "unknown")
 
 
+def _power_factor(point: str) -> Callable[[GroupValues], Reading]:
+    """Return a reader of a power factor as a ratio (see the module doc)."""
+
+    def read(values: GroupValues) -> Reading:
+        number = values.number(point)
+        if number is None:
+            return None
+        return number / 100 if abs(number) > 1 else number
+
+    return read
+
+
+def _grid_connection(values: GroupValues) -> Reading:
+    """Return 122's ``ECPConn`` as a ``grid_connection`` option."""
+    raw = values.get("ECPConn")
+    if not isinstance(raw, int):
+        return None
+    return "connected" if raw & 1 else "disconnected"
+
+
 def _power_limit(percent: str, enabled: str) -> Callable[[GroupValues], Reading]:
     """Return a reader of the active power limit in effect.
 
@@ -162,6 +204,7 @@ INVERTER_MAP: tuple[KeyMap, ...] = (
     _first("frequency", "Hz"),
     _first("ac_apparent_power", "VA"),
     _first("ac_reactive_power", "VAr"),
+    KeyMap("ac_power_factor", ("PF",), _power_factor("PF")),
     _first("pv_power", "DCW"),
     _first("pv_voltage", "DCV"),
     _first("pv_current", "DCA"),
@@ -171,6 +214,14 @@ INVERTER_MAP: tuple[KeyMap, ...] = (
 
 NAMEPLATE_MAP: tuple[KeyMap, ...] = (
     _first("battery_capacity", "AhrRtg", cadence=Cadence.SLOW),
+)
+
+SETTINGS_MAP: tuple[KeyMap, ...] = (
+    _first("inverter_max_power", "WMax", cadence=Cadence.SLOW),
+)
+
+STATUS_MAP: tuple[KeyMap, ...] = (
+    KeyMap("grid_connection", ("ECPConn",), _grid_connection, Cadence.SLOW),
 )
 
 CONTROLS_MAP: tuple[KeyMap, ...] = (
@@ -215,6 +266,11 @@ def _meter_map(power_sign: float) -> tuple[KeyMap, ...]:
         *(_first(f"ac_voltage_{n}", f"PPVph{p}") for n, p in _LINES),
         *(_first(f"ac_current_l{n}", f"Aph{p}", magnitude=True) for n, p in _PHASES),
         _first("frequency", "Hz"),
+        KeyMap("grid_power_factor", ("PF",), _power_factor("PF")),
+        *(
+            KeyMap(f"ac_power_factor_l{n}", (f"PFph{p}",), _power_factor(f"PFph{p}"))
+            for n, p in _PHASES
+        ),
         _first("grid_import_energy", "TotWhImp", cadence=Cadence.SLOW),
         _first("grid_export_energy", "TotWhExp", cadence=Cadence.SLOW),
         *(
@@ -246,6 +302,18 @@ BATTERY_MAP: tuple[KeyMap, ...] = (
     _first("battery_capacity", "AHRtg", cadence=Cadence.SLOW),
 )
 
+# 804: one string of a lithium-ion bank, with 802's sign for its current.
+BATTERY_STRING_MAP: tuple[KeyMap, ...] = (
+    _first("battery_soc", "SoC"),
+    _first("battery_voltage", "V"),
+    _first("battery_current", "A", sign=-1.0),
+    _first("cell_voltage_max", "CellVMax"),
+    _first("cell_voltage_min", "CellVMin"),
+    _first("battery_temperature", "ModTmpAvg", cadence=Cadence.SLOW),
+    _first("battery_soh", "SoH", cadence=Cadence.SLOW),
+    _first("battery_cycles", "NCyc", cadence=Cadence.SLOW),
+)
+
 BATTERY_BANK_MAP: tuple[KeyMap, ...] = (
     _first("battery_temperature", "ModTmpAvg", "ModTmpMax", cadence=Cadence.SLOW),
 )
@@ -253,6 +321,8 @@ BATTERY_BANK_MAP: tuple[KeyMap, ...] = (
 MAPS: Mapping[Role, tuple[KeyMap, ...]] = {
     Role.INVERTER: INVERTER_MAP,
     Role.NAMEPLATE: NAMEPLATE_MAP,
+    Role.SETTINGS: SETTINGS_MAP,
+    Role.STATUS: STATUS_MAP,
     Role.CONTROLS: CONTROLS_MAP,
     Role.DER_CONTROLS: DER_CONTROLS_MAP,
     Role.STORAGE: STORAGE_MAP,
@@ -260,6 +330,7 @@ MAPS: Mapping[Role, tuple[KeyMap, ...]] = {
     Role.METER: METER_MAP,
     Role.BATTERY: BATTERY_MAP,
     Role.BATTERY_BANK: BATTERY_BANK_MAP,
+    Role.BATTERY_STRING: BATTERY_STRING_MAP,
 }
 
 # Every key the family can report on the device itself (a meter or a
@@ -268,7 +339,7 @@ MAIN_KEYS: tuple[str, ...] = tuple(
     dict.fromkeys(
         key_map.key
         for role, maps in MAPS.items()
-        if role is not Role.MPPT
+        if role not in (Role.MPPT, Role.BATTERY_STRING)
         for key_map in maps
     )
 )

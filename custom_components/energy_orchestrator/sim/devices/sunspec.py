@@ -1,9 +1,10 @@
 """A simulated SunSpec hybrid inverter, and SunSpec devices from register dumps.
 
 ``SunSpecInverterEmulator`` is a hybrid inverter as SunSpec shows one: the
-common model 1, the three-phase inverter 103, nameplate 120, immediate
-controls 123, storage 124, two MPPT modules in 160, the battery 802, an
-optional grid meter 203, and the end marker. Its registers are built from
+common model 1, the three-phase inverter 103, nameplate 120, settings 121,
+status 122, immediate controls 123, storage 124, two MPPT modules in 160,
+the battery 802 with its lithium-ion strings 804 (when asked for, each with
+its modules), an optional grid meter 203, and the end marker. Its registers are built from
 the official model definitions (the driver's own ``codec``) and follow a
 ``Site`` at every read request:
 
@@ -79,6 +80,8 @@ class EmulatedModel:
     definition: ModelDef
     address: int
     count: int
+    # Which one of its kind it is (the second 804 string is 1).
+    instance: int = 0
 
     @property
     def end(self) -> int:
@@ -107,11 +110,13 @@ class SunSpecInverterEmulator:
         initial_ac_energy_wh: float = 12_345_000.0,
         manufacturer: str | None = None,
         meter_export_positive: bool = False,
+        battery_strings: Sequence[int] = (),
     ) -> None:
         """Lay out the map; ``sim_device`` serves it.
 
         ``meter_export_positive`` makes the meter count export > 0, as
-        SolarEdge's inverters report their meters.
+        SolarEdge's inverters report their meters. ``battery_strings`` gives
+        the modules of each 804 string of the battery (none: no 804).
         """
         if not mppt_shares or any(share < 0 for share in mppt_shares):
             raise ValueError("mppt_shares needs shares >= 0")
@@ -131,22 +136,27 @@ class SunSpecInverterEmulator:
         self.requests = 0
         self.writes: list[tuple[int, list[int]]] = []
         self._limit_set_at: float | None = None
-        ids = [1, 103, 120, 123]
+        self.battery_strings = tuple(battery_strings) if battery else ()
+        ids = [1, 103, 120, 121, 122, 123]
         if storage:
             ids.append(124)
         ids.append(160)
         if battery:
             ids.append(802)
+            ids.extend([804] * len(self.battery_strings))
         if meter:
             ids.append(203)
         self.models: list[EmulatedModel] = []
         self._words: list[int] = list(SUNS_MARKER)
-        for model_id in ids:
+        for index, model_id in enumerate(ids):
             definition = model_definition(model_id)
             assert definition is not None
-            words = encode_model(definition, self._data(definition, None))
+            instance = ids[:index].count(model_id)
+            words = encode_model(definition, self._data(definition, None, instance))
             self.models.append(
-                EmulatedModel(definition, base_address + len(self._words), len(words))
+                EmulatedModel(
+                    definition, base_address + len(self._words), len(words), instance
+                )
             )
             self._words.extend(words)
         self._words.extend((END_MODEL_ID, 0))
@@ -201,19 +211,26 @@ class SunSpecInverterEmulator:
         source = self._words if registers is None else registers
         return list(source[start : start + model.count])
 
-    def _data(self, definition: ModelDef, settings: GroupValues | None) -> GroupData:
+    def _data(
+        self, definition: ModelDef, settings: GroupValues | None, instance: int = 0
+    ) -> GroupData:
         """Return a model's values now, the settings written so far kept."""
         builders: Mapping[int, Callable[[GroupValues | None], GroupData]] = {
             1: self._common,
             103: self._inverter,
             120: self._nameplate,
+            121: self._settings,
+            122: self._status,
             123: self._controls,
             124: self._storage,
             160: self._mppts,
             802: self._battery,
             203: self._meter,
         }
-        data = dict(builders[definition.id](settings))
+        if definition.id == 804:
+            data = dict(self._string(instance))
+        else:
+            data = dict(builders[definition.id](settings))
         if settings is not None:
             for point in definition.group.points:
                 if point.writable:
@@ -321,6 +338,84 @@ class SunSpecInverterEmulator:
         if pv_w <= 0:
             return 0.0
         return _STRING_VOLTAGE * (1.0 - 0.1 * min(pv_w / self.rated_w, 1.0))
+
+    def _settings(self, _: GroupValues | None) -> GroupData:
+        """Return model 121: the power the inverter is set to give at most."""
+        return {
+            "WMax": self.rated_w,
+            "WMax_SF": 0,
+            "VRef": 230.0,
+            "VRef_SF": 0,
+            "VRefOfs": 0.0,
+            "VRefOfs_SF": 0,
+            "ECPNomHz": 50.0,
+            "ECPNomHz_SF": 0,
+            "ConnPh": 7,
+        }
+
+    def _status(self, _: GroupValues | None) -> GroupData:
+        """Return model 122: connected to PV, storage and the grid."""
+        pv = self._powers()[0]
+        return {
+            # Bit 0 connected, 1 available, 2 operating.
+            "PVConn": 0b111 if pv > 0 else 0b011,
+            "StorConn": 0b111 if self.hybrid else 0,
+            "ECPConn": 1,
+            "ActWh": int(self.initial_ac_energy_wh + self.site.pv_energy_wh),
+        }
+
+    def _string(self, index: int) -> GroupData:
+        """Return one 804 string: the site battery split evenly over strings.
+
+        Each string carries the whole pack's voltage and its share of the
+        current; its modules show the cells a little apart, so the string's
+        extremes are the modules' extremes.
+        """
+        battery = self.site.battery
+        modules = self.battery_strings[index]
+        cell_volts = battery.terminal_voltage / battery.cells_in_series
+        spreads = [(module - (modules - 1) / 2) * 0.002 for module in range(modules)]
+        module_data: list[GroupData] = [
+            {
+                "ModNCell": battery.cells_in_series // modules,
+                "ModSoC": 100.0 * battery.soc,
+                "ModCellVMax": cell_volts + spread + _CELL_SPREAD_V / 2,
+                "ModCellVMin": cell_volts + spread - _CELL_SPREAD_V / 2,
+                "ModCellVAvg": cell_volts + spread,
+                "ModCellTmpMax": 26.0 + module,
+                "ModCellTmpMin": 24.0 + module,
+                "ModCellTmpAvg": 25.0 + module,
+            }
+            for module, spread in enumerate(spreads)
+        ]
+        return {
+            "Idx": index + 1,
+            "NMod": modules,
+            "St": 0b11,  # enabled, contactor closed
+            "SoC": 100.0 * battery.soc,
+            "SoH": 98.0,
+            "NCyc": 42 + index,
+            "A": -battery.current / len(self.battery_strings),
+            "V": battery.terminal_voltage,
+            "CellVMax": cell_volts + spreads[-1] + _CELL_SPREAD_V / 2,
+            "CellVMaxMod": modules,
+            "CellVMin": cell_volts + spreads[0] - _CELL_SPREAD_V / 2,
+            "CellVMinMod": 1,
+            "CellVAvg": cell_volts,
+            "ModTmpMax": 24.0 + modules + 1,
+            "ModTmpMaxMod": modules,
+            "ModTmpMin": 24.0,
+            "ModTmpMinMod": 1,
+            "ModTmpAvg": 25.0 + (modules - 1) / 2,
+            "Evt1": 0,
+            "SoC_SF": -1,
+            "SoH_SF": 0,
+            "A_SF": -1,
+            "V_SF": -1,
+            "CellV_SF": -3,
+            "ModTmp_SF": -1,
+            "lithium_ion_string_module": module_data,
+        }
 
     def _nameplate(self, _: GroupValues | None) -> GroupData:
         """Return model 120: the ratings."""
@@ -529,7 +624,8 @@ class SunSpecInverterEmulator:
                 model.definition, target[start : start + model.count]
             )
             words = encode_model(
-                model.definition, self._data(model.definition, settings)
+                model.definition,
+                self._data(model.definition, settings, model.instance),
             )
             target[start : start + model.count] = words[: model.count]
             if registers is not None:
