@@ -3,7 +3,8 @@
 - ``eo probe``: read a device with the integration's own driver code.
 - ``eo simulate``: serve the simulated site over real Modbus TCP.
 - ``eo soc``: run the battery manager's SOC estimator over a recorded trace.
-- ``eo bench poll|scale|soc``: the figures the README records.
+- ``eo backtest``: replay a measured profile through the peak-shaving strategies.
+- ``eo bench poll|scale|soc|plan``: the figures the README records.
 
 Failures print one line and exit with status 1; nothing here prints a
 traceback at a user.
@@ -76,6 +77,18 @@ def _parser() -> argparse.ArgumentParser:
         "--initial-soc", type=float, default=None, help="known SOC (%%) at the start"
     )
 
+    backtest = commands.add_parser(
+        "backtest", help="replay a measured profile through the peak-shaving strategies"
+    )
+    backtest.add_argument("--input", required=True, help="CSV: time, load[, pv] in W")
+    backtest.add_argument("--battery-kwh", type=float, required=True)
+    backtest.add_argument("--battery-kw", type=float, required=True)
+    backtest.add_argument("--import-limit", type=float, default=None, help="W")
+    backtest.add_argument(
+        "--interval", type=int, default=15, help="billing interval in minutes"
+    )
+    backtest.add_argument("--json", action="store_true")
+
     bench = commands.add_parser("bench", help="print performance figures")
     which = bench.add_subparsers(dest="benchmark", required=True)
     poll = which.add_parser(
@@ -96,6 +109,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     soc_bench.add_argument("--days", type=int, default=30)
     soc_bench.add_argument("--json", action="store_true")
+    plan_bench = which.add_parser("plan", help="time of one 48-hour energy plan")
+    plan_bench.add_argument("--json", action="store_true")
     return parser
 
 
@@ -109,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_simulate(args))
         if args.command == "soc":
             return _soc(args)
+        if args.command == "backtest":
+            return _backtest(args)
         return asyncio.run(_bench(args))
     except KeyboardInterrupt:
         return 130
@@ -204,6 +221,45 @@ def _soc(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backtest(args: argparse.Namespace) -> int:
+    """Replay a profile through the peak-shaving strategies."""
+    from datetime import timedelta  # noqa: PLC0415
+
+    from .backtest import (  # noqa: PLC0415
+        STEP,
+        ProfileError,
+        format_backtest,
+        read_profile,
+        run_backtest,
+    )
+
+    if args.battery_kwh < 0 or args.battery_kw < 0:
+        return _fail("--battery-kwh and --battery-kw must be >= 0")
+    if args.import_limit is not None and args.import_limit < 0:
+        return _fail("--import-limit must be >= 0 W")
+    interval = timedelta(minutes=args.interval)
+    if args.interval < 5 or interval % STEP:
+        return _fail(f"--interval must be a multiple of {STEP.seconds // 60} minutes")
+    try:
+        with Path(args.input).open(encoding="utf-8", newline="") as profile:
+            series = read_profile(profile)
+        result = run_backtest(
+            series,
+            battery_kwh=args.battery_kwh,
+            battery_kw=args.battery_kw,
+            import_limit_w=args.import_limit,
+            interval=interval,
+        )
+    except OSError as err:
+        return _fail(f"cannot read {args.input}: {err.strerror or err}")
+    except ProfileError as err:
+        return _fail(f"{args.input}: {err}")
+    except ValueError as err:
+        return _fail(str(err))
+    print(json.dumps(result) if args.json else format_backtest(result))
+    return 0
+
+
 async def _simulate(args: argparse.Namespace) -> int:
     """Run the simulated site until interrupted."""
     from .sim.fleet import run_simulator  # noqa: PLC0415
@@ -234,13 +290,25 @@ async def _bench(args: argparse.Namespace) -> int:
     """Run a benchmark and print its figures."""
     from . import benchmarks  # noqa: PLC0415
 
-    if args.benchmark == "soc":
-        from .benchmarks_soc import format_soc_figures, soc_benchmark  # noqa: PLC0415
+    if args.benchmark in {"soc", "plan"}:
+        from . import benchmarks_control as control  # noqa: PLC0415
 
+        if args.benchmark == "plan":
+            plan_figures = control.plan_benchmark()
+            print(
+                json.dumps(plan_figures)
+                if args.json
+                else control.format_plan_figures(plan_figures)
+            )
+            return 0
         if args.days < 1:
             return _fail("--days must be at least 1")
-        soc_figures = soc_benchmark(days=args.days)
-        print(json.dumps(soc_figures) if args.json else format_soc_figures(soc_figures))
+        soc_figures = control.soc_benchmark(days=args.days)
+        print(
+            json.dumps(soc_figures)
+            if args.json
+            else control.format_soc_figures(soc_figures)
+        )
         return 0
     if args.benchmark == "poll":
         figures = await benchmarks.poll_benchmark(polls=args.polls)

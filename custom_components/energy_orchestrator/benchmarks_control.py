@@ -1,4 +1,9 @@
-"""``eo bench soc``: how far the battery manager's SOC is from the truth.
+"""``eo bench soc`` and ``eo bench plan``: figures of the control layer.
+
+``plan``: the energy planner on a 48-hour horizon at 15 minutes (192 steps)
+of the bundled profile's net load, repeated; the time of one plan.
+
+``soc``: how far the battery manager's SOC is from the truth.
 
 A simulated month of a household battery cycling on measured load and PV
 (the bundled EMHASS profile, looped): the sun charges it, the evening and
@@ -30,6 +35,7 @@ from .control.battery_manager import (
     BatteryState,
     Chemistry,
 )
+from .control.energy_planner import BatteryLimits, plan_peak
 from .sim.battery import SimBattery
 from .sim.profiles import bundled_profile
 
@@ -152,4 +158,39 @@ def format_soc_figures(figures: dict[str, Any]) -> str:
             f" sensor offset {final['current_offset_a']:+.2f} A;"
             f" steps at true full: {figures['true_full_charges']}",
         ]
+    )
+
+
+def plan_benchmark(plans: int = 50) -> dict[str, Any]:
+    """Time the planner on 48 hours at 15 minutes; return the figures."""
+    profile = bundled_profile()
+    step = timedelta(minutes=15)
+    net = [
+        profile.load_w(index * 900) - profile.pv_w(index * 900) for index in range(192)
+    ]
+    limits = BatteryLimits(
+        capacity_wh=10000, max_charge_w=3000, max_discharge_w=3000, soc_min=10
+    )
+    times: list[float] = []
+    peak = 0.0
+    for _ in range(plans):
+        started = time.perf_counter()
+        peak = plan_peak(START, step, net, limits, 8000).peak_w
+        times.append(time.perf_counter() - started)
+    return {
+        "benchmark": "plan",
+        "steps": len(net),
+        "plans": plans,
+        "ms_mean": statistics.fmean(times) * 1000,
+        "ms_max": max(times) * 1000,
+        "peak_w": peak,
+    }
+
+
+def format_plan_figures(figures: dict[str, Any]) -> str:
+    """Return the planner's figures as a line."""
+    return (
+        f"energy planner, {figures['steps']} steps (48 h at 15 min):"
+        f" {figures['ms_mean']:.1f} ms mean, {figures['ms_max']:.1f} ms max"
+        f" over {figures['plans']} plans"
     )

@@ -1,0 +1,587 @@
+"""Peak shaving: keep the grid connection under its limits, on the billed quantity.
+
+Demand is billed on interval averages (often 15 minutes), so the limiter
+works on those: within the running interval it keeps the import *energy*
+within the limit times the interval, whatever the power does for a moment.
+Each step it computes the grid power the rest of the interval may still
+average (the budget) and sets the battery to the difference with the net
+load it measures. That is a feedforward, not an integrating loop: a load
+step is answered in one step, with nothing wound up to overshoot with, and
+a deadband keeps measurement noise from moving the setpoint.
+
+The limit comes from the user (an import limit, optionally for a time
+window) or, without one, from the energy planner: the lowest peak the
+battery can hold over the forecast horizon, never below the peak already
+billed (going below it saves nothing and spends the battery).
+``PeakShaver`` ties the limiter, the planner and the forecasts together; it
+is what Home Assistant and ``eo backtest`` drive.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+import math
+from typing import Any
+
+from .energy_planner import BatteryLimits, Plan, check_limit, plan_peak
+from .forecast import SlotHistory, day_scenarios, forecast, pv_override
+
+# Setpoint changes smaller than this are not made: a meter's noise must not
+# move the battery.
+DEADBAND_W = 25.0
+# Recharging leaves this share of the budget unused, for the load step that
+# comes while the battery charges.
+RECHARGE_MARGIN = 0.9
+# Days of history kept for the forecasts.
+HISTORY_DAYS = 8
+
+
+class ShavingState(StrEnum):
+    """What peak shaving is doing."""
+
+    IDLE = "idle"
+    SHAVING = "shaving"
+    RECHARGING = "recharging"
+    CANNOT_HOLD = "cannot_hold"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class PeakShavingSettings:
+    """What the user sets."""
+
+    import_limit_w: float | None = None
+    export_limit_w: float | None = None
+    billing_interval: timedelta = timedelta(minutes=15)
+    horizon: timedelta = timedelta(hours=48)
+    replan_every: timedelta = timedelta(hours=1)
+
+    def validate(self) -> None:
+        """Raise ValueError naming what cannot work."""
+        if self.import_limit_w is not None and not (
+            math.isfinite(self.import_limit_w) and self.import_limit_w >= 0
+        ):
+            raise ValueError("the import limit must be a number >= 0 W")
+        if self.export_limit_w is not None and not (
+            math.isfinite(self.export_limit_w) and self.export_limit_w >= 0
+        ):
+            raise ValueError("the export limit must be a number >= 0 W")
+        minutes = self.billing_interval.total_seconds() / 60
+        if minutes < 1 or 1440 % minutes:
+            raise ValueError(
+                "the billing interval must divide a day into whole minutes"
+            )
+        if self.horizon < timedelta(hours=24):
+            raise ValueError("the planning horizon must be at least 24 hours")
+
+
+@dataclass
+class IntervalMeter:
+    """The billed quantity: grid energy per billing interval, and its peak.
+
+    A reading holds from the previous one up to its own time; a span that
+    crosses an interval boundary is split at it, so every interval gets its
+    own energy. A gap of more than two intervals is not booked (what flowed
+    then is unknown): the meter starts again at the running interval.
+    """
+
+    interval_s: float
+    interval_start: datetime | None = None
+    import_wh: float = 0.0
+    export_wh: float = 0.0
+    last_time: datetime | None = None
+    billed_peak_w: float = 0.0
+
+    def add(self, now: datetime, grid_w: float) -> None:
+        """Book ``grid_w`` from the previous reading up to ``now``."""
+        if (
+            self.last_time is None
+            or self.interval_start is None
+            or now < self.last_time
+            or (now - self.last_time).total_seconds() > 2 * self.interval_s
+        ):
+            self.interval_start = _interval_start(now, self.interval_s)
+            self.import_wh = self.export_wh = 0.0
+            self.last_time = now
+            return
+        moment = self.last_time
+        while moment < now:
+            interval_end = self.interval_start + timedelta(seconds=self.interval_s)
+            end = min(interval_end, now)
+            hours = (end - moment).total_seconds() / 3600
+            self.import_wh += max(grid_w, 0.0) * hours
+            self.export_wh += max(-grid_w, 0.0) * hours
+            moment = end
+            if end >= interval_end:
+                self.billed_peak_w = max(self.billed_peak_w, self.average_import_w())
+                self.interval_start = interval_end
+                self.import_wh = self.export_wh = 0.0
+        self.last_time = now
+
+    def average_import_w(self) -> float:
+        """Return the running interval's import, averaged over the whole interval."""
+        return self.import_wh * 3600 / self.interval_s
+
+    def remaining_s(self, now: datetime) -> float:
+        """Return the seconds left in the running interval."""
+        start = self.interval_start or _interval_start(now, self.interval_s)
+        return max(self.interval_s - (now - start).total_seconds(), 0.0)
+
+
+def _interval_start(now: datetime, interval_s: float) -> datetime:
+    """Return the start of the billing interval ``now`` is in."""
+    epoch = now.timestamp()
+    return now - timedelta(seconds=epoch % interval_s)
+
+
+def import_budget_w(meter: IntervalMeter, now: datetime, limit_w: float) -> float:
+    """Return the import power the rest of the interval may average.
+
+    Early in an interval the budget is close to the limit; late in an
+    interval that already imported much, it may be far below it, or
+    negative (only an export could save the interval).
+    """
+    remaining = meter.remaining_s(now)
+    allowed_wh = limit_w * meter.interval_s / 3600 - meter.import_wh
+    if remaining < 1:
+        return limit_w
+    return allowed_wh * 3600 / remaining
+
+
+def limiter_setpoint(
+    net_w: float,
+    budget_w: float,
+    limit_w: float,
+    battery: BatteryLimits,
+    *,
+    energy_wh: float,
+    step_h: float,
+    export_limit_w: float | None = None,
+    recharge: bool = True,
+) -> float:
+    """Return the battery power (W, > 0 charging) that keeps the grid in budget.
+
+    Discharges what the net load exceeds the budget by, within the battery's
+    power and stored energy; otherwise recharges with what headroom there is
+    (a margin kept), up to the SOC ceiling. Absorbs an export beyond the
+    export limit when it can.
+    """
+    available_w = (
+        max(energy_wh - battery.energy_min_wh, 0.0)
+        * battery.discharge_efficiency
+        / step_h
+    )
+    room_w = (
+        max(battery.energy_max_wh - energy_wh, 0.0) / battery.charge_efficiency / step_h
+    )
+    if net_w > budget_w:
+        return -min(net_w - budget_w, battery.max_discharge_w, available_w)
+    setpoint = 0.0
+    if recharge:
+        headroom = min(budget_w, limit_w) * RECHARGE_MARGIN - net_w
+        setpoint = max(min(headroom, battery.max_charge_w, room_w), 0.0)
+    if export_limit_w is not None and net_w + setpoint < -export_limit_w:
+        setpoint = min(-export_limit_w - net_w, battery.max_charge_w, room_w)
+    return setpoint
+
+
+@dataclass(frozen=True)
+class PeakShavingStatus:
+    """What peak shaving shows after a step."""
+
+    state: ShavingState
+    reason: str
+    battery_setpoint_w: float
+    active_import_limit_w: float | None
+    active_export_limit_w: float | None
+    headroom_w: float | None
+    billed_average_w: float
+    billed_peak_w: float
+    planned_peak_w: float | None
+    planned_soc_now: float | None
+    cannot_hold_from: datetime | None
+    plan: tuple[tuple[datetime, float, float], ...] = ()
+
+
+@dataclass
+class _LimitOverride:
+    """A user's limits, for a while or until changed."""
+
+    import_limit_w: float | None
+    export_limit_w: float | None
+    until: datetime | None
+
+
+@dataclass
+class _Memory:
+    """What the shaver keeps between steps."""
+
+    started: bool = True
+    override: _LimitOverride | None = None
+    last_setpoint: float = 0.0
+    last_plan_at: datetime | None = None
+    plan: Plan | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class PeakShaver:
+    """Limiter, planner and forecasts as one unit. See the module doc."""
+
+    def __init__(
+        self,
+        settings: PeakShavingSettings,
+        battery: BatteryLimits,
+        *,
+        now: datetime,
+        saved: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Start, or resume the billed peak and limits from ``saved``."""
+        settings.validate()
+        battery.validate()
+        self.settings = settings
+        self.battery = battery
+        interval_s = settings.billing_interval.total_seconds()
+        self.meter = IntervalMeter(interval_s)
+        self.load_history = SlotHistory(settings.billing_interval)
+        self.pv_history = SlotHistory(settings.billing_interval)
+        self.pv_forecast: list[tuple[datetime, float]] = []
+        self.memory = _Memory()
+        if saved:
+            self._restore(saved)
+        self._status = self._make_status(now, ShavingState.IDLE, "started", 0.0)
+
+    # --- the user's requests -------------------------------------------
+
+    def start(self, now: datetime) -> None:
+        """Start shaving (the default)."""
+        self.memory.started = True
+
+    def stop(self, now: datetime) -> None:
+        """Stop shaving: the battery is left alone (setpoint 0)."""
+        self.memory.started = False
+
+    def set_limits(
+        self,
+        now: datetime,
+        import_limit_w: float | None,
+        export_limit_w: float | None = None,
+        until: datetime | None = None,
+    ) -> None:
+        """Hold these limits (None: from the plan / none), until ``until``."""
+        for value in (import_limit_w, export_limit_w):
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ValueError("a limit is a number >= 0 W")
+        if until is not None and until <= now:
+            raise ValueError("the end of the limits' window is in the past")
+        self.memory.override = _LimitOverride(import_limit_w, export_limit_w, until)
+        self.memory.last_plan_at = None  # re-plan against the new limit
+
+    def active_limits(self, now: datetime) -> tuple[float | None, float | None]:
+        """Return the import and export limits in force now."""
+        override = self.memory.override
+        if (
+            override is not None
+            and override.until is not None
+            and now >= override.until
+        ):
+            self.memory.override = override = None
+            self.memory.last_plan_at = None
+        if override is not None:
+            return override.import_limit_w, override.export_limit_w
+        return self.settings.import_limit_w, self.settings.export_limit_w
+
+    # --- stepping -------------------------------------------------------
+
+    def observe(self, now: datetime, load_w: float | None, pv_w: float | None) -> None:
+        """Add a sample of load and PV to the history the forecasts use."""
+        self.load_history.add(now, load_w)
+        self.pv_history.add(now, pv_w)
+
+    def update(
+        self,
+        now: datetime,
+        *,
+        grid_w: float | None,
+        battery_power_w: float | None,
+        energy_wh: float | None,
+        step: timedelta,
+        pv_w: float | None = None,
+        grid_since_last_w: float | None = None,
+    ) -> PeakShavingStatus:
+        """Decide the battery setpoint for the next ``step``.
+
+        ``grid_w`` is the grid power now, ``battery_power_w`` the battery's
+        (> 0 charging), ``energy_wh`` what the battery holds. The billed
+        interval books ``grid_since_last_w`` since the previous update when
+        given (a backtest knows it exactly), else the reading now.
+        """
+        if grid_w is None or battery_power_w is None or energy_wh is None:
+            self.memory.last_setpoint = 0.0
+            self._status = self._make_status(
+                now, ShavingState.IDLE, "inputs_unavailable", 0.0, None
+            )
+            return self._status
+        self.meter.add(now, grid_w if grid_since_last_w is None else grid_since_last_w)
+        net = grid_w - battery_power_w
+        self.observe(now, net + (pv_w or 0.0), pv_w or 0.0)
+        if not self.memory.started:
+            self.memory.last_setpoint = 0.0
+            self._status = self._make_status(
+                now, ShavingState.STOPPED, "stopped", 0.0, None
+            )
+            return self._status
+        import_limit, export_limit = self.active_limits(now)
+        if self._replan_due(now):
+            self.replan(now, energy_wh)
+        target = self._target(import_limit)
+        if target is None:
+            self._status = self._make_status(
+                now, ShavingState.IDLE, "no_forecast_yet", 0.0, None
+            )
+            return self._status
+        # What an interval saved early is not spent late: a budget above the
+        # target would only make the battery ease off and come back within
+        # one interval.
+        budget = min(import_budget_w(self.meter, now, target), target)
+        step_h = step.total_seconds() / 3600
+        # Aim a deadband below the budget, so that keeping the last setpoint
+        # while the meter wobbles never lets the grid over it.
+        setpoint = limiter_setpoint(
+            net,
+            budget - DEADBAND_W,
+            target - DEADBAND_W,
+            self.battery,
+            energy_wh=energy_wh,
+            step_h=step_h,
+            export_limit_w=export_limit,
+        )
+        last = self.memory.last_setpoint
+        if abs(setpoint - last) < 2 * DEADBAND_W and net + last <= budget:
+            setpoint = last
+        self.memory.last_setpoint = setpoint
+        if (
+            net + setpoint > budget + 1
+            and setpoint <= -self.battery.max_discharge_w + 1
+        ):
+            state, reason = ShavingState.CANNOT_HOLD, "battery_power_too_small"
+        elif net + setpoint > budget + 1:
+            state, reason = ShavingState.CANNOT_HOLD, "battery_empty"
+        elif setpoint < 0:
+            state, reason = ShavingState.SHAVING, "above_limit"
+        elif setpoint > 0:
+            state, reason = ShavingState.RECHARGING, "headroom"
+        else:
+            state, reason = ShavingState.IDLE, "within_limit"
+        plan = self.memory.plan
+        if state is not ShavingState.CANNOT_HOLD and plan and plan.cannot_hold_from:
+            state, reason = ShavingState.CANNOT_HOLD, "limit_cannot_be_held_ahead"
+        self._status = self._make_status(
+            now, state, reason, setpoint, headroom=budget - net
+        )
+        return self._status
+
+    def _target(self, import_limit: float | None) -> float | None:
+        """Return the import level the limiter holds."""
+        if import_limit is not None:
+            return import_limit
+        plan = self.memory.plan
+        if plan is None:
+            return None
+        return max(plan.peak_w, self.meter.billed_peak_w)
+
+    def _replan_due(self, now: datetime) -> bool:
+        """Return whether the plan is missing or old."""
+        last = self.memory.last_plan_at
+        return last is None or now - last >= self.settings.replan_every
+
+    def replan(self, now: datetime, energy_wh: float) -> Plan | None:
+        """Plan from the forecasts now; None while there is no history yet."""
+        step = self.settings.billing_interval
+        steps = int(self.settings.horizon / step)
+        start = _interval_start(now, step.total_seconds())
+        load = forecast(self.load_history, start, steps)
+        self.memory.last_plan_at = now
+        if load is None:
+            return None
+        override = (
+            pv_override(start, step, self.pv_forecast) if self.pv_forecast else None
+        )
+        pv = forecast(self.pv_history, start, steps, upper_share=0.0, override=override)
+        net = [
+            demand - supply
+            for demand, supply in zip(load, pv or [0.0] * steps, strict=True)
+        ]
+        import_limit, export_limit = self.active_limits(now)
+        if import_limit is not None:
+            plan = check_limit(
+                start,
+                step,
+                net,
+                self.battery,
+                energy_wh=energy_wh,
+                limit_w=import_limit,
+                export_limit_w=export_limit,
+            )
+        else:
+            plan = plan_peak(
+                start,
+                step,
+                net,
+                self.battery,
+                energy_wh,
+                export_limit_w=export_limit,
+                at_least_w=self._robust_peak(start, steps, energy_wh, export_limit),
+            )
+        self.memory.plan = plan
+        # History older than needed goes.
+        oldest = self.load_history.slot_of(now - timedelta(days=HISTORY_DAYS))
+        self.load_history.forget_before(oldest)
+        self.pv_history.forget_before(oldest)
+        return plan
+
+    def _robust_peak(
+        self,
+        start: datetime,
+        steps: int,
+        energy_wh: float,
+        export_limit: float | None,
+    ) -> float:
+        """Return the peak to aim at: one every recent day could be held at.
+
+        Each past day, repeated over the horizon, is a scenario; the battery
+        is planned to hold the worst of their lowest peaks, never below the
+        peak already billed. Aiming at the mean forecast's peak instead
+        spends the battery on a quiet day and leaves it empty for a heavy
+        one.
+        """
+        step = self.settings.billing_interval
+        load = day_scenarios(self.load_history, start, steps)
+        pv = (
+            day_scenarios(self.pv_history, start, steps) if not self.pv_forecast else []
+        )
+        peak = self.meter.billed_peak_w
+        for index, scenario in enumerate(load):
+            supply = pv[index] if index < len(pv) else [0.0] * steps
+            net = [
+                demand - power for demand, power in zip(scenario, supply, strict=True)
+            ]
+            plan = plan_peak(
+                start,
+                step,
+                net,
+                self.battery,
+                energy_wh,
+                export_limit_w=export_limit,
+                at_least_w=peak,
+                tolerance_w=5.0,
+            )
+            peak = max(peak, plan.peak_w)
+        return peak
+
+    # --- showing and keeping ---------------------------------------------
+
+    @property
+    def status(self) -> PeakShavingStatus:
+        """Return the status of the last step."""
+        return self._status
+
+    def _make_status(
+        self,
+        now: datetime,
+        state: ShavingState,
+        reason: str,
+        setpoint: float,
+        headroom: float | None = None,
+    ) -> PeakShavingStatus:
+        """Assemble the status."""
+        import_limit, export_limit = self.active_limits(now)
+        plan = self.memory.plan
+        planned_soc = None
+        rows: tuple[tuple[datetime, float, float], ...] = ()
+        if plan is not None and self.battery.capacity_wh > 0:
+            index = int((now - plan.start) / plan.step)
+            if 0 <= index < len(plan.energy_ceiling_wh):
+                planned_soc = (
+                    100 * plan.energy_ceiling_wh[index] / self.battery.capacity_wh
+                )
+            rows = tuple(
+                (
+                    plan.start + i * plan.step,
+                    100 * plan.energy_ceiling_wh[i] / self.battery.capacity_wh,
+                    plan.grid_w[i],
+                )
+                for i in range(len(plan.grid_w))
+            )
+        return PeakShavingStatus(
+            state=state,
+            reason=reason,
+            battery_setpoint_w=setpoint,
+            active_import_limit_w=import_limit
+            if import_limit is not None
+            else (self._target(None) if self.memory.started else None),
+            active_export_limit_w=export_limit,
+            headroom_w=headroom,
+            billed_average_w=self.meter.average_import_w(),
+            billed_peak_w=self.meter.billed_peak_w,
+            planned_peak_w=plan.peak_w if plan else None,
+            planned_soc_now=planned_soc,
+            cannot_hold_from=plan.cannot_hold_from if plan else None,
+            plan=rows,
+        )
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return what a restart must keep: the billed peak, limits, started."""
+        override = self.memory.override
+        return {
+            "version": 1,
+            "billed_peak_w": self.meter.billed_peak_w,
+            "started": self.memory.started,
+            "override": None
+            if override is None
+            else {
+                "import_limit_w": override.import_limit_w,
+                "export_limit_w": override.export_limit_w,
+                "until": override.until.isoformat() if override.until else None,
+            },
+        }
+
+    def _restore(self, saved: Mapping[str, Any]) -> None:
+        """Take a snapshot back; raise ValueError if it is not one."""
+        if saved.get("version") != 1:
+            raise ValueError(
+                f"saved peak-shaving state has version {saved.get('version')!r}"
+            )
+        peak = float(saved["billed_peak_w"])
+        if not (math.isfinite(peak) and peak >= 0):
+            raise ValueError("saved billed peak is not a power")
+        self.meter.billed_peak_w = peak
+        self.memory.started = bool(saved["started"])
+        override = saved.get("override")
+        if override is not None:
+            until = override.get("until")
+            self.memory.override = _LimitOverride(
+                override.get("import_limit_w"),
+                override.get("export_limit_w"),
+                datetime.fromisoformat(until) if until else None,
+            )
+
+
+def split_setpoint(
+    setpoint_w: float, batteries: Sequence[tuple[float, float]]
+) -> list[float]:
+    """Split a setpoint over several batteries by what each can take or give.
+
+    ``batteries`` holds, per battery, the power it can charge with and the
+    power it can discharge with now (both >= 0, what its SOC and limits
+    allow). Each gets a share proportional to its headroom in the needed
+    direction, so none is asked for more than it can do while another idles.
+    """
+    index = 0 if setpoint_w >= 0 else 1
+    capacities = [max(limits[index], 0.0) for limits in batteries]
+    total = sum(capacities)
+    if total <= 0:
+        return [0.0] * len(batteries)
+    wanted = min(abs(setpoint_w), total)
+    sign = 1.0 if setpoint_w >= 0 else -1.0
+    return [sign * wanted * capacity / total for capacity in capacities]

@@ -1,0 +1,121 @@
+"""``eo backtest`` on a measured profile: balance, ordering, errors."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from custom_components.energy_orchestrator.backtest import read_profile, run_backtest
+from custom_components.energy_orchestrator.cli import main
+
+PROFILE = (
+    Path(__file__).parent.parent / "fixtures" / "profiles" / "emhass_10days_30min.csv"
+)
+
+
+@pytest.fixture(scope="module")
+def result() -> dict[str, dict[str, float]]:
+    with PROFILE.open() as lines:
+        series = read_profile(lines)
+    strategies: dict[str, dict[str, float]] = run_backtest(
+        series, battery_kwh=10, battery_kw=3
+    )["strategies"]
+    return strategies
+
+
+def test_every_strategy_reports_every_figure(
+    result: dict[str, dict[str, float]],
+) -> None:
+    assert list(result) == ["none", "reactive", "orchestrator", "optimal"]
+    for figures in result.values():
+        assert set(figures) == {
+            "peak_import_w",
+            "import_kwh",
+            "export_kwh",
+            "battery_throughput_kwh",
+            "soc_min",
+            "soc_max",
+            "limit_violations",
+        }
+
+
+def test_nobody_beats_perfect_foresight(result: dict[str, dict[str, float]]) -> None:
+    optimal = result["optimal"]["peak_import_w"]
+    for name in ("none", "reactive", "orchestrator"):
+        assert result[name]["peak_import_w"] >= optimal - 1
+    assert result["orchestrator"]["peak_import_w"] < result["reactive"]["peak_import_w"]
+    assert result["none"]["battery_throughput_kwh"] == 0
+
+
+def test_energy_balances_over_the_run(result: dict[str, dict[str, float]]) -> None:
+    """Import - export is the net load plus what the battery lost; nothing else."""
+    none = result["none"]
+    net_kwh = none["import_kwh"] - none["export_kwh"]
+    for name in ("reactive", "orchestrator", "optimal"):
+        figures = result[name]
+        grid = figures["import_kwh"] - figures["export_kwh"]
+        # Losses are at most 10 % of what went through (95 % each way), and
+        # a battery that ends below where it started gave the rest.
+        assert grid - net_kwh <= 0.1 * figures["battery_throughput_kwh"] + 0.05
+        assert 10 <= figures["soc_min"] <= figures["soc_max"] <= 100
+
+
+def test_cli_prints_one_json_object(capsys: pytest.CaptureFixture[str]) -> None:
+    args = [
+        "backtest",
+        "--input",
+        str(PROFILE),
+        "--battery-kwh",
+        "10",
+        "--battery-kw",
+        "3",
+    ]
+    assert main([*args, "--import-limit", "2500", "--json"]) == 0
+    output = json.loads(capsys.readouterr().out)
+    assert set(output) == {"strategies"}
+    assert output["strategies"]["none"]["limit_violations"] > 0
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("time,pv\n0,1\n", "line 1: a profile needs the columns time and load"),
+        ("time,load\n0,100\n1800,lots\n", "line 3: load 'lots' is not a number"),
+        ("time,load\n0,100\nmonday,100\n", "line 3: Invalid isoformat string"),
+        ("time,load\n0,100\n1800,200\n", "too short"),
+    ],
+)
+def test_bad_profiles(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, error: str
+) -> None:
+    path = tmp_path / "profile.csv"
+    path.write_text(text)
+    args = [
+        "backtest",
+        "--input",
+        str(path),
+        "--battery-kwh",
+        "10",
+        "--battery-kw",
+        "3",
+    ]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert error in err
+    assert err.count("\n") == 1
+
+
+def test_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    args = [
+        "backtest",
+        "--input",
+        str(PROFILE),
+        "--battery-kwh",
+        "10",
+        "--battery-kw",
+        "3",
+    ]
+    assert main([*args, "--interval", "7"]) == 1
+    assert "multiple of 5 minutes" in capsys.readouterr().err
+    assert main([*args, "--import-limit", "-4"]) == 1
+    assert ">= 0 W" in capsys.readouterr().err

@@ -1,0 +1,223 @@
+"""Peak shaving: the planner's exact answers, the billed meter, the limiter, restarts."""
+
+from datetime import UTC, datetime, timedelta
+import math
+
+from hypothesis import given, settings, strategies as st
+import pytest
+
+from custom_components.energy_orchestrator.control.energy_planner import (
+    BatteryLimits,
+    check_limit,
+    hold,
+    plan_peak,
+)
+from custom_components.energy_orchestrator.control.peak_shaving import (
+    IntervalMeter,
+    PeakShaver,
+    PeakShavingSettings,
+    ShavingState,
+    split_setpoint,
+)
+
+T0 = datetime(2026, 1, 5, tzinfo=UTC)
+Q = timedelta(minutes=15)
+
+
+def battery(wh: float, kw: float = 10, efficiency: float = 1.0) -> BatteryLimits:
+    return BatteryLimits(
+        capacity_wh=wh,
+        max_charge_w=kw * 1000,
+        max_discharge_w=kw * 1000,
+        charge_efficiency=efficiency,
+        discharge_efficiency=efficiency,
+    )
+
+
+def test_the_lowest_peak_by_hand() -> None:
+    """Two quarter hours at 3 kW over a 1 kW base, 1 kWh in the battery.
+
+    Lossless: (3000 - P) x 0.5 h <= 1000 Wh, so P = 1000 W. With 90 %
+    discharge efficiency: (3000 - P) x 0.5 / 0.9 <= 1000, so P = 1200 W.
+    """
+    net = [1000.0] * 4 + [3000.0] * 2
+    assert plan_peak(T0, Q, net, battery(1000), 1000).peak_w == pytest.approx(
+        1000, abs=1
+    )
+    lossy = BatteryLimits(1000, 10000, 10000, discharge_efficiency=0.9)
+    assert plan_peak(T0, Q, net, lossy, 1000).peak_w == pytest.approx(1200, abs=1)
+
+
+def test_recharging_between_peaks_by_hand() -> None:
+    """3 kW, 0 W, 3 kW with 500 Wh: recharging at P between the peaks.
+
+    Below 1500 W the middle quarter recharges P/4 Wh, and the second peak
+    needs (3000 - P)/4: 500 - (3000 - P)/4 + P/4 >= (3000 - P)/4 gives
+    P >= 1333.3 W.
+    """
+    plan = plan_peak(T0, Q, [3000.0, 0.0, 3000.0], battery(500), 500)
+    assert plan.peak_w == pytest.approx(4000 / 3, abs=1)
+    assert max(plan.grid_w) <= plan.peak_w + 1e-6
+    # The floor says what must be in the battery before each step.
+    assert plan.energy_floor_wh[2] == pytest.approx((3000 - plan.peak_w) / 4, abs=1)
+
+
+def test_a_peak_below_what_is_billed_is_not_sought() -> None:
+    net = [1000.0] * 4 + [3000.0] * 2
+    plan = plan_peak(T0, Q, net, battery(1000), 1000, at_least_w=2500)
+    assert plan.peak_w == 2500
+
+
+def test_a_limit_that_cannot_be_held_says_from_when() -> None:
+    net = [1000.0] * 4 + [3000.0] * 2
+    plan = check_limit(T0, Q, net, battery(1000), energy_wh=1000, limit_w=600)
+    # 400 W over the limit for an hour takes 400 Wh; the first 3 kW quarter
+    # hour takes the last 600 Wh; the second one fails.
+    assert plan.cannot_hold_from == T0 + 5 * Q
+    assert (
+        check_limit(
+            T0, Q, net, battery(1000), energy_wh=1000, limit_w=1000
+        ).cannot_hold_from
+        is None
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(min_value=-3000, max_value=8000), min_size=1, max_size=48),
+    st.floats(min_value=0, max_value=20000),
+    st.floats(min_value=0, max_value=5),
+)
+def test_the_planned_peak_is_held_and_is_the_lowest(
+    net: list[float], capacity: float, kw: float
+) -> None:
+    limits = battery(capacity, kw, efficiency=0.95)
+    plan = plan_peak(T0, Q, net, limits, capacity)
+    assert hold(net, 0.25, limits, energy_wh=capacity, peak_w=plan.peak_w)[2] is None
+    if plan.peak_w > 2:
+        lower = plan.peak_w - 2
+        assert hold(net, 0.25, limits, energy_wh=capacity, peak_w=lower)[2] is not None
+    assert all(
+        math.isfinite(e) and -1e-6 <= e <= capacity + 1e-6
+        for e in plan.energy_ceiling_wh
+    )
+
+
+def test_the_meter_splits_at_interval_boundaries() -> None:
+    meter = IntervalMeter(900)
+    meter.add(T0, 0)
+    meter.add(T0 + timedelta(minutes=10), 3000)  # 500 Wh in the first interval
+    meter.add(T0 + timedelta(minutes=20), 1200)  # 5 min in each interval
+    assert meter.billed_peak_w == pytest.approx((500 + 100) * 4)
+    assert meter.import_wh == pytest.approx(100)
+    meter.add(T0 + timedelta(hours=3), 5000)  # a gap: not booked
+    assert meter.import_wh == 0
+    assert meter.billed_peak_w == pytest.approx(2400)
+
+
+def shaver(limit: float | None = 3000, wh: float = 10000) -> PeakShaver:
+    return PeakShaver(
+        PeakShavingSettings(import_limit_w=limit),
+        battery(wh, 5),
+        now=T0,
+    )
+
+
+def test_a_load_step_is_met_at_once_without_overshoot_or_flicker() -> None:
+    """2 kW, then 5 kW from a quarter hour on, against a 3 kW limit."""
+    peak_shaver = shaver()
+    setpoints: list[float] = []
+    setpoint = 0.0
+    energy = 10000.0
+    grid_log: list[float] = []
+    for second in range(0, 1800, 5):
+        now = T0 + timedelta(seconds=second)
+        load = 2000.0 if second < 900 else 5000.0
+        # A little meter noise.
+        noise = 10.0 if second % 10 else -10.0
+        status = peak_shaver.update(
+            now,
+            grid_w=load + setpoint + noise,
+            battery_power_w=setpoint,
+            energy_wh=energy,
+            step=timedelta(seconds=5),
+        )
+        setpoint = status.battery_setpoint_w
+        energy += setpoint * 5 / 3600
+        setpoints.append(setpoint)
+        grid_log.append(load + setpoint)
+    after = setpoints[180:]
+    # Aimed a deadband (25 W) under the limit.
+    assert after[0] == pytest.approx(-2025, abs=15)
+    # One value held: no overshoot, no flicker.
+    assert len(set(after)) == 1
+    assert max(sum(grid_log[i : i + 180]) / 180 for i in (0, 180)) <= 3000 + 15
+    assert peak_shaver.status.state is ShavingState.SHAVING
+
+
+def test_headroom_recharges_with_a_margin() -> None:
+    peak_shaver = shaver(wh=10000)
+    status = peak_shaver.update(
+        T0, grid_w=1000, battery_power_w=0, energy_wh=5000, step=timedelta(seconds=5)
+    )
+    assert status.state is ShavingState.RECHARGING
+    assert status.battery_setpoint_w == pytest.approx((3000 - 25) * 0.9 - 1000)
+
+
+def test_without_a_limit_and_without_history_it_waits() -> None:
+    peak_shaver = shaver(limit=None)
+    status = peak_shaver.update(
+        T0, grid_w=4000, battery_power_w=0, energy_wh=5000, step=timedelta(seconds=5)
+    )
+    assert (status.state, status.reason) == (ShavingState.IDLE, "no_forecast_yet")
+
+
+def test_limits_for_a_window_expire_and_survive_a_restart() -> None:
+    peak_shaver = shaver(limit=3000)
+    peak_shaver.set_limits(T0, 2000, 500, until=T0 + timedelta(hours=2))
+    assert peak_shaver.active_limits(T0 + timedelta(hours=1)) == (2000, 500)
+    restored = PeakShaver(
+        PeakShavingSettings(import_limit_w=3000),
+        battery(10000, 5),
+        now=T0,
+        saved=peak_shaver.snapshot(),
+    )
+    assert restored.active_limits(T0 + timedelta(hours=1)) == (2000, 500)
+    assert restored.active_limits(T0 + timedelta(hours=2)) == (3000, None)
+    with pytest.raises(ValueError, match=">= 0 W"):
+        peak_shaver.set_limits(T0, -5)
+    with pytest.raises(ValueError, match="in the past"):
+        peak_shaver.set_limits(T0, 100, until=T0)
+    with pytest.raises(ValueError, match="version"):
+        PeakShaver(PeakShavingSettings(), battery(1), now=T0, saved={"version": 7})
+
+
+def test_stopped_leaves_the_battery_alone() -> None:
+    peak_shaver = shaver()
+    peak_shaver.stop(T0)
+    status = peak_shaver.update(
+        T0, grid_w=9000, battery_power_w=0, energy_wh=5000, step=timedelta(seconds=5)
+    )
+    assert (status.state, status.battery_setpoint_w) == (ShavingState.STOPPED, 0.0)
+
+
+def test_split_over_batteries_by_what_each_can_do() -> None:
+    assert split_setpoint(-3000, [(1000, 2000), (1000, 1000)]) == [-2000, -1000]
+    assert split_setpoint(500, [(1000, 0), (0, 5000)]) == [500, 0]
+    assert split_setpoint(-9000, [(0, 2000), (0, 1000)]) == [-2000, -1000]
+    assert split_setpoint(100, [(0, 0)]) == [0.0]
+
+
+@pytest.mark.parametrize(
+    ("settings_kwargs", "message"),
+    [
+        ({"import_limit_w": -1}, "import limit"),
+        ({"billing_interval": timedelta(minutes=7)}, "billing interval"),
+        ({"horizon": timedelta(hours=6)}, "horizon"),
+    ],
+)
+def test_settings_that_cannot_work(
+    settings_kwargs: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        PeakShavingSettings(**settings_kwargs).validate()  # type: ignore[arg-type]
