@@ -9,6 +9,7 @@ from custom_components.energy_orchestrator.controllers.battery import (
     select as battery_select,
     sensor as battery_sensor,
 )
+from custom_components.energy_orchestrator.controllers.peak import sensor as peak_sensor
 from custom_components.energy_orchestrator.drivers.values import QUANTITIES
 
 ROOT = Path(__file__).parent.parent
@@ -29,7 +30,9 @@ def test_every_canonical_key_has_a_translated_name() -> None:
     """Any key can become a sensor; each needs a name, each enum its states."""
     strings = json.loads((PACKAGE / "strings.json").read_text())
     sensors = strings["entity"]["sensor"]
-    controller_sensors = {d.translation_key for d in battery_sensor.SENSORS}
+    controller_sensors = {
+        d.translation_key for d in (*battery_sensor.SENSORS, *peak_sensor.SENSORS)
+    }
     assert set(QUANTITIES) | controller_sensors == set(sensors)
     for key, quantity in QUANTITIES.items():
         if quantity.options is not None:
@@ -89,6 +92,7 @@ def test_controller_entities_and_actions_are_translated() -> None:
     icons = json.loads((PACKAGE / "icons.json").read_text())
     for platform, descriptions in (
         ("sensor", battery_sensor.SENSORS),
+        ("sensor", peak_sensor.SENSORS),
         ("number", battery_number.THRESHOLDS),
         ("select", (battery_select.MODE,)),
     ):

@@ -2,7 +2,7 @@
 
 Each device is a config entry. Devices on one bus or gateway share a single
 connection from the link pool, so a gateway that takes one client at a time
-serves them all. Controllers (the battery manager) are config entries too;
+serves them all. Controllers (the battery manager, peak shaving) are config entries too;
 their entry type says which, and their set-up lives in ``controllers/``.
 """
 
@@ -25,12 +25,14 @@ from .const import (
     CONF_UNIT_ID,
     DOMAIN,
     TYPE_BATTERY_MANAGER,
+    TYPE_PEAK_SHAVING,
 )
 from .controllers.base import STORAGE_VERSION, storage_key
 from .controllers.battery import (
     async_setup_battery_manager,
     async_unload_battery_manager,
 )
+from .controllers.peak import async_setup_peak_shaving, async_unload_peak_shaving
 from .coordinator import (
     DeviceCoordinator,
     EnergyOrchestratorConfigEntry,
@@ -58,8 +60,11 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry[Any]) -> bool:
     """Set up a device or a controller from its config entry."""
-    if entry.data.get(CONF_TYPE) == TYPE_BATTERY_MANAGER:
+    kind = entry.data.get(CONF_TYPE)
+    if kind == TYPE_BATTERY_MANAGER:
         await async_setup_battery_manager(hass, entry)
+    elif kind == TYPE_PEAK_SHAVING:
+        await async_setup_peak_shaving(hass, entry)
     else:
         await _async_setup_device(hass, entry)
     # Home Assistant 2026.10 still checks for a boolean here.
@@ -167,14 +172,17 @@ async def _async_identify(
 
 async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry[Any]) -> bool:
     """Unload an entry; a device's link closes when no device uses it."""
-    if entry.data.get(CONF_TYPE) == TYPE_BATTERY_MANAGER:
+    kind = entry.data.get(CONF_TYPE)
+    if kind == TYPE_BATTERY_MANAGER:
         return await async_unload_battery_manager(hass, entry)
+    if kind == TYPE_PEAK_SHAVING:
+        return await async_unload_peak_shaving(hass, entry)
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: ConfigEntry[Any]) -> None:
     """Delete a removed controller's saved state with it."""
-    if (kind := entry.data.get(CONF_TYPE)) == TYPE_BATTERY_MANAGER:
+    if (kind := entry.data.get(CONF_TYPE)) in (TYPE_BATTERY_MANAGER, TYPE_PEAK_SHAVING):
         store: Store[dict[str, Any]] = Store(
             hass, STORAGE_VERSION, storage_key(kind, entry.entry_id)
         )

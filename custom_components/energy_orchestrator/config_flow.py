@@ -45,11 +45,13 @@ from .const import (
     FRAMING_TCP,
     LOGGER,
     TYPE_BATTERY_MANAGER,
+    TYPE_PEAK_SHAVING,
     TYPE_SERIAL,
     TYPE_TCP,
 )
 from .controllers.battery.flow import STEP_BATTERY_MANAGER, validate_battery_manager
 from .controllers.battery.settings import options_schema, validate_options
+from .controllers.peak import flow as peak_flow
 from .drivers.errors import (
     DeviceSilentError,
     LinkError,
@@ -175,20 +177,57 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Ask how the device is reached, or which controller to add."""
         return self.async_show_menu(
-            step_id="user", menu_options=[TYPE_TCP, TYPE_SERIAL, TYPE_BATTERY_MANAGER]
+            step_id="user",
+            menu_options=[
+                TYPE_TCP,
+                TYPE_SERIAL,
+                TYPE_BATTERY_MANAGER,
+                TYPE_PEAK_SHAVING,
+            ],
         )
 
     @staticmethod
     @callback
     def async_get_options_flow(config_entry: ConfigEntry) -> OptionsFlow:
         """Return the settings form of a controller."""
+        if config_entry.data.get(CONF_TYPE) == TYPE_PEAK_SHAVING:
+            return PeakShavingOptionsFlow()
         return BatteryManagerOptionsFlow()
 
     @classmethod
     @callback
     def async_supports_options_flow(cls, config_entry: ConfigEntry) -> bool:
         """Return whether the entry has settings: controllers do, devices not."""
-        return config_entry.data.get(CONF_TYPE) == TYPE_BATTERY_MANAGER
+        return config_entry.data.get(CONF_TYPE) in (
+            TYPE_BATTERY_MANAGER,
+            TYPE_PEAK_SHAVING,
+        )
+
+    async def async_step_peak_shaving(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Add peak shaving: the grid meter, the battery, its setpoint, the limits."""
+        errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {"error": ""}
+        if user_input is not None:
+            data, options, errors, placeholders = peak_flow.validate_peak_shaving(
+                user_input
+            )
+            if not errors:
+                title = data.pop(CONF_NAME)
+                return self.async_create_entry(
+                    title=title,
+                    data={CONF_TYPE: TYPE_PEAK_SHAVING, **data},
+                    options=options,
+                )
+        return self.async_show_form(
+            step_id=TYPE_PEAK_SHAVING,
+            data_schema=self.add_suggested_values_to_schema(
+                peak_flow.STEP_PEAK_SHAVING, user_input or {}
+            ),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
 
     async def async_step_battery_manager(
         self, user_input: dict[str, Any] | None = None
@@ -377,6 +416,35 @@ class BatteryManagerOptionsFlow(OptionsFlowWithReload):
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(
                 options_schema(), user_input or self.config_entry.options
+            ),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+
+class PeakShavingOptionsFlow(OptionsFlowWithReload):
+    """Edit peak shaving's battery and limits; the entry reloads with them."""
+
+    async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Go to the peak-shaving settings (a step of their own, for their texts)."""
+        return await self.async_step_peak_shaving(user_input)
+
+    async def async_step_peak_shaving(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show the battery and limits; refuse what cannot work."""
+        errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {"error": ""}
+        if user_input is not None:
+            options, errors, placeholders = peak_flow.validate_options(user_input)
+            if not errors:
+                return self.async_create_entry(data=options)
+        return self.async_show_form(
+            step_id=TYPE_PEAK_SHAVING,
+            data_schema=self.add_suggested_values_to_schema(
+                peak_flow.options_schema(), user_input or self.config_entry.options
             ),
             errors=errors,
             description_placeholders=placeholders,

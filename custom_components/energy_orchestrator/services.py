@@ -1,4 +1,4 @@
-"""Actions: what automations ask of the controllers.
+"""Actions: what automations ask of the controllers (battery manager, peak shaving).
 
 Each action names the controller entry it is for. Arguments are checked
 here, before anything changes; a wrong entry, a value out of range or a
@@ -17,7 +17,7 @@ from homeassistant.helpers.service import async_get_config_entry
 from homeassistant.util import dt as dt_util
 import probatio
 
-from .const import DOMAIN, TYPE_BATTERY_MANAGER
+from .const import DOMAIN, TYPE_BATTERY_MANAGER, TYPE_PEAK_SHAVING
 from .control.battery_manager import BatteryMode
 from .controllers.battery.coordinator import BatteryManagerCoordinator
 from .controllers.battery.settings import (
@@ -26,10 +26,17 @@ from .controllers.battery.settings import (
     SETTING_SOC_FLOOR,
     async_update_settings,
 )
+from .controllers.peak.coordinator import PeakShavingCoordinator
 
 SERVICE_SET_BATTERY_MODE = "set_battery_mode"
 SERVICE_CALIBRATE_SOC = "calibrate_soc"
 SERVICE_SET_BATTERY_THRESHOLDS = "set_battery_thresholds"
+SERVICE_START_PEAK_SHAVING = "start_peak_shaving"
+SERVICE_STOP_PEAK_SHAVING = "stop_peak_shaving"
+SERVICE_SET_GRID_LIMITS = "set_grid_limits"
+SERVICE_REPLAN_PEAK_SHAVING = "replan_peak_shaving"
+ATTR_IMPORT_LIMIT = "import_limit"
+ATTR_EXPORT_LIMIT = "export_limit"
 
 ATTR_MODE = "mode"
 ATTR_DURATION = "duration"
@@ -70,6 +77,36 @@ SET_BATTERY_THRESHOLDS_SCHEMA = probatio.All(
 )
 
 
+ENTRY_SCHEMA = probatio.Schema({probatio.Required(ATTR_CONFIG_ENTRY_ID): cv.string})
+_WATTS = probatio.All(probatio.Coerce(float), probatio.Range(min=0, max=10_000_000))
+SET_GRID_LIMITS_SCHEMA = probatio.All(
+    ENTRY_SCHEMA.extend(
+        {
+            probatio.Optional(ATTR_IMPORT_LIMIT): _WATTS,
+            probatio.Optional(ATTR_EXPORT_LIMIT): _WATTS,
+            # After this long the configured limits apply again.
+            probatio.Optional(ATTR_DURATION): probatio.All(
+                cv.positive_time_period, probatio.Range(min=timedelta(minutes=1))
+            ),
+        }
+    ),
+    cv.has_at_least_one_key(ATTR_IMPORT_LIMIT, ATTR_EXPORT_LIMIT),
+)
+
+
+def _peak_shaving(hass: HomeAssistant, call: ServiceCall) -> PeakShavingCoordinator:
+    """Return the coordinator of the peak-shaving entry the call names."""
+    entry = async_get_config_entry(hass, DOMAIN, call.data[ATTR_CONFIG_ENTRY_ID])
+    if entry.data.get(CONF_TYPE) != TYPE_PEAK_SHAVING:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="not_peak_shaving",
+            translation_placeholders={"entry": entry.title},
+        )
+    coordinator: PeakShavingCoordinator = entry.runtime_data.coordinator
+    return coordinator
+
+
 def _battery_manager(
     hass: HomeAssistant, call: ServiceCall
 ) -> BatteryManagerCoordinator:
@@ -108,7 +145,31 @@ def async_setup_services(hass: HomeAssistant) -> None:
         }
         await async_update_settings(hass, coordinator, changes)
 
+    async def _start_peak_shaving(call: ServiceCall) -> None:
+        await _peak_shaving(hass, call).async_request("start")
+
+    async def _stop_peak_shaving(call: ServiceCall) -> None:
+        await _peak_shaving(hass, call).async_request("stop")
+
+    async def _replan_peak_shaving(call: ServiceCall) -> None:
+        await _peak_shaving(hass, call).async_request("replan")
+
+    async def _set_grid_limits(call: ServiceCall) -> None:
+        coordinator = _peak_shaving(hass, call)
+        duration: timedelta | None = call.data.get(ATTR_DURATION)
+        until = dt_util.utcnow() + duration if duration is not None else None
+        await coordinator.async_request(
+            "limits",
+            import_limit_w=call.data.get(ATTR_IMPORT_LIMIT),
+            export_limit_w=call.data.get(ATTR_EXPORT_LIMIT),
+            until=until,
+        )
+
     for name, handler, schema in (
+        (SERVICE_START_PEAK_SHAVING, _start_peak_shaving, ENTRY_SCHEMA),
+        (SERVICE_STOP_PEAK_SHAVING, _stop_peak_shaving, ENTRY_SCHEMA),
+        (SERVICE_REPLAN_PEAK_SHAVING, _replan_peak_shaving, ENTRY_SCHEMA),
+        (SERVICE_SET_GRID_LIMITS, _set_grid_limits, SET_GRID_LIMITS_SCHEMA),
         (SERVICE_SET_BATTERY_MODE, _set_battery_mode, SET_BATTERY_MODE_SCHEMA),
         (SERVICE_CALIBRATE_SOC, _calibrate_soc, CALIBRATE_SOC_SCHEMA),
         (

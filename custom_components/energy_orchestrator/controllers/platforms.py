@@ -12,12 +12,13 @@ from homeassistant.const import CONF_TYPE, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from ..const import TYPE_BATTERY_MANAGER
+from ..const import TYPE_BATTERY_MANAGER, TYPE_PEAK_SHAVING
 from .battery import (
     number as battery_number,
     select as battery_select,
     sensor as battery_sensor,
 )
+from .peak import sensor as peak_sensor
 
 type PlatformSetup = Callable[
     [HomeAssistant, Any, AddConfigEntryEntitiesCallback], Awaitable[None]
@@ -29,6 +30,7 @@ _SETUPS: dict[str, dict[Platform, PlatformSetup]] = {
         Platform.SELECT: battery_select.async_setup_entry,
         Platform.SENSOR: battery_sensor.async_setup_entry,
     },
+    TYPE_PEAK_SHAVING: {Platform.SENSOR: peak_sensor.async_setup_entry},
 }
 
 

@@ -1,0 +1,147 @@
+"""The peak-shaving forms: meter, battery and output when added; limits after."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from homeassistant.components.sensor import SensorDeviceClass
+from homeassistant.const import CONF_NAME
+from homeassistant.helpers.selector import (
+    BooleanSelector,
+    EntitySelector,
+    EntitySelectorConfig,
+    EntityWithDeviceFilterSelectorConfig,
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectSelector,
+    SelectSelectorConfig,
+    TextSelector,
+)
+import probatio
+
+from ...const import (
+    CONF_BATTERY_CAPACITY_KWH,
+    CONF_BATTERY_MAX_KW,
+    CONF_BATTERY_POWER_ENTITY,
+    CONF_BATTERY_SETPOINT_ENTITY,
+    CONF_BATTERY_SOC_ENTITY,
+    CONF_BATTERY_SOC_MAX,
+    CONF_BATTERY_SOC_MIN,
+    CONF_BILLING_INTERVAL_MIN,
+    CONF_EXPORT_LIMIT_W,
+    CONF_GRID_POWER_ENTITY,
+    CONF_IMPORT_LIMIT_W,
+    CONF_INVERT_SETPOINT,
+    CONF_PV_FORECAST_ENTITY,
+    CONF_PV_POWER_ENTITY,
+)
+from ..outputs import NUMBER_DOMAINS
+from .coordinator import settings_from
+
+_OPTION_KEYS = (
+    CONF_BATTERY_CAPACITY_KWH,
+    CONF_BATTERY_MAX_KW,
+    CONF_BATTERY_SOC_MIN,
+    CONF_BATTERY_SOC_MAX,
+    CONF_IMPORT_LIMIT_W,
+    CONF_EXPORT_LIMIT_W,
+    CONF_BILLING_INTERVAL_MIN,
+)
+
+
+def _sensor(device_class: SensorDeviceClass) -> EntitySelector:
+    """Return a picker of sensors of one device class."""
+    return EntitySelector(
+        EntitySelectorConfig(
+            filter=EntityWithDeviceFilterSelectorConfig(
+                domain="sensor", device_class=device_class
+            )
+        )
+    )
+
+
+def _number(minimum: float, maximum: float, unit: str) -> Any:
+    """Return a number box."""
+    return probatio.All(
+        NumberSelector(
+            NumberSelectorConfig(
+                min=minimum,
+                max=maximum,
+                step="any",
+                unit_of_measurement=unit,
+                mode=NumberSelectorMode.BOX,
+            )
+        ),
+        probatio.Coerce(float),
+    )
+
+
+def options_schema() -> probatio.Schema:
+    """Return the battery and limits form (added, and in the options)."""
+    return probatio.Schema(
+        {
+            probatio.Required(CONF_BATTERY_CAPACITY_KWH): _number(0.1, 100000, "kWh"),
+            probatio.Required(CONF_BATTERY_MAX_KW): _number(0.1, 100000, "kW"),
+            probatio.Required(CONF_BATTERY_SOC_MIN, default=10): _number(0, 100, "%"),
+            probatio.Required(CONF_BATTERY_SOC_MAX, default=100): _number(0, 100, "%"),
+            probatio.Optional(CONF_IMPORT_LIMIT_W): _number(0, 10_000_000, "W"),
+            probatio.Optional(CONF_EXPORT_LIMIT_W): _number(0, 10_000_000, "W"),
+            probatio.Required(CONF_BILLING_INTERVAL_MIN, default="15"): SelectSelector(
+                SelectSelectorConfig(
+                    options=["5", "15", "30", "60"],
+                    translation_key=CONF_BILLING_INTERVAL_MIN,
+                )
+            ),
+        }
+    )
+
+
+STEP_PEAK_SHAVING = probatio.Schema(
+    {
+        probatio.Required(CONF_NAME, default="Peak shaving"): TextSelector(),
+        probatio.Required(CONF_GRID_POWER_ENTITY): _sensor(SensorDeviceClass.POWER),
+        probatio.Required(CONF_BATTERY_POWER_ENTITY): _sensor(SensorDeviceClass.POWER),
+        probatio.Required(CONF_BATTERY_SOC_ENTITY): _sensor(SensorDeviceClass.BATTERY),
+        probatio.Optional(CONF_PV_POWER_ENTITY): _sensor(SensorDeviceClass.POWER),
+        probatio.Optional(CONF_PV_FORECAST_ENTITY): EntitySelector(
+            EntitySelectorConfig(domain="sensor")
+        ),
+        probatio.Required(CONF_BATTERY_SETPOINT_ENTITY): EntitySelector(
+            EntitySelectorConfig(domain=list(NUMBER_DOMAINS))
+        ),
+        probatio.Required(CONF_INVERT_SETPOINT, default=False): BooleanSelector(),
+    }
+).extend(options_schema().schema)
+
+
+def validate_options(
+    user_input: Mapping[str, Any],
+) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
+    """Check the battery and limits; return options, errors, placeholders."""
+    options = {
+        key: user_input[key]
+        for key in _OPTION_KEYS
+        if user_input.get(key) not in (None, "")
+    }
+    errors: dict[str, str] = {}
+    placeholders = {"error": ""}
+    if options.get(CONF_BATTERY_SOC_MIN, 0) >= options.get(CONF_BATTERY_SOC_MAX, 100):
+        errors[CONF_BATTERY_SOC_MIN] = "soc_min_above_max"
+        return options, errors, placeholders
+    try:
+        settings, battery = settings_from(options)
+        settings.validate()
+        battery.validate()
+    except (KeyError, ValueError) as err:
+        errors["base"] = "invalid"
+        placeholders["error"] = str(err)
+    return options, errors, placeholders
+
+
+def validate_peak_shaving(
+    user_input: Mapping[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, str], dict[str, str]]:
+    """Split the form into entry data and options; check them."""
+    options, errors, placeholders = validate_options(user_input)
+    data = {key: value for key, value in user_input.items() if key not in _OPTION_KEYS}
+    return data, options, errors, placeholders

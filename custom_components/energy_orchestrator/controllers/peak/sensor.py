@@ -1,0 +1,140 @@
+"""Sensors of peak shaving: its state, the limit in force, the plan."""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, override
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import PERCENTAGE, UnitOfPower
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.typing import StateType
+
+from ...control.peak_shaving import PeakShavingStatus, ShavingState
+from ..entity import ControllerEntity
+from .coordinator import PeakShavingConfigEntry, PeakShavingCoordinator
+
+PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class PeakShavingSensorEntityDescription(SensorEntityDescription):
+    """Describes a sensor of peak shaving."""
+
+    value_fn: Callable[[PeakShavingStatus], StateType]
+    attributes_fn: Callable[[PeakShavingStatus], Mapping[str, Any]] | None = None
+
+
+def _power(
+    key: str, value_fn: Callable[[PeakShavingStatus], StateType]
+) -> PeakShavingSensorEntityDescription:
+    """Return the description of a power figure."""
+    return PeakShavingSensorEntityDescription(
+        key=key,
+        translation_key=key,
+        device_class=SensorDeviceClass.POWER,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=value_fn,
+    )
+
+
+def _plan(status: PeakShavingStatus) -> Mapping[str, Any]:
+    """Return the plan as rows a dashboard chart can draw."""
+    return {
+        "plan": [
+            {
+                "start": start.isoformat(),
+                "soc": round(soc, 1),
+                "grid_power": round(grid),
+            }
+            for start, soc, grid in status.plan
+        ]
+    }
+
+
+SENSORS: tuple[PeakShavingSensorEntityDescription, ...] = (
+    PeakShavingSensorEntityDescription(
+        key="state",
+        translation_key="peak_shaving_state",
+        device_class=SensorDeviceClass.ENUM,
+        options=[state.value for state in ShavingState],
+        value_fn=lambda status: status.state.value,
+        attributes_fn=lambda status: {
+            "reason": status.reason,
+            "cannot_hold_from": status.cannot_hold_from.isoformat()
+            if status.cannot_hold_from
+            else None,
+        },
+    ),
+    _power("active_import_limit", lambda status: status.active_import_limit_w),
+    PeakShavingSensorEntityDescription(
+        key="planned_peak",
+        translation_key="planned_peak",
+        device_class=SensorDeviceClass.POWER,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=lambda status: status.planned_peak_w,
+        attributes_fn=_plan,
+    ),
+    PeakShavingSensorEntityDescription(
+        key="planned_soc",
+        translation_key="planned_soc",
+        device_class=SensorDeviceClass.BATTERY,
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=lambda status: status.planned_soc_now,
+    ),
+    _power("headroom", lambda status: status.headroom_w),
+    _power("billed_peak", lambda status: status.billed_peak_w),
+    _power("battery_setpoint", lambda status: status.battery_setpoint_w),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: PeakShavingConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the peak-shaving sensors."""
+    runtime = entry.runtime_data
+    async_add_entities(
+        PeakShavingSensor(runtime.coordinator, runtime.device_info, description)
+        for description in SENSORS
+    )
+
+
+class PeakShavingSensor(ControllerEntity[PeakShavingCoordinator], SensorEntity):
+    """One figure of peak shaving."""
+
+    entity_description: PeakShavingSensorEntityDescription
+    # The plan is for the dashboard now, not for the database.
+    _unrecorded_attributes = frozenset({"plan"})
+
+    @property
+    @override
+    def native_value(self) -> StateType:
+        """Return the figure from the last step."""
+        return self.entity_description.value_fn(self.coordinator.data)
+
+    @property
+    @override
+    def available(self) -> bool:
+        """Return whether the figure is known."""
+        return super().available and self.native_value is not None
+
+    @property
+    @override
+    def extra_state_attributes(self) -> Mapping[str, Any] | None:
+        """Return the figure's context."""
+        if (attributes_fn := self.entity_description.attributes_fn) is None:
+            return None
+        return attributes_fn(self.coordinator.data)

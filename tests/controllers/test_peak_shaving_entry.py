@@ -1,0 +1,245 @@
+"""The peak-shaving entry in Home Assistant: flow, stepping, outputs, actions."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.input_number import DOMAIN as INPUT_NUMBER
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import CONF_TYPE
+from homeassistant.core import HomeAssistant, State
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.setup import async_setup_component
+import probatio
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.energy_orchestrator.const import DOMAIN
+from custom_components.energy_orchestrator.controllers.peak.coordinator import (
+    _watts,
+    pv_forecast_series,
+)
+
+GRID = "sensor.meter_grid_power"
+BATTERY = "sensor.inverter_battery_power"
+SOC = "sensor.bms_soc"
+SETPOINT = "input_number.battery_setpoint"
+STATE = "sensor.peak_shaving_peak_shaving"
+LIMIT = "sensor.peak_shaving_active_import_limit"
+
+
+def report(hass: HomeAssistant, grid: float, battery: float, soc: float = 60) -> None:
+    hass.states.async_set(
+        GRID, str(grid), {"unit_of_measurement": "W"}, force_update=True
+    )
+    hass.states.async_set(
+        BATTERY, str(battery), {"unit_of_measurement": "W"}, force_update=True
+    )
+    hass.states.async_set(
+        SOC, str(soc), {"unit_of_measurement": "%"}, force_update=True
+    )
+
+
+@pytest.fixture
+async def setpoint(hass: HomeAssistant) -> None:
+    assert await async_setup_component(
+        hass,
+        INPUT_NUMBER,
+        {INPUT_NUMBER: {"battery_setpoint": {"min": -5000, "max": 5000, "step": 1}}},
+    )
+
+
+@pytest.fixture
+def entry() -> MockConfigEntry:
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="Peak shaving",
+        data={
+            CONF_TYPE: "peak_shaving",
+            "grid_power_entity": GRID,
+            "battery_power_entity": BATTERY,
+            "battery_soc_entity": SOC,
+            "battery_setpoint_entity": SETPOINT,
+            "invert_setpoint": False,
+        },
+        options={
+            "battery_capacity_kwh": 10.0,
+            "battery_max_kw": 5.0,
+            "battery_soc_min": 10.0,
+            "battery_soc_max": 100.0,
+            "import_limit_w": 3000.0,
+            "billing_interval_minutes": "15",
+        },
+    )
+
+
+async def setup(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+@pytest.mark.usefixtures("setpoint")
+async def test_holds_the_limit_and_sets_the_battery(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+) -> None:
+    freezer.move_to(datetime(2026, 1, 5, 12, 0, tzinfo=UTC))
+    report(hass, 5000, 0)
+    await setup(hass, entry)
+    assert hass.states.get(STATE).state == "shaving"
+    assert hass.states.get(LIMIT).state == "3000.0"
+    # 2 kW over the limit, aimed a deadband (25 W) under it.
+    assert float(hass.states.get(SETPOINT).state) == pytest.approx(-2025, abs=1)
+    # Stop: the battery is left alone.
+    await hass.services.async_call(
+        DOMAIN, "stop_peak_shaving", {"config_entry_id": entry.entry_id}, blocking=True
+    )
+    assert hass.states.get(STATE).state == "stopped"
+    assert float(hass.states.get(SETPOINT).state) == 0
+    await hass.services.async_call(
+        DOMAIN, "start_peak_shaving", {"config_entry_id": entry.entry_id}, blocking=True
+    )
+    # A lower limit for an hour.
+    await hass.services.async_call(
+        DOMAIN,
+        "set_grid_limits",
+        {
+            "config_entry_id": entry.entry_id,
+            "import_limit": 1000,
+            "duration": {"hours": 1},
+        },
+        blocking=True,
+    )
+    assert hass.states.get(LIMIT).state == "1000.0"
+    assert float(hass.states.get(SETPOINT).state) == pytest.approx(-4025, abs=1)
+    # Unloading sets the battery to 0 W and keeps the limits for a restart.
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert float(hass.states.get(SETPOINT).state) == 0
+    saved = hass_storage[f"{DOMAIN}.peak_shaving.{entry.entry_id}"]["data"]
+    assert saved["override"]["import_limit_w"] == 1000
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert hass.states.get(LIMIT).state == "1000.0"
+    freezer.tick(timedelta(hours=1, minutes=1))
+    await entry.runtime_data.coordinator.async_refresh()
+    assert hass.states.get(LIMIT).state == "3000.0"
+
+
+@pytest.mark.usefixtures("setpoint")
+async def test_inverted_setpoint_and_unavailable_inputs(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Peak shaving",
+        data={**entry.data, "invert_setpoint": True},
+        options=entry.options,
+    )
+    report(hass, 5000, 0)
+    await setup(hass, entry)
+    assert float(hass.states.get(SETPOINT).state) == pytest.approx(2025, abs=1)
+    hass.states.async_set(GRID, "unavailable")
+    await entry.runtime_data.coordinator.async_refresh()
+    await hass.async_block_till_done()
+    assert hass.states.get(STATE).attributes["reason"] == "inputs_unavailable"
+    assert float(hass.states.get(SETPOINT).state) == 0
+
+
+@pytest.mark.usefixtures("setpoint")
+async def test_actions_refuse_nonsense(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    report(hass, 1000, 0)
+    await setup(hass, entry)
+    # The schema turns away a call without any limit.
+    with pytest.raises(probatio.Invalid, match="at least one of"):
+        await hass.services.async_call(
+            DOMAIN,
+            "set_grid_limits",
+            {"config_entry_id": entry.entry_id},
+            blocking=True,
+        )
+    battery_entry = MockConfigEntry(
+        domain=DOMAIN, title="House battery", data={CONF_TYPE: "battery_manager"}
+    )
+    battery_entry.add_to_hass(hass)
+    battery_entry.mock_state(hass, ConfigEntryState.LOADED)
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "replan_peak_shaving",
+            {"config_entry_id": battery_entry.entry_id},
+            blocking=True,
+        )
+    assert err.value.translation_key == "not_peak_shaving"
+
+
+async def test_config_and_options_flow(hass: HomeAssistant, setpoint: None) -> None:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": "user"}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "peak_shaving"}
+    )
+    form = {
+        "name": "Peak shaving",
+        "grid_power_entity": GRID,
+        "battery_power_entity": BATTERY,
+        "battery_soc_entity": SOC,
+        "battery_setpoint_entity": SETPOINT,
+        "invert_setpoint": False,
+        "battery_capacity_kwh": 10,
+        "battery_max_kw": 5,
+        "battery_soc_min": 90,
+        "battery_soc_max": 80,
+        "billing_interval_minutes": "15",
+    }
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
+    assert result["errors"] == {"battery_soc_min": "soc_min_above_max"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**form, "battery_soc_min": 10, "import_limit_w": 4000}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"]["type"] == "peak_shaving"
+    assert result["options"]["import_limit_w"] == 4000
+    assert "import_limit_w" not in result["data"]
+    entry = result["result"]
+    report(hass, 1000, 0)
+    await hass.async_block_till_done()
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["step_id"] == "peak_shaving"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**entry.options, "import_limit_w": 2500}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options["import_limit_w"] == 2500
+
+
+def test_history_and_forecast_parsing() -> None:
+    moment = datetime(2026, 1, 5, tzinfo=UTC)
+    states = [
+        State(GRID, "1.5", {"unit_of_measurement": "kW"}, last_changed=moment),
+        State(GRID, "unavailable", {"unit_of_measurement": "W"}, last_changed=moment),
+        State(GRID, "700", {}, last_changed=moment),
+    ]
+    assert [value for _, value in _watts(states)] == [1500.0, None, 700.0]
+    forecast = State(
+        "sensor.solcast",
+        "5.1",
+        {
+            "detailedForecast": [
+                {"period_start": "2026-01-05T10:00:00+01:00", "pv_estimate": 1.25},
+                {"period_start": "garbage", "pv_estimate": 3},
+                {"pv_estimate": 2},
+            ]
+        },
+    )
+    assert pv_forecast_series(forecast) == [
+        (datetime(2026, 1, 5, 9, tzinfo=UTC), 1250.0)
+    ]
+    assert pv_forecast_series(None) == []
