@@ -12,7 +12,8 @@ from datetime import timedelta
 from typing import Any, override
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import HomeAssistant
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
+from homeassistant.core import Event, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
@@ -61,6 +62,10 @@ class ControllerCoordinator[StatusT](DataUpdateCoordinator[StatusT]):
     def snapshot(self) -> dict[str, Any]:
         """Return the controller's state as JSON-able data."""
 
+    @abstractmethod
+    async def async_stop_steering(self) -> None:
+        """Put the outputs in their safe state and write the state at once."""
+
     def schedule_save(self) -> None:
         """Write the state soon; Home Assistant flushes it when it stops."""
         self.store.async_delay_save(self.snapshot, SAVE_DELAY_S)
@@ -87,3 +92,34 @@ class ControllerCoordinator[StatusT](DataUpdateCoordinator[StatusT]):
         """Stop stepping and write the state."""
         await super().async_shutdown()
         await self.async_save_now()
+
+
+async def async_setup_controller(
+    hass: HomeAssistant,
+    entry: ConfigEntry[Any],
+    coordinator: ControllerCoordinator[Any],
+    runtime_data: object,
+    platforms: list[Platform],
+) -> None:
+    """Take the first step, add the entities, stop steering when HA stops."""
+    await coordinator.async_config_entry_first_refresh()
+    entry.runtime_data = runtime_data
+
+    async def _async_on_stop(event: Event) -> None:
+        """Leave the outputs safe and the state on disk."""
+        await coordinator.async_stop_steering()
+
+    entry.async_on_unload(
+        hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _async_on_stop)
+    )
+    await hass.config_entries.async_forward_entry_setups(entry, platforms)
+
+
+async def async_unload_controller(
+    hass: HomeAssistant, entry: ConfigEntry[Any], platforms: list[Platform]
+) -> bool:
+    """Remove the entities, then leave the outputs safe and the state on disk."""
+    if not await hass.config_entries.async_unload_platforms(entry, platforms):
+        return False
+    await entry.runtime_data.coordinator.async_stop_steering()
+    return True

@@ -1,10 +1,15 @@
-"""Base entity of a controller entry (battery manager, peak shaving, wallbox)."""
+"""Base entities of a controller entry (battery manager, peak shaving)."""
 
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, override
 
+from homeassistant.components.sensor import SensorEntity, SensorEntityDescription
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import EntityDescription
+from homeassistant.helpers.typing import StateType
 from homeassistant.helpers.update_coordinator import (
     CoordinatorEntity,
     DataUpdateCoordinator,
@@ -43,3 +48,39 @@ class ControllerEntity[CoordinatorT: DataUpdateCoordinator[Any]](
         assert coordinator.config_entry is not None
         self._attr_unique_id = f"{coordinator.config_entry.entry_id}_{description.key}"
         self._attr_device_info = device_info
+
+
+@dataclass(frozen=True, kw_only=True)
+class ControllerSensorEntityDescription[StatusT](SensorEntityDescription):
+    """Describes a sensor showing one figure of a controller's status."""
+
+    value_fn: Callable[[StatusT], StateType | datetime]
+    attributes_fn: Callable[[StatusT], Mapping[str, Any]] | None = None
+
+
+class ControllerSensor[StatusT](
+    ControllerEntity[DataUpdateCoordinator[StatusT]], SensorEntity
+):
+    """A figure of a controller's last step, with its context as attributes."""
+
+    entity_description: ControllerSensorEntityDescription[StatusT]
+
+    @property
+    @override
+    def native_value(self) -> StateType | datetime:
+        """Return the figure from the last step."""
+        return self.entity_description.value_fn(self.coordinator.data)
+
+    @property
+    @override
+    def available(self) -> bool:
+        """Return whether the figure is known (one not yet estimated is not)."""
+        return super().available and self.native_value is not None
+
+    @property
+    @override
+    def extra_state_attributes(self) -> Mapping[str, Any] | None:
+        """Return the figure's context (the reason of a state, for one)."""
+        if (attributes_fn := self.entity_description.attributes_fn) is None:
+            return None
+        return attributes_fn(self.coordinator.data)

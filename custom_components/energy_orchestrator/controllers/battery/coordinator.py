@@ -205,13 +205,17 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
         """Return the manager's state for the Store."""
         return self.manager.snapshot()
 
-    async def async_enter_safe_state(self) -> None:
-        """Set the outputs to rest: the controller stops steering the battery.
+    @override
+    async def async_stop_steering(self) -> None:
+        """Set the outputs to rest and write the count at once.
 
         Called when the entry unloads or Home Assistant stops. Nothing is left
         charging or selling on a decision nobody will revisit.
         """
-        await self.async_apply_outputs(BatteryState.REST)
+        try:
+            await self.async_apply_outputs(BatteryState.REST)
+        finally:
+            await self.async_save_now()
 
 
 @dataclass(kw_only=True)

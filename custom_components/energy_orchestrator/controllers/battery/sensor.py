@@ -1,24 +1,16 @@
 """Sensors of a battery manager: state of charge, counted charge, its state."""
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, override
-
 from homeassistant.components.sensor import (
     SensorDeviceClass,
-    SensorEntity,
-    SensorEntityDescription,
     SensorStateClass,
 )
 from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfTime
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
-from homeassistant.helpers.typing import StateType
 
 from ...control.battery_manager import BatteryState, BatteryStatus
-from ..entity import ControllerEntity
-from .coordinator import BatteryManagerConfigEntry, BatteryManagerCoordinator
+from ..entity import ControllerSensor, ControllerSensorEntityDescription
+from .coordinator import BatteryManagerConfigEntry
 
 # Entities read the coordinator's status; nothing here talks to a device.
 PARALLEL_UPDATES = 0
@@ -27,12 +19,9 @@ PARALLEL_UPDATES = 0
 AMPERE_HOUR = "Ah"
 
 
-@dataclass(frozen=True, kw_only=True)
-class BatteryManagerSensorEntityDescription(SensorEntityDescription):
-    """Describes a sensor of a battery manager."""
-
-    value_fn: Callable[[BatteryStatus], StateType | datetime]
-    attributes_fn: Callable[[BatteryStatus], Mapping[str, Any]] | None = None
+type BatteryManagerSensorEntityDescription = ControllerSensorEntityDescription[
+    BatteryStatus
+]
 
 
 def _minutes_in_state(status: BatteryStatus) -> int:
@@ -44,7 +33,7 @@ def _minutes_in_state(status: BatteryStatus) -> int:
 
 
 SENSORS: tuple[BatteryManagerSensorEntityDescription, ...] = (
-    BatteryManagerSensorEntityDescription(
+    ControllerSensorEntityDescription[BatteryStatus](
         key="soc",
         translation_key="estimated_soc",
         device_class=SensorDeviceClass.BATTERY,
@@ -54,7 +43,7 @@ SENSORS: tuple[BatteryManagerSensorEntityDescription, ...] = (
         value_fn=lambda status: status.soc,
         attributes_fn=lambda status: {"estimate_source": status.soc_source},
     ),
-    BatteryManagerSensorEntityDescription(
+    ControllerSensorEntityDescription[BatteryStatus](
         key="ah_charged",
         translation_key="ah_charged",
         native_unit_of_measurement=AMPERE_HOUR,
@@ -62,7 +51,7 @@ SENSORS: tuple[BatteryManagerSensorEntityDescription, ...] = (
         suggested_display_precision=2,
         value_fn=lambda status: status.ah_charged,
     ),
-    BatteryManagerSensorEntityDescription(
+    ControllerSensorEntityDescription[BatteryStatus](
         key="ah_discharged",
         translation_key="ah_discharged",
         native_unit_of_measurement=AMPERE_HOUR,
@@ -70,7 +59,7 @@ SENSORS: tuple[BatteryManagerSensorEntityDescription, ...] = (
         suggested_display_precision=2,
         value_fn=lambda status: status.ah_discharged,
     ),
-    BatteryManagerSensorEntityDescription(
+    ControllerSensorEntityDescription[BatteryStatus](
         key="coulombic_efficiency",
         translation_key="coulombic_efficiency",
         native_unit_of_measurement=PERCENTAGE,
@@ -79,7 +68,7 @@ SENSORS: tuple[BatteryManagerSensorEntityDescription, ...] = (
         suggested_display_precision=1,
         value_fn=lambda status: status.coulombic_efficiency * 100,
     ),
-    BatteryManagerSensorEntityDescription(
+    ControllerSensorEntityDescription[BatteryStatus](
         key="learned_capacity",
         translation_key="learned_capacity",
         native_unit_of_measurement=AMPERE_HOUR,
@@ -88,7 +77,7 @@ SENSORS: tuple[BatteryManagerSensorEntityDescription, ...] = (
         suggested_display_precision=1,
         value_fn=lambda status: status.learned_capacity_ah,
     ),
-    BatteryManagerSensorEntityDescription(
+    ControllerSensorEntityDescription[BatteryStatus](
         key="state_of_health",
         translation_key="state_of_health",
         native_unit_of_measurement=PERCENTAGE,
@@ -97,7 +86,7 @@ SENSORS: tuple[BatteryManagerSensorEntityDescription, ...] = (
         suggested_display_precision=0,
         value_fn=lambda status: status.state_of_health,
     ),
-    BatteryManagerSensorEntityDescription(
+    ControllerSensorEntityDescription[BatteryStatus](
         key="state",
         translation_key="battery_state",
         device_class=SensorDeviceClass.ENUM,
@@ -110,7 +99,7 @@ SENSORS: tuple[BatteryManagerSensorEntityDescription, ...] = (
             "mode": status.mode.value,
         },
     ),
-    BatteryManagerSensorEntityDescription(
+    ControllerSensorEntityDescription[BatteryStatus](
         key="time_in_state",
         translation_key="time_in_state",
         device_class=SensorDeviceClass.DURATION,
@@ -128,32 +117,6 @@ async def async_setup_entry(
     """Add the battery manager's sensors."""
     runtime = entry.runtime_data
     async_add_entities(
-        BatteryManagerSensor(runtime.coordinator, runtime.device_info, description)
+        ControllerSensor(runtime.coordinator, runtime.device_info, description)
         for description in SENSORS
     )
-
-
-class BatteryManagerSensor(ControllerEntity[BatteryManagerCoordinator], SensorEntity):
-    """A sensor showing one figure of the battery manager's status."""
-
-    entity_description: BatteryManagerSensorEntityDescription
-
-    @property
-    @override
-    def native_value(self) -> StateType | datetime:
-        """Return the figure from the last step."""
-        return self.entity_description.value_fn(self.coordinator.data)
-
-    @property
-    @override
-    def available(self) -> bool:
-        """Return whether the figure is known (a SOC not yet estimated is not)."""
-        return super().available and self.native_value is not None
-
-    @property
-    @override
-    def extra_state_attributes(self) -> Mapping[str, Any] | None:
-        """Return the figure's context (the reason of a state, for one)."""
-        if (attributes_fn := self.entity_description.attributes_fn) is None:
-            return None
-        return attributes_fn(self.coordinator.data)

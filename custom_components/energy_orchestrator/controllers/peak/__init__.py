@@ -6,9 +6,10 @@ the battery's power. The limiter and the planner live HA-free in
 ``control/peak_shaving.py``.
 """
 
-from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
-from homeassistant.core import Event, HomeAssistant
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
 
+from ..base import async_setup_controller, async_unload_controller
 from ..entity import controller_device_info
 from .coordinator import (
     PeakShavingConfigEntry,
@@ -24,27 +25,15 @@ async def async_setup_peak_shaving(
 ) -> None:
     """Restore the billed peak, seed the forecasts, take the first step."""
     coordinator = PeakShavingCoordinator(hass, entry)
-    await coordinator.async_config_entry_first_refresh()
-    entry.runtime_data = PeakShavingRuntimeData(
+    runtime_data = PeakShavingRuntimeData(
         coordinator=coordinator,
         device_info=controller_device_info(entry, "Peak shaving"),
     )
-
-    async def _async_on_stop(event: Event) -> None:
-        """Leave the battery alone and the billed peak on disk."""
-        await coordinator.async_stop_steering()
-
-    entry.async_on_unload(
-        hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _async_on_stop)
-    )
-    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    await async_setup_controller(hass, entry, coordinator, runtime_data, PLATFORMS)
 
 
 async def async_unload_peak_shaving(
     hass: HomeAssistant, entry: PeakShavingConfigEntry
 ) -> bool:
-    """Stop steering the battery and remove the entities."""
-    if not await hass.config_entries.async_unload_platforms(entry, PLATFORMS):
-        return False
-    await entry.runtime_data.coordinator.async_stop_steering()
-    return True
+    """Set the battery to 0 W, save the billed peak, remove the entities."""
+    return await async_unload_controller(hass, entry, PLATFORMS)

@@ -232,6 +232,7 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
             self.shaver.memory.last_plan_at = None
         await self.async_refresh()
 
+    @override
     async def async_stop_steering(self) -> None:
         """Set the battery to 0 W and write the state: nothing left to a dead controller."""
         try:

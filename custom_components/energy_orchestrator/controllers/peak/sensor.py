@@ -1,13 +1,10 @@
 """Sensors of peak shaving: its state, the limit in force, the plan."""
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, override
+from typing import Any
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
-    SensorEntity,
-    SensorEntityDescription,
     SensorStateClass,
 )
 from homeassistant.const import PERCENTAGE, UnitOfPower
@@ -16,25 +13,22 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from ...control.peak_shaving import PeakShavingStatus, ShavingState
-from ..entity import ControllerEntity
-from .coordinator import PeakShavingConfigEntry, PeakShavingCoordinator
+from ..entity import ControllerSensor, ControllerSensorEntityDescription
+from .coordinator import PeakShavingConfigEntry
 
 PARALLEL_UPDATES = 0
 
 
-@dataclass(frozen=True, kw_only=True)
-class PeakShavingSensorEntityDescription(SensorEntityDescription):
-    """Describes a sensor of peak shaving."""
-
-    value_fn: Callable[[PeakShavingStatus], StateType]
-    attributes_fn: Callable[[PeakShavingStatus], Mapping[str, Any]] | None = None
+type PeakShavingSensorEntityDescription = ControllerSensorEntityDescription[
+    PeakShavingStatus
+]
 
 
 def _power(
     key: str, value_fn: Callable[[PeakShavingStatus], StateType]
 ) -> PeakShavingSensorEntityDescription:
     """Return the description of a power figure."""
-    return PeakShavingSensorEntityDescription(
+    return ControllerSensorEntityDescription[PeakShavingStatus](
         key=key,
         translation_key=key,
         device_class=SensorDeviceClass.POWER,
@@ -60,7 +54,7 @@ def _plan(status: PeakShavingStatus) -> Mapping[str, Any]:
 
 
 SENSORS: tuple[PeakShavingSensorEntityDescription, ...] = (
-    PeakShavingSensorEntityDescription(
+    ControllerSensorEntityDescription[PeakShavingStatus](
         key="state",
         translation_key="peak_shaving_state",
         device_class=SensorDeviceClass.ENUM,
@@ -74,7 +68,7 @@ SENSORS: tuple[PeakShavingSensorEntityDescription, ...] = (
         },
     ),
     _power("active_import_limit", lambda status: status.active_import_limit_w),
-    PeakShavingSensorEntityDescription(
+    ControllerSensorEntityDescription[PeakShavingStatus](
         key="planned_peak",
         translation_key="planned_peak",
         device_class=SensorDeviceClass.POWER,
@@ -84,7 +78,7 @@ SENSORS: tuple[PeakShavingSensorEntityDescription, ...] = (
         value_fn=lambda status: status.planned_peak_w,
         attributes_fn=_plan,
     ),
-    PeakShavingSensorEntityDescription(
+    ControllerSensorEntityDescription[PeakShavingStatus](
         key="planned_soc",
         translation_key="planned_soc",
         device_class=SensorDeviceClass.BATTERY,
@@ -112,29 +106,8 @@ async def async_setup_entry(
     )
 
 
-class PeakShavingSensor(ControllerEntity[PeakShavingCoordinator], SensorEntity):
+class PeakShavingSensor(ControllerSensor[PeakShavingStatus]):
     """One figure of peak shaving."""
 
-    entity_description: PeakShavingSensorEntityDescription
     # The plan is for the dashboard now, not for the database.
     _unrecorded_attributes = frozenset({"plan"})
-
-    @property
-    @override
-    def native_value(self) -> StateType:
-        """Return the figure from the last step."""
-        return self.entity_description.value_fn(self.coordinator.data)
-
-    @property
-    @override
-    def available(self) -> bool:
-        """Return whether the figure is known."""
-        return super().available and self.native_value is not None
-
-    @property
-    @override
-    def extra_state_attributes(self) -> Mapping[str, Any] | None:
-        """Return the figure's context."""
-        if (attributes_fn := self.entity_description.attributes_fn) is None:
-            return None
-        return attributes_fn(self.coordinator.data)
