@@ -4,7 +4,7 @@ Controllers (the battery manager) take entities as inputs and outputs; their
 forms and checks live beside them in ``controllers/``.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, override
 
 from homeassistant.config_entries import (
@@ -63,6 +63,12 @@ from .drivers.values import Identity
 from .helpers import async_get_link_pool, endpoint_from_data, unique_id_for
 
 SECTION_MORE_OPTIONS = "more_options"
+
+# What a controller's form check returns: entry data, options, errors by
+# field, and the placeholders of the error texts.
+type ControllerForm = tuple[
+    dict[str, Any], dict[str, Any], dict[str, str], dict[str, str]
+]
 
 
 def _box(minimum: int, maximum: int) -> Any:
@@ -207,50 +213,44 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Add peak shaving: the grid meter, the battery, its setpoint, the limits."""
-        errors: dict[str, str] = {}
-        placeholders: dict[str, str] = {"error": ""}
-        if user_input is not None:
-            data, options, errors, placeholders = peak_flow.validate_peak_shaving(
-                user_input
-            )
-            if not errors:
-                title = data.pop(CONF_NAME)
-                return self.async_create_entry(
-                    title=title,
-                    data={CONF_TYPE: TYPE_PEAK_SHAVING, **data},
-                    options=options,
-                )
-        return self.async_show_form(
-            step_id=TYPE_PEAK_SHAVING,
-            data_schema=self.add_suggested_values_to_schema(
-                peak_flow.STEP_PEAK_SHAVING, user_input or {}
-            ),
-            errors=errors,
-            description_placeholders=placeholders,
+        return await self._async_step_controller(
+            TYPE_PEAK_SHAVING,
+            peak_flow.STEP_PEAK_SHAVING,
+            peak_flow.validate_peak_shaving,
+            user_input,
         )
 
     async def async_step_battery_manager(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Add a battery manager: its battery, its inputs and its outputs."""
+        return await self._async_step_controller(
+            TYPE_BATTERY_MANAGER,
+            STEP_BATTERY_MANAGER,
+            lambda form: validate_battery_manager(self.hass, form),
+            user_input,
+        )
+
+    async def _async_step_controller(
+        self,
+        kind: str,
+        schema: probatio.Schema,
+        validate: Callable[[Mapping[str, Any]], ControllerForm],
+        user_input: dict[str, Any] | None,
+    ) -> ConfigFlowResult:
+        """Show a controller's form; create the entry once it checks out."""
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {"error": ""}
         if user_input is not None:
-            data, options, errors, placeholders = validate_battery_manager(
-                self.hass, user_input
-            )
+            data, options, errors, placeholders = validate(user_input)
             if not errors:
                 title = data.pop(CONF_NAME)
                 return self.async_create_entry(
-                    title=title,
-                    data={CONF_TYPE: TYPE_BATTERY_MANAGER, **data},
-                    options=options,
+                    title=title, data={CONF_TYPE: kind, **data}, options=options
                 )
         return self.async_show_form(
-            step_id=TYPE_BATTERY_MANAGER,
-            data_schema=self.add_suggested_values_to_schema(
-                STEP_BATTERY_MANAGER, user_input or {}
-            ),
+            step_id=kind,
+            data_schema=self.add_suggested_values_to_schema(schema, user_input or {}),
             errors=errors,
             description_placeholders=placeholders,
         )
@@ -399,8 +399,14 @@ def _needs_relink(entry: ConfigEntry, data: Mapping[str, Any]) -> bool:
     return current.bus_key == new.bus_key and current.serial != new.serial
 
 
-class BatteryManagerOptionsFlow(OptionsFlowWithReload):
-    """Edit a battery manager's settings; the entry reloads with them."""
+class ControllerOptionsFlow(OptionsFlowWithReload):
+    """Edit a controller's settings; the entry reloads with them."""
+
+    step_id: str
+    schema: Callable[[], probatio.Schema]
+    validate: Callable[
+        [Mapping[str, Any]], tuple[dict[str, Any], dict[str, str], dict[str, str]]
+    ]
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
@@ -409,43 +415,36 @@ class BatteryManagerOptionsFlow(OptionsFlowWithReload):
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {"error": ""}
         if user_input is not None:
-            options, errors, placeholders = validate_options(user_input)
+            options, errors, placeholders = type(self).validate(user_input)
             if not errors:
                 return self.async_create_entry(data=options)
         return self.async_show_form(
-            step_id="init",
+            step_id=self.step_id,
             data_schema=self.add_suggested_values_to_schema(
-                options_schema(), user_input or self.config_entry.options
+                type(self).schema(), user_input or self.config_entry.options
             ),
             errors=errors,
             description_placeholders=placeholders,
         )
 
 
-class PeakShavingOptionsFlow(OptionsFlowWithReload):
-    """Edit peak shaving's battery and limits; the entry reloads with them."""
+class BatteryManagerOptionsFlow(ControllerOptionsFlow):
+    """Edit a battery manager's thresholds, chemistry, capacity and limits."""
 
-    async def async_step_init(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Go to the peak-shaving settings (a step of their own, for their texts)."""
-        return await self.async_step_peak_shaving(user_input)
+    step_id = "init"
+    schema = staticmethod(options_schema)
+    validate = staticmethod(validate_options)
+
+
+class PeakShavingOptionsFlow(ControllerOptionsFlow):
+    """Edit peak shaving's battery and limits (a step of their own, for their texts)."""
+
+    step_id = TYPE_PEAK_SHAVING
+    schema = staticmethod(peak_flow.options_schema)
+    validate = staticmethod(peak_flow.validate_options)
 
     async def async_step_peak_shaving(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Show the battery and limits; refuse what cannot work."""
-        errors: dict[str, str] = {}
-        placeholders: dict[str, str] = {"error": ""}
-        if user_input is not None:
-            options, errors, placeholders = peak_flow.validate_options(user_input)
-            if not errors:
-                return self.async_create_entry(data=options)
-        return self.async_show_form(
-            step_id=TYPE_PEAK_SHAVING,
-            data_schema=self.add_suggested_values_to_schema(
-                peak_flow.options_schema(), user_input or self.config_entry.options
-            ),
-            errors=errors,
-            description_placeholders=placeholders,
-        )
+        """Take the form back: its step is named for its texts."""
+        return await self.async_step_init(user_input)
