@@ -9,6 +9,7 @@ for saving, so a restart resumes the count instead of guessing from voltage.
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, override
 
 from homeassistant.config_entries import ConfigEntry
@@ -128,7 +129,7 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
         self.schedule_save()
         return status
 
-    def _sample(self, now: Any) -> BatterySample:
+    def _sample(self, now: datetime) -> BatterySample:
         """Read the battery's inputs; an untrustworthy one is None."""
         data = self.config_entry.data
         return BatterySample(
@@ -188,7 +189,7 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
                     LOGGER.info("%s: %s takes commands again", self.name, entity_id)
 
     async def async_request_mode(
-        self, mode: BatteryMode, until: Any | None = None
+        self, mode: BatteryMode, until: datetime | None = None
     ) -> None:
         """Ask for a mode (the select, an action); act on it at once."""
         now = dt_util.utcnow()
