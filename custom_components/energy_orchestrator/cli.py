@@ -89,6 +89,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     backtest.add_argument("--json", action="store_true")
 
+    backtest_ev = commands.add_parser(
+        "backtest-ev", help="replay a profile with a car: solar into the car"
+    )
+    backtest_ev.add_argument(
+        "--input", required=True, help="CSV: time, load[, pv] in W"
+    )
+    backtest_ev.add_argument("--arrive", required=True, help="HH:MM the car comes home")
+    backtest_ev.add_argument("--depart", required=True, help="HH:MM the car leaves")
+    backtest_ev.add_argument("--need-kwh", type=float, required=True)
+    backtest_ev.add_argument("--max-current", type=float, default=16.0, help="A")
+    backtest_ev.add_argument("--json", action="store_true")
+
     bench = commands.add_parser("bench", help="print performance figures")
     which = bench.add_subparsers(dest="benchmark", required=True)
     poll = which.add_parser(
@@ -126,6 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _soc(args)
         if args.command == "backtest":
             return _backtest(args)
+        if args.command == "backtest-ev":
+            return _backtest_ev(args)
         return asyncio.run(_bench(args))
     except KeyboardInterrupt:
         return 130
@@ -257,6 +271,49 @@ def _backtest(args: argparse.Namespace) -> int:
     except ValueError as err:
         return _fail(str(err))
     print(json.dumps(result) if args.json else format_backtest(result))
+    return 0
+
+
+def _backtest_ev(args: argparse.Namespace) -> int:
+    """Replay a profile with a car through the charging strategies."""
+    import csv  # noqa: PLC0415
+    from datetime import time  # noqa: PLC0415
+
+    from .backtest import ProfileError, read_profile  # noqa: PLC0415
+    from .backtest_ev import (  # noqa: PLC0415
+        format_backtest_ev,
+        profile_zone,
+        run_backtest_ev,
+    )
+
+    try:
+        arrive, depart = (
+            time.fromisoformat(args.arrive),
+            time.fromisoformat(args.depart),
+        )
+    except ValueError:
+        return _fail("--arrive and --depart are clock times, HH:MM")
+    try:
+        with Path(args.input).open(encoding="utf-8", newline="") as profile:
+            first = next(csv.DictReader(profile), None)
+            profile.seek(0)
+            series = read_profile(profile)
+        zone = profile_zone((first or {}).get("time") or "0")
+        result = run_backtest_ev(
+            series,
+            arrive=arrive,
+            depart=depart,
+            need_kwh=args.need_kwh,
+            max_current_a=args.max_current,
+            zone=zone,
+        )
+    except OSError as err:
+        return _fail(f"cannot read {args.input}: {err.strerror or err}")
+    except ProfileError as err:
+        return _fail(f"{args.input}: {err}")
+    except ValueError as err:
+        return _fail(str(err))
+    print(json.dumps(result) if args.json else format_backtest_ev(result))
     return 0
 
 

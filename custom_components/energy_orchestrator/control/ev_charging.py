@@ -1,0 +1,653 @@
+"""Charging a car from the sun: current, phases, sources, deadlines.
+
+Surplus charging follows what the site would otherwise export (plus what
+the car already takes, and what the house battery is charging with: the car
+comes first), within the wallbox's minimum and maximum current, started and
+stopped with delays so a cloud does not toggle the car.
+
+Phases: one phase carries a car from ``V x Imin`` (1.4 kW at 6 A), three
+phases from ``3 x V x Imin`` (4.1 kW). The switch up needs the surplus above
+the three-phase minimum plus a margin for the up delay; the switch down
+needs it below that minimum for the down delay; and no two switches come
+closer than ``min_phase_switch_interval``. Both thresholds hang on the
+three-phase minimum alone, never on the one-phase maximum, so the band
+between them exists whatever the wallbox's maximum current (the flaw of
+controllers whose up threshold is the one-phase maximum: with 16 A it lies
+below the three-phase minimum and the two thresholds cross). A switch is
+the sequence wallboxes need: stop, wait for the current to fall, switch,
+wait, resume; never while current flows.
+
+Sources: solar first; in ``solar_battery`` the house battery next, down to
+a floor the battery manager allows; the grid last. ``deadline`` mode
+charges from the sun and starts charging at full power at the latest
+moment that still delivers the target energy by the deadline: the grid
+energy that is unavoidable is what that last stretch takes.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+import math
+from typing import Any
+
+# Delays of starting and stopping on the surplus, as evcc's defaults.
+ENABLE_DELAY = timedelta(minutes=1)
+DISABLE_DELAY = timedelta(minutes=3)
+# Delays of switching phases up and down.
+PHASE_UP_DELAY = timedelta(minutes=2)
+PHASE_DOWN_DELAY = timedelta(minutes=5)
+# The surplus must exceed the three-phase minimum by this share to switch up.
+PHASE_UP_MARGIN = 0.1
+# Below this, a car is taken not to draw current (for the switch sequence).
+NO_CURRENT_W = 100.0
+# A deadline is planned with this much time to spare.
+DEADLINE_MARGIN = timedelta(minutes=15)
+# The house battery feeds the car only this far above its floor (points).
+BATTERY_FLOOR_BAND = 2.0
+
+
+class ChargeMode(StrEnum):
+    """How the car is charged."""
+
+    OFF = "off"
+    SOLAR = "solar"
+    SOLAR_BATTERY = "solar_battery"
+    FAST = "fast"
+    DEADLINE = "deadline"
+
+
+class PhaseChoice(StrEnum):
+    """Which phases the user allows."""
+
+    AUTO = "auto"
+    ONE = "one"
+    THREE = "three"
+
+
+@dataclass(frozen=True)
+class WallboxLimits:
+    """The wallbox and the car as the manager sees them."""
+
+    min_current_a: float = 6.0
+    max_current_a: float = 16.0
+    voltage_v: float = 230.0
+    can_switch_phases: bool = True
+    min_phase_switch_interval: timedelta = timedelta(minutes=10)
+    switch_pause: timedelta = timedelta(seconds=30)
+
+    def validate(self) -> None:
+        """Raise ValueError for a wallbox that cannot exist."""
+        if not 0 < self.min_current_a <= self.max_current_a <= 80:
+            raise ValueError("currents must satisfy 0 < minimum <= maximum <= 80 A")
+        if not 100 <= self.voltage_v <= 260:
+            raise ValueError("the phase voltage must be 100-260 V")
+
+    def min_power_w(self, phases: int) -> float:
+        """Return the least power the car takes on ``phases`` phases."""
+        return phases * self.voltage_v * self.min_current_a
+
+    def max_power_w(self, phases: int) -> float:
+        """Return the most power the car takes on ``phases`` phases."""
+        return phases * self.voltage_v * self.max_current_a
+
+
+@dataclass(frozen=True)
+class EvInputs:
+    """What the site measures now; None where unknown."""
+
+    grid_power_w: float | None
+    ev_power_w: float | None
+    connected: bool | None = True
+    battery_power_w: float | None = None  # > 0 charging
+    battery_soc: float | None = None
+    battery_floor_soc: float | None = None
+    battery_max_discharge_w: float = 0.0
+
+
+@dataclass(frozen=True)
+class EvCommand:
+    """What the wallbox is to do."""
+
+    enable: bool
+    current_a: float
+    phases: int
+
+
+@dataclass(frozen=True)
+class EvStatus:
+    """What the manager shows after a step."""
+
+    command: EvCommand
+    mode: ChargeMode
+    state: str
+    reason: str
+    phases_in_use: int
+    available_w: float | None
+    session_energy_wh: float
+    solar_energy_wh: float
+    battery_energy_wh: float
+    grid_energy_wh: float
+    phase_switches: int
+    start_stops: int
+    deadline_start: datetime | None = None
+
+    @property
+    def solar_share(self) -> float | None:
+        """Return the share of the session's energy that came from the sun."""
+        if self.session_energy_wh <= 0:
+            return None
+        return self.solar_energy_wh / self.session_energy_wh
+
+
+@dataclass
+class _Memory:
+    """What the manager keeps between steps (and across restarts)."""
+
+    mode: ChargeMode = ChargeMode.OFF
+    phase_choice: PhaseChoice = PhaseChoice.AUTO
+    target_energy_wh: float | None = None
+    deadline: datetime | None = None
+    enabled: bool = False
+    phases: int = 1
+    last_switch: datetime | None = None
+    # The pending switch: target phases and when its stage began.
+    switch_to: int | None = None
+    switch_stage: str | None = None
+    switch_since: datetime | None = None
+    # Since when the surplus has been above (or below) a threshold.
+    above_since: datetime | None = None
+    below_since: datetime | None = None
+    up_since: datetime | None = None
+    down_since: datetime | None = None
+    session_wh: float = 0.0
+    solar_wh: float = 0.0
+    battery_wh: float = 0.0
+    grid_wh: float = 0.0
+    phase_switches: int = 0
+    start_stops: int = 0
+    last_time: datetime | None = None
+
+
+class EvChargingManager:
+    """Decides the wallbox's enable, current and phases. See the module doc."""
+
+    def __init__(
+        self,
+        limits: WallboxLimits,
+        *,
+        now: datetime,
+        saved: dict[str, Any] | None = None,
+    ) -> None:
+        """Start off, or resume a session from ``saved``."""
+        limits.validate()
+        self.limits = limits
+        self.memory = _Memory(phases=3 if limits.can_switch_phases else 1)
+        if saved is not None:
+            self._restore(saved)
+        self._status = self._make_status(None, "idle", "started", None)
+
+    # --- the user's requests ---------------------------------------------
+
+    def start(
+        self,
+        now: datetime,
+        mode: ChargeMode,
+        target_energy_wh: float | None = None,
+        deadline: datetime | None = None,
+    ) -> None:
+        """Start a session (the "charge now" button, an action)."""
+        if mode is ChargeMode.DEADLINE and (
+            target_energy_wh is None or deadline is None
+        ):
+            raise ValueError("deadline mode needs a target energy and a deadline")
+        if target_energy_wh is not None and not (
+            math.isfinite(target_energy_wh) and 0 < target_energy_wh <= 500_000
+        ):
+            raise ValueError("the target energy must be 0-500 kWh")
+        if deadline is not None and deadline <= now:
+            raise ValueError("the deadline is in the past")
+        memory = self.memory
+        if memory.mode is ChargeMode.OFF:
+            memory.session_wh = memory.solar_wh = memory.battery_wh = memory.grid_wh = (
+                0.0
+            )
+        memory.mode = mode
+        memory.target_energy_wh = target_energy_wh
+        memory.deadline = deadline
+
+    def stop(self, now: datetime) -> None:
+        """End charging; the session's figures stay until the next start."""
+        self.memory.mode = ChargeMode.OFF
+
+    def set_phases(self, now: datetime, choice: PhaseChoice) -> None:
+        """Force one or three phases, or let the manager choose."""
+        if choice is PhaseChoice.THREE and not self.limits.can_switch_phases:
+            raise ValueError("this wallbox cannot switch phases")
+        self.memory.phase_choice = choice
+
+    # --- stepping ----------------------------------------------------------
+
+    @property
+    def status(self) -> EvStatus:
+        """Return the status of the last step."""
+        return self._status
+
+    def update(self, now: datetime, inputs: EvInputs) -> EvStatus:
+        """Decide for the next step and book the last one's energy."""
+        memory = self.memory
+        self._book(now, inputs)
+        if memory.mode is ChargeMode.OFF or inputs.connected is False:
+            reason = "off" if memory.mode is ChargeMode.OFF else "not_connected"
+            return self._hold(
+                now, enable=False, state="idle", reason=reason, available=None
+            )
+        if memory.switch_stage is not None:
+            return self._continue_switch(now, inputs)
+        target = memory.target_energy_wh
+        if target is not None and memory.session_wh >= target:
+            return self._hold(
+                now, enable=False, state="complete", reason="target_reached"
+            )
+        if memory.mode is ChargeMode.FAST:
+            return self._charge_at(
+                now,
+                inputs,
+                current=self.limits.max_current_a,
+                phases=self._forced_phases(3),
+                reason="fast",
+                available=None,
+            )
+        if memory.mode is ChargeMode.DEADLINE:
+            latest = self._deadline_start(now)
+            if latest is not None and now >= latest:
+                return self._charge_at(
+                    now,
+                    inputs,
+                    current=self.limits.max_current_a,
+                    phases=self._deadline_phases(now),
+                    reason="deadline",
+                    available=None,
+                )
+        available = self._available(inputs)
+        if available is None:
+            return self._hold(
+                now,
+                enable=memory.enabled,
+                state="waiting",
+                reason="inputs_unavailable",
+                available=None,
+            )
+        return self._follow_surplus(now, available, inputs)
+
+    def _available(self, inputs: EvInputs) -> float | None:
+        """Return the power the car may take now without importing."""
+        if inputs.grid_power_w is None or inputs.ev_power_w is None:
+            return None
+        available = -inputs.grid_power_w + inputs.ev_power_w
+        if inputs.battery_power_w is not None and inputs.battery_power_w > 0:
+            # The car before the house battery.
+            available += inputs.battery_power_w
+        if self.memory.mode in (
+            ChargeMode.SOLAR_BATTERY,
+            ChargeMode.DEADLINE,
+        ) and self._battery_may_give(inputs):
+            available += inputs.battery_max_discharge_w - max(
+                -(inputs.battery_power_w or 0.0), 0.0
+            )
+        return available
+
+    def _battery_may_give(self, inputs: EvInputs) -> bool:
+        """Return whether the house battery may feed the car (above its floor)."""
+        if inputs.battery_soc is None or inputs.battery_floor_soc is None:
+            return False
+        return inputs.battery_soc > inputs.battery_floor_soc + BATTERY_FLOOR_BAND
+
+    def _follow_surplus(
+        self, now: datetime, available: float, inputs: EvInputs
+    ) -> EvStatus:
+        """Surplus charging with start/stop delays and phase hysteresis."""
+        memory = self.memory
+        limits = self.limits
+        phases = memory.phases
+        # Phases are chosen while charging, and at a start; a car that does
+        # not charge keeps its contactors where they are.
+        wanted = self._wanted_phases(now, available) if memory.enabled else phases
+        if (
+            wanted != phases
+            and memory.enabled
+            and (inputs.ev_power_w or 0) > NO_CURRENT_W
+        ):
+            return self._begin_switch(now, wanted, inputs)
+        if wanted != phases:
+            memory.phases = phases = wanted
+            memory.last_switch = now
+            memory.phase_switches += 1
+        if not memory.enabled:
+            phases = self._starting_phases(now, available)
+        minimum = limits.min_power_w(phases)
+        if available >= limits.min_power_w(1):
+            memory.below_since = None
+            memory.above_since = memory.above_since or now
+        else:
+            memory.above_since = None
+            memory.below_since = memory.below_since or now
+        if not memory.enabled:
+            if (
+                memory.above_since is not None
+                and now - memory.above_since >= ENABLE_DELAY
+                and available >= minimum
+            ):
+                return self._charge_at(
+                    now,
+                    inputs,
+                    current=self._current(available, phases),
+                    phases=phases,
+                    reason="surplus",
+                    available=available,
+                )
+            return self._hold(
+                now,
+                enable=False,
+                state="waiting",
+                reason="surplus_too_small",
+                available=available,
+            )
+        if memory.below_since is not None and now - memory.below_since >= DISABLE_DELAY:
+            return self._hold(
+                now,
+                enable=False,
+                state="waiting",
+                reason="surplus_gone",
+                available=available,
+            )
+        # Keep charging at least at the minimum through a cloud.
+        return self._charge_at(
+            now,
+            inputs,
+            current=self._current(available, phases),
+            phases=phases,
+            reason="surplus",
+            available=available,
+        )
+
+    def _wanted_phases(self, now: datetime, available: float) -> int:
+        """Return the phases to charge on, with hysteresis and dwell."""
+        memory = self.memory
+        limits = self.limits
+        if not limits.can_switch_phases or memory.phase_choice is PhaseChoice.ONE:
+            return 1
+        if memory.phase_choice is PhaseChoice.THREE:
+            return 3
+        three_min = limits.min_power_w(3)
+        if available >= three_min * (1 + PHASE_UP_MARGIN):
+            memory.up_since = memory.up_since or now
+        else:
+            memory.up_since = None
+        if available < three_min:
+            memory.down_since = memory.down_since or now
+        else:
+            memory.down_since = None
+        rested = (
+            memory.last_switch is None
+            or now - memory.last_switch >= limits.min_phase_switch_interval
+        )
+        if (
+            memory.phases == 1
+            and memory.up_since
+            and now - memory.up_since >= PHASE_UP_DELAY
+            and rested
+        ):
+            return 3
+        if (
+            memory.phases == 3
+            and memory.down_since
+            and now - memory.down_since >= PHASE_DOWN_DELAY
+            and rested
+        ):
+            return 1
+        return memory.phases
+
+    def _starting_phases(self, now: datetime, available: float) -> int:
+        """Return the phases a start would charge on: three only if the sun carries them."""
+        memory = self.memory
+        if not self.limits.can_switch_phases or memory.phase_choice is PhaseChoice.ONE:
+            return 1
+        if memory.phase_choice is PhaseChoice.THREE:
+            return 3
+        three = available >= self.limits.min_power_w(3) * (1 + PHASE_UP_MARGIN)
+        rested = (
+            memory.last_switch is None
+            or now - memory.last_switch >= self.limits.min_phase_switch_interval
+        )
+        if not rested:
+            return memory.phases
+        return 3 if three else 1
+
+    def _forced_phases(self, default: int) -> int:
+        """Return the phases for full-power charging."""
+        choice = self.memory.phase_choice
+        if not self.limits.can_switch_phases or choice is PhaseChoice.ONE:
+            return 1
+        return 3 if choice is PhaseChoice.THREE else default
+
+    def _current(self, available: float, phases: int) -> float:
+        """Return the current that takes ``available`` on ``phases`` (whole amps)."""
+        limits = self.limits
+        amps = math.floor(available / (limits.voltage_v * phases))
+        return float(min(max(amps, limits.min_current_a), limits.max_current_a))
+
+    def _deadline_start(self, now: datetime) -> datetime | None:
+        """Return when full-power charging must begin to meet the deadline."""
+        memory = self.memory
+        if memory.deadline is None or memory.target_energy_wh is None:
+            return None
+        missing = max(memory.target_energy_wh - memory.session_wh, 0.0)
+        if missing <= 0:
+            return None
+        power = self.limits.max_power_w(self._deadline_phases(now))
+        return memory.deadline - timedelta(hours=missing / power) - DEADLINE_MARGIN
+
+    def _deadline_phases(self, now: datetime) -> int:
+        """Return the phases of the final stretch: the present ones if they make it.
+
+        Starting earlier on the phases the car is on saves a switch; three
+        phases only when one would not deliver the rest in the time left.
+        """
+        memory = self.memory
+        forced = self._forced_phases(3)
+        if forced == 1 or memory.phases == 3 or memory.deadline is None:
+            return forced
+        missing = max((memory.target_energy_wh or 0.0) - memory.session_wh, 0.0)
+        hours_left = (memory.deadline - now - DEADLINE_MARGIN).total_seconds() / 3600
+        one_phase_hours = missing / self.limits.max_power_w(1)
+        # The stretch's start was set by this very rule, a step ago: allow
+        # that step, the margin covers it.
+        return 1 if one_phase_hours <= hours_left + 0.1 else 3
+
+    # --- the switch sequence: stop, wait, switch, wait, resume ------------
+
+    def _begin_switch(self, now: datetime, phases: int, inputs: EvInputs) -> EvStatus:
+        """Stop charging to switch phases."""
+        memory = self.memory
+        memory.switch_to, memory.switch_stage, memory.switch_since = (
+            phases,
+            "stopping",
+            now,
+        )
+        return self._hold(
+            now,
+            enable=False,
+            state="switching_phases",
+            reason="stopping",
+            available=None,
+        )
+
+    def _continue_switch(self, now: datetime, inputs: EvInputs) -> EvStatus:
+        """Go on with a switch: phases only once no current flows."""
+        memory = self.memory
+        assert memory.switch_since is not None
+        assert memory.switch_to is not None
+        if memory.switch_stage == "stopping":
+            quiet = (inputs.ev_power_w or 0.0) <= NO_CURRENT_W
+            if quiet or now - memory.switch_since >= 2 * self.limits.switch_pause:
+                memory.phases = memory.switch_to
+                memory.last_switch = now
+                memory.phase_switches += 1
+                memory.switch_stage, memory.switch_since = "pausing", now
+            return self._hold(
+                now,
+                enable=False,
+                state="switching_phases",
+                reason="phases",
+                available=None,
+            )
+        if now - memory.switch_since < self.limits.switch_pause:
+            return self._hold(
+                now,
+                enable=False,
+                state="switching_phases",
+                reason="pausing",
+                available=None,
+            )
+        memory.switch_to = memory.switch_stage = memory.switch_since = None
+        available = self._available(inputs) or self.limits.min_power_w(memory.phases)
+        return self._charge_at(
+            now,
+            inputs,
+            current=self._current(available, memory.phases),
+            phases=memory.phases,
+            reason="resumed",
+            available=available,
+            count=False,
+        )
+
+    # --- commands and bookkeeping -----------------------------------------
+
+    def _charge_at(
+        self,
+        now: datetime,
+        inputs: EvInputs,
+        *,
+        current: float,
+        phases: int,
+        reason: str,
+        available: float | None,
+        count: bool = True,
+    ) -> EvStatus:
+        """Command charging at a current."""
+        memory = self.memory
+        if (
+            phases != memory.phases
+            and memory.enabled
+            and (inputs.ev_power_w or 0) > NO_CURRENT_W
+        ):
+            return self._begin_switch(now, phases, inputs)
+        if phases != memory.phases:
+            memory.phases = phases
+            memory.last_switch = now
+            memory.phase_switches += 1
+        if not memory.enabled and count:
+            memory.start_stops += 1
+        memory.enabled = True
+        command = EvCommand(True, current, phases)
+        self._status = self._make_status(command, "charging", reason, available, now)
+        return self._status
+
+    def _hold(
+        self,
+        now: datetime,
+        *,
+        enable: bool,
+        state: str,
+        reason: str,
+        available: float | None = None,
+    ) -> EvStatus:
+        """Command the wallbox on at its minimum, or off."""
+        memory = self.memory
+        memory.enabled = enable
+        command = EvCommand(
+            enable, self.limits.min_current_a if enable else 0.0, memory.phases
+        )
+        self._status = self._make_status(command, state, reason, available, now)
+        return self._status
+
+    def _book(self, now: datetime, inputs: EvInputs) -> None:
+        """Add the energy the car took since the last step, by source."""
+        memory = self.memory
+        last, memory.last_time = memory.last_time, now
+        if last is None or inputs.ev_power_w is None or now <= last:
+            return
+        hours = min((now - last).total_seconds(), 900) / 3600
+        ev_wh = max(inputs.ev_power_w, 0.0) * hours
+        grid_wh = min(ev_wh, max(inputs.grid_power_w or 0.0, 0.0) * hours)
+        battery_wh = min(
+            ev_wh - grid_wh, max(-(inputs.battery_power_w or 0.0), 0.0) * hours
+        )
+        memory.session_wh += ev_wh
+        memory.grid_wh += grid_wh
+        memory.battery_wh += battery_wh
+        memory.solar_wh += ev_wh - grid_wh - battery_wh
+
+    def _make_status(
+        self,
+        command: EvCommand | None,
+        state: str,
+        reason: str,
+        available: float | None,
+        now: datetime | None = None,
+    ) -> EvStatus:
+        """Assemble the status."""
+        memory = self.memory
+        command = command or EvCommand(False, 0.0, memory.phases)
+        return EvStatus(
+            command=command,
+            mode=memory.mode,
+            state=state,
+            reason=reason,
+            phases_in_use=memory.phases,
+            available_w=available,
+            session_energy_wh=memory.session_wh,
+            solar_energy_wh=memory.solar_wh,
+            battery_energy_wh=memory.battery_wh,
+            grid_energy_wh=memory.grid_wh,
+            phase_switches=memory.phase_switches,
+            start_stops=memory.start_stops,
+            deadline_start=self._deadline_start(now) if now else None,
+        )
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return the session and the mode, JSON-able."""
+        memory = self.memory
+        return {
+            "version": 1,
+            "mode": memory.mode.value,
+            "phase_choice": memory.phase_choice.value,
+            "target_energy_wh": memory.target_energy_wh,
+            "deadline": memory.deadline.isoformat() if memory.deadline else None,
+            "phases": memory.phases,
+            "session_wh": memory.session_wh,
+            "solar_wh": memory.solar_wh,
+            "battery_wh": memory.battery_wh,
+            "grid_wh": memory.grid_wh,
+        }
+
+    def _restore(self, saved: dict[str, Any]) -> None:
+        """Take a snapshot back; raise ValueError if it is not one."""
+        if saved.get("version") != 1:
+            raise ValueError(
+                f"saved charging state has version {saved.get('version')!r}"
+            )
+        memory = self.memory
+        memory.mode = ChargeMode(saved["mode"])
+        memory.phase_choice = PhaseChoice(saved["phase_choice"])
+        memory.target_energy_wh = saved.get("target_energy_wh")
+        deadline = saved.get("deadline")
+        memory.deadline = datetime.fromisoformat(deadline) if deadline else None
+        memory.phases = int(saved["phases"])
+        if memory.phases not in (1, 3):
+            raise ValueError("saved phases are neither 1 nor 3")
+        for key in ("session_wh", "solar_wh", "battery_wh", "grid_wh"):
+            value = float(saved[key])
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"saved {key} is not an energy")
+            setattr(memory, key, value)
