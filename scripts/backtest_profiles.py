@@ -1,8 +1,10 @@
 """Convert the measured profiles in ../shared/data/profiles and backtest them.
 
 Writes ``time,load,pv`` CSVs into a temporary folder and runs ``eo backtest``
-on each, printing one JSON line per profile: how the README's peak-shaving
-table is made. Usage: ``.venv/bin/python scripts/backtest_profiles.py``.
+(peak shaving) or, with ``--ev``, ``eo backtest-ev`` (the car, home from
+16:00 to 07:30 needing 10 kWh, and home from 08:00 to 18:00) on each,
+printing one JSON line per run: how the README's tables are made. Usage:
+``.venv/bin/python scripts/backtest_profiles.py [--ev]``.
 """
 
 import csv
@@ -65,8 +67,22 @@ def _simbench(
             )
 
 
+def _nrel(target: Path) -> None:
+    """Take NREL's SERF East PV (15 min, 104 days) with no house load."""
+    source = DATA / "pvanalytics_nrel" / "serf_east_15min_ac_power.csv"
+    with source.open() as src, target.open("w", newline="") as dst:
+        reader = csv.reader(src)
+        next(reader)
+        writer = csv.writer(dst)
+        writer.writerow(["time", "load", "pv"])
+        for row in reader:
+            writer.writerow([row[0].replace(" ", "T"), "0", row[1]])
+
+
 def main() -> int:
     """Convert, run, print."""
+    if "--ev" in sys.argv:
+        return _main_ev()
     with tempfile.TemporaryDirectory() as folder:
         for name, source, kwh, kw in ROWS:
             path = Path(folder) / f"{name}.csv"
@@ -106,6 +122,64 @@ def main() -> int:
                 ),
                 flush=True,
             )
+    return 0
+
+
+def _main_ev() -> int:
+    """Run the car's backtest on every profile with PV."""
+    rows = [
+        *ROWS,
+        (
+            "nrel_serf_east",
+            "serf_east_15min_ac_power.csv (PV only, no house load)",
+            0,
+            0,
+        ),
+    ]
+    with tempfile.TemporaryDirectory() as folder:
+        for name, source, _, _ in rows:
+            path = Path(folder) / f"{name}.csv"
+            if name.startswith("emhass"):
+                _emhass(EMHASS / source, path)
+            elif name == "simbench_household":
+                _simbench(path, "H0-A_pload", "PV1", 4500, 5)
+            elif name == "simbench_commercial":
+                continue
+            else:
+                _nrel(path)
+            for arrive, depart in (("16:00", "07:30"), ("08:00", "18:00")):
+                result = subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "energy_orchestrator_cli",
+                        "backtest-ev",
+                        "--input",
+                        str(path),
+                        "--arrive",
+                        arrive,
+                        "--depart",
+                        depart,
+                        "--need-kwh",
+                        "10",
+                        "--json",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                print(
+                    json.dumps(
+                        {
+                            "profile": name,
+                            "source": source,
+                            "arrive": arrive,
+                            "depart": depart,
+                            **json.loads(result.stdout),
+                        }
+                    ),
+                    flush=True,
+                )
     return 0
 
 

@@ -119,3 +119,43 @@ def test_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     assert "multiple of 5 minutes" in capsys.readouterr().err
     assert main([*args, "--import-limit", "-4"]) == 1
     assert ">= 0 W" in capsys.readouterr().err
+
+
+def test_backtest_ev_prints_both_strategies(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["backtest-ev", "--input", str(PROFILE), "--arrive", "08:00"]
+    assert main([*args, "--depart", "18:00", "--need-kwh", "10", "--json"]) == 0
+    output = json.loads(capsys.readouterr().out)
+    baseline, ours = (
+        output["strategies"]["evcc-like"],
+        output["strategies"]["orchestrator"],
+    )
+    assert set(ours) == {
+        "solar_kwh_to_ev",
+        "battery_kwh_to_ev",
+        "grid_kwh_to_ev",
+        "delivered_kwh",
+        "target_met_days",
+        "phase_switches",
+        "start_stops",
+    }
+    for figures in (baseline, ours):
+        parts = (
+            figures["solar_kwh_to_ev"]
+            + figures["battery_kwh_to_ev"]
+            + figures["grid_kwh_to_ev"]
+        )
+        assert parts == pytest.approx(figures["delivered_kwh"], abs=0.05)
+    assert ours["solar_kwh_to_ev"] > baseline["solar_kwh_to_ev"]
+    assert ours["phase_switches"] < baseline["phase_switches"]
+    assert ours["target_met_days"] == baseline["target_met_days"] == 10
+
+
+def test_backtest_ev_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["backtest-ev", "--input", str(PROFILE), "--need-kwh", "10"]
+    assert main([*args, "--arrive", "4pm", "--depart", "07:30"]) == 1
+    assert "HH:MM" in capsys.readouterr().err
+    assert (
+        main([*args, "--arrive", "16:00", "--depart", "07:30", "--max-current", "3"])
+        == 1
+    )
+    assert "minimum <= maximum" in capsys.readouterr().err

@@ -181,7 +181,8 @@ class EvChargingManager:
         """Start off, or resume a session from ``saved``."""
         limits.validate()
         self.limits = limits
-        self.memory = _Memory(phases=3 if limits.can_switch_phases else 1)
+        # One phase until known otherwise: the start that follows needs no switch.
+        self.memory = _Memory(phases=1)
         if saved is not None:
             self._restore(saved)
         self._status = self._make_status(None, "idle", "started", None)
