@@ -235,15 +235,21 @@ def run_backtest_ev(
         "strategies": {
             "evcc-like": _run(
                 minute,
-                limits,
-                arrive,
-                depart,
-                need_kwh * 1000,
-                zone,
-                _EvccLike(limits),
+                limits=limits,
+                arrive=arrive,
+                depart=depart,
+                need_wh=need_kwh * 1000,
+                zone=zone,
+                evcc=_EvccLike(limits),
             ),
             "orchestrator": _run(
-                minute, limits, arrive, depart, need_kwh * 1000, zone, None
+                minute,
+                limits=limits,
+                arrive=arrive,
+                depart=depart,
+                need_wh=need_kwh * 1000,
+                zone=zone,
+                evcc=None,
             ),
         }
     }
@@ -259,6 +265,7 @@ def _resample(series: Series) -> Series:
 
 def _run(
     series: Series,
+    *,
     limits: WallboxLimits,
     arrive: time,
     depart: time,

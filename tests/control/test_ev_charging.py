@@ -54,7 +54,7 @@ def solar(limits: WallboxLimits | None = None) -> tuple[EvChargingManager, Car]:
 
 
 def test_starts_after_the_delay_and_follows_the_surplus() -> None:
-    manager, car = solar()
+    _, car = solar()
     assert not car.minute(T0, 2500).command.enable  # the delay runs
     status = car.minute(T0 + MINUTE, 2500)
     assert status.command.enable
@@ -63,7 +63,7 @@ def test_starts_after_the_delay_and_follows_the_surplus() -> None:
 
 
 def test_a_short_cloud_keeps_the_car_at_its_minimum() -> None:
-    manager, car = solar()
+    _, car = solar()
     now = T0
     for _ in range(3):
         car.minute(now, 3000)
@@ -168,10 +168,8 @@ def test_deadline_starts_at_the_latest_moment_on_the_phases_in_use() -> None:
     car = Car(manager)
     manager.memory.phases = 1
     now = T0
-    while (
-        now < deadline
-        and not car.statuses[-1:]
-        or (car.statuses and not car.statuses[-1].command.enable and now < deadline)
+    while (now < deadline and not car.statuses[-1:]) or (
+        car.statuses and not car.statuses[-1].command.enable and now < deadline
     ):
         car.minute(now, 0)
         now += MINUTE
