@@ -10,6 +10,11 @@ from custom_components.energy_orchestrator.controllers.battery import (
     sensor as battery_sensor,
 )
 from custom_components.energy_orchestrator.controllers.peak import sensor as peak_sensor
+from custom_components.energy_orchestrator.controllers.wallbox import (
+    button as wallbox_button,
+    select as wallbox_select,
+    sensor as wallbox_sensor,
+)
 from custom_components.energy_orchestrator.drivers.values import QUANTITIES
 
 ROOT = Path(__file__).parent.parent
@@ -31,7 +36,12 @@ def test_every_canonical_key_has_a_translated_name() -> None:
     strings = json.loads((PACKAGE / "strings.json").read_text())
     sensors = strings["entity"]["sensor"]
     controller_sensors = {
-        d.translation_key for d in (*battery_sensor.SENSORS, *peak_sensor.SENSORS)
+        d.translation_key
+        for d in (
+            *battery_sensor.SENSORS,
+            *peak_sensor.SENSORS,
+            *wallbox_sensor.SENSORS,
+        )
     }
     assert set(QUANTITIES) | controller_sensors == set(sensors)
     for key, quantity in QUANTITIES.items():
@@ -72,7 +82,10 @@ def test_every_command_has_a_translated_entity_name() -> None:
 
     entity = json.loads((PACKAGE / "strings.json").read_text())["entity"]
     named = set(entity["number"]) | set(entity["select"]) | set(entity["switch"])
-    controller_keys = {d.translation_key for d in battery_number.THRESHOLDS}
+    controller_keys = {d.translation_key for d in battery_number.THRESHOLDS} | {
+        wallbox_select.MODE.translation_key,
+        wallbox_select.PHASES.translation_key,
+    }
     assert named == {kind.value for kind in CommandKind} | controller_keys
 
 
@@ -93,6 +106,9 @@ def test_controller_entities_and_actions_are_translated() -> None:
     for platform, descriptions in (
         ("sensor", battery_sensor.SENSORS),
         ("sensor", peak_sensor.SENSORS),
+        ("sensor", wallbox_sensor.SENSORS),
+        ("select", (wallbox_select.MODE, wallbox_select.PHASES)),
+        ("button", (wallbox_button.CHARGE_NOW,)),
         ("number", battery_number.THRESHOLDS),
         ("select", (battery_select.MODE,)),
     ):

@@ -2,7 +2,7 @@
 
 Each device is a config entry. Devices on one bus or gateway share a single
 connection from the link pool, so a gateway that takes one client at a time
-serves them all. Controllers (the battery manager, peak shaving) are config entries too;
+serves them all. Controllers (battery manager, peak shaving, wallbox manager) are entries too;
 their entry type says which, and their set-up lives in ``controllers/``.
 """
 
@@ -23,9 +23,11 @@ from .const import (
     CONF_FAMILY,
     CONF_REGISTER_MAP,
     CONF_UNIT_ID,
+    CONTROLLER_TYPES,
     DOMAIN,
     TYPE_BATTERY_MANAGER,
     TYPE_PEAK_SHAVING,
+    TYPE_WALLBOX_MANAGER,
 )
 from .controllers.base import STORAGE_VERSION, storage_key
 from .controllers.battery import (
@@ -33,6 +35,10 @@ from .controllers.battery import (
     async_unload_battery_manager,
 )
 from .controllers.peak import async_setup_peak_shaving, async_unload_peak_shaving
+from .controllers.wallbox import (
+    async_setup_wallbox_manager,
+    async_unload_wallbox_manager,
+)
 from .coordinator import (
     DeviceCoordinator,
     EnergyOrchestratorConfigEntry,
@@ -65,6 +71,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry[Any]) -> boo
         await async_setup_battery_manager(hass, entry)
     elif kind == TYPE_PEAK_SHAVING:
         await async_setup_peak_shaving(hass, entry)
+    elif kind == TYPE_WALLBOX_MANAGER:
+        await async_setup_wallbox_manager(hass, entry)
     else:
         await _async_setup_device(hass, entry)
     # Home Assistant 2026.10 still checks for a boolean here.
@@ -177,12 +185,14 @@ async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry[Any]) -> bo
         return await async_unload_battery_manager(hass, entry)
     if kind == TYPE_PEAK_SHAVING:
         return await async_unload_peak_shaving(hass, entry)
+    if kind == TYPE_WALLBOX_MANAGER:
+        return await async_unload_wallbox_manager(hass, entry)
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: ConfigEntry[Any]) -> None:
     """Delete a removed controller's saved state with it."""
-    if (kind := entry.data.get(CONF_TYPE)) in (TYPE_BATTERY_MANAGER, TYPE_PEAK_SHAVING):
+    if (kind := entry.data.get(CONF_TYPE)) in CONTROLLER_TYPES:
         store: Store[dict[str, Any]] = Store(
             hass, STORAGE_VERSION, storage_key(kind, entry.entry_id)
         )

@@ -37,6 +37,7 @@ from .const import (
     CONF_FRAMING,
     CONF_REGISTER_MAP,
     CONF_UNIT_ID,
+    CONTROLLER_TYPES,
     DEFAULT_BAUDRATE,
     DEFAULT_PORT,
     DEFAULT_UNIT_ID,
@@ -48,10 +49,12 @@ from .const import (
     TYPE_PEAK_SHAVING,
     TYPE_SERIAL,
     TYPE_TCP,
+    TYPE_WALLBOX_MANAGER,
 )
 from .controllers.battery.flow import STEP_BATTERY_MANAGER, validate_battery_manager
 from .controllers.battery.settings import options_schema, validate_options
 from .controllers.peak import flow as peak_flow
+from .controllers.wallbox import flow as wallbox_flow
 from .drivers.errors import (
     DeviceSilentError,
     LinkError,
@@ -189,6 +192,7 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
                 TYPE_SERIAL,
                 TYPE_BATTERY_MANAGER,
                 TYPE_PEAK_SHAVING,
+                TYPE_WALLBOX_MANAGER,
             ],
         )
 
@@ -198,16 +202,15 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
         """Return the settings form of a controller."""
         if config_entry.data.get(CONF_TYPE) == TYPE_PEAK_SHAVING:
             return PeakShavingOptionsFlow()
+        if config_entry.data.get(CONF_TYPE) == TYPE_WALLBOX_MANAGER:
+            return WallboxManagerOptionsFlow()
         return BatteryManagerOptionsFlow()
 
     @classmethod
     @callback
     def async_supports_options_flow(cls, config_entry: ConfigEntry) -> bool:
         """Return whether the entry has settings: controllers do, devices not."""
-        return config_entry.data.get(CONF_TYPE) in (
-            TYPE_BATTERY_MANAGER,
-            TYPE_PEAK_SHAVING,
-        )
+        return config_entry.data.get(CONF_TYPE) in CONTROLLER_TYPES
 
     async def async_step_peak_shaving(
         self, user_input: dict[str, Any] | None = None
@@ -217,6 +220,17 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
             TYPE_PEAK_SHAVING,
             peak_flow.STEP_PEAK_SHAVING,
             peak_flow.validate_peak_shaving,
+            user_input,
+        )
+
+    async def async_step_wallbox_manager(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Add a wallbox manager: the meter, the wallbox's entities, the limits."""
+        return await self._async_step_controller(
+            TYPE_WALLBOX_MANAGER,
+            wallbox_flow.STEP_WALLBOX_MANAGER,
+            wallbox_flow.validate_wallbox_manager,
             user_input,
         )
 
@@ -444,6 +458,20 @@ class PeakShavingOptionsFlow(ControllerOptionsFlow):
     validate = staticmethod(peak_flow.validate_options)
 
     async def async_step_peak_shaving(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Take the form back: its step is named for its texts."""
+        return await self.async_step_init(user_input)
+
+
+class WallboxManagerOptionsFlow(ControllerOptionsFlow):
+    """Edit the wallbox manager's limits (a step of their own, for their texts)."""
+
+    step_id = TYPE_WALLBOX_MANAGER
+    schema = staticmethod(wallbox_flow.options_schema)
+    validate = staticmethod(wallbox_flow.validate_options)
+
+    async def async_step_wallbox_manager(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Take the form back: its step is named for its texts."""

@@ -87,3 +87,24 @@ CONF_BATTERY_SOC_MAX: Final = "battery_soc_max"
 CONF_IMPORT_LIMIT_W: Final = "import_limit_w"
 CONF_EXPORT_LIMIT_W: Final = "export_limit_w"
 CONF_BILLING_INTERVAL_MIN: Final = "billing_interval_minutes"
+
+# Wallbox manager entries.
+TYPE_WALLBOX_MANAGER: Final = "wallbox_manager"
+CONF_EV_POWER_ENTITY: Final = "ev_power_entity"
+CONF_EV_CONNECTED_ENTITY: Final = "ev_connected_entity"
+CONF_BATTERY_FLOOR_ENTITY: Final = "battery_floor_entity"
+CONF_CURRENT_ENTITY_OUT: Final = "charger_current_entity"
+CONF_PHASES_ENTITY: Final = "charger_phases_entity"
+CONF_ENABLE_ENTITY: Final = "charger_enable_entity"
+CONF_MIN_CURRENT_A: Final = "min_current_a"
+CONF_MAX_CURRENT_A: Final = "max_current_a"
+CONF_MIN_PHASE_SWITCH_MINUTES: Final = "min_phase_switch_minutes"
+CONF_BATTERY_MAX_DISCHARGE_KW: Final = "battery_max_discharge_kw"
+CONF_BUTTON_MODE: Final = "charge_now_mode"
+
+# Every kind of controller entry.
+CONTROLLER_TYPES: Final = (
+    TYPE_BATTERY_MANAGER,
+    TYPE_PEAK_SHAVING,
+    TYPE_WALLBOX_MANAGER,
+)

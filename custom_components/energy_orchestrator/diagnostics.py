@@ -8,7 +8,7 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_TYPE
 from homeassistant.core import HomeAssistant
 
-from .const import TYPE_BATTERY_MANAGER, TYPE_PEAK_SHAVING
+from .const import CONTROLLER_TYPES
 from .coordinator import EnergyOrchestratorConfigEntry
 
 # A serial number identifies a household's hardware; nothing else here does.
@@ -19,7 +19,7 @@ async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: ConfigEntry[Any]
 ) -> dict[str, Any]:
     """Return what the entry knows: a device's or a controller's view."""
-    if entry.data.get(CONF_TYPE) in (TYPE_BATTERY_MANAGER, TYPE_PEAK_SHAVING):
+    if entry.data.get(CONF_TYPE) in CONTROLLER_TYPES:
         coordinator = entry.runtime_data.coordinator
         status = asdict(coordinator.data)
         return {

@@ -1,4 +1,4 @@
-"""Actions: what automations ask of the controllers (battery manager, peak shaving).
+"""Actions: what automations ask of the controllers (battery, peak shaving, wallbox).
 
 Each action names the controller entry it is for. Arguments are checked
 here, before anything changes; a wrong entry, a value out of range or a
@@ -17,8 +17,9 @@ from homeassistant.helpers.service import async_get_config_entry
 from homeassistant.util import dt as dt_util
 import probatio
 
-from .const import DOMAIN, TYPE_BATTERY_MANAGER, TYPE_PEAK_SHAVING
+from .const import DOMAIN, TYPE_BATTERY_MANAGER, TYPE_PEAK_SHAVING, TYPE_WALLBOX_MANAGER
 from .control.battery_manager import BatteryMode
+from .control.ev_charging import ChargeMode, PhaseChoice
 from .controllers.battery.coordinator import BatteryManagerCoordinator
 from .controllers.battery.settings import (
     SETTING_MIN_REST_MINUTES,
@@ -27,6 +28,7 @@ from .controllers.battery.settings import (
     async_update_settings,
 )
 from .controllers.peak.coordinator import PeakShavingCoordinator
+from .controllers.wallbox.coordinator import WallboxManagerCoordinator
 
 SERVICE_SET_BATTERY_MODE = "set_battery_mode"
 SERVICE_CALIBRATE_SOC = "calibrate_soc"
@@ -35,6 +37,12 @@ SERVICE_START_PEAK_SHAVING = "start_peak_shaving"
 SERVICE_STOP_PEAK_SHAVING = "stop_peak_shaving"
 SERVICE_SET_GRID_LIMITS = "set_grid_limits"
 SERVICE_REPLAN_PEAK_SHAVING = "replan_peak_shaving"
+SERVICE_START_CHARGING = "start_charging"
+SERVICE_STOP_CHARGING = "stop_charging"
+SERVICE_SET_CHARGER_PHASES = "set_charger_phases"
+ATTR_TARGET_ENERGY = "target_energy"
+ATTR_DEADLINE = "deadline"
+ATTR_PHASES = "phases"
 ATTR_IMPORT_LIMIT = "import_limit"
 ATTR_EXPORT_LIMIT = "export_limit"
 
@@ -92,6 +100,51 @@ SET_GRID_LIMITS_SCHEMA = probatio.All(
     ),
     cv.has_at_least_one_key(ATTR_IMPORT_LIMIT, ATTR_EXPORT_LIMIT),
 )
+
+
+START_CHARGING_SCHEMA = ENTRY_SCHEMA.extend(
+    {
+        probatio.Required(ATTR_MODE): probatio.In(
+            [mode.value for mode in ChargeMode if mode is not ChargeMode.OFF]
+        ),
+        probatio.Optional(ATTR_TARGET_ENERGY): probatio.All(
+            probatio.Coerce(float), probatio.Range(min=0.1, max=500)
+        ),
+        probatio.Optional(ATTR_DEADLINE): cv.datetime,
+    }
+)
+SET_CHARGER_PHASES_SCHEMA = ENTRY_SCHEMA.extend(
+    {probatio.Required(ATTR_PHASES): probatio.In([c.value for c in PhaseChoice])}
+)
+
+
+def _wallbox_manager(
+    hass: HomeAssistant, call: ServiceCall
+) -> WallboxManagerCoordinator:
+    """Return the coordinator of the wallbox manager the call names."""
+    entry = async_get_config_entry(hass, DOMAIN, call.data[ATTR_CONFIG_ENTRY_ID])
+    if entry.data.get(CONF_TYPE) != TYPE_WALLBOX_MANAGER:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="not_a_wallbox_manager",
+            translation_placeholders={"entry": entry.title},
+        )
+    coordinator: WallboxManagerCoordinator = entry.runtime_data.coordinator
+    return coordinator
+
+
+async def _async_wallbox_request(
+    coordinator: WallboxManagerCoordinator, action: str, **kwargs: Any
+) -> None:
+    """Carry out a wallbox request; a request that cannot work is the user's error."""
+    try:
+        await coordinator.async_request(action, **kwargs)
+    except ValueError as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_request",
+            translation_placeholders={"error": str(err)},
+        ) from err
 
 
 def _peak_shaving(hass: HomeAssistant, call: ServiceCall) -> PeakShavingCoordinator:
@@ -165,7 +218,36 @@ def async_setup_services(hass: HomeAssistant) -> None:
             until=until,
         )
 
+    async def _start_charging(call: ServiceCall) -> None:
+        coordinator = _wallbox_manager(hass, call)
+        target = call.data.get(ATTR_TARGET_ENERGY)
+        deadline = call.data.get(ATTR_DEADLINE)
+        if deadline is not None:
+            deadline = dt_util.as_utc(
+                deadline
+                if deadline.tzinfo
+                else deadline.replace(tzinfo=dt_util.get_default_time_zone())
+            )
+        await _async_wallbox_request(
+            coordinator,
+            "start",
+            mode=ChargeMode(call.data[ATTR_MODE]),
+            target_energy_wh=target * 1000 if target is not None else None,
+            deadline=deadline,
+        )
+
+    async def _stop_charging(call: ServiceCall) -> None:
+        await _async_wallbox_request(_wallbox_manager(hass, call), "stop")
+
+    async def _set_charger_phases(call: ServiceCall) -> None:
+        await _async_wallbox_request(
+            _wallbox_manager(hass, call), "phases", choice=call.data[ATTR_PHASES]
+        )
+
     for name, handler, schema in (
+        (SERVICE_START_CHARGING, _start_charging, START_CHARGING_SCHEMA),
+        (SERVICE_STOP_CHARGING, _stop_charging, ENTRY_SCHEMA),
+        (SERVICE_SET_CHARGER_PHASES, _set_charger_phases, SET_CHARGER_PHASES_SCHEMA),
         (SERVICE_START_PEAK_SHAVING, _start_peak_shaving, ENTRY_SCHEMA),
         (SERVICE_STOP_PEAK_SHAVING, _stop_peak_shaving, ENTRY_SCHEMA),
         (SERVICE_REPLAN_PEAK_SHAVING, _replan_peak_shaving, ENTRY_SCHEMA),

@@ -12,13 +12,18 @@ from homeassistant.const import CONF_TYPE, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from ..const import TYPE_BATTERY_MANAGER, TYPE_PEAK_SHAVING
+from ..const import TYPE_BATTERY_MANAGER, TYPE_PEAK_SHAVING, TYPE_WALLBOX_MANAGER
 from .battery import (
     number as battery_number,
     select as battery_select,
     sensor as battery_sensor,
 )
 from .peak import sensor as peak_sensor
+from .wallbox import (
+    button as wallbox_button,
+    select as wallbox_select,
+    sensor as wallbox_sensor,
+)
 
 type PlatformSetup = Callable[
     [HomeAssistant, Any, AddConfigEntryEntitiesCallback], Awaitable[None]
@@ -31,6 +36,11 @@ _SETUPS: dict[str, dict[Platform, PlatformSetup]] = {
         Platform.SENSOR: battery_sensor.async_setup_entry,
     },
     TYPE_PEAK_SHAVING: {Platform.SENSOR: peak_sensor.async_setup_entry},
+    TYPE_WALLBOX_MANAGER: {
+        Platform.BUTTON: wallbox_button.async_setup_entry,
+        Platform.SELECT: wallbox_select.async_setup_entry,
+        Platform.SENSOR: wallbox_sensor.async_setup_entry,
+    },
 }
 
 
