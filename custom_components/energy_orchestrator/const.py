@@ -101,6 +101,10 @@ CONF_MAX_CURRENT_A: Final = "max_current_a"
 CONF_MIN_PHASE_SWITCH_MINUTES: Final = "min_phase_switch_minutes"
 CONF_BATTERY_MAX_DISCHARGE_KW: Final = "battery_max_discharge_kw"
 CONF_BUTTON_MODE: Final = "charge_now_mode"
+# Reconfigurable PV: the switch that bundles PV onto the wallbox's phase, and
+# the share of the PV it puts there when on.
+CONF_PV_ROUTING_ENTITY: Final = "pv_routing_entity"
+CONF_PV_ROUTING_SHARE: Final = "pv_routing_share"
 
 # Every kind of controller entry.
 CONTROLLER_TYPES: Final = (

@@ -11,6 +11,7 @@ from custom_components.energy_orchestrator.control.ev_charging import (
     EvInputs,
     EvStatus,
     PhaseChoice,
+    PvRoute,
     WallboxLimits,
 )
 
@@ -229,3 +230,24 @@ def test_not_connected_and_a_restart() -> None:
     assert resumed.memory.session_wh == pytest.approx(manager.memory.session_wh)
     with pytest.raises(ValueError, match="neither 1 nor 3"):
         EvChargingManager(WallboxLimits(), now=T0, saved={**saved, "phases": 2})
+
+
+def test_pv_is_bundled_onto_the_wallbox_phase_only_on_one_phase() -> None:
+    """The user's fourth inverter: two thirds of the PV on the wallbox's phase."""
+    routes = (PvRoute("balanced", 1 / 3), PvRoute("bundled", 2 / 3))
+    limits = WallboxLimits(
+        pv_routes=routes, min_phase_switch_interval=timedelta(minutes=1)
+    )
+    manager, car = solar(limits)
+    assert manager.status.command.pv_route == "balanced"  # idle: even
+    now = T0
+    for _ in range(3):
+        status = car.minute(now, 2500)
+        now += MINUTE
+    assert (status.command.phases, status.command.pv_route) == (1, "bundled")
+    for _ in range(10):
+        status = car.minute(now, 8000)
+        now += MINUTE
+    assert (status.command.phases, status.command.pv_route) == (3, "balanced")
+    with pytest.raises(ValueError, match="share"):
+        WallboxLimits(pv_routes=(PvRoute("x", 1.5),)).validate()

@@ -34,7 +34,7 @@ async def wallbox(hass: HomeAssistant) -> None:
         hass, INPUT_NUMBER, {INPUT_NUMBER: {"wallbox_current": {"min": 0, "max": 32}}}
     )
     assert await async_setup_component(
-        hass, INPUT_BOOLEAN, {INPUT_BOOLEAN: {"wallbox_charging": {}}}
+        hass, INPUT_BOOLEAN, {INPUT_BOOLEAN: {"wallbox_charging": {}, "pv_bundle": {}}}
     )
     assert await async_setup_component(
         hass, INPUT_SELECT, {INPUT_SELECT: {"wallbox_phases": {"options": ["1", "3"]}}}
@@ -69,6 +69,7 @@ def entry() -> MockConfigEntry:
             "charger_current_entity": CURRENT,
             "charger_enable_entity": ENABLE,
             "charger_phases_entity": PHASES,
+            "pv_routing_entity": "input_boolean.pv_bundle",
         },
         options={
             "min_current_a": 6.0,
@@ -113,6 +114,8 @@ async def test_charge_now_follows_the_sun_and_switches_phases(
     assert hass.states.get(ENABLE).state == "on"
     assert float(hass.states.get(CURRENT).state) == 10
     assert hass.states.get(PHASES).state == "1"
+    # On one phase the PV is bundled onto the wallbox's phase.
+    assert hass.states.get("input_boolean.pv_bundle").state == "on"
     # The sun comes out: three phases, switched with the car stopped.
     seen: list[tuple[str, str]] = []
     for _ in range(15):
@@ -121,6 +124,7 @@ async def test_charge_now_follows_the_sun_and_switches_phases(
     assert ("off", "3") in seen
     assert ("on", "1") not in seen[seen.index(("off", "3")) :]
     assert seen[-1] == ("on", "3")
+    assert hass.states.get("input_boolean.pv_bundle").state == "off"
     assert hass.states.get("sensor.wallbox_phases_in_use").state == "3"
     assert float(hass.states.get(CURRENT).state) == 10  # 7000 / 690
     # Unloading stops the car and keeps the session.

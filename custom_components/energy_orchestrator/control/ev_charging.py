@@ -20,8 +20,9 @@ wait, resume; never while current flows.
 Sources: solar first; in ``solar_battery`` the house battery next, down to
 a floor the battery manager allows; the grid last. ``deadline`` mode
 charges from the sun and starts charging at full power at the latest
-moment that still delivers the target energy by the deadline: the grid
-energy that is unavoidable is what that last stretch takes.
+moment that still delivers the target energy by the deadline (on the
+phases in use when one phase still makes it): the house battery and the
+grid cover that last stretch, which is the energy the sun could not give.
 """
 
 from dataclasses import dataclass
@@ -65,6 +66,19 @@ class PhaseChoice(StrEnum):
 
 
 @dataclass(frozen=True)
+class PvRoute:
+    """A configuration of reconfigurable PV (a fourth inverter, contactors).
+
+    ``wallbox_phase_share`` is the share of the site's PV it puts on the
+    wallbox's phase: a third when balanced, about two thirds in the user's
+    bundled configuration.
+    """
+
+    name: str
+    wallbox_phase_share: float
+
+
+@dataclass(frozen=True)
 class WallboxLimits:
     """The wallbox and the car as the manager sees them."""
 
@@ -74,6 +88,22 @@ class WallboxLimits:
     can_switch_phases: bool = True
     min_phase_switch_interval: timedelta = timedelta(minutes=10)
     switch_pause: timedelta = timedelta(seconds=30)
+    # The site's PV configurations; none when its PV cannot be rerouted.
+    pv_routes: tuple[PvRoute, ...] = ()
+
+    def route_for(self, phases: int) -> str | None:
+        """Return the PV configuration for charging on ``phases`` phases.
+
+        On one phase, the one that puts the most PV on the wallbox's phase;
+        on three (or not charging), the most even one.
+        """
+        if not self.pv_routes:
+            return None
+        if phases == 1:
+            return max(self.pv_routes, key=lambda r: r.wallbox_phase_share).name
+        return min(
+            self.pv_routes, key=lambda r: abs(r.wallbox_phase_share - 1 / 3)
+        ).name
 
     def validate(self) -> None:
         """Raise ValueError for a wallbox that cannot exist."""
@@ -81,6 +111,8 @@ class WallboxLimits:
             raise ValueError("currents must satisfy 0 < minimum <= maximum <= 80 A")
         if not 100 <= self.voltage_v <= 260:
             raise ValueError("the phase voltage must be 100-260 V")
+        if any(not 0 < r.wallbox_phase_share <= 1 for r in self.pv_routes):
+            raise ValueError("a PV route's share on the wallbox phase is 0-1")
 
     def min_power_w(self, phases: int) -> float:
         """Return the least power the car takes on ``phases`` phases."""
@@ -111,6 +143,8 @@ class EvCommand:
     enable: bool
     current_a: float
     phases: int
+    # The PV configuration to switch to (None: the site has no routing).
+    pv_route: str | None = None
 
 
 @dataclass(frozen=True)
@@ -288,10 +322,12 @@ class EvChargingManager:
         if inputs.battery_power_w is not None and inputs.battery_power_w > 0:
             # The car before the house battery.
             available += inputs.battery_power_w
-        if self.memory.mode in (
-            ChargeMode.SOLAR_BATTERY,
-            ChargeMode.DEADLINE,
-        ) and self._battery_may_give(inputs):
+        # In deadline mode the sun has until the final stretch; the battery
+        # helps in that stretch, not before (it would take the place of sun
+        # still to come).
+        if self.memory.mode is ChargeMode.SOLAR_BATTERY and self._battery_may_give(
+            inputs
+        ):
             available += inputs.battery_max_discharge_w - max(
                 -(inputs.battery_power_w or 0.0), 0.0
             )
@@ -550,7 +586,7 @@ class EvChargingManager:
         if not memory.enabled and count:
             memory.start_stops += 1
         memory.enabled = True
-        command = EvCommand(True, current, phases)
+        command = EvCommand(True, current, phases, self.limits.route_for(phases))
         self._status = self._make_status(command, "charging", reason, available, now)
         return self._status
 
@@ -566,8 +602,12 @@ class EvChargingManager:
         """Command the wallbox on at its minimum, or off."""
         memory = self.memory
         memory.enabled = enable
+        # Not charging: PV as even as it goes; the car keeps its phases.
         command = EvCommand(
-            enable, self.limits.min_current_a if enable else 0.0, memory.phases
+            enable,
+            self.limits.min_current_a if enable else 0.0,
+            memory.phases,
+            self.limits.route_for(memory.phases if enable else 3),
         )
         self._status = self._make_status(command, state, reason, available, now)
         return self._status
@@ -599,7 +639,9 @@ class EvChargingManager:
     ) -> EvStatus:
         """Assemble the status."""
         memory = self.memory
-        command = command or EvCommand(False, 0.0, memory.phases)
+        command = command or EvCommand(
+            False, 0.0, memory.phases, self.limits.route_for(3)
+        )
         return EvStatus(
             command=command,
             mode=memory.mode,

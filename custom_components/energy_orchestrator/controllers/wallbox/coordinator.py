@@ -33,6 +33,8 @@ from ...const import (
     CONF_MIN_CURRENT_A,
     CONF_MIN_PHASE_SWITCH_MINUTES,
     CONF_PHASES_ENTITY,
+    CONF_PV_ROUTING_ENTITY,
+    CONF_PV_ROUTING_SHARE,
     CONTROLLER_STEP,
     LOGGER,
     TYPE_WALLBOX_MANAGER,
@@ -44,6 +46,7 @@ from ...control.ev_charging import (
     EvInputs,
     EvStatus,
     PhaseChoice,
+    PvRoute,
     WallboxLimits,
 )
 from ..base import ControllerCoordinator
@@ -51,6 +54,10 @@ from ..inputs import InputQuantity, read_input
 from ..outputs import async_set_output
 
 type WallboxManagerConfigEntry = ConfigEntry[WallboxManagerRuntimeData]
+
+# The names of the two PV configurations a routing switch selects between.
+ROUTE_BALANCED = "balanced"
+ROUTE_BUNDLED = "bundled"
 
 
 def limits_from(
@@ -63,6 +70,16 @@ def limits_from(
         can_switch_phases=bool(data.get(CONF_PHASES_ENTITY)),
         min_phase_switch_interval=timedelta(
             minutes=float(options[CONF_MIN_PHASE_SWITCH_MINUTES])
+        ),
+        pv_routes=(
+            (
+                PvRoute(ROUTE_BALANCED, 1 / 3),
+                PvRoute(
+                    ROUTE_BUNDLED, float(options.get(CONF_PV_ROUTING_SHARE, 2 / 3))
+                ),
+            )
+            if data.get(CONF_PV_ROUTING_ENTITY)
+            else ()
         ),
     )
 
@@ -144,6 +161,8 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
             writes.append((entity, str(command.phases)))
         if command.enable:
             writes.append((data[CONF_CURRENT_ENTITY_OUT], command.current_a))
+        if (entity := data.get(CONF_PV_ROUTING_ENTITY)) and command.pv_route:
+            writes.append((entity, command.pv_route == ROUTE_BUNDLED))
         # Off first, on last: a wallbox never charges on a half-written command.
         if command.enable:
             writes.reverse()

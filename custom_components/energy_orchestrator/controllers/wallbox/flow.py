@@ -33,6 +33,8 @@ from ...const import (
     CONF_MIN_CURRENT_A,
     CONF_MIN_PHASE_SWITCH_MINUTES,
     CONF_PHASES_ENTITY,
+    CONF_PV_ROUTING_ENTITY,
+    CONF_PV_ROUTING_SHARE,
 )
 from ...control.ev_charging import ChargeMode
 from ..outputs import NUMBER_DOMAINS, SELECT_DOMAINS, SWITCH_DOMAINS
@@ -44,6 +46,7 @@ _OPTION_KEYS = (
     CONF_MIN_PHASE_SWITCH_MINUTES,
     CONF_BATTERY_MAX_DISCHARGE_KW,
     CONF_BUTTON_MODE,
+    CONF_PV_ROUTING_SHARE,
 )
 
 
@@ -84,6 +87,9 @@ def options_schema() -> probatio.Schema:
                 1, 240, "min"
             ),
             probatio.Optional(CONF_BATTERY_MAX_DISCHARGE_KW): _number(0, 1000, "kW"),
+            probatio.Optional(CONF_PV_ROUTING_SHARE, default=0.67): _number(
+                0.34, 1, ""
+            ),
             probatio.Required(
                 CONF_BUTTON_MODE, default=ChargeMode.SOLAR_BATTERY.value
             ): SelectSelector(
@@ -119,6 +125,9 @@ STEP_WALLBOX_MANAGER = probatio.Schema(
         ),
         probatio.Optional(CONF_BATTERY_POWER_ENTITY): _sensor(SensorDeviceClass.POWER),
         probatio.Optional(CONF_BATTERY_SOC_ENTITY): _sensor(SensorDeviceClass.BATTERY),
+        probatio.Optional(CONF_PV_ROUTING_ENTITY): EntitySelector(
+            EntitySelectorConfig(domain=list(SWITCH_DOMAINS))
+        ),
         probatio.Optional(CONF_BATTERY_FLOOR_ENTITY): EntitySelector(
             EntitySelectorConfig(domain=["number", "input_number", "sensor"])
         ),
