@@ -76,7 +76,8 @@ def _nrel(target: Path) -> None:
         writer = csv.writer(dst)
         writer.writerow(["time", "load", "pv"])
         for row in reader:
-            writer.writerow([row[0].replace(" ", "T"), "0", row[1]])
+            if len(row) == 2:
+                writer.writerow([row[0].replace(" ", "T"), "0", row[1]])
 
 
 def main() -> int:
