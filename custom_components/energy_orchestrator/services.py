@@ -133,10 +133,12 @@ def _wallbox_manager(
     return coordinator
 
 
-async def _async_wallbox_request(
-    coordinator: WallboxManagerCoordinator, action: str, **kwargs: Any
+async def _async_request(
+    coordinator: WallboxManagerCoordinator | PeakShavingCoordinator,
+    action: str,
+    **kwargs: Any,
 ) -> None:
-    """Carry out a wallbox request; a request that cannot work is the user's error."""
+    """Carry out a controller request; one that cannot work is the user's error."""
     try:
         await coordinator.async_request(action, **kwargs)
     except ValueError as err:
@@ -199,19 +201,20 @@ def async_setup_services(hass: HomeAssistant) -> None:
         await async_update_settings(hass, coordinator, changes)
 
     async def _start_peak_shaving(call: ServiceCall) -> None:
-        await _peak_shaving(hass, call).async_request("start")
+        await _async_request(_peak_shaving(hass, call), "start")
 
     async def _stop_peak_shaving(call: ServiceCall) -> None:
-        await _peak_shaving(hass, call).async_request("stop")
+        await _async_request(_peak_shaving(hass, call), "stop")
 
     async def _replan_peak_shaving(call: ServiceCall) -> None:
-        await _peak_shaving(hass, call).async_request("replan")
+        await _async_request(_peak_shaving(hass, call), "replan")
 
     async def _set_grid_limits(call: ServiceCall) -> None:
         coordinator = _peak_shaving(hass, call)
         duration: timedelta | None = call.data.get(ATTR_DURATION)
         until = dt_util.utcnow() + duration if duration is not None else None
-        await coordinator.async_request(
+        await _async_request(
+            coordinator,
             "limits",
             import_limit_w=call.data.get(ATTR_IMPORT_LIMIT),
             export_limit_w=call.data.get(ATTR_EXPORT_LIMIT),
@@ -228,7 +231,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
                 if deadline.tzinfo
                 else deadline.replace(tzinfo=dt_util.get_default_time_zone())
             )
-        await _async_wallbox_request(
+        await _async_request(
             coordinator,
             "start",
             mode=ChargeMode(call.data[ATTR_MODE]),
@@ -237,10 +240,10 @@ def async_setup_services(hass: HomeAssistant) -> None:
         )
 
     async def _stop_charging(call: ServiceCall) -> None:
-        await _async_wallbox_request(_wallbox_manager(hass, call), "stop")
+        await _async_request(_wallbox_manager(hass, call), "stop")
 
     async def _set_charger_phases(call: ServiceCall) -> None:
-        await _async_wallbox_request(
+        await _async_request(
             _wallbox_manager(hass, call), "phases", choice=call.data[ATTR_PHASES]
         )
 
