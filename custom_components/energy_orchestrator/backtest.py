@@ -37,7 +37,7 @@ import math
 from typing import Any
 
 from .control.energy_planner import BatteryLimits, hold, plan_peak
-from .control.peak_shaving import PeakShaver, PeakShavingSettings
+from .control.peak_shaving import BillingPeriod, PeakShaver, PeakShavingSettings
 from .sim.profiles import Profile
 
 STEP = timedelta(minutes=5)
@@ -389,7 +389,12 @@ def _run_orchestrator(
     step_h = tally.step_h
     battery = _Battery(limits, limits.energy_max_wh)
     shaver = PeakShaver(
-        PeakShavingSettings(import_limit_w=import_limit, billing_interval=interval),
+        PeakShavingSettings(
+            import_limit_w=import_limit,
+            billing_interval=interval,
+            # The figures are the whole profile's peak: one billing period.
+            billing_period=BillingPeriod.NONE,
+        ),
         limits,
         now=series.start,
     )

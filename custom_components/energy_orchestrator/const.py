@@ -87,6 +87,7 @@ CONF_BATTERY_SOC_MAX: Final = "battery_soc_max"
 CONF_IMPORT_LIMIT_W: Final = "import_limit_w"
 CONF_EXPORT_LIMIT_W: Final = "export_limit_w"
 CONF_BILLING_INTERVAL_MIN: Final = "billing_interval_minutes"
+CONF_BILLING_PERIOD: Final = "billing_period"
 
 # Wallbox manager entries.
 TYPE_WALLBOX_MANAGER: Final = "wallbox_manager"

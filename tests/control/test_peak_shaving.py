@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 import math
+from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings, strategies as st
 import pytest
@@ -13,6 +14,7 @@ from custom_components.energy_orchestrator.control.energy_planner import (
     plan_peak,
 )
 from custom_components.energy_orchestrator.control.peak_shaving import (
+    BillingPeriod,
     IntervalMeter,
     PeakShaver,
     PeakShavingSettings,
@@ -221,3 +223,112 @@ def test_settings_that_cannot_work(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         PeakShavingSettings(**settings_kwargs).validate()  # type: ignore[arg-type]
+
+
+def evening_shaver(billed_w: float) -> PeakShaver:
+    """A shaver that has seen two days of 1 kW with 4 kW from 17:00 to 22:00."""
+    peak_shaver = PeakShaver(
+        PeakShavingSettings(billing_period=BillingPeriod.NONE),
+        battery(10000, 3),
+        now=T0,
+        saved={"version": 1, "billed_peak_w": billed_w, "started": True},
+    )
+    for index in range(2 * 288):
+        moment = T0 - timedelta(days=2) + index * timedelta(minutes=5)
+        peak_shaver.observe(moment, 4000.0 if 17 <= moment.hour < 22 else 1000.0, 0)
+    return peak_shaver
+
+
+def test_spare_energy_holds_the_billed_peak_and_the_evening_s_energy_does_not() -> None:
+    """Five hours of 4 kW need 9.9 of the 10 kWh: the plan's peak is 2 kW.
+
+    At midnight the battery has the whole day to recharge, so it spends
+    energy to keep the grid under the billed 1.5 kW (at least 90 % of the
+    plan's peak). At 16:45 the same load is shaved only to the planned
+    peak: the evening needs the energy.
+    """
+    at_midnight = evening_shaver(1500).update(
+        T0, grid_w=2600, battery_power_w=0, energy_wh=10000, step=timedelta(minutes=5)
+    )
+    planned = at_midnight.planned_peak_w
+    assert planned == pytest.approx(2000, abs=5)
+    assert at_midnight.active_import_limit_w == planned
+    assert at_midnight.battery_setpoint_w == pytest.approx(-(2600 - 0.9 * planned + 25))
+    before_evening = evening_shaver(1500).update(
+        T0 + timedelta(hours=16, minutes=45),
+        grid_w=2600,
+        battery_power_w=0,
+        energy_wh=10000,
+        step=timedelta(minutes=5),
+    )
+    assert before_evening.battery_setpoint_w == pytest.approx(
+        -(2600 - before_evening.planned_peak_w + 25)  # type: ignore[operator]
+    )
+
+
+def test_recharging_does_not_raise_the_billed_peak_while_energy_is_spare() -> None:
+    """Headroom up to the plan's peak is not used above the billed peak."""
+    peak_shaver = evening_shaver(1900)
+    status = peak_shaver.update(
+        T0, grid_w=1000, battery_power_w=0, energy_wh=5000, step=timedelta(minutes=5)
+    )
+    assert status.battery_setpoint_w == pytest.approx((1900 - 25) * 0.9 - 1000)
+
+
+def test_the_billed_peak_starts_again_each_month_at_local_midnight() -> None:
+    """Berlin's November ends at 23:00 UTC; the next interval bills December."""
+    berlin = ZoneInfo("Europe/Berlin")
+    meter = IntervalMeter(900, BillingPeriod.MONTH, berlin)
+    start = datetime(2026, 11, 30, 22, 0, tzinfo=UTC)
+    for minute in range(0, 61, 5):
+        grid = 3000.0 if minute < 60 else 500.0
+        meter.add(start + timedelta(minutes=minute), grid)
+    assert meter.billed_peak_w == pytest.approx(3000)
+    for minute in range(60, 76, 5):
+        meter.add(start + timedelta(minutes=minute), 500.0)
+    assert meter.billed_peak_w == pytest.approx(500)
+    assert meter.period_key == "2026-12"
+    yearly = IntervalMeter(900, BillingPeriod.YEAR, berlin)
+    for minute in range(0, 76, 5):
+        yearly.add(start + timedelta(minutes=minute), 3000.0 if minute < 60 else 500)
+    assert yearly.billed_peak_w == pytest.approx(3000)
+
+
+def test_a_restart_in_a_new_billing_period_starts_a_new_billed_peak() -> None:
+    settings = PeakShavingSettings(import_limit_w=3000)
+    october = datetime(2026, 10, 31, 23, 0, tzinfo=UTC)
+    peak_shaver = PeakShaver(settings, battery(10000, 5), now=october)
+    for minute in range(0, 16, 5):
+        peak_shaver.update(
+            october + timedelta(minutes=minute),
+            grid_w=2500,
+            battery_power_w=0,
+            energy_wh=5000,
+            step=timedelta(minutes=5),
+        )
+    saved = peak_shaver.snapshot()
+    assert saved["billing_period"] == "2026-10"
+    assert saved["billed_peak_w"] > 2000
+    november = october + timedelta(days=2)
+    restored = PeakShaver(settings, battery(10000, 5), now=november, saved=saved)
+    for minute in range(0, 16, 5):
+        restored.update(
+            november + timedelta(minutes=minute),
+            grid_w=800,
+            battery_power_w=0,
+            energy_wh=10000,
+            step=timedelta(minutes=5),
+        )
+    assert restored.meter.billed_peak_w == pytest.approx(800)
+    # A snapshot from before billing periods keeps its peak for the running one.
+    older = {key: value for key, value in saved.items() if key != "billing_period"}
+    kept = PeakShaver(settings, battery(10000, 5), now=november, saved=older)
+    for minute in range(0, 16, 5):
+        kept.update(
+            november + timedelta(minutes=minute),
+            grid_w=800,
+            battery_power_w=0,
+            energy_wh=10000,
+            step=timedelta(minutes=5),
+        )
+    assert kept.meter.billed_peak_w == saved["billed_peak_w"]

@@ -16,6 +16,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.energy_orchestrator.const import DOMAIN
+from custom_components.energy_orchestrator.control.peak_shaving import BillingPeriod
 from custom_components.energy_orchestrator.controllers.peak.coordinator import (
     _watts,
     pv_forecast_series,
@@ -207,6 +208,8 @@ async def test_config_and_options_flow(hass: HomeAssistant, setpoint: None) -> N
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"]["type"] == "peak_shaving"
     assert result["options"]["import_limit_w"] == 4000
+    # Demand is billed per month unless the user says otherwise.
+    assert result["options"]["billing_period"] == "month"
     assert "import_limit_w" not in result["data"]
     entry = result["result"]
     report(hass, 1000, 0)
@@ -214,10 +217,14 @@ async def test_config_and_options_flow(hass: HomeAssistant, setpoint: None) -> N
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["step_id"] == "peak_shaving"
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {**entry.options, "import_limit_w": 2500}
+        result["flow_id"],
+        {**entry.options, "import_limit_w": 2500, "billing_period": "year"},
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options["import_limit_w"] == 2500
+    await hass.async_block_till_done()
+    shaver = entry.runtime_data.coordinator.shaver
+    assert shaver.settings.billing_period is BillingPeriod.YEAR
 
 
 def test_history_and_forecast_parsing() -> None:

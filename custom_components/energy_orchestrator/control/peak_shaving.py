@@ -19,7 +19,7 @@ is what Home Assistant and ``eo backtest`` drive.
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
 import math
 from typing import Any
@@ -35,6 +35,15 @@ DEADBAND_W = 25.0
 RECHARGE_MARGIN = 0.9
 # Days of history kept for the forecasts.
 HISTORY_DAYS = 8
+# Energy the battery holds beyond what the plan needs (its floor) is spare:
+# it holds the grid at the billed peak instead of the higher planned one, so
+# the billed peak does not creep up to a plan made from cautious forecasts
+# while the battery is still well charged. A share of the capacity stays on
+# top of the floor for forecasts that were not cautious enough, and the
+# level spare energy holds is at least this share of the planned peak:
+# spending it far below the plan only cycles the battery.
+SPARE_RESERVE_SHARE = 0.1
+SPARE_LEVEL_SHARE = 0.9
 
 
 class ShavingState(StrEnum):
@@ -47,6 +56,25 @@ class ShavingState(StrEnum):
     STOPPED = "stopped"
 
 
+class BillingPeriod(StrEnum):
+    """How long a billed peak counts before the tariff starts a new one."""
+
+    MONTH = "month"
+    YEAR = "year"
+    # Never: a connection limit, or a tariff whose peak the user resets.
+    NONE = "none"
+
+
+def billing_period_key(moment: datetime, period: BillingPeriod, tz: tzinfo) -> str:
+    """Return which billing period a moment is in, by the site's calendar."""
+    local = moment.astimezone(tz)
+    if period is BillingPeriod.MONTH:
+        return f"{local.year:04d}-{local.month:02d}"
+    if period is BillingPeriod.YEAR:
+        return f"{local.year:04d}"
+    return "all"
+
+
 @dataclass(frozen=True)
 class PeakShavingSettings:
     """What the user sets."""
@@ -54,6 +82,9 @@ class PeakShavingSettings:
     import_limit_w: float | None = None
     export_limit_w: float | None = None
     billing_interval: timedelta = timedelta(minutes=15)
+    billing_period: BillingPeriod = BillingPeriod.MONTH
+    # The site's time zone: billing periods start at its local midnight.
+    time_zone: tzinfo = UTC
     horizon: timedelta = timedelta(hours=48)
     replan_every: timedelta = timedelta(hours=1)
 
@@ -83,10 +114,14 @@ class IntervalMeter:
     A reading holds from the previous one up to its own time; a span that
     crosses an interval boundary is split at it, so every interval gets its
     own energy. A gap of more than two intervals is not booked (what flowed
-    then is unknown): the meter starts again at the running interval.
+    then is unknown): the meter starts again at the running interval. The
+    billed peak starts again with each billing period.
     """
 
     interval_s: float
+    period: BillingPeriod = BillingPeriod.NONE
+    time_zone: tzinfo = UTC
+    period_key: str | None = None
     interval_start: datetime | None = None
     import_wh: float = 0.0
     export_wh: float = 0.0
@@ -114,10 +149,20 @@ class IntervalMeter:
             self.export_wh += max(-grid_w, 0.0) * hours
             moment = end
             if end >= interval_end:
-                self.billed_peak_w = max(self.billed_peak_w, self.average_import_w())
+                self._close_interval()
                 self.interval_start = interval_end
                 self.import_wh = self.export_wh = 0.0
         self.last_time = now
+
+    def _close_interval(self) -> None:
+        """Book the running interval's average into the period's billed peak."""
+        assert self.interval_start is not None
+        key = billing_period_key(self.interval_start, self.period, self.time_zone)
+        if key != self.period_key:
+            # A new billing period: last period's peak costs nothing more.
+            self.billed_peak_w = 0.0
+            self.period_key = key
+        self.billed_peak_w = max(self.billed_peak_w, self.average_import_w())
 
     def average_import_w(self) -> float:
         """Return the running interval's import, averaged over the whole interval."""
@@ -242,13 +287,15 @@ class PeakShaver:
         self.settings = settings
         self.battery = battery
         interval_s = settings.billing_interval.total_seconds()
-        self.meter = IntervalMeter(interval_s)
+        self.meter = IntervalMeter(
+            interval_s, settings.billing_period, settings.time_zone
+        )
         self.load_history = SlotHistory(settings.billing_interval)
         self.pv_history = SlotHistory(settings.billing_interval)
         self.pv_forecast: list[tuple[datetime, float]] = []
         self.memory = _Memory()
         if saved:
-            self._restore(saved)
+            self._restore(saved, now)
         self._status = self._make_status(now, ShavingState.IDLE, "started", 0.0)
 
     # --- the user's requests -------------------------------------------
@@ -356,6 +403,16 @@ class PeakShaver:
             step_h=step_h,
             export_limit_w=export_limit,
         )
+        if import_limit is None:
+            setpoint = self._with_spare_energy(
+                now,
+                net,
+                setpoint,
+                target,
+                energy_wh=energy_wh,
+                step_h=step_h,
+                export_limit=export_limit,
+            )
         last = self.memory.last_setpoint
         if abs(setpoint - last) < 2 * DEADBAND_W and net + last <= budget:
             setpoint = last
@@ -380,6 +437,52 @@ class PeakShaver:
             now, state, reason, setpoint, headroom=budget - net
         )
         return self._status
+
+    def _with_spare_energy(
+        self,
+        now: datetime,
+        net: float,
+        setpoint: float,
+        target: float,
+        *,
+        energy_wh: float,
+        step_h: float,
+        export_limit: float | None,
+    ) -> float:
+        """Return the setpoint that holds the billed peak with spare energy.
+
+        ``setpoint`` holds the planned peak. Discharging beyond it is allowed
+        down to the plan's floor at the end of the running plan step plus a
+        reserve; recharging stops at the lower level unless the battery is
+        below the floor already (the plan needs the energy back).
+        """
+        plan = self.memory.plan
+        level = max(self.meter.billed_peak_w, SPARE_LEVEL_SHARE * target)
+        if plan is None or level >= target:
+            return setpoint
+        budget = min(import_budget_w(self.meter, now, level), level)
+        at_level = limiter_setpoint(
+            net,
+            budget - DEADBAND_W,
+            level - DEADBAND_W,
+            self.battery,
+            energy_wh=energy_wh,
+            step_h=step_h,
+            export_limit_w=export_limit,
+        )
+        floors = plan.energy_floor_wh
+        index = min(max(int((now - plan.start) / plan.step), 0), len(floors) - 2)
+        if at_level < 0:
+            reserve = SPARE_RESERVE_SHARE * self.battery.capacity_wh
+            spare_w = (
+                max(energy_wh - floors[index + 1] - reserve, 0.0)
+                * self.battery.discharge_efficiency
+                / step_h
+            )
+            return -min(-at_level, max(-min(setpoint, 0.0), spare_w))
+        if energy_wh < floors[index]:
+            return max(setpoint, at_level)
+        return at_level
 
     def _target(self, import_limit: float | None) -> float | None:
         """Return the import level the limiter holds."""
@@ -536,6 +639,7 @@ class PeakShaver:
         return {
             "version": 1,
             "billed_peak_w": self.meter.billed_peak_w,
+            "billing_period": self.meter.period_key,
             "started": self.memory.started,
             "override": None
             if override is None
@@ -546,7 +650,7 @@ class PeakShaver:
             },
         }
 
-    def _restore(self, saved: Mapping[str, Any]) -> None:
+    def _restore(self, saved: Mapping[str, Any], now: datetime) -> None:
         """Take a snapshot back; raise ValueError if it is not one."""
         if saved.get("version") != 1:
             raise ValueError(
@@ -556,6 +660,15 @@ class PeakShaver:
         if not (math.isfinite(peak) and peak >= 0):
             raise ValueError("saved billed peak is not a power")
         self.meter.billed_peak_w = peak
+        # Older snapshots carry no period: their peak counts for the running one.
+        key = saved.get("billing_period")
+        self.meter.period_key = (
+            str(key)
+            if key is not None
+            else billing_period_key(
+                now, self.settings.billing_period, self.settings.time_zone
+            )
+        )
         self.memory.started = bool(saved["started"])
         override = saved.get("override")
         if override is not None:

@@ -29,6 +29,7 @@ from ...const import (
     CONF_BATTERY_SOC_MAX,
     CONF_BATTERY_SOC_MIN,
     CONF_BILLING_INTERVAL_MIN,
+    CONF_BILLING_PERIOD,
     CONF_EXPORT_LIMIT_W,
     CONF_GRID_POWER_ENTITY,
     CONF_IMPORT_LIMIT_W,
@@ -41,6 +42,7 @@ from ...const import (
 )
 from ...control.energy_planner import BatteryLimits
 from ...control.peak_shaving import (
+    BillingPeriod,
     PeakShaver,
     PeakShavingSettings,
     PeakShavingStatus,
@@ -64,6 +66,11 @@ def settings_from(
         import_limit_w=options.get(CONF_IMPORT_LIMIT_W),
         export_limit_w=options.get(CONF_EXPORT_LIMIT_W),
         billing_interval=timedelta(minutes=int(options[CONF_BILLING_INTERVAL_MIN])),
+        # Entries made before the option existed: the common tariff.
+        billing_period=BillingPeriod(
+            options.get(CONF_BILLING_PERIOD, BillingPeriod.MONTH)
+        ),
+        time_zone=dt_util.get_default_time_zone(),
     )
     battery = BatteryLimits(
         capacity_wh=float(options[CONF_BATTERY_CAPACITY_KWH]) * 1000,

@@ -28,6 +28,7 @@ from ...const import (
     CONF_BATTERY_SOC_MAX,
     CONF_BATTERY_SOC_MIN,
     CONF_BILLING_INTERVAL_MIN,
+    CONF_BILLING_PERIOD,
     CONF_EXPORT_LIMIT_W,
     CONF_GRID_POWER_ENTITY,
     CONF_IMPORT_LIMIT_W,
@@ -35,6 +36,7 @@ from ...const import (
     CONF_PV_FORECAST_ENTITY,
     CONF_PV_POWER_ENTITY,
 )
+from ...control.peak_shaving import BillingPeriod
 from ..outputs import NUMBER_DOMAINS
 from .coordinator import settings_from
 
@@ -46,6 +48,7 @@ _OPTION_KEYS = (
     CONF_IMPORT_LIMIT_W,
     CONF_EXPORT_LIMIT_W,
     CONF_BILLING_INTERVAL_MIN,
+    CONF_BILLING_PERIOD,
 )
 
 
@@ -90,6 +93,14 @@ def options_schema() -> probatio.Schema:
                 SelectSelectorConfig(
                     options=["5", "15", "30", "60"],
                     translation_key=CONF_BILLING_INTERVAL_MIN,
+                )
+            ),
+            probatio.Required(
+                CONF_BILLING_PERIOD, default=BillingPeriod.MONTH.value
+            ): SelectSelector(
+                SelectSelectorConfig(
+                    options=[period.value for period in BillingPeriod],
+                    translation_key=CONF_BILLING_PERIOD,
                 )
             ),
         }
