@@ -185,6 +185,60 @@ def test_deadline_starts_at_the_latest_moment_on_the_phases_in_use() -> None:
     assert status.grid_energy_wh == pytest.approx(status.session_energy_wh)
 
 
+def test_a_house_battery_covering_the_car_is_not_taken_for_sun() -> None:
+    """A battery in self-consumption hides a car that takes more than the sun.
+
+    The grid shows nothing when the sun drops from 3.5 to 2 kW under a car
+    taking 3.45 kW: the battery gives the 1.45 kW. The car comes down to
+    the sun's 2 kW (8 A) instead of emptying the battery at 15 A.
+    """
+    _, car = solar()
+    car.minute(T0, 3500)
+    status = car.minute(T0 + MINUTE, 3500)
+    assert status.command.current_a == 15.0
+    covered = car.power - 2000
+    status = car.manager.update(
+        T0 + 2 * MINUTE,
+        EvInputs(grid_power_w=0, ev_power_w=car.power, battery_power_w=-covered),
+    )
+    assert status.available_w == pytest.approx(2000)
+    assert status.command.current_a == 8.0
+
+
+def test_the_final_stretch_goes_to_three_phases_when_the_sun_carries_them() -> None:
+    """Dark until the one-phase stretch starts; then 6 kW of sun comes.
+
+    The car goes up to three phases once (stop, switch, resume) and takes
+    the sun's 8 A; on three phases the deadline is hours away again, so it
+    follows the sun, and is done long before the deadline.
+    """
+    manager = EvChargingManager(
+        WallboxLimits(min_phase_switch_interval=timedelta(minutes=5)), now=T0
+    )
+    deadline = T0 + timedelta(hours=10)
+    manager.start(T0, ChargeMode.DEADLINE, target_energy_wh=7360, deadline=deadline)
+    manager.memory.phases = 1
+    car = Car(manager)
+    now = T0
+    while not car.statuses[-1:] or car.statuses[-1].reason != "deadline":
+        car.minute(now, 0)
+        now += MINUTE
+    assert car.statuses[-1].command.phases == 1
+    for _ in range(10):
+        car.minute(now, 6000)
+        now += MINUTE
+    status = car.statuses[-1]
+    assert (status.command.phases, status.command.current_a) == (3, 8.0)
+    assert status.phase_switches == 1
+    while now < deadline and status.reason != "target_reached":
+        status = car.minute(now, 6000)
+        now += MINUTE
+    assert status.reason == "target_reached"
+    assert now < deadline - timedelta(minutes=30)
+    assert status.phase_switches == 1
+    assert status.solar_energy_wh > 0.5 * status.session_energy_wh
+
+
 def test_fast_and_forced_phases() -> None:
     manager = EvChargingManager(WallboxLimits(max_current_a=32), now=T0)
     manager.start(T0, ChargeMode.FAST)

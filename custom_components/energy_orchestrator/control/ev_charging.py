@@ -295,14 +295,7 @@ class EvChargingManager:
         if memory.mode is ChargeMode.DEADLINE:
             latest = self._deadline_start(now)
             if latest is not None and now >= latest:
-                return self._charge_at(
-                    now,
-                    inputs,
-                    current=self.limits.max_current_a,
-                    phases=self._deadline_phases(now),
-                    reason="deadline",
-                    available=None,
-                )
+                return self._final_stretch(now, inputs)
         available = self._available(inputs)
         if available is None:
             return self._hold(
@@ -319,8 +312,11 @@ class EvChargingManager:
         if inputs.grid_power_w is None or inputs.ev_power_w is None:
             return None
         available = -inputs.grid_power_w + inputs.ev_power_w
-        if inputs.battery_power_w is not None and inputs.battery_power_w > 0:
-            # The car before the house battery.
+        if inputs.battery_power_w is not None:
+            # The car before the house battery: what the battery charges
+            # with is the car's to take. What it discharges is not sun: a
+            # battery in self-consumption covers a car that takes more than
+            # the sun gives, and the grid would not show it.
             available += inputs.battery_power_w
         # In deadline mode the sun has until the final stretch; the battery
         # helps in that stretch, not before (it would take the place of sun
@@ -328,9 +324,7 @@ class EvChargingManager:
         if self.memory.mode is ChargeMode.SOLAR_BATTERY and self._battery_may_give(
             inputs
         ):
-            available += inputs.battery_max_discharge_w - max(
-                -(inputs.battery_power_w or 0.0), 0.0
-            )
+            available += inputs.battery_max_discharge_w
         return available
 
     def _battery_may_give(self, inputs: EvInputs) -> bool:
@@ -483,6 +477,50 @@ class EvChargingManager:
             return None
         power = self.limits.max_power_w(self._deadline_phases(now))
         return memory.deadline - timedelta(hours=missing / power) - DEADLINE_MARGIN
+
+    def _final_stretch(self, now: datetime, inputs: EvInputs) -> EvStatus:
+        """Charge at the pace the deadline needs, or with the sun when it gives more.
+
+        The stretch runs on the phases that make the deadline; when the sun
+        comes to carry three phases (with the same hysteresis as surplus
+        charging) the car goes up to three, once: the car takes more of the
+        sun and finishes sooner. The current is the larger of the surplus's
+        and the pace's, so what the battery and the grid give is only what
+        the deadline needs.
+        """
+        phases = self._deadline_phases(now)
+        available = self._available(inputs)
+        if (
+            available is not None
+            and phases == 1
+            and self._forced_phases(3) == 3
+            and self._wanted_phases(now, available) == 3
+        ):
+            phases = 3
+        current = self._pace_current(now, phases)
+        if available is not None:
+            current = max(current, self._current(available, phases))
+        return self._charge_at(
+            now,
+            inputs,
+            current=current,
+            phases=phases,
+            reason="deadline",
+            available=available,
+        )
+
+    def _pace_current(self, now: datetime, phases: int) -> float:
+        """Return the current (whole amps) that delivers the rest by the deadline."""
+        memory = self.memory
+        limits = self.limits
+        if memory.deadline is None:
+            return limits.max_current_a
+        missing = max((memory.target_energy_wh or 0.0) - memory.session_wh, 0.0)
+        hours_left = (memory.deadline - now - DEADLINE_MARGIN).total_seconds() / 3600
+        if hours_left <= 0:
+            return limits.max_current_a
+        amps = math.ceil(missing / hours_left / (limits.voltage_v * phases))
+        return float(min(max(amps, limits.min_current_a), limits.max_current_a))
 
     def _deadline_phases(self, now: datetime) -> int:
         """Return the phases of the final stretch: the present ones if they make it.
