@@ -145,7 +145,7 @@ def _main_ev() -> int:
             elif name == "simbench_household":
                 _simbench(path, "H0-A_pload", "PV1", 4500, 5)
             elif name == "simbench_commercial":
-                continue
+                _simbench(path, "G0-A_pload", "PV3", 40000, 30)
             else:
                 _nrel(path)
             for arrive, depart in (("16:00", "07:30"), ("08:00", "18:00")):

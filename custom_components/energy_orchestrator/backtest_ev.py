@@ -15,7 +15,9 @@ phases; the car follows its command from the next minute on.
   three-phase minimum for a minute, back to one when it has been below for
   three; the house battery charges before the car (evcc's "priority SOC"
   with the battery below it, as most of the time) and does not feed it; a
-  plan charges at full power as late as still meets the target.
+  plan charges at full power as late as still meets the target. The
+  charger is off when the car leaves, and the delays run again when it
+  comes back.
 - ``orchestrator``: ``EvChargingManager`` in deadline mode with the house
   battery allowed down to its floor.
 
@@ -151,6 +153,12 @@ class _EvccLike:
         self.down_since: datetime | None = None
         self.phase_switches = 0
         self.start_stops = 0
+
+    def disconnect(self) -> None:
+        """Turn charging off as the car leaves; the timers start again at its return."""
+        self.enabled = False
+        self.above_since = self.below_since = None
+        self.up_since = self.down_since = None
 
     def decide(
         self, now: datetime, surplus: float, plan_start: datetime | None
@@ -298,6 +306,8 @@ def _run(
                 site.target_met_days += 1
             if evcc is None:
                 manager.stop(now)
+            else:
+                evcc.disconnect()
             ev_power = 0.0
         was_home = home
         if not home:

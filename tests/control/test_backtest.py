@@ -1,12 +1,15 @@
 """``eo backtest`` on a measured profile: balance, ordering, errors."""
 
+from datetime import UTC, datetime, timedelta
 import json
 from pathlib import Path
 
 import pytest
 
 from custom_components.energy_orchestrator.backtest import read_profile, run_backtest
+from custom_components.energy_orchestrator.backtest_ev import _EvccLike
 from custom_components.energy_orchestrator.cli import main
+from custom_components.energy_orchestrator.control.ev_charging import WallboxLimits
 
 PROFILE = (
     Path(__file__).parent.parent / "fixtures" / "profiles" / "emhass_10days_30min.csv"
@@ -159,3 +162,18 @@ def test_backtest_ev_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
         == 1
     )
     assert "minimum <= maximum" in capsys.readouterr().err
+
+
+def test_the_baseline_starts_afresh_when_the_car_comes_back() -> None:
+    """evcc disables the charger when the car leaves; its enable delay runs again."""
+    baseline = _EvccLike(WallboxLimits())
+    start = datetime(2026, 6, 1, 8, tzinfo=UTC)
+    for minute in range(3):
+        command = baseline.decide(start + timedelta(minutes=minute), 3000, None)
+    assert command.enable
+    assert baseline.start_stops == 1
+    baseline.disconnect()
+    evening = start + timedelta(hours=8)
+    assert not baseline.decide(evening, 3000, None).enable
+    assert baseline.decide(evening + timedelta(minutes=1), 3000, None).enable
+    assert baseline.start_stops == 2
