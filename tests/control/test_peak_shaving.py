@@ -332,3 +332,31 @@ def test_a_restart_in_a_new_billing_period_starts_a_new_billed_peak() -> None:
             step=timedelta(minutes=5),
         )
     assert kept.meter.billed_peak_w == saved["billed_peak_w"]
+
+
+def test_a_battery_behind_its_plan_re_plans_within_the_hour() -> None:
+    """Heavier than forecast: the plan is made again at once, not at the hour."""
+    peak_shaver = evening_shaver(1500)
+    four = T0 + timedelta(hours=16)
+    step = timedelta(minutes=5)
+    peak_shaver.update(four, grid_w=1000, battery_power_w=0, energy_wh=10000, step=step)
+    assert peak_shaver.memory.last_plan_at == four
+    # On plan: no new plan. Within a billing interval: none either.
+    peak_shaver.update(
+        four + timedelta(minutes=20),
+        grid_w=1000,
+        battery_power_w=0,
+        energy_wh=10000,
+        step=step,
+    )
+    assert peak_shaver.memory.last_plan_at == four
+    # 20 % below the floor the evening needs: planned again, for a higher peak.
+    before = peak_shaver.memory.plan
+    assert before is not None
+    late = four + timedelta(minutes=25)
+    status = peak_shaver.update(
+        late, grid_w=1000, battery_power_w=0, energy_wh=7000, step=step
+    )
+    assert peak_shaver.memory.last_plan_at == late
+    assert status.planned_peak_w is not None
+    assert status.planned_peak_w > before.peak_w + 100

@@ -44,6 +44,11 @@ HISTORY_DAYS = 8
 # spending it far below the plan only cycles the battery.
 SPARE_RESERVE_SHARE = 0.1
 SPARE_LEVEL_SHARE = 0.9
+# A battery this share of its capacity below the plan's floor means the
+# load is heavier than forecast: the plan is made again at once (at most
+# once per billing interval), not at the next hour, while there is still
+# energy to hold a higher peak with instead of running empty.
+BEHIND_PLAN_SHARE = 0.02
 
 
 class ShavingState(StrEnum):
@@ -379,7 +384,7 @@ class PeakShaver:
             )
             return self._status
         import_limit, export_limit = self.active_limits(now)
-        if self._replan_due(now):
+        if self._replan_due(now, energy_wh):
             self.replan(now, energy_wh)
         target = self._target(import_limit)
         if target is None:
@@ -493,10 +498,19 @@ class PeakShaver:
             return None
         return max(plan.peak_w, self.meter.billed_peak_w)
 
-    def _replan_due(self, now: datetime) -> bool:
-        """Return whether the plan is missing or old."""
+    def _replan_due(self, now: datetime, energy_wh: float) -> bool:
+        """Return whether the plan is missing, old, or behind the battery."""
         last = self.memory.last_plan_at
-        return last is None or now - last >= self.settings.replan_every
+        if last is None or now - last >= self.settings.replan_every:
+            return True
+        plan = self.memory.plan
+        if plan is None or now - last < self.settings.billing_interval:
+            return False
+        index = int((now - plan.start) / plan.step)
+        if not 0 <= index < len(plan.energy_floor_wh):
+            return False
+        behind = plan.energy_floor_wh[index] - energy_wh
+        return behind > BEHIND_PLAN_SHARE * self.battery.capacity_wh
 
     def replan(self, now: datetime, energy_wh: float) -> Plan | None:
         """Plan from the forecasts now; None while there is no history yet."""
