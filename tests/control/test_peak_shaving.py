@@ -254,6 +254,18 @@ def test_spare_energy_holds_the_billed_peak_and_the_evening_s_energy_does_not() 
     assert planned == pytest.approx(2000, abs=5)
     assert at_midnight.active_import_limit_w == planned
     assert at_midnight.battery_setpoint_w == pytest.approx(-(2600 - 0.9 * planned + 25))
+    assert at_midnight.reason == "above_limit"
+    # Under the planned peak, above the billed one: shaved all the same.
+    under_the_plan = evening_shaver(1500).update(
+        T0, grid_w=1900, battery_power_w=0, energy_wh=10000, step=timedelta(minutes=5)
+    )
+    assert under_the_plan.battery_setpoint_w == pytest.approx(
+        -(1900 - 0.9 * planned + 25)
+    )
+    assert (under_the_plan.state, under_the_plan.reason) == (
+        ShavingState.SHAVING,
+        "above_billed_peak",
+    )
     before_evening = evening_shaver(1500).update(
         T0 + timedelta(hours=16, minutes=45),
         grid_w=2600,
@@ -264,6 +276,7 @@ def test_spare_energy_holds_the_billed_peak_and_the_evening_s_energy_does_not() 
     assert before_evening.battery_setpoint_w == pytest.approx(
         -(2600 - before_evening.planned_peak_w + 25)  # type: ignore[operator]
     )
+    assert before_evening.reason == "above_limit"
 
 
 def test_recharging_does_not_raise_the_billed_peak_while_energy_is_spare() -> None:

@@ -429,8 +429,11 @@ class PeakShaver:
             state, reason = ShavingState.CANNOT_HOLD, "battery_power_too_small"
         elif net + setpoint > budget + 1:
             state, reason = ShavingState.CANNOT_HOLD, "battery_empty"
-        elif setpoint < 0:
+        elif setpoint < 0 and net > budget:
             state, reason = ShavingState.SHAVING, "above_limit"
+        elif setpoint < 0:
+            # Under the limit, but above the billed peak: spare energy.
+            state, reason = ShavingState.SHAVING, "above_billed_peak"
         elif setpoint > 0:
             state, reason = ShavingState.RECHARGING, "headroom"
         else:
