@@ -37,6 +37,7 @@ SERVICE_START_PEAK_SHAVING = "start_peak_shaving"
 SERVICE_STOP_PEAK_SHAVING = "stop_peak_shaving"
 SERVICE_SET_GRID_LIMITS = "set_grid_limits"
 SERVICE_REPLAN_PEAK_SHAVING = "replan_peak_shaving"
+SERVICE_RESET_BILLED_PEAK = "reset_billed_peak"
 SERVICE_START_CHARGING = "start_charging"
 SERVICE_STOP_CHARGING = "stop_charging"
 SERVICE_SET_CHARGER_PHASES = "set_charger_phases"
@@ -209,6 +210,9 @@ def async_setup_services(hass: HomeAssistant) -> None:
     async def _replan_peak_shaving(call: ServiceCall) -> None:
         await _async_request(_peak_shaving(hass, call), "replan")
 
+    async def _reset_billed_peak(call: ServiceCall) -> None:
+        await _async_request(_peak_shaving(hass, call), "reset_billed_peak")
+
     async def _set_grid_limits(call: ServiceCall) -> None:
         coordinator = _peak_shaving(hass, call)
         duration: timedelta | None = call.data.get(ATTR_DURATION)
@@ -254,6 +258,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
         (SERVICE_START_PEAK_SHAVING, _start_peak_shaving, ENTRY_SCHEMA),
         (SERVICE_STOP_PEAK_SHAVING, _stop_peak_shaving, ENTRY_SCHEMA),
         (SERVICE_REPLAN_PEAK_SHAVING, _replan_peak_shaving, ENTRY_SCHEMA),
+        (SERVICE_RESET_BILLED_PEAK, _reset_billed_peak, ENTRY_SCHEMA),
         (SERVICE_SET_GRID_LIMITS, _set_grid_limits, SET_GRID_LIMITS_SCHEMA),
         (SERVICE_SET_BATTERY_MODE, _set_battery_mode, SET_BATTERY_MODE_SCHEMA),
         (SERVICE_CALIBRATE_SOC, _calibrate_soc, CALIBRATE_SOC_SCHEMA),

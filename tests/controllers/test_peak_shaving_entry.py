@@ -250,3 +250,31 @@ def test_history_and_forecast_parsing() -> None:
         (datetime(2026, 1, 5, 9, tzinfo=UTC), 1250.0)
     ]
     assert pv_forecast_series(None) == []
+
+
+@pytest.mark.usefixtures("setpoint")
+async def test_the_billed_peak_is_reset_by_action_and_stays_reset(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+) -> None:
+    billed = "sensor.peak_shaving_billed_peak"
+    freezer.move_to(datetime(2026, 1, 5, 12, 0, tzinfo=UTC))
+    report(hass, 5000, 0)
+    await setup(hass, entry)
+    coordinator = entry.runtime_data.coordinator
+    for _ in range(4):
+        freezer.tick(timedelta(minutes=5))
+        report(hass, 5000, 0)
+        await coordinator.async_refresh()
+    assert float(hass.states.get(billed).state) == pytest.approx(5000)
+    await hass.services.async_call(
+        DOMAIN, "reset_billed_peak", {"config_entry_id": entry.entry_id}, blocking=True
+    )
+    assert float(hass.states.get(billed).state) == 0
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    saved = hass_storage[f"{DOMAIN}.peak_shaving.{entry.entry_id}"]["data"]
+    assert saved["billed_peak_w"] == 0
+    assert saved["billing_period"] == "2026-01"

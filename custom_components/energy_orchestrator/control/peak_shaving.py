@@ -66,7 +66,8 @@ class BillingPeriod(StrEnum):
 
     MONTH = "month"
     YEAR = "year"
-    # Never: a connection limit, or a tariff whose peak the user resets.
+    # Never: a connection limit, or a tariff whose peak the user resets
+    # (``PeakShaver.reset_billed_peak``, the action of that name).
     NONE = "none"
 
 
@@ -312,6 +313,14 @@ class PeakShaver:
     def stop(self, now: datetime) -> None:
         """Stop shaving: the battery is left alone (setpoint 0)."""
         self.memory.started = False
+
+    def reset_billed_peak(self, now: datetime) -> None:
+        """Start a new billed peak now (a billing period the calendar does not know)."""
+        self.meter.billed_peak_w = 0.0
+        self.meter.period_key = billing_period_key(
+            now, self.settings.billing_period, self.settings.time_zone
+        )
+        self.memory.last_plan_at = None  # the plan's floor was the old peak
 
     def set_limits(
         self,

@@ -227,7 +227,7 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
                 LOGGER.info("%s: the battery takes its setpoint again", self.name)
 
     async def async_request(self, action: str, **kwargs: Any) -> None:
-        """Carry out an action (start, stop, limits, re-plan), then step at once."""
+        """Carry out an action (start, stop, limits, re-plan, reset), then step at once."""
         now = dt_util.utcnow()
         if action == "start":
             self.shaver.start(now)
@@ -237,6 +237,8 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
             self.shaver.set_limits(now, **kwargs)
         elif action == "replan":
             self.shaver.memory.last_plan_at = None
+        elif action == "reset_billed_peak":
+            self.shaver.reset_billed_peak(now)
         await self.async_refresh()
 
     @override
