@@ -17,7 +17,6 @@ from homeassistant.data_entry_flow import section
 from homeassistant.helpers.selector import (
     EntitySelector,
     EntitySelectorConfig,
-    EntityWithDeviceFilterSelectorConfig,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -46,6 +45,7 @@ from ...const import (
 )
 from ...control.battery_manager import Chemistry
 from ..outputs import NUMBER_DOMAINS, SELECT_DOMAINS, SWITCH_DOMAINS
+from ..selectors import sensor_picker
 from .settings import (
     SETTING_CAPACITY_AH,
     SETTING_CELLS_IN_SERIES,
@@ -57,17 +57,6 @@ SECTION_OUTPUTS = "outputs"
 
 _MODE_OPTIONS = (CONF_OPTION_CHARGE, CONF_OPTION_REST, CONF_OPTION_SELL)
 _SETPOINTS = (CONF_SETPOINT_CHARGE, CONF_SETPOINT_REST, CONF_SETPOINT_SELL)
-
-
-def _sensor(device_class: SensorDeviceClass) -> EntitySelector:
-    """Return a picker of sensors of one device class."""
-    return EntitySelector(
-        EntitySelectorConfig(
-            filter=EntityWithDeviceFilterSelectorConfig(
-                domain="sensor", device_class=device_class
-            )
-        )
-    )
 
 
 def _entity(*domains: str) -> EntitySelector:
@@ -106,13 +95,19 @@ STEP_BATTERY_MANAGER = probatio.Schema(
             ),
             probatio.Coerce(float),
         ),
-        probatio.Required(CONF_VOLTAGE_ENTITY): _sensor(SensorDeviceClass.VOLTAGE),
-        probatio.Optional(CONF_CURRENT_ENTITY): _sensor(SensorDeviceClass.CURRENT),
-        probatio.Optional(CONF_POWER_ENTITY): _sensor(SensorDeviceClass.POWER),
-        probatio.Optional(CONF_TEMPERATURE_ENTITY): _sensor(
+        probatio.Required(CONF_VOLTAGE_ENTITY): sensor_picker(
+            SensorDeviceClass.VOLTAGE
+        ),
+        probatio.Optional(CONF_CURRENT_ENTITY): sensor_picker(
+            SensorDeviceClass.CURRENT
+        ),
+        probatio.Optional(CONF_POWER_ENTITY): sensor_picker(SensorDeviceClass.POWER),
+        probatio.Optional(CONF_TEMPERATURE_ENTITY): sensor_picker(
             SensorDeviceClass.TEMPERATURE
         ),
-        probatio.Optional(CONF_BMS_SOC_ENTITY): _sensor(SensorDeviceClass.BATTERY),
+        probatio.Optional(CONF_BMS_SOC_ENTITY): sensor_picker(
+            SensorDeviceClass.BATTERY
+        ),
         probatio.Required(SECTION_OUTPUTS): section(
             probatio.Schema(
                 {

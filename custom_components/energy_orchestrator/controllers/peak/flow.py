@@ -9,10 +9,6 @@ from homeassistant.helpers.selector import (
     BooleanSelector,
     EntitySelector,
     EntitySelectorConfig,
-    EntityWithDeviceFilterSelectorConfig,
-    NumberSelector,
-    NumberSelectorConfig,
-    NumberSelectorMode,
     SelectSelector,
     SelectSelectorConfig,
     TextSelector,
@@ -38,6 +34,7 @@ from ...const import (
 )
 from ...control.peak_shaving import BillingPeriod
 from ..outputs import NUMBER_DOMAINS
+from ..selectors import number_box, sensor_picker
 from .coordinator import settings_from
 
 _OPTION_KEYS = (
@@ -52,43 +49,22 @@ _OPTION_KEYS = (
 )
 
 
-def _sensor(device_class: SensorDeviceClass) -> EntitySelector:
-    """Return a picker of sensors of one device class."""
-    return EntitySelector(
-        EntitySelectorConfig(
-            filter=EntityWithDeviceFilterSelectorConfig(
-                domain="sensor", device_class=device_class
-            )
-        )
-    )
-
-
-def _number(minimum: float, maximum: float, unit: str) -> Any:
-    """Return a number box."""
-    return probatio.All(
-        NumberSelector(
-            NumberSelectorConfig(
-                min=minimum,
-                max=maximum,
-                step="any",
-                unit_of_measurement=unit,
-                mode=NumberSelectorMode.BOX,
-            )
-        ),
-        probatio.Coerce(float),
-    )
-
-
 def options_schema() -> probatio.Schema:
     """Return the battery and limits form (added, and in the options)."""
     return probatio.Schema(
         {
-            probatio.Required(CONF_BATTERY_CAPACITY_KWH): _number(0.1, 100000, "kWh"),
-            probatio.Required(CONF_BATTERY_MAX_KW): _number(0.1, 100000, "kW"),
-            probatio.Required(CONF_BATTERY_SOC_MIN, default=10): _number(0, 100, "%"),
-            probatio.Required(CONF_BATTERY_SOC_MAX, default=100): _number(0, 100, "%"),
-            probatio.Optional(CONF_IMPORT_LIMIT_W): _number(0, 10_000_000, "W"),
-            probatio.Optional(CONF_EXPORT_LIMIT_W): _number(0, 10_000_000, "W"),
+            probatio.Required(CONF_BATTERY_CAPACITY_KWH): number_box(
+                0.1, 100000, "kWh"
+            ),
+            probatio.Required(CONF_BATTERY_MAX_KW): number_box(0.1, 100000, "kW"),
+            probatio.Required(CONF_BATTERY_SOC_MIN, default=10): number_box(
+                0, 100, "%"
+            ),
+            probatio.Required(CONF_BATTERY_SOC_MAX, default=100): number_box(
+                0, 100, "%"
+            ),
+            probatio.Optional(CONF_IMPORT_LIMIT_W): number_box(0, 10_000_000, "W"),
+            probatio.Optional(CONF_EXPORT_LIMIT_W): number_box(0, 10_000_000, "W"),
             probatio.Required(CONF_BILLING_INTERVAL_MIN, default="15"): SelectSelector(
                 SelectSelectorConfig(
                     options=["5", "15", "30", "60"],
@@ -110,10 +86,16 @@ def options_schema() -> probatio.Schema:
 STEP_PEAK_SHAVING = probatio.Schema(
     {
         probatio.Required(CONF_NAME, default="Peak shaving"): TextSelector(),
-        probatio.Required(CONF_GRID_POWER_ENTITY): _sensor(SensorDeviceClass.POWER),
-        probatio.Required(CONF_BATTERY_POWER_ENTITY): _sensor(SensorDeviceClass.POWER),
-        probatio.Required(CONF_BATTERY_SOC_ENTITY): _sensor(SensorDeviceClass.BATTERY),
-        probatio.Optional(CONF_PV_POWER_ENTITY): _sensor(SensorDeviceClass.POWER),
+        probatio.Required(CONF_GRID_POWER_ENTITY): sensor_picker(
+            SensorDeviceClass.POWER
+        ),
+        probatio.Required(CONF_BATTERY_POWER_ENTITY): sensor_picker(
+            SensorDeviceClass.POWER
+        ),
+        probatio.Required(CONF_BATTERY_SOC_ENTITY): sensor_picker(
+            SensorDeviceClass.BATTERY
+        ),
+        probatio.Optional(CONF_PV_POWER_ENTITY): sensor_picker(SensorDeviceClass.POWER),
         probatio.Optional(CONF_PV_FORECAST_ENTITY): EntitySelector(
             EntitySelectorConfig(domain="sensor")
         ),

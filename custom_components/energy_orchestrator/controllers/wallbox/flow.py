@@ -8,10 +8,6 @@ from homeassistant.const import CONF_NAME
 from homeassistant.helpers.selector import (
     EntitySelector,
     EntitySelectorConfig,
-    EntityWithDeviceFilterSelectorConfig,
-    NumberSelector,
-    NumberSelectorConfig,
-    NumberSelectorMode,
     SelectSelector,
     SelectSelectorConfig,
     TextSelector,
@@ -38,6 +34,7 @@ from ...const import (
 )
 from ...control.ev_charging import ChargeMode
 from ..outputs import NUMBER_DOMAINS, SELECT_DOMAINS, SWITCH_DOMAINS
+from ..selectors import number_box, sensor_picker
 from .coordinator import limits_from
 
 _OPTION_KEYS = (
@@ -50,44 +47,17 @@ _OPTION_KEYS = (
 )
 
 
-def _sensor(device_class: SensorDeviceClass) -> EntitySelector:
-    """Return a picker of sensors of one device class."""
-    return EntitySelector(
-        EntitySelectorConfig(
-            filter=EntityWithDeviceFilterSelectorConfig(
-                domain="sensor", device_class=device_class
-            )
-        )
-    )
-
-
-def _number(minimum: float, maximum: float, unit: str) -> Any:
-    """Return a number box."""
-    return probatio.All(
-        NumberSelector(
-            NumberSelectorConfig(
-                min=minimum,
-                max=maximum,
-                step="any",
-                unit_of_measurement=unit,
-                mode=NumberSelectorMode.BOX,
-            )
-        ),
-        probatio.Coerce(float),
-    )
-
-
 def options_schema() -> probatio.Schema:
     """Return the limits form (added, and in the options)."""
     return probatio.Schema(
         {
-            probatio.Required(CONF_MIN_CURRENT_A, default=6): _number(1, 80, "A"),
-            probatio.Required(CONF_MAX_CURRENT_A, default=16): _number(1, 80, "A"),
-            probatio.Required(CONF_MIN_PHASE_SWITCH_MINUTES, default=10): _number(
+            probatio.Required(CONF_MIN_CURRENT_A, default=6): number_box(1, 80, "A"),
+            probatio.Required(CONF_MAX_CURRENT_A, default=16): number_box(1, 80, "A"),
+            probatio.Required(CONF_MIN_PHASE_SWITCH_MINUTES, default=10): number_box(
                 1, 240, "min"
             ),
-            probatio.Optional(CONF_BATTERY_MAX_DISCHARGE_KW): _number(0, 1000, "kW"),
-            probatio.Optional(CONF_PV_ROUTING_SHARE, default=0.67): _number(
+            probatio.Optional(CONF_BATTERY_MAX_DISCHARGE_KW): number_box(0, 1000, "kW"),
+            probatio.Optional(CONF_PV_ROUTING_SHARE, default=0.67): number_box(
                 0.34, 1, ""
             ),
             probatio.Required(
@@ -109,8 +79,10 @@ def options_schema() -> probatio.Schema:
 STEP_WALLBOX_MANAGER = probatio.Schema(
     {
         probatio.Required(CONF_NAME, default="Wallbox"): TextSelector(),
-        probatio.Required(CONF_GRID_POWER_ENTITY): _sensor(SensorDeviceClass.POWER),
-        probatio.Required(CONF_EV_POWER_ENTITY): _sensor(SensorDeviceClass.POWER),
+        probatio.Required(CONF_GRID_POWER_ENTITY): sensor_picker(
+            SensorDeviceClass.POWER
+        ),
+        probatio.Required(CONF_EV_POWER_ENTITY): sensor_picker(SensorDeviceClass.POWER),
         probatio.Optional(CONF_EV_CONNECTED_ENTITY): EntitySelector(
             EntitySelectorConfig(domain="binary_sensor")
         ),
@@ -123,8 +95,12 @@ STEP_WALLBOX_MANAGER = probatio.Schema(
         probatio.Optional(CONF_PHASES_ENTITY): EntitySelector(
             EntitySelectorConfig(domain=list(SELECT_DOMAINS))
         ),
-        probatio.Optional(CONF_BATTERY_POWER_ENTITY): _sensor(SensorDeviceClass.POWER),
-        probatio.Optional(CONF_BATTERY_SOC_ENTITY): _sensor(SensorDeviceClass.BATTERY),
+        probatio.Optional(CONF_BATTERY_POWER_ENTITY): sensor_picker(
+            SensorDeviceClass.POWER
+        ),
+        probatio.Optional(CONF_BATTERY_SOC_ENTITY): sensor_picker(
+            SensorDeviceClass.BATTERY
+        ),
         probatio.Optional(CONF_PV_ROUTING_ENTITY): EntitySelector(
             EntitySelectorConfig(domain=list(SWITCH_DOMAINS))
         ),
