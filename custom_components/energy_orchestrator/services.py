@@ -119,18 +119,28 @@ SET_CHARGER_PHASES_SCHEMA = ENTRY_SCHEMA.extend(
 )
 
 
+def _coordinator(hass: HomeAssistant, call: ServiceCall, kind: str, not_it: str) -> Any:
+    """Return the coordinator of the entry the call names, if it is of ``kind``.
+
+    ``not_it`` is the translated error for an entry of another kind.
+    """
+    entry = async_get_config_entry(hass, DOMAIN, call.data[ATTR_CONFIG_ENTRY_ID])
+    if entry.data.get(CONF_TYPE) != kind:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key=not_it,
+            translation_placeholders={"entry": entry.title},
+        )
+    return entry.runtime_data.coordinator
+
+
 def _wallbox_manager(
     hass: HomeAssistant, call: ServiceCall
 ) -> WallboxManagerCoordinator:
     """Return the coordinator of the wallbox manager the call names."""
-    entry = async_get_config_entry(hass, DOMAIN, call.data[ATTR_CONFIG_ENTRY_ID])
-    if entry.data.get(CONF_TYPE) != TYPE_WALLBOX_MANAGER:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="not_a_wallbox_manager",
-            translation_placeholders={"entry": entry.title},
-        )
-    coordinator: WallboxManagerCoordinator = entry.runtime_data.coordinator
+    coordinator: WallboxManagerCoordinator = _coordinator(
+        hass, call, TYPE_WALLBOX_MANAGER, "not_a_wallbox_manager"
+    )
     return coordinator
 
 
@@ -152,14 +162,9 @@ async def _async_request(
 
 def _peak_shaving(hass: HomeAssistant, call: ServiceCall) -> PeakShavingCoordinator:
     """Return the coordinator of the peak-shaving entry the call names."""
-    entry = async_get_config_entry(hass, DOMAIN, call.data[ATTR_CONFIG_ENTRY_ID])
-    if entry.data.get(CONF_TYPE) != TYPE_PEAK_SHAVING:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="not_peak_shaving",
-            translation_placeholders={"entry": entry.title},
-        )
-    coordinator: PeakShavingCoordinator = entry.runtime_data.coordinator
+    coordinator: PeakShavingCoordinator = _coordinator(
+        hass, call, TYPE_PEAK_SHAVING, "not_peak_shaving"
+    )
     return coordinator
 
 
@@ -167,14 +172,9 @@ def _battery_manager(
     hass: HomeAssistant, call: ServiceCall
 ) -> BatteryManagerCoordinator:
     """Return the coordinator of the battery manager the call names."""
-    entry = async_get_config_entry(hass, DOMAIN, call.data[ATTR_CONFIG_ENTRY_ID])
-    if entry.data.get(CONF_TYPE) != TYPE_BATTERY_MANAGER:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="not_a_battery_manager",
-            translation_placeholders={"entry": entry.title},
-        )
-    coordinator: BatteryManagerCoordinator = entry.runtime_data.coordinator
+    coordinator: BatteryManagerCoordinator = _coordinator(
+        hass, call, TYPE_BATTERY_MANAGER, "not_a_battery_manager"
+    )
     return coordinator
 
 
