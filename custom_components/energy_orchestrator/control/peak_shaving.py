@@ -401,21 +401,14 @@ class PeakShaver:
                 now, ShavingState.IDLE, "no_forecast_yet", 0.0, None
             )
             return self._status
-        # What an interval saved early is not spent late: a budget above the
-        # target would only make the battery ease off and come back within
-        # one interval.
-        budget = min(import_budget_w(self.meter, now, target), target)
         step_h = step.total_seconds() / 3600
-        # Aim a deadband below the budget, so that keeping the last setpoint
-        # while the meter wobbles never lets the grid over it.
-        setpoint = limiter_setpoint(
+        budget, setpoint = self._holding(
+            now,
             net,
-            budget - DEADBAND_W,
-            target - DEADBAND_W,
-            self.battery,
+            target,
             energy_wh=energy_wh,
             step_h=step_h,
-            export_limit_w=export_limit,
+            export_limit=export_limit,
         )
         if import_limit is None:
             setpoint = self._with_spare_energy(
@@ -455,6 +448,34 @@ class PeakShaver:
         )
         return self._status
 
+    def _holding(
+        self,
+        now: datetime,
+        net: float,
+        level: float,
+        *,
+        energy_wh: float,
+        step_h: float,
+        export_limit: float | None,
+    ) -> tuple[float, float]:
+        """Return the interval's budget at ``level`` and the setpoint holding it."""
+        # What an interval saved early is not spent late: a budget above the
+        # level would only make the battery ease off and come back within
+        # one interval.
+        budget = min(import_budget_w(self.meter, now, level), level)
+        # Aim a deadband below the budget, so that keeping the last setpoint
+        # while the meter wobbles never lets the grid over it.
+        setpoint = limiter_setpoint(
+            net,
+            budget - DEADBAND_W,
+            level - DEADBAND_W,
+            self.battery,
+            energy_wh=energy_wh,
+            step_h=step_h,
+            export_limit_w=export_limit,
+        )
+        return budget, setpoint
+
     def _with_spare_energy(
         self,
         now: datetime,
@@ -477,15 +498,13 @@ class PeakShaver:
         level = max(self.meter.billed_peak_w, SPARE_LEVEL_SHARE * target)
         if plan is None or level >= target:
             return setpoint
-        budget = min(import_budget_w(self.meter, now, level), level)
-        at_level = limiter_setpoint(
+        _, at_level = self._holding(
+            now,
             net,
-            budget - DEADBAND_W,
-            level - DEADBAND_W,
-            self.battery,
+            level,
             energy_wh=energy_wh,
             step_h=step_h,
-            export_limit_w=export_limit,
+            export_limit=export_limit,
         )
         floors = plan.energy_floor_wh
         index = min(max(int((now - plan.start) / plan.step), 0), len(floors) - 2)
