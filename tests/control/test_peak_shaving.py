@@ -307,43 +307,36 @@ def test_the_billed_peak_starts_again_each_month_at_local_midnight() -> None:
     assert yearly.billed_peak_w == pytest.approx(3000)
 
 
+def run_a_quarter_hour(
+    peak_shaver: PeakShaver, start: datetime, grid_w: float, energy_wh: float
+) -> None:
+    """Step a shaver through one billing interval at a steady grid power."""
+    for minute in range(0, 16, 5):
+        peak_shaver.update(
+            start + timedelta(minutes=minute),
+            grid_w=grid_w,
+            battery_power_w=0,
+            energy_wh=energy_wh,
+            step=timedelta(minutes=5),
+        )
+
+
 def test_a_restart_in_a_new_billing_period_starts_a_new_billed_peak() -> None:
     settings = PeakShavingSettings(import_limit_w=3000)
     october = datetime(2026, 10, 31, 23, 0, tzinfo=UTC)
     peak_shaver = PeakShaver(settings, battery(10000, 5), now=october)
-    for minute in range(0, 16, 5):
-        peak_shaver.update(
-            october + timedelta(minutes=minute),
-            grid_w=2500,
-            battery_power_w=0,
-            energy_wh=5000,
-            step=timedelta(minutes=5),
-        )
+    run_a_quarter_hour(peak_shaver, october, 2500, 5000)
     saved = peak_shaver.snapshot()
     assert saved["billing_period"] == "2026-10"
     assert saved["billed_peak_w"] > 2000
     november = october + timedelta(days=2)
     restored = PeakShaver(settings, battery(10000, 5), now=november, saved=saved)
-    for minute in range(0, 16, 5):
-        restored.update(
-            november + timedelta(minutes=minute),
-            grid_w=800,
-            battery_power_w=0,
-            energy_wh=10000,
-            step=timedelta(minutes=5),
-        )
+    run_a_quarter_hour(restored, november, 800, 10000)
     assert restored.meter.billed_peak_w == pytest.approx(800)
     # A snapshot from before billing periods keeps its peak for the running one.
     older = {key: value for key, value in saved.items() if key != "billing_period"}
     kept = PeakShaver(settings, battery(10000, 5), now=november, saved=older)
-    for minute in range(0, 16, 5):
-        kept.update(
-            november + timedelta(minutes=minute),
-            grid_w=800,
-            battery_power_w=0,
-            energy_wh=10000,
-            step=timedelta(minutes=5),
-        )
+    run_a_quarter_hour(kept, november, 800, 10000)
     assert kept.meter.billed_peak_w == saved["billed_peak_w"]
 
 
