@@ -463,16 +463,30 @@ class EvChargingManager:
 
     def _current(self, available: float, phases: int) -> float:
         """Return the current that takes ``available`` on ``phases`` (whole amps)."""
+        return self._within_limits(
+            math.floor(available / (self.limits.voltage_v * phases))
+        )
+
+    def _within_limits(self, amps: int) -> float:
+        """Return whole amps within the wallbox's minimum and maximum."""
         limits = self.limits
-        amps = math.floor(available / (limits.voltage_v * phases))
         return float(min(max(amps, limits.min_current_a), limits.max_current_a))
+
+    def _missing_wh(self) -> float:
+        """Return the energy the session still needs for its target."""
+        memory = self.memory
+        return max((memory.target_energy_wh or 0.0) - memory.session_wh, 0.0)
+
+    def _hours_left(self, now: datetime, deadline: datetime) -> float:
+        """Return the hours to the deadline, less the margin kept before it."""
+        return (deadline - now - DEADLINE_MARGIN).total_seconds() / 3600
 
     def _deadline_start(self, now: datetime) -> datetime | None:
         """Return when full-power charging must begin to meet the deadline."""
         memory = self.memory
         if memory.deadline is None or memory.target_energy_wh is None:
             return None
-        missing = max(memory.target_energy_wh - memory.session_wh, 0.0)
+        missing = self._missing_wh()
         if missing <= 0:
             return None
         power = self.limits.max_power_w(self._deadline_phases(now))
@@ -511,16 +525,15 @@ class EvChargingManager:
 
     def _pace_current(self, now: datetime, phases: int) -> float:
         """Return the current (whole amps) that delivers the rest by the deadline."""
-        memory = self.memory
+        deadline = self.memory.deadline
         limits = self.limits
-        if memory.deadline is None:
+        if deadline is None:
             return limits.max_current_a
-        missing = max((memory.target_energy_wh or 0.0) - memory.session_wh, 0.0)
-        hours_left = (memory.deadline - now - DEADLINE_MARGIN).total_seconds() / 3600
+        hours_left = self._hours_left(now, deadline)
         if hours_left <= 0:
             return limits.max_current_a
-        amps = math.ceil(missing / hours_left / (limits.voltage_v * phases))
-        return float(min(max(amps, limits.min_current_a), limits.max_current_a))
+        power = self._missing_wh() / hours_left
+        return self._within_limits(math.ceil(power / (limits.voltage_v * phases)))
 
     def _deadline_phases(self, now: datetime) -> int:
         """Return the phases of the final stretch: the present ones if they make it.
@@ -532,9 +545,8 @@ class EvChargingManager:
         forced = self._forced_phases(3)
         if forced == 1 or memory.phases == 3 or memory.deadline is None:
             return forced
-        missing = max((memory.target_energy_wh or 0.0) - memory.session_wh, 0.0)
-        hours_left = (memory.deadline - now - DEADLINE_MARGIN).total_seconds() / 3600
-        one_phase_hours = missing / self.limits.max_power_w(1)
+        one_phase_hours = self._missing_wh() / self.limits.max_power_w(1)
+        hours_left = self._hours_left(now, memory.deadline)
         # The stretch's start was set by this very rule, a step ago: allow
         # that step, the margin covers it.
         return 1 if one_phase_hours <= hours_left + 0.1 else 3
