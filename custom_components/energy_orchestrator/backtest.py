@@ -16,6 +16,10 @@ step and setting the battery for the step:
 - ``orchestrator``: ``PeakShaver``, the code Home Assistant runs: the
   limiter on the billed interval, re-planning every hour from forecasts it
   builds from the past it has seen (never the future).
+- ``perfect_forecast``: the orchestrator again, its forecasts replaced by
+  the real net load of the next 48 hours. It tells what the forecasts cost:
+  the gap from ``orchestrator`` to it is theirs, the gap from it to
+  ``optimal`` is the limiter's and the horizon's.
 - ``optimal``: perfect foresight, the lower bound: the energy planner run
   once over the whole profile with the real values, at interval resolution.
 
@@ -29,7 +33,7 @@ Energy balances at every step (grid = load - PV + charge - discharge); the
 backtest checks it.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 import csv
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -53,7 +57,7 @@ REACTIVE_KI = 0.2
 REACTIVE_RECHARGE_SHARE = 0.8
 REACTIVE_SIZING_DAYS = 7
 REACTIVE_SIZING_SHARE = 0.8
-STRATEGIES = ("none", "reactive", "orchestrator", "optimal")
+STRATEGIES = ("none", "reactive", "orchestrator", "perfect_forecast", "optimal")
 
 
 class ProfileError(ValueError):
@@ -274,6 +278,15 @@ def run_backtest(
                 import_limit=import_limit_w,
                 interval=interval,
             ),
+            "perfect_forecast": _run_orchestrator(
+                history,
+                scored,
+                limits=limits,
+                per=per,
+                import_limit=import_limit_w,
+                interval=interval,
+                perfect_forecast=True,
+            ),
             "optimal": _run_optimal(scored, limits, per, import_limit_w, interval),
         }
     }
@@ -375,6 +388,61 @@ def _run_reactive(
     return tally.figures()
 
 
+class _PerfectForecastShaver(PeakShaver):
+    """``PeakShaver`` whose forecasts are the real net load ahead.
+
+    Everything else, the limiter, spare energy, re-planning, is the
+    orchestrator's own; with nothing left to hedge against, the plan aims at
+    the lowest peak of the real horizon.
+    """
+
+    def __init__(
+        self,
+        settings: PeakShavingSettings,
+        battery: BatteryLimits,
+        *,
+        now: datetime,
+        future: Mapping[int, float],
+    ) -> None:
+        """Start with the real net load per billing interval (slot of the epoch)."""
+        super().__init__(settings, battery, now=now)
+        self.future = future
+
+    def _forecast_net(
+        self, now: datetime, start: datetime, steps: int
+    ) -> list[float] | None:
+        """Return the real net load of the horizon (shorter at the profile's end)."""
+        first = self.load_history.slot_of(start)
+        values = [
+            self.future[slot]
+            for slot in range(first, first + steps)
+            if slot in self.future
+        ]
+        return values or None
+
+    def _robust_peak(
+        self,
+        start: datetime,
+        steps: int,
+        energy_wh: float,
+        export_limit: float | None,
+    ) -> float:
+        """Return the billed peak: a known future needs no scenarios."""
+        return self.meter.billed_peak_w
+
+
+def _interval_means(series: Series, interval: timedelta) -> dict[int, float]:
+    """Return the net load averaged per billing interval, by slot of the epoch."""
+    sums: dict[int, float] = {}
+    counts: dict[int, int] = {}
+    for index, net in enumerate(series.net_w):
+        moment = series.start + index * series.step
+        slot = math.floor(moment.timestamp() / interval.total_seconds())
+        sums[slot] = sums.get(slot, 0.0) + net
+        counts[slot] = counts.get(slot, 0) + 1
+    return {slot: sums[slot] / counts[slot] for slot in sums}
+
+
 def _run_orchestrator(
     history: Series,
     series: Series,
@@ -383,20 +451,24 @@ def _run_orchestrator(
     per: int,
     import_limit: float | None,
     interval: timedelta,
+    perfect_forecast: bool = False,
 ) -> dict[str, Any]:
-    """Run ``PeakShaver``, seeing only the past."""
+    """Run ``PeakShaver``, seeing only the past (or, told so, the real future)."""
     tally = _tally(series, per, import_limit)
     step_h = tally.step_h
     battery = _Battery(limits, limits.energy_max_wh)
-    shaver = PeakShaver(
-        PeakShavingSettings(
-            import_limit_w=import_limit,
-            billing_interval=interval,
-            # The figures are the whole profile's peak: one billing period.
-            billing_period=BillingPeriod.NONE,
-        ),
-        limits,
-        now=series.start,
+    settings = PeakShavingSettings(
+        import_limit_w=import_limit,
+        billing_interval=interval,
+        # The figures are the whole profile's peak: one billing period.
+        billing_period=BillingPeriod.NONE,
+    )
+    shaver = (
+        _PerfectForecastShaver(
+            settings, limits, now=series.start, future=_interval_means(series, interval)
+        )
+        if perfect_forecast
+        else PeakShaver(settings, limits, now=series.start)
     )
     for index, (load, pv) in enumerate(zip(history.load_w, history.pv_w, strict=True)):
         shaver.observe(history.start + index * history.step, load, pv)
@@ -455,8 +527,11 @@ def format_backtest(result: dict[str, Any]) -> str:
     """Return the figures as a table."""
     names = list(result["strategies"])
     figures = list(next(iter(result["strategies"].values())))
-    lines = [f"{'':24}" + "".join(f"{name:>14}" for name in names)]
+    width = max(14, *(len(name) + 2 for name in names))
+    lines = [f"{'':24}" + "".join(f"{name:>{width}}" for name in names)]
     for figure in figures:
-        row = "".join(f"{result['strategies'][name][figure]:>14}" for name in names)
+        row = "".join(
+            f"{result['strategies'][name][figure]:>{width}}" for name in names
+        )
         lines.append(f"{figure:24}{row}")
     return "\n".join(lines)

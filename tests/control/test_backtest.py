@@ -29,7 +29,13 @@ def result() -> dict[str, dict[str, float]]:
 def test_every_strategy_reports_every_figure(
     result: dict[str, dict[str, float]],
 ) -> None:
-    assert list(result) == ["none", "reactive", "orchestrator", "optimal"]
+    assert list(result) == [
+        "none",
+        "reactive",
+        "orchestrator",
+        "perfect_forecast",
+        "optimal",
+    ]
     for figures in result.values():
         assert set(figures) == {
             "peak_import_w",
@@ -44,17 +50,34 @@ def test_every_strategy_reports_every_figure(
 
 def test_nobody_beats_perfect_foresight(result: dict[str, dict[str, float]]) -> None:
     optimal = result["optimal"]["peak_import_w"]
-    for name in ("none", "reactive", "orchestrator"):
+    for name in ("none", "reactive", "orchestrator", "perfect_forecast"):
         assert result[name]["peak_import_w"] >= optimal - 1
     assert result["orchestrator"]["peak_import_w"] < result["reactive"]["peak_import_w"]
     assert result["none"]["battery_throughput_kwh"] == 0
+
+
+def test_a_perfect_forecast_shows_what_the_forecasts_cost(
+    result: dict[str, dict[str, float]],
+) -> None:
+    """The same controller told the real next 48 h holds a lower peak.
+
+    On this profile the first night is heavier than the day of history
+    shows: the forecasts cost the orchestrator several hundred watts, the
+    limiter (perfect_forecast against optimal) little.
+    """
+    orchestrator = result["orchestrator"]["peak_import_w"]
+    perfect = result["perfect_forecast"]["peak_import_w"]
+    optimal = result["optimal"]["peak_import_w"]
+    none = result["none"]["peak_import_w"]
+    assert perfect < orchestrator - 300
+    assert (none - perfect) / (none - optimal) > 0.9
 
 
 def test_energy_balances_over_the_run(result: dict[str, dict[str, float]]) -> None:
     """Import - export is the net load plus what the battery lost; nothing else."""
     none = result["none"]
     net_kwh = none["import_kwh"] - none["export_kwh"]
-    for name in ("reactive", "orchestrator", "optimal"):
+    for name in ("reactive", "orchestrator", "perfect_forecast", "optimal"):
         figures = result[name]
         grid = figures["import_kwh"] - figures["export_kwh"]
         # Losses are at most 10 % of what went through (95 % each way), and

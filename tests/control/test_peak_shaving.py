@@ -157,13 +157,35 @@ def test_a_load_step_is_met_at_once_without_overshoot_or_flicker() -> None:
     assert peak_shaver.status.state is ShavingState.SHAVING
 
 
-def test_headroom_recharges_with_a_margin() -> None:
+def test_headroom_recharges_up_to_the_deadband_under_the_limit() -> None:
+    """No wider margin: every watt-hour not charged now is missing at the peak."""
     peak_shaver = shaver(wh=10000)
     status = peak_shaver.update(
         T0, grid_w=1000, battery_power_w=0, energy_wh=5000, step=timedelta(seconds=5)
     )
     assert status.state is ShavingState.RECHARGING
-    assert status.battery_setpoint_w == pytest.approx((3000 - 25) * 0.9 - 1000)
+    assert status.battery_setpoint_w == pytest.approx(3000 - 25 - 1000)
+
+
+def test_a_load_step_while_recharging_is_taken_back_within_the_interval() -> None:
+    """Charging at the limit, the load jumps: the interval still averages under it."""
+    peak_shaver = shaver(wh=10000)
+    setpoint = 0.0
+    grid_log: list[float] = []
+    for second in range(0, 900, 5):
+        load = 1000.0 if second < 450 else 2800.0
+        status = peak_shaver.update(
+            T0 + timedelta(seconds=second),
+            grid_w=load + setpoint,
+            battery_power_w=setpoint,
+            energy_wh=5000,
+            step=timedelta(seconds=5),
+        )
+        # The meter saw the old setpoint for these 5 s, the new one from now on.
+        grid_log.append(load + setpoint)
+        setpoint = status.battery_setpoint_w
+    assert max(grid_log) > 3000  # the step met the battery still charging
+    assert sum(grid_log) / len(grid_log) <= 3000
 
 
 def test_without_a_limit_and_without_history_it_waits() -> None:
@@ -285,7 +307,7 @@ def test_recharging_does_not_raise_the_billed_peak_while_energy_is_spare() -> No
     status = peak_shaver.update(
         T0, grid_w=1000, battery_power_w=0, energy_wh=5000, step=timedelta(minutes=5)
     )
-    assert status.battery_setpoint_w == pytest.approx((1900 - 25) * 0.9 - 1000)
+    assert status.battery_setpoint_w == pytest.approx(1900 - 25 - 1000)
 
 
 def test_the_billed_peak_starts_again_each_month_at_local_midnight() -> None:

@@ -26,15 +26,19 @@ from typing import Any
 
 from .energy_planner import BatteryLimits, Plan, check_limit, plan_peak
 from .forecast import SlotHistory, day_scenarios, forecast, pv_override
+from .forecast_caution import ForecastCaution
 
 # Setpoint changes smaller than this are not made: a meter's noise must not
-# move the battery.
+# move the battery. The limiter aims this far under its budget, which is
+# also all the margin recharging keeps: the limiter runs every few seconds
+# on the interval's energy, so a load step while the battery charges is
+# answered at the next step and the rest of the interval takes the few
+# watt-hours back. A wider margin only leaves the battery emptier for the
+# next peak.
 DEADBAND_W = 25.0
-# Recharging leaves this share of the budget unused, for the load step that
-# comes while the battery charges.
-RECHARGE_MARGIN = 0.9
-# Days of history kept for the forecasts.
-HISTORY_DAYS = 8
+# Days of history kept: yesterday and the seven days before it, for the
+# forecasts and for learning their caution, and today.
+HISTORY_DAYS = 9
 # Energy the battery holds beyond what the plan needs (its floor) is spare:
 # it holds the grid at the billed peak instead of the higher planned one, so
 # the billed peak does not creep up to a plan made from cautious forecasts
@@ -214,9 +218,9 @@ def limiter_setpoint(
     """Return the battery power (W, > 0 charging) that keeps the grid in budget.
 
     Discharges what the net load exceeds the budget by, within the battery's
-    power and stored energy; otherwise recharges with what headroom there is
-    (a margin kept), up to the SOC ceiling. Absorbs an export beyond the
-    export limit when it can.
+    power and stored energy; otherwise recharges with the headroom up to the
+    budget (and never above ``limit_w``), up to the SOC ceiling. Absorbs an
+    export beyond the export limit when it can.
     """
     available_w = (
         max(energy_wh - battery.energy_min_wh, 0.0)
@@ -230,7 +234,7 @@ def limiter_setpoint(
         return -min(net_w - budget_w, battery.max_discharge_w, available_w)
     setpoint = 0.0
     if recharge:
-        headroom = min(budget_w, limit_w) * RECHARGE_MARGIN - net_w
+        headroom = min(budget_w, limit_w) - net_w
         setpoint = max(min(headroom, battery.max_charge_w, room_w), 0.0)
     if export_limit_w is not None and net_w + setpoint < -export_limit_w:
         setpoint = min(-export_limit_w - net_w, battery.max_charge_w, room_w)
@@ -253,6 +257,8 @@ class PeakShavingStatus:
     planned_soc_now: float | None
     cannot_hold_from: datetime | None
     plan: tuple[tuple[datetime, float, float], ...] = ()
+    # How far from the past days' mean to their maximum the load forecast is.
+    forecast_caution: float = 1.0
 
 
 @dataclass
@@ -299,6 +305,7 @@ class PeakShaver:
         self.load_history = SlotHistory(settings.billing_interval)
         self.pv_history = SlotHistory(settings.billing_interval)
         self.pv_forecast: list[tuple[datetime, float]] = []
+        self.caution = ForecastCaution()
         self.memory = _Memory()
         if saved:
             self._restore(saved, now)
@@ -548,18 +555,10 @@ class PeakShaver:
         step = self.settings.billing_interval
         steps = int(self.settings.horizon / step)
         start = _interval_start(now, step.total_seconds())
-        load = forecast(self.load_history, start, steps)
         self.memory.last_plan_at = now
-        if load is None:
+        net = self._forecast_net(now, start, steps)
+        if net is None:
             return None
-        override = (
-            pv_override(start, step, self.pv_forecast) if self.pv_forecast else None
-        )
-        pv = forecast(self.pv_history, start, steps, upper_share=0.0, override=override)
-        net = [
-            demand - supply
-            for demand, supply in zip(load, pv or [0.0] * steps, strict=True)
-        ]
         import_limit, export_limit = self.active_limits(now)
         if import_limit is not None:
             plan = check_limit(
@@ -587,6 +586,26 @@ class PeakShaver:
         self.load_history.forget_before(oldest)
         self.pv_history.forget_before(oldest)
         return plan
+
+    def _forecast_net(
+        self, now: datetime, start: datetime, steps: int
+    ) -> list[float] | None:
+        """Return the net load (load - PV) forecast per step, None without history."""
+        self.caution.learn(now, self.load_history, self.pv_history, self.battery)
+        load = forecast(
+            self.load_history, start, steps, upper_share=self.caution.caution
+        )
+        if load is None:
+            return None
+        step = self.settings.billing_interval
+        override = (
+            pv_override(start, step, self.pv_forecast) if self.pv_forecast else None
+        )
+        pv = forecast(self.pv_history, start, steps, upper_share=0.0, override=override)
+        return [
+            demand - supply
+            for demand, supply in zip(load, pv or [0.0] * steps, strict=True)
+        ]
 
     def _robust_peak(
         self,
@@ -676,16 +695,22 @@ class PeakShaver:
             planned_soc_now=planned_soc,
             cannot_hold_from=plan.cannot_hold_from if plan else None,
             plan=rows,
+            forecast_caution=self.caution.caution,
         )
 
     def snapshot(self) -> dict[str, Any]:
-        """Return what a restart must keep: the billed peak, limits, started."""
+        """Return what a restart must keep: the billed peak, limits, started.
+
+        And what was learned of the forecasts' caution: the recorder seeds
+        only the past week, too short to learn it again.
+        """
         override = self.memory.override
         return {
             "version": 1,
             "billed_peak_w": self.meter.billed_peak_w,
             "billing_period": self.meter.period_key,
             "started": self.memory.started,
+            "forecast_caution": self.caution.snapshot(),
             "override": None
             if override is None
             else {
@@ -715,6 +740,12 @@ class PeakShaver:
             )
         )
         self.memory.started = bool(saved["started"])
+        # Older snapshots learned nothing yet: the caution starts at its maximum.
+        caution = saved.get("forecast_caution")
+        if caution is not None:
+            if not isinstance(caution, Mapping):
+                raise ValueError("saved forecast caution is not a coverage record")
+            self.caution = ForecastCaution.restore(caution)
         override = saved.get("override")
         if override is not None:
             until = override.get("until")
