@@ -3,10 +3,15 @@
 Writes ``time,load,pv`` CSVs into a temporary folder and runs ``eo backtest``
 (peak shaving) or, with ``--ev``, ``eo backtest-ev`` (the car, home from
 16:00 to 07:30 needing 10 kWh, and home from 08:00 to 18:00) on each,
-printing one JSON line per run: how the README's tables are made. Usage:
-``.venv/bin/python scripts/backtest_profiles.py [--ev]``.
+printing one JSON line per run: how the README's tables are made. With
+``--sweep`` every peak-shaving profile runs with three batteries (``SWEEP``),
+two at a time, and a last line sums up each strategy's share of the
+optimal's peak reduction: one figure per profile hangs on its one heaviest
+event, twelve show how a strategy does in general. Usage:
+``.venv/bin/python scripts/backtest_profiles.py [--ev | --sweep]``.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 import csv
 from datetime import UTC, datetime
 import json
@@ -80,50 +85,113 @@ def _nrel(target: Path) -> None:
                 writer.writerow([row[0].replace(" ", "T"), "0", row[1]])
 
 
+# Per profile, the batteries of the sweep (kWh, kW): half, the table's, and
+# half again as much (the commercial profile's scaled to its load).
+SWEEP = {
+    "emhass_10d": ((5, 2.5), (10, 3), (15, 5)),
+    "emhass_year": ((5, 2.5), (10, 3), (15, 5)),
+    "simbench_household": ((5, 2.5), (10, 3), (15, 5)),
+    "simbench_commercial": ((20, 10), (40, 15), (80, 20)),
+}
+
+
+def _convert(name: str, source: str, path: Path) -> None:
+    """Write one profile's CSV."""
+    if name.startswith("emhass"):
+        _emhass(EMHASS / source, path)
+    elif name == "simbench_household":
+        _simbench(path, "H0-A_pload", "PV1", 4500, 5)
+    else:
+        _simbench(path, "G0-A_pload", "PV3", 40000, 30)
+
+
+def _backtest(path: Path, kwh: float, kw: float) -> dict[str, object]:
+    """Run ``eo backtest`` on one profile and battery; return its JSON."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "energy_orchestrator_cli",
+            "backtest",
+            "--input",
+            str(path),
+            "--battery-kwh",
+            str(kwh),
+            "--battery-kw",
+            str(kw),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    loaded: dict[str, object] = json.loads(result.stdout)
+    return loaded
+
+
 def main() -> int:
     """Convert, run, print."""
     if "--ev" in sys.argv:
         return _main_ev()
+    sweep = "--sweep" in sys.argv
     with tempfile.TemporaryDirectory() as folder:
+        runs: list[tuple[str, str, Path, float, float]] = []
         for name, source, kwh, kw in ROWS:
             path = Path(folder) / f"{name}.csv"
-            if name.startswith("emhass"):
-                _emhass(EMHASS / source, path)
-            elif name == "simbench_household":
-                _simbench(path, "H0-A_pload", "PV1", 4500, 5)
-            else:
-                _simbench(path, "G0-A_pload", "PV3", 40000, 30)
-            result = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "energy_orchestrator_cli",
-                    "backtest",
-                    "--input",
-                    str(path),
-                    "--battery-kwh",
-                    str(kwh),
-                    "--battery-kw",
-                    str(kw),
-                    "--json",
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            print(
-                json.dumps(
-                    {
-                        "profile": name,
-                        "source": source,
-                        "battery_kwh": kwh,
-                        "battery_kw": kw,
-                        **json.loads(result.stdout),
-                    }
-                ),
-                flush=True,
-            )
+            _convert(name, source, path)
+            for size in SWEEP[name] if sweep else ((kwh, kw),):
+                runs.append((name, source, path, *size))
+        # Two at a time: the machine has two cores, each run takes one.
+        with ThreadPoolExecutor(2) as pool:
+            results = pool.map(lambda run: _backtest(run[2], run[3], run[4]), runs)
+            shares: dict[str, list[float]] = {}
+            for (name, source, _, kwh, kw), result in zip(runs, results, strict=True):
+                print(
+                    json.dumps(
+                        {
+                            "profile": name,
+                            "source": source,
+                            "battery_kwh": kwh,
+                            "battery_kw": kw,
+                            **result,
+                        }
+                    ),
+                    flush=True,
+                )
+                _add_shares(shares, result)
+    if sweep:
+        print(json.dumps({"summary": _summary(shares)}), flush=True)
     return 0
+
+
+def _add_shares(shares: dict[str, list[float]], result: dict[str, object]) -> None:
+    """Add each strategy's share of the optimal's peak reduction on one run."""
+    strategies = result["strategies"]
+    assert isinstance(strategies, dict)
+    none = strategies["none"]["peak_import_w"]
+    optimal = strategies["optimal"]["peak_import_w"]
+    for name, figures in strategies.items():
+        if name in ("none", "optimal"):
+            continue
+        share = (
+            (none - figures["peak_import_w"]) / (none - optimal)
+            if none > optimal
+            else 1.0
+        )
+        shares.setdefault(name, []).append(100 * share)
+
+
+def _summary(shares: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    """Return per strategy the mean and least share and the runs at 90 % or more."""
+    return {
+        name: {
+            "mean_share_pct": round(sum(values) / len(values), 1),
+            "least_share_pct": round(min(values), 1),
+            "runs_at_90_pct": sum(1 for value in values if value >= 90),
+            "runs": len(values),
+        }
+        for name, values in shares.items()
+    }
 
 
 def _main_ev() -> int:

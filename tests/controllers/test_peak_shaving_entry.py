@@ -278,3 +278,52 @@ async def test_the_billed_peak_is_reset_by_action_and_stays_reset(
     saved = hass_storage[f"{DOMAIN}.peak_shaving.{entry.entry_id}"]["data"]
     assert saved["billed_peak_w"] == 0
     assert saved["billing_period"] == "2026-01"
+
+
+@pytest.mark.usefixtures("setpoint")
+async def test_the_learned_forecast_caution_is_shown_and_kept(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+) -> None:
+    """Weeks of learning are not lost to a restart: the store keeps them."""
+    planned = "sensor.peak_shaving_planned_peak"
+    key = f"{DOMAIN}.peak_shaving.{entry.entry_id}"
+    # Five replayed days on which every caution, the mean's too, covered the need.
+    covered = [[True] * 5 for _ in range(5)]
+    hass_storage[key] = {
+        "version": 1,
+        "key": key,
+        "data": {
+            "version": 1,
+            "billed_peak_w": 0.0,
+            "billing_period": "2026-01",
+            "started": True,
+            "override": None,
+            "forecast_caution": {
+                "cautions": [0.0, 0.25, 0.5, 0.75, 1.0],
+                "covered": covered,
+                "last_day": 20457,
+            },
+        },
+    }
+    now = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+    freezer.move_to(now)
+    report(hass, 2000, 0)
+    await setup(hass, entry)
+    # A day of history (no recorder here), then a plan from it.
+    coordinator = entry.runtime_data.coordinator
+    for minute in range(0, 24 * 60, 5):
+        coordinator.shaver.observe(now - timedelta(minutes=minute), 2000.0, 0.0)
+    await hass.services.async_call(
+        DOMAIN,
+        "replan_peak_shaving",
+        {"config_entry_id": entry.entry_id},
+        blocking=True,
+    )
+    assert hass.states.get(planned).attributes["forecast_caution"] == 0.0
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    saved = hass_storage[key]["data"]["forecast_caution"]
+    assert saved["covered"] == covered

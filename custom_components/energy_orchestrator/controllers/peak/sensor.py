@@ -40,8 +40,9 @@ def _power(
 
 
 def _plan(status: PeakShavingStatus) -> Mapping[str, Any]:
-    """Return the plan as rows a dashboard chart can draw."""
+    """Return the plan as rows a dashboard chart can draw, and its forecast's caution."""
     return {
+        "forecast_caution": status.forecast_caution,
         "plan": [
             {
                 "start": start.isoformat(),
@@ -49,7 +50,7 @@ def _plan(status: PeakShavingStatus) -> Mapping[str, Any]:
                 "grid_power": round(grid),
             }
             for start, soc, grid in status.plan
-        ]
+        ],
     }
 
 
