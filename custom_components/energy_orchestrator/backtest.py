@@ -37,6 +37,7 @@ from collections.abc import Iterable, Mapping
 import csv
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 import math
 from typing import Any
 
@@ -266,27 +267,21 @@ def run_backtest(
     limits.validate()
     per = int(interval / series.step)
     history, scored = _split(series, interval)
+    orchestrate = partial(
+        _run_orchestrator,
+        history,
+        scored,
+        limits=limits,
+        per=per,
+        import_limit=import_limit_w,
+        interval=interval,
+    )
     return {
         "strategies": {
             "none": _run_none(scored, limits, per, import_limit_w),
             "reactive": _run_reactive(history, scored, limits, per, import_limit_w),
-            "orchestrator": _run_orchestrator(
-                history,
-                scored,
-                limits=limits,
-                per=per,
-                import_limit=import_limit_w,
-                interval=interval,
-            ),
-            "perfect_forecast": _run_orchestrator(
-                history,
-                scored,
-                limits=limits,
-                per=per,
-                import_limit=import_limit_w,
-                interval=interval,
-                perfect_forecast=True,
-            ),
+            "orchestrator": orchestrate(),
+            "perfect_forecast": orchestrate(perfect_forecast=True),
             "optimal": _run_optimal(scored, limits, per, import_limit_w, interval),
         }
     }
