@@ -1,7 +1,11 @@
 """``eo bench soc`` and ``eo bench plan``: figures of the control layer.
 
 ``plan``: the energy planner on a 48-hour horizon at 15 minutes (192 steps)
-of the bundled profile's net load, repeated; the time of one plan.
+of the bundled profile's net load, repeated; the time of one plan. Then the
+whole re-plan peak shaving makes every hour (forecasts from eight days of
+the profile, the plan, one plan per past day for the robust peak), and the
+first re-plan of a day, which also replays yesterday for the forecast's
+caution.
 
 ``soc``: how far the battery manager's SOC is from the truth.
 
@@ -36,6 +40,7 @@ from .control.battery_manager import (
     Chemistry,
 )
 from .control.energy_planner import BatteryLimits, plan_peak
+from .control.peak_shaving import PeakShaver, PeakShavingSettings
 from .sim.battery import SimBattery
 from .sim.profiles import bundled_profile
 
@@ -177,6 +182,21 @@ def plan_benchmark(plans: int = 50) -> dict[str, Any]:
         started = time.perf_counter()
         peak = plan_peak(START, step, net, limits, 8000).peak_w
         times.append(time.perf_counter() - started)
+    shaver = PeakShaver(PeakShavingSettings(), limits, now=START)
+    for index in range(8 * 288):
+        moment = START + index * timedelta(minutes=5)
+        shaver.observe(moment, profile.load_w(index * 300), profile.pv_w(index * 300))
+    now = START + timedelta(days=8)
+    hourly: list[float] = []
+    daily: list[float] = []
+    for _ in range(plans):
+        shaver.caution.last_day = None  # the day's first plan: replay yesterday
+        started = time.perf_counter()
+        shaver.replan(now, 8000)
+        daily.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        shaver.replan(now, 8000)
+        hourly.append(time.perf_counter() - started)
     return {
         "benchmark": "plan",
         "steps": len(net),
@@ -184,6 +204,10 @@ def plan_benchmark(plans: int = 50) -> dict[str, Any]:
         "ms_mean": statistics.fmean(times) * 1000,
         "ms_max": max(times) * 1000,
         "peak_w": peak,
+        "replan_ms_mean": statistics.fmean(hourly) * 1000,
+        "replan_ms_max": max(hourly) * 1000,
+        "daily_replan_ms_mean": statistics.fmean(daily) * 1000,
+        "daily_replan_ms_max": max(daily) * 1000,
     }
 
 
@@ -192,5 +216,11 @@ def format_plan_figures(figures: dict[str, Any]) -> str:
     return (
         f"energy planner, {figures['steps']} steps (48 h at 15 min):"
         f" {figures['ms_mean']:.1f} ms mean, {figures['ms_max']:.1f} ms max"
-        f" over {figures['plans']} plans"
+        f" over {figures['plans']} plans\n"
+        f"peak-shaving re-plan (forecasts, plan, robust peak):"
+        f" {figures['replan_ms_mean']:.1f} ms mean,"
+        f" {figures['replan_ms_max']:.1f} ms max\n"
+        f"first re-plan of a day (also replays yesterday for the caution):"
+        f" {figures['daily_replan_ms_mean']:.1f} ms mean,"
+        f" {figures['daily_replan_ms_max']:.1f} ms max"
     )

@@ -1,4 +1,4 @@
-"""``eo soc`` and ``eo bench soc`` as a user runs them."""
+"""``eo soc``, ``eo bench soc`` and ``eo bench plan`` as a user runs them."""
 
 import json
 from pathlib import Path
@@ -112,3 +112,21 @@ def test_bench_soc_prints_both_errors(capsys: pytest.CaptureFixture[str]) -> Non
     assert figures["steps"] == 2880
     assert set(figures["estimator"]) == {"mean", "max"}
     assert set(figures["plain_coulomb_counting"]) == {"mean", "max"}
+
+
+def test_bench_plan_prints_the_planner_and_the_re_plans(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Figures, not limits: only that each is printed and is a time."""
+    assert main(["bench", "plan", "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["steps"] == 192
+    for key in ("ms_mean", "replan_ms_mean", "daily_replan_ms_mean"):
+        assert figures[key] > 0
+    assert main(["bench", "plan"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "energy planner, 192 steps (48 h at 15 min)",
+        "peak-shaving re-plan (forecasts, plan, robust peak)",
+        "first re-plan of a day (also replays yesterday for the caution)",
+    ]
