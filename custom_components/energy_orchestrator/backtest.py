@@ -38,6 +38,7 @@ import csv
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from itertools import takewhile
 import math
 from typing import Any
 
@@ -408,12 +409,13 @@ class _PerfectForecastShaver(PeakShaver):
     ) -> list[float] | None:
         """Return the real net load of the horizon (shorter at the profile's end)."""
         first = self.load_history.slot_of(start)
-        values = [
-            self.future[slot]
-            for slot in range(first, first + steps)
-            if slot in self.future
-        ]
-        return values or None
+        values = list(
+            takewhile(
+                lambda value: value is not None,
+                (self.future.get(slot) for slot in range(first, first + steps)),
+            )
+        )
+        return [value for value in values if value is not None] or None
 
     def _robust_peak(
         self,
