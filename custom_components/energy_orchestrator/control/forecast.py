@@ -2,12 +2,13 @@
 
 The planner needs load and PV ahead; a household's best cheap predictor is
 itself: the same time of day on the days before. Each slot of the forecast
-takes the same slot of the last ``days`` days; because a peak that is
-under-forecast is a peak the battery was not saved for, the forecast takes
-the high side of what those days saw (``upper_share`` of the way from their
-mean to their maximum; by default the maximum: in the backtests it held
-peaks better than the mean or a blend). A PV forecast from a service (Solcast,
-Forecast.Solar), when the user has one, replaces the PV history.
+takes the same slot of the last ``days`` days, ``upper_share`` of the way
+from their mean to their maximum: an under-forecast peak is a peak the
+battery was not saved for, an over-forecast one raises the billed peak for
+nothing. The default is the maximum; peak shaving learns the share each
+site needs from its own days (``forecast_caution``). A PV forecast from a
+service (Solcast, Forecast.Solar), when the user has one, replaces the PV
+history.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
