@@ -145,14 +145,16 @@ def main() -> int:
         with ThreadPoolExecutor(2) as pool:
             results = pool.map(lambda run: _backtest(run[2], run[3], run[4]), runs)
             shares: dict[str, list[float]] = {}
-            for (name, source, _, kwh, kw), result in zip(runs, results, strict=True):
+            for (name, source, _, battery_kwh, battery_kw), result in zip(
+                runs, results, strict=True
+            ):
                 print(
                     json.dumps(
                         {
                             "profile": name,
                             "source": source,
-                            "battery_kwh": kwh,
-                            "battery_kw": kw,
+                            "battery_kwh": battery_kwh,
+                            "battery_kw": battery_kw,
                             **result,
                         }
                     ),
