@@ -33,16 +33,16 @@ Energy balances at every step (grid = load - PV + charge - discharge); the
 backtest checks it.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 import csv
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from itertools import takewhile
 import math
 from typing import Any
 
 from .control.energy_planner import BatteryLimits, hold, plan_peak
+from .control.forecast import SlotHistory
 from .control.peak_shaving import BillingPeriod, PeakShaver, PeakShavingSettings
 from .sim.profiles import Profile
 
@@ -398,9 +398,9 @@ class _PerfectForecastShaver(PeakShaver):
         battery: BatteryLimits,
         *,
         now: datetime,
-        future: Mapping[int, float],
+        future: SlotHistory,
     ) -> None:
-        """Start with the real net load per billing interval (slot of the epoch)."""
+        """Start with the real net load, averaged per billing interval."""
         super().__init__(settings, battery, now=now)
         self.future = future
 
@@ -408,14 +408,14 @@ class _PerfectForecastShaver(PeakShaver):
         self, now: datetime, start: datetime, steps: int
     ) -> list[float] | None:
         """Return the real net load of the horizon (shorter at the profile's end)."""
-        first = self.load_history.slot_of(start)
-        values = list(
-            takewhile(
-                lambda value: value is not None,
-                (self.future.get(slot) for slot in range(first, first + steps)),
-            )
-        )
-        return [value for value in values if value is not None] or None
+        first = self.future.slot_of(start)
+        values: list[float] = []
+        for slot in range(first, first + steps):
+            value = self.future.mean(slot)
+            if value is None:
+                break
+            values.append(value)
+        return values or None
 
     def _robust_peak(
         self,
@@ -426,18 +426,6 @@ class _PerfectForecastShaver(PeakShaver):
     ) -> float:
         """Return the billed peak: a known future needs no scenarios."""
         return self.meter.billed_peak_w
-
-
-def _interval_means(series: Series, interval: timedelta) -> dict[int, float]:
-    """Return the net load averaged per billing interval, by slot of the epoch."""
-    sums: dict[int, float] = {}
-    counts: dict[int, int] = {}
-    for index, net in enumerate(series.net_w):
-        moment = series.start + index * series.step
-        slot = math.floor(moment.timestamp() / interval.total_seconds())
-        sums[slot] = sums.get(slot, 0.0) + net
-        counts[slot] = counts.get(slot, 0) + 1
-    return {slot: sums[slot] / counts[slot] for slot in sums}
 
 
 def _run_orchestrator(
@@ -460,13 +448,17 @@ def _run_orchestrator(
         # The figures are the whole profile's peak: one billing period.
         billing_period=BillingPeriod.NONE,
     )
-    shaver = (
-        _PerfectForecastShaver(
-            settings, limits, now=series.start, future=_interval_means(series, interval)
+    if perfect_forecast:
+        future = SlotHistory(interval)
+        future.extend(
+            (series.start + index * series.step, net)
+            for index, net in enumerate(series.net_w)
         )
-        if perfect_forecast
-        else PeakShaver(settings, limits, now=series.start)
-    )
+        shaver: PeakShaver = _PerfectForecastShaver(
+            settings, limits, now=series.start, future=future
+        )
+    else:
+        shaver = PeakShaver(settings, limits, now=series.start)
     for index, (load, pv) in enumerate(zip(history.load_w, history.pv_w, strict=True)):
         shaver.observe(history.start + index * history.step, load, pv)
     setpoint = 0.0
