@@ -106,6 +106,30 @@ def forecast(
     return filled
 
 
+def net_forecast(
+    load: SlotHistory,
+    pv: SlotHistory,
+    start: datetime,
+    steps: int,
+    *,
+    caution: float,
+    pv_override: Mapping[int, float] | None = None,
+) -> list[float] | None:
+    """Return load minus PV per step, None without a day of load history.
+
+    The load ``caution`` of the way from the past days' mean to their
+    maximum, the PV at their mean (or the service's forecast where given).
+    """
+    demand = forecast(load, start, steps, upper_share=caution)
+    if demand is None:
+        return None
+    supply = forecast(pv, start, steps, upper_share=0.0, override=pv_override)
+    return [
+        value - power
+        for value, power in zip(demand, supply or [0.0] * steps, strict=True)
+    ]
+
+
 def pv_override(
     start: datetime, step: timedelta, series: Sequence[tuple[datetime, float]]
 ) -> dict[int, float]:

@@ -24,7 +24,7 @@ import math
 from typing import Any
 
 from .energy_planner import BatteryLimits, plan_peak
-from .forecast import DEFAULT_DAYS, SlotHistory, forecast
+from .forecast import SlotHistory, net_forecast
 
 # The cautions tried, from the past days' mean (0) to their maximum (1).
 CAUTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -82,18 +82,11 @@ class ForecastCaution:
         need = plan_peak(
             start, step, actual, battery, battery.energy_max_wh, tolerance_w=5.0
         ).peak_w
-        supply = forecast(pv, start, steps, upper_share=0.0, days=DEFAULT_DAYS)
         row: list[bool] = []
         for caution in CAUTIONS:
-            demand_forecast = forecast(load, start, steps, upper_share=caution)
-            if demand_forecast is None:
+            net = net_forecast(load, pv, start, steps, caution=caution)
+            if net is None:
                 return
-            net = [
-                value - power
-                for value, power in zip(
-                    demand_forecast, supply or [0.0] * steps, strict=True
-                )
-            ]
             planned = plan_peak(
                 start, step, net, battery, battery.energy_max_wh, tolerance_w=5.0
             ).peak_w

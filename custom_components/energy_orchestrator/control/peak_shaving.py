@@ -25,7 +25,7 @@ import math
 from typing import Any
 
 from .energy_planner import BatteryLimits, Plan, check_limit, plan_peak
-from .forecast import SlotHistory, day_scenarios, forecast, pv_override
+from .forecast import SlotHistory, day_scenarios, net_forecast, pv_override
 from .forecast_caution import ForecastCaution
 
 # Setpoint changes smaller than this are not made: a meter's noise must not
@@ -592,20 +592,17 @@ class PeakShaver:
     ) -> list[float] | None:
         """Return the net load (load - PV) forecast per step, None without history."""
         self.caution.learn(now, self.load_history, self.pv_history, self.battery)
-        load = forecast(
-            self.load_history, start, steps, upper_share=self.caution.caution
-        )
-        if load is None:
-            return None
         step = self.settings.billing_interval
-        override = (
-            pv_override(start, step, self.pv_forecast) if self.pv_forecast else None
+        return net_forecast(
+            self.load_history,
+            self.pv_history,
+            start,
+            steps,
+            caution=self.caution.caution,
+            pv_override=pv_override(start, step, self.pv_forecast)
+            if self.pv_forecast
+            else None,
         )
-        pv = forecast(self.pv_history, start, steps, upper_share=0.0, override=override)
-        return [
-            demand - supply
-            for demand, supply in zip(load, pv or [0.0] * steps, strict=True)
-        ]
 
     def _robust_peak(
         self,
