@@ -101,8 +101,10 @@ def _convert(name: str, source: str, path: Path) -> None:
         _emhass(EMHASS / source, path)
     elif name == "simbench_household":
         _simbench(path, "H0-A_pload", "PV1", 4500, 5)
-    else:
+    elif name == "simbench_commercial":
         _simbench(path, "G0-A_pload", "PV3", 40000, 30)
+    else:
+        _nrel(path)
 
 
 def _backtest(path: Path, kwh: float, kw: float) -> dict[str, object]:
@@ -210,14 +212,7 @@ def _main_ev() -> int:
     with tempfile.TemporaryDirectory() as folder:
         for name, source, _, _ in rows:
             path = Path(folder) / f"{name}.csv"
-            if name.startswith("emhass"):
-                _emhass(EMHASS / source, path)
-            elif name == "simbench_household":
-                _simbench(path, "H0-A_pload", "PV1", 4500, 5)
-            elif name == "simbench_commercial":
-                _simbench(path, "G0-A_pload", "PV3", 40000, 30)
-            else:
-                _nrel(path)
+            _convert(name, source, path)
             for arrive, depart in (("16:00", "07:30"), ("08:00", "18:00")):
                 result = subprocess.run(
                     [
