@@ -21,6 +21,10 @@ from custom_components.energy_orchestrator.control.peak_shaving import (
     ShavingState,
     split_setpoint,
 )
+from custom_components.energy_orchestrator.control.setpoint_limits import (
+    BatteryPhases,
+    phase_range,
+)
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 Q = timedelta(minutes=15)
@@ -388,3 +392,234 @@ def test_a_battery_behind_its_plan_re_plans_within_the_hour() -> None:
     assert peak_shaver.memory.last_plan_at == late
     assert status.planned_peak_w is not None
     assert status.planned_peak_w > before.peak_w + 100
+
+
+# --- a phase's limit (the main fuse) and the battery's voltage limits ------
+
+FUSE_W = 5750.0  # 25 A at 230 V
+
+
+def fused_shaver(
+    phases: BatteryPhases = BatteryPhases.THREE, kw: float = 5, limit: float = 20000
+) -> PeakShaver:
+    """A shaver with a fuse on each phase; by default the total's limit is far off."""
+    return PeakShaver(
+        PeakShavingSettings(
+            import_limit_w=limit, phase_limit_w=FUSE_W, battery_phases=phases
+        ),
+        battery(10000, kw),
+        now=T0,
+    )
+
+
+def step_phases(
+    peak_shaver: PeakShaver,
+    phases_without_battery: tuple[float, float, float],
+    seconds: int = 60,
+) -> list[tuple[float, float, float]]:
+    """Run the shaver on a site whose phases carry these loads; return each step's phases."""
+    shares = peak_shaver.settings.battery_phases.shares()
+    setpoint = 0.0
+    seen: list[tuple[float, float, float]] = []
+    for second in range(0, seconds, 5):
+        grid = tuple(
+            load + share * setpoint
+            for load, share in zip(phases_without_battery, shares, strict=True)
+        )
+        status = peak_shaver.update(
+            T0 + timedelta(seconds=second),
+            grid_w=sum(grid),
+            battery_power_w=setpoint,
+            energy_wh=5000,
+            step=timedelta(seconds=5),
+            grid_phases_w=grid,
+        )
+        setpoint = status.battery_setpoint_w
+        seen.append(grid)  # type: ignore[arg-type]
+    return seen
+
+
+def test_a_phase_over_its_fuse_is_held_by_a_three_phase_battery() -> None:
+    """L1 at 6.5 kW, the total at 6.8 kW: a third of the battery's power is L1's."""
+    peak_shaver = fused_shaver()
+    seen = step_phases(peak_shaver, (6500, 200, 100))
+    status = peak_shaver.status
+    # 3 x (6500 - 5725): aimed a deadband under the fuse.
+    assert status.battery_setpoint_w == pytest.approx(-2325)
+    assert (status.state, status.reason) == (ShavingState.SHAVING, "phase_limit")
+    # From the second step on, every phase is within the fuse, one value held.
+    assert all(abs(phase) <= FUSE_W for grid in seen[1:] for phase in grid)
+    assert seen[1][0] == pytest.approx(5725)
+
+
+def test_an_exporting_phase_is_charged_under_its_fuse_before_the_import_limit() -> None:
+    """L3 exports 6.5 kW while the total imports 2.5 kW against a 2 kW limit.
+
+    Discharging for the total would push L3 further out; the fuse comes
+    first, and the shaver says the import limit cannot be held.
+    """
+    peak_shaver = fused_shaver(limit=2000)
+    seen = step_phases(peak_shaver, (4500, 4500, -6500))
+    status = peak_shaver.status
+    assert status.battery_setpoint_w == pytest.approx(3 * (6500 - 5725))
+    assert (status.state, status.reason) == (ShavingState.CANNOT_HOLD, "phase_limit")
+    assert all(abs(phase) <= FUSE_W for phase in seen[-1])
+
+
+def test_a_single_phase_battery_holds_its_own_phase_only() -> None:
+    on_l1 = fused_shaver(BatteryPhases.L1)
+    step_phases(on_l1, (6500, 200, 100))
+    assert on_l1.status.battery_setpoint_w == pytest.approx(-775)
+    on_l2 = fused_shaver(BatteryPhases.L2)
+    step_phases(on_l2, (6500, 200, 100))
+    # L1 is over and the battery on L2 cannot move it: said, not hidden.
+    assert (on_l2.status.state, on_l2.status.reason) == (
+        ShavingState.CANNOT_HOLD,
+        "phase_limit_cannot_be_held",
+    )
+
+
+def test_a_battery_too_small_for_the_phase_says_so() -> None:
+    peak_shaver = fused_shaver(kw=2)
+    step_phases(peak_shaver, (6500, 200, 100))
+    assert peak_shaver.status.battery_setpoint_w == pytest.approx(-2000)
+    assert peak_shaver.status.reason == "phase_limit_cannot_be_held"
+
+
+def test_unseen_phases_stop_recharging_but_not_shaving() -> None:
+    peak_shaver = fused_shaver()
+    status = peak_shaver.update(
+        T0,
+        grid_w=1000,
+        battery_power_w=0,
+        energy_wh=5000,
+        step=timedelta(seconds=5),
+        grid_phases_w=(None, 400, 300),
+    )
+    assert (status.battery_setpoint_w, status.state, status.reason) == (
+        0.0,
+        ShavingState.IDLE,
+        "phases_unavailable",
+    )
+    status = peak_shaver.update(
+        T0 + timedelta(seconds=5),
+        grid_w=24000,
+        battery_power_w=0,
+        energy_wh=5000,
+        step=timedelta(seconds=5),
+        grid_phases_w=None,
+    )
+    # 4 kW over the total's limit: shaved, phases or not.
+    assert status.battery_setpoint_w < -4000
+    assert (status.state, status.reason) == (ShavingState.SHAVING, "above_limit")
+
+
+@given(
+    phases=st.tuples(*[st.floats(-9000, 9000)] * 3),
+    battery_w=st.floats(-5000, 5000),
+    fed=st.sampled_from(list(BatteryPhases)),
+    wanted=st.floats(-20000, 20000),
+)
+@settings(max_examples=300, deadline=None)
+def test_a_setpoint_in_the_phase_range_holds_every_phase(
+    phases: tuple[float, float, float],
+    battery_w: float,
+    fed: BatteryPhases,
+    wanted: float,
+) -> None:
+    """Whatever was wanted, clamped into the range: every phase within the fuse."""
+    allowed = phase_range(phases, battery_w, fed, FUSE_W)
+    setpoint = allowed.clamp(wanted)
+    after = [
+        grid + share * (setpoint - battery_w)
+        for grid, share in zip(phases, fed.shares(), strict=True)
+    ]
+    if allowed.holdable:
+        assert all(abs(phase) <= FUSE_W + 1e-6 for phase in after)
+    else:
+        assert any(abs(phase) > FUSE_W - 1e-6 for phase in after)
+
+
+def voltage_shaver() -> PeakShaver:
+    return PeakShaver(
+        PeakShavingSettings(
+            import_limit_w=3000, battery_voltage_min_v=46.0, battery_voltage_max_v=56.0
+        ),
+        battery(10000, 5),
+        now=T0,
+    )
+
+
+def test_the_lowest_voltage_stops_discharging_until_it_recovers_by_the_band() -> None:
+    """4 kW against 3 kW: the battery would discharge, but its voltage says empty."""
+    peak_shaver = voltage_shaver()
+    seen: list[tuple[float, str]] = []
+    setpoint = 0.0
+    for index, volts in enumerate((47.0, 46.0, 46.5, 46.9, 47.0)):
+        status = peak_shaver.update(
+            T0 + index * timedelta(seconds=5),
+            grid_w=4000 + setpoint,
+            battery_power_w=setpoint,
+            energy_wh=5000,
+            step=timedelta(seconds=5),
+            battery_voltage_v=volts,
+        )
+        setpoint = status.battery_setpoint_w
+        seen.append((round(setpoint), status.reason))
+    assert seen == [
+        (-1025, "above_limit"),
+        (0, "battery_voltage_low"),
+        (0, "battery_voltage_low"),  # recovered, but less than the band (0.92 V)
+        (0, "battery_voltage_low"),
+        # Back, and a little more: the interval's 15 s over the limit are
+        # taken back in what is left of it.
+        (-1042, "above_limit"),
+    ]
+    assert peak_shaver.status.state is ShavingState.SHAVING
+
+
+def test_the_highest_voltage_stops_charging() -> None:
+    peak_shaver = voltage_shaver()
+    status = peak_shaver.update(
+        T0,
+        grid_w=1000,
+        battery_power_w=0,
+        energy_wh=5000,
+        step=timedelta(seconds=5),
+        battery_voltage_v=56.1,
+    )
+    assert (status.battery_setpoint_w, status.state, status.reason) == (
+        0.0,
+        ShavingState.IDLE,
+        "battery_voltage_high",
+    )
+
+
+def test_a_voltage_limit_without_a_voltage_leaves_the_battery_alone() -> None:
+    status = voltage_shaver().update(
+        T0,
+        grid_w=4000,
+        battery_power_w=0,
+        energy_wh=5000,
+        step=timedelta(seconds=5),
+        battery_voltage_v=None,
+    )
+    assert (status.battery_setpoint_w, status.reason) == (0.0, "inputs_unavailable")
+
+
+@pytest.mark.parametrize(
+    ("settings_kwargs", "message"),
+    [
+        ({"phase_limit_w": 0}, "phase limit"),
+        ({"battery_voltage_min_v": 46.0}, "both or none"),
+        (
+            {"battery_voltage_min_v": 56, "battery_voltage_max_v": 46},
+            "lowest < highest",
+        ),
+    ],
+)
+def test_phase_and_voltage_limits_that_cannot_work(
+    settings_kwargs: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        PeakShavingSettings(**settings_kwargs).validate()  # type: ignore[arg-type]

@@ -27,6 +27,7 @@ from typing import Any
 from .energy_planner import BatteryLimits, Plan, check_limit, plan_peak
 from .forecast import SlotHistory, day_scenarios, net_forecast, pv_override
 from .forecast_caution import ForecastCaution
+from .setpoint_limits import BatteryPhases, PhaseRange, VoltageGuard, phase_range
 
 # Setpoint changes smaller than this are not made: a meter's noise must not
 # move the battery. The limiter aims this far under its budget, which is
@@ -97,6 +98,15 @@ class PeakShavingSettings:
     time_zone: tzinfo = UTC
     horizon: timedelta = timedelta(hours=48)
     replan_every: timedelta = timedelta(hours=1)
+    # The most one phase may carry either way (the main fuse), held at every
+    # step where the meter measures the phases; and which phases the
+    # battery's inverter feeds.
+    phase_limit_w: float | None = None
+    battery_phases: BatteryPhases = BatteryPhases.THREE
+    # The battery's voltage limits: no discharge at the lowest, no charge at
+    # the highest (where its voltage is measured).
+    battery_voltage_min_v: float | None = None
+    battery_voltage_max_v: float | None = None
 
     def validate(self) -> None:
         """Raise ValueError naming what cannot work."""
@@ -115,6 +125,20 @@ class PeakShavingSettings:
             )
         if self.horizon < timedelta(hours=24):
             raise ValueError("the planning horizon must be at least 24 hours")
+        if self.phase_limit_w is not None and not (
+            math.isfinite(self.phase_limit_w) and self.phase_limit_w > 0
+        ):
+            raise ValueError("the phase limit must be a number > 0 W")
+        if (self.battery_voltage_min_v is None) != (self.battery_voltage_max_v is None):
+            raise ValueError("the battery's voltage limits go together: both or none")
+        if guard := self.voltage_guard():
+            guard.validate()
+
+    def voltage_guard(self) -> VoltageGuard | None:
+        """Return the guard of the battery's voltage limits, None without them."""
+        if self.battery_voltage_min_v is None or self.battery_voltage_max_v is None:
+            return None
+        return VoltageGuard(self.battery_voltage_min_v, self.battery_voltage_max_v)
 
 
 @dataclass
@@ -222,6 +246,27 @@ def limiter_setpoint(
     budget (and never above ``limit_w``), up to the SOC ceiling. Absorbs an
     export beyond the export limit when it can.
     """
+    most_discharge_w, most_charge_w = battery_power_range(battery, energy_wh, step_h)
+    if net_w > budget_w:
+        return max(budget_w - net_w, most_discharge_w)
+    setpoint = 0.0
+    if recharge:
+        headroom = min(budget_w, limit_w) - net_w
+        setpoint = max(min(headroom, most_charge_w), 0.0)
+    if export_limit_w is not None and net_w + setpoint < -export_limit_w:
+        setpoint = min(-export_limit_w - net_w, most_charge_w)
+    return setpoint
+
+
+def battery_power_range(
+    battery: BatteryLimits, energy_wh: float, step_h: float
+) -> tuple[float, float]:
+    """Return the setpoints (W, > 0 charging) the battery can hold for a step.
+
+    The most it can discharge (<= 0) and charge (>= 0) with: its power
+    limits, and the energy above its SOC floor and the room under its
+    ceiling over the step.
+    """
     available_w = (
         max(energy_wh - battery.energy_min_wh, 0.0)
         * battery.discharge_efficiency
@@ -230,15 +275,7 @@ def limiter_setpoint(
     room_w = (
         max(battery.energy_max_wh - energy_wh, 0.0) / battery.charge_efficiency / step_h
     )
-    if net_w > budget_w:
-        return -min(net_w - budget_w, battery.max_discharge_w, available_w)
-    setpoint = 0.0
-    if recharge:
-        headroom = min(budget_w, limit_w) - net_w
-        setpoint = max(min(headroom, battery.max_charge_w, room_w), 0.0)
-    if export_limit_w is not None and net_w + setpoint < -export_limit_w:
-        setpoint = min(-export_limit_w - net_w, battery.max_charge_w, room_w)
-    return setpoint
+    return -min(battery.max_discharge_w, available_w), min(battery.max_charge_w, room_w)
 
 
 @dataclass(frozen=True)
@@ -306,6 +343,7 @@ class PeakShaver:
         self.pv_history = SlotHistory(settings.billing_interval)
         self.pv_forecast: list[tuple[datetime, float]] = []
         self.caution = ForecastCaution()
+        self.voltage_guard = settings.voltage_guard()
         self.memory = _Memory()
         if saved:
             self._restore(saved, now)
@@ -376,6 +414,8 @@ class PeakShaver:
         step: timedelta,
         pv_w: float | None = None,
         grid_since_last_w: float | None = None,
+        grid_phases_w: Sequence[float | None] | None = None,
+        battery_voltage_v: float | None = None,
     ) -> PeakShavingStatus:
         """Decide the battery setpoint for the next ``step``.
 
@@ -383,8 +423,16 @@ class PeakShaver:
         (> 0 charging), ``energy_wh`` what the battery holds. The billed
         interval books ``grid_since_last_w`` since the previous update when
         given (a backtest knows it exactly), else the reading now.
+        ``grid_phases_w`` (L1, L2, L3) and ``battery_voltage_v`` are read
+        where the settings hold a phase limit or voltage limits.
         """
-        if grid_w is None or battery_power_w is None or energy_wh is None:
+        voltage_unknown = self.voltage_guard is not None and battery_voltage_v is None
+        if (
+            grid_w is None
+            or battery_power_w is None
+            or energy_wh is None
+            or voltage_unknown
+        ):
             self.memory.last_setpoint = 0.0
             self._status = self._make_status(
                 now, ShavingState.IDLE, "inputs_unavailable", 0.0, None
@@ -399,6 +447,8 @@ class PeakShaver:
                 now, ShavingState.STOPPED, "stopped", 0.0, None
             )
             return self._status
+        if self.voltage_guard is not None and battery_voltage_v is not None:
+            self.voltage_guard.update(battery_voltage_v)
         import_limit, export_limit = self.active_limits(now)
         if self._replan_due(now, energy_wh):
             self.replan(now, energy_wh)
@@ -427,26 +477,23 @@ class PeakShaver:
                 step_h=step_h,
                 export_limit=export_limit,
             )
+        setpoint, bound_by, phases = self._bounded(
+            setpoint,
+            grid_phases_w=grid_phases_w,
+            battery_power_w=battery_power_w,
+            energy_wh=energy_wh,
+            step_h=step_h,
+        )
         last = self.memory.last_setpoint
-        if abs(setpoint - last) < 2 * DEADBAND_W and net + last <= budget:
+        if (
+            abs(setpoint - last) < 2 * DEADBAND_W
+            and net + last <= budget
+            and (phases is None or phases.clamp(last) == last)
+            and (self.voltage_guard is None or self.voltage_guard.clamp(last) == last)
+        ):
             setpoint = last
         self.memory.last_setpoint = setpoint
-        if (
-            net + setpoint > budget + 1
-            and setpoint <= -self.battery.max_discharge_w + 1
-        ):
-            state, reason = ShavingState.CANNOT_HOLD, "battery_power_too_small"
-        elif net + setpoint > budget + 1:
-            state, reason = ShavingState.CANNOT_HOLD, "battery_empty"
-        elif setpoint < 0 and net > budget:
-            state, reason = ShavingState.SHAVING, "above_limit"
-        elif setpoint < 0:
-            # Under the limit, but above the billed peak: spare energy.
-            state, reason = ShavingState.SHAVING, "above_billed_peak"
-        elif setpoint > 0:
-            state, reason = ShavingState.RECHARGING, "headroom"
-        else:
-            state, reason = ShavingState.IDLE, "within_limit"
+        state, reason = self._state(net, setpoint, budget, bound_by)
         plan = self.memory.plan
         if state is not ShavingState.CANNOT_HOLD and plan and plan.cannot_hold_from:
             state, reason = ShavingState.CANNOT_HOLD, "limit_cannot_be_held_ahead"
@@ -454,6 +501,88 @@ class PeakShaver:
             now, state, reason, setpoint, headroom=budget - net
         )
         return self._status
+
+    def _state(
+        self, net: float, setpoint: float, budget: float, bound_by: str | None
+    ) -> tuple[ShavingState, str]:
+        """Return what the step does, and why, from where its setpoint leaves the grid."""
+        over = net + setpoint > budget + 1
+        if bound_by == "phase_limit_cannot_be_held" or (
+            bound_by == "battery_voltage_low" and over
+        ):
+            return ShavingState.CANNOT_HOLD, bound_by
+        if bound_by == "phase_limit":
+            # The fuse comes first: the import limit gives way where they clash.
+            return (
+                ShavingState.CANNOT_HOLD if over else ShavingState.SHAVING
+            ), bound_by
+        if over and setpoint <= -self.battery.max_discharge_w + 1:
+            return ShavingState.CANNOT_HOLD, "battery_power_too_small"
+        if over:
+            return ShavingState.CANNOT_HOLD, "battery_empty"
+        if bound_by is not None:
+            # A voltage limit or unseen phases stopped what the budget wanted.
+            return ShavingState.IDLE, bound_by
+        if setpoint < 0 and net > budget:
+            return ShavingState.SHAVING, "above_limit"
+        if setpoint < 0:
+            # Under the limit, but above the billed peak: spare energy.
+            return ShavingState.SHAVING, "above_billed_peak"
+        if setpoint > 0:
+            return ShavingState.RECHARGING, "headroom"
+        return ShavingState.IDLE, "within_limit"
+
+    def _bounded(
+        self,
+        setpoint: float,
+        *,
+        grid_phases_w: Sequence[float | None] | None,
+        battery_power_w: float,
+        energy_wh: float,
+        step_h: float,
+    ) -> tuple[float, str | None, PhaseRange | None]:
+        """Return the setpoint within the phases' limit and the voltage limits.
+
+        Also which of them moved it (a reason code, None when neither did)
+        and the setpoints the phases allow (None without a phase limit).
+        Unseen phases allow no recharging: charging could be what overloads
+        the phase that cannot be seen; discharging never adds to an import.
+        """
+        bound_by: str | None = None
+        allowed: PhaseRange | None = None
+        limit = self.settings.phase_limit_w
+        if limit is not None:
+            readings = list(grid_phases_w or ())
+            if len(readings) != 3 or any(value is None for value in readings):
+                if setpoint > 0:
+                    setpoint, bound_by = 0.0, "phases_unavailable"
+            else:
+                phases = [float(value) for value in readings if value is not None]
+                battery_phases = self.settings.battery_phases
+                aimed = phase_range(
+                    phases, battery_power_w, battery_phases, limit, DEADBAND_W
+                )
+                allowed = phase_range(phases, battery_power_w, battery_phases, limit)
+                most_discharge, most_charge = battery_power_range(
+                    self.battery, energy_wh, step_h
+                )
+                bounded = min(max(aimed.clamp(setpoint), most_discharge), most_charge)
+                if bounded != setpoint:
+                    bound_by = "phase_limit"
+                setpoint = bounded
+        if self.voltage_guard is not None:
+            # Last: the voltage limits are the battery's safety.
+            bounded = self.voltage_guard.clamp(setpoint)
+            if bounded != setpoint:
+                bound_by = (
+                    "battery_voltage_low" if setpoint < 0 else "battery_voltage_high"
+                )
+            setpoint = bounded
+        if allowed is not None and (
+            not allowed.holdable or allowed.clamp(setpoint) != setpoint
+        ):
+            bound_by = "phase_limit_cannot_be_held"
+        return setpoint, bound_by, allowed
 
     def _holding(
         self,
