@@ -429,7 +429,7 @@ class ControllerOptionsFlow(OptionsFlowWithReload):
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {"error": ""}
         if user_input is not None:
-            options, errors, placeholders = type(self).validate(user_input)
+            options, errors, placeholders = self.validate_input(user_input)
             if not errors:
                 return self.async_create_entry(data=options)
         return self.async_show_form(
@@ -440,6 +440,12 @@ class ControllerOptionsFlow(OptionsFlowWithReload):
             errors=errors,
             description_placeholders=placeholders,
         )
+
+    def validate_input(
+        self, user_input: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
+        """Check the form; return options, errors, placeholders."""
+        return type(self).validate(user_input)
 
 
 class BatteryManagerOptionsFlow(ControllerOptionsFlow):
@@ -455,7 +461,13 @@ class PeakShavingOptionsFlow(ControllerOptionsFlow):
 
     step_id = TYPE_PEAK_SHAVING
     schema = staticmethod(peak_flow.options_schema)
-    validate = staticmethod(peak_flow.validate_options)
+
+    @override
+    def validate_input(
+        self, user_input: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
+        """Check the settings against the inputs the entry was added with."""
+        return peak_flow.validate_options(user_input, self.config_entry.data)
 
     async def async_step_peak_shaving(
         self, user_input: dict[str, Any] | None = None

@@ -88,6 +88,15 @@ CONF_IMPORT_LIMIT_W: Final = "import_limit_w"
 CONF_EXPORT_LIMIT_W: Final = "export_limit_w"
 CONF_BILLING_INTERVAL_MIN: Final = "billing_interval_minutes"
 CONF_BILLING_PERIOD: Final = "billing_period"
+# Each phase's grid power, for a limit per phase (the main fuse).
+CONF_GRID_POWER_L1_ENTITY: Final = "grid_power_l1_entity"
+CONF_GRID_POWER_L2_ENTITY: Final = "grid_power_l2_entity"
+CONF_GRID_POWER_L3_ENTITY: Final = "grid_power_l3_entity"
+CONF_PHASE_LIMIT_W: Final = "phase_limit_w"
+CONF_BATTERY_PHASES: Final = "battery_phases"
+CONF_BATTERY_VOLTAGE_ENTITY: Final = "battery_voltage_entity"
+CONF_BATTERY_VOLTAGE_MIN_V: Final = "battery_voltage_min_v"
+CONF_BATTERY_VOLTAGE_MAX_V: Final = "battery_voltage_max_v"
 
 # Wallbox manager entries.
 TYPE_WALLBOX_MANAGER: Final = "wallbox_manager"

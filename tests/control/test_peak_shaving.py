@@ -447,6 +447,7 @@ def test_a_phase_over_its_fuse_is_held_by_a_three_phase_battery() -> None:
     # 3 x (6500 - 5725): aimed a deadband under the fuse.
     assert status.battery_setpoint_w == pytest.approx(-2325)
     assert (status.state, status.reason) == (ShavingState.SHAVING, "phase_limit")
+    assert status.phase_headroom_w == pytest.approx(FUSE_W - 5725)
     # From the second step on, every phase is within the fuse, one value held.
     assert all(abs(phase) <= FUSE_W for grid in seen[1:] for phase in grid)
     assert seen[1][0] == pytest.approx(5725)

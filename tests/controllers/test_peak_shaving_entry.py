@@ -327,3 +327,180 @@ async def test_the_learned_forecast_caution_is_shown_and_kept(
     await hass.async_block_till_done()
     saved = hass_storage[key]["data"]["forecast_caution"]
     assert saved["covered"] == covered
+
+
+PHASES = tuple(f"sensor.meter_grid_power_l{phase}" for phase in (1, 2, 3))
+VOLTAGE = "sensor.bms_voltage"
+
+
+def report_phases(hass: HomeAssistant, *watts: float) -> None:
+    for entity, value in zip(PHASES, watts, strict=True):
+        hass.states.async_set(
+            entity, str(value), {"unit_of_measurement": "W"}, force_update=True
+        )
+
+
+async def test_the_flow_checks_phases_and_voltage(
+    hass: HomeAssistant, setpoint: None
+) -> None:
+    """A phase limit needs every phase measured; voltage limits need the voltage."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": "user"}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "peak_shaving"}
+    )
+    form = {
+        "name": "Peak shaving",
+        "grid_power_entity": GRID,
+        "battery_power_entity": BATTERY,
+        "battery_soc_entity": SOC,
+        "battery_setpoint_entity": SETPOINT,
+        "invert_setpoint": False,
+        "battery_capacity_kwh": 10,
+        "battery_max_kw": 5,
+        "billing_interval_minutes": "15",
+    }
+    refused = [
+        (
+            {"grid_power_l1_entity": PHASES[0]},
+            "grid_power_l1_entity",
+            "phases_incomplete",
+        ),
+        ({"phase_limit_w": 5750}, "phase_limit_w", "phase_limit_without_phases"),
+        (
+            {"battery_voltage_min_v": 46, "battery_voltage_max_v": 56},
+            "battery_voltage_min_v",
+            "voltage_limits_without_voltage",
+        ),
+        (
+            {"battery_voltage_entity": VOLTAGE},
+            "battery_voltage_min_v",
+            "voltage_without_limits",
+        ),
+    ]
+    for extra, field, error in refused:
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {**form, **extra}
+        )
+        assert result["errors"] == {field: error}, extra
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            **form,
+            "battery_voltage_entity": VOLTAGE,
+            "battery_voltage_min_v": 56,
+            "battery_voltage_max_v": 46,
+        },
+    )
+    assert result["errors"] == {"base": "invalid"}
+    assert "lowest < highest" in result["description_placeholders"]["error"]
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            **form,
+            **dict(
+                zip(
+                    (
+                        "grid_power_l1_entity",
+                        "grid_power_l2_entity",
+                        "grid_power_l3_entity",
+                    ),
+                    PHASES,
+                    strict=True,
+                )
+            ),
+            "phase_limit_w": 5750,
+            "battery_phases": "l2",
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"]["grid_power_l3_entity"] == PHASES[2]
+    assert (
+        result["options"]["phase_limit_w"],
+        result["options"]["battery_phases"],
+    ) == (5750, "l2")
+    entry = result["result"]
+    await hass.async_block_till_done()
+    # The options form knows the entry has no battery voltage.
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {**entry.options, "battery_voltage_min_v": 46, "battery_voltage_max_v": 56},
+    )
+    assert result["errors"] == {
+        "battery_voltage_min_v": "voltage_limits_without_voltage"
+    }
+
+
+@pytest.mark.usefixtures("setpoint")
+async def test_a_phase_over_its_fuse_is_shaved_and_its_headroom_shown(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    """L1 at 6.5 kW, the total at 6.8 kW against 3 kW: the fuse asks for more."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Peak shaving",
+        data={
+            **entry.data,
+            "grid_power_l1_entity": PHASES[0],
+            "grid_power_l2_entity": PHASES[1],
+            "grid_power_l3_entity": PHASES[2],
+        },
+        options={**entry.options, "import_limit_w": 8000, "phase_limit_w": 5750},
+    )
+    report(hass, 6800, 0)
+    report_phases(hass, 6500, 200, 100)
+    await setup(hass, entry)
+    # 3 x (6500 - 5725): a third of a three-phase battery's power is L1's.
+    assert float(hass.states.get(SETPOINT).state) == pytest.approx(-2325, abs=1)
+    state = hass.states.get(STATE)
+    assert (state.state, state.attributes["reason"]) == ("shaving", "phase_limit")
+    headroom = hass.states.get("sensor.peak_shaving_phase_headroom")
+    assert float(headroom.state) == pytest.approx(5750 - 6500)
+    # A phase that cannot be read: no recharging the fuse cannot be watched for.
+    report(hass, 1000, 0)
+    hass.states.async_set(PHASES[1], "unavailable")
+    await entry.runtime_data.coordinator.async_refresh()
+    assert float(hass.states.get(SETPOINT).state) == 0
+    assert hass.states.get(STATE).attributes["reason"] == "phases_unavailable"
+    assert hass.states.get("sensor.peak_shaving_phase_headroom").state == "unavailable"
+
+
+@pytest.mark.usefixtures("setpoint")
+async def test_without_a_phase_limit_there_is_no_phase_headroom(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    report(hass, 1000, 0)
+    await setup(hass, entry)
+    assert hass.states.get("sensor.peak_shaving_headroom") is not None
+    assert hass.states.get("sensor.peak_shaving_phase_headroom") is None
+
+
+@pytest.mark.usefixtures("setpoint")
+async def test_the_lowest_battery_voltage_stops_the_discharge(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Peak shaving",
+        data={**entry.data, "battery_voltage_entity": VOLTAGE},
+        options={
+            **entry.options,
+            "battery_voltage_min_v": 46.0,
+            "battery_voltage_max_v": 56.0,
+        },
+    )
+    report(hass, 5000, 0)
+    hass.states.async_set(VOLTAGE, "45.9", {"unit_of_measurement": "V"})
+    await setup(hass, entry)
+    assert float(hass.states.get(SETPOINT).state) == 0
+    state = hass.states.get(STATE)
+    assert (state.state, state.attributes["reason"]) == (
+        "cannot_hold",
+        "battery_voltage_low",
+    )
+    hass.states.async_set(VOLTAGE, "48.0", {"unit_of_measurement": "V"})
+    report(hass, 5000, 0)
+    await entry.runtime_data.coordinator.async_refresh()
+    assert float(hass.states.get(SETPOINT).state) == pytest.approx(-2025, abs=60)

@@ -296,6 +296,9 @@ class PeakShavingStatus:
     plan: tuple[tuple[datetime, float, float], ...] = ()
     # How far from the past days' mean to their maximum the load forecast is.
     forecast_caution: float = 1.0
+    # How far the busiest phase is from the phase limit now (W), where the
+    # limit is set and the phases are measured.
+    phase_headroom_w: float | None = None
 
 
 @dataclass
@@ -435,7 +438,7 @@ class PeakShaver:
         ):
             self.memory.last_setpoint = 0.0
             self._status = self._make_status(
-                now, ShavingState.IDLE, "inputs_unavailable", 0.0, None
+                now, ShavingState.IDLE, "inputs_unavailable", 0.0
             )
             return self._status
         self.meter.add(now, grid_w if grid_since_last_w is None else grid_since_last_w)
@@ -443,9 +446,7 @@ class PeakShaver:
         self.observe(now, net + (pv_w or 0.0), pv_w or 0.0)
         if not self.memory.started:
             self.memory.last_setpoint = 0.0
-            self._status = self._make_status(
-                now, ShavingState.STOPPED, "stopped", 0.0, None
-            )
+            self._status = self._make_status(now, ShavingState.STOPPED, "stopped", 0.0)
             return self._status
         if self.voltage_guard is not None and battery_voltage_v is not None:
             self.voltage_guard.update(battery_voltage_v)
@@ -455,7 +456,7 @@ class PeakShaver:
         target = self._target(import_limit)
         if target is None:
             self._status = self._make_status(
-                now, ShavingState.IDLE, "no_forecast_yet", 0.0, None
+                now, ShavingState.IDLE, "no_forecast_yet", 0.0
             )
             return self._status
         step_h = step.total_seconds() / 3600
@@ -498,7 +499,12 @@ class PeakShaver:
         if state is not ShavingState.CANNOT_HOLD and plan and plan.cannot_hold_from:
             state, reason = ShavingState.CANNOT_HOLD, "limit_cannot_be_held_ahead"
         self._status = self._make_status(
-            now, state, reason, setpoint, headroom=budget - net
+            now,
+            state,
+            reason,
+            setpoint,
+            headroom=budget - net,
+            phase_headroom=_phase_headroom(self.settings.phase_limit_w, grid_phases_w),
         )
         return self._status
 
@@ -785,7 +791,9 @@ class PeakShaver:
         state: ShavingState,
         reason: str,
         setpoint: float,
+        *,
         headroom: float | None = None,
+        phase_headroom: float | None = None,
     ) -> PeakShavingStatus:
         """Assemble the status."""
         import_limit, export_limit = self.active_limits(now)
@@ -822,6 +830,7 @@ class PeakShaver:
             cannot_hold_from=plan.cannot_hold_from if plan else None,
             plan=rows,
             forecast_caution=self.caution.caution,
+            phase_headroom_w=phase_headroom,
         )
 
     def snapshot(self) -> dict[str, Any]:
@@ -880,6 +889,15 @@ class PeakShaver:
                 override.get("export_limit_w"),
                 datetime.fromisoformat(until) if until else None,
             )
+
+
+def _phase_headroom(
+    limit_w: float | None, grid_phases_w: Sequence[float | None] | None
+) -> float | None:
+    """Return how far the busiest phase is from the limit, None if unknown."""
+    if limit_w is None or not grid_phases_w or None in grid_phases_w:
+        return None
+    return min(limit_w - abs(value) for value in grid_phases_w if value is not None)
 
 
 def split_setpoint(

@@ -23,17 +23,25 @@ from homeassistant.util.unit_conversion import PowerConverter
 from ...const import (
     CONF_BATTERY_CAPACITY_KWH,
     CONF_BATTERY_MAX_KW,
+    CONF_BATTERY_PHASES,
     CONF_BATTERY_POWER_ENTITY,
     CONF_BATTERY_SETPOINT_ENTITY,
     CONF_BATTERY_SOC_ENTITY,
     CONF_BATTERY_SOC_MAX,
     CONF_BATTERY_SOC_MIN,
+    CONF_BATTERY_VOLTAGE_ENTITY,
+    CONF_BATTERY_VOLTAGE_MAX_V,
+    CONF_BATTERY_VOLTAGE_MIN_V,
     CONF_BILLING_INTERVAL_MIN,
     CONF_BILLING_PERIOD,
     CONF_EXPORT_LIMIT_W,
     CONF_GRID_POWER_ENTITY,
+    CONF_GRID_POWER_L1_ENTITY,
+    CONF_GRID_POWER_L2_ENTITY,
+    CONF_GRID_POWER_L3_ENTITY,
     CONF_IMPORT_LIMIT_W,
     CONF_INVERT_SETPOINT,
+    CONF_PHASE_LIMIT_W,
     CONF_PV_FORECAST_ENTITY,
     CONF_PV_POWER_ENTITY,
     CONTROLLER_STEP,
@@ -47,6 +55,7 @@ from ...control.peak_shaving import (
     PeakShavingSettings,
     PeakShavingStatus,
 )
+from ...control.setpoint_limits import BatteryPhases
 from ..base import ControllerCoordinator
 from ..inputs import InputQuantity, read_input
 from ..outputs import async_set_output
@@ -71,6 +80,12 @@ def settings_from(
             options.get(CONF_BILLING_PERIOD, BillingPeriod.MONTH)
         ),
         time_zone=dt_util.get_default_time_zone(),
+        phase_limit_w=options.get(CONF_PHASE_LIMIT_W),
+        battery_phases=BatteryPhases(
+            options.get(CONF_BATTERY_PHASES, BatteryPhases.THREE)
+        ),
+        battery_voltage_min_v=options.get(CONF_BATTERY_VOLTAGE_MIN_V),
+        battery_voltage_max_v=options.get(CONF_BATTERY_VOLTAGE_MAX_V),
     )
     battery = BatteryLimits(
         capacity_wh=float(options[CONF_BATTERY_CAPACITY_KWH]) * 1000,
@@ -190,6 +205,28 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
         pv = read_input(
             self.hass, data.get(CONF_PV_POWER_ENTITY), InputQuantity.POWER, now
         )
+        phase_entities = [
+            data.get(key)
+            for key in (
+                CONF_GRID_POWER_L1_ENTITY,
+                CONF_GRID_POWER_L2_ENTITY,
+                CONF_GRID_POWER_L3_ENTITY,
+            )
+        ]
+        phases = (
+            [
+                read_input(self.hass, entity, InputQuantity.POWER, now)
+                for entity in phase_entities
+            ]
+            if all(phase_entities)
+            else None
+        )
+        voltage = read_input(
+            self.hass,
+            data.get(CONF_BATTERY_VOLTAGE_ENTITY),
+            InputQuantity.VOLTAGE,
+            now,
+        )
         if forecast_entity := data.get(CONF_PV_FORECAST_ENTITY):
             self.shaver.pv_forecast = pv_forecast_series(
                 self.hass.states.get(forecast_entity)
@@ -204,6 +241,8 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
             energy_wh=energy,
             step=CONTROLLER_STEP,
             pv_w=pv,
+            grid_phases_w=phases,
+            battery_voltage_v=voltage,
         )
         await self._async_set_battery(status.battery_setpoint_w)
         self.schedule_save()

@@ -18,21 +18,30 @@ import probatio
 from ...const import (
     CONF_BATTERY_CAPACITY_KWH,
     CONF_BATTERY_MAX_KW,
+    CONF_BATTERY_PHASES,
     CONF_BATTERY_POWER_ENTITY,
     CONF_BATTERY_SETPOINT_ENTITY,
     CONF_BATTERY_SOC_ENTITY,
     CONF_BATTERY_SOC_MAX,
     CONF_BATTERY_SOC_MIN,
+    CONF_BATTERY_VOLTAGE_ENTITY,
+    CONF_BATTERY_VOLTAGE_MAX_V,
+    CONF_BATTERY_VOLTAGE_MIN_V,
     CONF_BILLING_INTERVAL_MIN,
     CONF_BILLING_PERIOD,
     CONF_EXPORT_LIMIT_W,
     CONF_GRID_POWER_ENTITY,
+    CONF_GRID_POWER_L1_ENTITY,
+    CONF_GRID_POWER_L2_ENTITY,
+    CONF_GRID_POWER_L3_ENTITY,
     CONF_IMPORT_LIMIT_W,
     CONF_INVERT_SETPOINT,
+    CONF_PHASE_LIMIT_W,
     CONF_PV_FORECAST_ENTITY,
     CONF_PV_POWER_ENTITY,
 )
 from ...control.peak_shaving import BillingPeriod
+from ...control.setpoint_limits import BatteryPhases
 from ..outputs import NUMBER_DOMAINS
 from ..selectors import number_box, sensor_picker
 from .coordinator import settings_from
@@ -46,6 +55,15 @@ _OPTION_KEYS = (
     CONF_EXPORT_LIMIT_W,
     CONF_BILLING_INTERVAL_MIN,
     CONF_BILLING_PERIOD,
+    CONF_PHASE_LIMIT_W,
+    CONF_BATTERY_PHASES,
+    CONF_BATTERY_VOLTAGE_MIN_V,
+    CONF_BATTERY_VOLTAGE_MAX_V,
+)
+PHASE_ENTITIES = (
+    CONF_GRID_POWER_L1_ENTITY,
+    CONF_GRID_POWER_L2_ENTITY,
+    CONF_GRID_POWER_L3_ENTITY,
 )
 
 
@@ -79,6 +97,17 @@ def options_schema() -> probatio.Schema:
                     translation_key=CONF_BILLING_PERIOD,
                 )
             ),
+            probatio.Optional(CONF_PHASE_LIMIT_W): number_box(1, 10_000_000, "W"),
+            probatio.Required(
+                CONF_BATTERY_PHASES, default=BatteryPhases.THREE.value
+            ): SelectSelector(
+                SelectSelectorConfig(
+                    options=[phases.value for phases in BatteryPhases],
+                    translation_key=CONF_BATTERY_PHASES,
+                )
+            ),
+            probatio.Optional(CONF_BATTERY_VOLTAGE_MIN_V): number_box(1, 2000, "V"),
+            probatio.Optional(CONF_BATTERY_VOLTAGE_MAX_V): number_box(1, 2000, "V"),
         }
     )
 
@@ -95,6 +124,18 @@ STEP_PEAK_SHAVING = probatio.Schema(
         probatio.Required(CONF_BATTERY_SOC_ENTITY): sensor_picker(
             SensorDeviceClass.BATTERY
         ),
+        probatio.Optional(CONF_GRID_POWER_L1_ENTITY): sensor_picker(
+            SensorDeviceClass.POWER
+        ),
+        probatio.Optional(CONF_GRID_POWER_L2_ENTITY): sensor_picker(
+            SensorDeviceClass.POWER
+        ),
+        probatio.Optional(CONF_GRID_POWER_L3_ENTITY): sensor_picker(
+            SensorDeviceClass.POWER
+        ),
+        probatio.Optional(CONF_BATTERY_VOLTAGE_ENTITY): sensor_picker(
+            SensorDeviceClass.VOLTAGE
+        ),
         probatio.Optional(CONF_PV_POWER_ENTITY): sensor_picker(SensorDeviceClass.POWER),
         probatio.Optional(CONF_PV_FORECAST_ENTITY): EntitySelector(
             EntitySelectorConfig(domain="sensor")
@@ -108,9 +149,12 @@ STEP_PEAK_SHAVING = probatio.Schema(
 
 
 def validate_options(
-    user_input: Mapping[str, Any],
+    user_input: Mapping[str, Any], data: Mapping[str, Any]
 ) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
-    """Check the battery and limits; return options, errors, placeholders."""
+    """Check the battery and limits against the entry's inputs (``data``).
+
+    Return options, errors, placeholders.
+    """
     options = {
         key: user_input[key]
         for key in _OPTION_KEYS
@@ -120,6 +164,21 @@ def validate_options(
     placeholders = {"error": ""}
     if options.get(CONF_BATTERY_SOC_MIN, 0) >= options.get(CONF_BATTERY_SOC_MAX, 100):
         errors[CONF_BATTERY_SOC_MIN] = "soc_min_above_max"
+        return options, errors, placeholders
+    phases = [entity for entity in PHASE_ENTITIES if data.get(entity)]
+    if 0 < len(phases) < len(PHASE_ENTITIES):
+        errors[CONF_GRID_POWER_L1_ENTITY] = "phases_incomplete"
+    elif CONF_PHASE_LIMIT_W in options and not phases:
+        # A fuse the meter cannot see on every phase cannot be held.
+        errors[CONF_PHASE_LIMIT_W] = "phase_limit_without_phases"
+    voltage_limits = CONF_BATTERY_VOLTAGE_MIN_V in options or (
+        CONF_BATTERY_VOLTAGE_MAX_V in options
+    )
+    if voltage_limits and not data.get(CONF_BATTERY_VOLTAGE_ENTITY):
+        errors[CONF_BATTERY_VOLTAGE_MIN_V] = "voltage_limits_without_voltage"
+    elif data.get(CONF_BATTERY_VOLTAGE_ENTITY) and not voltage_limits:
+        errors[CONF_BATTERY_VOLTAGE_MIN_V] = "voltage_without_limits"
+    if errors:
         return options, errors, placeholders
     try:
         settings, battery = settings_from(options)
@@ -135,6 +194,6 @@ def validate_peak_shaving(
     user_input: Mapping[str, Any],
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str], dict[str, str]]:
     """Split the form into entry data and options; check them."""
-    options, errors, placeholders = validate_options(user_input)
     data = {key: value for key, value in user_input.items() if key not in _OPTION_KEYS}
+    options, errors, placeholders = validate_options(user_input, data)
     return data, options, errors, placeholders

@@ -12,6 +12,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
+from ...const import CONF_PHASE_LIMIT_W
 from ...control.peak_shaving import PeakShavingStatus, ShavingState
 from ..entity import ControllerSensor, ControllerSensorEntityDescription
 from .coordinator import PeakShavingConfigEntry
@@ -89,6 +90,7 @@ SENSORS: tuple[PeakShavingSensorEntityDescription, ...] = (
         value_fn=lambda status: status.planned_soc_now,
     ),
     _power("headroom", lambda status: status.headroom_w),
+    _power("phase_headroom", lambda status: status.phase_headroom_w),
     _power("billed_peak", lambda status: status.billed_peak_w),
     _power("battery_setpoint", lambda status: status.battery_setpoint_w),
 )
@@ -101,9 +103,12 @@ async def async_setup_entry(
 ) -> None:
     """Add the peak-shaving sensors."""
     runtime = entry.runtime_data
+    # A phase's headroom exists only where a phase limit is set.
+    phase_limit = entry.options.get(CONF_PHASE_LIMIT_W) is not None
     async_add_entities(
         PeakShavingSensor(runtime.coordinator, runtime.device_info, description)
         for description in SENSORS
+        if description.key != "phase_headroom" or phase_limit
     )
 
 
