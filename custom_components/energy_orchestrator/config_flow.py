@@ -12,6 +12,7 @@ from homeassistant.config_entries import (
     ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
+    ConfigSubentryFlow,
     OptionsFlow,
     OptionsFlowWithReload,
 )
@@ -211,6 +212,17 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
     def async_supports_options_flow(cls, config_entry: ConfigEntry) -> bool:
         """Return whether the entry has settings: controllers do, devices not."""
         return config_entry.data.get(CONF_TYPE) in CONTROLLER_TYPES
+
+    @classmethod
+    @callback
+    @override
+    def async_get_supported_subentry_types(
+        cls, config_entry: ConfigEntry
+    ) -> dict[str, type[ConfigSubentryFlow]]:
+        """Return what an entry can have parts of: peak shaving, further batteries."""
+        if config_entry.data.get(CONF_TYPE) == TYPE_PEAK_SHAVING:
+            return peak_flow.SUBENTRY_FLOWS
+        return {}
 
     async def async_step_peak_shaving(
         self, user_input: dict[str, Any] | None = None
@@ -461,6 +473,9 @@ class PeakShavingOptionsFlow(ControllerOptionsFlow):
 
     step_id = TYPE_PEAK_SHAVING
     schema = staticmethod(peak_flow.options_schema)
+    # The entry reloads from its update listener, which also sees its
+    # batteries (subentries) come, change and go.
+    automatic_reload = False
 
     @override
     def validate_input(

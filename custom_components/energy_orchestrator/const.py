@@ -97,6 +97,9 @@ CONF_BATTERY_PHASES: Final = "battery_phases"
 CONF_BATTERY_VOLTAGE_ENTITY: Final = "battery_voltage_entity"
 CONF_BATTERY_VOLTAGE_MIN_V: Final = "battery_voltage_min_v"
 CONF_BATTERY_VOLTAGE_MAX_V: Final = "battery_voltage_max_v"
+# A further battery (its own inverter) of a peak-shaving entry: a subentry
+# with the same fields as the entry's own battery.
+SUBENTRY_BATTERY: Final = "battery"
 
 # Wallbox manager entries.
 TYPE_WALLBOX_MANAGER: Final = "wallbox_manager"

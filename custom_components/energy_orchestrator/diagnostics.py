@@ -23,7 +23,19 @@ async def async_get_config_entry_diagnostics(
         coordinator = entry.runtime_data.coordinator
         status = asdict(coordinator.data)
         return {
-            "entry": {"data": dict(entry.data), "options": dict(entry.options)},
+            "entry": {
+                "data": dict(entry.data),
+                "options": dict(entry.options),
+                # Peak shaving's further batteries.
+                "subentries": [
+                    {
+                        "type": subentry.subentry_type,
+                        "title": subentry.title,
+                        "data": dict(subentry.data),
+                    }
+                    for subentry in entry.subentries.values()
+                ],
+            },
             "last_update_success": coordinator.last_update_success,
             # What a restart resumes from, and the last step's outcome.
             "saved_state": coordinator.snapshot(),

@@ -19,7 +19,6 @@ from custom_components.energy_orchestrator.control.peak_shaving import (
     PeakShaver,
     PeakShavingSettings,
     ShavingState,
-    split_setpoint,
 )
 from custom_components.energy_orchestrator.control.setpoint_limits import (
     BatteryPhases,
@@ -229,13 +228,6 @@ def test_stopped_leaves_the_battery_alone() -> None:
     assert (status.state, status.battery_setpoint_w) == (ShavingState.STOPPED, 0.0)
 
 
-def test_split_over_batteries_by_what_each_can_do() -> None:
-    assert split_setpoint(-3000, [(1000, 2000), (1000, 1000)]) == [-2000, -1000]
-    assert split_setpoint(500, [(1000, 0), (0, 5000)]) == [500, 0]
-    assert split_setpoint(-9000, [(0, 2000), (0, 1000)]) == [-2000, -1000]
-    assert split_setpoint(100, [(0, 0)]) == [0.0]
-
-
 @pytest.mark.parametrize(
     ("settings_kwargs", "message"),
     [
@@ -394,7 +386,7 @@ def test_a_battery_behind_its_plan_re_plans_within_the_hour() -> None:
     assert status.planned_peak_w > before.peak_w + 100
 
 
-# --- a phase's limit (the main fuse) and the battery's voltage limits ------
+# --- a phase's limit (the main fuse) ----------------------------------------
 
 FUSE_W = 5750.0  # 25 A at 230 V
 
@@ -541,86 +533,7 @@ def test_a_setpoint_in_the_phase_range_holds_every_phase(
         assert any(abs(phase) > FUSE_W - 1e-6 for phase in after)
 
 
-def voltage_shaver() -> PeakShaver:
-    return PeakShaver(
-        PeakShavingSettings(
-            import_limit_w=3000, battery_voltage_min_v=46.0, battery_voltage_max_v=56.0
-        ),
-        battery(10000, 5),
-        now=T0,
-    )
-
-
-def test_the_lowest_voltage_stops_discharging_until_it_recovers_by_the_band() -> None:
-    """4 kW against 3 kW: the battery would discharge, but its voltage says empty."""
-    peak_shaver = voltage_shaver()
-    seen: list[tuple[float, str]] = []
-    setpoint = 0.0
-    for index, volts in enumerate((47.0, 46.0, 46.5, 46.9, 47.0)):
-        status = peak_shaver.update(
-            T0 + index * timedelta(seconds=5),
-            grid_w=4000 + setpoint,
-            battery_power_w=setpoint,
-            energy_wh=5000,
-            step=timedelta(seconds=5),
-            battery_voltage_v=volts,
-        )
-        setpoint = status.battery_setpoint_w
-        seen.append((round(setpoint), status.reason))
-    assert seen == [
-        (-1025, "above_limit"),
-        (0, "battery_voltage_low"),
-        (0, "battery_voltage_low"),  # recovered, but less than the band (0.92 V)
-        (0, "battery_voltage_low"),
-        # Back, and a little more: the interval's 15 s over the limit are
-        # taken back in what is left of it.
-        (-1042, "above_limit"),
-    ]
-    assert peak_shaver.status.state is ShavingState.SHAVING
-
-
-def test_the_highest_voltage_stops_charging() -> None:
-    peak_shaver = voltage_shaver()
-    status = peak_shaver.update(
-        T0,
-        grid_w=1000,
-        battery_power_w=0,
-        energy_wh=5000,
-        step=timedelta(seconds=5),
-        battery_voltage_v=56.1,
-    )
-    assert (status.battery_setpoint_w, status.state, status.reason) == (
-        0.0,
-        ShavingState.IDLE,
-        "battery_voltage_high",
-    )
-
-
-def test_a_voltage_limit_without_a_voltage_leaves_the_battery_alone() -> None:
-    status = voltage_shaver().update(
-        T0,
-        grid_w=4000,
-        battery_power_w=0,
-        energy_wh=5000,
-        step=timedelta(seconds=5),
-        battery_voltage_v=None,
-    )
-    assert (status.battery_setpoint_w, status.reason) == (0.0, "inputs_unavailable")
-
-
-@pytest.mark.parametrize(
-    ("settings_kwargs", "message"),
-    [
-        ({"phase_limit_w": 0}, "phase limit"),
-        ({"battery_voltage_min_v": 46.0}, "both or none"),
-        (
-            {"battery_voltage_min_v": 56, "battery_voltage_max_v": 46},
-            "lowest < highest",
-        ),
-    ],
-)
-def test_phase_and_voltage_limits_that_cannot_work(
-    settings_kwargs: dict[str, object], message: str
-) -> None:
-    with pytest.raises(ValueError, match=message):
-        PeakShavingSettings(**settings_kwargs).validate()  # type: ignore[arg-type]
+@pytest.mark.parametrize("limit", [0, -5, math.nan])
+def test_a_phase_limit_that_cannot_work(limit: float) -> None:
+    with pytest.raises(ValueError, match="phase limit"):
+        PeakShavingSettings(phase_limit_w=limit).validate()

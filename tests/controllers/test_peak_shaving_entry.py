@@ -21,6 +21,9 @@ from custom_components.energy_orchestrator.controllers.peak.coordinator import (
     _watts,
     pv_forecast_series,
 )
+from custom_components.energy_orchestrator.diagnostics import (
+    async_get_config_entry_diagnostics,
+)
 
 GRID = "sensor.meter_grid_power"
 BATTERY = "sensor.inverter_battery_power"
@@ -504,3 +507,150 @@ async def test_the_lowest_battery_voltage_stops_the_discharge(
     report(hass, 5000, 0)
     await entry.runtime_data.coordinator.async_refresh()
     assert float(hass.states.get(SETPOINT).state) == pytest.approx(-2025, abs=60)
+
+
+SECOND_POWER = "sensor.second_battery_power"
+SECOND_SOC = "sensor.second_battery_soc"
+SECOND_VOLTAGE = "sensor.second_battery_voltage"
+SECOND_SETPOINT = "input_number.second_battery_setpoint"
+
+
+@pytest.fixture
+async def two_setpoints(hass: HomeAssistant) -> None:
+    assert await async_setup_component(
+        hass,
+        INPUT_NUMBER,
+        {
+            INPUT_NUMBER: {
+                name: {"min": -5000, "max": 5000, "step": 1}
+                for name in ("battery_setpoint", "second_battery_setpoint")
+            }
+        },
+    )
+
+
+def report_second(
+    hass: HomeAssistant, power: float, soc: float, volts: float = 50.0
+) -> None:
+    for entity, value, unit in (
+        (SECOND_POWER, power, "W"),
+        (SECOND_SOC, soc, "%"),
+        (SECOND_VOLTAGE, volts, "V"),
+    ):
+        hass.states.async_set(
+            entity, str(value), {"unit_of_measurement": unit}, force_update=True
+        )
+
+
+async def add_second_battery(
+    hass: HomeAssistant, entry: MockConfigEntry, **overrides: Any
+) -> dict[str, Any]:
+    """Run the subentry flow for a second battery; return its last result."""
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, "battery"), context={"source": "user"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    form = {
+        "name": "Garage battery",
+        "battery_power_entity": SECOND_POWER,
+        "battery_soc_entity": SECOND_SOC,
+        "battery_setpoint_entity": SECOND_SETPOINT,
+        "invert_setpoint": True,
+        "battery_capacity_kwh": 5,
+        "battery_max_kw": 2.5,
+        "battery_soc_min": 10,
+        "battery_soc_max": 100,
+        **overrides,
+    }
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], form
+    )
+    await hass.async_block_till_done()
+    return result
+
+
+@pytest.mark.usefixtures("two_setpoints")
+async def test_a_second_battery_shares_the_setpoint_by_what_it_can_give(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    """5 kW against 3 kW: the entry's 5 kW battery and a 2.5 kW one share 2 kW."""
+    report(hass, 5000, 0)
+    report_second(hass, 0, 60)
+    await setup(hass, entry)
+    # One number for two batteries would set each the other's share.
+    result = await add_second_battery(hass, entry, battery_setpoint_entity=SETPOINT)
+    assert result["errors"] == {"battery_setpoint_entity": "setpoint_in_use"}
+    result = await add_second_battery(hass, entry)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    # The entry started again with both batteries.
+    coordinator = entry.runtime_data.coordinator
+    assert [battery.name for battery in coordinator.batteries] == [
+        "Peak shaving",
+        "Garage battery",
+    ]
+    assert coordinator.shaver.battery.capacity_wh == 15000
+    report(hass, 5000, 0)
+    report_second(hass, 0, 60)
+    await coordinator.async_refresh()
+    first = float(hass.states.get(SETPOINT).state)
+    # The second inverter counts discharge positive.
+    second = -float(hass.states.get(SECOND_SETPOINT).state)
+    assert first + second == pytest.approx(-2025, abs=60)
+    assert first == pytest.approx(2 * second, abs=2)
+    diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+    (battery,) = diagnostics["entry"]["subentries"]
+    assert (battery["title"], battery["data"]["battery_max_kw"]) == (
+        "Garage battery",
+        2.5,
+    )
+
+
+@pytest.mark.usefixtures("two_setpoints")
+async def test_a_second_battery_at_its_lowest_voltage_leaves_the_load_to_the_first(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    report(hass, 5000, 0)
+    report_second(hass, 0, 60, volts=45.0)
+    await setup(hass, entry)
+    result = await add_second_battery(
+        hass,
+        entry,
+        battery_voltage_entity=SECOND_VOLTAGE,
+        battery_voltage_min_v=46,
+        battery_voltage_max_v=56,
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    report(hass, 5000, 0)
+    report_second(hass, 0, 60, volts=45.0)
+    await entry.runtime_data.coordinator.async_refresh()
+    assert float(hass.states.get(SECOND_SETPOINT).state) == 0
+    assert float(hass.states.get(SETPOINT).state) == pytest.approx(-2025, abs=60)
+    # Unreadable, the second battery's voltage leaves the bank alone.
+    hass.states.async_set(SECOND_VOLTAGE, "unavailable")
+    await entry.runtime_data.coordinator.async_refresh()
+    assert float(hass.states.get(SETPOINT).state) == 0
+    assert hass.states.get(STATE).attributes["reason"] == "inputs_unavailable"
+
+
+@pytest.mark.usefixtures("two_setpoints")
+async def test_a_second_battery_is_edited_and_removed(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    report(hass, 1000, 0)
+    report_second(hass, 0, 60)
+    await setup(hass, entry)
+    await add_second_battery(hass, entry)
+    (subentry,) = entry.subentries.values()
+    result = await entry.start_subentry_reconfigure_flow(hass, subentry.subentry_id)
+    assert result["step_id"] == "reconfigure"
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {**subentry.data, "name": "Garage battery", "battery_capacity_kwh": 20},
+    )
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert entry.runtime_data.coordinator.shaver.battery.capacity_wh == 30000
+    assert hass.config_entries.async_remove_subentry(entry, subentry.subentry_id)
+    await hass.async_block_till_done()
+    assert entry.runtime_data.coordinator.shaver.battery.capacity_wh == 10000
+    assert len(entry.runtime_data.coordinator.batteries) == 1

@@ -24,10 +24,11 @@ from enum import StrEnum
 import math
 from typing import Any
 
+from .battery_bank import BankState, battery_power_range
 from .energy_planner import BatteryLimits, Plan, check_limit, plan_peak
 from .forecast import SlotHistory, day_scenarios, net_forecast, pv_override
 from .forecast_caution import ForecastCaution
-from .setpoint_limits import BatteryPhases, PhaseRange, VoltageGuard, phase_range
+from .setpoint_limits import BatteryPhases, PhaseRange, phase_range
 
 # Setpoint changes smaller than this are not made: a meter's noise must not
 # move the battery. The limiter aims this far under its budget, which is
@@ -103,10 +104,6 @@ class PeakShavingSettings:
     # battery's inverter feeds.
     phase_limit_w: float | None = None
     battery_phases: BatteryPhases = BatteryPhases.THREE
-    # The battery's voltage limits: no discharge at the lowest, no charge at
-    # the highest (where its voltage is measured).
-    battery_voltage_min_v: float | None = None
-    battery_voltage_max_v: float | None = None
 
     def validate(self) -> None:
         """Raise ValueError naming what cannot work."""
@@ -129,16 +126,6 @@ class PeakShavingSettings:
             math.isfinite(self.phase_limit_w) and self.phase_limit_w > 0
         ):
             raise ValueError("the phase limit must be a number > 0 W")
-        if (self.battery_voltage_min_v is None) != (self.battery_voltage_max_v is None):
-            raise ValueError("the battery's voltage limits go together: both or none")
-        if guard := self.voltage_guard():
-            guard.validate()
-
-    def voltage_guard(self) -> VoltageGuard | None:
-        """Return the guard of the battery's voltage limits, None without them."""
-        if self.battery_voltage_min_v is None or self.battery_voltage_max_v is None:
-            return None
-        return VoltageGuard(self.battery_voltage_min_v, self.battery_voltage_max_v)
 
 
 @dataclass
@@ -232,21 +219,20 @@ def limiter_setpoint(
     net_w: float,
     budget_w: float,
     limit_w: float,
-    battery: BatteryLimits,
+    power_range_w: tuple[float, float],
     *,
-    energy_wh: float,
-    step_h: float,
     export_limit_w: float | None = None,
     recharge: bool = True,
 ) -> float:
     """Return the battery power (W, > 0 charging) that keeps the grid in budget.
 
-    Discharges what the net load exceeds the budget by, within the battery's
-    power and stored energy; otherwise recharges with the headroom up to the
-    budget (and never above ``limit_w``), up to the SOC ceiling. Absorbs an
-    export beyond the export limit when it can.
+    Discharges what the net load exceeds the budget by, within what the
+    battery can give (``power_range_w``: the most it can discharge, <= 0, and
+    charge, >= 0, this step); otherwise recharges with the headroom up to
+    the budget (and never above ``limit_w``). Absorbs an export beyond the
+    export limit when it can.
     """
-    most_discharge_w, most_charge_w = battery_power_range(battery, energy_wh, step_h)
+    most_discharge_w, most_charge_w = power_range_w
     if net_w > budget_w:
         return max(budget_w - net_w, most_discharge_w)
     setpoint = 0.0
@@ -256,26 +242,6 @@ def limiter_setpoint(
     if export_limit_w is not None and net_w + setpoint < -export_limit_w:
         setpoint = min(-export_limit_w - net_w, most_charge_w)
     return setpoint
-
-
-def battery_power_range(
-    battery: BatteryLimits, energy_wh: float, step_h: float
-) -> tuple[float, float]:
-    """Return the setpoints (W, > 0 charging) the battery can hold for a step.
-
-    The most it can discharge (<= 0) and charge (>= 0) with: its power
-    limits, and the energy above its SOC floor and the room under its
-    ceiling over the step.
-    """
-    available_w = (
-        max(energy_wh - battery.energy_min_wh, 0.0)
-        * battery.discharge_efficiency
-        / step_h
-    )
-    room_w = (
-        max(battery.energy_max_wh - energy_wh, 0.0) / battery.charge_efficiency / step_h
-    )
-    return -min(battery.max_discharge_w, available_w), min(battery.max_charge_w, room_w)
 
 
 @dataclass(frozen=True)
@@ -346,7 +312,6 @@ class PeakShaver:
         self.pv_history = SlotHistory(settings.billing_interval)
         self.pv_forecast: list[tuple[datetime, float]] = []
         self.caution = ForecastCaution()
-        self.voltage_guard = settings.voltage_guard()
         self.memory = _Memory()
         if saved:
             self._restore(saved, now)
@@ -418,7 +383,7 @@ class PeakShaver:
         pv_w: float | None = None,
         grid_since_last_w: float | None = None,
         grid_phases_w: Sequence[float | None] | None = None,
-        battery_voltage_v: float | None = None,
+        batteries: BankState | None = None,
     ) -> PeakShavingStatus:
         """Decide the battery setpoint for the next ``step``.
 
@@ -426,16 +391,12 @@ class PeakShaver:
         (> 0 charging), ``energy_wh`` what the battery holds. The billed
         interval books ``grid_since_last_w`` since the previous update when
         given (a backtest knows it exactly), else the reading now.
-        ``grid_phases_w`` (L1, L2, L3) and ``battery_voltage_v`` are read
-        where the settings hold a phase limit or voltage limits.
+        ``grid_phases_w`` (L1, L2, L3) is read where the settings hold a
+        phase limit. ``batteries`` is a bank's state (``BatteryBank.read``):
+        what its batteries can do this step, voltage limits included; the
+        power and energy are then the bank's.
         """
-        voltage_unknown = self.voltage_guard is not None and battery_voltage_v is None
-        if (
-            grid_w is None
-            or battery_power_w is None
-            or energy_wh is None
-            or voltage_unknown
-        ):
+        if grid_w is None or battery_power_w is None or energy_wh is None:
             self.memory.last_setpoint = 0.0
             self._status = self._make_status(
                 now, ShavingState.IDLE, "inputs_unavailable", 0.0
@@ -448,8 +409,6 @@ class PeakShaver:
             self.memory.last_setpoint = 0.0
             self._status = self._make_status(now, ShavingState.STOPPED, "stopped", 0.0)
             return self._status
-        if self.voltage_guard is not None and battery_voltage_v is not None:
-            self.voltage_guard.update(battery_voltage_v)
         import_limit, export_limit = self.active_limits(now)
         if self._replan_due(now, energy_wh):
             self.replan(now, energy_wh)
@@ -460,13 +419,13 @@ class PeakShaver:
             )
             return self._status
         step_h = step.total_seconds() / 3600
+        lowest, highest = battery_power_range(self.battery, energy_wh, step_h)
+        if batteries is not None:
+            bank_lowest, bank_highest = batteries.power_range_w
+            lowest, highest = max(lowest, bank_lowest), min(highest, bank_highest)
+        power_range = (lowest, highest)
         budget, setpoint = self._holding(
-            now,
-            net,
-            target,
-            energy_wh=energy_wh,
-            step_h=step_h,
-            export_limit=export_limit,
+            now, net, target, power_range_w=power_range, export_limit=export_limit
         )
         if import_limit is None:
             setpoint = self._with_spare_energy(
@@ -476,24 +435,31 @@ class PeakShaver:
                 target,
                 energy_wh=energy_wh,
                 step_h=step_h,
+                power_range_w=power_range,
                 export_limit=export_limit,
             )
         setpoint, bound_by, phases = self._bounded(
             setpoint,
             grid_phases_w=grid_phases_w,
             battery_power_w=battery_power_w,
-            energy_wh=energy_wh,
-            step_h=step_h,
+            power_range_w=power_range,
         )
         last = self.memory.last_setpoint
         if (
             abs(setpoint - last) < 2 * DEADBAND_W
             and net + last <= budget
+            and lowest <= last <= highest
             and (phases is None or phases.clamp(last) == last)
-            and (self.voltage_guard is None or self.voltage_guard.clamp(last) == last)
         ):
             setpoint = last
         self.memory.last_setpoint = setpoint
+        if bound_by is None and batteries is not None:
+            # What a voltage limit held back shows as such, not as "empty".
+            over = net + setpoint > budget + 1
+            if batteries.discharge_stopped and over:
+                bound_by = "battery_voltage_low"
+            elif batteries.charge_stopped and setpoint <= 0 and net < budget:
+                bound_by = "battery_voltage_high"
         state, reason = self._state(net, setpoint, budget, bound_by)
         plan = self.memory.plan
         if state is not ShavingState.CANNOT_HOLD and plan and plan.cannot_hold_from:
@@ -544,13 +510,12 @@ class PeakShaver:
         *,
         grid_phases_w: Sequence[float | None] | None,
         battery_power_w: float,
-        energy_wh: float,
-        step_h: float,
+        power_range_w: tuple[float, float],
     ) -> tuple[float, str | None, PhaseRange | None]:
-        """Return the setpoint within the phases' limit and the voltage limits.
+        """Return the setpoint within the phases' limit and what the battery can do.
 
-        Also which of them moved it (a reason code, None when neither did)
-        and the setpoints the phases allow (None without a phase limit).
+        Also whether the phases moved it (a reason code, None when they did
+        not) and the setpoints the phases allow (None without a phase limit).
         Unseen phases allow no recharging: charging could be what overloads
         the phase that cannot be seen; discharging never adds to an import.
         """
@@ -569,21 +534,11 @@ class PeakShaver:
                     phases, battery_power_w, battery_phases, limit, DEADBAND_W
                 )
                 allowed = phase_range(phases, battery_power_w, battery_phases, limit)
-                most_discharge, most_charge = battery_power_range(
-                    self.battery, energy_wh, step_h
-                )
+                most_discharge, most_charge = power_range_w
                 bounded = min(max(aimed.clamp(setpoint), most_discharge), most_charge)
                 if bounded != setpoint:
                     bound_by = "phase_limit"
                 setpoint = bounded
-        if self.voltage_guard is not None:
-            # Last: the voltage limits are the battery's safety.
-            bounded = self.voltage_guard.clamp(setpoint)
-            if bounded != setpoint:
-                bound_by = (
-                    "battery_voltage_low" if setpoint < 0 else "battery_voltage_high"
-                )
-            setpoint = bounded
         if allowed is not None and (
             not allowed.holdable or allowed.clamp(setpoint) != setpoint
         ):
@@ -596,8 +551,7 @@ class PeakShaver:
         net: float,
         level: float,
         *,
-        energy_wh: float,
-        step_h: float,
+        power_range_w: tuple[float, float],
         export_limit: float | None,
     ) -> tuple[float, float]:
         """Return the interval's budget at ``level`` and the setpoint holding it."""
@@ -611,9 +565,7 @@ class PeakShaver:
             net,
             budget - DEADBAND_W,
             level - DEADBAND_W,
-            self.battery,
-            energy_wh=energy_wh,
-            step_h=step_h,
+            power_range_w,
             export_limit_w=export_limit,
         )
         return budget, setpoint
@@ -627,6 +579,7 @@ class PeakShaver:
         *,
         energy_wh: float,
         step_h: float,
+        power_range_w: tuple[float, float],
         export_limit: float | None,
     ) -> float:
         """Return the setpoint that holds the billed peak with spare energy.
@@ -641,12 +594,7 @@ class PeakShaver:
         if plan is None or level >= target:
             return setpoint
         _, at_level = self._holding(
-            now,
-            net,
-            level,
-            energy_wh=energy_wh,
-            step_h=step_h,
-            export_limit=export_limit,
+            now, net, level, power_range_w=power_range_w, export_limit=export_limit
         )
         floors = plan.energy_floor_wh
         index = min(max(int((now - plan.start) / plan.step), 0), len(floors) - 2)
@@ -898,23 +846,3 @@ def _phase_headroom(
     if limit_w is None or not grid_phases_w or None in grid_phases_w:
         return None
     return min(limit_w - abs(value) for value in grid_phases_w if value is not None)
-
-
-def split_setpoint(
-    setpoint_w: float, batteries: Sequence[tuple[float, float]]
-) -> list[float]:
-    """Split a setpoint over several batteries by what each can take or give.
-
-    ``batteries`` holds, per battery, the power it can charge with and the
-    power it can discharge with now (both >= 0, what its SOC and limits
-    allow). Each gets a share proportional to its headroom in the needed
-    direction, so none is asked for more than it can do while another idles.
-    """
-    index = 0 if setpoint_w >= 0 else 1
-    capacities = [max(limits[index], 0.0) for limits in batteries]
-    total = sum(capacities)
-    if total <= 0:
-        return [0.0] * len(batteries)
-    wanted = min(abs(setpoint_w), total)
-    sign = 1.0 if setpoint_w >= 0 else -1.0
-    return [sign * wanted * capacity / total for capacity in capacities]

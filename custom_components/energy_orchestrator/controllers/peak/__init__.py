@@ -30,6 +30,12 @@ async def async_setup_peak_shaving(
         device_info=controller_device_info(entry, "Peak shaving"),
     )
     await async_setup_controller(hass, entry, coordinator, runtime_data, PLATFORMS)
+    entry.async_on_unload(entry.add_update_listener(_async_reload))
+
+
+async def _async_reload(hass: HomeAssistant, entry: PeakShavingConfigEntry) -> None:
+    """Start again with changed settings or batteries."""
+    hass.config_entries.async_schedule_reload(entry.entry_id)
 
 
 async def async_unload_peak_shaving(

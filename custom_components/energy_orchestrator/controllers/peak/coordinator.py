@@ -1,10 +1,10 @@
-"""The coordinator that steps peak shaving and sets the battery's power.
+"""The coordinator that steps peak shaving and sets the batteries' power.
 
 At start it seeds the forecasts with the past week from Home Assistant's
-recorder (the net load the grid meter and the battery saw), so the planner
-has days to forecast from at once; then every step it reads the meter and
-the battery, lets ``PeakShaver`` decide, and writes the setpoint to the
-output number.
+recorder (the net load the grid meter and the batteries saw), so the
+planner has days to forecast from at once; then every step it reads the
+meter and the batteries, lets ``PeakShaver`` decide for them as one bank,
+and writes each battery's share of the setpoint to its output number.
 """
 
 from collections.abc import Mapping, Sequence
@@ -21,17 +21,7 @@ from homeassistant.util import dt as dt_util
 from homeassistant.util.unit_conversion import PowerConverter
 
 from ...const import (
-    CONF_BATTERY_CAPACITY_KWH,
-    CONF_BATTERY_MAX_KW,
     CONF_BATTERY_PHASES,
-    CONF_BATTERY_POWER_ENTITY,
-    CONF_BATTERY_SETPOINT_ENTITY,
-    CONF_BATTERY_SOC_ENTITY,
-    CONF_BATTERY_SOC_MAX,
-    CONF_BATTERY_SOC_MIN,
-    CONF_BATTERY_VOLTAGE_ENTITY,
-    CONF_BATTERY_VOLTAGE_MAX_V,
-    CONF_BATTERY_VOLTAGE_MIN_V,
     CONF_BILLING_INTERVAL_MIN,
     CONF_BILLING_PERIOD,
     CONF_EXPORT_LIMIT_W,
@@ -40,7 +30,6 @@ from ...const import (
     CONF_GRID_POWER_L2_ENTITY,
     CONF_GRID_POWER_L3_ENTITY,
     CONF_IMPORT_LIMIT_W,
-    CONF_INVERT_SETPOINT,
     CONF_PHASE_LIMIT_W,
     CONF_PV_FORECAST_ENTITY,
     CONF_PV_POWER_ENTITY,
@@ -48,6 +37,7 @@ from ...const import (
     LOGGER,
     TYPE_PEAK_SHAVING,
 )
+from ...control.battery_bank import BatteryBank, BatteryReading
 from ...control.energy_planner import BatteryLimits
 from ...control.peak_shaving import (
     BillingPeriod,
@@ -59,6 +49,7 @@ from ...control.setpoint_limits import BatteryPhases
 from ..base import ControllerCoordinator
 from ..inputs import InputQuantity, read_input
 from ..outputs import async_set_output
+from .batteries import BatteryEntities, battery_limits, entry_batteries
 
 type PeakShavingConfigEntry = ConfigEntry[PeakShavingRuntimeData]
 
@@ -70,7 +61,7 @@ SEED_SAMPLE = timedelta(minutes=5)
 def settings_from(
     options: Mapping[str, Any],
 ) -> tuple[PeakShavingSettings, BatteryLimits]:
-    """Return the control layer's settings and battery from an entry's options."""
+    """Return the control layer's settings and the entry's own battery from its options."""
     settings = PeakShavingSettings(
         import_limit_w=options.get(CONF_IMPORT_LIMIT_W),
         export_limit_w=options.get(CONF_EXPORT_LIMIT_W),
@@ -84,17 +75,8 @@ def settings_from(
         battery_phases=BatteryPhases(
             options.get(CONF_BATTERY_PHASES, BatteryPhases.THREE)
         ),
-        battery_voltage_min_v=options.get(CONF_BATTERY_VOLTAGE_MIN_V),
-        battery_voltage_max_v=options.get(CONF_BATTERY_VOLTAGE_MAX_V),
     )
-    battery = BatteryLimits(
-        capacity_wh=float(options[CONF_BATTERY_CAPACITY_KWH]) * 1000,
-        max_charge_w=float(options[CONF_BATTERY_MAX_KW]) * 1000,
-        max_discharge_w=float(options[CONF_BATTERY_MAX_KW]) * 1000,
-        soc_min=float(options[CONF_BATTERY_SOC_MIN]),
-        soc_max=float(options[CONF_BATTERY_SOC_MAX]),
-    )
-    return settings, battery
+    return settings, battery_limits(options)
 
 
 def pv_forecast_series(state: State | None) -> list[tuple[datetime, float]]:
@@ -127,13 +109,18 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
     def __init__(self, hass: HomeAssistant, entry: PeakShavingConfigEntry) -> None:
         """Initialize; ``_async_setup`` restores and seeds."""
         super().__init__(hass, entry, kind=TYPE_PEAK_SHAVING, step=CONTROLLER_STEP)
-        self._output_failed = False
+        self.batteries: list[BatteryEntities]
+        self.bank: BatteryBank
+        self.batteries, self.bank = entry_batteries(entry)
+        # The outputs that failed, each logged once until it takes a value again.
+        self._failed_outputs: set[str] = set()
 
     @override
     async def _async_setup(self) -> None:
         """Restore the billed peak and limits; seed the forecasts."""
         now = dt_util.utcnow()
-        settings, battery = settings_from(self.config_entry.options)
+        settings, _ = settings_from(self.config_entry.options)
+        battery = self.bank.limits
         saved = await self.async_load_saved()
         try:
             self.shaver = PeakShaver(settings, battery, now=now, saved=saved)
@@ -152,23 +139,21 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
         from homeassistant.helpers.recorder import get_instance  # noqa: PLC0415
 
         data = self.config_entry.data
-        entities = [
-            entity
-            for entity in (
-                data[CONF_GRID_POWER_ENTITY],
-                data[CONF_BATTERY_POWER_ENTITY],
-                data.get(CONF_PV_POWER_ENTITY),
+        grid_entity = data[CONF_GRID_POWER_ENTITY]
+        battery_entities = [battery.power for battery in self.batteries]
+        pv_entity = data.get(CONF_PV_POWER_ENTITY)
+        entities = list(
+            dict.fromkeys(
+                entity
+                for entity in (grid_entity, *battery_entities, pv_entity)
+                if entity
             )
-            if entity
-        ]
+        )
         start = now - timedelta(days=SEED_DAYS)
         states = await get_instance(self.hass).async_add_executor_job(
             history.get_significant_states, self.hass, start, now, entities
         )
         series = {entity: _watts(states.get(entity, [])) for entity in entities}
-        grid_entity = data[CONF_GRID_POWER_ENTITY]
-        battery_entity = data[CONF_BATTERY_POWER_ENTITY]
-        pv_entity = data.get(CONF_PV_POWER_ENTITY)
         cursors = dict.fromkeys(entities, 0)
         current: dict[str, float | None] = dict.fromkeys(entities)
         moment = start
@@ -182,9 +167,11 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
                 ):
                     current[entity] = values[cursors[entity]][1]
                     cursors[entity] += 1
-            grid, battery = current[grid_entity], current[battery_entity]
+            grid = current[grid_entity]
+            powers = [current[entity] for entity in battery_entities]
             pv = current[pv_entity] if pv_entity else 0.0
-            if grid is not None and battery is not None:
+            if grid is not None and None not in powers:
+                battery = sum(power for power in powers if power is not None)
                 self.shaver.observe(moment, grid - battery + (pv or 0.0), pv or 0.0)
             moment += SEED_SAMPLE
 
@@ -196,11 +183,9 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
         grid = read_input(
             self.hass, data[CONF_GRID_POWER_ENTITY], InputQuantity.POWER, now
         )
-        battery = read_input(
-            self.hass, data[CONF_BATTERY_POWER_ENTITY], InputQuantity.POWER, now
-        )
-        soc = read_input(
-            self.hass, data[CONF_BATTERY_SOC_ENTITY], InputQuantity.PERCENT, now
+        bank = self.bank.read(
+            [self._read_battery(battery, now) for battery in self.batteries],
+            CONTROLLER_STEP.total_seconds() / 3600,
         )
         pv = read_input(
             self.hass, data.get(CONF_PV_POWER_ENTITY), InputQuantity.POWER, now
@@ -221,49 +206,62 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
             if all(phase_entities)
             else None
         )
-        voltage = read_input(
-            self.hass,
-            data.get(CONF_BATTERY_VOLTAGE_ENTITY),
-            InputQuantity.VOLTAGE,
-            now,
-        )
         if forecast_entity := data.get(CONF_PV_FORECAST_ENTITY):
             self.shaver.pv_forecast = pv_forecast_series(
                 self.hass.states.get(forecast_entity)
             )
-        energy = (
-            soc / 100 * self.shaver.battery.capacity_wh if soc is not None else None
-        )
         status = self.shaver.update(
             now,
             grid_w=grid,
-            battery_power_w=battery,
-            energy_wh=energy,
+            battery_power_w=bank.power_w if bank else None,
+            energy_wh=bank.energy_wh if bank else None,
             step=CONTROLLER_STEP,
             pv_w=pv,
             grid_phases_w=phases,
-            battery_voltage_v=voltage,
+            batteries=bank,
         )
-        await self._async_set_battery(status.battery_setpoint_w)
+        shares = (
+            self.bank.split(status.battery_setpoint_w, bank)
+            if bank
+            else [0.0] * len(self.batteries)
+        )
+        await self._async_set_batteries(shares)
         self.schedule_save()
         return status
 
-    async def _async_set_battery(self, setpoint_w: float) -> None:
-        """Write the setpoint (in the output's sign); log a failure once."""
-        data = self.config_entry.data
-        value = -setpoint_w if data.get(CONF_INVERT_SETPOINT) else setpoint_w
-        try:
-            await async_set_output(
-                self.hass, data[CONF_BATTERY_SETPOINT_ENTITY], round(value)
-            )
-        except HomeAssistantError as err:
-            if not self._output_failed:
-                self._output_failed = True
-                LOGGER.warning("%s: cannot set the battery: %s", self.name, err)
-        else:
-            if self._output_failed:
-                self._output_failed = False
-                LOGGER.info("%s: the battery takes its setpoint again", self.name)
+    def _read_battery(self, battery: BatteryEntities, now: datetime) -> BatteryReading:
+        """Return one battery's power, SOC and voltage (None where untrustworthy)."""
+        return BatteryReading(
+            power_w=read_input(self.hass, battery.power, InputQuantity.POWER, now),
+            soc=read_input(self.hass, battery.soc, InputQuantity.PERCENT, now),
+            voltage_v=read_input(
+                self.hass, battery.voltage, InputQuantity.VOLTAGE, now
+            ),
+        )
+
+    async def _async_set_batteries(self, setpoints_w: Sequence[float]) -> None:
+        """Write each battery's setpoint (in its output's sign); log a failure once."""
+        for battery, setpoint_w in zip(self.batteries, setpoints_w, strict=True):
+            value = -setpoint_w if battery.invert_setpoint else setpoint_w
+            try:
+                await async_set_output(self.hass, battery.setpoint, round(value))
+            except HomeAssistantError as err:
+                if battery.setpoint not in self._failed_outputs:
+                    self._failed_outputs.add(battery.setpoint)
+                    LOGGER.warning(
+                        "%s: cannot set the battery %s: %s",
+                        self.name,
+                        battery.name,
+                        err,
+                    )
+            else:
+                if battery.setpoint in self._failed_outputs:
+                    self._failed_outputs.discard(battery.setpoint)
+                    LOGGER.info(
+                        "%s: the battery %s takes its setpoint again",
+                        self.name,
+                        battery.name,
+                    )
 
     async def async_request(self, action: str, **kwargs: Any) -> None:
         """Carry out an action (start, stop, limits, re-plan, reset), then step at once."""
@@ -282,9 +280,9 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
 
     @override
     async def async_stop_steering(self) -> None:
-        """Set the battery to 0 W and write the state: nothing left to a dead controller."""
+        """Set the batteries to 0 W and write the state: nothing left to a dead controller."""
         try:
-            await self._async_set_battery(0.0)
+            await self._async_set_batteries([0.0] * len(self.batteries))
         finally:
             await self.async_save_now()
 

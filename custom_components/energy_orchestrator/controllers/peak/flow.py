@@ -1,9 +1,19 @@
-"""The peak-shaving forms: meter, battery and output when added; limits after."""
+"""The peak-shaving forms: meter, battery and output when added; limits after.
+
+A further battery (its own inverter, its own setpoint number) is a
+subentry of the peak-shaving entry, with the same fields as the entry's
+own battery.
+"""
 
 from collections.abc import Mapping
 from typing import Any
 
 from homeassistant.components.sensor import SensorDeviceClass
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigSubentryFlow,
+    SubentryFlowResult,
+)
 from homeassistant.const import CONF_NAME
 from homeassistant.helpers.selector import (
     BooleanSelector,
@@ -39,26 +49,33 @@ from ...const import (
     CONF_PHASE_LIMIT_W,
     CONF_PV_FORECAST_ENTITY,
     CONF_PV_POWER_ENTITY,
+    SUBENTRY_BATTERY,
 )
 from ...control.peak_shaving import BillingPeriod
 from ...control.setpoint_limits import BatteryPhases
 from ..outputs import NUMBER_DOMAINS
 from ..selectors import number_box, sensor_picker
+from .batteries import battery_limits, voltage_guard
 from .coordinator import settings_from
 
-_OPTION_KEYS = (
+# What a battery is set up with: the entry's own in its options, a further
+# one in its subentry.
+_BATTERY_LIMIT_KEYS = (
     CONF_BATTERY_CAPACITY_KWH,
     CONF_BATTERY_MAX_KW,
     CONF_BATTERY_SOC_MIN,
     CONF_BATTERY_SOC_MAX,
+    CONF_BATTERY_VOLTAGE_MIN_V,
+    CONF_BATTERY_VOLTAGE_MAX_V,
+)
+_OPTION_KEYS = (
+    *_BATTERY_LIMIT_KEYS,
     CONF_IMPORT_LIMIT_W,
     CONF_EXPORT_LIMIT_W,
     CONF_BILLING_INTERVAL_MIN,
     CONF_BILLING_PERIOD,
     CONF_PHASE_LIMIT_W,
     CONF_BATTERY_PHASES,
-    CONF_BATTERY_VOLTAGE_MIN_V,
-    CONF_BATTERY_VOLTAGE_MAX_V,
 )
 PHASE_ENTITIES = (
     CONF_GRID_POWER_L1_ENTITY,
@@ -67,20 +84,42 @@ PHASE_ENTITIES = (
 )
 
 
+def _battery_limit_fields() -> dict[Any, Any]:
+    """Return the fields of a battery's size and limits."""
+    return {
+        probatio.Required(CONF_BATTERY_CAPACITY_KWH): number_box(0.1, 100000, "kWh"),
+        probatio.Required(CONF_BATTERY_MAX_KW): number_box(0.1, 100000, "kW"),
+        probatio.Required(CONF_BATTERY_SOC_MIN, default=10): number_box(0, 100, "%"),
+        probatio.Required(CONF_BATTERY_SOC_MAX, default=100): number_box(0, 100, "%"),
+        probatio.Optional(CONF_BATTERY_VOLTAGE_MIN_V): number_box(1, 2000, "V"),
+        probatio.Optional(CONF_BATTERY_VOLTAGE_MAX_V): number_box(1, 2000, "V"),
+    }
+
+
+def _battery_entity_fields() -> dict[Any, Any]:
+    """Return the fields of where a battery is read and set."""
+    return {
+        probatio.Required(CONF_BATTERY_POWER_ENTITY): sensor_picker(
+            SensorDeviceClass.POWER
+        ),
+        probatio.Required(CONF_BATTERY_SOC_ENTITY): sensor_picker(
+            SensorDeviceClass.BATTERY
+        ),
+        probatio.Optional(CONF_BATTERY_VOLTAGE_ENTITY): sensor_picker(
+            SensorDeviceClass.VOLTAGE
+        ),
+        probatio.Required(CONF_BATTERY_SETPOINT_ENTITY): EntitySelector(
+            EntitySelectorConfig(domain=list(NUMBER_DOMAINS))
+        ),
+        probatio.Required(CONF_INVERT_SETPOINT, default=False): BooleanSelector(),
+    }
+
+
 def options_schema() -> probatio.Schema:
     """Return the battery and limits form (added, and in the options)."""
     return probatio.Schema(
         {
-            probatio.Required(CONF_BATTERY_CAPACITY_KWH): number_box(
-                0.1, 100000, "kWh"
-            ),
-            probatio.Required(CONF_BATTERY_MAX_KW): number_box(0.1, 100000, "kW"),
-            probatio.Required(CONF_BATTERY_SOC_MIN, default=10): number_box(
-                0, 100, "%"
-            ),
-            probatio.Required(CONF_BATTERY_SOC_MAX, default=100): number_box(
-                0, 100, "%"
-            ),
+            **_battery_limit_fields(),
             probatio.Optional(CONF_IMPORT_LIMIT_W): number_box(0, 10_000_000, "W"),
             probatio.Optional(CONF_EXPORT_LIMIT_W): number_box(0, 10_000_000, "W"),
             probatio.Required(CONF_BILLING_INTERVAL_MIN, default="15"): SelectSelector(
@@ -106,8 +145,6 @@ def options_schema() -> probatio.Schema:
                     translation_key=CONF_BATTERY_PHASES,
                 )
             ),
-            probatio.Optional(CONF_BATTERY_VOLTAGE_MIN_V): number_box(1, 2000, "V"),
-            probatio.Optional(CONF_BATTERY_VOLTAGE_MAX_V): number_box(1, 2000, "V"),
         }
     )
 
@@ -118,12 +155,6 @@ STEP_PEAK_SHAVING = probatio.Schema(
         probatio.Required(CONF_GRID_POWER_ENTITY): sensor_picker(
             SensorDeviceClass.POWER
         ),
-        probatio.Required(CONF_BATTERY_POWER_ENTITY): sensor_picker(
-            SensorDeviceClass.POWER
-        ),
-        probatio.Required(CONF_BATTERY_SOC_ENTITY): sensor_picker(
-            SensorDeviceClass.BATTERY
-        ),
         probatio.Optional(CONF_GRID_POWER_L1_ENTITY): sensor_picker(
             SensorDeviceClass.POWER
         ),
@@ -133,19 +164,44 @@ STEP_PEAK_SHAVING = probatio.Schema(
         probatio.Optional(CONF_GRID_POWER_L3_ENTITY): sensor_picker(
             SensorDeviceClass.POWER
         ),
-        probatio.Optional(CONF_BATTERY_VOLTAGE_ENTITY): sensor_picker(
-            SensorDeviceClass.VOLTAGE
-        ),
         probatio.Optional(CONF_PV_POWER_ENTITY): sensor_picker(SensorDeviceClass.POWER),
         probatio.Optional(CONF_PV_FORECAST_ENTITY): EntitySelector(
             EntitySelectorConfig(domain="sensor")
         ),
-        probatio.Required(CONF_BATTERY_SETPOINT_ENTITY): EntitySelector(
-            EntitySelectorConfig(domain=list(NUMBER_DOMAINS))
-        ),
-        probatio.Required(CONF_INVERT_SETPOINT, default=False): BooleanSelector(),
+        **_battery_entity_fields(),
     }
 ).extend(options_schema().schema)
+
+STEP_BATTERY = probatio.Schema(
+    {
+        probatio.Required(CONF_NAME): TextSelector(),
+        **_battery_entity_fields(),
+        **_battery_limit_fields(),
+    }
+)
+
+
+def _battery_errors(
+    values: Mapping[str, Any], entities: Mapping[str, Any]
+) -> dict[str, str]:
+    """Return what is wrong with a battery's limits for its entities."""
+    if values.get(CONF_BATTERY_SOC_MIN, 0) >= values.get(CONF_BATTERY_SOC_MAX, 100):
+        return {CONF_BATTERY_SOC_MIN: "soc_min_above_max"}
+    voltage_limits = CONF_BATTERY_VOLTAGE_MIN_V in values or (
+        CONF_BATTERY_VOLTAGE_MAX_V in values
+    )
+    if voltage_limits and not entities.get(CONF_BATTERY_VOLTAGE_ENTITY):
+        return {CONF_BATTERY_VOLTAGE_MIN_V: "voltage_limits_without_voltage"}
+    if entities.get(CONF_BATTERY_VOLTAGE_ENTITY) and not voltage_limits:
+        return {CONF_BATTERY_VOLTAGE_MIN_V: "voltage_without_limits"}
+    return {}
+
+
+def _filled(user_input: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """Return the fields of ``keys`` the user filled in."""
+    return {
+        key: user_input[key] for key in keys if user_input.get(key) not in (None, "")
+    }
 
 
 def validate_options(
@@ -155,35 +211,23 @@ def validate_options(
 
     Return options, errors, placeholders.
     """
-    options = {
-        key: user_input[key]
-        for key in _OPTION_KEYS
-        if user_input.get(key) not in (None, "")
-    }
-    errors: dict[str, str] = {}
+    options = _filled(user_input, _OPTION_KEYS)
     placeholders = {"error": ""}
-    if options.get(CONF_BATTERY_SOC_MIN, 0) >= options.get(CONF_BATTERY_SOC_MAX, 100):
-        errors[CONF_BATTERY_SOC_MIN] = "soc_min_above_max"
-        return options, errors, placeholders
+    errors = _battery_errors(options, data)
     phases = [entity for entity in PHASE_ENTITIES if data.get(entity)]
     if 0 < len(phases) < len(PHASE_ENTITIES):
         errors[CONF_GRID_POWER_L1_ENTITY] = "phases_incomplete"
     elif CONF_PHASE_LIMIT_W in options and not phases:
         # A fuse the meter cannot see on every phase cannot be held.
         errors[CONF_PHASE_LIMIT_W] = "phase_limit_without_phases"
-    voltage_limits = CONF_BATTERY_VOLTAGE_MIN_V in options or (
-        CONF_BATTERY_VOLTAGE_MAX_V in options
-    )
-    if voltage_limits and not data.get(CONF_BATTERY_VOLTAGE_ENTITY):
-        errors[CONF_BATTERY_VOLTAGE_MIN_V] = "voltage_limits_without_voltage"
-    elif data.get(CONF_BATTERY_VOLTAGE_ENTITY) and not voltage_limits:
-        errors[CONF_BATTERY_VOLTAGE_MIN_V] = "voltage_without_limits"
     if errors:
         return options, errors, placeholders
     try:
         settings, battery = settings_from(options)
         settings.validate()
         battery.validate()
+        if guard := voltage_guard(options):
+            guard.validate()
     except (KeyError, ValueError) as err:
         errors["base"] = "invalid"
         placeholders["error"] = str(err)
@@ -197,3 +241,104 @@ def validate_peak_shaving(
     data = {key: value for key, value in user_input.items() if key not in _OPTION_KEYS}
     options, errors, placeholders = validate_options(user_input, data)
     return data, options, errors, placeholders
+
+
+def validate_battery(
+    user_input: Mapping[str, Any],
+    entry: ConfigEntry[Any],
+    subentry_id: str | None = None,
+) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
+    """Check a further battery of ``entry`` (``subentry_id`` when it is edited).
+
+    Return its subentry data (with its name), errors, placeholders.
+    """
+    data = {
+        **_filled(user_input, (CONF_NAME, CONF_BATTERY_VOLTAGE_ENTITY)),
+        **{
+            key: user_input[key]
+            for key in (
+                CONF_BATTERY_POWER_ENTITY,
+                CONF_BATTERY_SOC_ENTITY,
+                CONF_BATTERY_SETPOINT_ENTITY,
+                CONF_INVERT_SETPOINT,
+            )
+            if key in user_input
+        },
+        **_filled(user_input, _BATTERY_LIMIT_KEYS),
+    }
+    placeholders = {"error": ""}
+    errors = _battery_errors(data, data)
+    # Two batteries on one number would each be set the other's share.
+    taken = {entry.data.get(CONF_BATTERY_SETPOINT_ENTITY)} | {
+        subentry.data.get(CONF_BATTERY_SETPOINT_ENTITY)
+        for subentry in entry.subentries.values()
+        if subentry.subentry_type == SUBENTRY_BATTERY
+        and subentry.subentry_id != subentry_id
+    }
+    if data.get(CONF_BATTERY_SETPOINT_ENTITY) in taken:
+        errors[CONF_BATTERY_SETPOINT_ENTITY] = "setpoint_in_use"
+    if errors:
+        return data, errors, placeholders
+    try:
+        battery_limits(data).validate()
+        if guard := voltage_guard(data):
+            guard.validate()
+    except (KeyError, ValueError) as err:
+        errors["base"] = "invalid"
+        placeholders["error"] = str(err)
+    return data, errors, placeholders
+
+
+class BatterySubentryFlow(ConfigSubentryFlow):
+    """Add or edit a further battery of a peak-shaving entry."""
+
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Add a battery: where it is read and set, its size and limits."""
+        errors: dict[str, str] = {}
+        placeholders = {"error": ""}
+        if user_input is not None:
+            data, errors, placeholders = validate_battery(user_input, self._get_entry())
+            if not errors:
+                title = data.pop(CONF_NAME)
+                return self.async_create_entry(title=title, data=data)
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(
+                STEP_BATTERY, user_input or {}
+            ),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Edit a battery; the entry starts again with it."""
+        subentry = self._get_reconfigure_subentry()
+        errors: dict[str, str] = {}
+        placeholders = {"error": ""}
+        if user_input is not None:
+            data, errors, placeholders = validate_battery(
+                user_input, self._get_entry(), subentry.subentry_id
+            )
+            if not errors:
+                title = data.pop(CONF_NAME)
+                return self.async_update_and_abort(
+                    self._get_entry(), subentry, title=title, data=data
+                )
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(
+                STEP_BATTERY,
+                user_input or {CONF_NAME: subentry.title, **subentry.data},
+            ),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+
+SUBENTRY_FLOWS: dict[str, type[ConfigSubentryFlow]] = {
+    SUBENTRY_BATTERY: BatterySubentryFlow
+}
