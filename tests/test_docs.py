@@ -9,7 +9,10 @@ from custom_components.energy_orchestrator.controllers.battery import (
     select as battery_select,
     sensor as battery_sensor,
 )
-from custom_components.energy_orchestrator.controllers.peak import sensor as peak_sensor
+from custom_components.energy_orchestrator.controllers.peak import (
+    flow as peak_flow,
+    sensor as peak_sensor,
+)
 from custom_components.energy_orchestrator.controllers.wallbox import (
     button as wallbox_button,
     select as wallbox_select,
@@ -131,3 +134,25 @@ def test_controller_entities_and_actions_are_translated() -> None:
             )
         )
         assert fields == set(service["fields"]), name
+
+
+def test_every_peak_shaving_form_field_is_labelled() -> None:
+    """The entry's form, its options and the further battery's, added and edited."""
+    strings = json.loads((PACKAGE / "strings.json").read_text())
+    battery = strings["config_subentries"]["battery"]["step"]
+    forms = {
+        "config": (
+            peak_flow.STEP_PEAK_SHAVING,
+            strings["config"]["step"]["peak_shaving"],
+        ),
+        "options": (
+            peak_flow.options_schema(),
+            strings["options"]["step"]["peak_shaving"],
+        ),
+        "battery": (peak_flow.STEP_BATTERY, battery["user"]),
+        "battery edited": (peak_flow.STEP_BATTERY, battery["reconfigure"]),
+    }
+    for name, (schema, texts) in forms.items():
+        fields = {str(key) for key in schema.schema}
+        assert fields <= set(texts["data"]), (name, fields - set(texts["data"]))
+        assert set(texts.get("data_description", {})) <= fields, name
