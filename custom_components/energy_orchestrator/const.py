@@ -92,6 +92,11 @@ CONF_BILLING_PERIOD: Final = "billing_period"
 CONF_GRID_POWER_L1_ENTITY: Final = "grid_power_l1_entity"
 CONF_GRID_POWER_L2_ENTITY: Final = "grid_power_l2_entity"
 CONF_GRID_POWER_L3_ENTITY: Final = "grid_power_l3_entity"
+GRID_POWER_PHASE_ENTITIES: Final = (
+    CONF_GRID_POWER_L1_ENTITY,
+    CONF_GRID_POWER_L2_ENTITY,
+    CONF_GRID_POWER_L3_ENTITY,
+)
 CONF_PHASE_LIMIT_W: Final = "phase_limit_w"
 CONF_BATTERY_PHASES: Final = "battery_phases"
 CONF_BATTERY_VOLTAGE_ENTITY: Final = "battery_voltage_entity"

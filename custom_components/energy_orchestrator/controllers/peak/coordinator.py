@@ -26,14 +26,12 @@ from ...const import (
     CONF_BILLING_PERIOD,
     CONF_EXPORT_LIMIT_W,
     CONF_GRID_POWER_ENTITY,
-    CONF_GRID_POWER_L1_ENTITY,
-    CONF_GRID_POWER_L2_ENTITY,
-    CONF_GRID_POWER_L3_ENTITY,
     CONF_IMPORT_LIMIT_W,
     CONF_PHASE_LIMIT_W,
     CONF_PV_FORECAST_ENTITY,
     CONF_PV_POWER_ENTITY,
     CONTROLLER_STEP,
+    GRID_POWER_PHASE_ENTITIES,
     LOGGER,
     TYPE_PEAK_SHAVING,
 )
@@ -190,14 +188,7 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
         pv = read_input(
             self.hass, data.get(CONF_PV_POWER_ENTITY), InputQuantity.POWER, now
         )
-        phase_entities = [
-            data.get(key)
-            for key in (
-                CONF_GRID_POWER_L1_ENTITY,
-                CONF_GRID_POWER_L2_ENTITY,
-                CONF_GRID_POWER_L3_ENTITY,
-            )
-        ]
+        phase_entities = [data.get(key) for key in GRID_POWER_PHASE_ENTITIES]
         phases = (
             [
                 read_input(self.hass, entity, InputQuantity.POWER, now)

@@ -11,6 +11,7 @@ from typing import Any
 from homeassistant.components.sensor import SensorDeviceClass
 from homeassistant.config_entries import (
     ConfigEntry,
+    ConfigSubentry,
     ConfigSubentryFlow,
     SubentryFlowResult,
 )
@@ -42,13 +43,12 @@ from ...const import (
     CONF_EXPORT_LIMIT_W,
     CONF_GRID_POWER_ENTITY,
     CONF_GRID_POWER_L1_ENTITY,
-    CONF_GRID_POWER_L2_ENTITY,
-    CONF_GRID_POWER_L3_ENTITY,
     CONF_IMPORT_LIMIT_W,
     CONF_INVERT_SETPOINT,
     CONF_PHASE_LIMIT_W,
     CONF_PV_FORECAST_ENTITY,
     CONF_PV_POWER_ENTITY,
+    GRID_POWER_PHASE_ENTITIES,
     SUBENTRY_BATTERY,
 )
 from ...control.peak_shaving import BillingPeriod
@@ -76,11 +76,6 @@ _OPTION_KEYS = (
     CONF_BILLING_PERIOD,
     CONF_PHASE_LIMIT_W,
     CONF_BATTERY_PHASES,
-)
-PHASE_ENTITIES = (
-    CONF_GRID_POWER_L1_ENTITY,
-    CONF_GRID_POWER_L2_ENTITY,
-    CONF_GRID_POWER_L3_ENTITY,
 )
 
 
@@ -155,15 +150,10 @@ STEP_PEAK_SHAVING = probatio.Schema(
         probatio.Required(CONF_GRID_POWER_ENTITY): sensor_picker(
             SensorDeviceClass.POWER
         ),
-        probatio.Optional(CONF_GRID_POWER_L1_ENTITY): sensor_picker(
-            SensorDeviceClass.POWER
-        ),
-        probatio.Optional(CONF_GRID_POWER_L2_ENTITY): sensor_picker(
-            SensorDeviceClass.POWER
-        ),
-        probatio.Optional(CONF_GRID_POWER_L3_ENTITY): sensor_picker(
-            SensorDeviceClass.POWER
-        ),
+        **{
+            probatio.Optional(phase): sensor_picker(SensorDeviceClass.POWER)
+            for phase in GRID_POWER_PHASE_ENTITIES
+        },
         probatio.Optional(CONF_PV_POWER_ENTITY): sensor_picker(SensorDeviceClass.POWER),
         probatio.Optional(CONF_PV_FORECAST_ENTITY): EntitySelector(
             EntitySelectorConfig(domain="sensor")
@@ -214,8 +204,8 @@ def validate_options(
     options = _filled(user_input, _OPTION_KEYS)
     placeholders = {"error": ""}
     errors = _battery_errors(options, data)
-    phases = [entity for entity in PHASE_ENTITIES if data.get(entity)]
-    if 0 < len(phases) < len(PHASE_ENTITIES):
+    phases = [entity for entity in GRID_POWER_PHASE_ENTITIES if data.get(entity)]
+    if 0 < len(phases) < len(GRID_POWER_PHASE_ENTITIES):
         errors[CONF_GRID_POWER_L1_ENTITY] = "phases_incomplete"
     elif CONF_PHASE_LIMIT_W in options and not phases:
         # A fuse the meter cannot see on every phase cannot be held.
@@ -296,44 +286,43 @@ class BatterySubentryFlow(ConfigSubentryFlow):
         self, user_input: dict[str, Any] | None = None
     ) -> SubentryFlowResult:
         """Add a battery: where it is read and set, its size and limits."""
-        errors: dict[str, str] = {}
-        placeholders = {"error": ""}
-        if user_input is not None:
-            data, errors, placeholders = validate_battery(user_input, self._get_entry())
-            if not errors:
-                title = data.pop(CONF_NAME)
-                return self.async_create_entry(title=title, data=data)
-        return self.async_show_form(
-            step_id="user",
-            data_schema=self.add_suggested_values_to_schema(
-                STEP_BATTERY, user_input or {}
-            ),
-            errors=errors,
-            description_placeholders=placeholders,
-        )
+        return await self._async_battery_form("user", user_input, None)
 
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> SubentryFlowResult:
         """Edit a battery; the entry starts again with it."""
-        subentry = self._get_reconfigure_subentry()
+        return await self._async_battery_form(
+            "reconfigure", user_input, self._get_reconfigure_subentry()
+        )
+
+    async def _async_battery_form(
+        self,
+        step_id: str,
+        user_input: dict[str, Any] | None,
+        subentry: ConfigSubentry | None,
+    ) -> SubentryFlowResult:
+        """Show the battery's form; add or change the battery once it checks out."""
         errors: dict[str, str] = {}
         placeholders = {"error": ""}
+        entry = self._get_entry()
         if user_input is not None:
             data, errors, placeholders = validate_battery(
-                user_input, self._get_entry(), subentry.subentry_id
+                user_input, entry, subentry.subentry_id if subentry else None
             )
             if not errors:
                 title = data.pop(CONF_NAME)
+                if subentry is None:
+                    return self.async_create_entry(title=title, data=data)
                 return self.async_update_and_abort(
-                    self._get_entry(), subentry, title=title, data=data
+                    entry, subentry, title=title, data=data
                 )
+        shown = user_input or (
+            {CONF_NAME: subentry.title, **subentry.data} if subentry else {}
+        )
         return self.async_show_form(
-            step_id="reconfigure",
-            data_schema=self.add_suggested_values_to_schema(
-                STEP_BATTERY,
-                user_input or {CONF_NAME: subentry.title, **subentry.data},
-            ),
+            step_id=step_id,
+            data_schema=self.add_suggested_values_to_schema(STEP_BATTERY, shown),
             errors=errors,
             description_placeholders=placeholders,
         )
