@@ -585,7 +585,7 @@ async def test_a_second_battery_shares_the_setpoint_by_what_it_can_give(
     # The entry started again with both batteries.
     coordinator = entry.runtime_data.coordinator
     assert [battery.name for battery in coordinator.batteries] == [
-        "Peak shaving",
+        SETPOINT,
         "Garage battery",
     ]
     assert coordinator.shaver.battery.capacity_wh == 15000
@@ -654,3 +654,25 @@ async def test_a_second_battery_is_edited_and_removed(
     await hass.async_block_till_done()
     assert entry.runtime_data.coordinator.shaver.battery.capacity_wh == 10000
     assert len(entry.runtime_data.coordinator.batteries) == 1
+
+
+@pytest.mark.usefixtures("two_setpoints")
+async def test_a_battery_that_cannot_be_set_is_logged_once_and_the_other_still_is(
+    hass: HomeAssistant, entry: MockConfigEntry, caplog: pytest.LogCaptureFixture
+) -> None:
+    report(hass, 5000, 0)
+    report_second(hass, 0, 60)
+    await setup(hass, entry)
+    await add_second_battery(hass, entry)
+    coordinator = entry.runtime_data.coordinator
+    hass.states.async_set(SECOND_SETPOINT, "unavailable")
+    for _ in range(3):
+        report(hass, 5000, 0)
+        report_second(hass, 0, 60)
+        await coordinator.async_refresh()
+    assert caplog.text.count("cannot set the battery Garage battery") == 1
+    # The first battery still takes its share.
+    assert float(hass.states.get(SETPOINT).state) < -1000
+    hass.states.async_set(SECOND_SETPOINT, "0", {"min": -5000, "max": 5000})
+    await coordinator.async_refresh()
+    assert "the battery Garage battery takes its setpoint again" in caplog.text

@@ -82,8 +82,12 @@ def battery_entities(name: str, data: Mapping[str, Any]) -> BatteryEntities:
 def entry_batteries(
     entry: ConfigEntry[Any],
 ) -> tuple[list[BatteryEntities], BatteryBank]:
-    """Return the entry's batteries, its own first, and the bank they make."""
-    entities = [battery_entities(entry.title, entry.data)]
+    """Return the entry's batteries, its own first, and the bank they make.
+
+    The entry's own battery is named by its setpoint number (the entry's
+    title names peak shaving); a further battery by its subentry's title.
+    """
+    entities = [battery_entities(entry.data[CONF_BATTERY_SETPOINT_ENTITY], entry.data)]
     limits = [battery_limits(entry.options)]
     guards = [voltage_guard(entry.options)]
     for subentry in entry.subentries.values():
