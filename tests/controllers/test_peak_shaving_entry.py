@@ -507,6 +507,23 @@ async def test_the_lowest_battery_voltage_stops_the_discharge(
     report(hass, 5000, 0)
     await entry.runtime_data.coordinator.async_refresh()
     assert float(hass.states.get(SETPOINT).state) == pytest.approx(-2025, abs=60)
+    # The voltage cannot be changed in the settings, so its limits may be
+    # cleared there: the voltage is then no longer watched.
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    cleared = {
+        key: value
+        for key, value in entry.options.items()
+        if not key.startswith("battery_voltage")
+    }
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], cleared
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    hass.states.async_set(VOLTAGE, "45.0", {"unit_of_measurement": "V"})
+    report(hass, 5000, 0)
+    await entry.runtime_data.coordinator.async_refresh()
+    assert float(hass.states.get(SETPOINT).state) == pytest.approx(-2025, abs=60)
 
 
 SECOND_POWER = "sensor.second_battery_power"

@@ -172,9 +172,14 @@ STEP_BATTERY = probatio.Schema(
 
 
 def _battery_errors(
-    values: Mapping[str, Any], entities: Mapping[str, Any]
+    values: Mapping[str, Any], entities: Mapping[str, Any], *, adding: bool
 ) -> dict[str, str]:
-    """Return what is wrong with a battery's limits for its entities."""
+    """Return what is wrong with a battery's limits for its entities.
+
+    A voltage given without limits is refused while the battery is added
+    (what else would it be for); in the settings afterwards the limits may
+    be cleared, since the voltage itself cannot be changed there.
+    """
     if values.get(CONF_BATTERY_SOC_MIN, 0) >= values.get(CONF_BATTERY_SOC_MAX, 100):
         return {CONF_BATTERY_SOC_MIN: "soc_min_above_max"}
     voltage_limits = CONF_BATTERY_VOLTAGE_MIN_V in values or (
@@ -182,7 +187,7 @@ def _battery_errors(
     )
     if voltage_limits and not entities.get(CONF_BATTERY_VOLTAGE_ENTITY):
         return {CONF_BATTERY_VOLTAGE_MIN_V: "voltage_limits_without_voltage"}
-    if entities.get(CONF_BATTERY_VOLTAGE_ENTITY) and not voltage_limits:
+    if adding and entities.get(CONF_BATTERY_VOLTAGE_ENTITY) and not voltage_limits:
         return {CONF_BATTERY_VOLTAGE_MIN_V: "voltage_without_limits"}
     return {}
 
@@ -195,15 +200,16 @@ def _filled(user_input: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, A
 
 
 def validate_options(
-    user_input: Mapping[str, Any], data: Mapping[str, Any]
+    user_input: Mapping[str, Any], data: Mapping[str, Any], *, adding: bool = False
 ) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
     """Check the battery and limits against the entry's inputs (``data``).
 
-    Return options, errors, placeholders.
+    ``adding`` when the entry is being added. Return options, errors,
+    placeholders.
     """
     options = _filled(user_input, _OPTION_KEYS)
     placeholders = {"error": ""}
-    errors = _battery_errors(options, data)
+    errors = _battery_errors(options, data, adding=adding)
     phases = [entity for entity in GRID_POWER_PHASE_ENTITIES if data.get(entity)]
     if 0 < len(phases) < len(GRID_POWER_PHASE_ENTITIES):
         errors[CONF_GRID_POWER_L1_ENTITY] = "phases_incomplete"
@@ -229,7 +235,7 @@ def validate_peak_shaving(
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str], dict[str, str]]:
     """Split the form into entry data and options; check them."""
     data = {key: value for key, value in user_input.items() if key not in _OPTION_KEYS}
-    options, errors, placeholders = validate_options(user_input, data)
+    options, errors, placeholders = validate_options(user_input, data, adding=True)
     return data, options, errors, placeholders
 
 
@@ -257,7 +263,8 @@ def validate_battery(
         **_filled(user_input, _BATTERY_LIMIT_KEYS),
     }
     placeholders = {"error": ""}
-    errors = _battery_errors(data, data)
+    # Edited, a further battery shows its voltage too: the rule of adding holds.
+    errors = _battery_errors(data, data, adding=True)
     # Two batteries on one number would each be set the other's share.
     taken = {entry.data.get(CONF_BATTERY_SETPOINT_ENTITY)} | {
         subentry.data.get(CONF_BATTERY_SETPOINT_ENTITY)
