@@ -12,7 +12,7 @@ history.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 import math
 
 DEFAULT_DAYS = 7
@@ -130,20 +130,74 @@ def net_forecast(
     ]
 
 
+# A forecast service's value holds until its next one, but no longer than
+# this: services give hourly or half-hourly periods, and a longer gap is
+# missing data (the night), not one long period.
+MAX_PERIOD = timedelta(hours=1)
+
+
+def _period_ends(moments: Sequence[datetime]) -> list[datetime]:
+    """Return where each period of a sorted series ends (next start, at most MAX_PERIOD)."""
+    ends: list[datetime] = []
+    for index, moment in enumerate(moments):
+        if index + 1 < len(moments):
+            span = moments[index + 1] - moment
+        else:
+            # The last period: as long as the one before it.
+            span = moment - moments[index - 1] if index else MAX_PERIOD
+        ends.append(moment + min(span, MAX_PERIOD))
+    return ends
+
+
+def energy_periods_to_power(
+    periods: Sequence[tuple[datetime, float]],
+) -> list[tuple[datetime, float]]:
+    """Return a service's energy per period (Wh, keyed by the period's start) as W.
+
+    Home Assistant's solar forecast platforms (Forecast.Solar, Solcast,
+    Open-Meteo) give ``wh_hours``: the energy of the period starting at each
+    timestamp, up to the next (often an hour, shorter at sunrise and sunset).
+    """
+    ordered = sorted(
+        (moment, energy) for moment, energy in periods if math.isfinite(energy)
+    )
+    moments = [moment for moment, _ in ordered]
+    return [
+        (moment, energy * 3600 / (end - moment).total_seconds())
+        for (moment, energy), end in zip(ordered, _period_ends(moments), strict=True)
+    ]
+
+
 def pv_override(
     start: datetime, step: timedelta, series: Sequence[tuple[datetime, float]]
 ) -> dict[int, float]:
-    """Return a PV forecast service's values (W) by slot of the plan's grid."""
+    """Return a PV forecast service's values (W) by slot of the plan's grid.
+
+    Each value is the mean power of the period from its moment to the next
+    (at most ``MAX_PERIOD``). A slot takes the time-weighted mean of the
+    periods that cover it, so half-hourly periods fill every slot of a
+    15-minute grid, and 15-minute periods are averaged into an hourly one.
+    """
     step_s = step.total_seconds()
-    sums: dict[int, float] = {}
-    counts: dict[int, int] = {}
-    for moment, watts in series:
-        if not math.isfinite(watts) or moment < start - step:
+    ordered = sorted(
+        (moment, watts) for moment, watts in series if math.isfinite(watts)
+    )
+    moments = [moment for moment, _ in ordered]
+    energy: dict[int, float] = {}
+    covered: dict[int, float] = {}
+    for (moment, watts), end in zip(ordered, _period_ends(moments), strict=True):
+        if end <= start:
             continue
-        slot = math.floor(moment.timestamp() / step_s)
-        sums[slot] = sums.get(slot, 0.0) + watts
-        counts[slot] = counts.get(slot, 0) + 1
-    return {slot: sums[slot] / counts[slot] for slot in sums}
+        here = moment
+        while here < end:
+            slot = math.floor(here.timestamp() / step_s)
+            slot_end = datetime.fromtimestamp((slot + 1) * step_s, UTC)
+            until = min(end, slot_end)
+            seconds = (until - here).total_seconds()
+            energy[slot] = energy.get(slot, 0.0) + watts * seconds
+            covered[slot] = covered.get(slot, 0.0) + seconds
+            here = until
+    return {slot: energy[slot] / covered[slot] for slot in energy if covered[slot]}
 
 
 def day_scenarios(
