@@ -233,6 +233,9 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
             peak_flow.STEP_PEAK_SHAVING,
             peak_flow.validate_peak_shaving,
             user_input,
+            errors=await peak_flow.async_check_pv_forecast(self.hass, user_input)
+            if user_input is not None
+            else None,
         )
 
     async def async_step_wallbox_manager(
@@ -263,12 +266,19 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
         schema: probatio.Schema,
         validate: Callable[[Mapping[str, Any]], ControllerForm],
         user_input: dict[str, Any] | None,
+        *,
+        errors: dict[str, str] | None = None,
     ) -> ConfigFlowResult:
-        """Show a controller's form; create the entry once it checks out."""
-        errors: dict[str, str] = {}
+        """Show a controller's form; create the entry once it checks out.
+
+        ``errors`` are what checks needing Home Assistant found already.
+        """
+        found = dict(errors or {})
+        errors = {}
         placeholders: dict[str, str] = {"error": ""}
         if user_input is not None:
             data, options, errors, placeholders = validate(user_input)
+            errors = {**found, **errors}
             if not errors:
                 title = data.pop(CONF_NAME)
                 return self.async_create_entry(

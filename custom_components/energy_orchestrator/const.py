@@ -78,6 +78,8 @@ CONF_BATTERY_POWER_ENTITY: Final = "battery_power_entity"
 CONF_BATTERY_SOC_ENTITY: Final = "battery_soc_entity"
 CONF_PV_POWER_ENTITY: Final = "pv_power_entity"
 CONF_PV_FORECAST_ENTITY: Final = "pv_forecast_entity"
+# The config entry of a solar forecast service (Forecast.Solar, Solcast...).
+CONF_PV_FORECAST_ENTRY: Final = "pv_forecast_entry"
 CONF_BATTERY_SETPOINT_ENTITY: Final = "battery_setpoint_entity"
 CONF_INVERT_SETPOINT: Final = "invert_setpoint"
 CONF_BATTERY_CAPACITY_KWH: Final = "battery_capacity_kwh"

@@ -2,10 +2,12 @@
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest.mock import AsyncMock, patch
 
+from forecast_solar import Estimate
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.input_number import DOMAIN as INPUT_NUMBER
-from homeassistant.config_entries import ConfigEntryState
+from homeassistant.config_entries import ConfigEntryState, ConfigSubentryData
 from homeassistant.const import CONF_TYPE
 from homeassistant.core import HomeAssistant, State
 from homeassistant.data_entry_flow import FlowResultType
@@ -17,9 +19,9 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.energy_orchestrator.const import DOMAIN
 from custom_components.energy_orchestrator.control.peak_shaving import BillingPeriod
-from custom_components.energy_orchestrator.controllers.peak.coordinator import (
-    _watts,
-    pv_forecast_series,
+from custom_components.energy_orchestrator.controllers.peak.coordinator import _watts
+from custom_components.energy_orchestrator.controllers.peak.pv_forecast import (
+    solcast_series,
 )
 from custom_components.energy_orchestrator.diagnostics import (
     async_get_config_entry_diagnostics,
@@ -249,10 +251,8 @@ def test_history_and_forecast_parsing() -> None:
             ]
         },
     )
-    assert pv_forecast_series(forecast) == [
-        (datetime(2026, 1, 5, 9, tzinfo=UTC), 1250.0)
-    ]
-    assert pv_forecast_series(None) == []
+    assert solcast_series(forecast) == [(datetime(2026, 1, 5, 9, tzinfo=UTC), 1250.0)]
+    assert solcast_series(None) == []
 
 
 @pytest.mark.usefixtures("setpoint")
@@ -693,3 +693,103 @@ async def test_a_battery_that_cannot_be_set_is_logged_once_and_the_other_still_i
     hass.states.async_set(SECOND_SETPOINT, "0", {"min": -5000, "max": 5000})
     await coordinator.async_refresh()
     assert "the battery Garage battery takes its setpoint again" in caplog.text
+
+
+async def forecast_solar_entry(hass: HomeAssistant, start: datetime) -> MockConfigEntry:
+    """Set up Home Assistant's real Forecast.Solar integration, its API answered here."""
+    hours = [start + timedelta(hours=index) for index in range(4)]
+    estimate = Estimate(
+        watts={moment: 1000 * index for index, moment in enumerate(hours)},
+        # Wh in the hour starting at each timestamp.
+        wh_period={moment: 500 * index for index, moment in enumerate(hours)},
+        wh_days={start: 3000},
+        api_rate_limit=12,
+        api_timezone="UTC",
+    )
+    entry = MockConfigEntry(
+        domain="forecast_solar",
+        title="Roof",
+        version=3,
+        data={"latitude": 52.4, "longitude": 4.9},
+        options={"api_key": "", "damping_morning": 0.5, "damping_evening": 0.5},
+        subentries_data=[
+            ConfigSubentryData(
+                subentry_type="plane",
+                data={"declination": 30, "azimuth": 190, "modules_power": 5100},
+                title="Roof plane",
+                unique_id=None,
+            )
+        ],
+    )
+    entry.add_to_hass(hass)
+    with patch(
+        "homeassistant.components.forecast_solar.coordinator.ForecastSolar.estimate",
+        new=AsyncMock(return_value=estimate),
+    ):
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+    return entry
+
+
+async def test_a_solar_forecast_service_feeds_the_pv_forecast(
+    hass: HomeAssistant,
+    setpoint: None,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    start = datetime(2026, 6, 1, 10, tzinfo=UTC)
+    freezer.move_to(start)
+    roof = await forecast_solar_entry(hass, start)
+    not_solar = MockConfigEntry(domain="sun", title="Sun")
+    not_solar.add_to_hass(hass)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": "user"}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "peak_shaving"}
+    )
+    form = {
+        "name": "Peak shaving",
+        "grid_power_entity": GRID,
+        "battery_power_entity": BATTERY,
+        "battery_soc_entity": SOC,
+        "battery_setpoint_entity": SETPOINT,
+        "invert_setpoint": False,
+        "battery_capacity_kwh": 10,
+        "battery_max_kw": 5,
+        "import_limit_w": 3000,
+        "billing_interval_minutes": "15",
+    }
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**form, "pv_forecast_entry": not_solar.entry_id}
+    )
+    assert result["errors"] == {"pv_forecast_entry": "not_a_solar_forecast"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            **form,
+            "pv_forecast_entry": roof.entry_id,
+            "pv_forecast_entity": "sensor.solcast",
+        },
+    )
+    assert result["errors"] == {"pv_forecast_entry": "pv_forecast_twice"}
+    report(hass, 1000, 0)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**form, "pv_forecast_entry": roof.entry_id}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    shaver = result["result"].runtime_data.coordinator.shaver
+    # 500 Wh in the hour from 11:00 is 500 W over it, and so on.
+    assert shaver.pv_forecast == [
+        (start + timedelta(hours=index), 500.0 * index) for index in range(4)
+    ]
+    # The service gone: PV from history, said once when it lasts ten minutes.
+    coordinator = result["result"].runtime_data.coordinator
+    assert await hass.config_entries.async_unload(roof.entry_id)
+    for minutes in (16, 17, 27, 28, 29):
+        freezer.move_to(start + timedelta(minutes=minutes))
+        report(hass, 1000, 0)
+        await coordinator.async_refresh()
+    assert shaver.pv_forecast == []
+    assert caplog.text.count("has given no forecast for 0:10:00") == 1

@@ -29,6 +29,7 @@ from ...const import (
     CONF_IMPORT_LIMIT_W,
     CONF_PHASE_LIMIT_W,
     CONF_PV_FORECAST_ENTITY,
+    CONF_PV_FORECAST_ENTRY,
     CONF_PV_POWER_ENTITY,
     CONTROLLER_STEP,
     GRID_POWER_PHASE_ENTITIES,
@@ -48,12 +49,18 @@ from ..base import ControllerCoordinator
 from ..inputs import InputQuantity, read_input
 from ..outputs import async_set_output
 from .batteries import BatteryEntities, battery_limits, entry_batteries
+from .pv_forecast import async_service_series, solcast_series
 
 type PeakShavingConfigEntry = ConfigEntry[PeakShavingRuntimeData]
 
 # The past the forecasts are seeded with, and how finely it is sampled.
 SEED_DAYS = 7
 SEED_SAMPLE = timedelta(minutes=5)
+# How often a solar forecast service is asked again (services update hourly
+# or half-hourly; asking reads what they hold, it calls no outside API).
+PV_SERVICE_EVERY = timedelta(minutes=15)
+PV_SERVICE_RETRY = timedelta(minutes=1)
+PV_SERVICE_QUIET = timedelta(minutes=10)
 
 
 def settings_from(
@@ -77,27 +84,6 @@ def settings_from(
     return settings, battery_limits(options)
 
 
-def pv_forecast_series(state: State | None) -> list[tuple[datetime, float]]:
-    """Return a PV forecast entity's series in W, when it carries one.
-
-    Solcast's sensors hold ``detailedForecast``: ``period_start`` and
-    ``pv_estimate`` in kW per half hour. Anything else gives no series, and
-    the PV forecast comes from history.
-    """
-    if state is None:
-        return []
-    series: list[tuple[datetime, float]] = []
-    for row in state.attributes.get("detailedForecast") or ():
-        try:
-            start = dt_util.parse_datetime(str(row["period_start"]))
-            watts = float(row["pv_estimate"]) * 1000
-        except KeyError, TypeError, ValueError:
-            continue
-        if start is not None:
-            series.append((dt_util.as_utc(start), watts))
-    return series
-
-
 class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
     """Steps peak shaving and keeps the battery's setpoint where it decides."""
 
@@ -112,6 +98,9 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
         self.batteries, self.bank = entry_batteries(entry)
         # The outputs that failed, each logged once until it takes a value again.
         self._failed_outputs: set[str] = set()
+        self._pv_service_read: datetime | None = None
+        self._pv_service_silent_since: datetime | None = None
+        self._pv_service_logged = False
 
     @override
     async def _async_setup(self) -> None:
@@ -198,9 +187,11 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
             else None
         )
         if forecast_entity := data.get(CONF_PV_FORECAST_ENTITY):
-            self.shaver.pv_forecast = pv_forecast_series(
+            self.shaver.pv_forecast = solcast_series(
                 self.hass.states.get(forecast_entity)
             )
+        elif forecast_entry := data.get(CONF_PV_FORECAST_ENTRY):
+            await self._async_read_pv_service(forecast_entry, now)
         status = self.shaver.update(
             now,
             grid_w=grid,
@@ -219,6 +210,38 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
         await self._async_set_batteries(shares)
         self.schedule_save()
         return status
+
+    async def _async_read_pv_service(self, entry_id: str, now: datetime) -> None:
+        """Take the solar forecast service's series, every PV_SERVICE_EVERY.
+
+        Without one (the service not loaded yet, or empty) the PV forecast
+        comes from history and the service is asked again each minute; it is
+        logged once when that lasts PV_SERVICE_QUIET (a service that starts
+        after peak shaving is not a fault), and once when it is back.
+        """
+        last = self._pv_service_read
+        if last is not None and now - last < PV_SERVICE_EVERY:
+            return
+        series = await async_service_series(self.hass, entry_id)
+        self.shaver.pv_forecast = series
+        if series:
+            self._pv_service_read = now
+            if self._pv_service_logged:
+                LOGGER.info("%s: the solar forecast service is back", self.name)
+            self._pv_service_silent_since = None
+            self._pv_service_logged = False
+            return
+        self._pv_service_read = now - PV_SERVICE_EVERY + PV_SERVICE_RETRY
+        since = self._pv_service_silent_since or now
+        self._pv_service_silent_since = since
+        if now - since >= PV_SERVICE_QUIET and not self._pv_service_logged:
+            self._pv_service_logged = True
+            LOGGER.warning(
+                "%s: the solar forecast service has given no forecast for %s; "
+                "PV is forecast from history",
+                self.name,
+                PV_SERVICE_QUIET,
+            )
 
     def _read_battery(self, battery: BatteryEntities, now: datetime) -> BatteryReading:
         """Return one battery's power, SOC and voltage (None where untrustworthy)."""

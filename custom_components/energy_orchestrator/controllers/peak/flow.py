@@ -16,8 +16,11 @@ from homeassistant.config_entries import (
     SubentryFlowResult,
 )
 from homeassistant.const import CONF_NAME
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.selector import (
     BooleanSelector,
+    ConfigEntrySelector,
+    ConfigEntrySelectorConfig,
     EntitySelector,
     EntitySelectorConfig,
     SelectSelector,
@@ -47,6 +50,7 @@ from ...const import (
     CONF_INVERT_SETPOINT,
     CONF_PHASE_LIMIT_W,
     CONF_PV_FORECAST_ENTITY,
+    CONF_PV_FORECAST_ENTRY,
     CONF_PV_POWER_ENTITY,
     GRID_POWER_PHASE_ENTITIES,
     SUBENTRY_BATTERY,
@@ -57,6 +61,7 @@ from ..outputs import NUMBER_DOMAINS
 from ..selectors import number_box, sensor_picker
 from .batteries import battery_limits, voltage_guard
 from .coordinator import settings_from
+from .pv_forecast import async_is_solar_forecast
 
 # What a battery is set up with: the entry's own in its options, a further
 # one in its subentry.
@@ -158,6 +163,9 @@ STEP_PEAK_SHAVING = probatio.Schema(
         probatio.Optional(CONF_PV_FORECAST_ENTITY): EntitySelector(
             EntitySelectorConfig(domain="sensor")
         ),
+        probatio.Optional(CONF_PV_FORECAST_ENTRY): ConfigEntrySelector(
+            ConfigEntrySelectorConfig()
+        ),
         **_battery_entity_fields(),
     }
 ).extend(options_schema().schema)
@@ -236,7 +244,20 @@ def validate_peak_shaving(
     """Split the form into entry data and options; check them."""
     data = {key: value for key, value in user_input.items() if key not in _OPTION_KEYS}
     options, errors, placeholders = validate_options(user_input, data, adding=True)
+    if data.get(CONF_PV_FORECAST_ENTITY) and data.get(CONF_PV_FORECAST_ENTRY):
+        # Which would it be? One forecast, from one source.
+        errors[CONF_PV_FORECAST_ENTRY] = "pv_forecast_twice"
     return data, options, errors, placeholders
+
+
+async def async_check_pv_forecast(
+    hass: HomeAssistant, user_input: Mapping[str, Any]
+) -> dict[str, str]:
+    """Return an error if the chosen solar forecast service gives no forecast."""
+    entry_id = user_input.get(CONF_PV_FORECAST_ENTRY)
+    if entry_id and not await async_is_solar_forecast(hass, entry_id):
+        return {CONF_PV_FORECAST_ENTRY: "not_a_solar_forecast"}
+    return {}
 
 
 def validate_battery(
