@@ -25,8 +25,8 @@ from enum import StrEnum
 import math
 
 # A voltage limit is released when the voltage is back by this share of it
-# (1 V on a 48 V pack: about 0.06 V per cell of a 16-cell LFP pack, the
-# battery manager's band).
+# (about 1 V on a 48 V pack: 0.06 V per cell of a 16-cell LFP pack, close
+# to the battery manager's band of 0.05 V per cell).
 VOLTAGE_BAND_SHARE = 0.02
 
 
