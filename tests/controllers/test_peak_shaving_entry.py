@@ -80,6 +80,32 @@ def entry() -> MockConfigEntry:
     )
 
 
+# The peak-shaving form with what it requires.
+FORM = {
+    "name": "Peak shaving",
+    "grid_power_entity": GRID,
+    "battery_power_entity": BATTERY,
+    "battery_soc_entity": SOC,
+    "battery_setpoint_entity": SETPOINT,
+    "invert_setpoint": False,
+    "battery_capacity_kwh": 10,
+    "battery_max_kw": 5,
+    "billing_interval_minutes": "15",
+}
+
+
+async def start_flow(hass: HomeAssistant) -> str:
+    """Open the add form of peak shaving; return the flow's id."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": "user"}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "peak_shaving"}
+    )
+    assert result["step_id"] == "peak_shaving"
+    return str(result["flow_id"])
+
+
 async def setup(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
@@ -186,29 +212,12 @@ async def test_actions_refuse_nonsense(
 
 
 async def test_config_and_options_flow(hass: HomeAssistant, setpoint: None) -> None:
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": "user"}
-    )
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "peak_shaving"}
-    )
-    form = {
-        "name": "Peak shaving",
-        "grid_power_entity": GRID,
-        "battery_power_entity": BATTERY,
-        "battery_soc_entity": SOC,
-        "battery_setpoint_entity": SETPOINT,
-        "invert_setpoint": False,
-        "battery_capacity_kwh": 10,
-        "battery_max_kw": 5,
-        "battery_soc_min": 90,
-        "battery_soc_max": 80,
-        "billing_interval_minutes": "15",
-    }
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
+    flow_id = await start_flow(hass)
+    form = {**FORM, "battery_soc_min": 90, "battery_soc_max": 80}
+    result = await hass.config_entries.flow.async_configure(flow_id, form)
     assert result["errors"] == {"battery_soc_min": "soc_min_above_max"}
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {**form, "battery_soc_min": 10, "import_limit_w": 4000}
+        flow_id, {**form, "battery_soc_min": 10, "import_limit_w": 4000}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"]["type"] == "peak_shaving"
@@ -347,23 +356,8 @@ async def test_the_flow_checks_phases_and_voltage(
     hass: HomeAssistant, setpoint: None
 ) -> None:
     """A phase limit needs every phase measured; voltage limits need the voltage."""
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": "user"}
-    )
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "peak_shaving"}
-    )
-    form = {
-        "name": "Peak shaving",
-        "grid_power_entity": GRID,
-        "battery_power_entity": BATTERY,
-        "battery_soc_entity": SOC,
-        "battery_setpoint_entity": SETPOINT,
-        "invert_setpoint": False,
-        "battery_capacity_kwh": 10,
-        "battery_max_kw": 5,
-        "billing_interval_minutes": "15",
-    }
+    flow_id = await start_flow(hass)
+    form = FORM
     refused = [
         (
             {"grid_power_l1_entity": PHASES[0]},
@@ -384,11 +378,11 @@ async def test_the_flow_checks_phases_and_voltage(
     ]
     for extra, field, error in refused:
         result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {**form, **extra}
+            flow_id, {**form, **extra}
         )
         assert result["errors"] == {field: error}, extra
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
+        flow_id,
         {
             **form,
             "battery_voltage_entity": VOLTAGE,
@@ -399,7 +393,7 @@ async def test_the_flow_checks_phases_and_voltage(
     assert result["errors"] == {"base": "invalid"}
     assert "lowest < highest" in result["description_placeholders"]["error"]
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
+        flow_id,
         {
             **form,
             **dict(
@@ -742,30 +736,14 @@ async def test_a_solar_forecast_service_feeds_the_pv_forecast(
     roof = await forecast_solar_entry(hass, start)
     not_solar = MockConfigEntry(domain="sun", title="Sun")
     not_solar.add_to_hass(hass)
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": "user"}
-    )
+    flow_id = await start_flow(hass)
+    form = {**FORM, "import_limit_w": 3000}
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "peak_shaving"}
-    )
-    form = {
-        "name": "Peak shaving",
-        "grid_power_entity": GRID,
-        "battery_power_entity": BATTERY,
-        "battery_soc_entity": SOC,
-        "battery_setpoint_entity": SETPOINT,
-        "invert_setpoint": False,
-        "battery_capacity_kwh": 10,
-        "battery_max_kw": 5,
-        "import_limit_w": 3000,
-        "billing_interval_minutes": "15",
-    }
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {**form, "pv_forecast_entry": not_solar.entry_id}
+        flow_id, {**form, "pv_forecast_entry": not_solar.entry_id}
     )
     assert result["errors"] == {"pv_forecast_entry": "not_a_solar_forecast"}
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
+        flow_id,
         {
             **form,
             "pv_forecast_entry": roof.entry_id,
@@ -775,7 +753,7 @@ async def test_a_solar_forecast_service_feeds_the_pv_forecast(
     assert result["errors"] == {"pv_forecast_entry": "pv_forecast_twice"}
     report(hass, 1000, 0)
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {**form, "pv_forecast_entry": roof.entry_id}
+        flow_id, {**form, "pv_forecast_entry": roof.entry_id}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
