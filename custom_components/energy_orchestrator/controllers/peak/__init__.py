@@ -1,9 +1,11 @@
 """The peak-shaving entry: the grid connection held under its limits.
 
-Inputs are the grid meter, the battery's power and SOC (and optionally PV
-and a PV forecast) from any integration; the output is the number that sets
-the battery's power. The limiter and the planner live HA-free in
-``control/peak_shaving.py``.
+Inputs are the grid meter (optionally per phase), each battery's power and
+SOC (optionally its voltage), and optionally PV and a PV forecast, from any
+integration; the outputs are the numbers that set each battery's power. The
+entry's own battery lives in its data and options, further batteries in
+subentries. The limiter, the planner and the battery bank live HA-free in
+``control/``.
 """
 
 from homeassistant.const import Platform
