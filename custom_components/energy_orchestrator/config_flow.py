@@ -273,12 +273,11 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
 
         ``errors`` are what checks needing Home Assistant found already.
         """
-        found = dict(errors or {})
-        errors = {}
+        errors = dict(errors or {})
         placeholders: dict[str, str] = {"error": ""}
         if user_input is not None:
-            data, options, errors, placeholders = validate(user_input)
-            errors = {**found, **errors}
+            data, options, form_errors, placeholders = validate(user_input)
+            errors |= form_errors
             if not errors:
                 title = data.pop(CONF_NAME)
                 return self.async_create_entry(

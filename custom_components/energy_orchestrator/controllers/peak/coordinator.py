@@ -37,7 +37,6 @@ from ...const import (
     TYPE_PEAK_SHAVING,
 )
 from ...control.battery_bank import BatteryBank, BatteryReading
-from ...control.energy_planner import BatteryLimits
 from ...control.peak_shaving import (
     BillingPeriod,
     PeakShaver,
@@ -48,7 +47,7 @@ from ...control.setpoint_limits import BatteryPhases
 from ..base import ControllerCoordinator
 from ..inputs import InputQuantity, read_input
 from ..outputs import async_set_output
-from .batteries import BatteryEntities, battery_limits, entry_batteries
+from .batteries import BatteryEntities, entry_batteries
 from .pv_forecast import async_service_series, solcast_series
 
 type PeakShavingConfigEntry = ConfigEntry[PeakShavingRuntimeData]
@@ -63,11 +62,9 @@ PV_SERVICE_RETRY = timedelta(minutes=1)
 PV_SERVICE_QUIET = timedelta(minutes=10)
 
 
-def settings_from(
-    options: Mapping[str, Any],
-) -> tuple[PeakShavingSettings, BatteryLimits]:
-    """Return the control layer's settings and the entry's own battery from its options."""
-    settings = PeakShavingSettings(
+def settings_from(options: Mapping[str, Any]) -> PeakShavingSettings:
+    """Return the control layer's settings from an entry's options."""
+    return PeakShavingSettings(
         import_limit_w=options.get(CONF_IMPORT_LIMIT_W),
         export_limit_w=options.get(CONF_EXPORT_LIMIT_W),
         billing_interval=timedelta(minutes=int(options[CONF_BILLING_INTERVAL_MIN])),
@@ -81,11 +78,10 @@ def settings_from(
             options.get(CONF_BATTERY_PHASES, BatteryPhases.THREE)
         ),
     )
-    return settings, battery_limits(options)
 
 
 class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
-    """Steps peak shaving and keeps the battery's setpoint where it decides."""
+    """Steps peak shaving and keeps each battery's setpoint where it decides."""
 
     config_entry: PeakShavingConfigEntry
     shaver: PeakShaver
@@ -106,7 +102,7 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
     async def _async_setup(self) -> None:
         """Restore the billed peak and limits; seed the forecasts."""
         now = dt_util.utcnow()
-        settings, _ = settings_from(self.config_entry.options)
+        settings = settings_from(self.config_entry.options)
         battery = self.bank.limits
         saved = await self.async_load_saved()
         try:

@@ -227,9 +227,8 @@ def validate_options(
     if errors:
         return options, errors, placeholders
     try:
-        settings, battery = settings_from(options)
-        settings.validate()
-        battery.validate()
+        settings_from(options).validate()
+        battery_limits(options).validate()
         if guard := voltage_guard(options):
             guard.validate()
     except (KeyError, ValueError) as err:
