@@ -1,4 +1,4 @@
-"""A PV forecast service's periods onto the plan's grid."""
+"""A PV forecast service's periods onto the plan's grid; the forecast against the day so far."""
 
 from datetime import UTC, datetime, timedelta
 import math
@@ -6,7 +6,10 @@ import math
 import pytest
 
 from custom_components.energy_orchestrator.control.forecast import (
+    SlotHistory,
     energy_periods_to_power,
+    measured_share,
+    net_forecast,
     pv_override,
 )
 
@@ -66,3 +69,46 @@ def test_energy_per_period_becomes_power_over_the_period() -> None:
     assert pv_override(T0, QUARTER, power)[
         slot(T0 + timedelta(hours=8, minutes=30), QUARTER)
     ] == pytest.approx(600)
+
+
+def days_then_today(today_w: float, hours: int = 6) -> SlotHistory:
+    """Three days of 1 kW, then ``hours`` of today at ``today_w``."""
+    history = SlotHistory(QUARTER)
+    for index in range(3 * 96 + hours * 4):
+        moment = T0 + index * QUARTER
+        history.add(moment, 1000.0 if index < 3 * 96 else today_w)
+    return history
+
+
+def test_the_measured_share_is_the_last_hours_against_their_forecast() -> None:
+    six = T0 + timedelta(days=3, hours=6)
+    assert measured_share(days_then_today(800), six, 24, upper_share=1.0) == (
+        pytest.approx(0.8)
+    )
+    assert measured_share(days_then_today(1300), six, 24, upper_share=0.0) == (
+        pytest.approx(1.3)
+    )
+
+
+def test_no_measured_share_from_too_few_slots_or_a_forecast_of_nothing() -> None:
+    six = T0 + timedelta(days=3, hours=6)
+    # Four of six hours measured: less than eight in ten of the slots.
+    assert measured_share(days_then_today(800, hours=4), six, 24, upper_share=1) is None
+    assert measured_share(days_then_today(800), six, 24, upper_share=1) is not None
+    idle = SlotHistory(QUARTER)
+    for index in range(3 * 96 + 24):
+        idle.add(T0 + index * QUARTER, 0.0)
+    assert measured_share(idle, six, 24, upper_share=1.0) is None
+    assert measured_share(SlotHistory(QUARTER), six, 24, upper_share=1.0) is None
+
+
+def test_the_load_scale_scales_the_load_and_not_the_pv() -> None:
+    load, pv = SlotHistory(QUARTER), SlotHistory(QUARTER)
+    for index in range(96):
+        load.add(T0 + index * QUARTER, 1000.0)
+        pv.add(T0 + index * QUARTER, 400.0)
+    tomorrow = T0 + timedelta(days=1)
+    assert (
+        net_forecast(load, pv, tomorrow, 4, caution=1.0, load_scale=0.9)
+        == [pytest.approx(500.0)] * 4
+    )

@@ -13,7 +13,13 @@ from custom_components.energy_orchestrator.control.energy_planner import (
     hold,
     plan_peak,
 )
+from custom_components.energy_orchestrator.control.forecast_caution import (
+    CAUTIONS,
+    MIN_DAYS,
+)
 from custom_components.energy_orchestrator.control.peak_shaving import (
+    RECENT_LOAD_FLOOR,
+    SPARE_LEVEL_SHARE,
     BillingPeriod,
     IntervalMeter,
     PeakShaver,
@@ -243,13 +249,29 @@ def test_settings_that_cannot_work(
         PeakShavingSettings(**settings_kwargs).validate()  # type: ignore[arg-type]
 
 
-def evening_shaver(billed_w: float) -> PeakShaver:
+def learned_record(now: datetime) -> dict[str, object]:
+    """A forecast caution whose record says every caution covered its days."""
+    return {
+        "cautions": list(CAUTIONS),
+        "covered": [[True] * len(CAUTIONS)] * MIN_DAYS,
+        "last_day": int(now.timestamp() // 86400),
+    }
+
+
+def evening_shaver(billed_w: float, *, learned: bool = False) -> PeakShaver:
     """A shaver that has seen two days of 1 kW with 4 kW from 17:00 to 22:00."""
+    saved: dict[str, object] = {
+        "version": 1,
+        "billed_peak_w": billed_w,
+        "started": True,
+    }
+    if learned:
+        saved["forecast_caution"] = learned_record(T0)
     peak_shaver = PeakShaver(
         PeakShavingSettings(billing_period=BillingPeriod.NONE),
         battery(10000, 3),
         now=T0,
-        saved={"version": 1, "billed_peak_w": billed_w, "started": True},
+        saved=saved,
     )
     for index in range(2 * 288):
         moment = T0 - timedelta(days=2) + index * timedelta(minutes=5)
@@ -295,6 +317,42 @@ def test_spare_energy_holds_the_billed_peak_and_the_evening_s_energy_does_not() 
         -(2600 - before_evening.planned_peak_w + 25)  # type: ignore[operator]
     )
     assert before_evening.reason == "above_limit"
+
+
+def test_the_top_of_a_battery_whose_caution_is_learned_is_spare() -> None:
+    """At 16:45 the evening needs all 10 kWh at the planned peak (its floor).
+
+    Before the caution has a record, a full battery holds the planned peak
+    (the test above). Once it has one, the top 5 % is spent on the billed
+    peak, and only while the battery is in it: below, the plan holds.
+    """
+    step = timedelta(minutes=5)
+    before_evening = T0 + timedelta(hours=16, minutes=45)
+    full = evening_shaver(1500, learned=True).update(
+        before_evening, grid_w=2600, battery_power_w=0, energy_wh=10000, step=step
+    )
+    planned = full.planned_peak_w
+    assert planned is not None
+    assert planned > 1500 / SPARE_LEVEL_SHARE
+    assert full.battery_setpoint_w == pytest.approx(
+        -(2600 - SPARE_LEVEL_SHARE * planned + 25)
+    )
+    # 50 Wh into the top band: over five minutes that is 600 W, more than
+    # holding the plan takes here (525 W) and less than the billed peak would.
+    in_the_band = evening_shaver(1500, learned=True).update(
+        before_evening,
+        grid_w=planned + 500,
+        battery_power_w=0,
+        energy_wh=9550,
+        step=step,
+    )
+    assert in_the_band.battery_setpoint_w == pytest.approx(-600)
+    under_the_band = evening_shaver(1500, learned=True).update(
+        before_evening, grid_w=2600, battery_power_w=0, energy_wh=9400, step=step
+    )
+    assert under_the_band.battery_setpoint_w == pytest.approx(
+        -(2600 - under_the_band.planned_peak_w + 25)  # type: ignore[operator]
+    )
 
 
 def test_recharging_does_not_raise_the_billed_peak_while_energy_is_spare() -> None:
@@ -537,3 +595,55 @@ def test_a_setpoint_in_the_phase_range_holds_every_phase(
 def test_a_phase_limit_that_cannot_work(limit: float) -> None:
     with pytest.raises(ValueError, match="phase limit"):
         PeakShavingSettings(phase_limit_w=limit).validate()
+
+
+# --- the day so far against its forecast -------------------------------------
+
+
+def shaver_on_a_morning(morning_w: float, *, learned: bool) -> PeakShaver:
+    """Seven days of 1 kW with 3 kW from 18:00 to 21:00; today's first six hours."""
+    now = T0 + timedelta(days=7, hours=6)
+    saved: dict[str, object] = {"version": 1, "billed_peak_w": 0.0, "started": True}
+    if learned:
+        saved["forecast_caution"] = learned_record(now)
+    peak_shaver = PeakShaver(
+        PeakShavingSettings(billing_period=BillingPeriod.NONE),
+        battery(5000, 3),
+        now=now,
+        saved=saved,
+    )
+    for index in range(7 * 96 + 24):
+        moment = T0 + index * Q
+        usual = 3000.0 if 18 <= moment.hour < 21 else 1000.0
+        peak_shaver.observe(moment, usual if index < 7 * 96 else morning_w, 0.0)
+    return peak_shaver
+
+
+def test_a_day_running_light_plans_the_rest_of_it_lower() -> None:
+    """A morning at 950 W scales the forecast by 0.95; one at 500 W by no more than the floor."""
+    now = T0 + timedelta(days=7, hours=6)
+    peaks = {}
+    for morning in (1000.0, 950.0, 500.0):
+        peak_shaver = shaver_on_a_morning(morning, learned=True)
+        plan = peak_shaver.replan(now, 5000)
+        assert plan is not None
+        peaks[morning] = plan.peak_w
+    assert peak_shaver._load_scale(now) == RECENT_LOAD_FLOOR
+    assert shaver_on_a_morning(950, learned=True)._load_scale(now) == pytest.approx(
+        0.95
+    )
+    # The evening is more than the 5 kWh battery can shave to the base: the
+    # peak follows the scaled evening (1336, 1189 and 1115 W).
+    assert peaks[950.0] < peaks[1000.0] - 100
+    assert peaks[500.0] < peaks[950.0] - 50
+
+
+def test_a_heavy_day_or_an_unlearned_caution_leaves_the_forecast_as_it_is() -> None:
+    now = T0 + timedelta(days=7, hours=6)
+    assert shaver_on_a_morning(1500, learned=True)._load_scale(now) == 1.0
+    assert shaver_on_a_morning(500, learned=False)._load_scale(now) == 1.0
+    plain = shaver_on_a_morning(1000, learned=False).replan(now, 5000)
+    light = shaver_on_a_morning(500, learned=False).replan(now, 5000)
+    assert plain is not None
+    assert light is not None
+    assert light.peak_w == pytest.approx(plain.peak_w)

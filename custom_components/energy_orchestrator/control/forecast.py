@@ -114,20 +114,57 @@ def net_forecast(
     *,
     caution: float,
     pv_override: Mapping[int, float] | None = None,
+    load_scale: float = 1.0,
 ) -> list[float] | None:
     """Return load minus PV per step, None without a day of load history.
 
     The load ``caution`` of the way from the past days' mean to their
-    maximum, the PV at their mean (or the service's forecast where given).
+    maximum, times ``load_scale``; the PV at their mean (or the service's
+    forecast where given).
     """
     demand = forecast(load, start, steps, upper_share=caution)
     if demand is None:
         return None
     supply = forecast(pv, start, steps, upper_share=0.0, override=pv_override)
     return [
-        value - power
+        load_scale * value - power
         for value, power in zip(demand, supply or [0.0] * steps, strict=True)
     ]
+
+
+def measured_share(
+    history: SlotHistory,
+    end: datetime,
+    steps: int,
+    *,
+    upper_share: float,
+) -> float | None:
+    """Return what the ``steps`` slots before ``end`` measured over their forecast.
+
+    Each slot is forecast as it would have been (from the days before it,
+    at ``upper_share``), so the share says how far the forecast has run
+    above (< 1) or below (> 1) the site lately. None when fewer than eight
+    in ten of the slots were measured, or their forecast is not positive.
+    """
+    step = timedelta(seconds=history.step_s)
+    start = end - steps * step
+    expected = forecast(history, start, steps, upper_share=upper_share)
+    if expected is None:
+        return None
+    first = history.slot_of(start)
+    measured = 0.0
+    forecast_sum = 0.0
+    seen = 0
+    for offset, value in enumerate(expected):
+        actual = history.mean(first + offset)
+        if actual is None:
+            continue
+        measured += actual
+        forecast_sum += value
+        seen += 1
+    if seen < 0.8 * steps or forecast_sum <= 0:
+        return None
+    return measured / forecast_sum
 
 
 # A forecast service's value holds until its next one, but no longer than

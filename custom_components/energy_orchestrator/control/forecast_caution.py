@@ -48,9 +48,14 @@ class ForecastCaution:
     last_day: int | None = None
 
     @property
+    def learned(self) -> bool:
+        """Return whether enough days were replayed to go by their record."""
+        return len(self.covered) >= MIN_DAYS
+
+    @property
     def caution(self) -> float:
         """Return the lowest caution that covered enough of the recent days."""
-        if len(self.covered) < MIN_DAYS:
+        if not self.learned:
             return CAUTIONS[-1]
         for index, caution in enumerate(CAUTIONS):
             if sum(day[index] for day in self.covered) >= COVERAGE * len(self.covered):

@@ -26,7 +26,13 @@ from typing import Any
 
 from .battery_bank import BankState, battery_power_range
 from .energy_planner import BatteryLimits, Plan, check_limit, plan_peak
-from .forecast import SlotHistory, day_scenarios, net_forecast, pv_override
+from .forecast import (
+    SlotHistory,
+    day_scenarios,
+    measured_share,
+    net_forecast,
+    pv_override,
+)
 from .forecast_caution import ForecastCaution
 from .setpoint_limits import BatteryPhases, PhaseRange, phase_range
 
@@ -50,6 +56,23 @@ HISTORY_DAYS = 9
 # spending it far below the plan only cycles the battery.
 SPARE_RESERVE_SHARE = 0.1
 SPARE_LEVEL_SHARE = 0.9
+# The top of the battery is spare whenever the battery is in it, whatever
+# the floor says: a full battery that lets the billed peak rise, because a
+# cautious plan claims all of it for later, raises the peak for certain to
+# save a few watt-hours the next headroom gives back.
+SPARE_TOP_SHARE = 0.05
+# A day running lighter than its forecast scales the rest of the forecast
+# down: the load measured over the last hours against what the forecast
+# said for them, never below the floor (one quiet stretch is no proof) and
+# never above one (a heavy stretch already re-plans at once, as soon as the
+# battery falls behind the plan; scaling the forecast up as well raised the
+# billed peak for evenings that calmed down). The upper forecast a cautious
+# site needs is the past days' slot maximum, a day with every day's peaks
+# at once; without this a re-plan in the middle of a busy day kept planning
+# for that day and raised the peak early. Only once the caution has been
+# learned: the first days' forecast has no record to be scaled by.
+RECENT_LOAD_WINDOW = timedelta(hours=6)
+RECENT_LOAD_FLOOR = 0.9
 # A battery this share of its capacity below the plan's floor means the
 # load is heavier than forecast: the plan is made again at once (at most
 # once per billing interval), not at the next hour, while there is still
@@ -600,11 +623,13 @@ class PeakShaver:
         index = min(max(int((now - plan.start) / plan.step), 0), len(floors) - 2)
         if at_level < 0:
             reserve = SPARE_RESERVE_SHARE * self.battery.capacity_wh
-            spare_w = (
-                max(energy_wh - floors[index + 1] - reserve, 0.0)
-                * self.battery.discharge_efficiency
-                / step_h
-            )
+            spare_wh = max(energy_wh - floors[index + 1] - reserve, 0.0)
+            if self.caution.learned:
+                top = self.battery.energy_max_wh - (
+                    SPARE_TOP_SHARE * self.battery.capacity_wh
+                )
+                spare_wh = max(spare_wh, energy_wh - top)
+            spare_w = spare_wh * self.battery.discharge_efficiency / step_h
             return -min(-at_level, max(-min(setpoint, 0.0), spare_w))
         if energy_wh < floors[index]:
             return max(setpoint, at_level)
@@ -682,10 +707,23 @@ class PeakShaver:
             start,
             steps,
             caution=self.caution.caution,
+            load_scale=self._load_scale(start),
             pv_override=pv_override(start, step, self.pv_forecast)
             if self.pv_forecast
             else None,
         )
+
+    def _load_scale(self, start: datetime) -> float:
+        """Return the scale of the load forecast: how the last hours ran against it."""
+        if not self.caution.learned:
+            return 1.0
+        steps = int(RECENT_LOAD_WINDOW / self.settings.billing_interval)
+        share = measured_share(
+            self.load_history, start, steps, upper_share=self.caution.caution
+        )
+        if share is None:
+            return 1.0
+        return min(max(share, RECENT_LOAD_FLOOR), 1.0)
 
     def _robust_peak(
         self,
@@ -707,11 +745,13 @@ class PeakShaver:
         pv = (
             day_scenarios(self.pv_history, start, steps) if not self.pv_forecast else []
         )
+        scale = self._load_scale(start)
         peak = self.meter.billed_peak_w
         for index, scenario in enumerate(load):
             supply = pv[index] if index < len(pv) else [0.0] * steps
             net = [
-                demand - power for demand, power in zip(scenario, supply, strict=True)
+                scale * demand - power
+                for demand, power in zip(scenario, supply, strict=True)
             ]
             plan = plan_peak(
                 start,
