@@ -6,9 +6,10 @@ takes the same slot of the last ``days`` days, ``upper_share`` of the way
 from their mean to their maximum: an under-forecast peak is a peak the
 battery was not saved for, an over-forecast one raises the billed peak for
 nothing. The default is the maximum; peak shaving learns the share each
-site needs from its own days (``forecast_caution``). A PV forecast from a
-service (Solcast, Forecast.Solar), when the user has one, replaces the PV
-history.
+site needs from its own days (``forecast_caution``), and scales the load
+down while the day so far has run lighter than forecast
+(``measured_share``). A PV forecast from a service (Solcast,
+Forecast.Solar), when the user has one, replaces the PV history.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
