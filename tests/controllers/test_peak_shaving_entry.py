@@ -299,7 +299,10 @@ async def test_the_learned_forecast_caution_is_shown_and_kept(
     freezer: FrozenDateTimeFactory,
     hass_storage: dict[str, Any],
 ) -> None:
-    """Weeks of learning are not lost to a restart: the store keeps them."""
+    """Weeks of learning are not lost to a restart: the store keeps them.
+
+    The plan's attributes show the caution and the load scale it used.
+    """
     planned = "sensor.peak_shaving_planned_peak"
     key = f"{DOMAIN}.peak_shaving.{entry.entry_id}"
     # Five replayed days on which every caution, the mean's too, covered the need.
@@ -324,17 +327,22 @@ async def test_the_learned_forecast_caution_is_shown_and_kept(
     freezer.move_to(now)
     report(hass, 2000, 0)
     await setup(hass, entry)
-    # A day of history (no recorder here), then a plan from it.
+    # Two days of history (no recorder here), the last six hours at half the
+    # load before, then a plan from it.
     coordinator = entry.runtime_data.coordinator
-    for minute in range(0, 24 * 60, 5):
-        coordinator.shaver.observe(now - timedelta(minutes=minute), 2000.0, 0.0)
+    for minute in range(0, 48 * 60, 5):
+        load = 1000.0 if minute <= 6 * 60 else 2000.0
+        coordinator.shaver.observe(now - timedelta(minutes=minute), load, 0.0)
     await hass.services.async_call(
         DOMAIN,
         "replan_peak_shaving",
         {"config_entry_id": entry.entry_id},
         blocking=True,
     )
-    assert hass.states.get(planned).attributes["forecast_caution"] == 0.0
+    attributes = hass.states.get(planned).attributes
+    assert attributes["forecast_caution"] == 0.0
+    # The day running at half its forecast scales the plan by the floor.
+    assert attributes["load_scale"] == 0.9
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
     saved = hass_storage[key]["data"]["forecast_caution"]

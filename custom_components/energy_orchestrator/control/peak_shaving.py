@@ -285,6 +285,8 @@ class PeakShavingStatus:
     plan: tuple[tuple[datetime, float, float], ...] = ()
     # How far from the past days' mean to their maximum the load forecast is.
     forecast_caution: float = 1.0
+    # The scale of the last plan's load forecast (the day so far against it).
+    load_scale: float = 1.0
     # How far the busiest phase is from the phase limit now (W), where the
     # limit is set and the phases are measured.
     phase_headroom_w: float | None = None
@@ -308,6 +310,8 @@ class _Memory:
     last_setpoint: float = 0.0
     last_plan_at: datetime | None = None
     plan: Plan | None = None
+    # The load scale the last plan was made with.
+    load_scale: float = 1.0
     notes: list[str] = field(default_factory=list)
 
 
@@ -700,6 +704,7 @@ class PeakShaver:
     ) -> list[float] | None:
         """Return the net load (load - PV) forecast per step, None without history."""
         self.caution.learn(now, self.load_history, self.pv_history, self.battery)
+        self.memory.load_scale = self._load_scale(start)
         step = self.settings.billing_interval
         return net_forecast(
             self.load_history,
@@ -707,7 +712,7 @@ class PeakShaver:
             start,
             steps,
             caution=self.caution.caution,
-            load_scale=self._load_scale(start),
+            load_scale=self.memory.load_scale,
             pv_override=pv_override(start, step, self.pv_forecast)
             if self.pv_forecast
             else None,
@@ -745,7 +750,8 @@ class PeakShaver:
         pv = (
             day_scenarios(self.pv_history, start, steps) if not self.pv_forecast else []
         )
-        scale = self._load_scale(start)
+        # The scale the forecast was made with a moment ago, in this re-plan.
+        scale = self.memory.load_scale
         peak = self.meter.billed_peak_w
         for index, scenario in enumerate(load):
             supply = pv[index] if index < len(pv) else [0.0] * steps
@@ -818,6 +824,7 @@ class PeakShaver:
             cannot_hold_from=plan.cannot_hold_from if plan else None,
             plan=rows,
             forecast_caution=self.caution.caution,
+            load_scale=self.memory.load_scale,
             phase_headroom_w=phase_headroom,
         )
 

@@ -41,9 +41,10 @@ def _power(
 
 
 def _plan(status: PeakShavingStatus) -> Mapping[str, Any]:
-    """Return the plan as rows a dashboard chart can draw, and its forecast's caution."""
+    """Return the plan as rows a dashboard chart can draw, and how it forecast."""
     return {
         "forecast_caution": status.forecast_caution,
+        "load_scale": round(status.load_scale, 3),
         "plan": [
             {
                 "start": start.isoformat(),
