@@ -18,7 +18,7 @@ from custom_components.energy_orchestrator.control.forecast_caution import (
     MIN_DAYS,
 )
 from custom_components.energy_orchestrator.control.peak_shaving import (
-    RECENT_LOAD_FLOOR,
+    LOAD_SCALE_FLOOR,
     SPARE_LEVEL_SHARE,
     BillingPeriod,
     IntervalMeter,
@@ -628,7 +628,7 @@ def test_a_day_running_light_plans_the_rest_of_it_lower() -> None:
         plan = peak_shaver.replan(now, 5000)
         assert plan is not None
         peaks[morning] = plan.peak_w
-    assert peak_shaver._load_scale(now) == RECENT_LOAD_FLOOR
+    assert peak_shaver._load_scale(now) == LOAD_SCALE_FLOOR
     assert shaver_on_a_morning(950, learned=True)._load_scale(now) == pytest.approx(
         0.95
     )

@@ -59,7 +59,9 @@ SPARE_LEVEL_SHARE = 0.9
 # The top of the battery is spare whenever the battery is in it, whatever
 # the floor says: a full battery that lets the billed peak rise, because a
 # cautious plan claims all of it for later, raises the peak for certain to
-# save a few watt-hours the next headroom gives back.
+# save a few watt-hours the next headroom gives back. Only once the forecast
+# caution has a record, which says the plan over-states most days; before
+# that, the plan is all the site knows.
 SPARE_TOP_SHARE = 0.05
 # A day running lighter than its forecast scales the rest of the forecast
 # down: the load measured over the last hours against what the forecast
@@ -71,8 +73,8 @@ SPARE_TOP_SHARE = 0.05
 # at once; without this a re-plan in the middle of a busy day kept planning
 # for that day and raised the peak early. Only once the caution has been
 # learned: the first days' forecast has no record to be scaled by.
-RECENT_LOAD_WINDOW = timedelta(hours=6)
-RECENT_LOAD_FLOOR = 0.9
+LOAD_SCALE_WINDOW = timedelta(hours=6)
+LOAD_SCALE_FLOOR = 0.9
 # A battery this share of its capacity below the plan's floor means the
 # load is heavier than forecast: the plan is made again at once (at most
 # once per billing interval), not at the next hour, while there is still
@@ -613,7 +615,8 @@ class PeakShaver:
 
         ``setpoint`` holds the planned peak. Discharging beyond it is allowed
         down to the plan's floor at the end of the running plan step plus a
-        reserve; recharging stops at the lower level unless the battery is
+        reserve, and, once the caution is learned, through the battery's top
+        band; recharging stops at the lower level unless the battery is
         below the floor already (the plan needs the energy back).
         """
         plan = self.memory.plan
@@ -722,13 +725,13 @@ class PeakShaver:
         """Return the scale of the load forecast: how the last hours ran against it."""
         if not self.caution.learned:
             return 1.0
-        steps = int(RECENT_LOAD_WINDOW / self.settings.billing_interval)
+        steps = int(LOAD_SCALE_WINDOW / self.settings.billing_interval)
         share = measured_share(
             self.load_history, start, steps, upper_share=self.caution.caution
         )
         if share is None:
             return 1.0
-        return min(max(share, RECENT_LOAD_FLOOR), 1.0)
+        return min(max(share, LOAD_SCALE_FLOOR), 1.0)
 
     def _robust_peak(
         self,
