@@ -258,21 +258,28 @@ def learned_record(now: datetime) -> dict[str, object]:
     }
 
 
-def evening_shaver(billed_w: float, *, learned: bool = False) -> PeakShaver:
-    """A shaver that has seen two days of 1 kW with 4 kW from 17:00 to 22:00."""
+def running_shaver(
+    now: datetime, limits: BatteryLimits, billed_w: float, *, learned: bool
+) -> PeakShaver:
+    """A started shaver over one billing period, its caution learned or not."""
     saved: dict[str, object] = {
         "version": 1,
         "billed_peak_w": billed_w,
         "started": True,
     }
     if learned:
-        saved["forecast_caution"] = learned_record(T0)
-    peak_shaver = PeakShaver(
+        saved["forecast_caution"] = learned_record(now)
+    return PeakShaver(
         PeakShavingSettings(billing_period=BillingPeriod.NONE),
-        battery(10000, 3),
-        now=T0,
+        limits,
+        now=now,
         saved=saved,
     )
+
+
+def evening_shaver(billed_w: float, *, learned: bool = False) -> PeakShaver:
+    """A shaver that has seen two days of 1 kW with 4 kW from 17:00 to 22:00."""
+    peak_shaver = running_shaver(T0, battery(10000, 3), billed_w, learned=learned)
     for index in range(2 * 288):
         moment = T0 - timedelta(days=2) + index * timedelta(minutes=5)
         peak_shaver.observe(moment, 4000.0 if 17 <= moment.hour < 22 else 1000.0, 0)
@@ -603,15 +610,7 @@ def test_a_phase_limit_that_cannot_work(limit: float) -> None:
 def shaver_on_a_morning(morning_w: float, *, learned: bool) -> PeakShaver:
     """Seven days of 1 kW with 3 kW from 18:00 to 21:00; today's first six hours."""
     now = T0 + timedelta(days=7, hours=6)
-    saved: dict[str, object] = {"version": 1, "billed_peak_w": 0.0, "started": True}
-    if learned:
-        saved["forecast_caution"] = learned_record(now)
-    peak_shaver = PeakShaver(
-        PeakShavingSettings(billing_period=BillingPeriod.NONE),
-        battery(5000, 3),
-        now=now,
-        saved=saved,
-    )
+    peak_shaver = running_shaver(now, battery(5000, 3), 0.0, learned=learned)
     for index in range(7 * 96 + 24):
         moment = T0 + index * Q
         usual = 3000.0 if 18 <= moment.hour < 21 else 1000.0
