@@ -1,5 +1,6 @@
 """The peak-shaving entry in Home Assistant: flow, stepping, outputs, actions."""
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest.mock import AsyncMock, patch
@@ -94,6 +95,21 @@ FORM = {
 }
 
 
+def changed(
+    entry: MockConfigEntry,
+    *,
+    data: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> MockConfigEntry:
+    """Return a new peak-shaving entry: the fixture's, with some settings changed."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="Peak shaving",
+        data={**entry.data, **(data or {})},
+        options={**entry.options, **(options or {})},
+    )
+
+
 async def start_flow(hass: HomeAssistant) -> str:
     """Open the add form of peak shaving; return the flow's id."""
     result = await hass.config_entries.flow.async_init(
@@ -166,12 +182,7 @@ async def test_holds_the_limit_and_sets_the_battery(
 async def test_inverted_setpoint_and_unavailable_inputs(
     hass: HomeAssistant, entry: MockConfigEntry
 ) -> None:
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Peak shaving",
-        data={**entry.data, "invert_setpoint": True},
-        options=entry.options,
-    )
+    entry = changed(entry, data={"invert_setpoint": True})
     report(hass, 5000, 0)
     await setup(hass, entry)
     assert float(hass.states.get(SETPOINT).state) == pytest.approx(2025, abs=1)
@@ -443,16 +454,14 @@ async def test_a_phase_over_its_fuse_is_shaved_and_its_headroom_shown(
     hass: HomeAssistant, entry: MockConfigEntry
 ) -> None:
     """L1 at 6.5 kW, the total at 6.8 kW against 3 kW: the fuse asks for more."""
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Peak shaving",
+    entry = changed(
+        entry,
         data={
-            **entry.data,
             "grid_power_l1_entity": PHASES[0],
             "grid_power_l2_entity": PHASES[1],
             "grid_power_l3_entity": PHASES[2],
         },
-        options={**entry.options, "import_limit_w": 8000, "phase_limit_w": 5750},
+        options={"import_limit_w": 8000, "phase_limit_w": 5750},
     )
     report(hass, 6800, 0)
     report_phases(hass, 6500, 200, 100)
@@ -486,15 +495,10 @@ async def test_without_a_phase_limit_there_is_no_phase_headroom(
 async def test_the_lowest_battery_voltage_stops_the_discharge(
     hass: HomeAssistant, entry: MockConfigEntry
 ) -> None:
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Peak shaving",
-        data={**entry.data, "battery_voltage_entity": VOLTAGE},
-        options={
-            **entry.options,
-            "battery_voltage_min_v": 46.0,
-            "battery_voltage_max_v": 56.0,
-        },
+    entry = changed(
+        entry,
+        data={"battery_voltage_entity": VOLTAGE},
+        options={"battery_voltage_min_v": 46.0, "battery_voltage_max_v": 56.0},
     )
     report(hass, 5000, 0)
     hass.states.async_set(VOLTAGE, "45.9", {"unit_of_measurement": "V"})
