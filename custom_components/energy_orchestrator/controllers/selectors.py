@@ -1,5 +1,6 @@
 """Form fields the controllers' config and options flows share."""
 
+from enum import StrEnum
 from typing import Any
 
 from homeassistant.components.sensor import SensorDeviceClass
@@ -10,6 +11,8 @@ from homeassistant.helpers.selector import (
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
+    SelectSelector,
+    SelectSelectorConfig,
 )
 import probatio
 
@@ -38,4 +41,14 @@ def number_box(minimum: float, maximum: float, unit: str) -> Any:
             )
         ),
         probatio.Coerce(float),
+    )
+
+
+def choice_picker(choices: type[StrEnum], translation_key: str) -> SelectSelector:
+    """Return a list of every member of an enum, labelled by its translations."""
+    return SelectSelector(
+        SelectSelectorConfig(
+            options=[choice.value for choice in choices],
+            translation_key=translation_key,
+        )
     )

@@ -20,8 +20,6 @@ from homeassistant.helpers.selector import (
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
-    SelectSelector,
-    SelectSelectorConfig,
     TextSelector,
 )
 import probatio
@@ -45,7 +43,7 @@ from ...const import (
 )
 from ...control.battery_manager import Chemistry
 from ..outputs import NUMBER_DOMAINS, SELECT_DOMAINS, SWITCH_DOMAINS
-from ..selectors import sensor_picker
+from ..selectors import choice_picker, sensor_picker
 from .settings import (
     SETTING_CAPACITY_AH,
     SETTING_CELLS_IN_SERIES,
@@ -73,12 +71,7 @@ STEP_BATTERY_MANAGER = probatio.Schema(
         probatio.Required(CONF_NAME, default="Battery"): TextSelector(),
         probatio.Required(
             SETTING_CHEMISTRY, default=Chemistry.LFP.value
-        ): SelectSelector(
-            SelectSelectorConfig(
-                options=[chemistry.value for chemistry in Chemistry],
-                translation_key=SETTING_CHEMISTRY,
-            )
-        ),
+        ): choice_picker(Chemistry, SETTING_CHEMISTRY),
         probatio.Required(SETTING_CELLS_IN_SERIES, default=16): probatio.All(
             NumberSelector(
                 NumberSelectorConfig(

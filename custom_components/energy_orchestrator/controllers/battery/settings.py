@@ -15,8 +15,6 @@ from homeassistant.helpers.selector import (
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
-    SelectSelector,
-    SelectSelectorConfig,
     TimeSelector,
 )
 import probatio
@@ -27,6 +25,7 @@ from ...control.battery_manager import (
     Chemistry,
     SettingsError,
 )
+from ..selectors import choice_picker
 
 if TYPE_CHECKING:
     from .coordinator import BatteryManagerCoordinator
@@ -75,11 +74,8 @@ def options_schema() -> probatio.Schema:
     """Return the options form."""
     return probatio.Schema(
         {
-            probatio.Required(SETTING_CHEMISTRY): SelectSelector(
-                SelectSelectorConfig(
-                    options=[chemistry.value for chemistry in Chemistry],
-                    translation_key=SETTING_CHEMISTRY,
-                )
+            probatio.Required(SETTING_CHEMISTRY): choice_picker(
+                Chemistry, SETTING_CHEMISTRY
             ),
             probatio.Required(SETTING_CELLS_IN_SERIES): probatio.All(
                 _box(1, 400, "cells", 1), probatio.Coerce(int)

@@ -58,7 +58,7 @@ from ...const import (
 from ...control.peak_shaving import BillingPeriod
 from ...control.setpoint_limits import BatteryPhases
 from ..outputs import NUMBER_DOMAINS
-from ..selectors import number_box, sensor_picker
+from ..selectors import choice_picker, number_box, sensor_picker
 from .batteries import battery_limits, voltage_guard
 from .coordinator import settings_from
 from .pv_forecast import async_is_solar_forecast
@@ -130,21 +130,11 @@ def options_schema() -> probatio.Schema:
             ),
             probatio.Required(
                 CONF_BILLING_PERIOD, default=BillingPeriod.MONTH.value
-            ): SelectSelector(
-                SelectSelectorConfig(
-                    options=[period.value for period in BillingPeriod],
-                    translation_key=CONF_BILLING_PERIOD,
-                )
-            ),
+            ): choice_picker(BillingPeriod, CONF_BILLING_PERIOD),
             probatio.Optional(CONF_PHASE_LIMIT_W): number_box(1, 10_000_000, "W"),
             probatio.Required(
                 CONF_BATTERY_PHASES, default=BatteryPhases.THREE.value
-            ): SelectSelector(
-                SelectSelectorConfig(
-                    options=[phases.value for phases in BatteryPhases],
-                    translation_key=CONF_BATTERY_PHASES,
-                )
-            ),
+            ): choice_picker(BatteryPhases, CONF_BATTERY_PHASES),
         }
     )
 
