@@ -81,7 +81,7 @@ class Series:
         return [load - pv for load, pv in zip(self.load_w, self.pv_w, strict=True)]
 
 
-def _time(text: str) -> float:
+def parse_time(text: str) -> float:
     """Return epoch seconds from ISO 8601 (UTC without a zone) or seconds."""
     try:
         value = float(text)
@@ -120,7 +120,7 @@ def read_profile(lines: Iterable[str], step: timedelta = STEP) -> Series:
     samples: dict[float, tuple[float | None, float | None]] = {}
     for row in reader:
         try:
-            moment = _time((row["time"] or "").strip())
+            moment = parse_time((row["time"] or "").strip())
             samples[moment] = (_power(row["load"], "load"), _power(row.get("pv"), "pv"))
         except ValueError as err:
             raise ProfileError(f"line {reader.line_num}: {err}") from None
@@ -256,18 +256,9 @@ def run_backtest(
     """Run every strategy over the series; return ``{"strategies": {...}}``."""
     if interval.total_seconds() % series.step.total_seconds():
         raise ValueError(f"the billing interval must be a multiple of {series.step}")
-    limits = BatteryLimits(
-        capacity_wh=battery_kwh * 1000,
-        max_charge_w=battery_kw * 1000,
-        max_discharge_w=battery_kw * 1000,
-        soc_min=SOC_MIN,
-        soc_max=SOC_MAX,
-        charge_efficiency=EFFICIENCY,
-        discharge_efficiency=EFFICIENCY,
-    )
-    limits.validate()
+    limits = battery_limits(battery_kwh, battery_kw)
     per = int(interval / series.step)
-    history, scored = _split(series, interval)
+    history, scored = split_warmup(series, interval)
     orchestrate = partial(
         _run_orchestrator,
         history,
@@ -288,7 +279,29 @@ def run_backtest(
     }
 
 
-def _split(series: Series, interval: timedelta) -> tuple[Series, Series]:
+def battery_limits(battery_kwh: float, battery_kw: float) -> BatteryLimits:
+    """Return the backtest's battery: used between 10 and 100 %, 95 % each way."""
+    limits = BatteryLimits(
+        capacity_wh=battery_kwh * 1000,
+        max_charge_w=battery_kw * 1000,
+        max_discharge_w=battery_kw * 1000,
+        soc_min=SOC_MIN,
+        soc_max=SOC_MAX,
+        charge_efficiency=EFFICIENCY,
+        discharge_efficiency=EFFICIENCY,
+    )
+    limits.validate()
+    return limits
+
+
+def interval_averages(series: Series, per: int) -> list[float]:
+    """Return the net load's average per billing interval of ``per`` steps (whole ones)."""
+    net = series.net_w
+    count = len(net) // per * per
+    return [sum(net[i : i + per]) / per for i in range(0, count, per)]
+
+
+def split_warmup(series: Series, interval: timedelta) -> tuple[Series, Series]:
     """Split off the warm-up (whole intervals); raise when nothing is left."""
     count = int(WARMUP / series.step)
     count -= count % int(interval / series.step)
@@ -488,10 +501,8 @@ def _run_optimal(
     interval: timedelta,
 ) -> dict[str, Any]:
     """Run perfect foresight at interval resolution: the lower bound."""
-    net = series.net_w
     load, pv = series.load_w, series.pv_w
-    count = len(net) // per * per
-    intervals = [sum(net[i : i + per]) / per for i in range(0, count, per)]
+    intervals = interval_averages(series, per)
     plan = plan_peak(series.start, interval, intervals, limits, limits.energy_max_wh)
     step_h = interval.total_seconds() / 3600
     energies, _, _ = hold(

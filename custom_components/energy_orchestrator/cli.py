@@ -4,6 +4,7 @@
 - ``eo simulate``: serve the simulated site over real Modbus TCP.
 - ``eo soc``: run the battery manager's SOC estimator over a recorded trace.
 - ``eo backtest``: replay a measured profile through the peak-shaving strategies.
+- ``eo backtest-bound``: the most a controller seeing only the past can reach there.
 - ``eo bench poll|scale|soc|plan``: the figures the README records.
 
 Failures print one line and exit with status 1; nothing here prints a
@@ -89,6 +90,33 @@ def _parser() -> argparse.ArgumentParser:
     )
     backtest.add_argument("--json", action="store_true")
 
+    bound = commands.add_parser(
+        "backtest-bound",
+        help="the share of the optimum a controller seeing only the past can be sure of",
+    )
+    bound.add_argument("--input", required=True, help="CSV: time, load[, pv] in W")
+    bound.add_argument("--battery-kwh", type=float, required=True)
+    bound.add_argument("--battery-kw", type=float, required=True)
+    bound.add_argument(
+        "--from",
+        dest="branch_from",
+        required=True,
+        help="first branch point (ISO 8601)",
+    )
+    bound.add_argument(
+        "--to", dest="branch_to", required=True, help="last branch point (ISO 8601)"
+    )
+    bound.add_argument(
+        "--every", type=int, default=60, help="minutes between branch points"
+    )
+    bound.add_argument(
+        "--interval", type=int, default=15, help="billing interval in minutes"
+    )
+    bound.add_argument(
+        "--level-step", type=float, default=10.0, help="W between billed levels tried"
+    )
+    bound.add_argument("--json", action="store_true")
+
     backtest_ev = commands.add_parser(
         "backtest-ev", help="replay a profile with a car: solar into the car"
     )
@@ -138,6 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _soc(args)
         if args.command == "backtest":
             return _backtest(args)
+        if args.command == "backtest-bound":
+            return _backtest_bound(args)
         if args.command == "backtest-ev":
             return _backtest_ev(args)
         return asyncio.run(_bench(args))
@@ -271,6 +301,52 @@ def _backtest(args: argparse.Namespace) -> int:
     except ValueError as err:
         return _fail(str(err))
     print(json.dumps(result) if args.json else format_backtest(result))
+    return 0
+
+
+def _backtest_bound(args: argparse.Namespace) -> int:
+    """Print the causal bound of a profile over a stretch of branch points."""
+    from datetime import UTC, datetime, timedelta  # noqa: PLC0415
+
+    from .backtest import (  # noqa: PLC0415
+        STEP,
+        ProfileError,
+        battery_limits,
+        parse_time,
+        read_profile,
+    )
+    from .backtest_bound import causal_bound, format_bound  # noqa: PLC0415
+
+    if args.battery_kwh <= 0 or args.battery_kw <= 0:
+        return _fail("--battery-kwh and --battery-kw must be > 0")
+    interval = timedelta(minutes=args.interval)
+    if args.interval < 5 or interval % STEP:
+        return _fail(f"--interval must be a multiple of {STEP.seconds // 60} minutes")
+    moments: list[datetime] = []
+    for option, text in (("--from", args.branch_from), ("--to", args.branch_to)):
+        try:
+            moments.append(datetime.fromtimestamp(parse_time(text), UTC))
+        except ValueError, OverflowError, OSError:
+            return _fail(f"{option} {text!r} is not a time (ISO 8601 or epoch seconds)")
+    try:
+        with Path(args.input).open(encoding="utf-8", newline="") as profile:
+            series = read_profile(profile)
+        bound = causal_bound(
+            series,
+            battery_limits(args.battery_kwh, args.battery_kw),
+            interval=interval,
+            branch_from=moments[0],
+            branch_to=moments[1],
+            branch_every=timedelta(minutes=args.every),
+            level_step_w=args.level_step,
+        )
+    except OSError as err:
+        return _fail(f"cannot read {args.input}: {err.strerror or err}")
+    except ProfileError as err:
+        return _fail(f"{args.input}: {err}")
+    except ValueError as err:
+        return _fail(str(err))
+    print(json.dumps(bound.as_dict()) if args.json else format_bound(bound))
     return 0
 
 
