@@ -22,6 +22,14 @@ worst of them is at most what is computed here:
   its energy can then hold, known exactly (up to ``lookahead``; a shorter
   future can only need less).
 
+The bound limits the worst of the measured profile and its branches, not
+the measured profile alone: a controller may do better there by doing worse
+on a branch. So it also answers the other question, with
+``measured_share``: among the controllers that reach that share on the
+measured profile, the best they can have on the worst branch. Where that is
+about the bound, the past rules out nothing there; where it is far below,
+reaching the share means betting on the one future that came.
+
 A dynamic programme over the branch points keeps the states no other state
 beats (billed peak, worst share so far, energy) and returns the best worst
 share. Billed peaks lie on a grid of ``level_step_w``: a controller between
@@ -79,16 +87,21 @@ class Branch:
 class CausalBound:
     """The bound, the profiles it was taken over, and the path that reaches it."""
 
+    # The best worst share: over the measured profile and every branch, or,
+    # where ``measured_share`` is set, over the branches among controllers
+    # that reach it on the measured profile.
     share: float
     measured: Reduction
     branches: tuple[Branch, ...]
     # The billed peak at each branch point on the path that reaches the bound.
     billed_peak_w: tuple[float, ...]
+    measured_share: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Return the figures as plain JSON values."""
         return {
             "share": round(self.share, 4),
+            "measured_share": self.measured_share,
             "none_peak_w": round(self.measured.none_peak_w, 1),
             "optimal_peak_w": round(self.measured.optimal_peak_w, 1),
             "branches": [
@@ -231,12 +244,16 @@ def causal_bound(
     branch_every: timedelta = timedelta(hours=1),
     level_step_w: float = LEVEL_STEP_W,
     lookahead: timedelta = LOOKAHEAD,
+    measured_share: float | None = None,
 ) -> CausalBound:
     """Return the bound over branches every ``branch_every`` from/to the given times.
 
     The profile is split as ``eo backtest`` splits it (a day of history, the
-    rest scored from a full battery). Raise ValueError for branch points
-    outside the scored part, or steps that are not whole intervals.
+    rest scored from a full battery). With ``measured_share`` (0 to 1), the
+    bound is the branches' among the controllers that reach that share on
+    the measured profile: what reaching it there costs where the day before
+    repeats. Raise ValueError for branch points outside the scored part,
+    steps that are not whole intervals, or a share outside 0-1.
     """
     if interval.total_seconds() % series.step.total_seconds():
         raise ValueError(f"the billing interval must be a multiple of {series.step}")
@@ -248,6 +265,8 @@ def causal_bound(
         raise ValueError("the level step must be > 0 W")
     if not battery.capacity_wh > 0:
         raise ValueError("the bound needs a battery of more than 0 Wh")
+    if measured_share is not None and not 0 <= measured_share <= 1:
+        raise ValueError("the measured share must be between 0 and 1")
     per = int(interval / series.step)
     history, scored = split_warmup(series, interval)
     past = interval_averages(history, per)
@@ -295,12 +314,18 @@ def causal_bound(
         level_step_w=level_step_w,
         step_h=interval.total_seconds() / 3600,
     )
-    share, path = search.best()
+    found = search.best(measured_share)
+    if found is None:
+        raise ValueError(
+            f"no controller reaches {measured_share:.0%} on the measured profile"
+        )
+    share, path = found
     return CausalBound(
         share=min(share, 1.0),
         measured=measured_reduction,
         branches=tuple(branches),
         billed_peak_w=tuple(path),
+        measured_share=measured_share,
     )
 
 
@@ -361,13 +386,18 @@ class _Search:
         )
         return None if failed is not None else energies[-1]
 
-    def constant_level_share(self) -> tuple[float, int]:
+    def constant_level_share(
+        self, measured_share: float | None
+    ) -> tuple[float, int | None]:
         """Return the best share of a controller that bills one level throughout, and the level.
 
         A path of the programme, so the best share is at least this: states
-        below it can go.
+        below it can go. With ``measured_share``, only levels that reach it
+        on the measured profile count, and the share is the branches' (minus
+        infinity and None when no level reaches it).
         """
-        best, best_level = -math.inf, self.levels
+        best: float = -math.inf
+        best_level: int | None = None
         for level in range(self.levels + 1):
             energy = self.battery.energy_max_wh
             worst = math.inf
@@ -378,19 +408,25 @@ class _Search:
                 energy = after
                 worst = min(worst, self.judged(stage, level, energy))
             else:
-                worst = min(worst, self.judged(len(self.segments), level, energy))
+                on_measured = self.judged(len(self.segments), level, energy)
+                if measured_share is None:
+                    worst = min(worst, on_measured)
+                elif on_measured < measured_share:
+                    continue
                 if worst > best:
                     best, best_level = worst, level
         return best, best_level
 
-    def level_cap(self, stage: int, floor_share: float) -> int:
-        """Return the highest level billed at ``stage`` that can still reach ``floor_share``.
+    def level_cap(self, reductions: Sequence[Reduction], floor_share: float) -> int:
+        """Return the highest level from which every one of ``reductions`` can still reach ``floor_share``.
 
-        Only the profiles still to be judged count: a branch that has left
-        was judged on the peak billed when it left.
+        Only the profiles still to be judged are passed: a branch that has
+        left was judged on the peak billed when it left.
         """
         cap = self.levels
-        for reduction in self.reductions[stage:]:
+        if floor_share == -math.inf:
+            return cap
+        for reduction in reductions:
             span = reduction.none_peak_w - reduction.optimal_peak_w
             if span < 1e-6:
                 continue
@@ -398,12 +434,25 @@ class _Search:
             cap = min(cap, math.floor(highest_peak / self.level_step_w) + 1)
         return cap
 
-    def best(self) -> tuple[float, list[float]]:
-        """Return the best worst share and the billed level at each branch point."""
-        floor_share, floor_level = self.constant_level_share()
+    def best(self, measured_share: float | None) -> tuple[float, list[float]] | None:
+        """Return the best worst share and the billed level at each branch point.
+
+        With ``measured_share``, only controllers reaching that share on the
+        measured profile count, and the worst is over the branches alone;
+        None when no controller reaches it.
+        """
+        final = len(self.segments)
+        if measured_share is None:
+            floor_share, floor_level = self.constant_level_share(None)
+            judged = self.reductions
+        else:
+            floor_share, floor_level = self.constant_level_share(measured_share)
+            judged = self.reductions[:final]
         stages: list[list[_State]] = [[_State(0, math.inf, self.full, -1)]]
-        for stage in range(len(self.segments)):
-            cap = self.level_cap(stage, floor_share)
+        for stage in range(final):
+            cap = self.level_cap(judged[stage:], floor_share)
+            if measured_share is not None:
+                cap = min(cap, self.level_cap([self.reductions[final]], measured_share))
             following: list[_State] = []
             for parent, state in enumerate(stages[-1]):
                 start_energy = self.energy_of(state.energy_bucket)
@@ -420,16 +469,23 @@ class _Search:
                         # A higher level holds no more energy, only a higher peak.
                         break
             stages.append(_unbeaten(following, self.full + 1))
-        final = len(self.segments)
         best_share, best_index = floor_share, -1
         for index, state in enumerate(stages[-1]):
             energy = self.energy_of(state.energy_bucket)
-            share = min(state.worst, self.judged(final, state.level, energy))
+            on_measured = self.judged(final, state.level, energy)
+            if measured_share is None:
+                share = min(state.worst, on_measured)
+            elif on_measured >= measured_share:
+                share = state.worst
+            else:
+                continue
             if share >= best_share:
                 best_share, best_index = share, index
         if best_index < 0:
+            if floor_level is None:
+                return None
             # Nothing beat the one level (rounding can only favour the programme).
-            return best_share, [floor_level * self.level_step_w] * len(self.segments)
+            return best_share, [floor_level * self.level_step_w] * final
         path: list[float] = []
         index = best_index
         for states in reversed(stages[1:]):
@@ -441,8 +497,14 @@ class _Search:
 def format_bound(bound: CausalBound) -> str:
     """Return the bound and its branches as lines of text."""
     measured = bound.measured
+    over = (
+        "the measured profile and every branch"
+        if bound.measured_share is None
+        else f"every branch, reaching {bound.measured_share:.0%} on the measured profile"
+    )
     lines = [
-        f"causal bound: {100 * bound.share:.1f} % of the optimal's peak reduction",
+        f"causal bound: {100 * bound.share:.1f} % of the optimal's peak reduction"
+        f" on {over}",
         f"measured profile: none {measured.none_peak_w:.0f} W,"
         f" optimal {measured.optimal_peak_w:.0f} W",
         f"{'branch at':26}{'none':>8}{'optimal':>9}{'billed':>8}",

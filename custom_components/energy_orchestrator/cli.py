@@ -115,6 +115,12 @@ def _parser() -> argparse.ArgumentParser:
     bound.add_argument(
         "--level-step", type=float, default=10.0, help="W between billed levels tried"
     )
+    bound.add_argument(
+        "--measured-share",
+        type=float,
+        default=None,
+        help="only controllers reaching this share (0-1) on the measured profile",
+    )
     bound.add_argument("--json", action="store_true")
 
     backtest_ev = commands.add_parser(
@@ -339,6 +345,7 @@ def _backtest_bound(args: argparse.Namespace) -> int:
             branch_to=moments[1],
             branch_every=timedelta(minutes=args.every),
             level_step_w=args.level_step,
+            measured_share=args.measured_share,
         )
     except OSError as err:
         return _fail(f"cannot read {args.input}: {err.strerror or err}")
