@@ -101,37 +101,41 @@ SWEEP = {
 
 # The events that keep sweep runs under 90 % of the optimum (README), with
 # a branch point every hour through them: profile, battery kWh and kW, the
-# first and the last branch point, what the event is.
+# first and the last branch point, the W between billed levels tried (a
+# 200th of the peak or finer), what the event is.
 BOUNDS = [
     *(
-        (
-            "emhass_10d",
-            kwh,
-            kw,
-            "2025-03-13T01:00",
-            "2025-03-14T08:00",
-            "the night of 14 March",
-        )
+        ("emhass_10d", kwh, kw, "2025-03-13T01:00", "2025-03-14T08:00", 10, "14 March")
         for kwh, kw in SWEEP["emhass_10d"]
     ),
-    (
-        "emhass_year",
-        15,
-        5,
-        "2024-03-03T12:00",
-        "2024-03-04T06:00",
-        "the evening of 3 March",
-    ),
+    ("emhass_year", 15, 5, "2024-03-03T12:00", "2024-03-04T06:00", 10, "3 March"),
     (
         "simbench_commercial",
         20,
         10,
         "2016-01-02T01:00",
         "2016-01-03T00:00",
+        50,
         "2 January",
     ),
-    ("simbench_household", 10, 3, "2016-12-04T12:00", "2016-12-05T08:00", "4 December"),
-    ("simbench_household", 10, 3, "2016-12-25T12:00", "2016-12-26T06:00", "Christmas"),
+    (
+        "simbench_household",
+        10,
+        3,
+        "2016-12-04T12:00",
+        "2016-12-05T08:00",
+        10,
+        "4 December",
+    ),
+    (
+        "simbench_household",
+        10,
+        3,
+        "2016-12-25T12:00",
+        "2016-12-26T06:00",
+        10,
+        "Christmas",
+    ),
 ]
 
 
@@ -296,10 +300,12 @@ def _main_bound() -> int:
     sources = {name: source for name, source, _, _ in ROWS}
 
     def bound(
-        folder: str, row: tuple[str, float, float, str, str, str], share: str | None
+        folder: str,
+        row: tuple[str, float, float, str, str, int, str],
+        share: str | None,
     ) -> str:
         """Return one event's bound as a JSON line."""
-        name, kwh, kw, first, last, event = row
+        name, kwh, kw, first, last, level_step, event = row
         reaching = [] if share is None else ["--measured-share", share]
         result = subprocess.run(
             [
@@ -317,6 +323,8 @@ def _main_bound() -> int:
                 first,
                 "--to",
                 last,
+                "--level-step",
+                str(level_step),
                 *reaching,
                 "--json",
             ],
