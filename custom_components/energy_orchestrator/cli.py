@@ -13,17 +13,21 @@ traceback at a user.
 
 import argparse
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 import json
 from pathlib import Path
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .drivers.errors import DeviceError
 from .drivers.families import FAMILIES, build_driver
 from .drivers.transport.endpoint import parse_endpoint
 from .drivers.transport.pool import LinkPool
+
+if TYPE_CHECKING:
+    from .backtest import Series
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -271,28 +275,39 @@ def _soc(args: argparse.Namespace) -> int:
     return 0
 
 
+def _on_profile(
+    path: str, interval_minutes: int, run: Callable[[Series, timedelta], str]
+) -> int:
+    """Read a profile, print what ``run`` makes of it; any failure as one line."""
+    from .backtest import STEP, ProfileError, read_profile  # noqa: PLC0415
+
+    interval = timedelta(minutes=interval_minutes)
+    if interval_minutes < 5 or interval % STEP:
+        return _fail(f"--interval must be a multiple of {STEP.seconds // 60} minutes")
+    try:
+        with Path(path).open(encoding="utf-8", newline="") as profile:
+            series = read_profile(profile)
+        print(run(series, interval))
+    except OSError as err:
+        return _fail(f"cannot read {path}: {err.strerror or err}")
+    except ProfileError as err:
+        return _fail(f"{path}: {err}")
+    except ValueError as err:
+        return _fail(str(err))
+    return 0
+
+
 def _backtest(args: argparse.Namespace) -> int:
     """Replay a profile through the peak-shaving strategies."""
-    from datetime import timedelta  # noqa: PLC0415
-
-    from .backtest import (  # noqa: PLC0415
-        STEP,
-        ProfileError,
-        format_backtest,
-        read_profile,
-        run_backtest,
-    )
+    from .backtest import format_backtest, run_backtest  # noqa: PLC0415
 
     if args.battery_kwh < 0 or args.battery_kw < 0:
         return _fail("--battery-kwh and --battery-kw must be >= 0")
     if args.import_limit is not None and args.import_limit < 0:
         return _fail("--import-limit must be >= 0 W")
-    interval = timedelta(minutes=args.interval)
-    if args.interval < 5 or interval % STEP:
-        return _fail(f"--interval must be a multiple of {STEP.seconds // 60} minutes")
-    try:
-        with Path(args.input).open(encoding="utf-8", newline="") as profile:
-            series = read_profile(profile)
+
+    def run(series: Series, interval: timedelta) -> str:
+        """Return every strategy's figures."""
         result = run_backtest(
             series,
             battery_kwh=args.battery_kwh,
@@ -300,43 +315,27 @@ def _backtest(args: argparse.Namespace) -> int:
             import_limit_w=args.import_limit,
             interval=interval,
         )
-    except OSError as err:
-        return _fail(f"cannot read {args.input}: {err.strerror or err}")
-    except ProfileError as err:
-        return _fail(f"{args.input}: {err}")
-    except ValueError as err:
-        return _fail(str(err))
-    print(json.dumps(result) if args.json else format_backtest(result))
-    return 0
+        return json.dumps(result) if args.json else format_backtest(result)
+
+    return _on_profile(args.input, args.interval, run)
 
 
 def _backtest_bound(args: argparse.Namespace) -> int:
     """Print the causal bound of a profile over a stretch of branch points."""
-    from datetime import UTC, datetime, timedelta  # noqa: PLC0415
-
-    from .backtest import (  # noqa: PLC0415
-        STEP,
-        ProfileError,
-        battery_limits,
-        parse_time,
-        read_profile,
-    )
+    from .backtest import battery_limits, parse_time  # noqa: PLC0415
     from .backtest_bound import causal_bound, format_bound  # noqa: PLC0415
 
     if args.battery_kwh <= 0 or args.battery_kw <= 0:
         return _fail("--battery-kwh and --battery-kw must be > 0")
-    interval = timedelta(minutes=args.interval)
-    if args.interval < 5 or interval % STEP:
-        return _fail(f"--interval must be a multiple of {STEP.seconds // 60} minutes")
     moments: list[datetime] = []
     for option, text in (("--from", args.branch_from), ("--to", args.branch_to)):
         try:
             moments.append(datetime.fromtimestamp(parse_time(text), UTC))
         except ValueError, OverflowError, OSError:
             return _fail(f"{option} {text!r} is not a time (ISO 8601 or epoch seconds)")
-    try:
-        with Path(args.input).open(encoding="utf-8", newline="") as profile:
-            series = read_profile(profile)
+
+    def run(series: Series, interval: timedelta) -> str:
+        """Return the bound over the branch points asked for."""
         bound = causal_bound(
             series,
             battery_limits(args.battery_kwh, args.battery_kw),
@@ -347,14 +346,9 @@ def _backtest_bound(args: argparse.Namespace) -> int:
             level_step_w=args.level_step,
             measured_share=args.measured_share,
         )
-    except OSError as err:
-        return _fail(f"cannot read {args.input}: {err.strerror or err}")
-    except ProfileError as err:
-        return _fail(f"{args.input}: {err}")
-    except ValueError as err:
-        return _fail(str(err))
-    print(json.dumps(bound.as_dict()) if args.json else format_bound(bound))
-    return 0
+        return json.dumps(bound.as_dict()) if args.json else format_bound(bound)
+
+    return _on_profile(args.input, args.interval, run)
 
 
 def _backtest_ev(args: argparse.Namespace) -> int:

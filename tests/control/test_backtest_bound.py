@@ -11,7 +11,10 @@ from custom_components.energy_orchestrator.backtest import (
     battery_limits,
     read_profile,
 )
-from custom_components.energy_orchestrator.backtest_bound import causal_bound
+from custom_components.energy_orchestrator.backtest_bound import (
+    CausalBound,
+    causal_bound,
+)
 from custom_components.energy_orchestrator.cli import main
 from custom_components.energy_orchestrator.control.energy_planner import BatteryLimits
 
@@ -34,6 +37,20 @@ def evenings(heavy_hours: list[int]) -> Series:
             1000.0 if hour in hours else 0.0 for hour in range(24) for _ in range(12)
         ]
     return Series(START, STEP, load, [0.0] * len(load))
+
+
+def emhass_night_of_14_march(measured_share: float | None) -> CausalBound:
+    """Return the EMHASS 10 days' bound, 10 kWh / 3 kW, branching 21:00 to 01:00."""
+    with PROFILE.open() as lines:
+        series = read_profile(lines)
+    return causal_bound(
+        series,
+        battery_limits(10, 3),
+        interval=timedelta(minutes=15),
+        branch_from=datetime(2025, 3, 13, 21, tzinfo=UTC),
+        branch_to=datetime(2025, 3, 14, 1, tzinfo=UTC),
+        measured_share=measured_share,
+    )
 
 
 def test_a_second_heavy_hour_nothing_announced_caps_every_controller() -> None:
@@ -135,15 +152,7 @@ def test_no_controller_is_sure_of_ninety_per_cent_over_the_emhass_ten_days_branc
     worst of the measured profile and the branches stays under 90 %. (The
     README's wider window gives 82.5 %.)
     """
-    with PROFILE.open() as lines:
-        series = read_profile(lines)
-    bound = causal_bound(
-        series,
-        battery_limits(10, 3),
-        interval=timedelta(minutes=15),
-        branch_from=datetime(2025, 3, 13, 21, tzinfo=UTC),
-        branch_to=datetime(2025, 3, 14, 1, tzinfo=UTC),
-    )
+    bound = emhass_night_of_14_march(measured_share=None)
     assert bound.measured.optimal_peak_w == pytest.approx(1510, abs=1)
     assert 0.8 < bound.share < 0.9
     # The billed peak only rises along the path.
@@ -156,16 +165,7 @@ def test_ninety_per_cent_on_the_emhass_ten_days_is_not_ruled_out() -> None:
     A controller reaching 90 % on the measured profile can still have about
     83 % on every branch, a couple of points under the bound without it.
     """
-    with PROFILE.open() as lines:
-        series = read_profile(lines)
-    bound = causal_bound(
-        series,
-        battery_limits(10, 3),
-        interval=timedelta(minutes=15),
-        branch_from=datetime(2025, 3, 13, 21, tzinfo=UTC),
-        branch_to=datetime(2025, 3, 14, 1, tzinfo=UTC),
-        measured_share=0.9,
-    )
+    bound = emhass_night_of_14_march(measured_share=0.9)
     assert 0.8 < bound.share < 0.86
     # By 21:00 it has billed more than the orchestrator had (1269 W), to keep
     # more of the battery for the night.
