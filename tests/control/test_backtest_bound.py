@@ -39,6 +39,26 @@ def evenings(heavy_hours: list[int]) -> Series:
     return Series(START, STEP, load, [0.0] * len(load))
 
 
+def evening_bound(
+    heavy_hours: list[int],
+    first_hour: int,
+    last_hour: int,
+    *,
+    measured_share: float | None = None,
+    level_step_w: float = 10.0,
+) -> CausalBound:
+    """Return the bound of ``evenings`` on the small battery, hourly branches on day 1."""
+    return causal_bound(
+        evenings(heavy_hours),
+        SMALL,
+        interval=HOUR,
+        branch_from=START + timedelta(days=1, hours=first_hour),
+        branch_to=START + timedelta(days=1, hours=last_hour),
+        measured_share=measured_share,
+        level_step_w=level_step_w,
+    )
+
+
 def emhass_night_of_14_march(measured_share: float | None) -> CausalBound:
     """Return the EMHASS 10 days' bound, 10 kWh / 3 kW, branching 21:00 to 01:00."""
     with PROFILE.open() as lines:
@@ -63,13 +83,7 @@ def test_a_second_heavy_hour_nothing_announced_caps_every_controller() -> None:
     about 40 W, what recharges the battery in the 23 quiet hours (share
     (1000 - b) / 960). The best it can be sure of is b = 342 W, 1000 / 1460.
     """
-    bound = causal_bound(
-        evenings([1, 2, 1]),
-        SMALL,
-        interval=HOUR,
-        branch_from=START + timedelta(days=1, hours=20),
-        branch_to=START + timedelta(days=1, hours=20),
-    )
+    bound = evening_bound([1, 2, 1], 20, 20)
     assert bound.measured.none_peak_w == 1000
     assert bound.measured.optimal_peak_w == pytest.approx(500, abs=1)
     (branch,) = bound.branches
@@ -90,14 +104,7 @@ def test_what_reaching_the_optimum_on_the_measured_profile_costs_on_the_branch()
     Where the day before repeats instead, 500 W is billed for an optimum of
     about 40 W: (1000 - 500) / 960 of the reduction.
     """
-    bound = causal_bound(
-        evenings([1, 2, 1]),
-        SMALL,
-        interval=HOUR,
-        branch_from=START + timedelta(days=1, hours=20),
-        branch_to=START + timedelta(days=1, hours=20),
-        measured_share=1.0,
-    )
+    bound = evening_bound([1, 2, 1], 20, 20, measured_share=1.0)
     (branch,) = bound.branches
     expected = 500 / (1000 - branch.reduction.optimal_peak_w)
     assert expected - 0.001 <= bound.share < expected + 0.02
@@ -107,13 +114,7 @@ def test_what_reaching_the_optimum_on_the_measured_profile_costs_on_the_branch()
 
 def test_days_that_repeat_hide_nothing() -> None:
     """Where the past's forecast is the future, following the optimum reaches it."""
-    bound = causal_bound(
-        evenings([1, 1, 1]),
-        SMALL,
-        interval=HOUR,
-        branch_from=START + timedelta(days=1, hours=12),
-        branch_to=START + timedelta(days=1, hours=23),
-    )
+    bound = evening_bound([1, 1, 1], 12, 23)
     assert bound.share == pytest.approx(1.0, abs=0.01)
 
 
@@ -122,23 +123,8 @@ def test_more_branch_points_can_only_lower_the_bound() -> None:
 
     Up to the level grid's credit: 5 W here, 1 % of the reduction.
     """
-    series = evenings([1, 2, 1])
-    one = causal_bound(
-        series,
-        SMALL,
-        interval=HOUR,
-        branch_from=START + timedelta(days=1, hours=20),
-        branch_to=START + timedelta(days=1, hours=20),
-        level_step_w=5.0,
-    )
-    several = causal_bound(
-        series,
-        SMALL,
-        interval=HOUR,
-        branch_from=START + timedelta(days=1, hours=14),
-        branch_to=START + timedelta(days=1, hours=22),
-        level_step_w=5.0,
-    )
+    one = evening_bound([1, 2, 1], 20, 20, level_step_w=5.0)
+    several = evening_bound([1, 2, 1], 14, 22, level_step_w=5.0)
     assert several.share <= one.share + 0.01
     assert len(several.billed_peak_w) == len(several.branches) == 9
 
