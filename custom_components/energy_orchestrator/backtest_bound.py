@@ -463,7 +463,8 @@ class _Search:
                         continue
                     worst = min(state.worst, self.judged(stage, level, energy))
                     if worst >= floor_share:
-                        bucket = _bucket(energy, self.quantum)
+                        # At most full: float rounding must not make a bucket past it.
+                        bucket = min(_bucket(energy, self.quantum), self.full)
                         following.append(_State(level, worst, bucket, parent))
                     if energy >= self.battery.energy_max_wh - 1e-6:
                         # A higher level holds no more energy, only a higher peak.
