@@ -5,7 +5,8 @@ house does. Where a profile holds a surprise (a night twice as heavy as any
 before it), no controller can come near the optimum there, however good.
 This module says how near one can come: the highest share of the optimal's
 peak reduction that *any* controller seeing only the past can be sure of
-on a measured profile. A controller's figure is judged against it.
+on a measured profile. With it, a controller's own shortfall can be told
+apart from the profile's surprise.
 
 The argument. Up to a moment, the past cannot tell which future comes. A
 *branch* is the measured profile up to a branch point, followed by the 24
