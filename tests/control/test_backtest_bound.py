@@ -29,7 +29,7 @@ SMALL = BatteryLimits(1000, 1000, 1000, 0, 100, 1.0, 1.0)
 
 
 def evenings(heavy_hours: list[int]) -> Series:
-    """Three days at 0 W but 1 kW from 19:00 for one hour, or ``heavy_hours[day]``."""
+    """Three days at 0 W, but at 1 kW from 19:00 for ``heavy_hours[day]`` hours."""
     load: list[float] = []
     for day in range(3):
         hours = range(19, 19 + heavy_hours[day])
