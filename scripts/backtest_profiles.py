@@ -11,7 +11,8 @@ event, twelve show how a strategy does in general. With ``--bound``, ``eo
 backtest-bound`` runs over the events that keep runs of the sweep under
 90 % (``BOUNDS``), once as it is and once with ``--measured-share 0.9``:
 how much of the optimum any controller seeing only the past could be sure
-of there, and what reaching 90 % would cost on the branches. Usage:
+of there, what reaching 90 % would cost on the branches, and where the
+orchestrator itself stands on the same profiles. Usage:
 ``.venv/bin/python scripts/backtest_profiles.py [--ev | --sweep | --bound]``.
 """
 

@@ -441,6 +441,73 @@ class _PerfectForecastShaver(PeakShaver):
         return self.meter.billed_peak_w
 
 
+class OrchestratorReplay:
+    """``PeakShaver`` driven step by step over a profile, with its battery and tally.
+
+    A copy (``copy.deepcopy``) carries on from where the original stands:
+    ``eo backtest-bound`` runs the orchestrator once up to each branch point
+    and each branch from a copy.
+    """
+
+    def __init__(
+        self,
+        history: Series,
+        start: datetime,
+        *,
+        limits: BatteryLimits,
+        per: int,
+        import_limit: float | None,
+        interval: timedelta,
+        future: Series | None = None,
+    ) -> None:
+        """Start at ``start`` with a full battery, having seen ``history``.
+
+        With ``future`` (the scored profile), the forecasts are its real net
+        load ahead: the perfect-forecast strategy.
+        """
+        self.tally = _tally(history, per, import_limit)
+        self.battery = _Battery(limits, limits.energy_max_wh)
+        settings = PeakShavingSettings(
+            import_limit_w=import_limit,
+            billing_interval=interval,
+            # The figures are the whole profile's peak: one billing period.
+            billing_period=BillingPeriod.NONE,
+        )
+        if future is not None:
+            known = SlotHistory(interval)
+            known.extend(
+                (future.start + index * future.step, net)
+                for index, net in enumerate(future.net_w)
+            )
+            self.shaver: PeakShaver = _PerfectForecastShaver(
+                settings, limits, now=start, future=known
+            )
+        else:
+            self.shaver = PeakShaver(settings, limits, now=start)
+        for index, (load, pv) in enumerate(
+            zip(history.load_w, history.pv_w, strict=True)
+        ):
+            self.shaver.observe(history.start + index * history.step, load, pv)
+        self.step = history.step
+        self.setpoint = 0.0
+        self.previous_grid: float | None = None
+
+    def run(self, now: datetime, load: float, pv: float) -> None:
+        """Run one step of the profile, starting at ``now``."""
+        status = self.shaver.update(
+            now,
+            grid_w=load - pv + self.setpoint,
+            battery_power_w=self.setpoint,
+            energy_wh=self.battery.energy_wh,
+            step=self.step,
+            pv_w=pv,
+            grid_since_last_w=self.previous_grid,
+        )
+        self.setpoint = self.battery.run(status.battery_setpoint_w, self.tally.step_h)
+        self.tally.book(load, pv, self.setpoint, self.battery.soc)
+        self.previous_grid = self.tally.grid[-1]
+
+
 def _run_orchestrator(
     history: Series,
     series: Series,
@@ -452,45 +519,18 @@ def _run_orchestrator(
     perfect_forecast: bool = False,
 ) -> dict[str, Any]:
     """Run ``PeakShaver``, seeing only the past (or, told so, the real future)."""
-    tally = _tally(series, per, import_limit)
-    step_h = tally.step_h
-    battery = _Battery(limits, limits.energy_max_wh)
-    settings = PeakShavingSettings(
-        import_limit_w=import_limit,
-        billing_interval=interval,
-        # The figures are the whole profile's peak: one billing period.
-        billing_period=BillingPeriod.NONE,
+    replay = OrchestratorReplay(
+        history,
+        series.start,
+        limits=limits,
+        per=per,
+        import_limit=import_limit,
+        interval=interval,
+        future=series if perfect_forecast else None,
     )
-    if perfect_forecast:
-        future = SlotHistory(interval)
-        future.extend(
-            (series.start + index * series.step, net)
-            for index, net in enumerate(series.net_w)
-        )
-        shaver: PeakShaver = _PerfectForecastShaver(
-            settings, limits, now=series.start, future=future
-        )
-    else:
-        shaver = PeakShaver(settings, limits, now=series.start)
-    for index, (load, pv) in enumerate(zip(history.load_w, history.pv_w, strict=True)):
-        shaver.observe(history.start + index * history.step, load, pv)
-    setpoint = 0.0
-    previous_grid: float | None = None
     for index, (load, pv) in enumerate(zip(series.load_w, series.pv_w, strict=True)):
-        now = series.start + index * series.step
-        status = shaver.update(
-            now,
-            grid_w=load - pv + setpoint,
-            battery_power_w=setpoint,
-            energy_wh=battery.energy_wh,
-            step=series.step,
-            pv_w=pv,
-            grid_since_last_w=previous_grid,
-        )
-        setpoint = battery.run(status.battery_setpoint_w, step_h)
-        tally.book(load, pv, setpoint, battery.soc)
-        previous_grid = tally.grid[-1]
-    return tally.figures()
+        replay.run(series.start + index * series.step, load, pv)
+    return replay.tally.figures()
 
 
 def _run_optimal(

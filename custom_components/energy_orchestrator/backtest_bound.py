@@ -44,10 +44,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .backtest import Series, interval_averages, split_warmup
 from .control.energy_planner import BatteryLimits, hold, plan_peak
+
+if TYPE_CHECKING:
+    from .backtest_branches import OrchestratorShares
 
 DAY = timedelta(days=1)
 LOOKAHEAD = timedelta(days=7)
@@ -97,6 +100,8 @@ class CausalBound:
     # The billed peak at each branch point on the path that reaches the bound.
     billed_peak_w: tuple[float, ...]
     measured_share: float | None = None
+    # How far past each branch point its future was judged.
+    lookahead: timedelta = LOOKAHEAD
 
     def as_dict(self) -> dict[str, Any]:
         """Return the figures as plain JSON values."""
@@ -327,6 +332,7 @@ def causal_bound(
         branches=tuple(branches),
         billed_peak_w=tuple(path),
         measured_share=measured_share,
+        lookahead=lookahead,
     )
 
 
@@ -496,8 +502,10 @@ class _Search:
         return best_share, path[::-1]
 
 
-def format_bound(bound: CausalBound) -> str:
-    """Return the bound and its branches as lines of text."""
+def format_bound(
+    bound: CausalBound, orchestrator: OrchestratorShares | None = None
+) -> str:
+    """Return the bound and its branches as lines of text, with the orchestrator's shares."""
     measured = bound.measured
     over = (
         "the measured profile and every branch"
@@ -507,13 +515,32 @@ def format_bound(bound: CausalBound) -> str:
     lines = [
         f"causal bound: {100 * bound.share:.1f} % of the optimal's peak reduction"
         f" on {over}",
+    ]
+    if orchestrator is not None:
+        worst = (
+            f"{100 * orchestrator.worst_share:.1f} % on the worst of it and the branches"
+            if bound.measured_share is None
+            else f"{100 * orchestrator.worst_branch_share:.1f} % on the worst branch"
+        )
+        lines.append(
+            f"orchestrator: {100 * orchestrator.measured_share:.1f} % on the"
+            f" measured profile, {worst}"
+        )
+    lines += [
         f"measured profile: none {measured.none_peak_w:.0f} W,"
         f" optimal {measured.optimal_peak_w:.0f} W",
-        f"{'branch at':26}{'none':>8}{'optimal':>9}{'billed':>8}",
+        f"{'branch at':26}{'none':>8}{'optimal':>9}{'billed':>8}"
+        + ("  orchestrator" if orchestrator is not None else ""),
     ]
-    for branch, billed in zip(bound.branches, bound.billed_peak_w, strict=True):
-        lines.append(
+    shares = orchestrator.branch_shares if orchestrator is not None else ()
+    for index, (branch, billed) in enumerate(
+        zip(bound.branches, bound.billed_peak_w, strict=True)
+    ):
+        line = (
             f"{branch.at.isoformat():26}{branch.reduction.none_peak_w:>8.0f}"
             f"{branch.reduction.optimal_peak_w:>9.0f}{billed:>8.0f}"
         )
+        if shares:
+            line += f"{100 * shares[index]:>12.1f} %"
+        lines.append(line)
     return "\n".join(lines)

@@ -324,6 +324,7 @@ def _backtest_bound(args: argparse.Namespace) -> int:
     """Print the causal bound of a profile over a stretch of branch points."""
     from .backtest import battery_limits, parse_time  # noqa: PLC0415
     from .backtest_bound import causal_bound, format_bound  # noqa: PLC0415
+    from .backtest_branches import orchestrator_on_branches  # noqa: PLC0415
 
     if args.battery_kwh <= 0 or args.battery_kw <= 0:
         return _fail("--battery-kwh and --battery-kw must be > 0")
@@ -335,10 +336,11 @@ def _backtest_bound(args: argparse.Namespace) -> int:
             return _fail(f"{option} {text!r} is not a time (ISO 8601 or epoch seconds)")
 
     def run(series: Series, interval: timedelta) -> str:
-        """Return the bound over the branch points asked for."""
+        """Return the bound over the branch points asked for, and the orchestrator's shares."""
+        battery = battery_limits(args.battery_kwh, args.battery_kw)
         bound = causal_bound(
             series,
-            battery_limits(args.battery_kwh, args.battery_kw),
+            battery,
             interval=interval,
             branch_from=moments[0],
             branch_to=moments[1],
@@ -346,7 +348,10 @@ def _backtest_bound(args: argparse.Namespace) -> int:
             level_step_w=args.level_step,
             measured_share=args.measured_share,
         )
-        return json.dumps(bound.as_dict()) if args.json else format_bound(bound)
+        shares = orchestrator_on_branches(series, battery, bound, interval=interval)
+        if args.json:
+            return json.dumps({**bound.as_dict(), "orchestrator": shares.as_dict()})
+        return format_bound(bound, shares)
 
     return _on_profile(args.input, args.interval, run)
 

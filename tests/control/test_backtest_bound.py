@@ -205,7 +205,17 @@ def test_cli_prints_the_bound_and_its_branches(
         "none_peak_w",
         "optimal_peak_w",
         "branches",
+        "orchestrator",
     }
+    # The orchestrator's shares on the same profiles, judged the same way.
+    assert set(printed["orchestrator"]) == {
+        "measured_share",
+        "worst_share",
+        "worst_branch_share",
+        "branch_shares",
+    }
+    assert len(printed["orchestrator"]["branch_shares"]) == 2
+    assert printed["orchestrator"]["worst_share"] <= printed["share"]
     assert [branch["at"] for branch in printed["branches"]] == [
         "2025-03-13T23:00:00+00:00",
         "2025-03-14T00:00:00+00:00",
@@ -217,7 +227,10 @@ def test_cli_prints_the_bound_and_its_branches(
         "billed_peak_w",
     }
     assert main([*args, "2025-03-14T00:00"]) == 0
-    assert capsys.readouterr().out.startswith("causal bound: ")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("causal bound: ")
+    assert lines[1].startswith("orchestrator: 70.1 % on the measured profile, ")
+    assert lines[3].endswith("orchestrator")
 
 
 def test_cli_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:

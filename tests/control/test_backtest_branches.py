@@ -1,0 +1,127 @@
+"""The orchestrator on the causal bound's branches, judged as the bound judges."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from custom_components.energy_orchestrator.backtest import (
+    Series,
+    battery_limits,
+    run_backtest,
+)
+from custom_components.energy_orchestrator.backtest_bound import causal_bound
+from custom_components.energy_orchestrator.backtest_branches import (
+    orchestrator_on_branches,
+)
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+STEP = timedelta(minutes=5)
+HOUR = timedelta(hours=1)
+PER_HOUR = 12
+BATTERY = battery_limits(1, 1)
+
+
+def evenings(heavy_hours: list[int]) -> Series:
+    """Days at 200 W, but at 1.2 kW from 19:00 for ``heavy_hours[day]`` hours."""
+    load: list[float] = []
+    for hours in heavy_hours:
+        evening = range(19, 19 + hours)
+        load += [
+            1200.0 if hour in evening else 200.0
+            for hour in range(24)
+            for _ in range(PER_HOUR)
+        ]
+    return Series(START, STEP, load, [0.0] * len(load))
+
+
+def branch(series: Series, at: datetime) -> Series:
+    """Return ``series`` up to ``at``, then the 24 hours before ``at`` repeated."""
+    point = int((at - series.start) / STEP)
+    day = 24 * PER_HOUR
+    before = series.load_w[point - day : point]
+    rest = len(series.load_w) - point
+    load = series.load_w[:point] + [before[index % day] for index in range(rest)]
+    return Series(series.start, STEP, load, [0.0] * len(load))
+
+
+def orchestrator_peak(series: Series) -> float:
+    """Return ``eo backtest``'s orchestrator peak on a profile (hourly billing)."""
+    result = run_backtest(series, battery_kwh=1, battery_kw=1, interval=HOUR)
+    peak: float = result["strategies"]["orchestrator"]["peak_import_w"]
+    return peak
+
+
+def test_each_branch_is_judged_as_a_fresh_run_of_that_branch_would_be() -> None:
+    """Running each branch from a copy of the orchestrator at its branch point changes nothing.
+
+    Three days at 200 W and a heavy evening, the scored first evening two
+    hours long where the day of history had one: the measured profile and
+    the branches at 19:00, 20:00 and 21:00 of that evening, each against a
+    whole ``eo backtest`` of the branch as a profile of its own.
+    """
+    series = evenings([1, 2, 1])
+    bound = causal_bound(
+        series,
+        BATTERY,
+        interval=HOUR,
+        branch_from=START + timedelta(days=1, hours=19),
+        branch_to=START + timedelta(days=1, hours=21),
+    )
+    shares = orchestrator_on_branches(series, BATTERY, bound, interval=HOUR)
+    assert shares.measured_share == pytest.approx(
+        bound.measured.share(orchestrator_peak(series)), abs=1e-3
+    )
+    assert len(shares.branch_shares) == 3
+    for each, share in zip(bound.branches, shares.branch_shares, strict=True):
+        alone = orchestrator_peak(branch(series, each.at))
+        assert share == pytest.approx(each.reduction.share(alone), abs=1e-3)
+    # The branches differ: from 21:00 the second heavy hour is in the past
+    # that repeats, from 19:00 it is not.
+    assert len(set(shares.branch_shares)) > 1
+    assert shares.worst_share == min(shares.measured_share, *shares.branch_shares)
+
+
+def test_the_orchestrator_never_beats_the_bound() -> None:
+    """It is one controller that sees only the past: its worst is at most the bound.
+
+    A 3 kWh battery; the scored first evening runs three hours at 1.2 kW
+    where the day of history ran one. The orchestrator trusts its forecast
+    that each heavy hour is the last, runs empty at 20:35 and bills the
+    whole 1.2 kW: none of the optimum's reduction, where a controller seeing
+    only the past can be sure of 93 %.
+    """
+    series = evenings([1, 3, 1, 1])
+    battery = battery_limits(3, 1)
+    bound = causal_bound(
+        series,
+        battery,
+        interval=HOUR,
+        branch_from=START + timedelta(days=1, hours=12),
+        branch_to=START + timedelta(days=2, hours=6),
+    )
+    shares = orchestrator_on_branches(series, battery, bound, interval=HOUR)
+    # The optimum's rounding (the planner's bisection) is under 1 W here.
+    assert shares.worst_share <= bound.share + 0.002
+    assert bound.share > 0.9
+    assert shares.measured_share == 0
+
+
+def test_the_bound_of_what_the_orchestrator_reached_limits_its_worst_branch() -> None:
+    """Among controllers reaching its share on the measured profile, none is worse off.
+
+    A two-hour first evening: the orchestrator reaches 62 % of the optimum
+    there, and its worst branch is at most what the bound allows at 60 %.
+    """
+    series = evenings([1, 2, 1, 1])
+    battery = battery_limits(3, 1)
+    bound = causal_bound(
+        series,
+        battery,
+        interval=HOUR,
+        branch_from=START + timedelta(days=1, hours=12),
+        branch_to=START + timedelta(days=2, hours=6),
+        measured_share=0.6,
+    )
+    shares = orchestrator_on_branches(series, battery, bound, interval=HOUR)
+    assert shares.measured_share >= 0.6
+    assert shares.worst_branch_share <= bound.share + 0.002
