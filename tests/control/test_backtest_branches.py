@@ -9,16 +9,22 @@ from custom_components.energy_orchestrator.backtest import (
     battery_limits,
     run_backtest,
 )
-from custom_components.energy_orchestrator.backtest_bound import causal_bound
+from custom_components.energy_orchestrator.backtest_bound import (
+    CausalBound,
+    causal_bound,
+)
 from custom_components.energy_orchestrator.backtest_branches import (
+    OrchestratorShares,
     orchestrator_on_branches,
 )
+from custom_components.energy_orchestrator.control.energy_planner import BatteryLimits
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 STEP = timedelta(minutes=5)
 HOUR = timedelta(hours=1)
 PER_HOUR = 12
-BATTERY = battery_limits(1, 1)
+# Branch points through the first scored evening and night.
+EVENING = (timedelta(days=1, hours=12), timedelta(days=2, hours=6))
 
 
 def evenings(heavy_hours: list[int]) -> Series:
@@ -51,6 +57,25 @@ def orchestrator_peak(series: Series) -> float:
     return peak
 
 
+def judged(
+    series: Series,
+    battery: BatteryLimits,
+    branch_points: tuple[timedelta, timedelta],
+    measured_share: float | None = None,
+) -> tuple[CausalBound, OrchestratorShares]:
+    """Return the bound over hourly branch points (offsets from the start) and the orchestrator's shares."""
+    first, last = branch_points
+    bound = causal_bound(
+        series,
+        battery,
+        interval=HOUR,
+        branch_from=START + first,
+        branch_to=START + last,
+        measured_share=measured_share,
+    )
+    return bound, orchestrator_on_branches(series, battery, bound, interval=HOUR)
+
+
 def test_each_branch_is_judged_as_a_fresh_run_of_that_branch_would_be() -> None:
     """Running each branch from a copy of the orchestrator at its branch point changes nothing.
 
@@ -60,14 +85,8 @@ def test_each_branch_is_judged_as_a_fresh_run_of_that_branch_would_be() -> None:
     whole ``eo backtest`` of the branch as a profile of its own.
     """
     series = evenings([1, 2, 1])
-    bound = causal_bound(
-        series,
-        BATTERY,
-        interval=HOUR,
-        branch_from=START + timedelta(days=1, hours=19),
-        branch_to=START + timedelta(days=1, hours=21),
-    )
-    shares = orchestrator_on_branches(series, BATTERY, bound, interval=HOUR)
+    at = (timedelta(days=1, hours=19), timedelta(days=1, hours=21))
+    bound, shares = judged(series, battery_limits(1, 1), at)
     assert shares.measured_share == pytest.approx(
         bound.measured.share(orchestrator_peak(series)), abs=1e-3
     )
@@ -90,16 +109,7 @@ def test_the_orchestrator_never_beats_the_bound() -> None:
     whole 1.2 kW: none of the optimum's reduction, where a controller seeing
     only the past can be sure of 93 %.
     """
-    series = evenings([1, 3, 1, 1])
-    battery = battery_limits(3, 1)
-    bound = causal_bound(
-        series,
-        battery,
-        interval=HOUR,
-        branch_from=START + timedelta(days=1, hours=12),
-        branch_to=START + timedelta(days=2, hours=6),
-    )
-    shares = orchestrator_on_branches(series, battery, bound, interval=HOUR)
+    bound, shares = judged(evenings([1, 3, 1, 1]), battery_limits(3, 1), EVENING)
     # The optimum's rounding (the planner's bisection) is under 1 W here.
     assert shares.worst_share <= bound.share + 0.002
     assert bound.share > 0.9
@@ -113,15 +123,6 @@ def test_the_bound_of_what_the_orchestrator_reached_limits_its_worst_branch() ->
     there, and its worst branch is at most what the bound allows at 60 %.
     """
     series = evenings([1, 2, 1, 1])
-    battery = battery_limits(3, 1)
-    bound = causal_bound(
-        series,
-        battery,
-        interval=HOUR,
-        branch_from=START + timedelta(days=1, hours=12),
-        branch_to=START + timedelta(days=2, hours=6),
-        measured_share=0.6,
-    )
-    shares = orchestrator_on_branches(series, battery, bound, interval=HOUR)
+    bound, shares = judged(series, battery_limits(3, 1), EVENING, measured_share=0.6)
     assert shares.measured_share >= 0.6
     assert shares.worst_branch_share <= bound.share + 0.002
