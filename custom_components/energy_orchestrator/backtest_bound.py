@@ -522,9 +522,12 @@ def format_bound(
             if bound.measured_share is None
             else f"{100 * orchestrator.worst_branch_share:.1f} % on the worst branch"
         )
+        # Judged as the bound judges: only so far past the last branch point.
+        days = bound.lookahead / DAY
         lines.append(
             f"orchestrator: {100 * orchestrator.measured_share:.1f} % on the"
-            f" measured profile, {worst}"
+            f" measured profile (to {days:g} days past the last branch point),"
+            f" {worst}"
         )
     lines += [
         f"measured profile: none {measured.none_peak_w:.0f} W,"

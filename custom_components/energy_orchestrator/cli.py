@@ -4,7 +4,8 @@
 - ``eo simulate``: serve the simulated site over real Modbus TCP.
 - ``eo soc``: run the battery manager's SOC estimator over a recorded trace.
 - ``eo backtest``: replay a measured profile through the peak-shaving strategies.
-- ``eo backtest-bound``: the most a controller seeing only the past can reach there.
+- ``eo backtest-bound``: the most a controller seeing only the past can reach
+  there, and what the orchestrator reaches on the same profiles.
 - ``eo bench poll|scale|soc|plan``: the figures the README records.
 
 Failures print one line and exit with status 1; nothing here prints a

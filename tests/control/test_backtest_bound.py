@@ -229,7 +229,10 @@ def test_cli_prints_the_bound_and_its_branches(
     assert main([*args, "2025-03-14T00:00"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("causal bound: ")
-    assert lines[1].startswith("orchestrator: 70.1 % on the measured profile, ")
+    assert lines[1] == (
+        "orchestrator: 70.1 % on the measured profile (to 7 days past the last"
+        " branch point), 70.1 % on the worst of it and the branches"
+    )
     assert lines[3].endswith("orchestrator")
 
 
