@@ -82,8 +82,8 @@ def orchestrator_on_branches(
     """
     per = int(interval / series.step)
     history, scored = split_warmup(series, interval)
-    load = history.load_w + scored.load_w
-    pv = history.pv_w + scored.pv_w
+    # The scored part starts this many steps into the whole profile.
+    load, pv = series.load_w, series.pv_w
     offset = len(history.load_w)
     # Whole billing intervals only, as the bound scores them.
     end = len(scored.load_w) // per * per
