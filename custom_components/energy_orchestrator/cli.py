@@ -20,15 +20,12 @@ import json
 from pathlib import Path
 import signal
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any, TextIO
 
 from .drivers.errors import DeviceError
 from .drivers.families import FAMILIES, build_driver
 from .drivers.transport.endpoint import parse_endpoint
 from .drivers.transport.pool import LinkPool
-
-if TYPE_CHECKING:
-    from .backtest import Series
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -276,19 +273,13 @@ def _soc(args: argparse.Namespace) -> int:
     return 0
 
 
-def _on_profile(
-    path: str, interval_minutes: int, run: Callable[[Series, timedelta], str]
-) -> int:
-    """Read a profile, print what ``run`` makes of it; any failure as one line."""
-    from .backtest import STEP, ProfileError, read_profile  # noqa: PLC0415
+def _on_profile(path: str, run: Callable[[TextIO], str]) -> int:
+    """Open a profile, print what ``run`` makes of it; any failure as one line."""
+    from .backtest import ProfileError  # noqa: PLC0415
 
-    interval = timedelta(minutes=interval_minutes)
-    if interval_minutes < 5 or interval % STEP:
-        return _fail(f"--interval must be a multiple of {STEP.seconds // 60} minutes")
     try:
         with Path(path).open(encoding="utf-8", newline="") as profile:
-            series = read_profile(profile)
-        print(run(series, interval))
+            print(run(profile))
     except OSError as err:
         return _fail(f"cannot read {path}: {err.strerror or err}")
     except ProfileError as err:
@@ -298,19 +289,32 @@ def _on_profile(
     return 0
 
 
+def _billing_interval(minutes: int) -> timedelta:
+    """Return the billing interval asked for; ValueError when a replay cannot use it."""
+    from .backtest import STEP  # noqa: PLC0415
+
+    interval = timedelta(minutes=minutes)
+    if minutes < 5 or interval % STEP:
+        raise ValueError(
+            f"--interval must be a multiple of {STEP.seconds // 60} minutes"
+        )
+    return interval
+
+
 def _backtest(args: argparse.Namespace) -> int:
     """Replay a profile through the peak-shaving strategies."""
-    from .backtest import format_backtest, run_backtest  # noqa: PLC0415
+    from .backtest import format_backtest, read_profile, run_backtest  # noqa: PLC0415
 
     if args.battery_kwh < 0 or args.battery_kw < 0:
         return _fail("--battery-kwh and --battery-kw must be >= 0")
     if args.import_limit is not None and args.import_limit < 0:
         return _fail("--import-limit must be >= 0 W")
 
-    def run(series: Series, interval: timedelta) -> str:
+    def run(profile: TextIO) -> str:
         """Return every strategy's figures."""
+        interval = _billing_interval(args.interval)
         result = run_backtest(
-            series,
+            read_profile(profile),
             battery_kwh=args.battery_kwh,
             battery_kw=args.battery_kw,
             import_limit_w=args.import_limit,
@@ -318,12 +322,12 @@ def _backtest(args: argparse.Namespace) -> int:
         )
         return json.dumps(result) if args.json else format_backtest(result)
 
-    return _on_profile(args.input, args.interval, run)
+    return _on_profile(args.input, run)
 
 
 def _backtest_bound(args: argparse.Namespace) -> int:
     """Print the causal bound of a profile over a stretch of branch points."""
-    from .backtest import battery_limits, parse_time  # noqa: PLC0415
+    from .backtest import battery_limits, parse_time, read_profile  # noqa: PLC0415
     from .backtest_bound import causal_bound, format_bound  # noqa: PLC0415
     from .backtest_branches import orchestrator_on_branches  # noqa: PLC0415
 
@@ -336,8 +340,10 @@ def _backtest_bound(args: argparse.Namespace) -> int:
         except ValueError, OverflowError, OSError:
             return _fail(f"{option} {text!r} is not a time (ISO 8601 or epoch seconds)")
 
-    def run(series: Series, interval: timedelta) -> str:
+    def run(profile: TextIO) -> str:
         """Return the bound over the branch points asked for, and the orchestrator's shares."""
+        interval = _billing_interval(args.interval)
+        series = read_profile(profile)
         battery = battery_limits(args.battery_kwh, args.battery_kw)
         bound = causal_bound(
             series,
@@ -354,7 +360,7 @@ def _backtest_bound(args: argparse.Namespace) -> int:
             return json.dumps({**bound.as_dict(), "orchestrator": shares.as_dict()})
         return format_bound(bound, shares)
 
-    return _on_profile(args.input, args.interval, run)
+    return _on_profile(args.input, run)
 
 
 def _backtest_ev(args: argparse.Namespace) -> int:
@@ -362,7 +368,7 @@ def _backtest_ev(args: argparse.Namespace) -> int:
     import csv  # noqa: PLC0415
     from datetime import time  # noqa: PLC0415
 
-    from .backtest import ProfileError, read_profile  # noqa: PLC0415
+    from .backtest import read_profile  # noqa: PLC0415
     from .backtest_ev import (  # noqa: PLC0415
         format_backtest_ev,
         profile_zone,
@@ -376,28 +382,23 @@ def _backtest_ev(args: argparse.Namespace) -> int:
         )
     except ValueError:
         return _fail("--arrive and --depart are clock times, HH:MM")
-    try:
-        with Path(args.input).open(encoding="utf-8", newline="") as profile:
-            first = next(csv.DictReader(profile), None)
-            profile.seek(0)
-            series = read_profile(profile)
-        zone = profile_zone((first or {}).get("time") or "0")
+
+    def run(profile: TextIO) -> str:
+        """Return both strategies' figures; the profile's own offset is its clock."""
+        first = next(csv.DictReader(profile), None)
+        profile.seek(0)
+        series = read_profile(profile)
         result = run_backtest_ev(
             series,
             arrive=arrive,
             depart=depart,
             need_kwh=args.need_kwh,
             max_current_a=args.max_current,
-            zone=zone,
+            zone=profile_zone((first or {}).get("time") or "0"),
         )
-    except OSError as err:
-        return _fail(f"cannot read {args.input}: {err.strerror or err}")
-    except ProfileError as err:
-        return _fail(f"{args.input}: {err}")
-    except ValueError as err:
-        return _fail(str(err))
-    print(json.dumps(result) if args.json else format_backtest_ev(result))
-    return 0
+        return json.dumps(result) if args.json else format_backtest_ev(result)
+
+    return _on_profile(args.input, run)
 
 
 async def _simulate(args: argparse.Namespace) -> int:

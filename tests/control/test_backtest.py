@@ -187,6 +187,22 @@ def test_backtest_ev_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     assert "minimum <= maximum" in capsys.readouterr().err
 
 
+def test_backtest_ev_bad_profiles(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The car's replay reads and reports a profile as the peak-shaving one does."""
+    args = ["--arrive", "16:00", "--depart", "07:30", "--need-kwh", "10"]
+    missing = tmp_path / "missing.csv"
+    assert main(["backtest-ev", "--input", str(missing), *args]) == 1
+    assert capsys.readouterr().err.startswith(f"eo: cannot read {missing}")
+    garbage = tmp_path / "profile.csv"
+    garbage.write_text("time,load\n0,100\n1800,lots\n")
+    assert main(["backtest-ev", "--input", str(garbage), *args]) == 1
+    err = capsys.readouterr().err
+    assert f"{garbage}: line 3: load 'lots' is not a number" in err
+    assert err.count("\n") == 1
+
+
 def test_the_baseline_starts_afresh_when_the_car_comes_back() -> None:
     """evcc disables the charger when the car leaves; its enable delay runs again."""
     baseline = _EvccLike(WallboxLimits())
