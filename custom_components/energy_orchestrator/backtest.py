@@ -41,7 +41,7 @@ from functools import partial
 import math
 from typing import Any
 
-from .control.energy_planner import BatteryLimits, hold, plan_peak
+from .control.energy_planner import BatteryLimits, Plan, hold, plan_peak
 from .control.forecast import SlotHistory
 from .control.peak_shaving import BillingPeriod, PeakShaver, PeakShavingSettings
 from .sim.profiles import Profile
@@ -439,6 +439,17 @@ class _PerfectForecastShaver(PeakShaver):
     ) -> float:
         """Return the billed peak: a known future needs no scenarios."""
         return self.meter.billed_peak_w
+
+    def _insured(
+        self,
+        start: datetime,
+        net: list[float],
+        plan: Plan,
+        energy_wh: float,
+        export_limit: float | None,
+    ) -> Plan:
+        """Return ``plan``: a known future needs no insurance."""
+        return plan
 
 
 class OrchestratorReplay:

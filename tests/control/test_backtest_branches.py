@@ -17,6 +17,7 @@ from custom_components.energy_orchestrator.backtest_branches import (
     OrchestratorShares,
     orchestrator_on_branches,
 )
+from custom_components.energy_orchestrator.control import peak_shaving
 from custom_components.energy_orchestrator.control.energy_planner import BatteryLimits
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -114,6 +115,24 @@ def test_the_orchestrator_never_beats_the_bound() -> None:
     assert shares.worst_share <= bound.share + 0.002
     assert bound.share > 0.9
     assert shares.measured_share == 0
+
+
+def test_a_long_first_evening_is_insured_and_the_battery_lasts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Five hours at 1.2 kW where the day of history had one, a 5 kWh battery.
+
+    Trusting the forecast that each heavy hour is the last, the battery
+    runs empty and the whole 1.2 kW is billed. Insuring the stretch from
+    its second hour on keeps the battery for the rest of it.
+    """
+    series = evenings([1, 5, 1, 1])
+    result = run_backtest(series, battery_kwh=5, battery_kw=1, interval=HOUR)
+    insured = result["strategies"]["orchestrator"]["peak_import_w"]
+    monkeypatch.setattr(peak_shaving, "HEAVY_STRETCH_MIN", timedelta(days=1))
+    result = run_backtest(series, battery_kwh=5, battery_kw=1, interval=HOUR)
+    assert result["strategies"]["orchestrator"]["peak_import_w"] == pytest.approx(1200)
+    assert insured < 1150
 
 
 def test_the_bound_of_what_the_orchestrator_reached_limits_its_worst_branch() -> None:

@@ -8,6 +8,7 @@ import pytest
 from custom_components.energy_orchestrator.control.forecast import (
     SlotHistory,
     energy_periods_to_power,
+    heavy_stretch,
     measured_share,
     net_forecast,
     pv_override,
@@ -112,3 +113,38 @@ def test_the_load_scale_scales_the_load_and_not_the_pv() -> None:
         net_forecast(load, pv, tomorrow, 4, caution=1.0, load_scale=0.9)
         == [pytest.approx(500.0)] * 4
     )
+
+
+def test_a_heavy_stretch_is_how_long_the_load_has_run_above_its_forecast() -> None:
+    """Three days of 1 kW; today 1 kW until 03:00, then 1.5 kW with 600 W of PV.
+
+    At 06:00 the load has run above its forecast for three hours (twelve
+    quarter hours) at a mean net load of 900 W; an hour looked back at
+    sees only that hour of it.
+    """
+    load, pv = days_then_today(1000, hours=3), SlotHistory(QUARTER)
+    three = T0 + timedelta(days=3, hours=3)
+    for index in range(12):
+        load.add(three + index * QUARTER, 1500.0)
+        pv.add(three + index * QUARTER, 600.0)
+    six = three + timedelta(hours=3)
+    assert heavy_stretch(load, pv, six, 24, upper_share=1.0) == (
+        12,
+        pytest.approx(900.0),
+    )
+    assert heavy_stretch(load, pv, six, 4, upper_share=1.0) == (4, pytest.approx(900))
+    # A forecast scaled up past the load: nothing above it.
+    assert heavy_stretch(load, pv, six, 24, upper_share=1.0, load_scale=1.5) is None
+
+
+def test_no_heavy_stretch_when_the_last_slot_is_not_above_or_unseen() -> None:
+    six = T0 + timedelta(days=3, hours=6)
+    pv = SlotHistory(QUARTER)
+    # A day as forecast: at its forecast is not above it.
+    assert heavy_stretch(days_then_today(1000), pv, six, 24, upper_share=1.0) is None
+    # Heavy until 05:00, not measured since: the stretch is not known to go on.
+    assert (
+        heavy_stretch(days_then_today(1500, hours=5), pv, six, 24, upper_share=1.0)
+        is None
+    )
+    assert heavy_stretch(SlotHistory(QUARTER), pv, six, 24, upper_share=1.0) is None

@@ -18,6 +18,7 @@ from custom_components.energy_orchestrator.control.forecast_caution import (
     MIN_DAYS,
 )
 from custom_components.energy_orchestrator.control.peak_shaving import (
+    DEADBAND_W,
     LOAD_SCALE_FLOOR,
     SPARE_LEVEL_SHARE,
     BillingPeriod,
@@ -646,3 +647,62 @@ def test_a_heavy_day_or_an_unlearned_caution_leaves_the_forecast_as_it_is() -> N
     assert plain is not None
     assert light is not None
     assert light.peak_w == pytest.approx(plain.peak_w)
+
+
+# --- the heavy stretch ----------------------------------------------------
+
+
+def shaver_in_a_heavy_evening(heavy_hours: float, *, learned: bool) -> PeakShaver:
+    """Two days of 1 kW; today 2.5 kW from 17:00 for ``heavy_hours``; 1.5 kW billed."""
+    now = T0 + timedelta(days=2, hours=17 + heavy_hours)
+    peak_shaver = running_shaver(now, battery(10000, 3), 1500, learned=learned)
+    step = timedelta(minutes=5)
+    moment = T0
+    while moment < now:
+        heavy = moment >= T0 + timedelta(days=2, hours=17)
+        peak_shaver.observe(moment, 2500.0 if heavy else 1000.0, 0.0)
+        moment += step
+    return peak_shaver
+
+
+def test_a_heavy_stretch_is_insured_until_the_caution_has_a_record() -> None:
+    """Three hours above a flat forecast, 2 kWh left: planned to go on three more.
+
+    The forecast alone says the billed 1.5 kW is held (the evening is back
+    at 1 kW at once). Three more hours at 2.5 kW take (2500 - P) x 3 Wh of
+    the 2 kWh, so the level rises to 1833 W; the plan says for how long a
+    stretch, and keeps the level the forecast alone needs for recharging.
+    """
+    peak_shaver = shaver_in_a_heavy_evening(3, learned=False)
+    now = T0 + timedelta(days=2, hours=20)
+    step = timedelta(minutes=5)
+    status = peak_shaver.update(
+        now, grid_w=2500, battery_power_w=0, energy_wh=2000, step=step
+    )
+    # Within the bisection's 5 W.
+    assert status.planned_peak_w == pytest.approx(2500 - 2000 / 3, abs=5)
+    assert status.heavy_stretch_h == 3.0
+    assert peak_shaver.memory.uninsured_peak_w == pytest.approx(1500)
+    # The forecast's floor is empty at the raised level, so the energy
+    # above the reserve is spare and holds the grid at the spare level.
+    assert status.battery_setpoint_w == pytest.approx(
+        -(2500 - SPARE_LEVEL_SHARE * status.planned_peak_w + DEADBAND_W), abs=1
+    )
+    # The load falls back: the battery recharges up to the billed 1.5 kW,
+    # not to the insured level.
+    status = peak_shaver.update(
+        now + step, grid_w=500, battery_power_w=0, energy_wh=2000, step=step
+    )
+    assert status.battery_setpoint_w == pytest.approx(1500 - DEADBAND_W - 500)
+
+
+def test_a_short_stretch_or_a_learned_caution_is_not_insured() -> None:
+    """Ninety minutes is an evening's cooking; a record says how far to trust the forecast."""
+    for hours, learned in ((1.5, False), (3, True)):
+        peak_shaver = shaver_in_a_heavy_evening(hours, learned=learned)
+        now = T0 + timedelta(days=2, hours=17 + hours)
+        plan = peak_shaver.replan(now, 2000)
+        assert plan is not None
+        assert plan.peak_w == pytest.approx(1500, abs=2), (hours, learned)
+        assert peak_shaver.memory.heavy_stretch is None
+        assert peak_shaver.status.heavy_stretch_h == 0.0

@@ -354,6 +354,8 @@ async def test_the_learned_forecast_caution_is_shown_and_kept(
     assert attributes["forecast_caution"] == 0.0
     # The day running at half its forecast scales the plan by the floor.
     assert attributes["load_scale"] == 0.9
+    # With a record, no stretch is insured against.
+    assert attributes["heavy_stretch_hours"] == 0.0
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
     saved = hass_storage[key]["data"]["forecast_caution"]

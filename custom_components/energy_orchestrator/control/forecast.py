@@ -8,8 +8,10 @@ battery was not saved for, an over-forecast one raises the billed peak for
 nothing. The default is the maximum; peak shaving learns the share each
 site needs from its own days (``forecast_caution``), and scales the load
 down while the day so far has run lighter than forecast
-(``measured_share``). A PV forecast from a service (Solcast,
-Forecast.Solar), when the user has one, replaces the PV history.
+(``measured_share``); how long the load has run above its forecast says
+how long a stretch the plan insures against (``heavy_stretch``). A PV
+forecast from a service (Solcast, Forecast.Solar), when the user has one,
+replaces the PV history.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -166,6 +168,42 @@ def measured_share(
     if seen < 0.8 * steps or forecast_sum <= 0:
         return None
     return measured / forecast_sum
+
+
+def heavy_stretch(
+    load: SlotHistory,
+    pv: SlotHistory,
+    end: datetime,
+    steps: int,
+    *,
+    upper_share: float,
+    load_scale: float = 1.0,
+) -> tuple[int, float] | None:
+    """Return how long the load has run above its forecast just before ``end``.
+
+    Looks back at most ``steps`` slots; each is forecast as it would have
+    been (from the days before it, at ``upper_share``, times
+    ``load_scale``). Returns the stretch's length in slots and its mean net
+    load (load - PV); None when the slot before ``end`` was not above its
+    forecast, was not measured, or there is no forecast.
+    """
+    step = timedelta(seconds=load.step_s)
+    start = end - steps * step
+    expected = forecast(load, start, steps, upper_share=upper_share)
+    if expected is None:
+        return None
+    first = load.slot_of(start)
+    length = 0
+    net_sum = 0.0
+    for offset in range(steps - 1, -1, -1):
+        actual = load.mean(first + offset)
+        if actual is None or actual <= load_scale * expected[offset]:
+            break
+        length += 1
+        net_sum += actual - (pv.mean(first + offset) or 0.0)
+    if length == 0:
+        return None
+    return length, net_sum / length
 
 
 # A forecast service's value holds until its next one, but no longer than

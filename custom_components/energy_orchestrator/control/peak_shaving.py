@@ -29,6 +29,7 @@ from .energy_planner import BatteryLimits, Plan, check_limit, plan_peak
 from .forecast import (
     SlotHistory,
     day_scenarios,
+    heavy_stretch,
     measured_share,
     net_forecast,
     pv_override,
@@ -80,6 +81,19 @@ LOAD_SCALE_FLOOR = 0.9
 # once per billing interval), not at the next hour, while there is still
 # energy to hold a higher peak with instead of running empty.
 BEHIND_PLAN_SHARE = 0.02
+# Until the caution has a record (the first days, with a day or two of
+# history), a load that has run above its forecast for this long is
+# insured against: the plan's level also holds the stretch going on as long
+# again at its mean. Without it, each re-plan trusts the forecast that the
+# heavy stretch ends now, raises the level a little, and runs the battery
+# empty while the load is still high (the ratchet). Recharging stops at the
+# level the forecast alone needs: the insured rest is for a stretch that may
+# not come. Once the record exists it says how far the forecast is to be
+# trusted; insuring then as well raised the level on household evenings
+# that calmed down (docs/peak-shaving-backtests.md). Shorter stretches are
+# what an evening's cooking looks like.
+HEAVY_STRETCH_MIN = timedelta(hours=2)
+HEAVY_STRETCH_LOOKBACK = timedelta(hours=6)
 
 
 class ShavingState(StrEnum):
@@ -289,6 +303,9 @@ class PeakShavingStatus:
     forecast_caution: float = 1.0
     # The scale of the last plan's load forecast (the day so far against it).
     load_scale: float = 1.0
+    # How long the heavy stretch the last plan insures against had run (h),
+    # 0 when it insures none.
+    heavy_stretch_h: float = 0.0
     # How far the busiest phase is from the phase limit now (W), where the
     # limit is set and the phases are measured.
     phase_headroom_w: float | None = None
@@ -314,6 +331,10 @@ class _Memory:
     plan: Plan | None = None
     # The load scale the last plan was made with.
     load_scale: float = 1.0
+    # The heavy stretch the last plan insures against (None: none), and the
+    # peak the plan had on its forecast alone, where recharging stops.
+    heavy_stretch: timedelta | None = None
+    uninsured_peak_w: float | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -588,12 +609,16 @@ class PeakShaver:
         # level would only make the battery ease off and come back within
         # one interval.
         budget = min(import_budget_w(self.meter, now, level), level)
+        recharge_level = level
+        uninsured = self.memory.uninsured_peak_w
+        if uninsured is not None:
+            recharge_level = min(level, max(uninsured, self.meter.billed_peak_w))
         # Aim a deadband below the budget, so that keeping the last setpoint
         # while the meter wobbles never lets the grid over it.
         setpoint = limiter_setpoint(
             net,
             budget - DEADBAND_W,
-            level - DEADBAND_W,
+            recharge_level - DEADBAND_W,
             power_range_w,
             export_limit_w=export_limit,
         )
@@ -671,6 +696,7 @@ class PeakShaver:
         steps = int(self.settings.horizon / step)
         start = _interval_start(now, step.total_seconds())
         self.memory.last_plan_at = now
+        self.memory.heavy_stretch = self.memory.uninsured_peak_w = None
         net = self._forecast_net(now, start, steps)
         if net is None:
             return None
@@ -695,6 +721,7 @@ class PeakShaver:
                 export_limit_w=export_limit,
                 at_least_w=self._robust_peak(start, steps, energy_wh, export_limit),
             )
+            plan = self._insured(start, net, plan, energy_wh, export_limit)
         self.memory.plan = plan
         # History older than needed goes.
         oldest = self.load_history.slot_of(now - timedelta(days=HISTORY_DAYS))
@@ -732,6 +759,64 @@ class PeakShaver:
         if share is None:
             return 1.0
         return min(max(share, LOAD_SCALE_FLOOR), 1.0)
+
+    def _insured(
+        self,
+        start: datetime,
+        net: list[float],
+        plan: Plan,
+        energy_wh: float,
+        export_limit: float | None,
+    ) -> Plan:
+        """Return ``plan`` with its level raised to hold a heavy stretch going on.
+
+        Only before the caution has a record, and only for a stretch of at
+        least ``HEAVY_STRETCH_MIN``: it is planned to last as long again at
+        its mean net load. The plan keeps its forecast's floors at the
+        raised level; the level it had is kept for recharging.
+        """
+        if self.caution.learned:
+            return plan
+        step = self.settings.billing_interval
+        stretch = heavy_stretch(
+            self.load_history,
+            self.pv_history,
+            start,
+            int(HEAVY_STRETCH_LOOKBACK / step),
+            upper_share=self.caution.caution,
+            load_scale=self.memory.load_scale,
+        )
+        if stretch is None or stretch[0] * step < HEAVY_STRETCH_MIN:
+            return plan
+        length, mean_net_w = stretch
+        going_on = [
+            max(value, mean_net_w) if index < length else value
+            for index, value in enumerate(net)
+        ]
+        insured = plan_peak(
+            start,
+            step,
+            going_on,
+            self.battery,
+            energy_wh,
+            export_limit_w=export_limit,
+            at_least_w=plan.peak_w,
+            tolerance_w=5.0,
+        )
+        # Within the bisection's tolerance the stretch costs nothing.
+        if insured.peak_w <= plan.peak_w + 1:
+            return plan
+        self.memory.heavy_stretch = length * step
+        self.memory.uninsured_peak_w = plan.peak_w
+        return plan_peak(
+            start,
+            step,
+            net,
+            self.battery,
+            energy_wh,
+            export_limit_w=export_limit,
+            at_least_w=insured.peak_w,
+        )
 
     def _robust_peak(
         self,
@@ -828,6 +913,9 @@ class PeakShaver:
             plan=rows,
             forecast_caution=self.caution.caution,
             load_scale=self.memory.load_scale,
+            heavy_stretch_h=self.memory.heavy_stretch.total_seconds() / 3600
+            if self.memory.heavy_stretch
+            else 0.0,
             phase_headroom_w=phase_headroom,
         )
 

@@ -45,6 +45,7 @@ def _plan(status: PeakShavingStatus) -> Mapping[str, Any]:
     return {
         "forecast_caution": status.forecast_caution,
         "load_scale": round(status.load_scale, 3),
+        "heavy_stretch_hours": status.heavy_stretch_h,
         "plan": [
             {
                 "start": start.isoformat(),
