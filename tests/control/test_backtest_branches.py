@@ -106,7 +106,8 @@ def test_the_orchestrator_never_beats_the_bound() -> None:
 
     A 3 kWh battery; the scored first evening runs three hours at 1.2 kW
     where the day of history ran one. The orchestrator trusts its forecast
-    that each heavy hour is the last, runs empty at 20:35 and bills the
+    that each heavy hour is the last, runs empty at 20:35 (before the
+    stretch has run the two hours its insurance waits for) and bills the
     whole 1.2 kW: none of the optimum's reduction, where a controller seeing
     only the past can be sure of 93 %.
     """
