@@ -135,6 +135,28 @@ def net_forecast(
     ]
 
 
+def hindcast(
+    history: SlotHistory,
+    end: datetime,
+    steps: int,
+    *,
+    upper_share: float,
+) -> list[tuple[int, float]] | None:
+    """Return the ``steps`` slots before ``end`` with what was forecast for each.
+
+    Each slot is forecast as it would have been, from the days before it at
+    ``upper_share``; None without a forecast. This is how the day so far is
+    judged against the forecast.
+    """
+    step = timedelta(seconds=history.step_s)
+    start = end - steps * step
+    expected = forecast(history, start, steps, upper_share=upper_share)
+    if expected is None:
+        return None
+    first = history.slot_of(start)
+    return [(first + offset, value) for offset, value in enumerate(expected)]
+
+
 def measured_share(
     history: SlotHistory,
     end: datetime,
@@ -149,17 +171,14 @@ def measured_share(
     above (< 1) or below (> 1) the site lately. None when fewer than eight
     in ten of the slots were measured, or their forecast is not positive.
     """
-    step = timedelta(seconds=history.step_s)
-    start = end - steps * step
-    expected = forecast(history, start, steps, upper_share=upper_share)
-    if expected is None:
+    looked_back = hindcast(history, end, steps, upper_share=upper_share)
+    if looked_back is None:
         return None
-    first = history.slot_of(start)
     measured = 0.0
     forecast_sum = 0.0
     seen = 0
-    for offset, value in enumerate(expected):
-        actual = history.mean(first + offset)
+    for slot, value in looked_back:
+        actual = history.mean(slot)
         if actual is None:
             continue
         measured += actual
@@ -187,20 +206,17 @@ def heavy_stretch(
     load (load - PV); None when the slot before ``end`` was not above its
     forecast, was not measured, or there is no forecast.
     """
-    step = timedelta(seconds=load.step_s)
-    start = end - steps * step
-    expected = forecast(load, start, steps, upper_share=upper_share)
-    if expected is None:
+    looked_back = hindcast(load, end, steps, upper_share=upper_share)
+    if looked_back is None:
         return None
-    first = load.slot_of(start)
     length = 0
     net_sum = 0.0
-    for offset in range(steps - 1, -1, -1):
-        actual = load.mean(first + offset)
-        if actual is None or actual <= load_scale * expected[offset]:
+    for slot, expected in reversed(looked_back):
+        actual = load.mean(slot)
+        if actual is None or actual <= load_scale * expected:
             break
         length += 1
-        net_sum += actual - (pv.mean(first + offset) or 0.0)
+        net_sum += actual - (pv.mean(slot) or 0.0)
     if length == 0:
         return None
     return length, net_sum / length
