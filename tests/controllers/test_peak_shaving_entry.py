@@ -366,6 +366,46 @@ PHASES = tuple(f"sensor.meter_grid_power_l{phase}" for phase in (1, 2, 3))
 VOLTAGE = "sensor.bms_voltage"
 
 
+@pytest.mark.usefixtures("setpoint")
+async def test_a_heavy_stretch_in_the_first_days_is_shown_on_the_plan(
+    hass: HomeAssistant, entry: MockConfigEntry, freezer: FrozenDateTimeFactory
+) -> None:
+    """Before the caution has a record, three hours above the forecast are insured.
+
+    Two days of 1 kW, then 2.5 kW since 17:00, and 3 kWh in the battery:
+    the plan holds three more hours like them, and says so. Without an
+    import limit: the planner sets the level.
+    """
+    planned = "sensor.peak_shaving_planned_peak"
+    unlimited = MockConfigEntry(
+        domain=DOMAIN,
+        title=entry.title,
+        data=entry.data,
+        options={k: v for k, v in entry.options.items() if k != "import_limit_w"},
+    )
+    now = datetime(2026, 1, 5, 20, 0, tzinfo=UTC)
+    freezer.move_to(now)
+    # The grid now at 1 kW, so the running interval bills no more than that.
+    report(hass, 1000, 0, soc=30)
+    await setup(hass, unlimited)
+    coordinator = unlimited.runtime_data.coordinator
+    for minute in range(5, 50 * 60, 5):
+        load = 2500.0 if minute <= 3 * 60 else 1000.0
+        coordinator.shaver.observe(now - timedelta(minutes=minute), load, 0.0)
+    await hass.services.async_call(
+        DOMAIN,
+        "replan_peak_shaving",
+        {"config_entry_id": unlimited.entry_id},
+        blocking=True,
+    )
+    state = hass.states.get(planned)
+    assert state.attributes["heavy_stretch_hours"] == 3.0
+    assert state.attributes["forecast_caution"] == 1.0
+    uninsured = coordinator.shaver.memory.uninsured_peak_w
+    assert uninsured is not None
+    assert float(state.state) > uninsured + 50
+
+
 def report_phases(hass: HomeAssistant, *watts: float) -> None:
     for entity, value in zip(PHASES, watts, strict=True):
         hass.states.async_set(
