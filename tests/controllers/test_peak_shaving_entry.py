@@ -1,6 +1,6 @@
 """The peak-shaving entry in Home Assistant: flow, stepping, outputs, actions."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest.mock import AsyncMock, patch
@@ -126,6 +126,28 @@ async def setup(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
+
+
+async def plan_from_history(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    now: datetime,
+    minutes_before: range,
+    load_w: Callable[[int], float],
+) -> None:
+    """Give the entry's shaver a load history (no recorder here), then re-plan by the action.
+
+    ``load_w`` is the load that many minutes before ``now``; no PV.
+    """
+    shaver = entry.runtime_data.coordinator.shaver
+    for minute in minutes_before:
+        shaver.observe(now - timedelta(minutes=minute), load_w(minute), 0.0)
+    await hass.services.async_call(
+        DOMAIN,
+        "replan_peak_shaving",
+        {"config_entry_id": entry.entry_id},
+        blocking=True,
+    )
 
 
 @pytest.mark.usefixtures("setpoint")
@@ -338,17 +360,14 @@ async def test_the_learned_forecast_caution_is_shown_and_kept(
     freezer.move_to(now)
     report(hass, 2000, 0)
     await setup(hass, entry)
-    # Two days of history (no recorder here), the last six hours at half the
-    # load before, then a plan from it.
-    coordinator = entry.runtime_data.coordinator
-    for minute in range(0, 48 * 60, 5):
-        load = 1000.0 if minute <= 6 * 60 else 2000.0
-        coordinator.shaver.observe(now - timedelta(minutes=minute), load, 0.0)
-    await hass.services.async_call(
-        DOMAIN,
-        "replan_peak_shaving",
-        {"config_entry_id": entry.entry_id},
-        blocking=True,
+    # Two days of history, the last six hours at half the load before, then
+    # a plan from it.
+    await plan_from_history(
+        hass,
+        entry,
+        now,
+        range(0, 48 * 60, 5),
+        lambda minute: 1000.0 if minute <= 6 * 60 else 2000.0,
     )
     attributes = hass.states.get(planned).attributes
     assert attributes["forecast_caution"] == 0.0
@@ -388,16 +407,14 @@ async def test_a_heavy_stretch_in_the_first_days_is_shown_on_the_plan(
     # The grid now at 1 kW, so the running interval bills no more than that.
     report(hass, 1000, 0, soc=30)
     await setup(hass, unlimited)
-    coordinator = unlimited.runtime_data.coordinator
-    for minute in range(5, 50 * 60, 5):
-        load = 2500.0 if minute <= 3 * 60 else 1000.0
-        coordinator.shaver.observe(now - timedelta(minutes=minute), load, 0.0)
-    await hass.services.async_call(
-        DOMAIN,
-        "replan_peak_shaving",
-        {"config_entry_id": unlimited.entry_id},
-        blocking=True,
+    await plan_from_history(
+        hass,
+        unlimited,
+        now,
+        range(5, 50 * 60, 5),
+        lambda minute: 2500.0 if minute <= 3 * 60 else 1000.0,
     )
+    coordinator = unlimited.runtime_data.coordinator
     state = hass.states.get(planned)
     assert state.attributes["heavy_stretch_hours"] == 3.0
     assert state.attributes["forecast_caution"] == 1.0
