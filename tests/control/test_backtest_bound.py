@@ -230,7 +230,7 @@ def test_cli_prints_the_bound_and_its_branches(
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("causal bound: ")
     assert lines[1] == (
-        "orchestrator: 73.4 % on the measured profile (to 7 days past the last"
+        "orchestrator: 75.0 % on the measured profile (to 7 days past the last"
         " branch point), 73.4 % on the worst of it and the branches"
     )
     assert lines[3].endswith("orchestrator")

@@ -8,6 +8,7 @@ import pytest
 from custom_components.energy_orchestrator.control.forecast import (
     SlotHistory,
     energy_periods_to_power,
+    forecast,
     heavy_stretch,
     measured_share,
     net_forecast,
@@ -112,6 +113,21 @@ def test_the_load_scale_scales_the_load_and_not_the_pv() -> None:
     assert (
         net_forecast(load, pv, tomorrow, 4, caution=1.0, load_scale=0.9)
         == [pytest.approx(500.0)] * 4
+    )
+
+
+def test_a_day_ahead_on_the_forecast_takes_the_later_share() -> None:
+    """Two past days at 1 and 2 kW: the slot maximum for a day, then the mean."""
+    load = SlotHistory(QUARTER)
+    for index in range(2 * 96):
+        load.add(T0 + index * QUARTER, 1000.0 if index < 96 else 2000.0)
+    ahead = forecast(
+        load, T0 + timedelta(days=2), 2 * 96, upper_share=1.0, later_upper_share=0.0
+    )
+    assert ahead == [2000.0] * 96 + [1500.0] * 96
+    # Without a later share, every slot takes the one share.
+    assert forecast(load, T0 + timedelta(days=2), 2 * 96, upper_share=1.0) == (
+        [2000.0] * 2 * 96
     )
 
 

@@ -19,6 +19,7 @@ from custom_components.energy_orchestrator.control.forecast_caution import (
 )
 from custom_components.energy_orchestrator.control.peak_shaving import (
     DEADBAND_W,
+    LATER_DAY_CAUTION_SHARE,
     LOAD_SCALE_FLOOR,
     SPARE_LEVEL_SHARE,
     BillingPeriod,
@@ -706,3 +707,46 @@ def test_a_short_stretch_or_a_learned_caution_is_not_insured() -> None:
         assert plan.peak_w == pytest.approx(1500, abs=2), (hours, learned)
         assert peak_shaver.memory.heavy_stretch is None
         assert peak_shaver.status.heavy_stretch_h == 0.0
+
+
+def test_the_second_day_of_the_horizon_is_planned_less_cautiously(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A past day heavy in the evening, the next in the morning: 3 kW, else 1 kW.
+
+    Before the caution has a record the forecast is their slot maximum, a
+    day heavy both morning and evening. The plan holds that for the next 24
+    hours; the day after it takes three quarters of the way from the mean
+    (2 kW) to the maximum, 2750 W, and the level is the one that day pair
+    needs (by hand, 1687.5 W), not the higher one two such days would.
+    """
+    assert LATER_DAY_CAUTION_SHARE == 0.75
+
+    def planned_peak() -> float:
+        now = T0 + timedelta(days=2)
+        peak_shaver = running_shaver(now, battery(10000, 3), 0, learned=False)
+        for index in range(2 * 288):
+            moment = T0 + index * timedelta(minutes=5)
+            evening, morning = 17 <= moment.hour < 22, 6 <= moment.hour < 11
+            heavy = evening if moment.day == T0.day else morning
+            peak_shaver.observe(moment, 3000.0 if heavy else 1000.0, 0.0)
+        plan = peak_shaver.replan(now, 10000)
+        assert plan is not None
+        return plan.peak_w
+
+    day = [
+        3000.0 if 6 <= q // 4 < 11 or 17 <= q // 4 < 22 else 1000.0 for q in range(96)
+    ]
+    later = [2750.0 if value == 3000 else value for value in day]
+    by_hand = plan_peak(T0, Q, day + later, battery(10000, 3), 10000).peak_w
+    assert by_hand == pytest.approx(1687.5, abs=1)
+    assert planned_peak() == pytest.approx(by_hand, abs=1)
+    monkeypatch.setattr(
+        "custom_components.energy_orchestrator.control.peak_shaving."
+        "LATER_DAY_CAUTION_SHARE",
+        1.0,
+    )
+    assert planned_peak() == pytest.approx(
+        plan_peak(T0, Q, day + day, battery(10000, 3), 10000).peak_w, abs=1
+    )
+    assert planned_peak() > by_hand + 50

@@ -71,12 +71,15 @@ def forecast(
     *,
     days: int = DEFAULT_DAYS,
     upper_share: float = DEFAULT_UPPER_SHARE,
+    later_upper_share: float | None = None,
     override: Mapping[int, float] | None = None,
 ) -> list[float] | None:
     """Return ``steps`` values from ``start`` on, or None without a day of history.
 
-    A slot none of the past days saw takes the nearest earlier forecast value
-    (or the next one at the very start).
+    Slots a day or more after ``start`` take ``later_upper_share`` instead
+    of ``upper_share`` where it is given. A slot none of the past days saw
+    takes the nearest earlier forecast value (or the next one at the very
+    start).
     """
     per_day = round(86400 / history.step_s)
     if len(history) < 0.9 * per_day:
@@ -85,6 +88,9 @@ def forecast(
     first = history.slot_of(start)
     values: list[float | None] = []
     for slot in range(first, first + steps):
+        share = upper_share
+        if later_upper_share is not None and slot - first >= per_day:
+            share = later_upper_share
         if override is not None and slot in override:
             values.append(override[slot])
             continue
@@ -97,7 +103,7 @@ def forecast(
             values.append(None)
             continue
         mean = sum(seen) / len(seen)
-        values.append(mean + upper_share * (max(seen) - mean))
+        values.append(mean + share * (max(seen) - mean))
     known = [v for v in values if v is not None]
     if not known:
         return None
@@ -116,16 +122,20 @@ def net_forecast(
     steps: int,
     *,
     caution: float,
+    later_caution: float | None = None,
     pv_override: Mapping[int, float] | None = None,
     load_scale: float = 1.0,
 ) -> list[float] | None:
     """Return load minus PV per step, None without a day of load history.
 
     The load ``caution`` of the way from the past days' mean to their
-    maximum, times ``load_scale``; the PV at their mean (or the service's
-    forecast where given).
+    maximum (``later_caution`` from a day after ``start`` on, where given),
+    times ``load_scale``; the PV at their mean (or the service's forecast
+    where given).
     """
-    demand = forecast(load, start, steps, upper_share=caution)
+    demand = forecast(
+        load, start, steps, upper_share=caution, later_upper_share=later_caution
+    )
     if demand is None:
         return None
     supply = forecast(pv, start, steps, upper_share=0.0, override=pv_override)
