@@ -41,9 +41,10 @@ from functools import partial
 import math
 from typing import Any
 
+from .control.billing import BillingPeriod
 from .control.energy_planner import BatteryLimits, Plan, hold, plan_peak
 from .control.forecast import SlotHistory
-from .control.peak_shaving import BillingPeriod, PeakShaver, PeakShavingSettings
+from .control.peak_shaving import PeakShaver, PeakShavingSettings
 from .sim.profiles import Profile
 
 STEP = timedelta(minutes=5)

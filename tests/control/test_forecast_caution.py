@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from custom_components.energy_orchestrator.control.billing import BillingPeriod
 from custom_components.energy_orchestrator.control.energy_planner import (
     BatteryLimits,
 )
@@ -15,7 +16,6 @@ from custom_components.energy_orchestrator.control.forecast_caution import (
     ForecastCaution,
 )
 from custom_components.energy_orchestrator.control.peak_shaving import (
-    BillingPeriod,
     PeakShaver,
     PeakShavingSettings,
 )

@@ -7,6 +7,10 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings, strategies as st
 import pytest
 
+from custom_components.energy_orchestrator.control.billing import (
+    BillingPeriod,
+    IntervalMeter,
+)
 from custom_components.energy_orchestrator.control.energy_planner import (
     BatteryLimits,
     check_limit,
@@ -22,8 +26,6 @@ from custom_components.energy_orchestrator.control.peak_shaving import (
     LATER_DAY_CAUTION_SHARE,
     LOAD_SCALE_FLOOR,
     SPARE_LEVEL_SHARE,
-    BillingPeriod,
-    IntervalMeter,
     PeakShaver,
     PeakShavingSettings,
     ShavingState,

@@ -19,7 +19,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.energy_orchestrator.const import DOMAIN
-from custom_components.energy_orchestrator.control.peak_shaving import BillingPeriod
+from custom_components.energy_orchestrator.control.billing import BillingPeriod
 from custom_components.energy_orchestrator.controllers.peak.coordinator import _watts
 from custom_components.energy_orchestrator.controllers.peak.pv_forecast import (
     solcast_series,

@@ -4,10 +4,11 @@ Demand is billed on interval averages (often 15 minutes), so the limiter
 works on those: within the running interval it keeps the import *energy*
 within the limit times the interval, whatever the power does for a moment.
 Each step it computes the grid power the rest of the interval may still
-average (the budget) and sets the battery to the difference with the net
-load it measures. That is a feedforward, not an integrating loop: a load
-step is answered in one step, with nothing wound up to overshoot with, and
-a deadband keeps measurement noise from moving the setpoint.
+average (the budget, from the meter in ``billing``) and sets the battery
+to the difference with the net load it measures. That is a feedforward,
+not an integrating loop: a load step is answered in one step, with nothing
+wound up to overshoot with, and a deadband keeps measurement noise from
+moving the setpoint.
 
 The limit comes from the user (an import limit, optionally for a time
 window) or, without one, from the energy planner: the lowest peak the
@@ -25,6 +26,13 @@ import math
 from typing import Any
 
 from .battery_bank import BankState, battery_power_range
+from .billing import (
+    BillingPeriod,
+    IntervalMeter,
+    billing_period_key,
+    import_budget_w,
+    interval_start_of,
+)
 from .energy_planner import BatteryLimits, Plan, check_limit, plan_peak
 from .forecast import (
     SlotHistory,
@@ -115,26 +123,6 @@ class ShavingState(StrEnum):
     STOPPED = "stopped"
 
 
-class BillingPeriod(StrEnum):
-    """How long a billed peak counts before the tariff starts a new one."""
-
-    MONTH = "month"
-    YEAR = "year"
-    # Never: a connection limit, or a tariff whose peak the user resets
-    # (``PeakShaver.reset_billed_peak``, the action of that name).
-    NONE = "none"
-
-
-def billing_period_key(moment: datetime, period: BillingPeriod, tz: tzinfo) -> str:
-    """Return which billing period a moment is in, by the site's calendar."""
-    local = moment.astimezone(tz)
-    if period is BillingPeriod.MONTH:
-        return f"{local.year:04d}-{local.month:02d}"
-    if period is BillingPeriod.YEAR:
-        return f"{local.year:04d}"
-    return "all"
-
-
 @dataclass(frozen=True)
 class PeakShavingSettings:
     """What the user sets."""
@@ -174,93 +162,6 @@ class PeakShavingSettings:
             math.isfinite(self.phase_limit_w) and self.phase_limit_w > 0
         ):
             raise ValueError("the phase limit must be a number > 0 W")
-
-
-@dataclass
-class IntervalMeter:
-    """The billed quantity: grid energy per billing interval, and its peak.
-
-    A reading holds from the previous one up to its own time; a span that
-    crosses an interval boundary is split at it, so every interval gets its
-    own energy. A gap of more than two intervals is not booked (what flowed
-    then is unknown): the meter starts again at the running interval. The
-    billed peak starts again with each billing period.
-    """
-
-    interval_s: float
-    period: BillingPeriod = BillingPeriod.NONE
-    time_zone: tzinfo = UTC
-    period_key: str | None = None
-    interval_start: datetime | None = None
-    import_wh: float = 0.0
-    export_wh: float = 0.0
-    last_time: datetime | None = None
-    billed_peak_w: float = 0.0
-
-    def add(self, now: datetime, grid_w: float) -> None:
-        """Book ``grid_w`` from the previous reading up to ``now``."""
-        if (
-            self.last_time is None
-            or self.interval_start is None
-            or now < self.last_time
-            or (now - self.last_time).total_seconds() > 2 * self.interval_s
-        ):
-            self.interval_start = _interval_start(now, self.interval_s)
-            self.import_wh = self.export_wh = 0.0
-            self.last_time = now
-            return
-        moment = self.last_time
-        while moment < now:
-            interval_end = self.interval_start + timedelta(seconds=self.interval_s)
-            end = min(interval_end, now)
-            hours = (end - moment).total_seconds() / 3600
-            self.import_wh += max(grid_w, 0.0) * hours
-            self.export_wh += max(-grid_w, 0.0) * hours
-            moment = end
-            if end >= interval_end:
-                self._close_interval()
-                self.interval_start = interval_end
-                self.import_wh = self.export_wh = 0.0
-        self.last_time = now
-
-    def _close_interval(self) -> None:
-        """Book the running interval's average into the period's billed peak."""
-        assert self.interval_start is not None
-        key = billing_period_key(self.interval_start, self.period, self.time_zone)
-        if key != self.period_key:
-            # A new billing period: last period's peak costs nothing more.
-            self.billed_peak_w = 0.0
-            self.period_key = key
-        self.billed_peak_w = max(self.billed_peak_w, self.average_import_w())
-
-    def average_import_w(self) -> float:
-        """Return the running interval's import, averaged over the whole interval."""
-        return self.import_wh * 3600 / self.interval_s
-
-    def remaining_s(self, now: datetime) -> float:
-        """Return the seconds left in the running interval."""
-        start = self.interval_start or _interval_start(now, self.interval_s)
-        return max(self.interval_s - (now - start).total_seconds(), 0.0)
-
-
-def _interval_start(now: datetime, interval_s: float) -> datetime:
-    """Return the start of the billing interval ``now`` is in."""
-    epoch = now.timestamp()
-    return now - timedelta(seconds=epoch % interval_s)
-
-
-def import_budget_w(meter: IntervalMeter, now: datetime, limit_w: float) -> float:
-    """Return the import power the rest of the interval may average.
-
-    Early in an interval the budget is close to the limit; late in an
-    interval that already imported much, it may be far below it, or
-    negative (only an export could save the interval).
-    """
-    remaining = meter.remaining_s(now)
-    allowed_wh = limit_w * meter.interval_s / 3600 - meter.import_wh
-    if remaining < 1:
-        return limit_w
-    return allowed_wh * 3600 / remaining
 
 
 def limiter_setpoint(
@@ -703,7 +604,7 @@ class PeakShaver:
         """Plan from the forecasts now; None while there is no history yet."""
         step = self.settings.billing_interval
         steps = int(self.settings.horizon / step)
-        start = _interval_start(now, step.total_seconds())
+        start = interval_start_of(now, step.total_seconds())
         self.memory.last_plan_at = now
         self.memory.heavy_stretch = self.memory.uninsured_peak_w = None
         net = self._forecast_net(now, start, steps)

@@ -37,8 +37,8 @@ from ...const import (
     TYPE_PEAK_SHAVING,
 )
 from ...control.battery_bank import BatteryBank, BatteryReading
+from ...control.billing import BillingPeriod
 from ...control.peak_shaving import (
-    BillingPeriod,
     PeakShaver,
     PeakShavingSettings,
     PeakShavingStatus,

@@ -55,7 +55,7 @@ from ...const import (
     GRID_POWER_PHASE_ENTITIES,
     SUBENTRY_BATTERY,
 )
-from ...control.peak_shaving import BillingPeriod
+from ...control.billing import BillingPeriod
 from ...control.setpoint_limits import BatteryPhases
 from ..outputs import NUMBER_DOMAINS
 from ..selectors import choice_picker, number_box, sensor_picker
