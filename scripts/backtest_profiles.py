@@ -104,9 +104,9 @@ SWEEP = {
 # The events that keep sweep runs under 90 % of the optimum
 # (docs/peak-shaving-backtests.md), with a branch point every hour through
 # them (and the EMHASS 10 days' one branch that rules 90 % out on its own):
-# profile, battery kWh and kW, the
-# first and the last branch point, the W between billed levels tried (a
-# 200th of the peak or finer), what the event is.
+# profile, battery kWh and kW, the first and the last branch point, the W
+# between billed levels tried (a 200th of the peak or finer), what the
+# event is.
 BOUNDS = [
     *(
         ("emhass_10d", kwh, kw, "2025-03-13T01:00", "2025-03-14T08:00", 10, "14 March")
