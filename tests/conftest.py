@@ -6,13 +6,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from custom_components.energy_orchestrator.drivers.transport import link
-from custom_components.energy_orchestrator.sim.devices.bms import (
+from custom_components.energy_orchestrator.lib.drivers.transport import link
+from eo_lab.sim.devices.bms import (
     Answer,
     RequestEnd,
     SerialPeer,
 )
-from custom_components.energy_orchestrator.sim.servers import SimulatedSite
+from eo_lab.sim.servers import SimulatedSite
 
 SIM_SERIAL = "63000001"
 

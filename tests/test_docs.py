@@ -4,21 +4,21 @@ import json
 from pathlib import Path
 import re
 
-from custom_components.energy_orchestrator.controllers.battery import (
+from custom_components.energy_orchestrator.battery_manager import (
     number as battery_number,
     select as battery_select,
     sensor as battery_sensor,
 )
-from custom_components.energy_orchestrator.controllers.peak import (
+from custom_components.energy_orchestrator.lib.drivers.values import QUANTITIES
+from custom_components.energy_orchestrator.peak_shaving import (
     flow as peak_flow,
     sensor as peak_sensor,
 )
-from custom_components.energy_orchestrator.controllers.wallbox import (
+from custom_components.energy_orchestrator.wallbox_manager import (
     button as wallbox_button,
     select as wallbox_select,
     sensor as wallbox_sensor,
 )
-from custom_components.energy_orchestrator.drivers.values import QUANTITIES
 
 ROOT = Path(__file__).parent.parent
 PACKAGE = ROOT / "custom_components" / "energy_orchestrator"
@@ -81,7 +81,7 @@ def test_pymodbus_is_pinned_as_home_assistant_pins_it() -> None:
 
 
 def test_every_command_has_a_translated_entity_name() -> None:
-    from custom_components.energy_orchestrator.drivers.commands import CommandKind
+    from custom_components.energy_orchestrator.lib.drivers.commands import CommandKind
 
     entity = json.loads((PACKAGE / "strings.json").read_text())["entity"]
     named = set(entity["number"]) | set(entity["select"]) | set(entity["switch"])
@@ -93,7 +93,7 @@ def test_every_command_has_a_translated_entity_name() -> None:
 
 
 def test_every_family_has_a_translated_name_and_a_readme_row() -> None:
-    from custom_components.energy_orchestrator.drivers.families import FAMILIES
+    from custom_components.energy_orchestrator.lib.drivers.families import FAMILIES
 
     options = json.loads((PACKAGE / "strings.json").read_text())["selector"]["family"]
     assert set(options["options"]) == set(FAMILIES)

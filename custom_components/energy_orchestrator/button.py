@@ -1,4 +1,4 @@
-"""Buttons: the controllers' (a wallbox manager's "charge now"); devices have none."""
+"""The button platform: each kind of entry adds its own buttons (see kinds.py)."""
 
 from typing import Any
 
@@ -7,8 +7,9 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .controllers.platforms import controller_platform
+from .kinds import kind_of
 
+# Reads go through the coordinators; these entities never talk to a device.
 PARALLEL_UPDATES = 0
 
 
@@ -17,6 +18,5 @@ async def async_setup_entry(
     entry: ConfigEntry[Any],
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add a controller's buttons."""
-    if (setup := controller_platform(entry, Platform.BUTTON)) is not None:
-        await setup(hass, entry, async_add_entities)
+    """Add the buttons of the entry's kind."""
+    await kind_of(entry).platforms[Platform.BUTTON](hass, entry, async_add_entities)

@@ -4,7 +4,7 @@ from datetime import timedelta
 import logging
 from typing import Final
 
-from .drivers.cadence import Cadence
+from .lib.drivers.cadence import Cadence
 
 DOMAIN: Final = "energy_orchestrator"
 LOGGER = logging.getLogger(__package__)
@@ -16,8 +16,13 @@ CONF_FRAMING: Final = "framing"
 # The JSON register map of a device of the generic family.
 CONF_REGISTER_MAP: Final = "register_map"
 
-TYPE_TCP: Final = "tcp"
-TYPE_SERIAL: Final = "serial"
+# What a config entry is: its ``kind`` (a device, or one of the controllers)
+# and, for a device, its ``connection``. Both are fields of the entry's data.
+CONF_KIND: Final = "kind"
+CONF_CONNECTION: Final = "connection"
+KIND_DEVICE: Final = "device"
+CONNECTION_TCP: Final = "tcp"
+CONNECTION_SERIAL: Final = "serial"
 
 # How frames travel to a networked device: plain Modbus TCP, or RTU frames
 # through a transparent RS485 gateway.
@@ -41,9 +46,8 @@ SLOW_INTERVAL: Final = timedelta(seconds=Cadence.SLOW)
 # unit id), and its values must not be shown as this one's.
 IDENTITY_CHECK_INTERVAL: Final = timedelta(minutes=10)
 
-# Controller entries: what the entry's CONF_TYPE says it is, next to the
-# device entries' TYPE_TCP and TYPE_SERIAL.
-TYPE_BATTERY_MANAGER: Final = "battery_manager"
+# Battery manager entries.
+KIND_BATTERY_MANAGER: Final = "battery_manager"
 
 # A controller steps this often: fast enough to count a battery's charge
 # faithfully, and matched to how often device entries poll power.
@@ -72,7 +76,7 @@ CONF_SETPOINT_REST: Final = "setpoint_rest"
 CONF_SETPOINT_SELL: Final = "setpoint_sell"
 
 # Peak shaving entries.
-TYPE_PEAK_SHAVING: Final = "peak_shaving"
+KIND_PEAK_SHAVING: Final = "peak_shaving"
 CONF_GRID_POWER_ENTITY: Final = "grid_power_entity"
 CONF_BATTERY_POWER_ENTITY: Final = "battery_power_entity"
 CONF_BATTERY_SOC_ENTITY: Final = "battery_soc_entity"
@@ -109,7 +113,7 @@ CONF_BATTERY_VOLTAGE_MAX_V: Final = "battery_voltage_max_v"
 SUBENTRY_BATTERY: Final = "battery"
 
 # Wallbox manager entries.
-TYPE_WALLBOX_MANAGER: Final = "wallbox_manager"
+KIND_WALLBOX_MANAGER: Final = "wallbox_manager"
 CONF_EV_POWER_ENTITY: Final = "ev_power_entity"
 CONF_EV_CONNECTED_ENTITY: Final = "ev_connected_entity"
 CONF_BATTERY_FLOOR_ENTITY: Final = "battery_floor_entity"
@@ -125,10 +129,3 @@ CONF_BUTTON_MODE: Final = "charge_now_mode"
 # the share of the PV it puts there when on.
 CONF_PV_ROUTING_ENTITY: Final = "pv_routing_entity"
 CONF_PV_ROUTING_SHARE: Final = "pv_routing_share"
-
-# Every kind of controller entry.
-CONTROLLER_TYPES: Final = (
-    TYPE_BATTERY_MANAGER,
-    TYPE_PEAK_SHAVING,
-    TYPE_WALLBOX_MANAGER,
-)

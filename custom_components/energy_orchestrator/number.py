@@ -1,27 +1,16 @@
-"""Numbers: the numeric settings a device can be commanded to (limits, currents)."""
+"""The number platform: each kind of entry adds its own numbers (see kinds.py)."""
 
-from typing import Any, override
+from typing import Any
 
-from homeassistant.components.number import NumberEntity, NumberMode
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import EntityCategory, Platform
+from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .command_entity import CommandEntity, commands_of
-from .controllers.platforms import controller_platform
-from .coordinator import EnergyOrchestratorConfigEntry
-from .drivers.commands import CommandSpec
+from .kinds import kind_of
 
 # Commands go to one device at a time, through the shared link's lock.
 PARALLEL_UPDATES = 1
-
-
-def _is_number(spec: CommandSpec) -> bool:
-    """Return whether a command takes a number within known limits."""
-    return (
-        spec.options is None and spec.minimum is not None and spec.maximum is not None
-    )
 
 
 async def async_setup_entry(
@@ -29,39 +18,5 @@ async def async_setup_entry(
     entry: ConfigEntry[Any],
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add a number for every numeric command the device takes."""
-    if (setup := controller_platform(entry, Platform.NUMBER)) is not None:
-        await setup(hass, entry, async_add_entities)
-        return
-    async_add_entities(
-        CommandNumber(entry, spec) for spec in commands_of(entry, _is_number)
-    )
-
-
-class CommandNumber(CommandEntity, NumberEntity):
-    """A numeric setting of the device."""
-
-    _attr_entity_category = EntityCategory.CONFIG
-    _attr_mode = NumberMode.BOX
-
-    def __init__(self, entry: EnergyOrchestratorConfigEntry, spec: CommandSpec) -> None:
-        """Initialize the number with the device's limits."""
-        super().__init__(entry, spec)
-        assert spec.minimum is not None
-        assert spec.maximum is not None
-        self._attr_native_min_value = spec.minimum
-        self._attr_native_max_value = spec.maximum
-        self._attr_native_step = spec.step or 1.0
-        self._attr_native_unit_of_measurement = spec.unit or None
-
-    @property
-    @override
-    def native_value(self) -> float | None:
-        """Return the setting read back from the device."""
-        value = self.setting
-        return value if isinstance(value, float | int) else None
-
-    @override
-    async def async_set_native_value(self, value: float) -> None:
-        """Command the device to a new value."""
-        await self.async_command(value)
+    """Add the numbers of the entry's kind."""
+    await kind_of(entry).platforms[Platform.NUMBER](hass, entry, async_add_entities)

@@ -1,17 +1,13 @@
-"""Selects: the settings a device takes one of several options for (priorities)."""
+"""The select platform: each kind of entry adds its own selects (see kinds.py)."""
 
-from typing import Any, override
+from typing import Any
 
-from homeassistant.components.select import SelectEntity
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import EntityCategory, Platform
+from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .command_entity import CommandEntity, commands_of, is_switch
-from .controllers.platforms import controller_platform
-from .coordinator import EnergyOrchestratorConfigEntry
-from .drivers.commands import CommandSpec
+from .kinds import kind_of
 
 # Commands go to one device at a time, through the shared link's lock.
 PARALLEL_UPDATES = 1
@@ -22,36 +18,5 @@ async def async_setup_entry(
     entry: ConfigEntry[Any],
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add a select for every command with options (switches aside)."""
-    if (setup := controller_platform(entry, Platform.SELECT)) is not None:
-        await setup(hass, entry, async_add_entities)
-        return
-    async_add_entities(
-        CommandSelect(entry, spec)
-        for spec in commands_of(
-            entry, lambda spec: spec.options is not None and not is_switch(spec)
-        )
-    )
-
-
-class CommandSelect(CommandEntity, SelectEntity):
-    """A setting the device takes one of several options for."""
-
-    _attr_entity_category = EntityCategory.CONFIG
-
-    def __init__(self, entry: EnergyOrchestratorConfigEntry, spec: CommandSpec) -> None:
-        """Initialize the select with the device's options."""
-        super().__init__(entry, spec)
-        self._attr_options = list(spec.options or ())
-
-    @property
-    @override
-    def current_option(self) -> str | None:
-        """Return the option read back from the device."""
-        value = self.setting
-        return value if isinstance(value, str) else None
-
-    @override
-    async def async_select_option(self, option: str) -> None:
-        """Command the device to an option."""
-        await self.async_command(option)
+    """Add the selects of the entry's kind."""
+    await kind_of(entry).platforms[Platform.SELECT](hass, entry, async_add_entities)

@@ -9,7 +9,7 @@ the action's response, and the controller keeps running as it was.
 from datetime import timedelta
 from typing import Any
 
-from homeassistant.const import ATTR_CONFIG_ENTRY_ID, CONF_TYPE
+from homeassistant.const import ATTR_CONFIG_ENTRY_ID
 from homeassistant.core import HomeAssistant, ServiceCall, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
@@ -17,18 +17,24 @@ from homeassistant.helpers.service import async_get_config_entry
 from homeassistant.util import dt as dt_util
 import probatio
 
-from .const import DOMAIN, TYPE_BATTERY_MANAGER, TYPE_PEAK_SHAVING, TYPE_WALLBOX_MANAGER
-from .control.battery_manager import BatteryMode
-from .control.ev_charging import ChargeMode, PhaseChoice
-from .controllers.battery.coordinator import BatteryManagerCoordinator
-from .controllers.battery.settings import (
+from .battery_manager.coordinator import BatteryManagerCoordinator
+from .battery_manager.settings import (
     SETTING_MIN_REST_MINUTES,
     SETTING_SOC_CEILING,
     SETTING_SOC_FLOOR,
     async_update_settings,
 )
-from .controllers.peak.coordinator import PeakShavingCoordinator
-from .controllers.wallbox.coordinator import WallboxManagerCoordinator
+from .const import (
+    CONF_KIND,
+    DOMAIN,
+    KIND_BATTERY_MANAGER,
+    KIND_PEAK_SHAVING,
+    KIND_WALLBOX_MANAGER,
+)
+from .lib.control.battery_manager import BatteryMode
+from .lib.control.ev_charging import ChargeMode, PhaseChoice
+from .peak_shaving.coordinator import PeakShavingCoordinator
+from .wallbox_manager.coordinator import WallboxManagerCoordinator
 
 SERVICE_SET_BATTERY_MODE = "set_battery_mode"
 SERVICE_CALIBRATE_SOC = "calibrate_soc"
@@ -125,7 +131,7 @@ def _coordinator(hass: HomeAssistant, call: ServiceCall, kind: str, not_it: str)
     ``not_it`` is the translated error for an entry of another kind.
     """
     entry = async_get_config_entry(hass, DOMAIN, call.data[ATTR_CONFIG_ENTRY_ID])
-    if entry.data.get(CONF_TYPE) != kind:
+    if entry.data.get(CONF_KIND) != kind:
         raise ServiceValidationError(
             translation_domain=DOMAIN,
             translation_key=not_it,
@@ -139,7 +145,7 @@ def _wallbox_manager(
 ) -> WallboxManagerCoordinator:
     """Return the coordinator of the wallbox manager the call names."""
     coordinator: WallboxManagerCoordinator = _coordinator(
-        hass, call, TYPE_WALLBOX_MANAGER, "not_a_wallbox_manager"
+        hass, call, KIND_WALLBOX_MANAGER, "not_a_wallbox_manager"
     )
     return coordinator
 
@@ -163,7 +169,7 @@ async def _async_request(
 def _peak_shaving(hass: HomeAssistant, call: ServiceCall) -> PeakShavingCoordinator:
     """Return the coordinator of the peak-shaving entry the call names."""
     coordinator: PeakShavingCoordinator = _coordinator(
-        hass, call, TYPE_PEAK_SHAVING, "not_peak_shaving"
+        hass, call, KIND_PEAK_SHAVING, "not_peak_shaving"
     )
     return coordinator
 
@@ -173,7 +179,7 @@ def _battery_manager(
 ) -> BatteryManagerCoordinator:
     """Return the coordinator of the battery manager the call names."""
     coordinator: BatteryManagerCoordinator = _coordinator(
-        hass, call, TYPE_BATTERY_MANAGER, "not_a_battery_manager"
+        hass, call, KIND_BATTERY_MANAGER, "not_a_battery_manager"
     )
     return coordinator
 

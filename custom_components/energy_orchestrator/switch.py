@@ -1,15 +1,13 @@
-"""Switches: on/off commands (a wallbox's charging, a relay)."""
+"""The switch platform: each kind of entry adds its own switchs (see kinds.py)."""
 
-from typing import Any, override
+from typing import Any
 
-from homeassistant.components.switch import SwitchEntity
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .command_entity import CommandEntity, commands_of, is_switch
-from .controllers.platforms import controller_platform
+from .kinds import kind_of
 
 # Commands go to one device at a time, through the shared link's lock.
 PARALLEL_UPDATES = 1
@@ -20,31 +18,5 @@ async def async_setup_entry(
     entry: ConfigEntry[Any],
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add a switch for every on/off command."""
-    if (setup := controller_platform(entry, Platform.SWITCH)) is not None:
-        await setup(hass, entry, async_add_entities)
-        return
-    async_add_entities(
-        CommandSwitch(entry, spec) for spec in commands_of(entry, is_switch)
-    )
-
-
-class CommandSwitch(CommandEntity, SwitchEntity):
-    """An on/off command of the device."""
-
-    @property
-    @override
-    def is_on(self) -> bool | None:
-        """Return the state read back from the device."""
-        value = self.setting
-        return None if value is None else value == "on"
-
-    @override
-    async def async_turn_on(self, **kwargs: Any) -> None:
-        """Switch on."""
-        await self.async_command("on")
-
-    @override
-    async def async_turn_off(self, **kwargs: Any) -> None:
-        """Switch off."""
-        await self.async_command("off")
+    """Add the switchs of the entry's kind."""
+    await kind_of(entry).platforms[Platform.SWITCH](hass, entry, async_add_entities)

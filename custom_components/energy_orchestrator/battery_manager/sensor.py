@@ -1,0 +1,119 @@
+"""Sensors of a battery manager: state of charge, counted charge, its state."""
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorStateClass,
+)
+from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfTime
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from ..controller.entity import ControllerSensor, ControllerSensorEntityDescription
+from ..lib.control.battery_manager import BatteryState, BatteryStatus
+from .coordinator import BatteryManagerConfigEntry
+
+# Amp-hours have no unit constant or device class in Home Assistant.
+AMPERE_HOUR = "Ah"
+
+
+type BatteryManagerSensorEntityDescription = ControllerSensorEntityDescription[
+    BatteryStatus
+]
+
+
+def _minutes_in_state(status: BatteryStatus) -> int:
+    """Return whole minutes since the last transition.
+
+    Whole minutes, so the sensor changes once a minute rather than every step.
+    """
+    return int((status.now - status.state_since).total_seconds() // 60)
+
+
+SENSORS: tuple[BatteryManagerSensorEntityDescription, ...] = (
+    ControllerSensorEntityDescription[BatteryStatus](
+        key="soc",
+        translation_key="estimated_soc",
+        device_class=SensorDeviceClass.BATTERY,
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        value_fn=lambda status: status.soc,
+        attributes_fn=lambda status: {"estimate_source": status.soc_source},
+    ),
+    ControllerSensorEntityDescription[BatteryStatus](
+        key="ah_charged",
+        translation_key="ah_charged",
+        native_unit_of_measurement=AMPERE_HOUR,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        suggested_display_precision=2,
+        value_fn=lambda status: status.ah_charged,
+    ),
+    ControllerSensorEntityDescription[BatteryStatus](
+        key="ah_discharged",
+        translation_key="ah_discharged",
+        native_unit_of_measurement=AMPERE_HOUR,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        suggested_display_precision=2,
+        value_fn=lambda status: status.ah_discharged,
+    ),
+    ControllerSensorEntityDescription[BatteryStatus](
+        key="coulombic_efficiency",
+        translation_key="coulombic_efficiency",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        suggested_display_precision=1,
+        value_fn=lambda status: status.coulombic_efficiency * 100,
+    ),
+    ControllerSensorEntityDescription[BatteryStatus](
+        key="learned_capacity",
+        translation_key="learned_capacity",
+        native_unit_of_measurement=AMPERE_HOUR,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        suggested_display_precision=1,
+        value_fn=lambda status: status.learned_capacity_ah,
+    ),
+    ControllerSensorEntityDescription[BatteryStatus](
+        key="state_of_health",
+        translation_key="state_of_health",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        suggested_display_precision=0,
+        value_fn=lambda status: status.state_of_health,
+    ),
+    ControllerSensorEntityDescription[BatteryStatus](
+        key="state",
+        translation_key="battery_state",
+        device_class=SensorDeviceClass.ENUM,
+        options=[state.value for state in BatteryState],
+        value_fn=lambda status: status.state.value,
+        attributes_fn=lambda status: {
+            "reason": status.reason,
+            "detail": status.detail,
+            "since": status.state_since.isoformat(),
+            "mode": status.mode.value,
+        },
+    ),
+    ControllerSensorEntityDescription[BatteryStatus](
+        key="time_in_state",
+        translation_key="time_in_state",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.MINUTES,
+        value_fn=_minutes_in_state,
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: BatteryManagerConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the battery manager's sensors."""
+    runtime = entry.runtime_data
+    async_add_entities(
+        ControllerSensor(runtime.coordinator, runtime.device_info, description)
+        for description in SENSORS
+    )

@@ -1,0 +1,138 @@
+"""Device entries: one device, read through a link shared per bus or gateway.
+
+A device entry reads one inverter, battery, meter or wallbox with a driver
+from ``lib/drivers``; its values and settings become entities on the
+platforms in ``PLATFORMS``. Devices on one bus or gateway share a single
+connection from the link pool, so a gateway that takes one client at a time
+serves them all.
+"""
+
+from collections.abc import Iterable
+from functools import partial
+
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.device_registry import DeviceInfo
+
+from ..const import CONF_FAMILY, CONF_REGISTER_MAP, CONF_UNIT_ID, DOMAIN
+from ..lib.drivers.base import Driver
+from ..lib.drivers.errors import DeviceError, LinkError
+from ..lib.drivers.families import FAMILIES, build_driver
+from ..lib.drivers.values import Identity
+from . import number, select, sensor, switch
+from .coordinator import (
+    DeviceConfigEntry,
+    DeviceCoordinator,
+    DeviceRuntimeData,
+    async_verify_identity,
+)
+from .links import async_get_link_pool, endpoint_from_data
+
+# Each platform's set-up for device entries.
+PLATFORMS = {
+    Platform.NUMBER: number.async_setup_entry,
+    Platform.SELECT: select.async_setup_entry,
+    Platform.SENSOR: sensor.async_setup_entry,
+    Platform.SWITCH: switch.async_setup_entry,
+}
+
+
+async def async_setup_device(hass: HomeAssistant, entry: DeviceConfigEntry) -> None:
+    """Set up a device from a config entry."""
+    pool = async_get_link_pool(hass)
+    try:
+        driver = build_driver(
+            pool,
+            FAMILIES[entry.data[CONF_FAMILY]],
+            endpoint_from_data(entry.data),
+            entry.data[CONF_UNIT_ID],
+            entry.data.get(CONF_REGISTER_MAP),
+        )
+    except (LinkError, ValueError) as err:
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="link_unusable",
+            translation_placeholders={"error": str(err)},
+        ) from err
+
+    try:
+        identity = await _async_identify(entry, driver)
+        coordinator = DeviceCoordinator(hass, entry, driver)
+        await coordinator.async_config_entry_first_refresh()
+        await coordinator.async_read_settings()
+    except BaseException:
+        await pool.release(driver.link)
+        raise
+
+    entry.async_on_unload(partial(pool.release, driver.link))
+    # The entry's unique id: the serial number, or for a family whose devices
+    # report none, that and where the device is reached.
+    unique_id = str(entry.unique_id)
+    device_info = DeviceInfo(
+        identifiers={(DOMAIN, unique_id)},
+        manufacturer=identity.manufacturer,
+        model=identity.model,
+        serial_number=identity.serial_number,
+        sw_version=identity.firmware,
+        name=f"{identity.manufacturer} {identity.model}",
+    )
+    # Registered up front: a sub-device can only name the device it hangs off
+    # once that device has an id.
+    device_registry = dr.async_get(hass)
+    main_device = device_registry.async_get_or_create(
+        config_entry_id=entry.entry_id, **device_info
+    )
+    sub_device_info = {
+        sub.key: DeviceInfo(
+            identifiers={(DOMAIN, f"{unique_id}_{sub.key}")},
+            name=sub.name,
+            manufacturer=sub.manufacturer or identity.manufacturer,
+            model=sub.model,
+            serial_number=sub.serial_number,
+            sw_version=sub.firmware,
+            via_device_id=main_device.id,
+        )
+        for sub in driver.sub_devices
+    }
+    _async_remove_stale_devices(hass, entry, device_info, sub_device_info.values())
+    entry.runtime_data = DeviceRuntimeData(
+        coordinator=coordinator,
+        identity=identity,
+        device_info=device_info,
+        sub_device_info=sub_device_info,
+    )
+
+
+def _async_remove_stale_devices(
+    hass: HomeAssistant,
+    entry: DeviceConfigEntry,
+    device_info: DeviceInfo,
+    sub_device_info: Iterable[DeviceInfo],
+) -> None:
+    """Remove sub-devices the device no longer has (a pack taken out)."""
+    current = set(device_info["identifiers"])
+    for info in sub_device_info:
+        current |= info["identifiers"]
+    device_registry = dr.async_get(hass)
+    for device in dr.async_entries_for_config_entry(device_registry, entry.entry_id):
+        if not current & device.identifiers:
+            device_registry.async_remove_device(device.id)
+
+
+async def _async_identify(entry: DeviceConfigEntry, driver: Driver) -> Identity:
+    """Check that the device at the entry's address is the entry's device."""
+    try:
+        return await async_verify_identity(driver, entry)
+    except DeviceError as err:
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="communication_error",
+            translation_placeholders={"error": str(err)},
+        ) from err
+
+
+async def async_unload_device(hass: HomeAssistant, entry: DeviceConfigEntry) -> bool:
+    """Nothing left to stop once the entities are gone: the link is released on unload."""
+    return True

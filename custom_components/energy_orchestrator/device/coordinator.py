@@ -1,0 +1,201 @@
+"""The coordinator that polls one device over its shared link."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import override
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryError
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.util import dt as dt_util
+
+from ..const import (
+    DOMAIN,
+    IDENTITY_CHECK_INTERVAL,
+    LOGGER,
+    SCAN_INTERVAL,
+    SLOW_INTERVAL,
+)
+from ..lib.drivers.base import Driver, Poll
+from ..lib.drivers.cadence import Cadence
+from ..lib.drivers.commands import Command, CommandKind
+from ..lib.drivers.errors import (
+    DeviceError,
+    DeviceSilentError,
+    LinkError,
+    WrongDeviceError,
+)
+from ..lib.drivers.values import Identity, Readings
+from .links import unique_id_for
+
+type DeviceConfigEntry = ConfigEntry[DeviceRuntimeData]
+
+
+async def async_verify_identity(driver: Driver, entry: DeviceConfigEntry) -> Identity:
+    """Read who answers at the entry's address; stop the entry if not its device.
+
+    Raises ConfigEntryError when the device is of another family or another
+    device of the family (another serial number): showing its values as this
+    one's would be showing wrong numbers. Link errors pass through.
+    """
+    try:
+        identity = await driver.async_identify()
+    except WrongDeviceError as err:
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="wrong_device",
+            translation_placeholders={"error": str(err)},
+        ) from err
+    if (found := unique_id_for(entry.data, identity)) != entry.unique_id:
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="identity_mismatch",
+            translation_placeholders={
+                "expected": str(entry.unique_id),
+                "found": found,
+            },
+        )
+    return identity
+
+
+class DeviceCoordinator(DataUpdateCoordinator[Readings]):
+    """Polls one device and hands its readings to the entities.
+
+    A device that misses one poll gets one immediate retry: a single lost
+    frame on RS485 is common and should not blank the dashboard. One that
+    stays silent makes the entities unavailable; the coordinator logs that
+    once and logs once more when the device is back.
+    """
+
+    config_entry: DeviceConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: DeviceConfigEntry,
+        driver: Driver,
+    ) -> None:
+        """Initialize the coordinator."""
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            # The title, not the serial number, goes into log lines.
+            name=entry.title,
+            update_interval=SCAN_INTERVAL,
+        )
+        self.driver = driver
+        self._identity_checked_at = dt_util.utcnow()
+        self._connects_seen = driver.connects
+        self._failed_last_poll = False
+        self._slow_read_at: datetime | None = None
+        self._silent_parts: set[str] = set()
+        # The device's settings as read back, by command; what command
+        # entities show.
+        self.settings: dict[CommandKind, float | str] = {}
+
+    async def async_read_settings(self) -> None:
+        """Read back every setting the device can be commanded to.
+
+        A setting that cannot be read stays unknown, and its entity
+        unavailable, rather than showing a guess.
+        """
+        for kind in self.driver.commands:
+            try:
+                self.settings[kind] = await self.driver.async_read_back(
+                    Command(kind, 0)
+                )
+            except DeviceError as err:
+                LOGGER.debug("%s: cannot read %s back: %s", self.name, kind, err)
+
+    @override
+    async def _async_update_data(self) -> Readings:
+        """Read what is due, with one retry for a device that just fell silent.
+
+        Values whose cadence is not due keep the value of the poll that last
+        read them; values a poll asked for and did not get are gone.
+        """
+        now = dt_util.utcnow()
+        due = {Cadence.FAST}
+        if self._slow_read_at is None or now - self._slow_read_at >= SLOW_INTERVAL:
+            due.add(Cadence.SLOW)
+        try:
+            poll = await self._async_poll(due)
+        except (DeviceSilentError, LinkError) as err:
+            if self._failed_last_poll:
+                raise self._update_failed(err) from err
+            self._failed_last_poll = True
+            try:
+                poll = await self._async_poll(due)
+            except DeviceError as retry_err:
+                raise self._update_failed(retry_err) from retry_err
+        except DeviceError as err:
+            raise self._update_failed(err) from err
+        self._failed_last_poll = False
+        if Cadence.SLOW in due:
+            self._slow_read_at = now
+        self._log_silent_parts(poll.failed)
+        kept = {k: v for k, v in (self.data or {}).items() if k not in poll.attempted}
+        return kept | poll.readings
+
+    async def _async_poll(self, due: set[Cadence]) -> Poll:
+        """Poll once; raise the device's error when no part of it answered."""
+        await self._async_check_identity()
+        poll = await self.driver.async_poll(due)
+        if not poll.answered:
+            raise next(iter(poll.failed.values()))
+        return poll
+
+    def _log_silent_parts(self, failed: Mapping[str, DeviceError]) -> None:
+        """Log a sub-device falling silent once, and log its return once."""
+        for part, error in failed.items():
+            if part not in self._silent_parts:
+                self._silent_parts.add(part)
+                LOGGER.warning(
+                    "%s: %s did not answer; its values are unavailable: %s",
+                    self.name,
+                    part or "the device",
+                    error,
+                )
+        for part in self._silent_parts - failed.keys():
+            self._silent_parts.discard(part)
+            LOGGER.info("%s: %s is answering again", self.name, part or "the device")
+
+    async def _async_check_identity(self) -> None:
+        """Check the serial number after a reconnect and now and then.
+
+        Raises ConfigEntryError, which stops the entry with a clear message,
+        when another device answers at this address.
+        """
+        now = dt_util.utcnow()
+        if (
+            self.driver.connects == self._connects_seen
+            and now - self._identity_checked_at < IDENTITY_CHECK_INTERVAL
+        ):
+            return
+        await async_verify_identity(self.driver, self.config_entry)
+        self._identity_checked_at = now
+        self._connects_seen = self.driver.connects
+
+    def _update_failed(self, err: DeviceError) -> UpdateFailed:
+        """Return the translated failure for a poll that got nothing."""
+        self._failed_last_poll = True
+        return UpdateFailed(
+            translation_domain=DOMAIN,
+            translation_key="communication_error",
+            translation_placeholders={"error": str(err)},
+        )
+
+
+@dataclass(kw_only=True)
+class DeviceRuntimeData:
+    """Runtime data of a device entry."""
+
+    coordinator: DeviceCoordinator
+    identity: Identity
+    device_info: DeviceInfo
+    # Sub-devices (MPPTs, packs, meters behind an inverter) by their key.
+    sub_device_info: dict[str, DeviceInfo]

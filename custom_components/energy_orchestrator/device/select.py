@@ -1,0 +1,50 @@
+"""Selects: the settings a device takes one of several options for (priorities)."""
+
+from typing import Any, override
+
+from homeassistant.components.select import SelectEntity
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import EntityCategory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from ..lib.drivers.commands import CommandSpec
+from .command_entity import CommandEntity, commands_of, is_switch
+from .coordinator import DeviceConfigEntry
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: ConfigEntry[Any],
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add a select for every command with options (switches aside)."""
+    async_add_entities(
+        CommandSelect(entry, spec)
+        for spec in commands_of(
+            entry, lambda spec: spec.options is not None and not is_switch(spec)
+        )
+    )
+
+
+class CommandSelect(CommandEntity, SelectEntity):
+    """A setting the device takes one of several options for."""
+
+    _attr_entity_category = EntityCategory.CONFIG
+
+    def __init__(self, entry: DeviceConfigEntry, spec: CommandSpec) -> None:
+        """Initialize the select with the device's options."""
+        super().__init__(entry, spec)
+        self._attr_options = list(spec.options or ())
+
+    @property
+    @override
+    def current_option(self) -> str | None:
+        """Return the option read back from the device."""
+        value = self.setting
+        return value if isinstance(value, str) else None
+
+    @override
+    async def async_select_option(self, option: str) -> None:
+        """Command the device to an option."""
+        await self.async_command(option)

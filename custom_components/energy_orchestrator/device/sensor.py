@@ -1,0 +1,259 @@
+"""Sensors: one per canonical value a device (or one of its sub-devices) has."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, override
+
+from homeassistant.components.sensor import (
+    RestoreSensor,
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import (
+    PERCENTAGE,
+    EntityCategory,
+    UnitOfApparentPower,
+    UnitOfElectricCurrent,
+    UnitOfElectricPotential,
+    UnitOfEnergy,
+    UnitOfFrequency,
+    UnitOfPower,
+    UnitOfReactivePower,
+    UnitOfTemperature,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.typing import StateType
+
+from ..const import LOGGER
+from ..lib.drivers.values import Quantity, Readings, Unit, quantity_of
+from .entity import EnergyOrchestratorEntity
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnergyOrchestratorSensorEntityDescription(SensorEntityDescription):
+    """Describes a sensor for one canonical key."""
+
+    value_fn: Callable[[Readings], StateType]
+    # Lifetime counters never go backwards; see MonotonicEnergySensor.
+    monotonic: bool = False
+
+
+# How each unit of the value model shows in Home Assistant: device class,
+# unit, display precision.
+_BY_UNIT: dict[Unit, tuple[SensorDeviceClass | None, str | None, int]] = {
+    Unit.WATT: (SensorDeviceClass.POWER, UnitOfPower.WATT, 0),
+    Unit.WATT_HOUR: (SensorDeviceClass.ENERGY, UnitOfEnergy.WATT_HOUR, 2),
+    Unit.VOLT: (SensorDeviceClass.VOLTAGE, UnitOfElectricPotential.VOLT, 1),
+    Unit.AMPERE: (SensorDeviceClass.CURRENT, UnitOfElectricCurrent.AMPERE, 2),
+    Unit.PERCENT: (None, PERCENTAGE, 0),
+    Unit.CELSIUS: (SensorDeviceClass.TEMPERATURE, UnitOfTemperature.CELSIUS, 1),
+    Unit.HERTZ: (SensorDeviceClass.FREQUENCY, UnitOfFrequency.HERTZ, 2),
+    Unit.VOLT_AMPERE: (
+        SensorDeviceClass.APPARENT_POWER,
+        UnitOfApparentPower.VOLT_AMPERE,
+        0,
+    ),
+    Unit.VOLT_AMPERE_REACTIVE: (
+        SensorDeviceClass.REACTIVE_POWER,
+        UnitOfReactivePower.VOLT_AMPERE_REACTIVE,
+        0,
+    ),
+    Unit.AMPERE_HOUR: (None, "Ah", 1),
+    Unit.NONE: (None, None, 2),
+}
+
+# What a user looks at: shown on the device page, enabled from the start.
+PRIMARY = frozenset(
+    {
+        "grid_power",
+        "grid_import_energy",
+        "grid_export_energy",
+        "pv_power",
+        "pv_energy",
+        "ac_power",
+        "ac_energy",
+        "ac_output_power",
+        "battery_power",
+        "battery_soc",
+        "battery_charge_energy",
+        "battery_discharge_energy",
+        "load_power",
+        "inverter_mode",
+        "charger_power",
+        "charger_energy",
+        "charger_current",
+        "charger_phases",
+        "charger_status",
+    }
+)
+
+# Details that are there for whoever wants them, off until enabled.
+DISABLED_BY_DEFAULT = frozenset(
+    {
+        "grid_reactive_power",
+        "grid_apparent_power",
+        "grid_power_factor",
+        "ac_power_factor_l1",
+        "ac_power_factor_l2",
+        "ac_power_factor_l3",
+        "grid_import_energy_l1",
+        "grid_import_energy_l2",
+        "grid_import_energy_l3",
+        "grid_export_energy_l1",
+        "grid_export_energy_l2",
+        "grid_export_energy_l3",
+        "ac_voltage_l1_l2",
+        "ac_voltage_l2_l3",
+        "ac_voltage_l3_l1",
+        "ac_current_neutral",
+        "ac_reactive_power",
+        "ac_apparent_power",
+        "ac_output_apparent_power",
+        "dc_bus_voltage",
+        "battery_charge_voltage_limit",
+        "battery_discharge_voltage_limit",
+    }
+)
+
+# Per-phase grid power is what a user balancing phases watches, so it is not
+# tucked away among the diagnostics.
+_NOT_DIAGNOSTIC = PRIMARY | {
+    "grid_power_l1",
+    "grid_power_l2",
+    "grid_power_l3",
+    "battery_voltage",
+    "battery_current",
+}
+
+
+def _value(key: str) -> Callable[[Readings], StateType]:
+    """Return a function reading a key out of a poll."""
+
+    def value(readings: Readings) -> StateType:
+        reading = readings.get(key)
+        return None if reading is None else reading.value
+
+    return value
+
+
+def describe(key: str) -> EnergyOrchestratorSensorEntityDescription:
+    """Return the description of the sensor for a key (sub-device keys too).
+
+    Everything follows from the key's quantity in the value model: device
+    class and unit from its unit, statistics from what it measures.
+    """
+    quantity: Quantity = quantity_of(key)
+    base = quantity.key
+    device_class, unit, precision = _BY_UNIT[quantity.unit]
+    state_class: SensorStateClass | None = SensorStateClass.MEASUREMENT
+    options: list[str] | None = None
+    if quantity.options is not None:
+        device_class, unit, state_class = SensorDeviceClass.ENUM, None, None
+        options = list(quantity.options)
+    elif quantity.unit is Unit.WATT_HOUR:
+        state_class = SensorStateClass.TOTAL_INCREASING
+    elif base.endswith("_soc") or base == "battery_soh":
+        device_class = SensorDeviceClass.BATTERY
+    elif "power_factor" in base:
+        device_class = SensorDeviceClass.POWER_FACTOR
+    elif base == "battery_cycles":
+        state_class, precision = SensorStateClass.TOTAL_INCREASING, 0
+    elif base == "charger_phases":
+        precision = 0
+    return EnergyOrchestratorSensorEntityDescription(
+        key=key,
+        translation_key=base,
+        device_class=device_class,
+        native_unit_of_measurement=unit,
+        suggested_unit_of_measurement=(
+            UnitOfEnergy.KILO_WATT_HOUR if quantity.unit is Unit.WATT_HOUR else None
+        ),
+        state_class=state_class,
+        options=options,
+        suggested_display_precision=None if options else precision,
+        entity_category=None if base in _NOT_DIAGNOSTIC else EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=base not in DISABLED_BY_DEFAULT,
+        monotonic=quantity.unit is Unit.WATT_HOUR,
+        value_fn=_value(key),
+    )
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: ConfigEntry[Any],
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add a sensor for every value the device and its sub-devices have.
+
+    What a device has is what its family can report, less what this very
+    device turned out not to have while setting up (registers it refused,
+    modules it does not carry).
+    """
+    keys = entry.runtime_data.coordinator.driver.available_keys()
+    async_add_entities(
+        (MonotonicEnergySensor if description.monotonic else EnergyOrchestratorSensor)(
+            entry, description
+        )
+        for description in map(describe, sorted(keys))
+    )
+
+
+class EnergyOrchestratorSensor(EnergyOrchestratorEntity, SensorEntity):
+    """A sensor for one canonical value."""
+
+    entity_description: EnergyOrchestratorSensorEntityDescription
+
+    @property
+    @override
+    def native_value(self) -> StateType:
+        """Return the value of the last poll."""
+        return self.entity_description.value_fn(self.coordinator.data or {})
+
+
+class MonotonicEnergySensor(EnergyOrchestratorSensor, RestoreSensor):
+    """A lifetime energy counter that never goes backwards.
+
+    A meter that answers 0 or a lower count for one poll (a brown-out, a
+    half-written register) would look like a meter reset to the Energy
+    dashboard and corrupt its long-term statistics. The highest count seen
+    wins, and it is restored across restarts so the first poll after one is
+    judged against the truth from before.
+    """
+
+    _highest: float | None = None
+    _drop_logged = False
+
+    @override
+    async def async_added_to_hass(self) -> None:
+        """Restore the highest count seen before the restart."""
+        await super().async_added_to_hass()
+        if (data := await self.async_get_last_sensor_data()) is not None and isinstance(
+            data.native_value, int | float
+        ):
+            self._highest = float(data.native_value)
+
+    @property
+    @override
+    def native_value(self) -> StateType:
+        """Return the count, never lower than one seen before."""
+        value = super().native_value
+        if not isinstance(value, int | float):
+            return self._highest
+        if self._highest is None or value >= self._highest:
+            self._highest = float(value)
+            self._drop_logged = False
+            return value
+        if not self._drop_logged:
+            LOGGER.warning(
+                "%s reported %s Wh, below the %s Wh it reported before;"
+                " keeping the higher count",
+                self.entity_id,
+                value,
+                self._highest,
+            )
+            self._drop_logged = True
+        return self._highest

@@ -1,0 +1,42 @@
+"""Switches: on/off commands (a wallbox's charging, a relay)."""
+
+from typing import Any, override
+
+from homeassistant.components.switch import SwitchEntity
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .command_entity import CommandEntity, commands_of, is_switch
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: ConfigEntry[Any],
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add a switch for every on/off command."""
+    async_add_entities(
+        CommandSwitch(entry, spec) for spec in commands_of(entry, is_switch)
+    )
+
+
+class CommandSwitch(CommandEntity, SwitchEntity):
+    """An on/off command of the device."""
+
+    @property
+    @override
+    def is_on(self) -> bool | None:
+        """Return the state read back from the device."""
+        value = self.setting
+        return None if value is None else value == "on"
+
+    @override
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        """Switch on."""
+        await self.async_command("on")
+
+    @override
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        """Switch off."""
+        await self.async_command("off")

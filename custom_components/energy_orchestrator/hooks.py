@@ -1,0 +1,100 @@
+"""Home Assistant's hooks: set up, unload, migrate and remove entries of every kind.
+
+The package's ``__init__`` hands these to Home Assistant when it asks; each
+one looks up the entry's kind in ``kinds.py`` and does what that kind needs.
+"""
+
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.typing import ConfigType
+
+from .const import (
+    CONF_CONNECTION,
+    CONF_KIND,
+    DOMAIN,
+    KIND_DEVICE,
+    LOGGER,
+)
+from .kinds import KINDS, kind_of, outputs_of
+from .services import async_setup_services
+
+# Entries are made in the UI only.
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+# Before 1.2, one field ``type`` said both a device's connection ("tcp",
+# "serial") and a controller's kind.
+_LEGACY_TYPE = "type"
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the integration's actions, once for all entries."""
+    async_setup_services(hass)
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry[Any]) -> bool:
+    """Set up an entry of any kind, then its entities."""
+    kind = kind_of(entry)
+    await kind.async_setup(hass, entry)
+    await hass.config_entries.async_forward_entry_setups(entry, list(kind.platforms))
+    # Home Assistant 2026.10 still checks for a boolean here.
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry[Any]) -> bool:
+    """Remove the entities, then let the kind stop what it runs."""
+    kind = kind_of(entry)
+    if not await hass.config_entries.async_unload_platforms(
+        entry, list(kind.platforms)
+    ):
+        return False
+    return await kind.async_unload(hass, entry)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: ConfigEntry[Any]) -> None:
+    """Delete what a removed entry kept on disk (a controller's saved state)."""
+    if (remove := kind_of(entry).async_remove) is not None:
+        await remove(hass, entry)
+
+
+async def async_migrate_entry(hass: HomeAssistant, entry: ConfigEntry[Any]) -> bool:
+    """Bring an entry written by an older version to today's data.
+
+    1.1 -> 1.2: ``type`` splits into ``kind`` and, for a device, ``connection``;
+    a controller gets the unique id of the first output it drives.
+    """
+    if entry.version > 1:
+        # Written by a newer version: nothing here can read it.
+        return False
+    if entry.minor_version < 2:
+        data = dict(entry.data)
+        if CONF_KIND not in data:
+            legacy = data.pop(_LEGACY_TYPE)
+            if legacy in KINDS:
+                data[CONF_KIND] = legacy
+            else:
+                data[CONF_KIND] = KIND_DEVICE
+                data[CONF_CONNECTION] = legacy
+        hass.config_entries.async_update_entry(entry, data=data, minor_version=2)
+        if entry.unique_id is None and (outputs := outputs_of(entry)):
+            _async_claim_output(hass, entry, outputs[0])
+    return True
+
+
+def _async_claim_output(
+    hass: HomeAssistant, entry: ConfigEntry[Any], output: str
+) -> None:
+    """Give a controller its output as unique id, unless another entry has it."""
+    owner = hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, output)
+    if owner is not None:
+        LOGGER.warning(
+            "%s and %s both drive %s; only one of them should (delete the other)",
+            owner.title,
+            entry.title,
+            output,
+        )
+        return
+    hass.config_entries.async_update_entry(entry, unique_id=output)

@@ -1,0 +1,137 @@
+"""The kinds of config entry, and what each brings: one registry, read everywhere.
+
+A device entry reads one device; a controller entry (battery manager, peak
+shaving, wallbox manager) steers devices through entities. The entry's
+``kind`` field names its kind; every place that treats kinds differently
+(set-up, platforms, flows, diagnostics, actions) asks this registry.
+"""
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry, ConfigSubentryFlow, OptionsFlow
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from . import battery_manager, device, peak_shaving, wallbox_manager
+from .battery_manager.flow import BatteryManagerOptionsFlow
+from .const import (
+    CONF_BATTERY_SETPOINT_ENTITY,
+    CONF_CHARGE_SWITCH_ENTITY,
+    CONF_CURRENT_ENTITY_OUT,
+    CONF_ENABLE_ENTITY,
+    CONF_KIND,
+    CONF_MODE_SELECT_ENTITY,
+    CONF_PHASES_ENTITY,
+    CONF_PV_ROUTING_ENTITY,
+    CONF_SELL_SWITCH_ENTITY,
+    CONF_SETPOINT_ENTITY,
+    KIND_BATTERY_MANAGER,
+    KIND_DEVICE,
+    KIND_PEAK_SHAVING,
+    KIND_WALLBOX_MANAGER,
+)
+from .controller.base import async_remove_controller
+from .controller.diagnostics import controller_diagnostics
+from .device.diagnostics import device_diagnostics
+from .peak_shaving.flow import (
+    SUBENTRY_FLOWS as PEAK_SHAVING_SUBENTRY_FLOWS,
+    PeakShavingOptionsFlow,
+)
+from .wallbox_manager.flow import WallboxManagerOptionsFlow
+
+type PlatformSetup = Callable[
+    [HomeAssistant, Any, AddConfigEntryEntitiesCallback], Awaitable[None]
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class EntryKind:
+    """What one kind of entry brings to Home Assistant."""
+
+    key: str
+    # The entities of each platform the kind has; the entry is forwarded to
+    # these platforms only.
+    platforms: Mapping[Platform, PlatformSetup]
+    # Builds the entry's runtime data (raises ConfigEntryNotReady/-Error).
+    async_setup: Callable[[HomeAssistant, Any], Awaitable[None]]
+    # Runs after the entities are gone: a controller leaves its outputs safe.
+    async_unload: Callable[[HomeAssistant, Any], Awaitable[bool]]
+    # Runs when the entry is deleted: a controller's saved state goes with it.
+    async_remove: Callable[[HomeAssistant, Any], Awaitable[None]] | None = None
+    diagnostics: Callable[[Any], dict[str, Any]]
+    options_flow: Callable[[], OptionsFlow] | None = None
+    subentry_flows: Mapping[str, type[ConfigSubentryFlow]] = field(default_factory=dict)
+    # The entry data's keys of the entities a controller writes to: no two
+    # controllers may drive one output, and the first one present is the
+    # entry's unique id.
+    output_keys: tuple[str, ...] = ()
+
+
+KINDS: Mapping[str, EntryKind] = {
+    kind.key: kind
+    for kind in (
+        EntryKind(
+            key=KIND_DEVICE,
+            platforms=device.PLATFORMS,
+            async_setup=device.async_setup_device,
+            async_unload=device.async_unload_device,
+            diagnostics=device_diagnostics,
+        ),
+        EntryKind(
+            key=KIND_BATTERY_MANAGER,
+            platforms=battery_manager.PLATFORMS,
+            async_setup=battery_manager.async_setup_battery_manager,
+            async_unload=battery_manager.async_unload_battery_manager,
+            async_remove=async_remove_controller,
+            diagnostics=controller_diagnostics,
+            options_flow=BatteryManagerOptionsFlow,
+            output_keys=(
+                CONF_MODE_SELECT_ENTITY,
+                CONF_SETPOINT_ENTITY,
+                CONF_CHARGE_SWITCH_ENTITY,
+                CONF_SELL_SWITCH_ENTITY,
+            ),
+        ),
+        EntryKind(
+            key=KIND_PEAK_SHAVING,
+            platforms=peak_shaving.PLATFORMS,
+            async_setup=peak_shaving.async_setup_peak_shaving,
+            async_unload=peak_shaving.async_unload_peak_shaving,
+            async_remove=async_remove_controller,
+            diagnostics=controller_diagnostics,
+            options_flow=PeakShavingOptionsFlow,
+            subentry_flows=PEAK_SHAVING_SUBENTRY_FLOWS,
+            output_keys=(CONF_BATTERY_SETPOINT_ENTITY,),
+        ),
+        EntryKind(
+            key=KIND_WALLBOX_MANAGER,
+            platforms=wallbox_manager.PLATFORMS,
+            async_setup=wallbox_manager.async_setup_wallbox_manager,
+            async_unload=wallbox_manager.async_unload_wallbox_manager,
+            async_remove=async_remove_controller,
+            diagnostics=controller_diagnostics,
+            options_flow=WallboxManagerOptionsFlow,
+            output_keys=(
+                CONF_CURRENT_ENTITY_OUT,
+                CONF_ENABLE_ENTITY,
+                CONF_PHASES_ENTITY,
+                CONF_PV_ROUTING_ENTITY,
+            ),
+        ),
+    )
+}
+
+
+def kind_of(entry: ConfigEntry[Any]) -> EntryKind:
+    """Return the kind of an entry."""
+    return KINDS[entry.data[CONF_KIND]]
+
+
+def outputs_of(entry: ConfigEntry[Any]) -> list[str]:
+    """Return the entities an entry writes to, its further batteries' included."""
+    keys = kind_of(entry).output_keys
+    parts = [entry.data, *(subentry.data for subentry in entry.subentries.values())]
+    return [part[key] for part in parts for key in keys if part.get(key)]

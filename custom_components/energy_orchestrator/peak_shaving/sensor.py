@@ -1,0 +1,118 @@
+"""Sensors of peak shaving: its state, the limit in force, the plan."""
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorStateClass,
+)
+from homeassistant.const import PERCENTAGE, UnitOfPower
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.typing import StateType
+
+from ..const import CONF_PHASE_LIMIT_W
+from ..controller.entity import ControllerSensor, ControllerSensorEntityDescription
+from ..lib.control.peak_shaving import PeakShavingStatus, ShavingState
+from .coordinator import PeakShavingConfigEntry
+
+type PeakShavingSensorEntityDescription = ControllerSensorEntityDescription[
+    PeakShavingStatus
+]
+
+
+def _power(
+    key: str, value_fn: Callable[[PeakShavingStatus], StateType]
+) -> PeakShavingSensorEntityDescription:
+    """Return the description of a power figure."""
+    return ControllerSensorEntityDescription[PeakShavingStatus](
+        key=key,
+        translation_key=key,
+        device_class=SensorDeviceClass.POWER,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=value_fn,
+    )
+
+
+def _plan(status: PeakShavingStatus) -> Mapping[str, Any]:
+    """Return the plan as rows a dashboard chart can draw, and how it forecast."""
+    return {
+        "forecast_caution": status.forecast_caution,
+        "load_scale": round(status.load_scale, 3),
+        "heavy_stretch_hours": status.heavy_stretch_h,
+        "plan": [
+            {
+                "start": start.isoformat(),
+                "soc": round(soc, 1),
+                "grid_power": round(grid),
+            }
+            for start, soc, grid in status.plan
+        ],
+    }
+
+
+SENSORS: tuple[PeakShavingSensorEntityDescription, ...] = (
+    ControllerSensorEntityDescription[PeakShavingStatus](
+        key="state",
+        translation_key="peak_shaving_state",
+        device_class=SensorDeviceClass.ENUM,
+        options=[state.value for state in ShavingState],
+        value_fn=lambda status: status.state.value,
+        attributes_fn=lambda status: {
+            "reason": status.reason,
+            "cannot_hold_from": status.cannot_hold_from.isoformat()
+            if status.cannot_hold_from
+            else None,
+        },
+    ),
+    _power("active_import_limit", lambda status: status.active_import_limit_w),
+    ControllerSensorEntityDescription[PeakShavingStatus](
+        key="planned_peak",
+        translation_key="planned_peak",
+        device_class=SensorDeviceClass.POWER,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=lambda status: status.planned_peak_w,
+        attributes_fn=_plan,
+    ),
+    ControllerSensorEntityDescription[PeakShavingStatus](
+        key="planned_soc",
+        translation_key="planned_soc",
+        device_class=SensorDeviceClass.BATTERY,
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=lambda status: status.planned_soc_now,
+    ),
+    _power("headroom", lambda status: status.headroom_w),
+    _power("phase_headroom", lambda status: status.phase_headroom_w),
+    _power("billed_peak", lambda status: status.billed_peak_w),
+    _power("battery_setpoint", lambda status: status.battery_setpoint_w),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: PeakShavingConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the peak-shaving sensors."""
+    runtime = entry.runtime_data
+    # A phase's headroom exists only where a phase limit is set.
+    phase_limit = entry.options.get(CONF_PHASE_LIMIT_W) is not None
+    async_add_entities(
+        PeakShavingSensor(runtime.coordinator, runtime.device_info, description)
+        for description in SENSORS
+        if description.key != "phase_headroom" or phase_limit
+    )
+
+
+class PeakShavingSensor(ControllerSensor[PeakShavingStatus]):
+    """One figure of peak shaving."""
+
+    # The plan is for the dashboard now, not for the database.
+    _unrecorded_attributes = frozenset({"plan"})

@@ -1,0 +1,215 @@
+"""The coordinator that steps the wallbox manager and commands the wallbox.
+
+Every step it reads the grid meter, the car's power, whether a car is
+plugged in and the house battery, lets ``EvChargingManager`` decide, and
+writes enable, phases and current to the wallbox's entities. Phases are
+written only while charging is off: the manager's sequence (stop, wait
+for the current to fall, switch, wait, resume) sees to that, and the
+wallbox's own driver refuses a switch under load as well.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, override
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import STATE_OFF, STATE_ON
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.util import dt as dt_util
+
+from ..const import (
+    CONF_BATTERY_FLOOR_ENTITY,
+    CONF_BATTERY_MAX_DISCHARGE_KW,
+    CONF_BATTERY_POWER_ENTITY,
+    CONF_BATTERY_SOC_ENTITY,
+    CONF_CURRENT_ENTITY_OUT,
+    CONF_ENABLE_ENTITY,
+    CONF_EV_CONNECTED_ENTITY,
+    CONF_EV_POWER_ENTITY,
+    CONF_GRID_POWER_ENTITY,
+    CONF_MAX_CURRENT_A,
+    CONF_MIN_CURRENT_A,
+    CONF_MIN_PHASE_SWITCH_MINUTES,
+    CONF_PHASES_ENTITY,
+    CONF_PV_ROUTING_ENTITY,
+    CONF_PV_ROUTING_SHARE,
+    CONTROLLER_STEP,
+    KIND_WALLBOX_MANAGER,
+    LOGGER,
+)
+from ..controller.base import ControllerCoordinator
+from ..controller.inputs import InputQuantity, read_input
+from ..controller.outputs import async_set_output
+from ..lib.control.ev_charging import (
+    ChargeMode,
+    EvChargingManager,
+    EvCommand,
+    EvInputs,
+    EvStatus,
+    PhaseChoice,
+    PvRoute,
+    WallboxLimits,
+)
+
+type WallboxManagerConfigEntry = ConfigEntry[WallboxManagerRuntimeData]
+
+# The names of the two PV configurations a routing switch selects between.
+ROUTE_BALANCED = "balanced"
+ROUTE_BUNDLED = "bundled"
+
+
+def limits_from(
+    data: dict[str, Any] | Any, options: dict[str, Any] | Any
+) -> WallboxLimits:
+    """Return the wallbox's limits from an entry."""
+    return WallboxLimits(
+        min_current_a=float(options[CONF_MIN_CURRENT_A]),
+        max_current_a=float(options[CONF_MAX_CURRENT_A]),
+        can_switch_phases=bool(data.get(CONF_PHASES_ENTITY)),
+        min_phase_switch_interval=timedelta(
+            minutes=float(options[CONF_MIN_PHASE_SWITCH_MINUTES])
+        ),
+        pv_routes=(
+            (
+                PvRoute(ROUTE_BALANCED, 1 / 3),
+                PvRoute(
+                    ROUTE_BUNDLED, float(options.get(CONF_PV_ROUTING_SHARE, 2 / 3))
+                ),
+            )
+            if data.get(CONF_PV_ROUTING_ENTITY)
+            else ()
+        ),
+    )
+
+
+class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
+    """Steps the wallbox manager and keeps the wallbox on its commands."""
+
+    config_entry: WallboxManagerConfigEntry
+    manager: EvChargingManager
+
+    def __init__(self, hass: HomeAssistant, entry: WallboxManagerConfigEntry) -> None:
+        """Initialize; ``_async_setup`` restores the session."""
+        super().__init__(hass, entry, kind=KIND_WALLBOX_MANAGER, step=CONTROLLER_STEP)
+        self._failed_outputs: set[str] = set()
+
+    @override
+    async def _async_setup(self) -> None:
+        """Resume the session and mode, or start off."""
+        now = dt_util.utcnow()
+        limits = limits_from(self.config_entry.data, self.config_entry.options)
+        saved = await self.async_load_saved()
+        try:
+            self.manager = EvChargingManager(limits, now=now, saved=saved)
+        except (KeyError, TypeError, ValueError) as err:
+            LOGGER.warning(
+                "%s: saved state cannot be used, starting anew: %s", self.name, err
+            )
+            self.manager = EvChargingManager(limits, now=now)
+
+    @override
+    async def _async_update_data(self) -> EvStatus:
+        """Run one step and command the wallbox."""
+        now = dt_util.utcnow()
+        status = self.manager.update(now, self._inputs(now))
+        await self._async_command(status.command)
+        self.schedule_save()
+        return status
+
+    def _inputs(self, now: datetime) -> EvInputs:
+        """Read the site; what cannot be trusted is None."""
+        data = self.config_entry.data
+        connected: bool | None = None
+        if entity := data.get(CONF_EV_CONNECTED_ENTITY):
+            state = self.hass.states.get(entity)
+            connected = {STATE_ON: True, STATE_OFF: False}.get(
+                state.state if state else ""
+            )
+        battery_kw = self.config_entry.options.get(CONF_BATTERY_MAX_DISCHARGE_KW) or 0.0
+        return EvInputs(
+            grid_power_w=read_input(
+                self.hass, data[CONF_GRID_POWER_ENTITY], InputQuantity.POWER, now
+            ),
+            ev_power_w=read_input(
+                self.hass, data[CONF_EV_POWER_ENTITY], InputQuantity.POWER, now
+            ),
+            connected=connected,
+            battery_power_w=read_input(
+                self.hass, data.get(CONF_BATTERY_POWER_ENTITY), InputQuantity.POWER, now
+            ),
+            battery_soc=read_input(
+                self.hass, data.get(CONF_BATTERY_SOC_ENTITY), InputQuantity.PERCENT, now
+            ),
+            battery_floor_soc=read_input(
+                self.hass,
+                data.get(CONF_BATTERY_FLOOR_ENTITY),
+                InputQuantity.PERCENT,
+                now,
+            ),
+            battery_max_discharge_w=float(battery_kw) * 1000,
+        )
+
+    async def _async_command(self, command: EvCommand) -> None:
+        """Write enable, phases (only while off) and current."""
+        data = self.config_entry.data
+        writes: list[tuple[str, float | str | bool]] = []
+        if entity := data.get(CONF_ENABLE_ENTITY):
+            writes.append((entity, command.enable))
+        if (entity := data.get(CONF_PHASES_ENTITY)) and not command.enable:
+            writes.append((entity, str(command.phases)))
+        if command.enable:
+            writes.append((data[CONF_CURRENT_ENTITY_OUT], command.current_a))
+        if (entity := data.get(CONF_PV_ROUTING_ENTITY)) and command.pv_route:
+            writes.append((entity, command.pv_route == ROUTE_BUNDLED))
+        # Off first, on last: a wallbox never charges on a half-written command.
+        if command.enable:
+            writes.reverse()
+        for entity_id, value in writes:
+            try:
+                await async_set_output(self.hass, entity_id, value)
+            except HomeAssistantError as err:
+                if entity_id not in self._failed_outputs:
+                    self._failed_outputs.add(entity_id)
+                    LOGGER.warning("%s: cannot set %s: %s", self.name, entity_id, err)
+            else:
+                self._failed_outputs.discard(entity_id)
+
+    async def async_request(self, action: str, **kwargs: Any) -> None:
+        """Carry out an action (start, stop, phases), then step at once."""
+        now = dt_util.utcnow()
+        if action == "start":
+            self.manager.start(now, **kwargs)
+        elif action == "stop":
+            self.manager.stop(now)
+        elif action == "phases":
+            self.manager.set_phases(now, PhaseChoice(kwargs["choice"]))
+        await self.async_refresh()
+
+    @override
+    async def async_stop_steering(self) -> None:
+        """Stop charging on the wallbox and write the session at once."""
+        try:
+            if entity := self.config_entry.data.get(CONF_ENABLE_ENTITY):
+                await async_set_output(self.hass, entity, False)
+        except HomeAssistantError as err:
+            LOGGER.warning("%s: cannot stop the wallbox: %s", self.name, err)
+        finally:
+            await self.async_save_now()
+
+    @override
+    def snapshot(self) -> dict[str, Any]:
+        """Return the session and mode."""
+        return self.manager.snapshot()
+
+
+@dataclass(kw_only=True)
+class WallboxManagerRuntimeData:
+    """Runtime data of a wallbox manager entry."""
+
+    coordinator: WallboxManagerCoordinator
+    device_info: DeviceInfo
+
+
+__all__ = ["ChargeMode", "WallboxManagerCoordinator", "limits_from"]

@@ -1,0 +1,159 @@
+"""The wallbox manager's forms: meters, wallbox entities and limits."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from homeassistant.components.sensor import SensorDeviceClass
+from homeassistant.config_entries import ConfigFlowResult
+from homeassistant.const import CONF_NAME
+from homeassistant.helpers.selector import (
+    EntitySelector,
+    EntitySelectorConfig,
+    SelectSelector,
+    SelectSelectorConfig,
+    TextSelector,
+)
+import probatio
+
+from ..const import (
+    CONF_BATTERY_FLOOR_ENTITY,
+    CONF_BATTERY_MAX_DISCHARGE_KW,
+    CONF_BATTERY_POWER_ENTITY,
+    CONF_BATTERY_SOC_ENTITY,
+    CONF_BUTTON_MODE,
+    CONF_CURRENT_ENTITY_OUT,
+    CONF_ENABLE_ENTITY,
+    CONF_EV_CONNECTED_ENTITY,
+    CONF_EV_POWER_ENTITY,
+    CONF_GRID_POWER_ENTITY,
+    CONF_MAX_CURRENT_A,
+    CONF_MIN_CURRENT_A,
+    CONF_MIN_PHASE_SWITCH_MINUTES,
+    CONF_PHASES_ENTITY,
+    CONF_PV_ROUTING_ENTITY,
+    CONF_PV_ROUTING_SHARE,
+    KIND_WALLBOX_MANAGER,
+)
+from ..controller.flow import ControllerOptionsFlow
+from ..controller.outputs import NUMBER_DOMAINS, SELECT_DOMAINS, SWITCH_DOMAINS
+from ..controller.selectors import number_box, sensor_picker
+from ..lib.control.ev_charging import ChargeMode
+from .coordinator import limits_from
+
+_OPTION_KEYS = (
+    CONF_MIN_CURRENT_A,
+    CONF_MAX_CURRENT_A,
+    CONF_MIN_PHASE_SWITCH_MINUTES,
+    CONF_BATTERY_MAX_DISCHARGE_KW,
+    CONF_BUTTON_MODE,
+    CONF_PV_ROUTING_SHARE,
+)
+
+
+def options_schema() -> probatio.Schema:
+    """Return the limits form (added, and in the options)."""
+    return probatio.Schema(
+        {
+            probatio.Required(CONF_MIN_CURRENT_A, default=6): number_box(1, 80, "A"),
+            probatio.Required(CONF_MAX_CURRENT_A, default=16): number_box(1, 80, "A"),
+            probatio.Required(CONF_MIN_PHASE_SWITCH_MINUTES, default=10): number_box(
+                1, 240, "min"
+            ),
+            probatio.Optional(CONF_BATTERY_MAX_DISCHARGE_KW): number_box(0, 1000, "kW"),
+            probatio.Optional(CONF_PV_ROUTING_SHARE, default=0.67): number_box(
+                0.34, 1, ""
+            ),
+            probatio.Required(
+                CONF_BUTTON_MODE, default=ChargeMode.SOLAR_BATTERY.value
+            ): SelectSelector(
+                SelectSelectorConfig(
+                    options=[
+                        ChargeMode.SOLAR.value,
+                        ChargeMode.SOLAR_BATTERY.value,
+                        ChargeMode.FAST.value,
+                    ],
+                    translation_key="charging_mode",
+                )
+            ),
+        }
+    )
+
+
+STEP_WALLBOX_MANAGER = probatio.Schema(
+    {
+        probatio.Required(CONF_NAME, default="Wallbox"): TextSelector(),
+        probatio.Required(CONF_GRID_POWER_ENTITY): sensor_picker(
+            SensorDeviceClass.POWER
+        ),
+        probatio.Required(CONF_EV_POWER_ENTITY): sensor_picker(SensorDeviceClass.POWER),
+        probatio.Optional(CONF_EV_CONNECTED_ENTITY): EntitySelector(
+            EntitySelectorConfig(domain="binary_sensor")
+        ),
+        probatio.Required(CONF_CURRENT_ENTITY_OUT): EntitySelector(
+            EntitySelectorConfig(domain=list(NUMBER_DOMAINS))
+        ),
+        probatio.Optional(CONF_ENABLE_ENTITY): EntitySelector(
+            EntitySelectorConfig(domain=list(SWITCH_DOMAINS))
+        ),
+        probatio.Optional(CONF_PHASES_ENTITY): EntitySelector(
+            EntitySelectorConfig(domain=list(SELECT_DOMAINS))
+        ),
+        probatio.Optional(CONF_BATTERY_POWER_ENTITY): sensor_picker(
+            SensorDeviceClass.POWER
+        ),
+        probatio.Optional(CONF_BATTERY_SOC_ENTITY): sensor_picker(
+            SensorDeviceClass.BATTERY
+        ),
+        probatio.Optional(CONF_PV_ROUTING_ENTITY): EntitySelector(
+            EntitySelectorConfig(domain=list(SWITCH_DOMAINS))
+        ),
+        probatio.Optional(CONF_BATTERY_FLOOR_ENTITY): EntitySelector(
+            EntitySelectorConfig(domain=["number", "input_number", "sensor"])
+        ),
+    }
+).extend(options_schema().schema)
+
+
+def validate_options(
+    user_input: Mapping[str, Any],
+) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
+    """Check the limits; return options, errors, placeholders."""
+    options = {
+        key: user_input[key]
+        for key in _OPTION_KEYS
+        if user_input.get(key) not in (None, "")
+    }
+    errors: dict[str, str] = {}
+    placeholders = {"error": ""}
+    try:
+        limits_from({}, options).validate()
+    except (KeyError, ValueError) as err:
+        errors["base"] = "invalid"
+        placeholders["error"] = str(err)
+    return options, errors, placeholders
+
+
+def validate_wallbox_manager(
+    user_input: Mapping[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, str], dict[str, str]]:
+    """Split the form into entry data and options; check them."""
+    options, errors, placeholders = validate_options(user_input)
+    data = {key: value for key, value in user_input.items() if key not in _OPTION_KEYS}
+    if not data.get(CONF_ENABLE_ENTITY):
+        # Without a switch the manager could not stop the car.
+        errors[CONF_ENABLE_ENTITY] = "enable_required"
+    return data, options, errors, placeholders
+
+
+class WallboxManagerOptionsFlow(ControllerOptionsFlow):
+    """Edit the wallbox manager's limits (a step of their own, for their texts)."""
+
+    step_id = KIND_WALLBOX_MANAGER
+    schema = staticmethod(options_schema)
+    validate = staticmethod(validate_options)
+
+    async def async_step_wallbox_manager(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Take the form back: its step is named for its texts."""
+        return await self.async_step_init(user_input)

@@ -1,0 +1,1 @@
+"""Backtests behind `eo backtest`, `eo backtest-bound` and `eo backtest-ev`."""

@@ -1,0 +1,1 @@
+"""Benchmarks behind `eo bench`: figures to print, never to assert."""

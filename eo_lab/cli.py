@@ -1,0 +1,478 @@
+"""``eo``: the installer's and engineer's command line over drivers and sim.
+
+- ``eo probe``: read a device with the integration's own driver code.
+- ``eo simulate``: serve the simulated site over real Modbus TCP.
+- ``eo soc``: run the battery manager's SOC estimator over a recorded trace.
+- ``eo backtest``: replay a measured profile through the peak-shaving strategies.
+- ``eo backtest-bound``: the most a controller seeing only the past can reach
+  there, and what the orchestrator reaches on the same profiles.
+- ``eo bench poll|scale|soc|plan``: the figures the README records.
+
+Failures print one line and exit with status 1; nothing here prints a
+traceback at a user.
+"""
+
+import argparse
+import asyncio
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+import json
+from pathlib import Path
+import signal
+import sys
+from typing import Any, TextIO
+
+from custom_components.energy_orchestrator.lib.drivers.errors import DeviceError
+from custom_components.energy_orchestrator.lib.drivers.families import (
+    FAMILIES,
+    build_driver,
+)
+from custom_components.energy_orchestrator.lib.drivers.transport.endpoint import (
+    parse_endpoint,
+)
+from custom_components.energy_orchestrator.lib.drivers.transport.pool import LinkPool
+
+
+def _parser() -> argparse.ArgumentParser:
+    """Build the argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="eo", description="Energy Orchestrator command-line tool."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    probe = commands.add_parser("probe", help="read a device and print its values")
+    probe.add_argument("--family", required=True, choices=sorted(FAMILIES))
+    probe.add_argument(
+        "--url",
+        required=True,
+        help="tcp://HOST:PORT, rtu-over-tcp://HOST:PORT, a serial device path,"
+        " socket://HOST:PORT or rfc2217://HOST:PORT",
+    )
+    probe.add_argument("--unit", type=int, default=1, help="Modbus unit id (1-247)")
+    probe.add_argument(
+        "--map", default=None, help="register map (JSON file) for --family generic"
+    )
+    probe.add_argument("--baudrate", type=int, default=None, help="serial baud rate")
+    probe.add_argument("--timeout", type=float, default=3.0, help="seconds per request")
+    probe.add_argument("--json", action="store_true", help="print one JSON object")
+
+    simulate = commands.add_parser("simulate", help="run the simulated site")
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--port", type=int, default=5020)
+    simulate.add_argument(
+        "--speed", type=float, default=1.0, help="simulated seconds per real second"
+    )
+    simulate.add_argument(
+        "--gateways",
+        type=int,
+        default=0,
+        help="serve a mini-grid instead: this many gateways on consecutive ports",
+    )
+    simulate.add_argument(
+        "--units-per-gateway", type=int, default=10, help="meters on each gateway"
+    )
+
+    soc = commands.add_parser(
+        "soc", help="estimate the state of charge over a recorded battery trace"
+    )
+    soc.add_argument(
+        "--input", required=True, help="CSV: time, voltage, current[, temperature]"
+    )
+    soc.add_argument("--capacity-ah", type=float, required=True)
+    soc.add_argument("--chemistry", choices=["lfp", "nmc"], required=True)
+    soc.add_argument("--cells", type=int, required=True, help="cells in series")
+    soc.add_argument(
+        "--initial-soc", type=float, default=None, help="known SOC (%%) at the start"
+    )
+
+    backtest = commands.add_parser(
+        "backtest", help="replay a measured profile through the peak-shaving strategies"
+    )
+    backtest.add_argument("--input", required=True, help="CSV: time, load[, pv] in W")
+    backtest.add_argument("--battery-kwh", type=float, required=True)
+    backtest.add_argument("--battery-kw", type=float, required=True)
+    backtest.add_argument("--import-limit", type=float, default=None, help="W")
+    backtest.add_argument(
+        "--interval", type=int, default=15, help="billing interval in minutes"
+    )
+    backtest.add_argument("--json", action="store_true")
+
+    bound = commands.add_parser(
+        "backtest-bound",
+        help="the share of the optimum a controller seeing only the past can be sure of",
+    )
+    bound.add_argument("--input", required=True, help="CSV: time, load[, pv] in W")
+    bound.add_argument("--battery-kwh", type=float, required=True)
+    bound.add_argument("--battery-kw", type=float, required=True)
+    bound.add_argument(
+        "--from",
+        dest="branch_from",
+        required=True,
+        help="first branch point (ISO 8601)",
+    )
+    bound.add_argument(
+        "--to", dest="branch_to", required=True, help="last branch point (ISO 8601)"
+    )
+    bound.add_argument(
+        "--every", type=int, default=60, help="minutes between branch points"
+    )
+    bound.add_argument(
+        "--interval", type=int, default=15, help="billing interval in minutes"
+    )
+    bound.add_argument(
+        "--level-step", type=float, default=10.0, help="W between billed levels tried"
+    )
+    bound.add_argument(
+        "--measured-share",
+        type=float,
+        default=None,
+        help="only controllers reaching this share (0-1) on the measured profile",
+    )
+    bound.add_argument("--json", action="store_true")
+
+    backtest_ev = commands.add_parser(
+        "backtest-ev", help="replay a profile with a car: solar into the car"
+    )
+    backtest_ev.add_argument(
+        "--input", required=True, help="CSV: time, load[, pv] in W"
+    )
+    backtest_ev.add_argument("--arrive", required=True, help="HH:MM the car comes home")
+    backtest_ev.add_argument("--depart", required=True, help="HH:MM the car leaves")
+    backtest_ev.add_argument("--need-kwh", type=float, required=True)
+    backtest_ev.add_argument("--max-current", type=float, default=16.0, help="A")
+    backtest_ev.add_argument("--json", action="store_true")
+
+    bench = commands.add_parser("bench", help="print performance figures")
+    which = bench.add_subparsers(dest="benchmark", required=True)
+    poll = which.add_parser(
+        "poll", help="one SDM630 poll against one request per value"
+    )
+    poll.add_argument("--polls", type=int, default=50)
+    poll.add_argument("--json", action="store_true")
+    scale = which.add_parser("scale", help="a mini-grid of many devices on gateways")
+    scale.add_argument("--devices", type=int, default=50)
+    scale.add_argument("--gateways", type=int, default=5)
+    scale.add_argument("--cycles", type=int, default=6)
+    scale.add_argument(
+        "--interval", type=float, default=5.0, help="seconds between poll cycles"
+    )
+    scale.add_argument("--json", action="store_true")
+    soc_bench = which.add_parser(
+        "soc", help="SOC error of the estimator against plain coulomb counting"
+    )
+    soc_bench.add_argument("--days", type=int, default=30)
+    soc_bench.add_argument("--json", action="store_true")
+    plan_bench = which.add_parser("plan", help="time of one 48-hour energy plan")
+    plan_bench.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "probe":
+            return asyncio.run(_probe(args))
+        if args.command == "simulate":
+            return asyncio.run(_simulate(args))
+        if args.command == "soc":
+            return _soc(args)
+        if args.command == "backtest":
+            return _backtest(args)
+        if args.command == "backtest-bound":
+            return _backtest_bound(args)
+        if args.command == "backtest-ev":
+            return _backtest_ev(args)
+        return asyncio.run(_bench(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _probe(args: argparse.Namespace) -> int:
+    """Identify and read one device, printing JSON or a table."""
+    if not 1 <= args.unit <= 247:
+        return _fail(f"unit id {args.unit} is outside 1-247")
+    try:
+        endpoint = parse_endpoint(args.url, baudrate=args.baudrate)
+    except ValueError as err:
+        return _fail(str(err))
+    register_map = None
+    if args.map is not None:
+        try:
+            register_map = await asyncio.to_thread(
+                Path(args.map).read_text, encoding="utf-8"
+            )
+        except OSError as err:
+            return _fail(f"cannot read the register map: {err}")
+    pool = LinkPool(timeout=args.timeout)
+    try:
+        driver = build_driver(
+            pool, FAMILIES[args.family], endpoint, args.unit, register_map
+        )
+    except ValueError as err:
+        return _fail(str(err))
+    try:
+        identity = await driver.async_identify()
+        readings = await driver.async_read()
+    except DeviceError as err:
+        return _fail(str(err))
+    except Exception as err:
+        return _fail(f"unexpected {type(err).__name__}: {err}")
+    finally:
+        await pool.release(driver.link)
+    result: dict[str, Any] = {
+        "family": args.family,
+        "identity": {
+            "manufacturer": identity.manufacturer,
+            "model": identity.model,
+            "serial_number": identity.serial_number,
+            "firmware": identity.firmware,
+        },
+        "readings": {
+            key: {"value": reading.value, "unit": str(reading.unit)}
+            for key, reading in sorted(readings.items())
+        },
+    }
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(
+        f"{identity.manufacturer} {identity.model}, serial {identity.serial_number}"
+        f" at {endpoint} unit {args.unit}"
+    )
+    width = max((len(key) for key in readings), default=0)
+    for key, reading in sorted(readings.items()):
+        value = reading.value
+        shown = f"{value:>14}" if isinstance(value, str) else f"{value:>14.3f}"
+        print(f"  {key:<{width}}  {shown} {reading.unit}")
+    return 0
+
+
+def _soc(args: argparse.Namespace) -> int:
+    """Print ``time,soc`` for every row of a battery trace."""
+    from eo_lab.soc_trace import (  # noqa: PLC0415
+        TraceError,
+        estimate_trace,
+        read_trace,
+        trace_settings,
+    )
+
+    if args.initial_soc is not None and not 0 <= args.initial_soc <= 100:
+        return _fail(f"--initial-soc {args.initial_soc} is outside 0-100")
+    try:
+        settings = trace_settings(args.capacity_ah, args.chemistry, args.cells)
+    except ValueError as err:
+        return _fail(str(err))
+    lines: list[str] = ["time,soc"]
+    try:
+        with Path(args.input).open(encoding="utf-8", newline="") as trace:
+            for time_text, soc in estimate_trace(
+                read_trace(trace), settings, args.initial_soc
+            ):
+                lines.append(f"{time_text},{'' if soc is None else f'{soc:.2f}'}")
+    except OSError as err:
+        return _fail(f"cannot read {args.input}: {err.strerror or err}")
+    except TraceError as err:
+        return _fail(f"{args.input}: {err}")
+    print("\n".join(lines))
+    return 0
+
+
+def _on_profile(path: str, run: Callable[[TextIO], str]) -> int:
+    """Open a profile, print what ``run`` makes of it; any failure as one line."""
+    from eo_lab.backtest.peak_shaving import ProfileError  # noqa: PLC0415
+
+    try:
+        with Path(path).open(encoding="utf-8", newline="") as profile:
+            print(run(profile))
+    except OSError as err:
+        return _fail(f"cannot read {path}: {err.strerror or err}")
+    except ProfileError as err:
+        return _fail(f"{path}: {err}")
+    except ValueError as err:
+        return _fail(str(err))
+    return 0
+
+
+def _billing_interval(minutes: int) -> timedelta:
+    """Return the billing interval asked for; ValueError when a replay cannot use it."""
+    from eo_lab.backtest.peak_shaving import STEP  # noqa: PLC0415
+
+    interval = timedelta(minutes=minutes)
+    if minutes < 5 or interval % STEP:
+        raise ValueError(
+            f"--interval must be a multiple of {STEP.seconds // 60} minutes"
+        )
+    return interval
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    """Replay a profile through the peak-shaving strategies."""
+    from eo_lab.backtest.peak_shaving import format_backtest, read_profile, run_backtest  # noqa: PLC0415
+
+    if args.battery_kwh < 0 or args.battery_kw < 0:
+        return _fail("--battery-kwh and --battery-kw must be >= 0")
+    if args.import_limit is not None and args.import_limit < 0:
+        return _fail("--import-limit must be >= 0 W")
+
+    def run(profile: TextIO) -> str:
+        """Return every strategy's figures."""
+        interval = _billing_interval(args.interval)
+        result = run_backtest(
+            read_profile(profile),
+            battery_kwh=args.battery_kwh,
+            battery_kw=args.battery_kw,
+            import_limit_w=args.import_limit,
+            interval=interval,
+        )
+        return json.dumps(result) if args.json else format_backtest(result)
+
+    return _on_profile(args.input, run)
+
+
+def _backtest_bound(args: argparse.Namespace) -> int:
+    """Print the causal bound of a profile over a stretch of branch points."""
+    from eo_lab.backtest.bound import causal_bound, format_bound  # noqa: PLC0415
+    from eo_lab.backtest.branches import orchestrator_on_branches  # noqa: PLC0415
+    from eo_lab.backtest.peak_shaving import battery_limits, parse_time, read_profile  # noqa: PLC0415
+
+    if args.battery_kwh <= 0 or args.battery_kw <= 0:
+        return _fail("--battery-kwh and --battery-kw must be > 0")
+    moments: list[datetime] = []
+    for option, text in (("--from", args.branch_from), ("--to", args.branch_to)):
+        try:
+            moments.append(datetime.fromtimestamp(parse_time(text), UTC))
+        except ValueError, OverflowError, OSError:
+            return _fail(f"{option} {text!r} is not a time (ISO 8601 or epoch seconds)")
+
+    def run(profile: TextIO) -> str:
+        """Return the bound over the branch points asked for, and the orchestrator's shares."""
+        interval = _billing_interval(args.interval)
+        series = read_profile(profile)
+        battery = battery_limits(args.battery_kwh, args.battery_kw)
+        bound = causal_bound(
+            series,
+            battery,
+            interval=interval,
+            branch_from=moments[0],
+            branch_to=moments[1],
+            branch_every=timedelta(minutes=args.every),
+            level_step_w=args.level_step,
+            measured_share=args.measured_share,
+        )
+        shares = orchestrator_on_branches(series, battery, bound, interval=interval)
+        if args.json:
+            return json.dumps({**bound.as_dict(), "orchestrator": shares.as_dict()})
+        return format_bound(bound, shares)
+
+    return _on_profile(args.input, run)
+
+
+def _backtest_ev(args: argparse.Namespace) -> int:
+    """Replay a profile with a car through the charging strategies."""
+    import csv  # noqa: PLC0415
+    from datetime import time  # noqa: PLC0415
+
+    from eo_lab.backtest.ev import (  # noqa: PLC0415
+        format_backtest_ev,
+        profile_zone,
+        run_backtest_ev,
+    )
+    from eo_lab.backtest.peak_shaving import read_profile  # noqa: PLC0415
+
+    try:
+        arrive, depart = (
+            time.fromisoformat(args.arrive),
+            time.fromisoformat(args.depart),
+        )
+    except ValueError:
+        return _fail("--arrive and --depart are clock times, HH:MM")
+
+    def run(profile: TextIO) -> str:
+        """Return both strategies' figures; the profile's own offset is its clock."""
+        first = next(csv.DictReader(profile), None)
+        profile.seek(0)
+        series = read_profile(profile)
+        result = run_backtest_ev(
+            series,
+            arrive=arrive,
+            depart=depart,
+            need_kwh=args.need_kwh,
+            max_current_a=args.max_current,
+            zone=profile_zone((first or {}).get("time") or "0"),
+        )
+        return json.dumps(result) if args.json else format_backtest_ev(result)
+
+    return _on_profile(args.input, run)
+
+
+async def _simulate(args: argparse.Namespace) -> int:
+    """Run the simulated site until interrupted."""
+    from eo_lab.sim.fleet import run_simulator  # noqa: PLC0415
+
+    if args.speed <= 0:
+        return _fail("--speed must be > 0")
+    if args.gateways < 0 or not 1 <= args.units_per_gateway <= 247:
+        return _fail("--gateways must be >= 0 and --units-per-gateway 1-247")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        if args.gateways:
+            from eo_lab.benchmarks.polling import serve_mini_grid  # noqa: PLC0415
+
+            await serve_mini_grid(
+                args.port, args.gateways, args.units_per_gateway, stop, print
+            )
+        else:
+            await run_simulator(args.host, args.port, args.speed, stop, print)
+    except OSError as err:
+        return _fail(f"cannot serve on {args.host}:{args.port}: {err}")
+    return 0
+
+
+async def _bench(args: argparse.Namespace) -> int:
+    """Run a benchmark and print its figures."""
+    from eo_lab.benchmarks import polling as benchmarks  # noqa: PLC0415
+
+    if args.benchmark in {"soc", "plan"}:
+        from eo_lab.benchmarks import control  # noqa: PLC0415
+
+        if args.benchmark == "plan":
+            plan_figures = control.plan_benchmark()
+            print(
+                json.dumps(plan_figures)
+                if args.json
+                else control.format_plan_figures(plan_figures)
+            )
+            return 0
+        if args.days < 1:
+            return _fail("--days must be at least 1")
+        soc_figures = control.soc_benchmark(days=args.days)
+        print(
+            json.dumps(soc_figures)
+            if args.json
+            else control.format_soc_figures(soc_figures)
+        )
+        return 0
+    if args.benchmark == "poll":
+        figures = await benchmarks.poll_benchmark(polls=args.polls)
+    else:
+        figures = await benchmarks.scale_benchmark(
+            devices=args.devices,
+            gateways=args.gateways,
+            cycles=args.cycles,
+            interval=args.interval,
+        )
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        print(benchmarks.format_figures(figures))
+    return 0
+
+
+def _fail(message: str) -> int:
+    """Print one line about what went wrong; return the failure status."""
+    print(f"eo: {message}", file=sys.stderr)
+    return 1

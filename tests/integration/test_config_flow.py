@@ -1,0 +1,305 @@
+"""The config flow, probing pymodbus' real server."""
+
+from pathlib import Path
+from typing import Any
+
+from homeassistant.config_entries import SOURCE_USER
+from homeassistant.const import CONF_DEVICE, CONF_HOST, CONF_PORT
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.energy_orchestrator.const import (
+    CONF_CONNECTION,
+    CONF_KIND,
+    DOMAIN,
+)
+from custom_components.energy_orchestrator.lib.drivers.eastron import SDM630_POINTS
+from eo_lab.sim.servers import (
+    SDM630Emulator,
+    SimulatedSite,
+    serve_devices,
+)
+from tests.conftest import SIM_SERIAL
+
+
+def _tcp_input(port: int, unit: int = 1, framing: str = "tcp") -> dict[str, Any]:
+    return {
+        "family": "sdm630",
+        CONF_HOST: "127.0.0.1",
+        CONF_PORT: port,
+        "more_options": {"unit_id": unit, "framing": framing},
+    }
+
+
+async def _start_tcp(hass: HomeAssistant) -> str:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.MENU
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "tcp"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "tcp"
+    flow_id: str = result["flow_id"]
+    return flow_id
+
+
+async def test_add_meter_over_tcp(hass: HomeAssistant, site: SimulatedSite) -> None:
+    flow_id = await _start_tcp(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, _tcp_input(site.port)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Eastron SDM630"
+    assert result["result"].unique_id == SIM_SERIAL
+    assert result["data"] == {
+        CONF_KIND: "device",
+        CONF_CONNECTION: "tcp",
+        "family": "sdm630",
+        CONF_HOST: "127.0.0.1",
+        CONF_PORT: site.port,
+        "unit_id": 1,
+        "framing": "tcp",
+    }
+    await hass.config_entries.async_unload(result["result"].entry_id)
+
+
+async def test_unreachable_host_then_recover(
+    hass: HomeAssistant, closed_port: int, site: SimulatedSite
+) -> None:
+    flow_id = await _start_tcp(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, _tcp_input(closed_port)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "cannot_connect"}
+    assert (
+        "cannot connect to tcp://127.0.0.1"
+        in result["description_placeholders"]["error"]
+    )
+
+    # The form keeps what was typed, and a corrected port goes through.
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, _tcp_input(site.port)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.config_entries.async_unload(result["result"].entry_id)
+
+
+async def test_silent_unit(hass: HomeAssistant, site: SimulatedSite) -> None:
+    flow_id = await _start_tcp(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, _tcp_input(site.port, unit=17)
+    )
+    assert result["errors"] == {"base": "no_response"}
+    assert "unit 17" in result["description_placeholders"]["error"]
+
+
+async def test_device_of_another_family(hass: HomeAssistant) -> None:
+    values = {p.key: 230.0 for p in SDM630_POINTS} | {"frequency": 50.0}
+    single_phase = SDM630Emulator(12000001, lambda: values, holes={0x0002, 0x0003})
+    async with serve_devices("127.0.0.1", 0, {1: single_phase.device}) as server:
+        flow_id = await _start_tcp(hass)
+        result = await hass.config_entries.flow.async_configure(
+            flow_id, _tcp_input(server.port)
+        )
+    assert result["errors"] == {"base": "wrong_device"}
+
+
+async def test_rtu_over_tcp_and_serial_url(hass: HomeAssistant) -> None:
+    """An RS485 gateway passing RTU frames, reached two ways."""
+    async with SimulatedSite(host="127.0.0.1", port=0, framing="rtu") as site:
+        flow_id = await _start_tcp(hass)
+        result = await hass.config_entries.flow.async_configure(
+            flow_id, _tcp_input(site.port, framing="rtu-over-tcp")
+        )
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        assert result["data"]["framing"] == "rtu-over-tcp"
+        await hass.config_entries.async_remove(result["result"].entry_id)
+
+        # The same gateway as a "serial port" through pyserial's socket:// URL.
+        result = await hass.config_entries.flow.async_init(
+            DOMAIN, context={"source": SOURCE_USER}
+        )
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {"next_step_id": "serial"}
+        )
+        assert result["step_id"] == "serial"
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"],
+            {
+                "family": "sdm630",
+                CONF_DEVICE: f"socket://127.0.0.1:{site.port}",
+                "baudrate": 9600,
+                "more_options": {"unit_id": 1},
+            },
+        )
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        assert result["data"][CONF_CONNECTION] == "serial"
+        await hass.config_entries.async_unload(result["result"].entry_id)
+
+
+async def test_invalid_serial_url(hass: HomeAssistant) -> None:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "serial"}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            "family": "sdm630",
+            CONF_DEVICE: "http://example:80",
+            "baudrate": 9600,
+            "more_options": {"unit_id": 1},
+        },
+    )
+    assert result["errors"] == {"base": "invalid_address"}
+    assert "unknown scheme 'http'" in result["description_placeholders"]["error"]
+
+
+async def test_already_configured(hass: HomeAssistant, site: SimulatedSite) -> None:
+    MockConfigEntry(domain=DOMAIN, unique_id=SIM_SERIAL, data={}).add_to_hass(hass)
+    flow_id = await _start_tcp(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, _tcp_input(site.port)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+@pytest.fixture
+def entry_data() -> dict[str, Any]:
+    return {
+        CONF_KIND: "device",
+        CONF_CONNECTION: "tcp",
+        "family": "sdm630",
+        CONF_HOST: "127.0.0.1",
+        CONF_PORT: 1,
+        "unit_id": 1,
+        "framing": "tcp",
+    }
+
+
+async def test_reconfigure_to_a_new_address(
+    hass: HomeAssistant, site: SimulatedSite, entry_data: dict[str, Any]
+) -> None:
+    entry = MockConfigEntry(domain=DOMAIN, unique_id=SIM_SERIAL, data=entry_data)
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["step_id"] == "reconfigure"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _tcp_input(site.port)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data[CONF_PORT] == site.port
+    await hass.async_block_till_done()
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_reconfigure_refuses_another_device(
+    hass: HomeAssistant, site: SimulatedSite, entry_data: dict[str, Any]
+) -> None:
+    entry = MockConfigEntry(domain=DOMAIN, unique_id="99999999", data=entry_data)
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _tcp_input(site.port)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "another_device"
+    assert entry.data[CONF_PORT] == 1
+
+
+async def test_silent_serial_unit_hints_at_the_baud_rate(hass: HomeAssistant) -> None:
+    async with SimulatedSite(host="127.0.0.1", port=0, framing="rtu") as site:
+        result = await hass.config_entries.flow.async_init(
+            DOMAIN, context={"source": SOURCE_USER}
+        )
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {"next_step_id": "serial"}
+        )
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"],
+            {
+                "family": "sdm630",
+                CONF_DEVICE: f"socket://127.0.0.1:{site.port}",
+                "baudrate": 19200,
+                "more_options": {"unit_id": 5},
+            },
+        )
+    assert result["errors"] == {"base": "no_response"}
+    assert result["description_placeholders"]["error"].endswith(
+        "(Eastron SDM630 (three-phase meter) usually runs at 9600 baud, not 19200)"
+    )
+
+
+async def test_generic_device_from_a_register_map(
+    hass: HomeAssistant, site: SimulatedSite
+) -> None:
+    register_map = (
+        Path(__file__).parents[1] / "fixtures" / "generic" / "sdm630_map.json"
+    ).read_text()
+    flow_id = await _start_tcp(hass)
+    user_input = _tcp_input(site.port) | {"family": "generic"}
+    result = await hass.config_entries.flow.async_configure(flow_id, user_input)
+    assert result["errors"] == {"base": "invalid_register_map"}
+    assert "needs a register map" in result["description_placeholders"]["error"]
+
+    user_input["more_options"] = user_input["more_options"] | {
+        "register_map": register_map.replace('"float32"', '"float33"', 1)
+    }
+    result = await hass.config_entries.flow.async_configure(flow_id, user_input)
+    assert result["errors"] == {"base": "invalid_register_map"}
+    assert "points[0].type" in result["description_placeholders"]["error"]
+
+    user_input["more_options"] = user_input["more_options"] | {
+        "register_map": register_map
+    }
+    result = await hass.config_entries.flow.async_configure(flow_id, user_input)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"]["register_map"] == register_map
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.eastron_sdm630_described_by_hand_grid_power")
+    await hass.config_entries.async_unload(result["result"].entry_id)
+
+
+async def test_two_alike_daly_boards_are_two_devices(
+    hass: HomeAssistant, site: SimulatedSite
+) -> None:
+    """A Daly reports no serial number: where it is reached tells two apart."""
+    from eo_lab.sim.devices.bms import EMULATORS
+
+    async with (
+        EMULATORS["daly"](site.site, sync=site.sync, host="127.0.0.1", port=0) as one,
+        EMULATORS["daly"](site.site, sync=site.sync, host="127.0.0.1", port=0) as two,
+    ):
+        unique_ids = []
+        for bms in (one, two):
+            result = await hass.config_entries.flow.async_init(
+                DOMAIN, context={"source": SOURCE_USER}
+            )
+            result = await hass.config_entries.flow.async_configure(
+                result["flow_id"], {"next_step_id": "serial"}
+            )
+            result = await hass.config_entries.flow.async_configure(
+                result["flow_id"],
+                {
+                    "family": "daly",
+                    CONF_DEVICE: bms.url,
+                    "baudrate": 9600,
+                    "more_options": {"unit_id": 1},
+                },
+            )
+            assert result["type"] is FlowResultType.CREATE_ENTRY, result
+            unique_ids.append(result["result"].unique_id)
+            await hass.async_block_till_done()
+        assert unique_ids[0] != unique_ids[1]
+        assert unique_ids[0].startswith("16S")
+        for entry in hass.config_entries.async_entries(DOMAIN):
+            await hass.config_entries.async_unload(entry.entry_id)

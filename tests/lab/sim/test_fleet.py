@@ -1,0 +1,43 @@
+"""Every simulated device answers its family's driver, as ``eo simulate`` serves it."""
+
+from custom_components.energy_orchestrator.lib.drivers.families import (
+    FAMILIES,
+    build_driver,
+)
+from custom_components.energy_orchestrator.lib.drivers.transport.endpoint import (
+    parse_endpoint,
+)
+from custom_components.energy_orchestrator.lib.drivers.transport.pool import LinkPool
+from eo_lab.sim.fleet import serve_fleet
+from eo_lab.sim.servers import SimulatedSite
+
+
+async def test_every_device_of_the_fleet_reads_with_its_driver(
+    site: SimulatedSite,
+) -> None:
+    pool = LinkPool(timeout=1.0)
+    async with serve_fleet(site, 0) as served:
+        assert {device.family for device in served} >= {
+            "sdm630",
+            "sunspec",
+            "sdm120",
+            "sdm72",
+            "victron_gx",
+            "alfen",
+            "voltronic_pi30",
+            "pylontech",
+            "jk_pb",
+            "daly",
+        }
+        for device in served:
+            endpoint = parse_endpoint(
+                device.url, baudrate=FAMILIES[device.family].default_baudrate
+            )
+            driver = build_driver(pool, FAMILIES[device.family], endpoint, device.unit)
+            try:
+                identity = await driver.async_identify()
+                readings = await driver.async_read()
+            finally:
+                await pool.release(driver.link)
+            assert identity.serial_number, device
+            assert readings, device
