@@ -66,6 +66,10 @@ class Reason(StrEnum):
     INPUTS_UNAVAILABLE = "inputs_unavailable"
 
 
+# What a rule decides: the state to go to, the reason code and the sentence.
+type Decision = tuple[BatteryState, Reason, str]
+
+
 @dataclass(frozen=True)
 class Transition:
     """One change of state."""
@@ -175,82 +179,105 @@ class BatteryStateMachine:
         local: time,
         soc: float | None,
         cell_v: float | None,
-    ) -> tuple[BatteryState, Reason, str] | None:
-        """Return the state to go to and why, or None to stay."""
-        memory = self.memory
-        limits = self.limits
-        state = memory.state
-        rest = BatteryState.REST
+    ) -> Decision | None:
+        """Return the state to go to and why, or None to stay: the rules in order."""
         if soc is None or cell_v is None:
-            missing = memory.inputs_missing_since
-            if state is not rest and missing and now - missing >= INPUT_GRACE:
-                return (
-                    rest,
-                    Reason.INPUTS_UNAVAILABLE,
-                    (
-                        "Battery voltage or state of charge unavailable; limits cannot be watched."
-                    ),
-                )
-            return None
-        # 1. Safety, whatever was asked.
-        if state is BatteryState.CHARGE and cell_v >= limits.cell_voltage_max:
-            return (
-                rest,
-                Reason.VOLTAGE_HIGH,
-                (
-                    f"Cell voltage {cell_v:.3f} V reached the absorb voltage {limits.cell_voltage_max:.3f} V."
-                ),
-            )
-        if state is BatteryState.SELL and cell_v <= limits.cell_voltage_min:
-            return (
-                rest,
-                Reason.VOLTAGE_LOW,
-                (
-                    f"Cell voltage {cell_v:.3f} V reached the cut-off {limits.cell_voltage_min:.3f} V."
-                ),
-            )
-        if state is BatteryState.SELL and soc <= limits.soc_floor:
-            return (
-                rest,
-                Reason.SOC_FLOOR,
-                (
-                    f"State of charge {soc:.1f} % reached the floor {limits.soc_floor:.0f} %."
-                ),
-            )
+            return self._inputs_missing(now)
+        if (safety := self._safety(soc, cell_v)) is not None:
+            return safety
+        limits = self.limits
         can_charge = cell_v < limits.cell_voltage_max - VOLTAGE_HYSTERESIS
         can_sell = (
             cell_v > limits.cell_voltage_min + VOLTAGE_HYSTERESIS
             and soc > limits.soc_floor + SOC_HYSTERESIS
         )
-        # 2. A requested mode.
-        if memory.mode is not BatteryMode.AUTO:
-            wanted = BatteryState(memory.mode.value)
-            allowed = {
-                BatteryState.CHARGE: can_charge,
-                BatteryState.SELL: can_sell,
-                BatteryState.REST: True,
-            }[wanted]
-            if wanted is not state and allowed:
-                return (
-                    wanted,
-                    Reason.REQUESTED,
-                    f"{wanted.value.capitalize()} was requested.",
-                )
-            return None
-        # 3. Automatic.
-        if state is BatteryState.CHARGE:
+        if self.memory.mode is not BatteryMode.AUTO:
+            return self._requested(can_charge=can_charge, can_sell=can_sell)
+        return self._automatic(
+            now, local, soc, can_charge=can_charge, can_sell=can_sell
+        )
+
+    def _inputs_missing(self, now: datetime) -> Decision | None:
+        """Rest once the voltage or SOC has been missing for the grace time."""
+        memory = self.memory
+        missing = memory.inputs_missing_since
+        if (
+            memory.state is not BatteryState.REST
+            and missing
+            and now - missing >= INPUT_GRACE
+        ):
+            return (
+                BatteryState.REST,
+                Reason.INPUTS_UNAVAILABLE,
+                "Battery voltage or state of charge unavailable; limits cannot be watched.",
+            )
+        return None
+
+    def _safety(self, soc: float, cell_v: float) -> Decision | None:
+        """Rule 1, whatever was asked: stop at the absorb voltage, cut-off, floor."""
+        state = self.memory.state
+        limits = self.limits
+        rest = BatteryState.REST
+        if state is BatteryState.CHARGE and cell_v >= limits.cell_voltage_max:
+            return (
+                rest,
+                Reason.VOLTAGE_HIGH,
+                f"Cell voltage {cell_v:.3f} V reached the absorb voltage {limits.cell_voltage_max:.3f} V.",
+            )
+        if state is BatteryState.SELL and cell_v <= limits.cell_voltage_min:
+            return (
+                rest,
+                Reason.VOLTAGE_LOW,
+                f"Cell voltage {cell_v:.3f} V reached the cut-off {limits.cell_voltage_min:.3f} V.",
+            )
+        if state is BatteryState.SELL and soc <= limits.soc_floor:
+            return (
+                rest,
+                Reason.SOC_FLOOR,
+                f"State of charge {soc:.1f} % reached the floor {limits.soc_floor:.0f} %.",
+            )
+        return None
+
+    def _requested(self, *, can_charge: bool, can_sell: bool) -> Decision | None:
+        """Rule 2: go to the requested state where the limits allow it."""
+        wanted = BatteryState(self.memory.mode.value)
+        allowed = {
+            BatteryState.CHARGE: can_charge,
+            BatteryState.SELL: can_sell,
+            BatteryState.REST: True,
+        }[wanted]
+        if wanted is not self.memory.state and allowed:
+            return (
+                wanted,
+                Reason.REQUESTED,
+                f"{wanted.value.capitalize()} was requested.",
+            )
+        return None
+
+    def _automatic(
+        self,
+        now: datetime,
+        local: time,
+        soc: float,
+        *,
+        can_charge: bool,
+        can_sell: bool,
+    ) -> Decision | None:
+        """Rule 3: stop at the ceiling or a closed window; after a rest, go on."""
+        memory = self.memory
+        limits = self.limits
+        rest = BatteryState.REST
+        if memory.state is BatteryState.CHARGE:
             if soc >= limits.soc_ceiling:
                 return (
                     rest,
                     Reason.SOC_CEILING,
-                    (
-                        f"State of charge {soc:.1f} % reached the ceiling {limits.soc_ceiling:.0f} %."
-                    ),
+                    f"State of charge {soc:.1f} % reached the ceiling {limits.soc_ceiling:.0f} %.",
                 )
             if not in_window(limits.charge_window, local):
                 return rest, Reason.CHARGE_WINDOW_CLOSED, "The charging window closed."
             return None
-        if state is BatteryState.SELL:
+        if memory.state is BatteryState.SELL:
             if not in_window(limits.sell_window, local):
                 return rest, Reason.SELL_WINDOW_CLOSED, "The selling window closed."
             return None
@@ -274,17 +301,13 @@ class BatteryStateMachine:
                 return (
                     candidate,
                     Reason.REST_OVER,
-                    (
-                        f"Rested; state of charge {soc:.1f} % is below the ceiling {limits.soc_ceiling:.0f} %."
-                    ),
+                    f"Rested; state of charge {soc:.1f} % is below the ceiling {limits.soc_ceiling:.0f} %.",
                 )
             if candidate is BatteryState.SELL and sell_ok:
                 return (
                     candidate,
                     Reason.REST_OVER,
-                    (
-                        f"Rested; state of charge {soc:.1f} % is above the floor {limits.soc_floor:.0f} %."
-                    ),
+                    f"Rested; state of charge {soc:.1f} % is above the floor {limits.soc_floor:.0f} %.",
                 )
         return None
 

@@ -22,7 +22,7 @@ that fails (a meter behind the inverter that does not answer) goes into
 """
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 import time
 from typing import ClassVar
 
@@ -226,56 +226,28 @@ class SunSpecDriver(Driver):
 
     def _learn(self, decoded: Sequence[tuple[ModelBlock, GroupValues]]) -> None:
         """Learn sub-devices, keys and commands from the models after model 1."""
-        self.sub_devices = []
         self.polled = []
         self._keys = set()
         self._controls = {}
         self.grid_code_settings = {}
-        counters: dict[str, int] = {}
         roles = {ROLES[block.model_id] for block, _ in decoded}
         # A meter or a battery on its own (a Fronius smart meter on unit
         # 200) is the device itself; beside an inverter it is a sub-device.
-        main_taken = Role.INVERTER in roles
-        # A common model after the device's own describes the next sub-device.
-        pending: GroupValues | None = None
-        last_battery: str | None = None
+        parts = _PartNamer(main_taken=Role.INVERTER in roles)
+        # One list: the MPPT trackers join it in model order, as found.
+        self.sub_devices = parts.sub_devices
         for block, values in decoded:
             role = ROLES[block.model_id]
             if role is Role.COMMON:
-                pending = values
+                # A common model after the device's own describes the next sub-device.
+                parts.pending = values
                 continue
             if role in (Role.PRICING, Role.VOLT_VAR):
                 # Shown in diagnostics; no key, nothing polled.
                 self.grid_code_settings[block.model_id] = values.as_plain()
                 continue
             self._learn_control(block, values)
-            part = MAIN
-            if role is Role.BATTERY_STRING:
-                # A string is always a part of the battery bank it is in.
-                index = counters["string"] = counters.get("string", 0) + 1
-                part = f"string{index}"
-                self.sub_devices.append(
-                    SubDevice(
-                        part, f"Battery string {index}", model=_definition(block).label
-                    )
-                )
-            elif role is Role.BATTERY_BANK and last_battery is not None:
-                part = last_battery
-            elif role in (Role.METER, Role.BATTERY, Role.BATTERY_BANK) and (
-                not main_taken
-            ):
-                main_taken = True
-                if role is not Role.METER:
-                    last_battery = MAIN
-            elif role in (Role.METER, Role.BATTERY, Role.BATTERY_BANK):
-                prefix = "meter" if role is Role.METER else "battery"
-                index = counters[prefix] = counters.get(prefix, 0) + 1
-                part = f"{prefix}{index}"
-                name = f"{prefix.capitalize()} {index}"
-                self.sub_devices.append(_sub_device(part, name, block, pending))
-                pending = None
-                if role is not Role.METER:
-                    last_battery = part
+            part = parts.part_of(role, block)
             maps = key_maps(role, export_positive_meter=self.export_positive_meters)
             if role is Role.CONTROLS and Role.DER_CONTROLS in roles:
                 # The limit is read where it is set: 704 (see _learn_control).
@@ -544,3 +516,54 @@ def _sub_device(
         serial_number=identity.serial_number or None,
         firmware=identity.firmware,
     )
+
+
+@dataclass
+class _PartNamer:
+    """Names the part of the device each model after model 1 describes."""
+
+    # Whether the device itself is taken (by an inverter, or a first meter
+    # or battery); later meters and batteries are sub-devices.
+    main_taken: bool
+    counters: dict[str, int] = field(default_factory=dict)
+    # The common model read just before: it describes the next sub-device.
+    pending: GroupValues | None = None
+    # The battery a following bank model belongs to.
+    last_battery: str | None = None
+    sub_devices: list[SubDevice] = field(default_factory=list)
+
+    def part_of(self, role: Role, block: ModelBlock) -> str:
+        """Return the part a model of ``role`` describes; add a sub-device if new."""
+        if role is Role.BATTERY_STRING:
+            # A string is always a part of the battery bank it is in.
+            index = self._next("string")
+            part = f"string{index}"
+            self.sub_devices.append(
+                SubDevice(
+                    part, f"Battery string {index}", model=_definition(block).label
+                )
+            )
+            return part
+        if role is Role.BATTERY_BANK and self.last_battery is not None:
+            return self.last_battery
+        if role not in (Role.METER, Role.BATTERY, Role.BATTERY_BANK):
+            return MAIN
+        if not self.main_taken:
+            self.main_taken = True
+            if role is not Role.METER:
+                self.last_battery = MAIN
+            return MAIN
+        prefix = "meter" if role is Role.METER else "battery"
+        index = self._next(prefix)
+        part = f"{prefix}{index}"
+        name = f"{prefix.capitalize()} {index}"
+        self.sub_devices.append(_sub_device(part, name, block, self.pending))
+        self.pending = None
+        if role is not Role.METER:
+            self.last_battery = part
+        return part
+
+    def _next(self, prefix: str) -> int:
+        """Return the next index of a sub-device of this kind, from 1."""
+        index = self.counters[prefix] = self.counters.get(prefix, 0) + 1
+        return index
