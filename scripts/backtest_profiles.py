@@ -175,7 +175,7 @@ def _backtest(path: Path, kwh: float, kw: float) -> dict[str, object]:
         [
             sys.executable,
             "-m",
-            "energy_orchestrator_cli",
+            "eo_lab",
             "backtest",
             "--input",
             str(path),
@@ -282,7 +282,7 @@ def _main_ev() -> int:
                     [
                         sys.executable,
                         "-m",
-                        "energy_orchestrator_cli",
+                        "eo_lab",
                         "backtest-ev",
                         "--input",
                         str(path),
@@ -329,7 +329,7 @@ def _main_bound() -> int:
             [
                 sys.executable,
                 "-m",
-                "energy_orchestrator_cli",
+                "eo_lab",
                 "backtest-bound",
                 "--input",
                 str(Path(folder) / f"{name}.csv"),

@@ -87,7 +87,7 @@ async def _mini_grid_process(
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "energy_orchestrator_cli",
+        "eo_lab",
         "simulate",
         "--port",
         str(first_port),

@@ -130,3 +130,26 @@ def test_bench_plan_prints_the_planner_and_the_re_plans(
         "peak-shaving re-plan (forecasts, plan, robust peak)",
         "first re-plan of a day (also replays yesterday for the caution)",
     ]
+
+
+def test_bench_poll_and_scale_run_their_devices(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The polling benchmarks read real simulated meters (scale in a child process)."""
+    assert main(["bench", "poll", "--polls", "2", "--json"]) == 0
+    poll = json.loads(capsys.readouterr().out)
+    assert poll["planned"]["requests"] < poll["one_request_per_value"]["requests"]
+    assert (
+        main(
+            [
+                "bench",
+                "scale",
+                *("--devices", "2", "--gateways", "1"),
+                *("--cycles", "2", "--interval", "0.1", "--json"),
+            ]
+        )
+        == 0
+    )
+    scale = json.loads(capsys.readouterr().out)
+    assert scale["devices"] == 2
+    assert scale["requests_per_cycle"] >= 2
