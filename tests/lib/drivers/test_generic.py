@@ -15,15 +15,15 @@ from custom_components.energy_orchestrator.lib.drivers.eastron import SDM630
 from custom_components.energy_orchestrator.lib.drivers.errors import WrongDeviceError
 from custom_components.energy_orchestrator.lib.drivers.generic import (
     GenericModbus,
-    Point64,
     RegisterMapError,
     load_register_map,
-    make_point,
     parse_register_map,
 )
 from custom_components.energy_orchestrator.lib.drivers.registers import (
+    Point64,
     RegisterTable,
     WordOrder,
+    make_point,
 )
 from custom_components.energy_orchestrator.lib.drivers.transport.endpoint import (
     parse_endpoint,
