@@ -17,6 +17,7 @@ import xml.etree.ElementTree as ET
 from hypothesis import given, settings, strategies as st
 import pytest
 
+from custom_components.energy_orchestrator.lib.drivers.base import execute
 from custom_components.energy_orchestrator.lib.drivers.cadence import (
     ALL_CADENCES,
     Cadence,
@@ -25,7 +26,6 @@ from custom_components.energy_orchestrator.lib.drivers.commands import (
     Command,
     CommandKind,
     CommandRejectedError,
-    execute,
 )
 from custom_components.energy_orchestrator.lib.drivers.errors import (
     DeviceRejectedError,

@@ -14,6 +14,7 @@ from pathlib import Path
 from hypothesis import given, settings, strategies as st
 import pytest
 
+from custom_components.energy_orchestrator.lib.drivers.base import execute
 from custom_components.energy_orchestrator.lib.drivers.cadence import (
     ALL_CADENCES,
     Cadence,
@@ -22,7 +23,6 @@ from custom_components.energy_orchestrator.lib.drivers.commands import (
     Command,
     CommandKind,
     CommandRejectedError,
-    execute,
 )
 from custom_components.energy_orchestrator.lib.drivers.errors import (
     DeviceSilentError,

@@ -6,11 +6,11 @@ from types import SimpleNamespace
 
 import pytest
 
+from custom_components.energy_orchestrator.lib.drivers.base import execute
 from custom_components.energy_orchestrator.lib.drivers.cadence import ALL_CADENCES
 from custom_components.energy_orchestrator.lib.drivers.commands import (
     Command,
     CommandKind,
-    execute,
 )
 from custom_components.energy_orchestrator.lib.drivers.errors import (
     DeviceRejectedError,
