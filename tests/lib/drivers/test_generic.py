@@ -31,10 +31,8 @@ from custom_components.energy_orchestrator.lib.drivers.transport.endpoint import
 from custom_components.energy_orchestrator.lib.drivers.transport.modbus import (
     ModbusLink,
 )
-from eo_lab.sim.servers import (
-    SimulatedSite,
-    serve_devices,
-)
+from eo_lab.sim.servers import serve_devices
+from eo_lab.sim.simulated_site import SimulatedSite
 
 SDM630_MAP = Path(__file__).parents[2] / "fixtures" / "generic" / "sdm630_map.json"
 

@@ -46,7 +46,7 @@ from custom_components.energy_orchestrator.lib.drivers.transport.serial_link imp
 )
 from eo_lab.sim.devices.bms import PylontechStackEmulator
 from eo_lab.sim.devices.serial_peer import Answer, SerialPeer
-from eo_lab.sim.servers import SimulatedSite
+from eo_lab.sim.simulated_site import SimulatedSite
 from eo_lab.sim.site import Site
 from tests.conftest import StartPeer
 

@@ -56,11 +56,8 @@ from eo_lab.sim.devices.sunspec import (
     register_image_device,
 )
 from eo_lab.sim.profiles import bundled_profile
-from eo_lab.sim.servers import (
-    default_battery,
-    serve_devices,
-    silent_device,
-)
+from eo_lab.sim.servers import serve_devices, silent_device
+from eo_lab.sim.simulated_site import default_battery
 from eo_lab.sim.site import Site
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "sunspec"

@@ -54,6 +54,7 @@ from custom_components.energy_orchestrator.lib.drivers.victron.table import (
     gx_table,
     parse_table,
 )
+from eo_lab.sim.devices.eastron import SDM630Emulator
 from eo_lab.sim.devices.victron import (
     VictronGXEmulator,
     gx_values_from_dumps,
@@ -61,12 +62,8 @@ from eo_lab.sim.devices.victron import (
     site_gx_emulator,
 )
 from eo_lab.sim.profiles import bundled_profile
-from eo_lab.sim.servers import (
-    DeviceServer,
-    SDM630Emulator,
-    default_battery,
-    serve_devices,
-)
+from eo_lab.sim.servers import DeviceServer, serve_devices
+from eo_lab.sim.simulated_site import default_battery
 from eo_lab.sim.site import Site
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "victron"

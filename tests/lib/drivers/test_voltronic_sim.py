@@ -32,7 +32,7 @@ from eo_lab.sim.devices.voltronic import (
     VoltronicEmulator,
     serve_voltronic,
 )
-from eo_lab.sim.servers import SimulatedSite
+from eo_lab.sim.simulated_site import SimulatedSite
 from eo_lab.sim.site import Site
 
 NOON = datetime(2024, 6, 21, 12, tzinfo=UTC).timestamp()

@@ -36,10 +36,8 @@ from eo_lab.sim.devices.wallbox import (
     site_wallbox,
 )
 from eo_lab.sim.profiles import bundled_profile
-from eo_lab.sim.servers import (
-    default_battery,
-    serve_devices,
-)
+from eo_lab.sim.servers import serve_devices
+from eo_lab.sim.simulated_site import default_battery
 from eo_lab.sim.site import Site
 
 
