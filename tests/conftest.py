@@ -7,12 +7,8 @@ from types import SimpleNamespace
 import pytest
 
 from custom_components.energy_orchestrator.lib.drivers.transport import link
-from eo_lab.sim.devices.bms import (
-    Answer,
-    RequestEnd,
-    SerialPeer,
-)
-from eo_lab.sim.servers import SimulatedSite
+from eo_lab.sim.devices.serial_peer import Answer, RequestEnd, SerialPeer
+from eo_lab.sim.simulated_site import SimulatedSite
 
 SIM_SERIAL = "63000001"
 

@@ -33,8 +33,10 @@ from custom_components.energy_orchestrator.lib.drivers.transport.modbus import (
     ModbusLink,
 )
 from custom_components.energy_orchestrator.lib.drivers.transport.pool import LinkPool
+from eo_lab.sim.devices.eastron import SDM630Emulator
 from eo_lab.sim.profiles import bundled_profile
-from eo_lab.sim.servers import SDM630Emulator, default_battery, serve_devices
+from eo_lab.sim.servers import serve_devices
+from eo_lab.sim.simulated_site import default_battery
 from eo_lab.sim.site import Site
 
 HOST = "127.0.0.1"

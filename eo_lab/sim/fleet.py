@@ -23,7 +23,8 @@ from eo_lab.sim.devices.sunspec import SunSpecInverterEmulator
 from eo_lab.sim.devices.victron import site_gx_emulator
 from eo_lab.sim.devices.voltronic import serve_voltronic
 from eo_lab.sim.devices.wallbox import site_wallbox
-from eo_lab.sim.servers import SimulatedSite, serve_devices, status_line
+from eo_lab.sim.servers import serve_devices
+from eo_lab.sim.simulated_site import SimulatedSite, status_line
 
 
 @dataclass(frozen=True, slots=True)

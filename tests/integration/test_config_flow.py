@@ -16,11 +16,9 @@ from custom_components.energy_orchestrator.const import (
     DOMAIN,
 )
 from custom_components.energy_orchestrator.lib.drivers.eastron import SDM630_POINTS
-from eo_lab.sim.servers import (
-    SDM630Emulator,
-    SimulatedSite,
-    serve_devices,
-)
+from eo_lab.sim.devices.eastron import SDM630Emulator
+from eo_lab.sim.servers import serve_devices
+from eo_lab.sim.simulated_site import SimulatedSite
 from tests.conftest import SIM_SERIAL
 
 

@@ -30,7 +30,7 @@ from custom_components.energy_orchestrator.diagnostics import (
 from custom_components.energy_orchestrator.lib.drivers.base import Poll
 from custom_components.energy_orchestrator.lib.drivers.cadence import Cadence
 from custom_components.energy_orchestrator.lib.drivers.errors import DeviceSilentError
-from eo_lab.sim.servers import SimulatedSite
+from eo_lab.sim.simulated_site import SimulatedSite
 from tests.conftest import SIM_SERIAL
 
 GRID_POWER = "sensor.eastron_sdm630_grid_power"

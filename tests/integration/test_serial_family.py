@@ -15,7 +15,7 @@ from custom_components.energy_orchestrator.const import DOMAIN
 from eo_lab.sim.devices.voltronic import (
     serve_voltronic,
 )
-from eo_lab.sim.servers import SimulatedSite
+from eo_lab.sim.simulated_site import SimulatedSite
 
 
 async def test_voltronic_over_ser2net_is_read_and_commanded(

@@ -28,10 +28,8 @@ from eo_lab.sim.devices.sunspec import (
     DEFAULT_SERIAL,
     SunSpecInverterEmulator,
 )
-from eo_lab.sim.servers import (
-    SimulatedSite,
-    serve_devices,
-)
+from eo_lab.sim.servers import serve_devices
+from eo_lab.sim.simulated_site import SimulatedSite
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from custom_components.energy_orchestrator.lib.drivers.eastron import SDM630_POINTS
 from custom_components.energy_orchestrator.lib.drivers.families import FAMILIES
 from eo_lab.cli import main
-from eo_lab.sim.servers import SimulatedSite
+from eo_lab.sim.simulated_site import SimulatedSite
 from tests.conftest import SIM_SERIAL
 
 

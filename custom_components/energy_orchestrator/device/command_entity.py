@@ -1,6 +1,6 @@
 """The base of entities that command a device: numbers, selects and switches.
 
-Every command goes through ``drivers.commands.execute``: limits checked before
+Every command goes through ``drivers.base.execute``: limits checked before
 anything is sent, the setting read back after. The entity shows the value
 read back from the device, never the one it merely asked for.
 """
@@ -11,13 +11,13 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers.entity import EntityDescription
 
 from ..const import DOMAIN
+from ..lib.drivers.base import execute
 from ..lib.drivers.commands import (
     Command,
     CommandKind,
     CommandNotConfirmedError,
     CommandRejectedError,
     CommandSpec,
-    execute,
 )
 from ..lib.drivers.errors import DeviceError
 from .coordinator import DeviceConfigEntry

@@ -1,6 +1,6 @@
 """Eastron SDM120 and SDM72D-M V2 emulators, built like the SDM630's.
 
-They reuse ``SDM630Emulator`` (sim/servers.py): the same float encoding from
+They reuse ``SDM630Emulator`` (``eastron``): the same float encoding from
 a live value source, the same serial number and settings registers, the
 same silent mode. What changes is which input registers answer: exactly the
 model's (``SDM120_INPUT_REGISTERS``, ``SDM72_INPUT_REGISTERS``), everything
@@ -20,14 +20,14 @@ from custom_components.energy_orchestrator.lib.drivers.eastron_variants import (
     SDM120_POINTS,
 )
 from custom_components.energy_orchestrator.lib.drivers.registers import Point
-from eo_lab.sim.servers import (
+from eo_lab.sim.devices.eastron import (
     SDM630_HOLDING_RANGES,
     SDM630_SERIAL_RANGE,
     SDM630Emulator,
-    _registers,
-    _without,
-    silent_device,
+    without_addresses,
+    zeroed_registers,
 )
+from eo_lab.sim.servers import silent_device
 from eo_lab.sim.site import Site
 
 type EastronModel = Literal["SDM120", "SDM72"]
@@ -80,7 +80,7 @@ class EastronEmulator(SDM630Emulator):
         serial_start, serial_end = SDM630_SERIAL_RANGE
         padding = [0] * (serial_end - serial_start - len(serial_words))
         holding = [
-            *_registers(SDM630_HOLDING_RANGES),
+            *zeroed_registers(SDM630_HOLDING_RANGES),
             SimData(
                 serial_start,
                 values=serial_words + padding,
@@ -88,7 +88,7 @@ class EastronEmulator(SDM630Emulator):
                 readonly=True,
             ),
         ]
-        inputs = _registers(_without(self.input_ranges, self.holes))
+        inputs = zeroed_registers(without_addresses(self.input_ranges, self.holes))
         bits = [SimData(0, values=0, datatype=DataType.BITS)]
         return SimDevice(
             id=unit,

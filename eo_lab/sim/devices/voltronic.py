@@ -16,8 +16,8 @@ Tests make it misbehave: ``silent`` stops it answering, ``fault`` raises an
 inverter fault, ``refused`` lists commands answered NAK (``{"QPIRI"}``),
 ``knows_mnchgc`` False makes it an older firmware that only knows MCHGC.
 
-It is a ``SerialPeer`` (``sim.devices.bms``), the TCP server the BMS
-emulators share. ``serve_voltronic(host, port, site)`` serves one for as
+It is a ``SerialPeer`` (``sim.devices.serial_peer``), the TCP server the
+BMS emulators share. ``serve_voltronic(host, port, site)`` serves one for as
 long as its ``async with`` block runs, at ``.port`` and ``.url``.
 """
 
@@ -36,7 +36,7 @@ from custom_components.energy_orchestrator.lib.drivers.voltronic.codec import (
     frame_end,
     pi_crc,
 )
-from eo_lab.sim.devices.bms import SerialPeer
+from eo_lab.sim.devices.serial_peer import SerialPeer
 from eo_lab.sim.site import Site
 
 # The latest commands the emulator keeps, for tests and troubleshooting.

@@ -9,7 +9,7 @@ from custom_components.energy_orchestrator.lib.drivers.transport.endpoint import
 )
 from custom_components.energy_orchestrator.lib.drivers.transport.pool import LinkPool
 from eo_lab.sim.fleet import serve_fleet
-from eo_lab.sim.servers import SimulatedSite
+from eo_lab.sim.simulated_site import SimulatedSite
 
 
 async def test_every_device_of_the_fleet_reads_with_its_driver(

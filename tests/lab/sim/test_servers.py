@@ -17,12 +17,10 @@ from custom_components.energy_orchestrator.lib.drivers.transport.endpoint import
 from custom_components.energy_orchestrator.lib.drivers.transport.modbus import (
     ModbusLink,
 )
+from eo_lab.sim.devices.eastron import SDM630Emulator
 from eo_lab.sim.fleet import run_simulator
-from eo_lab.sim.servers import (
-    SDM630Emulator,
-    SimulatedSite,
-    serve_devices,
-)
+from eo_lab.sim.servers import serve_devices
+from eo_lab.sim.simulated_site import SimulatedSite
 
 # pymodbus binds a listening socket; Home Assistant's test harness blocks
 # sockets unless a test asks for them.

@@ -43,12 +43,9 @@ from custom_components.energy_orchestrator.lib.drivers.transport.endpoint import
 from custom_components.energy_orchestrator.lib.drivers.transport.serial_link import (
     SerialLink,
 )
-from eo_lab.sim.devices.bms import (
-    Answer,
-    DalyEmulator,
-    SerialPeer,
-)
-from eo_lab.sim.servers import SimulatedSite
+from eo_lab.sim.devices.bms import DalyEmulator
+from eo_lab.sim.devices.serial_peer import Answer, SerialPeer
+from eo_lab.sim.simulated_site import SimulatedSite
 from eo_lab.sim.site import Site
 from tests.conftest import StartPeer
 

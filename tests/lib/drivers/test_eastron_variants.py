@@ -26,16 +26,14 @@ from custom_components.energy_orchestrator.lib.drivers.transport.modbus import (
     ModbusLink,
 )
 from custom_components.energy_orchestrator.lib.drivers.values import QUANTITIES
+from eo_lab.sim.devices.eastron import SDM630Emulator
 from eo_lab.sim.devices.eastron_variants import (
     EastronEmulator,
     single_phase_values,
 )
 from eo_lab.sim.profiles import bundled_profile
-from eo_lab.sim.servers import (
-    SDM630Emulator,
-    default_battery,
-    serve_devices,
-)
+from eo_lab.sim.servers import serve_devices
+from eo_lab.sim.simulated_site import default_battery
 from eo_lab.sim.site import Site
 
 TABLE = Path(__file__).parents[2] / "fixtures" / "eastron"

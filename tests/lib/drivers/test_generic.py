@@ -15,15 +15,15 @@ from custom_components.energy_orchestrator.lib.drivers.eastron import SDM630
 from custom_components.energy_orchestrator.lib.drivers.errors import WrongDeviceError
 from custom_components.energy_orchestrator.lib.drivers.generic import (
     GenericModbus,
-    Point64,
     RegisterMapError,
     load_register_map,
-    make_point,
     parse_register_map,
 )
 from custom_components.energy_orchestrator.lib.drivers.registers import (
+    Point64,
     RegisterTable,
     WordOrder,
+    make_point,
 )
 from custom_components.energy_orchestrator.lib.drivers.transport.endpoint import (
     parse_endpoint,
@@ -31,10 +31,8 @@ from custom_components.energy_orchestrator.lib.drivers.transport.endpoint import
 from custom_components.energy_orchestrator.lib.drivers.transport.modbus import (
     ModbusLink,
 )
-from eo_lab.sim.servers import (
-    SimulatedSite,
-    serve_devices,
-)
+from eo_lab.sim.servers import serve_devices
+from eo_lab.sim.simulated_site import SimulatedSite
 
 SDM630_MAP = Path(__file__).parents[2] / "fixtures" / "generic" / "sdm630_map.json"
 

@@ -25,11 +25,9 @@ from custom_components.energy_orchestrator.lib.drivers.transport.modbus import (
     ModbusLink,
 )
 from custom_components.energy_orchestrator.lib.drivers.transport.pool import LinkPool
-from eo_lab.sim.servers import (
-    SDM630Emulator,
-    SimulatedSite,
-    serve_devices,
-)
+from eo_lab.sim.devices.eastron import SDM630Emulator
+from eo_lab.sim.servers import serve_devices
+from eo_lab.sim.simulated_site import SimulatedSite
 from tests.conftest import SIM_SERIAL
 
 

@@ -17,6 +17,7 @@ import xml.etree.ElementTree as ET
 from hypothesis import given, settings, strategies as st
 import pytest
 
+from custom_components.energy_orchestrator.lib.drivers.base import execute
 from custom_components.energy_orchestrator.lib.drivers.cadence import (
     ALL_CADENCES,
     Cadence,
@@ -25,7 +26,6 @@ from custom_components.energy_orchestrator.lib.drivers.commands import (
     Command,
     CommandKind,
     CommandRejectedError,
-    execute,
 )
 from custom_components.energy_orchestrator.lib.drivers.errors import (
     DeviceRejectedError,
@@ -56,11 +56,8 @@ from eo_lab.sim.devices.sunspec import (
     register_image_device,
 )
 from eo_lab.sim.profiles import bundled_profile
-from eo_lab.sim.servers import (
-    default_battery,
-    serve_devices,
-    silent_device,
-)
+from eo_lab.sim.servers import serve_devices, silent_device
+from eo_lab.sim.simulated_site import default_battery
 from eo_lab.sim.site import Site
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "sunspec"

@@ -14,6 +14,7 @@ from pathlib import Path
 from hypothesis import given, settings, strategies as st
 import pytest
 
+from custom_components.energy_orchestrator.lib.drivers.base import execute
 from custom_components.energy_orchestrator.lib.drivers.cadence import (
     ALL_CADENCES,
     Cadence,
@@ -22,7 +23,6 @@ from custom_components.energy_orchestrator.lib.drivers.commands import (
     Command,
     CommandKind,
     CommandRejectedError,
-    execute,
 )
 from custom_components.energy_orchestrator.lib.drivers.errors import (
     DeviceSilentError,
@@ -54,6 +54,7 @@ from custom_components.energy_orchestrator.lib.drivers.victron.table import (
     gx_table,
     parse_table,
 )
+from eo_lab.sim.devices.eastron import SDM630Emulator
 from eo_lab.sim.devices.victron import (
     VictronGXEmulator,
     gx_values_from_dumps,
@@ -61,12 +62,8 @@ from eo_lab.sim.devices.victron import (
     site_gx_emulator,
 )
 from eo_lab.sim.profiles import bundled_profile
-from eo_lab.sim.servers import (
-    DeviceServer,
-    SDM630Emulator,
-    default_battery,
-    serve_devices,
-)
+from eo_lab.sim.servers import DeviceServer, serve_devices
+from eo_lab.sim.simulated_site import default_battery
 from eo_lab.sim.site import Site
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "victron"

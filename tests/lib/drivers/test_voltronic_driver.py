@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from custom_components.energy_orchestrator.lib.drivers.base import execute
 from custom_components.energy_orchestrator.lib.drivers.cadence import (
     ALL_CADENCES,
     Cadence,
@@ -18,7 +19,6 @@ from custom_components.energy_orchestrator.lib.drivers.commands import (
     CommandKind,
     CommandNotConfirmedError,
     CommandRejectedError,
-    execute,
 )
 from custom_components.energy_orchestrator.lib.drivers.errors import (
     BadResponseError,

@@ -6,11 +6,11 @@ from types import SimpleNamespace
 
 import pytest
 
+from custom_components.energy_orchestrator.lib.drivers.base import execute
 from custom_components.energy_orchestrator.lib.drivers.cadence import ALL_CADENCES
 from custom_components.energy_orchestrator.lib.drivers.commands import (
     Command,
     CommandKind,
-    execute,
 )
 from custom_components.energy_orchestrator.lib.drivers.errors import (
     DeviceRejectedError,
@@ -32,7 +32,7 @@ from eo_lab.sim.devices.voltronic import (
     VoltronicEmulator,
     serve_voltronic,
 )
-from eo_lab.sim.servers import SimulatedSite
+from eo_lab.sim.simulated_site import SimulatedSite
 from eo_lab.sim.site import Site
 
 NOON = datetime(2024, 6, 21, 12, tzinfo=UTC).timestamp()

@@ -6,6 +6,7 @@ import dataclasses
 from hypothesis import given, strategies as st
 import pytest
 
+from custom_components.energy_orchestrator.lib.drivers.base import execute
 from custom_components.energy_orchestrator.lib.drivers.cadence import (
     ALL_CADENCES,
     Cadence,
@@ -14,7 +15,6 @@ from custom_components.energy_orchestrator.lib.drivers.commands import (
     Command,
     CommandKind,
     CommandRejectedError,
-    execute,
 )
 from custom_components.energy_orchestrator.lib.drivers.errors import (
     DeviceRejectedError,
@@ -36,10 +36,8 @@ from eo_lab.sim.devices.wallbox import (
     site_wallbox,
 )
 from eo_lab.sim.profiles import bundled_profile
-from eo_lab.sim.servers import (
-    default_battery,
-    serve_devices,
-)
+from eo_lab.sim.servers import serve_devices
+from eo_lab.sim.simulated_site import default_battery
 from eo_lab.sim.site import Site
 
 

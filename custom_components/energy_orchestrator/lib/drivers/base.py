@@ -1,4 +1,8 @@
-"""What every driver offers the layers above."""
+"""What every driver offers the layers above, and the way commands reach it.
+
+``execute`` is the one place every command passes through: controllers and
+entities never call a driver's ``async_apply`` themselves.
+"""
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Mapping
@@ -7,7 +11,14 @@ import time
 from typing import ClassVar
 
 from .cadence import ALL_CADENCES, Cadence
-from .commands import Command, CommandKind, CommandRejectedError, CommandSpec
+from .commands import (
+    Command,
+    CommandKind,
+    CommandNotConfirmedError,
+    CommandRejectedError,
+    CommandSpec,
+    check,
+)
 from .errors import DeviceError, IllegalAddressError
 from .registers import Point, ReadBlock, ReadPlanner, split_block
 from .transport.link import Link
@@ -109,7 +120,7 @@ class Driver(ABC):
         return self.link.stats.connects
 
     async def async_apply(self, command: Command) -> None:
-        """Send a checked command; only ``commands.execute`` calls this."""
+        """Send a checked command; only ``execute`` calls this."""
         raise CommandRejectedError(f"this device does not take {command.kind} commands")
 
     async def async_read_back(self, command: Command) -> float | str:
@@ -220,3 +231,27 @@ class ModbusDriver(Driver):
             "link": str(self.link.endpoint),
             "link_stats": asdict(self.link.stats),
         }
+
+
+async def execute(driver: Driver, command: Command) -> float | str:
+    """Check, send and confirm a command; return the value read back.
+
+    Raises CommandRejectedError before anything is sent when the command is
+    not allowed, a driver error when the device cannot be reached, and
+    CommandNotConfirmedError when the read-back disagrees.
+    """
+    spec = driver.commands.get(command.kind)
+    value = check(spec, command)
+    assert spec is not None
+    checked = Command(command.kind, value, command.target)
+    await driver.async_apply(checked)
+    actual = await driver.async_read_back(checked)
+    if isinstance(value, str) or isinstance(actual, str):
+        confirmed = actual == value
+    else:
+        confirmed = abs(actual - value) <= spec.tolerance + 1e-9
+    if not confirmed:
+        raise CommandNotConfirmedError(
+            f"{command.kind} was sent as {value!r} but reads back as {actual!r}"
+        )
+    return actual

@@ -1,20 +1,17 @@
-"""Commands to devices, and the one place every command passes through.
+"""Commands to devices: what can be commanded, and within which limits.
 
 A driver declares what it can be told, as ``CommandSpec`` entries with their
-limits; ``execute`` checks a command against them, carries it out, reads the
-setting back and refuses to call a command done that the device did not take.
-Controllers never write to a device any other way.
+limits, and ``check`` tells whether a command keeps to them. Every command
+passes through ``base.execute``, which checks it, carries it out, reads the
+setting back and refuses to call a command done that the device did not
+take. Controllers never write to a device any other way.
 """
 
 from dataclasses import dataclass
 from enum import StrEnum
 import math
-from typing import TYPE_CHECKING
 
 from .errors import DeviceError
-
-if TYPE_CHECKING:
-    from .base import Driver
 
 
 class CommandKind(StrEnum):
@@ -107,27 +104,3 @@ def check(spec: CommandSpec | None, command: Command) -> float | str:
                 f" {value:g} is not one"
             )
     return float(value)
-
-
-async def execute(driver: Driver, command: Command) -> float | str:
-    """Check, send and confirm a command; return the value read back.
-
-    Raises CommandRejectedError before anything is sent when the command is
-    not allowed, a driver error when the device cannot be reached, and
-    CommandNotConfirmedError when the read-back disagrees.
-    """
-    spec = driver.commands.get(command.kind)
-    value = check(spec, command)
-    assert spec is not None
-    checked = Command(command.kind, value, command.target)
-    await driver.async_apply(checked)
-    actual = await driver.async_read_back(checked)
-    if isinstance(value, str) or isinstance(actual, str):
-        confirmed = actual == value
-    else:
-        confirmed = abs(actual - value) <= spec.tolerance + 1e-9
-    if not confirmed:
-        raise CommandNotConfirmedError(
-            f"{command.kind} was sent as {value!r} but reads back as {actual!r}"
-        )
-    return actual

@@ -1,11 +1,12 @@
 """Register maps and read planning for Modbus devices.
 
-A driver describes what it reads as ``Point`` objects. The ``ReadPlanner``
-merges them into as few requests as the device allows and learns, from the
-device's own "illegal data address" answers, which registers are not there.
+A driver describes what it reads as ``Point`` objects; ``make_point`` builds
+one from a type name, 64-bit ones included. The ``ReadPlanner`` merges them
+into as few requests as the device allows and learns, from the device's own
+"illegal data address" answers, which registers are not there.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 import math
@@ -101,6 +102,91 @@ class Point:
         if self.word_order is WordOrder.LITTLE:
             words.reverse()
         return words
+
+
+@dataclass(frozen=True, slots=True)
+class Point64(Point):
+    """A 64-bit float or signed integer point, which ``DataType`` lacks.
+
+    ``data_type`` is UINT64 for the register count; ``struct_format`` says
+    how the eight bytes decode (``"d"`` float64, ``"q"`` int64).
+    """
+
+    struct_format: str = "d"
+
+    def decode(self, registers: Sequence[int]) -> float | None:
+        """Return the value in canonical units, or None when it is absent."""
+        raw_bytes = self._bytes(registers)
+        raw_int = int.from_bytes(raw_bytes, "big")
+        if self.not_implemented is not None and raw_int == self.not_implemented:
+            return None
+        (raw,) = struct.unpack(">" + self.struct_format, raw_bytes)
+        value = float(raw)
+        if not math.isfinite(value):
+            return None
+        return value * self.scale
+
+    def encode(self, value: float) -> list[int]:
+        """Return the registers that decode to ``value`` (for simulators)."""
+        raw: float | int = value / self.scale
+        if self.struct_format != "d":
+            raw = round(raw)
+        raw_bytes = struct.pack(">" + self.struct_format, raw)
+        words = [int.from_bytes(raw_bytes[i : i + 2], "big") for i in range(0, 8, 2)]
+        if self.word_order is WordOrder.LITTLE:
+            words.reverse()
+        return words
+
+    def _bytes(self, registers: Sequence[int]) -> bytes:
+        """Return the eight bytes, most significant first."""
+        words = list(registers)
+        if self.word_order is WordOrder.LITTLE:
+            words.reverse()
+        return b"".join(word.to_bytes(2, "big") for word in words)
+
+
+# Point types by the names register maps use: (DataType for the register
+# count, struct format of a 64-bit one, which DataType lacks).
+POINT_TYPES: Mapping[str, tuple[DataType, str | None]] = {
+    "int16": (DataType.INT16, None),
+    "uint16": (DataType.UINT16, None),
+    "int32": (DataType.INT32, None),
+    "uint32": (DataType.UINT32, None),
+    "float32": (DataType.FLOAT32, None),
+    "int64": (DataType.UINT64, "q"),
+    "uint64": (DataType.UINT64, None),
+    "float64": (DataType.UINT64, "d"),
+}
+
+
+def make_point(
+    key: str,
+    table: RegisterTable,
+    address: int,
+    type_name: str,
+    *,
+    scale: float = 1.0,
+    word_order: WordOrder = WordOrder.BIG,
+    not_implemented: int | None = None,
+    cadence: Cadence = Cadence.FAST,
+) -> Point:
+    """Return a point of any type a register map may name (64-bit ones too)."""
+    data_type, wide_format = POINT_TYPES[type_name]
+    if wide_format is None:
+        return Point(
+            key, table, address, data_type, scale, word_order, not_implemented, cadence
+        )
+    return Point64(
+        key,
+        table,
+        address,
+        data_type,
+        scale,
+        word_order,
+        not_implemented,
+        cadence,
+        wide_format,
+    )
 
 
 @dataclass(frozen=True, slots=True)

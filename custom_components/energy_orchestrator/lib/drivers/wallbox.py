@@ -40,8 +40,7 @@ from .base import ModbusDriver, Poll
 from .cadence import Cadence
 from .commands import Command, CommandKind, CommandRejectedError, CommandSpec
 from .errors import DeviceRejectedError, WrongDeviceError
-from .generic import make_point
-from .registers import DataType, Point, RegisterTable
+from .registers import DataType, Point, RegisterTable, make_point
 from .transport.modbus import ModbusLink
 from .values import Identity
 

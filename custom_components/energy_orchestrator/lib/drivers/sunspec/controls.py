@@ -13,7 +13,7 @@
   DISCHARGE bits of ``StorCtl_Mod``, with the ``InOutWRte_RvrtTms`` timer.
 
 Every write goes to points found by name in the model definition, at the
-offsets of this device's model; values are checked by ``commands.execute``
+offsets of this device's model; values are checked by ``base.execute``
 against the limits declared here before anything is sent.
 """
 

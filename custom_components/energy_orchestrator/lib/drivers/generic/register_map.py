@@ -1,9 +1,8 @@
-"""A Modbus device nobody supports yet, described by its user in JSON.
+"""A user's register map: what it says, and the check that names every error.
 
-A register map names the device and lists its points; ``load_register_map``
-checks it and says exactly what is wrong (``points[3].type: ...``), and
-``GenericModbus`` reads the device by it, with the same read planning as
-every other Modbus driver. The map format::
+A register map names a Modbus device and lists its points;
+``load_register_map`` checks it and says exactly what is wrong
+(``points[3].type: ...``). The map format::
 
     {
       "manufacturer": "Acme",
@@ -32,87 +31,23 @@ of an enumerated key onto its options; a key ``sub/key`` belongs to the
 sub-device ``sub``.
 """
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 import difflib
 import json
 import math
 from pathlib import Path
-import struct
-import time
-from typing import Any, ClassVar, cast
+from typing import Any, cast
 
-from .base import ModbusDriver, SubDevice
-from .cadence import Cadence
-from .errors import DeviceRejectedError, WrongDeviceError
-from .registers import DataType, Point, ReadPlanner, RegisterTable, WordOrder
-from .transport.modbus import ModbusLink
-from .values import (
-    QUANTITIES,
-    SUB_DEVICE_SEPARATOR,
-    Identity,
-    Reading,
-    Unit,
-    quantity_of,
-)
+from ..cadence import Cadence
+from ..registers import POINT_TYPES, Point, RegisterTable, WordOrder, make_point
+from ..values import QUANTITIES, SUB_DEVICE_SEPARATOR, Unit
 
 
 class RegisterMapError(ValueError):
     """A register map that cannot be used; the message names the field."""
 
 
-@dataclass(frozen=True, slots=True)
-class Point64(Point):
-    """A 64-bit float or signed integer point, which ``DataType`` lacks.
-
-    ``data_type`` is UINT64 for the register count; ``struct_format`` says
-    how the eight bytes decode (``"d"`` float64, ``"q"`` int64).
-    """
-
-    struct_format: str = "d"
-
-    def decode(self, registers: Sequence[int]) -> float | None:
-        """Return the value in canonical units, or None when it is absent."""
-        raw_bytes = self._bytes(registers)
-        raw_int = int.from_bytes(raw_bytes, "big")
-        if self.not_implemented is not None and raw_int == self.not_implemented:
-            return None
-        (raw,) = struct.unpack(">" + self.struct_format, raw_bytes)
-        value = float(raw)
-        if not math.isfinite(value):
-            return None
-        return value * self.scale
-
-    def encode(self, value: float) -> list[int]:
-        """Return the registers that decode to ``value`` (for simulators)."""
-        raw: float | int = value / self.scale
-        if self.struct_format != "d":
-            raw = round(raw)
-        raw_bytes = struct.pack(">" + self.struct_format, raw)
-        words = [int.from_bytes(raw_bytes[i : i + 2], "big") for i in range(0, 8, 2)]
-        if self.word_order is WordOrder.LITTLE:
-            words.reverse()
-        return words
-
-    def _bytes(self, registers: Sequence[int]) -> bytes:
-        """Return the eight bytes, most significant first."""
-        words = list(registers)
-        if self.word_order is WordOrder.LITTLE:
-            words.reverse()
-        return b"".join(word.to_bytes(2, "big") for word in words)
-
-
-# Point types a map may use: (DataType for the register count, 64-bit format).
-_TYPES: Mapping[str, tuple[DataType, str | None]] = {
-    "int16": (DataType.INT16, None),
-    "uint16": (DataType.UINT16, None),
-    "int32": (DataType.INT32, None),
-    "uint32": (DataType.UINT32, None),
-    "float32": (DataType.FLOAT32, None),
-    "int64": (DataType.UINT64, "q"),
-    "uint64": (DataType.UINT64, None),
-    "float64": (DataType.UINT64, "d"),
-}
 _TABLES: Mapping[str, RegisterTable] = {
     "holding": RegisterTable.HOLDING,
     "input": RegisterTable.INPUT,
@@ -137,36 +72,6 @@ _POINT_FIELDS = (
 _REGISTER_FIELDS = ("address", "table", "type", "count", "word_order")
 _MAX_REQUEST = 125
 _REGISTER_SPACE = 0x10000
-
-
-def make_point(
-    key: str,
-    table: RegisterTable,
-    address: int,
-    type_name: str,
-    *,
-    scale: float = 1.0,
-    word_order: WordOrder = WordOrder.BIG,
-    not_implemented: int | None = None,
-    cadence: Cadence = Cadence.FAST,
-) -> Point:
-    """Return a point of any type a register map may name (64-bit ones too)."""
-    data_type, wide_format = _TYPES[type_name]
-    if wide_format is None:
-        return Point(
-            key, table, address, data_type, scale, word_order, not_implemented, cadence
-        )
-    return Point64(
-        key,
-        table,
-        address,
-        data_type,
-        scale,
-        word_order,
-        not_implemented,
-        cadence,
-        wide_format,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,7 +240,7 @@ def _text_or_register(value: object, where: str) -> str | RegisterText:
                 f" {_MAX_REQUEST}, not {count!r}"
             )
     else:
-        data_type, _ = _choice(type_name, _TYPES, f"{where}.type")
+        data_type, _ = _choice(type_name, POINT_TYPES, f"{where}.type")
         count = data_type.registers
     return RegisterText(
         table=_choice(value.get("table"), _TABLES, f"{where}.table"),
@@ -367,7 +272,7 @@ def _point(raw: object, where: str) -> tuple[Point, Mapping[int, str] | None]:
         raise RegisterMapError(f"{where}.key: {key!r} names no sub-device before the /")
     table = _choice(point.get("table"), _TABLES, f"{where}.table")
     type_name = point.get("type")
-    data_type, _ = _choice(type_name, _TYPES, f"{where}.type")
+    data_type, _ = _choice(type_name, POINT_TYPES, f"{where}.type")
     address = _address(point.get("address"), data_type.registers, where)
     word_order = _choice(
         point.get("word_order", "big"), _WORD_ORDERS, f"{where}.word_order"
@@ -495,98 +400,3 @@ def load_register_map(text_or_path: str | Path) -> RegisterMap:
     except (OSError, UnicodeDecodeError) as err:
         raise RegisterMapError(f"cannot read the register map {path}: {err}") from err
     return parse_register_map(text)
-
-
-class GenericModbus(ModbusDriver):
-    """A Modbus device read by a user's register map."""
-
-    family: ClassVar[str] = "generic"
-    manufacturer: ClassVar[str] = "Generic"
-    model: ClassVar[str] = "Modbus device"
-    points: ClassVar[tuple[Point, ...]] = ()
-    keys: ClassVar[tuple[str, ...]] = ()
-
-    def __init__(
-        self,
-        link: ModbusLink,
-        unit: int,
-        register_map: RegisterMap,
-        *,
-        wall_clock: Callable[[], float] = time.time,
-    ) -> None:
-        """Bind the map to a unit on a link."""
-        super().__init__(link, unit, wall_clock=wall_clock)
-        self.register_map = register_map
-        self.planner = ReadPlanner(
-            register_map.points, max_registers=register_map.max_registers
-        )
-
-    async def _read_text(self, source: str | RegisterText, what: str) -> str:
-        """Return fixed text, or read it from the device."""
-        if isinstance(source, str):
-            return source
-        try:
-            registers = await self.link.read_registers(
-                self.unit, source.table, source.address, source.count
-            )
-        except DeviceRejectedError as err:
-            raise WrongDeviceError(
-                f"unit {self.unit} has no {what} register at {source.address}"
-                f" as the map says ({err})"
-            ) from err
-        return source.decode(registers)
-
-    async def async_identify(self) -> Identity:
-        """Read the serial number and check that the map's registers answer.
-
-        A map cannot prove what a device is; a device that answers none of
-        the map's points is surely not the one it describes.
-        """
-        register_map = self.register_map
-        serial = await self._read_text(register_map.serial, "serial number")
-        if not serial or serial == "0":
-            raise WrongDeviceError(f"unit {self.unit} reports no serial number")
-        firmware = (
-            await self._read_text(register_map.firmware, "firmware")
-            if register_map.firmware is not None
-            else None
-        )
-        await self.async_read_points()
-        if self.planner.holes >= {p.key for p in register_map.points}:
-            raise WrongDeviceError(
-                f"unit {self.unit} answers none of the map's registers"
-            )
-        self.sub_devices = [
-            SubDevice(key=name, name=name) for name in register_map.sub_devices
-        ]
-        return Identity(
-            manufacturer=register_map.manufacturer,
-            model=register_map.model,
-            serial_number=serial,
-            firmware=firmware or None,
-        )
-
-    def _reading(self, key: str, value: float | str | None) -> Reading | None:
-        """Return a reading; an enumeration's raw value becomes its option."""
-        options = self.register_map.options.get(key)
-        if options is not None and isinstance(value, float):
-            # A raw value the map does not name is "unknown" where the key
-            # has that option, else absent.
-            fallback = (
-                "unknown" if "unknown" in (quantity_of(key).options or ()) else None
-            )
-            value = (
-                options.get(int(value), fallback) if value.is_integer() else fallback
-            )
-        return super()._reading(key, value)
-
-    def diagnostics(self) -> Mapping[str, object]:
-        """Return the read plan, the holes, and the map's device."""
-        return {
-            **super().diagnostics(),
-            "map": {
-                "manufacturer": self.register_map.manufacturer,
-                "model": self.register_map.model,
-                "points": len(self.register_map.points),
-            },
-        }
