@@ -152,33 +152,28 @@ class VoltronicEmulator(SerialPeer):
 
     def _query(self, command: str) -> str | None:
         """Return the payload answering a query, or None for a non-query."""
-        match command:
-            case "QPI":
-                return "PI30"
-            case "QID":
-                return self.serial_number
-            case "QVFW":
-                return f"VERFW:{self.firmware}"
-            case "QMN":
-                return self.model_name
-            case "QPIGS":
-                return self._general_status()
-            case "QPIRI":
-                return self._ratings()
-            case "QMOD":
-                return self._mode()
-            case "QPIWS":
-                bits = ["0"] * 32
-                if self.fault:
-                    bits[1] = bits[9] = "1"  # inverter fault, over temperature
-                return "".join(bits)
-            case "QFLAG":
-                return "EakxyDbjuvz"
-            case "QMCHGCR":
-                return " ".join(f"{amperes:03d}" for amperes in CHARGE_CURRENTS)
-            case "QMUCHGCR":
-                return " ".join(f"{amperes:03d}" for amperes in AC_CHARGE_CURRENTS)
-        return None
+        answers: dict[str, Callable[[], str]] = {
+            "QPI": lambda: "PI30",
+            "QID": lambda: self.serial_number,
+            "QVFW": lambda: f"VERFW:{self.firmware}",
+            "QMN": lambda: self.model_name,
+            "QPIGS": self._general_status,
+            "QPIRI": self._ratings,
+            "QMOD": self._mode,
+            "QPIWS": self._warnings,
+            "QFLAG": lambda: "EakxyDbjuvz",
+            "QMCHGCR": lambda: " ".join(f"{a:03d}" for a in CHARGE_CURRENTS),
+            "QMUCHGCR": lambda: " ".join(f"{a:03d}" for a in AC_CHARGE_CURRENTS),
+        }
+        answer = answers.get(command)
+        return None if answer is None else answer()
+
+    def _warnings(self) -> str:
+        """Return the QPIWS payload: 32 warning bits."""
+        bits = ["0"] * 32
+        if self.fault:
+            bits[1] = bits[9] = "1"  # inverter fault, over temperature
+        return "".join(bits)
 
     def _setter(self, command: str) -> bool:
         """Carry out a setter; return whether it was taken."""
