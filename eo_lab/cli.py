@@ -6,7 +6,7 @@
 - ``eo backtest``: replay a measured profile through the peak-shaving strategies.
 - ``eo backtest-bound``: the most a controller seeing only the past can reach
   there, and what the orchestrator reaches on the same profiles.
-- ``eo bench poll|scale|soc|plan``: the figures the README records.
+- ``eo bench poll|scale|soc|plan``: the figures docs/benchmarks.md records.
 
 Failures print one line and exit with status 1; nothing here prints a
 traceback at a user.

@@ -3,8 +3,8 @@
 Writes ``time,load,pv`` CSVs into a temporary folder and runs ``eo backtest``
 (peak shaving) or, with ``--ev``, ``eo backtest-ev`` (the car, home from
 16:00 to 07:30 needing 10 kWh, and home from 08:00 to 18:00) on each,
-printing one JSON line per run: how the README's tables (and those of
-``docs/peak-shaving-backtests.md``) are made. With
+printing one JSON line per run: how the tables of ``docs/benchmarks.md``
+(and those of ``docs/peak-shaving-backtests.md``) are made. With
 ``--sweep`` every peak-shaving profile runs with three batteries (``SWEEP``),
 two at a time, and a last line sums up each strategy's share of the
 optimal's peak reduction: one figure per profile hangs on its one heaviest

@@ -154,7 +154,7 @@ def soc_benchmark(days: int = 30) -> dict[str, Any]:
 
 
 def format_soc_figures(figures: dict[str, Any]) -> str:
-    """Return the figures as the lines of the README's table."""
+    """Return the figures as the lines of the table in docs/benchmarks.md."""
     est, plain = figures["estimator"], figures["plain_coulomb_counting"]
     final = figures["estimator_final"]
     return "\n".join(

@@ -238,7 +238,7 @@ async def scale_benchmark(
 
 
 def format_figures(figures: dict[str, Any]) -> str:
-    """Return benchmark figures as the lines a README table is made from."""
+    """Return benchmark figures as the lines of a table in docs/benchmarks.md."""
     if figures["benchmark"] == "poll":
         rows = [
             f"SDM630 full poll ({figures['values']} values, {figures['polls']} polls,"

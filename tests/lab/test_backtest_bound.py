@@ -64,7 +64,7 @@ def evening_bound(
 def emhass_bound(
     branch_from: datetime, branch_to: datetime, measured_share: float | None
 ) -> CausalBound:
-    """Return the EMHASS 10 days' bound, 10 kWh / 3 kW (the README's table row)."""
+    """Return the EMHASS 10 days' bound, 10 kWh / 3 kW (a row of docs/benchmarks.md)."""
     with PROFILE.open() as lines:
         series = read_profile(lines)
     return causal_bound(
@@ -149,7 +149,7 @@ def test_no_controller_is_sure_of_ninety_per_cent_over_the_emhass_ten_days_branc
 
     A controller seeing only the past cannot tell which comes, and on the
     worst of the measured profile and the branches stays under 90 %. (The
-    README's wider window gives 82.5 %.)
+    wider window of docs/peak-shaving-backtests.md gives 82.5 %.)
     """
     bound = emhass_night_of_14_march(measured_share=None)
     assert bound.measured.optimal_peak_w == pytest.approx(1510, abs=1)

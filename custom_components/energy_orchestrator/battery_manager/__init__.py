@@ -2,7 +2,7 @@
 
 Inputs (voltage, current or power, temperature, a BMS's SOC) are entities of
 any integration; outputs are the entities that put an inverter into charge,
-rest or sell. The manager itself lives HA-free in ``control/``.
+rest or sell. The manager itself lives HA-free in ``lib/control/``.
 """
 
 from homeassistant.const import Platform

@@ -1,10 +1,11 @@
 """The coordinator that steps a battery manager and carries out its decisions.
 
 Every step it reads the battery's voltage and current (or power) from their
-entities, hands them to the HA-free manager in ``control/``, fires an event
-on every state transition, writes the state's outputs (an inverter mode, a
-setpoint, charge and discharge switches) and schedules the manager's state
-for saving, so a restart resumes the count instead of guessing from voltage.
+entities, hands them to the HA-free manager in ``lib/control/``, fires an
+event on every state transition, writes the state's outputs (an inverter
+mode, a setpoint, charge and discharge switches) and schedules the manager's
+state for saving, so a restart resumes the count instead of guessing from
+voltage.
 """
 
 from collections.abc import Mapping

@@ -5,7 +5,7 @@ SOC (optionally its voltage), and optionally PV and a PV forecast, from any
 integration; the outputs are the numbers that set each battery's power. The
 entry's own battery lives in its data and options, further batteries in
 subentries. The limiter, the planner and the battery bank live HA-free in
-``control/``.
+``lib/control/``.
 """
 
 from homeassistant.const import Platform

@@ -3,7 +3,7 @@
 Inputs are the grid meter, the car's power, a plugged-in sensor and the house
 battery from any integration; outputs are the wallbox's enable switch, phase
 select and current number. The manager lives HA-free in
-``control/ev_charging.py``.
+``lib/control/ev_charging.py``.
 """
 
 from homeassistant.const import Platform

@@ -35,7 +35,7 @@ class Unit(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Quantity:
-    """What a canonical key means: its unit and a sentence for the README."""
+    """What a canonical key means: its unit and a sentence for docs/devices.md."""
 
     key: str
     unit: Unit
