@@ -1,4 +1,4 @@
-"""Base entities of a controller entry (battery manager, peak shaving)."""
+"""Base entities of a controller entry (battery manager, peak shaving, wallbox)."""
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
