@@ -234,8 +234,14 @@ async def test_of_two_controllers_on_one_output_the_first_added_keeps_it(
     """The battery manager added later drives peak shaving's further battery.
 
     Whichever is migrated first, peak shaving (added first) gets the unique
-    id, the battery manager none, and the user one warning.
+    id, the battery manager none, and the user one warning; a meter added
+    before both, not migrated yet, drives nothing.
     """
+    meter = legacy(
+        {"type": "serial", "family": "sdm120", "device": "/dev/ttyUSB0"},
+        unique_id="12000002",
+    )
+    meter.add_to_hass(hass)
     shaving = peak_shaving()
     manager = battery_manager(
         setpoint_entity=GARAGE_SETPOINT,
@@ -249,6 +255,7 @@ async def test_of_two_controllers_on_one_output_the_first_added_keeps_it(
         assert await entry.async_migrate(hass)
     assert (shaving.minor_version, shaving.unique_id) == (2, SETPOINT)
     assert (manager.minor_version, manager.unique_id) == (2, None)
+    assert meter.minor_version == 1
     warnings = [
         record.getMessage()
         for record in caplog.records
