@@ -27,6 +27,7 @@ from .const import (
     CONNECTION_TCP,
     DOMAIN,
     KIND_BATTERY_MANAGER,
+    KIND_DEVICE,
     KIND_PEAK_SHAVING,
     KIND_WALLBOX_MANAGER,
 )
@@ -40,7 +41,7 @@ from .device.flow import (
     sectioned,
 )
 from .device.links import unique_id_for
-from .kinds import KINDS, kind_of, outputs_of
+from .kinds import KINDS, async_claimed_output, kind_of
 from .peak_shaving import flow as peak_flow
 from .wallbox_manager import flow as wallbox_flow
 
@@ -146,19 +147,18 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             data, options, form_errors, placeholders = validate(user_input)
             errors |= form_errors
-            if not errors:
-                data = {CONF_KIND: kind, **data}
-                if (claimed := self._async_claimed_output(data)) is not None:
-                    errors["base"] = "output_in_use"
-                    placeholders["error"] = claimed
-                else:
-                    title = data.pop(CONF_NAME)
-                    outputs = [data[k] for k in KINDS[kind].output_keys if data.get(k)]
-                    if outputs:
-                        await self.async_set_unique_id(outputs[0])
-                    return self.async_create_entry(
-                        title=title, data=data, options=options
-                    )
+            outputs = KINDS[kind].outputs(data)
+            if not errors and (claimed := async_claimed_output(self.hass, outputs)):
+                errors["base"] = "output_in_use"
+                placeholders["error"] = claimed
+            elif not errors:
+                # No other entry drives the outputs: the first names this one.
+                if outputs:
+                    await self.async_set_unique_id(outputs[0])
+                title = data.pop(CONF_NAME)
+                return self.async_create_entry(
+                    title=title, data={CONF_KIND: kind, **data}, options=options
+                )
         return self.async_show_form(
             step_id=kind,
             data_schema=self.add_suggested_values_to_schema(schema, user_input or {}),
@@ -206,8 +206,15 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Change how a configured device is reached; it must stay the same device."""
+        """Change how a configured device is reached; it must stay the same device.
+
+        Home Assistant offers this for every entry of the integration; a
+        controller's entities are chosen when it is added, and its settings
+        are its options.
+        """
         entry = self._get_reconfigure_entry()
+        if entry.data[CONF_KIND] != KIND_DEVICE:
+            return self.async_abort(reason="controller_not_reconfigurable")
         connection_type = entry.data[CONF_CONNECTION]
         schema = STEP_SERIAL if connection_type == CONNECTION_SERIAL else STEP_TCP
         errors: dict[str, str] = {}
@@ -235,15 +242,3 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
             description_placeholders=placeholders,
         )
-
-    @callback
-    def _async_claimed_output(self, data: Mapping[str, Any]) -> str | None:
-        """Return what says which output of ``data`` another controller drives."""
-        wanted = {data[k] for k in KINDS[data[CONF_KIND]].output_keys if data.get(k)}
-        for entry in self._async_current_entries(include_ignore=False):
-            if entry.data.get(CONF_KIND) not in KINDS:
-                continue
-            for output in outputs_of(entry):
-                if output in wanted:
-                    return f"{output} ({entry.title})"
-        return None

@@ -66,35 +66,54 @@ async def async_migrate_entry(hass: HomeAssistant, entry: ConfigEntry[Any]) -> b
     1.1 -> 1.2: ``type`` splits into ``kind`` and, for a device, ``connection``;
     a controller gets the unique id of the first output it drives.
     """
-    if entry.version > 1:
-        # Written by a newer version: nothing here can read it.
-        return False
+    # Home Assistant itself refuses an entry of a newer major version.
     if entry.minor_version < 2:
         data = dict(entry.data)
-        if CONF_KIND not in data:
-            legacy = data.pop(_LEGACY_TYPE)
-            if legacy in KINDS:
-                data[CONF_KIND] = legacy
-            else:
-                data[CONF_KIND] = KIND_DEVICE
-                data[CONF_CONNECTION] = legacy
+        legacy = data.pop(_LEGACY_TYPE)
+        if legacy in KINDS:
+            data[CONF_KIND] = legacy
+        else:
+            data[CONF_KIND] = KIND_DEVICE
+            data[CONF_CONNECTION] = legacy
         hass.config_entries.async_update_entry(entry, data=data, minor_version=2)
-        if entry.unique_id is None and (outputs := outputs_of(entry)):
-            _async_claim_output(hass, entry, outputs[0])
+        # Controllers had no unique id before 1.2; devices keep theirs.
+        if outputs_of(entry):
+            _async_claim_output(hass, entry)
     return True
 
 
-def _async_claim_output(
-    hass: HomeAssistant, entry: ConfigEntry[Any], output: str
-) -> None:
-    """Give a controller its output as unique id, unless another entry has it."""
-    owner = hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, output)
-    if owner is not None:
-        LOGGER.warning(
-            "%s and %s both drive %s; only one of them should (delete the other)",
-            owner.title,
-            entry.title,
-            output,
-        )
-        return
-    hass.config_entries.async_update_entry(entry, unique_id=output)
+def _any_version_outputs(entry: ConfigEntry[Any]) -> list[str]:
+    """Return the outputs of an entry, migrated yet or not (entries migrate apart)."""
+    kind = KINDS.get(entry.data.get(CONF_KIND, entry.data.get(_LEGACY_TYPE)))
+    if kind is None:
+        return []
+    return kind.outputs(
+        entry.data, *(subentry.data for subentry in entry.subentries.values())
+    )
+
+
+def _async_claim_output(hass: HomeAssistant, entry: ConfigEntry[Any]) -> None:
+    """Give a controller its first output as unique id, unless another has it.
+
+    Before 1.2 two controllers could drive one output. The one added first
+    keeps the output; the later one is logged once for each controller it
+    shares outputs with, and stays without a unique id if its first output
+    is one of them.
+    """
+    outputs = outputs_of(entry)
+    # All entries are kept in the order they were added; the index by domain
+    # is not (an entry given a unique id moves to its end).
+    entries = [e for e in hass.config_entries.async_entries() if e.domain == DOMAIN]
+    taken: set[str] = set()
+    for earlier in entries[: entries.index(entry)]:
+        if shared := [o for o in _any_version_outputs(earlier) if o in outputs]:
+            taken.update(shared)
+            LOGGER.warning(
+                "%s and %s both drive %s; only one of them should (delete one)",
+                earlier.title,
+                entry.title,
+                ", ".join(shared),
+            )
+    # A later entry never holds it: it would have found this one earlier.
+    if outputs[0] not in taken:
+        hass.config_entries.async_update_entry(entry, unique_id=outputs[0])

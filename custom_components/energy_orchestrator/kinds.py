@@ -6,13 +6,13 @@ shaving, wallbox manager) steers devices through entities. The entry's
 (set-up, platforms, flows, diagnostics, actions) asks this registry.
 """
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry, ConfigSubentryFlow, OptionsFlow
 from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import battery_manager, device, peak_shaving, wallbox_manager
@@ -28,6 +28,7 @@ from .const import (
     CONF_PV_ROUTING_ENTITY,
     CONF_SELL_SWITCH_ENTITY,
     CONF_SETPOINT_ENTITY,
+    DOMAIN,
     KIND_BATTERY_MANAGER,
     KIND_DEVICE,
     KIND_PEAK_SHAVING,
@@ -68,6 +69,12 @@ class EntryKind:
     # controllers may drive one output, and the first one present is the
     # entry's unique id.
     output_keys: tuple[str, ...] = ()
+
+    def outputs(self, *parts: Mapping[str, Any]) -> list[str]:
+        """Return the outputs named in an entry's data and its subentries' data."""
+        return [
+            part[key] for part in parts for key in self.output_keys if part.get(key)
+        ]
 
 
 KINDS: Mapping[str, EntryKind] = {
@@ -132,6 +139,26 @@ def kind_of(entry: ConfigEntry[Any]) -> EntryKind:
 
 def outputs_of(entry: ConfigEntry[Any]) -> list[str]:
     """Return the entities an entry writes to, its further batteries' included."""
-    keys = kind_of(entry).output_keys
-    parts = [entry.data, *(subentry.data for subentry in entry.subentries.values())]
-    return [part[key] for part in parts for key in keys if part.get(key)]
+    return kind_of(entry).outputs(
+        entry.data, *(subentry.data for subentry in entry.subentries.values())
+    )
+
+
+@callback
+def async_claimed_output(
+    hass: HomeAssistant, outputs: Collection[str], *, other_than: str | None = None
+) -> str | None:
+    """Return which of ``outputs`` another entry drives, and that entry's title.
+
+    The outputs of the entry ``other_than`` (whose further battery is being
+    added or edited) do not count. None when no other entry drives any.
+    """
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        # An ignored entry has no data, and one a newer version wrote
+        # (before a downgrade) may name a kind this version does not know.
+        if entry.entry_id == other_than or entry.data.get(CONF_KIND) not in KINDS:
+            continue
+        for output in outputs_of(entry):
+            if output in outputs:
+                return f"{output} ({entry.title})"
+    return None

@@ -22,7 +22,6 @@ from .battery_manager.settings import (
     SETTING_MIN_REST_MINUTES,
     SETTING_SOC_CEILING,
     SETTING_SOC_FLOOR,
-    async_update_settings,
 )
 from .const import (
     CONF_KIND,
@@ -150,22 +149,6 @@ def _wallbox_manager(
     return coordinator
 
 
-async def _async_request(
-    coordinator: WallboxManagerCoordinator | PeakShavingCoordinator,
-    action: str,
-    **kwargs: Any,
-) -> None:
-    """Carry out a controller request; one that cannot work is the user's error."""
-    try:
-        await coordinator.async_request(action, **kwargs)
-    except ValueError as err:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="invalid_request",
-            translation_placeholders={"error": str(err)},
-        ) from err
-
-
 def _peak_shaving(hass: HomeAssistant, call: ServiceCall) -> PeakShavingCoordinator:
     """Return the coordinator of the peak-shaving entry the call names."""
     coordinator: PeakShavingCoordinator = _coordinator(
@@ -205,27 +188,25 @@ def async_setup_services(hass: HomeAssistant) -> None:
             for key, value in call.data.items()
             if key != ATTR_CONFIG_ENTRY_ID
         }
-        await async_update_settings(hass, coordinator, changes)
+        await coordinator.async_update_settings(changes)
 
     async def _start_peak_shaving(call: ServiceCall) -> None:
-        await _async_request(_peak_shaving(hass, call), "start")
+        await _peak_shaving(hass, call).async_start()
 
     async def _stop_peak_shaving(call: ServiceCall) -> None:
-        await _async_request(_peak_shaving(hass, call), "stop")
+        await _peak_shaving(hass, call).async_stop()
 
     async def _replan_peak_shaving(call: ServiceCall) -> None:
-        await _async_request(_peak_shaving(hass, call), "replan")
+        await _peak_shaving(hass, call).async_replan()
 
     async def _reset_billed_peak(call: ServiceCall) -> None:
-        await _async_request(_peak_shaving(hass, call), "reset_billed_peak")
+        await _peak_shaving(hass, call).async_reset_billed_peak()
 
     async def _set_grid_limits(call: ServiceCall) -> None:
         coordinator = _peak_shaving(hass, call)
         duration: timedelta | None = call.data.get(ATTR_DURATION)
         until = dt_util.utcnow() + duration if duration is not None else None
-        await _async_request(
-            coordinator,
-            "limits",
+        await coordinator.async_set_limits(
             import_limit_w=call.data.get(ATTR_IMPORT_LIMIT),
             export_limit_w=call.data.get(ATTR_EXPORT_LIMIT),
             until=until,
@@ -241,20 +222,18 @@ def async_setup_services(hass: HomeAssistant) -> None:
                 if deadline.tzinfo
                 else deadline.replace(tzinfo=dt_util.get_default_time_zone())
             )
-        await _async_request(
-            coordinator,
-            "start",
+        await coordinator.async_start(
             mode=ChargeMode(call.data[ATTR_MODE]),
             target_energy_wh=target * 1000 if target is not None else None,
             deadline=deadline,
         )
 
     async def _stop_charging(call: ServiceCall) -> None:
-        await _async_request(_wallbox_manager(hass, call), "stop")
+        await _wallbox_manager(hass, call).async_stop()
 
     async def _set_charger_phases(call: ServiceCall) -> None:
-        await _async_request(
-            _wallbox_manager(hass, call), "phases", choice=call.data[ATTR_PHASES]
+        await _wallbox_manager(hass, call).async_set_phases(
+            PhaseChoice(call.data[ATTR_PHASES])
         )
 
     for name, handler, schema in (

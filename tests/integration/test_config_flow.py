@@ -1,9 +1,15 @@
 """The config flow, probing pymodbus' real server."""
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from homeassistant.config_entries import SOURCE_USER
+from homeassistant.config_entries import (
+    SOURCE_RECONFIGURE,
+    SOURCE_USER,
+    ConfigEntry,
+    ConfigEntryState,
+)
 from homeassistant.const import CONF_DEVICE, CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -15,11 +21,16 @@ from custom_components.energy_orchestrator.const import (
     CONF_KIND,
     DOMAIN,
 )
-from custom_components.energy_orchestrator.lib.drivers.eastron import SDM630_POINTS
+from custom_components.energy_orchestrator.device.links import async_get_link_pool
+from custom_components.energy_orchestrator.lib.drivers.eastron import (
+    SDM630,
+    SDM630_POINTS,
+)
 from eo_lab.sim.devices.eastron import SDM630Emulator
 from eo_lab.sim.servers import serve_devices
 from eo_lab.sim.simulated_site import SimulatedSite
 from tests.conftest import SIM_SERIAL
+from tests.integration.texts import errors_shown
 
 
 def _tcp_input(port: int, unit: int = 1, framing: str = "tcp") -> dict[str, Any]:
@@ -161,7 +172,9 @@ async def test_invalid_serial_url(hass: HomeAssistant) -> None:
 
 
 async def test_already_configured(hass: HomeAssistant, site: SimulatedSite) -> None:
-    MockConfigEntry(domain=DOMAIN, unique_id=SIM_SERIAL, data={}).add_to_hass(hass)
+    MockConfigEntry(
+        domain=DOMAIN, minor_version=2, unique_id=SIM_SERIAL, data={}
+    ).add_to_hass(hass)
     flow_id = await _start_tcp(hass)
     result = await hass.config_entries.flow.async_configure(
         flow_id, _tcp_input(site.port)
@@ -186,7 +199,9 @@ def entry_data() -> dict[str, Any]:
 async def test_reconfigure_to_a_new_address(
     hass: HomeAssistant, site: SimulatedSite, entry_data: dict[str, Any]
 ) -> None:
-    entry = MockConfigEntry(domain=DOMAIN, unique_id=SIM_SERIAL, data=entry_data)
+    entry = MockConfigEntry(
+        domain=DOMAIN, minor_version=2, unique_id=SIM_SERIAL, data=entry_data
+    )
     entry.add_to_hass(hass)
     result = await entry.start_reconfigure_flow(hass)
     assert result["step_id"] == "reconfigure"
@@ -203,7 +218,9 @@ async def test_reconfigure_to_a_new_address(
 async def test_reconfigure_refuses_another_device(
     hass: HomeAssistant, site: SimulatedSite, entry_data: dict[str, Any]
 ) -> None:
-    entry = MockConfigEntry(domain=DOMAIN, unique_id="99999999", data=entry_data)
+    entry = MockConfigEntry(
+        domain=DOMAIN, minor_version=2, unique_id="99999999", data=entry_data
+    )
     entry.add_to_hass(hass)
     result = await entry.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(
@@ -301,3 +318,163 @@ async def test_two_alike_daly_boards_are_two_devices(
         assert unique_ids[0].startswith("16S")
         for entry in hass.config_entries.async_entries(DOMAIN):
             await hass.config_entries.async_unload(entry.entry_id)
+
+
+def _meter(serial: int) -> SDM630Emulator:
+    """Return a three-phase meter showing steady values."""
+    values = {p.key: 230.0 for p in SDM630_POINTS} | {"frequency": 50.0}
+    return SDM630Emulator(serial, lambda: values)
+
+
+@pytest.fixture
+async def rtu_bus() -> AsyncIterator[str]:
+    """Two meters (units 1 and 2) on an RS485 bus behind ser2net; its URL."""
+    devices = {1: _meter(11000001).device, 2: _meter(22000002).device}
+    async with serve_devices("127.0.0.1", 0, devices, framing="rtu") as server:
+        yield f"socket://127.0.0.1:{server.port}"
+
+
+def _serial_input(url: str, unit: int = 1, baudrate: int = 9600) -> dict[str, Any]:
+    return {
+        "family": "sdm630",
+        CONF_DEVICE: url,
+        "baudrate": baudrate,
+        "more_options": {"unit_id": unit},
+    }
+
+
+async def _add_serial(hass: HomeAssistant, user_input: dict[str, Any]) -> Any:
+    """Run the serial step to its end; return the result."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "serial"}
+    )
+    return await hass.config_entries.flow.async_configure(result["flow_id"], user_input)
+
+
+async def _start_reconfigure(hass: HomeAssistant, entry: ConfigEntry) -> Any:
+    """Open the reconfigure form of an entry the flow added."""
+    return await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_RECONFIGURE, "entry_id": entry.entry_id}
+    )
+
+
+@pytest.fixture
+async def meter_on_bus(hass: HomeAssistant, rtu_bus: str) -> AsyncIterator[ConfigEntry]:
+    """Unit 1 of the bus, added and running at 9600 baud."""
+    result = await _add_serial(hass, _serial_input(rtu_bus))
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
+    await hass.async_block_till_done()
+    entry: ConfigEntry = result["result"]
+    assert entry.state is ConfigEntryState.LOADED
+    yield entry
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_bus_runs_at_one_baud_rate(
+    hass: HomeAssistant, rtu_bus: str, meter_on_bus: ConfigEntry
+) -> None:
+    result = await _add_serial(hass, _serial_input(rtu_bus, unit=2, baudrate=19200))
+    assert result["errors"] == {"base": "bus_settings_conflict"}
+    assert errors_shown(result)["base"].startswith(
+        "This bus is already in use by another device at other line settings:"
+    )
+    assert (
+        "one bus runs at one baud rate" in result["description_placeholders"]["error"]
+    )
+    # At the bus's own rate the second meter is added beside the first.
+    result = await _add_serial(hass, _serial_input(rtu_bus, unit=2))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].unique_id == "22000002"
+    await hass.async_block_till_done()
+    await hass.config_entries.async_unload(result["result"].entry_id)
+
+
+async def test_an_unexpected_probe_error_is_shown_and_the_link_released(
+    hass: HomeAssistant,
+    site: SimulatedSite,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def broken(self: SDM630) -> None:
+        raise RuntimeError("decoder broke")
+
+    monkeypatch.setattr(SDM630, "async_identify", broken)
+    flow_id = await _start_tcp(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, _tcp_input(site.port)
+    )
+    assert errors_shown(result) == {"base": "Unexpected error: decoder broke"}
+    assert "Unexpected error probing tcp://127.0.0.1" in caplog.text
+    assert async_get_link_pool(hass).links == []
+
+
+async def test_reconfigure_keeps_the_entry_when_nothing_answers(
+    hass: HomeAssistant, closed_port: int, entry_data: dict[str, Any]
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN, minor_version=2, unique_id=SIM_SERIAL, data=entry_data
+    )
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _tcp_input(closed_port)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "cannot_connect"}
+    assert entry.data == entry_data
+
+
+async def test_reconfigure_moves_a_running_meter_to_another_baud_rate(
+    hass: HomeAssistant, rtu_bus: str, meter_on_bus: ConfigEntry
+) -> None:
+    """Its own link holds the bus at 9600: it lets go for the probe at 19200."""
+    result = await _start_reconfigure(hass, meter_on_bus)
+    assert result["step_id"] == "reconfigure"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _serial_input(rtu_bus, baudrate=19200)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert meter_on_bus.data["baudrate"] == 19200
+    assert meter_on_bus.state is ConfigEntryState.LOADED
+
+
+@pytest.mark.parametrize(
+    ("unit", "outcome"),
+    [(5, "no_response"), (2, "another_device")],
+)
+async def test_reconfigure_that_fails_puts_the_meter_back_on_its_bus(
+    hass: HomeAssistant,
+    rtu_bus: str,
+    meter_on_bus: ConfigEntry,
+    unit: int,
+    outcome: str,
+) -> None:
+    """Silence, or another meter, at 19200: the entry runs again at 9600."""
+    result = await _start_reconfigure(hass, meter_on_bus)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _serial_input(rtu_bus, unit=unit, baudrate=19200)
+    )
+    if outcome == "no_response":
+        assert result["errors"] == {"base": "no_response"}
+    else:
+        assert result["type"] is FlowResultType.ABORT
+        assert result["reason"] == "another_device"
+    await hass.async_block_till_done()
+    assert meter_on_bus.data["baudrate"] == 9600
+    assert meter_on_bus.state is ConfigEntryState.LOADED
+
+
+async def test_reconfigure_to_an_unusable_address_leaves_the_meter_running(
+    hass: HomeAssistant, meter_on_bus: ConfigEntry
+) -> None:
+    result = await _start_reconfigure(hass, meter_on_bus)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _serial_input("http://example:80")
+    )
+    assert result["errors"] == {"base": "invalid_address"}
+    assert meter_on_bus.state is ConfigEntryState.LOADED

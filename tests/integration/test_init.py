@@ -48,7 +48,11 @@ def _entry(port: int, unique_id: str = SIM_SERIAL) -> MockConfigEntry:
         "framing": "tcp",
     }
     return MockConfigEntry(
-        domain=DOMAIN, unique_id=unique_id, data=data, title="Eastron SDM630"
+        domain=DOMAIN,
+        minor_version=2,
+        unique_id=unique_id,
+        data=data,
+        title="Eastron SDM630",
     )
 
 

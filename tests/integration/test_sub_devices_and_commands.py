@@ -43,6 +43,7 @@ async def inverter_port(site: SimulatedSite) -> AsyncIterator[int]:
 async def _setup(hass: HomeAssistant, port: int) -> MockConfigEntry:
     entry = MockConfigEntry(
         domain=DOMAIN,
+        minor_version=2,
         unique_id=DEFAULT_SERIAL,
         title="SunSpec inverter",
         data={

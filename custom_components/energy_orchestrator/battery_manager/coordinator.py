@@ -15,7 +15,7 @@ from typing import Any, override
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.util import dt as dt_util
 
@@ -36,6 +36,7 @@ from ..const import (
     CONF_TEMPERATURE_ENTITY,
     CONF_VOLTAGE_ENTITY,
     CONTROLLER_STEP,
+    DOMAIN,
     EVENT_BATTERY_TRANSITION,
     KIND_BATTERY_MANAGER,
     LOGGER,
@@ -52,7 +53,7 @@ from ..lib.control.battery_manager import (
     SavedStateError,
     Transition,
 )
-from .settings import settings_from_options
+from .settings import settings_from_options, validate_options
 
 type BatteryManagerConfigEntry = ConfigEntry[BatteryManagerRuntimeData]
 
@@ -200,6 +201,27 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
     async def async_calibrate_soc(self, soc_percent: float) -> None:
         """Set the state of charge to a known value (the calibrate action)."""
         self.manager.calibrate_soc(dt_util.utcnow(), soc_percent)
+        await self.async_refresh()
+
+    async def async_update_settings(self, changes: Mapping[str, Any]) -> None:
+        """Apply changed settings after checking them with the others; keep them.
+
+        Raises ServiceValidationError (translated) and changes nothing when the
+        result would not work.
+        """
+        entry = self.config_entry
+        options, errors, placeholders = validate_options({**entry.options, **changes})
+        if errors:
+            field, code = next(iter(errors.items()))
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="invalid_settings",
+                translation_placeholders={
+                    "error": placeholders["error"] or f"{field}: {code}"
+                },
+            )
+        self.manager.apply_settings(settings_from_options(options))
+        self.hass.config_entries.async_update_entry(entry, options=options)
         await self.async_refresh()
 
     @override

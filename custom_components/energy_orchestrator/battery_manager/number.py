@@ -24,7 +24,6 @@ from .settings import (
     SETTING_MIN_REST_MINUTES,
     SETTING_SOC_CEILING,
     SETTING_SOC_FLOOR,
-    async_update_settings,
 )
 
 
@@ -100,6 +99,6 @@ class BatteryThresholdNumber(ControllerEntity[BatteryManagerCoordinator], Number
     @override
     async def async_set_native_value(self, value: float) -> None:
         """Check the new threshold with the others, then apply and keep it."""
-        await async_update_settings(
-            self.hass, self.coordinator, {self.entity_description.key: value}
+        await self.coordinator.async_update_settings(
+            {self.entity_description.key: value}
         )

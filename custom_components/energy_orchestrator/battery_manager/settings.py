@@ -1,16 +1,15 @@
 """The battery manager's settings: kept in the entry's options, checked as a whole.
 
-The options flow, the threshold numbers and the set-thresholds action all
-change settings through here, so one check (a floor above the ceiling, a
-cut-off above the absorb voltage) guards every way in.
+The options flow, and the coordinator for the threshold numbers and the
+set-thresholds action, check settings through ``validate_options``, so one
+check (a floor above the ceiling, a cut-off above the absorb voltage) guards
+every way in.
 """
 
 from collections.abc import Mapping
 from datetime import time
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.selector import (
     NumberSelector,
     NumberSelectorConfig,
@@ -19,16 +18,12 @@ from homeassistant.helpers.selector import (
 )
 import probatio
 
-from ..const import DOMAIN
 from ..controller.selectors import choice_picker
 from ..lib.control.battery_manager import (
     BatteryManagerSettings,
     Chemistry,
     SettingsError,
 )
-
-if TYPE_CHECKING:
-    from .coordinator import BatteryManagerCoordinator
 
 SETTING_CHEMISTRY = "chemistry"
 SETTING_CELLS_IN_SERIES = "cells_in_series"
@@ -180,29 +175,3 @@ def validate_options(
         errors[_FIELD_OF.get(err.field, "base")] = err.code
         placeholders["error"] = str(err)
     return cleaned, errors, placeholders
-
-
-async def async_update_settings(
-    hass: HomeAssistant,
-    coordinator: BatteryManagerCoordinator,
-    changes: Mapping[str, Any],
-) -> None:
-    """Apply changed settings after checking them with the others; keep them.
-
-    Raises ServiceValidationError (translated) and changes nothing when the
-    result would not work.
-    """
-    entry = coordinator.config_entry
-    options, errors, placeholders = validate_options({**entry.options, **changes})
-    if errors:
-        field, code = next(iter(errors.items()))
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="invalid_settings",
-            translation_placeholders={
-                "error": placeholders["error"] or f"{field}: {code}"
-            },
-        )
-    coordinator.manager.apply_settings(settings_from_options(options))
-    hass.config_entries.async_update_entry(entry, options=options)
-    await coordinator.async_refresh()

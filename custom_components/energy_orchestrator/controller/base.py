@@ -5,16 +5,23 @@ survive a restart or a crash: after one, it resumes where it was instead of
 starting over from a voltage. It is written through Home Assistant's Store
 a few seconds after every change, and at once when the entry unloads or Home
 Assistant stops.
+
+What is here serves all three controller kinds, whose entries differ in
+their runtime data; ``ConfigEntry`` is invariant in it, so their entries
+meet here as ``ConfigEntry[Any]`` and each kind's own modules use its own
+alias (``BatteryManagerConfigEntry``...).
 """
 
 from abc import abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, override
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import Event, HomeAssistant
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
@@ -26,6 +33,24 @@ STORAGE_VERSION = 1
 # Changes within this many seconds are written together: at most this much
 # counting is lost in a crash, and the disk is not written every step.
 SAVE_DELAY_S = 10.0
+
+
+@contextmanager
+def refused_as_invalid_request() -> Iterator[None]:
+    """Turn a request control refuses (a ValueError) into the user's error.
+
+    Control refuses what cannot work (a deadline without a target, three
+    phases on a wallbox that cannot switch); whoever asked, an action or an
+    entity, sees why as a translated validation error.
+    """
+    try:
+        yield
+    except ValueError as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_request",
+            translation_placeholders={"error": str(err)},
+        ) from err
 
 
 def storage_key(kind: str, entry_id: str) -> str:

@@ -1,4 +1,8 @@
-"""Diagnostics of a controller entry: its settings, saved state and last step."""
+"""Diagnostics of a controller entry: its settings, saved state and last step.
+
+One function serves the three controller kinds: their entries meet here as
+``ConfigEntry[Any]`` (see ``controller/base.py``).
+"""
 
 from dataclasses import asdict
 from typing import Any

@@ -1,4 +1,4 @@
-"""Base entities of a controller entry (battery manager, peak shaving)."""
+"""Base entities of a controller entry (battery manager, peak shaving, wallbox)."""
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,7 +19,7 @@ from ..const import DOMAIN
 
 
 def controller_device_info(entry: ConfigEntry[Any], model: str) -> DeviceInfo:
-    """Return the service device that holds a controller's entities."""
+    """Return the service device that holds a controller's entities (any kind)."""
     return DeviceInfo(
         identifiers={(DOMAIN, entry.entry_id)},
         entry_type=DeviceEntryType.SERVICE,

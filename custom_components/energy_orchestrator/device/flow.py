@@ -7,7 +7,7 @@ and read once before it is added; its identity becomes the entry's.
 from collections.abc import Mapping
 from typing import Any
 
-from homeassistant.config_entries import ConfigEntry, ConfigEntryState
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_DEVICE, CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import section
@@ -49,6 +49,7 @@ from ..lib.drivers.errors import (
 )
 from ..lib.drivers.families import FAMILIES, Protocol, build_driver
 from ..lib.drivers.values import Identity
+from .coordinator import DeviceConfigEntry
 from .links import async_get_link_pool, endpoint_from_data
 
 SECTION_MORE_OPTIONS = "more_options"
@@ -219,7 +220,7 @@ async def async_probe(
     return None
 
 
-def needs_relink(entry: ConfigEntry, data: Mapping[str, Any]) -> bool:
+def needs_relink(entry: DeviceConfigEntry, data: Mapping[str, Any]) -> bool:
     """Return whether probing ``data`` clashes with the entry's own open link."""
     if entry.state not in (ConfigEntryState.LOADED, ConfigEntryState.SETUP_RETRY):
         return False

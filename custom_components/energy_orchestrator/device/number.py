@@ -1,9 +1,8 @@
 """Numbers: the numeric settings a device can be commanded to (limits, currents)."""
 
-from typing import Any, override
+from typing import override
 
 from homeassistant.components.number import NumberEntity, NumberMode
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -22,7 +21,7 @@ def _is_number(spec: CommandSpec) -> bool:
 
 async def async_setup_entry(
     hass: HomeAssistant,
-    entry: ConfigEntry[Any],
+    entry: DeviceConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add a number for every numeric command the device takes."""

@@ -1,9 +1,8 @@
 """Selects: the settings a device takes one of several options for (priorities)."""
 
-from typing import Any, override
+from typing import override
 
 from homeassistant.components.select import SelectEntity
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -15,7 +14,7 @@ from .coordinator import DeviceConfigEntry
 
 async def async_setup_entry(
     hass: HomeAssistant,
-    entry: ConfigEntry[Any],
+    entry: DeviceConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add a select for every command with options (switches aside)."""

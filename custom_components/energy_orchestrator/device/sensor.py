@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, override
+from typing import override
 
 from homeassistant.components.sensor import (
     RestoreSensor,
@@ -11,7 +11,6 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import (
     PERCENTAGE,
     EntityCategory,
@@ -30,6 +29,7 @@ from homeassistant.helpers.typing import StateType
 
 from ..const import LOGGER
 from ..lib.drivers.values import Quantity, Readings, Unit, quantity_of
+from .coordinator import DeviceConfigEntry
 from .entity import EnergyOrchestratorEntity
 
 
@@ -184,7 +184,7 @@ def describe(key: str) -> EnergyOrchestratorSensorEntityDescription:
 
 async def async_setup_entry(
     hass: HomeAssistant,
-    entry: ConfigEntry[Any],
+    entry: DeviceConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add a sensor for every value the device and its sub-devices have.

@@ -1,18 +1,17 @@
-"""The batteries of a peak-shaving entry: its own, and one per battery subentry.
+"""One battery of a peak-shaving entry: where it is read and set, its limits.
 
 Each battery is read from its own entities (power, SOC, optionally its
 voltage) and set through its own number. The entry's own battery keeps its
 entities in the entry's data and its limits in the options (as before
 there were several); a further battery keeps both in its subentry, under
-the same keys. The control layer's ``BatteryBank`` makes them one battery
-for the planner and splits the setpoint back over them.
+the same keys, so one set of functions reads either. The coordinator
+gathers them into the control layer's ``BatteryBank``, which makes them one
+battery for the planner and splits the setpoint back over them.
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-from homeassistant.config_entries import ConfigEntry
 
 from ..const import (
     CONF_BATTERY_CAPACITY_KWH,
@@ -26,9 +25,7 @@ from ..const import (
     CONF_BATTERY_VOLTAGE_MAX_V,
     CONF_BATTERY_VOLTAGE_MIN_V,
     CONF_INVERT_SETPOINT,
-    SUBENTRY_BATTERY,
 )
-from ..lib.control.battery_bank import BatteryBank
 from ..lib.control.energy_planner import BatteryLimits
 from ..lib.control.setpoint_limits import VoltageGuard
 
@@ -77,23 +74,3 @@ def battery_entities(name: str, data: Mapping[str, Any]) -> BatteryEntities:
         invert_setpoint=bool(data.get(CONF_INVERT_SETPOINT)),
         voltage=data.get(CONF_BATTERY_VOLTAGE_ENTITY),
     )
-
-
-def entry_batteries(
-    entry: ConfigEntry[Any],
-) -> tuple[list[BatteryEntities], BatteryBank]:
-    """Return the entry's batteries, its own first, and the bank they make.
-
-    The entry's own battery is named by its setpoint number (the entry's
-    title names peak shaving); a further battery by its subentry's title.
-    """
-    entities = [battery_entities(entry.data[CONF_BATTERY_SETPOINT_ENTITY], entry.data)]
-    limits = [battery_limits(entry.options)]
-    guards = [voltage_guard(entry.options)]
-    for subentry in entry.subentries.values():
-        if subentry.subentry_type != SUBENTRY_BATTERY:
-            continue
-        entities.append(battery_entities(subentry.title, subentry.data))
-        limits.append(battery_limits(subentry.data))
-        guards.append(voltage_guard(subentry.data))
-    return entities, BatteryBank(limits, guards)

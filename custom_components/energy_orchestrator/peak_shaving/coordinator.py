@@ -22,6 +22,7 @@ from homeassistant.util.unit_conversion import PowerConverter
 
 from ..const import (
     CONF_BATTERY_PHASES,
+    CONF_BATTERY_SETPOINT_ENTITY,
     CONF_BILLING_INTERVAL_MIN,
     CONF_BILLING_PERIOD,
     CONF_EXPORT_LIMIT_W,
@@ -35,8 +36,9 @@ from ..const import (
     GRID_POWER_PHASE_ENTITIES,
     KIND_PEAK_SHAVING,
     LOGGER,
+    SUBENTRY_BATTERY,
 )
-from ..controller.base import ControllerCoordinator
+from ..controller.base import ControllerCoordinator, refused_as_invalid_request
 from ..controller.inputs import InputQuantity, read_input
 from ..controller.outputs import async_set_output
 from ..lib.control.battery_bank import BatteryBank, BatteryReading
@@ -47,7 +49,12 @@ from ..lib.control.peak_shaving import (
     PeakShavingStatus,
 )
 from ..lib.control.setpoint_limits import BatteryPhases
-from .batteries import BatteryEntities, entry_batteries
+from .batteries import (
+    BatteryEntities,
+    battery_entities,
+    battery_limits,
+    voltage_guard,
+)
 from .pv_forecast import async_service_series, solcast_series
 
 type PeakShavingConfigEntry = ConfigEntry[PeakShavingRuntimeData]
@@ -78,6 +85,26 @@ def settings_from(options: Mapping[str, Any]) -> PeakShavingSettings:
             options.get(CONF_BATTERY_PHASES, BatteryPhases.THREE)
         ),
     )
+
+
+def entry_batteries(
+    entry: PeakShavingConfigEntry,
+) -> tuple[list[BatteryEntities], BatteryBank]:
+    """Return the entry's batteries, its own first, and the bank they make.
+
+    The entry's own battery is named by its setpoint number (the entry's
+    title names peak shaving); a further battery by its subentry's title.
+    """
+    entities = [battery_entities(entry.data[CONF_BATTERY_SETPOINT_ENTITY], entry.data)]
+    limits = [battery_limits(entry.options)]
+    guards = [voltage_guard(entry.options)]
+    for subentry in entry.subentries.values():
+        if subentry.subentry_type != SUBENTRY_BATTERY:
+            continue
+        entities.append(battery_entities(subentry.title, subentry.data))
+        limits.append(battery_limits(subentry.data))
+        guards.append(voltage_guard(subentry.data))
+    return entities, BatteryBank(limits, guards)
 
 
 class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
@@ -273,19 +300,40 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
                         battery.name,
                     )
 
-    async def async_request(self, action: str, **kwargs: Any) -> None:
-        """Carry out an action (start, stop, limits, re-plan, reset), then step at once."""
-        now = dt_util.utcnow()
-        if action == "start":
-            self.shaver.start(now)
-        elif action == "stop":
-            self.shaver.stop(now)
-        elif action == "limits":
-            self.shaver.set_limits(now, **kwargs)
-        elif action == "replan":
-            self.shaver.memory.last_plan_at = None
-        elif action == "reset_billed_peak":
-            self.shaver.reset_billed_peak(now)
+    async def async_start(self) -> None:
+        """Start shaving (the default), then step at once."""
+        self.shaver.start(dt_util.utcnow())
+        await self.async_refresh()
+
+    async def async_stop(self) -> None:
+        """Stop shaving, leaving the batteries at 0 W, then step at once."""
+        self.shaver.stop(dt_util.utcnow())
+        await self.async_refresh()
+
+    async def async_set_limits(
+        self,
+        import_limit_w: float | None,
+        export_limit_w: float | None,
+        until: datetime | None = None,
+    ) -> None:
+        """Hold these grid limits (until ``until``), then step at once.
+
+        Raises ServiceValidationError (translated) for limits control refuses.
+        """
+        with refused_as_invalid_request():
+            self.shaver.set_limits(
+                dt_util.utcnow(), import_limit_w, export_limit_w, until
+            )
+        await self.async_refresh()
+
+    async def async_replan(self) -> None:
+        """Plan again from the forecasts now, not at the next planned time."""
+        self.shaver.memory.last_plan_at = None
+        await self.async_refresh()
+
+    async def async_reset_billed_peak(self) -> None:
+        """Start a new billed peak now, then step at once."""
+        self.shaver.reset_billed_peak(dt_util.utcnow())
         await self.async_refresh()
 
     @override

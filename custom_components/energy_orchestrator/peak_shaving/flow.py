@@ -10,14 +10,13 @@ from typing import Any, override
 
 from homeassistant.components.sensor import SensorDeviceClass
 from homeassistant.config_entries import (
-    ConfigEntry,
     ConfigFlowResult,
     ConfigSubentry,
     ConfigSubentryFlow,
     SubentryFlowResult,
 )
 from homeassistant.const import CONF_NAME
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.selector import (
     BooleanSelector,
     ConfigEntrySelector,
@@ -63,7 +62,7 @@ from ..controller.selectors import choice_picker, number_box, sensor_picker
 from ..lib.control.billing import BillingPeriod
 from ..lib.control.setpoint_limits import BatteryPhases
 from .batteries import battery_limits, voltage_guard
-from .coordinator import settings_from
+from .coordinator import PeakShavingConfigEntry, settings_from
 from .pv_forecast import async_is_solar_forecast
 
 # What a battery is set up with: the entry's own in its options, a further
@@ -224,7 +223,7 @@ def validate_options(
         battery_limits(options).validate()
         if guard := voltage_guard(options):
             guard.validate()
-    except (KeyError, ValueError) as err:
+    except ValueError as err:
         errors["base"] = "invalid"
         placeholders["error"] = str(err)
     return options, errors, placeholders
@@ -254,7 +253,7 @@ async def async_check_pv_forecast(
 
 def validate_battery(
     user_input: Mapping[str, Any],
-    entry: ConfigEntry[Any],
+    entry: PeakShavingConfigEntry,
     subentry_id: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
     """Check a further battery of ``entry`` (``subentry_id`` when it is edited).
@@ -293,10 +292,26 @@ def validate_battery(
         battery_limits(data).validate()
         if guard := voltage_guard(data):
             guard.validate()
-    except (KeyError, ValueError) as err:
+    except ValueError as err:
         errors["base"] = "invalid"
         placeholders["error"] = str(err)
     return data, errors, placeholders
+
+
+@callback
+def _async_claimed_setpoint(
+    hass: HomeAssistant, entry: PeakShavingConfigEntry, data: Mapping[str, Any]
+) -> str | None:
+    """Return which other controller drives a further battery's setpoint, if any.
+
+    The entry's own batteries are checked by ``validate_battery``.
+    """
+    # kinds.py registers the subentry flow, so it is imported when first needed.
+    from ..kinds import async_claimed_output  # noqa: PLC0415
+
+    return async_claimed_output(
+        hass, [data[CONF_BATTERY_SETPOINT_ENTITY]], other_than=entry.entry_id
+    )
 
 
 class BatterySubentryFlow(ConfigSubentryFlow):
@@ -330,6 +345,11 @@ class BatterySubentryFlow(ConfigSubentryFlow):
             data, errors, placeholders = validate_battery(
                 user_input, entry, subentry.subentry_id if subentry else None
             )
+            if not errors and (
+                claimed := _async_claimed_setpoint(self.hass, entry, data)
+            ):
+                errors[CONF_BATTERY_SETPOINT_ENTITY] = "output_in_use"
+                placeholders["error"] = claimed
             if not errors:
                 title = data.pop(CONF_NAME)
                 if subentry is None:

@@ -33,4 +33,4 @@ class ChargeNowButton(ControllerEntity[WallboxManagerCoordinator], ButtonEntity)
     async def async_press(self) -> None:
         """Start a session."""
         mode = ChargeMode(self.coordinator.config_entry.options[CONF_BUTTON_MODE])
-        await self.coordinator.async_request("start", mode=mode)
+        await self.coordinator.async_start(mode)

@@ -39,7 +39,7 @@ from ..const import (
     KIND_WALLBOX_MANAGER,
     LOGGER,
 )
-from ..controller.base import ControllerCoordinator
+from ..controller.base import ControllerCoordinator, refused_as_invalid_request
 from ..controller.inputs import InputQuantity, read_input
 from ..controller.outputs import async_set_output
 from ..lib.control.ev_charging import (
@@ -176,15 +176,34 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
             else:
                 self._failed_outputs.discard(entity_id)
 
-    async def async_request(self, action: str, **kwargs: Any) -> None:
-        """Carry out an action (start, stop, phases), then step at once."""
-        now = dt_util.utcnow()
-        if action == "start":
-            self.manager.start(now, **kwargs)
-        elif action == "stop":
-            self.manager.stop(now)
-        elif action == "phases":
-            self.manager.set_phases(now, PhaseChoice(kwargs["choice"]))
+    async def async_start(
+        self,
+        mode: ChargeMode,
+        target_energy_wh: float | None = None,
+        deadline: datetime | None = None,
+    ) -> None:
+        """Start a session in ``mode``, then step at once.
+
+        Raises ServiceValidationError (translated) for a session control
+        refuses (a deadline without a target energy).
+        """
+        with refused_as_invalid_request():
+            self.manager.start(dt_util.utcnow(), mode, target_energy_wh, deadline)
+        await self.async_refresh()
+
+    async def async_stop(self) -> None:
+        """End charging, then step at once."""
+        self.manager.stop(dt_util.utcnow())
+        await self.async_refresh()
+
+    async def async_set_phases(self, choice: PhaseChoice) -> None:
+        """Force one or three phases, or let the manager choose; step at once.
+
+        Raises ServiceValidationError (translated) for three phases on a
+        wallbox that cannot switch them.
+        """
+        with refused_as_invalid_request():
+            self.manager.set_phases(dt_util.utcnow(), choice)
         await self.async_refresh()
 
     @override

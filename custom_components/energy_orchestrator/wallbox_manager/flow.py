@@ -127,7 +127,7 @@ def validate_options(
     placeholders = {"error": ""}
     try:
         limits_from({}, options).validate()
-    except (KeyError, ValueError) as err:
+    except ValueError as err:
         errors["base"] = "invalid"
         placeholders["error"] = str(err)
     return options, errors, placeholders

@@ -57,9 +57,9 @@ class ChargingModeSelect(ControllerEntity[WallboxManagerCoordinator], SelectEnti
                 translation_domain=DOMAIN, translation_key="deadline_needs_action"
             )
         if mode is ChargeMode.OFF:
-            await self.coordinator.async_request("stop")
+            await self.coordinator.async_stop()
         else:
-            await self.coordinator.async_request("start", mode=mode)
+            await self.coordinator.async_start(mode)
 
 
 class PhaseChoiceSelect(ControllerEntity[WallboxManagerCoordinator], SelectEntity):
@@ -74,11 +74,4 @@ class PhaseChoiceSelect(ControllerEntity[WallboxManagerCoordinator], SelectEntit
     @override
     async def async_select_option(self, option: str) -> None:
         """Force one or three phases, or let the manager choose."""
-        try:
-            await self.coordinator.async_request("phases", choice=option)
-        except ValueError as err:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="invalid_request",
-                translation_placeholders={"error": str(err)},
-            ) from err
+        await self.coordinator.async_set_phases(PhaseChoice(option))

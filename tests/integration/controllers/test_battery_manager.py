@@ -5,6 +5,7 @@ from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.input_boolean import DOMAIN as INPUT_BOOLEAN
+from homeassistant.components.input_number import DOMAIN as INPUT_NUMBER
 from homeassistant.components.input_select import DOMAIN as INPUT_SELECT
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import Event, HomeAssistant
@@ -27,6 +28,7 @@ from custom_components.energy_orchestrator.lib.control.battery_model import (
     Chemistry,
     cell_ocv,
 )
+from tests.integration.texts import errors_shown
 
 VOLTAGE = "sensor.bms_voltage"
 CURRENT = "sensor.bms_current"
@@ -88,7 +90,11 @@ def entry() -> MockConfigEntry:
     options = default_options(Chemistry.LFP, 16, 100)
     options["min_rest_minutes"] = 0
     return MockConfigEntry(
-        domain=DOMAIN, title="House battery", data=entry_data(), options=options
+        domain=DOMAIN,
+        minor_version=2,
+        title="House battery",
+        data=entry_data(),
+        options=options,
     )
 
 
@@ -174,6 +180,21 @@ async def test_a_restart_resumes_the_count_not_the_voltage(
     await hass.async_block_till_done()
     assert float(hass.states.get(SOC).state) == pytest.approx(counted, abs=0.1)
     assert hass.states.get(SOC).attributes["estimate_source"] == "bms"
+
+
+@pytest.mark.usefixtures("inverter")
+async def test_a_deleted_manager_takes_its_count_along(
+    hass: HomeAssistant, entry: MockConfigEntry, hass_storage: dict[str, Any]
+) -> None:
+    """Added again, a battery is not credited with a deleted manager's count."""
+    set_battery(hass, 53.0, 0.0, soc=50)
+    await setup(hass, entry)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    key = f"{DOMAIN}.battery_manager.{entry.entry_id}"
+    assert key in hass_storage
+    await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert key not in hass_storage
 
 
 @pytest.mark.usefixtures("inverter")
@@ -267,7 +288,10 @@ async def test_actions(
     assert entry.options["soc_floor"] == 25
 
     device_entry = MockConfigEntry(
-        domain=DOMAIN, title="Meter", data={CONF_KIND: "device", CONF_CONNECTION: "tcp"}
+        domain=DOMAIN,
+        minor_version=2,
+        title="Meter",
+        data={CONF_KIND: "device", CONF_CONNECTION: "tcp"},
     )
     device_entry.add_to_hass(hass)
     with pytest.raises(ServiceValidationError) as err:
@@ -356,6 +380,76 @@ async def test_config_flow(hass: HomeAssistant, inverter: None) -> None:
     assert result["options"]["capacity_ah"] == 280
     assert result["options"]["tail_current_a"] == 5.6
     assert result["options"]["soc_ceiling"] == 80
+
+
+async def test_config_flow_checks_the_outputs_against_their_entities(
+    hass: HomeAssistant, inverter: None
+) -> None:
+    """Every state needs its value, and the entity must take it."""
+    assert await async_setup_component(
+        hass,
+        INPUT_NUMBER,
+        {INPUT_NUMBER: {"battery_power": {"min": -3000, "max": 3000, "step": 1}}},
+    )
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": "user"}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "battery_manager"}
+    )
+    flow_id = result["flow_id"]
+    base = {
+        "name": "House battery",
+        "chemistry": "lfp",
+        "cells_in_series": 16,
+        "capacity_ah": 280,
+        "voltage_entity": VOLTAGE,
+        "power_entity": "sensor.battery_power",
+    }
+    select = {
+        "mode_select_entity": "input_select.inverter_mode",
+        "option_charge": "Charge",
+        "option_rest": "Standby",
+    }
+    setpoint = {
+        "setpoint_entity": "input_number.battery_power",
+        "setpoint_charge": 3000,
+        "setpoint_rest": 0,
+    }
+    refused = [
+        (select, "mode_options_required", ""),
+        (setpoint, "setpoints_required", ""),
+        (
+            {**setpoint, "setpoint_sell": -5000},
+            "setpoint_out_of_range",
+            "input_number.battery_power takes -3000.0 to 3000.0; not -5000.0",
+        ),
+    ]
+    for outputs, error, detail in refused:
+        result = await hass.config_entries.flow.async_configure(
+            flow_id, {**base, "outputs": outputs}
+        )
+        assert result["errors"] == {"outputs": error}, outputs
+        assert result["description_placeholders"]["error"] == detail
+        assert errors_shown(result)["outputs"]
+    result = await hass.config_entries.flow.async_configure(
+        flow_id,
+        {
+            **base,
+            "outputs": {
+                **select,
+                "option_sell": "Sell",
+                **setpoint,
+                "setpoint_sell": -3000,
+            },
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].unique_id == "input_select.inverter_mode"
+    assert result["data"]["setpoint_sell"] == -3000
+    assert result["data"]["power_entity"] == "sensor.battery_power"
+    await hass.async_block_till_done()
+    await hass.config_entries.async_unload(result["result"].entry_id)
 
 
 @pytest.mark.usefixtures("inverter")

@@ -26,6 +26,7 @@ from custom_components.energy_orchestrator.peak_shaving.coordinator import _watt
 from custom_components.energy_orchestrator.peak_shaving.pv_forecast import (
     solcast_series,
 )
+from tests.integration.texts import errors_shown
 
 GRID = "sensor.meter_grid_power"
 BATTERY = "sensor.inverter_battery_power"
@@ -60,6 +61,7 @@ async def setpoint(hass: HomeAssistant) -> None:
 def entry() -> MockConfigEntry:
     return MockConfigEntry(
         domain=DOMAIN,
+        minor_version=2,
         title="Peak shaving",
         data={
             CONF_KIND: "peak_shaving",
@@ -103,6 +105,7 @@ def changed(
     """Return a new peak-shaving entry: the fixture's, with some settings changed."""
     return MockConfigEntry(
         domain=DOMAIN,
+        minor_version=2,
         title="Peak shaving",
         data={**entry.data, **(data or {})},
         options={**entry.options, **(options or {})},
@@ -229,7 +232,10 @@ async def test_actions_refuse_nonsense(
             blocking=True,
         )
     battery_entry = MockConfigEntry(
-        domain=DOMAIN, title="House battery", data={CONF_KIND: "battery_manager"}
+        domain=DOMAIN,
+        minor_version=2,
+        title="House battery",
+        data={CONF_KIND: "battery_manager"},
     )
     battery_entry.add_to_hass(hass)
     battery_entry.mock_state(hass, ConfigEntryState.LOADED)
@@ -397,6 +403,7 @@ async def test_a_heavy_stretch_in_the_first_days_is_shown_on_the_plan(
     planned = "sensor.peak_shaving_planned_peak"
     unlimited = MockConfigEntry(
         domain=DOMAIN,
+        minor_version=2,
         title=entry.title,
         data=entry.data,
         options={k: v for k, v in entry.options.items() if k != "import_limit_w"},
@@ -735,6 +742,69 @@ async def test_a_second_battery_is_edited_and_removed(
     await hass.async_block_till_done()
     assert entry.runtime_data.coordinator.shaver.battery.capacity_wh == 10000
     assert len(entry.runtime_data.coordinator.batteries) == 1
+
+
+@pytest.mark.usefixtures("two_setpoints")
+async def test_a_further_battery_is_refused_what_cannot_work(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    """Limits that contradict each other, or a setpoint another controller drives."""
+    report(hass, 1000, 0)
+    report_second(hass, 0, 60)
+    await setup(hass, entry)
+    result = await add_second_battery(
+        hass,
+        entry,
+        battery_voltage_entity=SECOND_VOLTAGE,
+        battery_voltage_min_v=56,
+        battery_voltage_max_v=46,
+    )
+    assert result["errors"] == {"base": "invalid"}
+    assert "lowest < highest" in result["description_placeholders"]["error"]
+
+    manager = MockConfigEntry(
+        domain=DOMAIN,
+        minor_version=2,
+        title="Garage manager",
+        unique_id=SECOND_SETPOINT,
+        data={
+            CONF_KIND: "battery_manager",
+            "voltage_entity": SECOND_VOLTAGE,
+            "power_entity": SECOND_POWER,
+            "setpoint_entity": SECOND_SETPOINT,
+            "setpoint_charge": 2000,
+            "setpoint_rest": 0,
+            "setpoint_sell": -2000,
+        },
+    )
+    manager.add_to_hass(hass)
+    result = await add_second_battery(hass, entry)
+    assert result["errors"] == {"battery_setpoint_entity": "output_in_use"}
+    assert errors_shown(result, ("config_subentries", "battery")) == {
+        "battery_setpoint_entity": "Another controller already drives this"
+        f" setpoint: {SECOND_SETPOINT} (Garage manager). A setpoint takes"
+        " orders from one controller only."
+    }
+    assert not entry.subentries
+
+    # Added on a free number, the battery cannot be moved onto the claimed one.
+    free = "input_number.third_battery_setpoint"
+    result = await add_second_battery(hass, entry, battery_setpoint_entity=free)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    (subentry,) = entry.subentries.values()
+    result = await entry.start_subentry_reconfigure_flow(hass, subentry.subentry_id)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {
+            **subentry.data,
+            "name": subentry.title,
+            "battery_setpoint_entity": SECOND_SETPOINT,
+        },
+    )
+    assert result["errors"] == {"battery_setpoint_entity": "output_in_use"}
+    assert (
+        entry.subentries[subentry.subentry_id].data["battery_setpoint_entity"] == free
+    )
 
 
 @pytest.mark.usefixtures("two_setpoints")

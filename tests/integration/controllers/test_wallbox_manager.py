@@ -15,6 +15,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.energy_orchestrator.const import CONF_KIND, DOMAIN
+from tests.integration.texts import errors_shown
 
 GRID = "sensor.meter_grid_power"
 EV = "sensor.wallbox_power"
@@ -60,6 +61,7 @@ def site(hass: HomeAssistant, export: float) -> None:
 def entry() -> MockConfigEntry:
     return MockConfigEntry(
         domain=DOMAIN,
+        minor_version=2,
         title="Wallbox",
         data={
             CONF_KIND: "wallbox_manager",
@@ -218,3 +220,64 @@ async def test_config_flow_needs_a_switch(hass: HomeAssistant, wallbox: None) ->
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"]["kind"] == "wallbox_manager"
     assert result["options"]["charge_now_mode"] == "solar_battery"
+
+
+@pytest.mark.usefixtures("wallbox")
+async def test_options_flow_changes_the_limits(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    site(hass, 0)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["step_id"] == "wallbox_manager"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**entry.options, "min_current_a": 20}
+    )
+    assert errors_shown(result, ("options",)) == {
+        "base": "Invalid value: currents must satisfy 0 < minimum <= maximum <= 80 A"
+    }
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**entry.options, "max_current_a": 32}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert entry.options["max_current_a"] == 32
+    # The entry started again with the new limit.
+    assert entry.runtime_data.coordinator.manager.limits.max_current_a == 32
+
+
+@pytest.mark.usefixtures("wallbox")
+async def test_the_selects_start_stop_and_force_phases(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    """A wallbox without a phase select cannot be forced onto three phases."""
+    site(hass, 0)
+    entry.add_to_hass(hass)
+    data = {k: v for k, v in entry.data.items() if k != "charger_phases_entity"}
+    hass.config_entries.async_update_entry(entry, data=data)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    async def select(entity_id: str, option: str) -> None:
+        await hass.services.async_call(
+            "select",
+            "select_option",
+            {"entity_id": entity_id, "option": option},
+            blocking=True,
+        )
+
+    await select(MODE, "fast")
+    assert hass.states.get(MODE).state == "fast"
+    await select(MODE, "off")
+    assert hass.states.get(MODE).state == "off"
+    await select("select.wallbox_phases", "one")
+    assert hass.states.get("select.wallbox_phases").state == "one"
+    with pytest.raises(ServiceValidationError) as err:
+        await select("select.wallbox_phases", "three")
+    assert err.value.translation_key == "invalid_request"
+    assert err.value.translation_placeholders == {
+        "error": "this wallbox cannot switch phases"
+    }
+    assert hass.states.get("select.wallbox_phases").state == "one"
