@@ -16,10 +16,10 @@ step and setting the battery for the step:
 - ``orchestrator``: ``PeakShaver``, the code Home Assistant runs: the
   limiter on the billed interval, re-planning every hour from forecasts it
   builds from the past it has seen (never the future).
-- ``perfect_forecast``: the orchestrator again, its forecasts replaced by
-  the real net load of the next 48 hours. It tells what the forecasts cost:
-  the gap from ``orchestrator`` to it is theirs, the gap from it to
-  ``optimal`` is the limiter's and the horizon's.
+- ``perfect_forecast``: the orchestrator again, its forecaster replaced by
+  one that knows the real net load of the next 48 hours. It tells what the
+  forecasts cost: the gap from ``orchestrator`` to it is theirs, the gap
+  from it to ``optimal`` is the limiter's and the horizon's.
 - ``optimal``: perfect foresight, the lower bound: the energy planner run
   once over the whole profile with the real values, at interval resolution.
 
@@ -44,11 +44,13 @@ from typing import Any
 from custom_components.energy_orchestrator.lib.control.billing import BillingPeriod
 from custom_components.energy_orchestrator.lib.control.energy_planner import (
     BatteryLimits,
-    Plan,
     hold,
     plan_peak,
 )
 from custom_components.energy_orchestrator.lib.control.forecast import SlotHistory
+from custom_components.energy_orchestrator.lib.control.forecast_caution import (
+    ForecastCaution,
+)
 from custom_components.energy_orchestrator.lib.control.peak_shaving import (
     PeakShaver,
     PeakShavingSettings,
@@ -406,27 +408,26 @@ def _run_reactive(
     return tally.figures()
 
 
-class _PerfectForecastShaver(PeakShaver):
-    """``PeakShaver`` whose forecasts are the real net load ahead.
+class PerfectForecaster:
+    """A forecaster that knows the real net load ahead.
 
-    Everything else, the limiter, spare energy, re-planning, is the
-    orchestrator's own; with nothing left to hedge against, the plan aims at
-    the lowest peak of the real horizon.
+    With nothing left to hedge against it offers no past-day scenarios and
+    no heavy stretch, and learns no caution: the plan aims at the lowest
+    peak of the real horizon, and everything else, the limiter, spare
+    energy, re-planning, is the orchestrator's own.
     """
 
-    def __init__(
-        self,
-        settings: PeakShavingSettings,
-        battery: BatteryLimits,
-        *,
-        now: datetime,
-        future: SlotHistory,
-    ) -> None:
-        """Start with the real net load, averaged per billing interval."""
-        super().__init__(settings, battery, now=now)
+    def __init__(self, future: SlotHistory) -> None:
+        """Know the real net load, averaged per billing interval."""
         self.future = future
+        self.caution = ForecastCaution()
+        self.load_scale = 1.0
+        self.pv_forecast: list[tuple[datetime, float]] = []
 
-    def _forecast_net(
+    def observe(self, now: datetime, load_w: float | None, pv_w: float | None) -> None:
+        """Take nothing from the past: the future is known."""
+
+    def forecast(
         self, now: datetime, start: datetime, steps: int
     ) -> list[float] | None:
         """Return the real net load of the horizon (shorter at the profile's end)."""
@@ -439,26 +440,16 @@ class _PerfectForecastShaver(PeakShaver):
             values.append(value)
         return values or None
 
-    def _robust_peak(
-        self,
-        start: datetime,
-        steps: int,
-        energy_wh: float,
-        export_limit: float | None,
-    ) -> float:
-        """Return the billed peak: a known future needs no scenarios."""
-        return self.meter.billed_peak_w
+    def scenarios(self, start: datetime, steps: int) -> list[list[float]]:
+        """Return none: a known future needs no scenarios."""
+        return []
 
-    def _insured(
-        self,
-        start: datetime,
-        net: list[float],
-        plan: Plan,
-        energy_wh: float,
-        export_limit: float | None,
-    ) -> Plan:
-        """Return ``plan``: a known future needs no insurance."""
-        return plan
+    def heavy_stretch(self, start: datetime, steps: int) -> tuple[int, float] | None:
+        """Return None: a known future needs no insurance."""
+        return None
+
+    def forget(self, now: datetime) -> None:
+        """Keep the future: it holds no history."""
 
 
 class OrchestratorReplay:
@@ -493,17 +484,15 @@ class OrchestratorReplay:
             # The figures are the whole profile's peak: one billing period.
             billing_period=BillingPeriod.NONE,
         )
+        forecaster = None
         if future is not None:
             known = SlotHistory(interval)
             known.extend(
                 (future.start + index * future.step, net)
                 for index, net in enumerate(future.net_w)
             )
-            self.shaver: PeakShaver = _PerfectForecastShaver(
-                settings, limits, now=start, future=known
-            )
-        else:
-            self.shaver = PeakShaver(settings, limits, now=start)
+            forecaster = PerfectForecaster(known)
+        self.shaver = PeakShaver(settings, limits, now=start, forecaster=forecaster)
         for index, (load, pv) in enumerate(
             zip(history.load_w, history.pv_w, strict=True)
         ):
