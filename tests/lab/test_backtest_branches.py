@@ -8,6 +8,7 @@ from custom_components.energy_orchestrator.lib.control.energy_planner import (
     BatteryLimits,
 )
 from custom_components.energy_orchestrator.lib.control.peak_shaving import planner
+from eo_lab.backtest.battery import battery_limits
 from eo_lab.backtest.bound import (
     CausalBound,
     causal_bound,
@@ -16,11 +17,8 @@ from eo_lab.backtest.branches import (
     OrchestratorShares,
     orchestrator_on_branches,
 )
-from eo_lab.backtest.peak_shaving import (
-    Series,
-    battery_limits,
-    run_backtest,
-)
+from eo_lab.backtest.profile import Series
+from eo_lab.backtest.strategies import run_backtest
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 STEP = timedelta(minutes=5)
