@@ -280,7 +280,7 @@ def _soc(args: argparse.Namespace) -> int:
 
 def _on_profile(path: str, run: Callable[[TextIO], str]) -> int:
     """Open a profile, print what ``run`` makes of it; any failure as one line."""
-    from eo_lab.backtest.peak_shaving import ProfileError  # noqa: PLC0415
+    from eo_lab.backtest.profile import ProfileError  # noqa: PLC0415
 
     try:
         with Path(path).open(encoding="utf-8", newline="") as profile:
@@ -296,7 +296,7 @@ def _on_profile(path: str, run: Callable[[TextIO], str]) -> int:
 
 def _billing_interval(minutes: int) -> timedelta:
     """Return the billing interval asked for; ValueError when a replay cannot use it."""
-    from eo_lab.backtest.peak_shaving import STEP  # noqa: PLC0415
+    from eo_lab.backtest.profile import STEP  # noqa: PLC0415
 
     interval = timedelta(minutes=minutes)
     if minutes < 5 or interval % STEP:
@@ -308,7 +308,9 @@ def _billing_interval(minutes: int) -> timedelta:
 
 def _backtest(args: argparse.Namespace) -> int:
     """Replay a profile through the peak-shaving strategies."""
-    from eo_lab.backtest.peak_shaving import format_backtest, read_profile, run_backtest  # noqa: PLC0415
+    from eo_lab.backtest.profile import read_profile  # noqa: PLC0415
+    from eo_lab.backtest.report import format_backtest  # noqa: PLC0415
+    from eo_lab.backtest.strategies import run_backtest  # noqa: PLC0415
 
     if args.battery_kwh < 0 or args.battery_kw < 0:
         return _fail("--battery-kwh and --battery-kw must be >= 0")
@@ -332,9 +334,11 @@ def _backtest(args: argparse.Namespace) -> int:
 
 def _backtest_bound(args: argparse.Namespace) -> int:
     """Print the causal bound of a profile over a stretch of branch points."""
-    from eo_lab.backtest.bound import causal_bound, format_bound  # noqa: PLC0415
+    from eo_lab.backtest.battery import battery_limits  # noqa: PLC0415
+    from eo_lab.backtest.bound import causal_bound  # noqa: PLC0415
     from eo_lab.backtest.branches import orchestrator_on_branches  # noqa: PLC0415
-    from eo_lab.backtest.peak_shaving import battery_limits, parse_time, read_profile  # noqa: PLC0415
+    from eo_lab.backtest.profile import parse_time, read_profile  # noqa: PLC0415
+    from eo_lab.backtest.report import format_bound  # noqa: PLC0415
 
     if args.battery_kwh <= 0 or args.battery_kw <= 0:
         return _fail("--battery-kwh and --battery-kw must be > 0")
@@ -378,7 +382,7 @@ def _backtest_ev(args: argparse.Namespace) -> int:
         profile_zone,
         run_backtest_ev,
     )
-    from eo_lab.backtest.peak_shaving import read_profile  # noqa: PLC0415
+    from eo_lab.backtest.profile import read_profile  # noqa: PLC0415
 
     try:
         arrive, depart = (

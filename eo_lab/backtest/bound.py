@@ -44,17 +44,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from custom_components.energy_orchestrator.lib.control.energy_planner import (
     BatteryLimits,
     hold,
     plan_peak,
 )
-from eo_lab.backtest.peak_shaving import Series, interval_averages, split_warmup
-
-if TYPE_CHECKING:
-    from eo_lab.backtest.branches import OrchestratorShares
+from eo_lab.backtest.profile import Series, interval_averages, split_warmup
 
 DAY = timedelta(days=1)
 LOOKAHEAD = timedelta(days=7)
@@ -504,50 +501,3 @@ class _Search:
             path.append(states[index].level * self.level_step_w)
             index = states[index].parent
         return best_share, path[::-1]
-
-
-def format_bound(
-    bound: CausalBound, orchestrator: OrchestratorShares | None = None
-) -> str:
-    """Return the bound and its branches as lines of text, with the orchestrator's shares."""
-    measured = bound.measured
-    over = (
-        "the measured profile and every branch"
-        if bound.measured_share is None
-        else f"every branch, reaching {bound.measured_share:.0%} on the measured profile"
-    )
-    lines = [
-        f"causal bound: {100 * bound.share:.1f} % of the optimal's peak reduction"
-        f" on {over}",
-    ]
-    if orchestrator is not None:
-        worst = (
-            f"{100 * orchestrator.worst_share:.1f} % on the worst of it and the branches"
-            if bound.measured_share is None
-            else f"{100 * orchestrator.worst_branch_share:.1f} % on the worst branch"
-        )
-        # Judged as the bound judges: only so far past the last branch point.
-        days = bound.lookahead / DAY
-        lines.append(
-            f"orchestrator: {100 * orchestrator.measured_share:.1f} % on the"
-            f" measured profile (to {days:g} days past the last branch point),"
-            f" {worst}"
-        )
-    lines += [
-        f"measured profile: none {measured.none_peak_w:.0f} W,"
-        f" optimal {measured.optimal_peak_w:.0f} W",
-        f"{'branch at':26}{'none':>8}{'optimal':>9}{'billed':>8}"
-        + ("  orchestrator" if orchestrator is not None else ""),
-    ]
-    shares = orchestrator.branch_shares if orchestrator is not None else ()
-    for index, (branch, billed) in enumerate(
-        zip(bound.branches, bound.billed_peak_w, strict=True)
-    ):
-        line = (
-            f"{branch.at.isoformat():26}{branch.reduction.none_peak_w:>8.0f}"
-            f"{branch.reduction.optimal_peak_w:>9.0f}{billed:>8.0f}"
-        )
-        if shares:
-            line += f"{100 * shares[index]:>12.1f} %"
-        lines.append(line)
-    return "\n".join(lines)

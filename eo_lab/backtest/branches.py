@@ -31,7 +31,8 @@ from custom_components.energy_orchestrator.lib.control.energy_planner import (
     BatteryLimits,
 )
 from eo_lab.backtest.bound import DAY, CausalBound
-from eo_lab.backtest.peak_shaving import OrchestratorReplay, Series, split_warmup
+from eo_lab.backtest.profile import Series, split_warmup
+from eo_lab.backtest.strategies import OrchestratorReplay
 
 
 @dataclass(frozen=True)

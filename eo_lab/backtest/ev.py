@@ -38,7 +38,7 @@ from custom_components.energy_orchestrator.lib.control.ev_charging import (
     EvInputs,
     WallboxLimits,
 )
-from eo_lab.backtest.peak_shaving import Series, read_profile
+from eo_lab.backtest.profile import Series, read_profile
 
 STEP = timedelta(minutes=1)
 HOUSE_BATTERY_WH = 10_000.0

@@ -196,7 +196,9 @@ def plan_benchmark(plans: int = 50) -> dict[str, Any]:
     hourly: list[float] = []
     daily: list[float] = []
     for _ in range(plans):
-        shaver.caution.last_day = None  # the day's first plan: replay yesterday
+        shaver.forecaster.caution.last_day = (
+            None  # the day's first plan: replay yesterday
+        )
         started = time.perf_counter()
         shaver.replan(now, 8000)
         daily.append(time.perf_counter() - started)

@@ -8,7 +8,8 @@ import pytest
 
 from custom_components.energy_orchestrator.lib.control.ev_charging import WallboxLimits
 from eo_lab.backtest.ev import _EvccLike
-from eo_lab.backtest.peak_shaving import read_profile, run_backtest
+from eo_lab.backtest.profile import read_profile
+from eo_lab.backtest.strategies import run_backtest
 from eo_lab.cli import main
 
 PROFILE = (

@@ -9,15 +9,12 @@ import pytest
 from custom_components.energy_orchestrator.lib.control.energy_planner import (
     BatteryLimits,
 )
+from eo_lab.backtest.battery import battery_limits
 from eo_lab.backtest.bound import (
     CausalBound,
     causal_bound,
 )
-from eo_lab.backtest.peak_shaving import (
-    Series,
-    battery_limits,
-    read_profile,
-)
+from eo_lab.backtest.profile import Series, read_profile
 from eo_lab.cli import main
 
 PROFILE = (

@@ -4,10 +4,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from custom_components.energy_orchestrator.lib.control import peak_shaving
 from custom_components.energy_orchestrator.lib.control.energy_planner import (
     BatteryLimits,
 )
+from custom_components.energy_orchestrator.lib.control.peak_shaving import planner
+from eo_lab.backtest.battery import battery_limits
 from eo_lab.backtest.bound import (
     CausalBound,
     causal_bound,
@@ -16,11 +17,8 @@ from eo_lab.backtest.branches import (
     OrchestratorShares,
     orchestrator_on_branches,
 )
-from eo_lab.backtest.peak_shaving import (
-    Series,
-    battery_limits,
-    run_backtest,
-)
+from eo_lab.backtest.profile import Series
+from eo_lab.backtest.strategies import run_backtest
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 STEP = timedelta(minutes=5)
@@ -132,7 +130,7 @@ def test_a_long_first_evening_is_insured_and_the_battery_lasts(
     series = evenings([1, 5, 1, 1])
     result = run_backtest(series, battery_kwh=5, battery_kw=1, interval=HOUR)
     insured = result["strategies"]["orchestrator"]["peak_import_w"]
-    monkeypatch.setattr(peak_shaving, "HEAVY_STRETCH_MIN", timedelta(days=1))
+    monkeypatch.setattr(planner, "HEAVY_STRETCH_MIN", timedelta(days=1))
     result = run_backtest(series, battery_kwh=5, battery_kw=1, interval=HOUR)
     assert result["strategies"]["orchestrator"]["peak_import_w"] == pytest.approx(1200)
     assert insured < 1150

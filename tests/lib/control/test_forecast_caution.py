@@ -108,12 +108,12 @@ def test_the_caution_survives_a_restart_and_a_damaged_record_is_refused() -> Non
         peak_shaver.observe(moment, regular(moment), 0.0)
         if moment.hour == 0 and moment.minute == 0:
             peak_shaver.replan(moment, BATTERY.energy_max_wh)
-    assert peak_shaver.caution.caution == 0.0
+    assert peak_shaver.forecaster.caution.caution == 0.0
     saved = peak_shaver.snapshot()
     later = T0 + timedelta(days=30)
     restored = PeakShaver(settings, BATTERY, now=later, saved=saved)
-    assert restored.caution.caution == 0.0
-    assert restored.caution.covered == peak_shaver.caution.covered
+    assert restored.forecaster.caution.caution == 0.0
+    assert restored.forecaster.caution.covered == peak_shaver.forecaster.caution.covered
     # The status shows it (the learned caution, not the plan, survives).
     status = restored.update(
         later, grid_w=1000, battery_power_w=0, energy_wh=5000, step=Q
@@ -121,13 +121,16 @@ def test_the_caution_survives_a_restart_and_a_damaged_record_is_refused() -> Non
     assert status.forecast_caution == 0.0
     # A snapshot from before the caution was learned starts at the maximum.
     older = {key: value for key, value in saved.items() if key != "forecast_caution"}
-    assert PeakShaver(settings, BATTERY, now=later, saved=older).caution.caution == 1
+    assert (
+        PeakShaver(settings, BATTERY, now=later, saved=older).forecaster.caution.caution
+        == 1
+    )
     # A record for other candidate cautions means nothing now: dropped.
     other = {**saved["forecast_caution"], "cautions": [0.0, 1.0]}
     dropped = PeakShaver(
         settings, BATTERY, now=later, saved={**saved, "forecast_caution": other}
     )
-    assert dropped.caution.covered == []
+    assert dropped.forecaster.caution.covered == []
     damaged = {**saved["forecast_caution"], "covered": [[True, "yes"]]}
     with pytest.raises(ValueError, match="coverage record"):
         PeakShaver(

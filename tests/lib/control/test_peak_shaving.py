@@ -20,15 +20,22 @@ from custom_components.energy_orchestrator.lib.control.energy_planner import (
 from custom_components.energy_orchestrator.lib.control.forecast_caution import (
     CAUTIONS,
     MIN_DAYS,
+    ForecastCaution,
 )
 from custom_components.energy_orchestrator.lib.control.peak_shaving import (
-    DEADBAND_W,
-    LATER_DAY_CAUTION_SHARE,
-    LOAD_SCALE_FLOOR,
-    SPARE_LEVEL_SHARE,
+    HistoryForecaster,
     PeakShaver,
     PeakShavingSettings,
     ShavingState,
+    forecaster,
+)
+from custom_components.energy_orchestrator.lib.control.peak_shaving.forecaster import (
+    LATER_DAY_CAUTION_SHARE,
+    LOAD_SCALE_FLOOR,
+)
+from custom_components.energy_orchestrator.lib.control.peak_shaving.limiter import (
+    DEADBAND_W,
+    SPARE_LEVEL_SHARE,
 )
 from custom_components.energy_orchestrator.lib.control.setpoint_limits import (
     BatteryPhases,
@@ -207,6 +214,61 @@ def test_without_a_limit_and_without_history_it_waits() -> None:
         T0, grid_w=4000, battery_power_w=0, energy_wh=5000, step=timedelta(seconds=5)
     )
     assert (status.state, status.reason) == (ShavingState.IDLE, "no_forecast_yet")
+
+
+class KnownEvening:
+    """A forecaster that knows the net load: 1 kW, with 3 kW from 18:00 to 21:00."""
+
+    def __init__(self) -> None:
+        self.caution = ForecastCaution()
+        self.load_scale = 1.0
+        self.pv_forecast: list[tuple[datetime, float]] = []
+        self.observed = 0
+
+    def observe(self, now: datetime, load_w: float | None, pv_w: float | None) -> None:
+        self.observed += 1
+
+    def forecast(
+        self, now: datetime, start: datetime, steps: int
+    ) -> list[float] | None:
+        return [
+            3000.0 if 18 <= (start + index * Q).hour < 21 else 1000.0
+            for index in range(steps)
+        ]
+
+    def scenarios(self, start: datetime, steps: int) -> list[list[float]]:
+        return []
+
+    def heavy_stretch(self, start: datetime, steps: int) -> tuple[int, float] | None:
+        return None
+
+    def forget(self, now: datetime) -> None:
+        pass
+
+
+def test_a_forecaster_handed_in_is_what_the_plan_is_made_on() -> None:
+    """No history, yet a plan at once, on the known evenings.
+
+    A lossless 5 kWh battery under three hours at 3 kW: (3000 - P) x 3 h =
+    5000 Wh, so P = 1333 W; the 21 hours after at 1 kW refill it for the
+    second evening.
+    """
+    known = KnownEvening()
+    peak_shaver = PeakShaver(
+        PeakShavingSettings(billing_period=BillingPeriod.NONE),
+        battery(5000, 3),
+        now=T0,
+        forecaster=known,
+    )
+    status = peak_shaver.update(
+        T0, grid_w=1000, battery_power_w=0, energy_wh=5000, step=timedelta(minutes=5)
+    )
+    evening = known.forecast(T0, T0, 192)
+    by_hand = plan_peak(T0, Q, evening, battery(5000, 3), 5000).peak_w
+    assert status.planned_peak_w == pytest.approx(by_hand)
+    assert by_hand == pytest.approx(3000 - 5000 / 3, abs=1)
+    assert known.observed == 1
+    assert status.forecast_caution == known.caution.caution
 
 
 def test_limits_for_a_window_expire_and_survive_a_restart() -> None:
@@ -622,6 +684,13 @@ def shaver_on_a_morning(morning_w: float, *, learned: bool) -> PeakShaver:
     return peak_shaver
 
 
+def load_scale(peak_shaver: PeakShaver, now: datetime) -> float:
+    """The scale the shaver's forecasts would plan with now."""
+    forecasts = peak_shaver.forecaster
+    assert isinstance(forecasts, HistoryForecaster)
+    return forecasts.load_scale_at(now)
+
+
 def test_a_day_running_light_plans_the_rest_of_it_lower() -> None:
     """A morning at 950 W scales the forecast by 0.95; one at 500 W by no more than the floor."""
     now = T0 + timedelta(days=7, hours=6)
@@ -631,8 +700,8 @@ def test_a_day_running_light_plans_the_rest_of_it_lower() -> None:
         plan = peak_shaver.replan(now, 5000)
         assert plan is not None
         peaks[morning] = plan.peak_w
-    assert peak_shaver._load_scale(now) == LOAD_SCALE_FLOOR
-    assert shaver_on_a_morning(950, learned=True)._load_scale(now) == pytest.approx(
+    assert load_scale(peak_shaver, now) == LOAD_SCALE_FLOOR
+    assert load_scale(shaver_on_a_morning(950, learned=True), now) == pytest.approx(
         0.95
     )
     # The evening is more than the 5 kWh battery can shave to the base: the
@@ -643,8 +712,8 @@ def test_a_day_running_light_plans_the_rest_of_it_lower() -> None:
 
 def test_a_heavy_day_or_an_unlearned_caution_leaves_the_forecast_as_it_is() -> None:
     now = T0 + timedelta(days=7, hours=6)
-    assert shaver_on_a_morning(1500, learned=True)._load_scale(now) == 1.0
-    assert shaver_on_a_morning(500, learned=False)._load_scale(now) == 1.0
+    assert load_scale(shaver_on_a_morning(1500, learned=True), now) == 1.0
+    assert load_scale(shaver_on_a_morning(500, learned=False), now) == 1.0
     plain = shaver_on_a_morning(1000, learned=False).replan(now, 5000)
     light = shaver_on_a_morning(500, learned=False).replan(now, 5000)
     assert plain is not None
@@ -743,11 +812,7 @@ def test_the_second_day_of_the_horizon_is_planned_less_cautiously(
     by_hand = plan_peak(T0, Q, day + later, battery(10000, 3), 10000).peak_w
     assert by_hand == pytest.approx(1687.5, abs=1)
     assert planned_peak() == pytest.approx(by_hand, abs=1)
-    monkeypatch.setattr(
-        "custom_components.energy_orchestrator.lib.control.peak_shaving."
-        "LATER_DAY_CAUTION_SHARE",
-        1.0,
-    )
+    monkeypatch.setattr(forecaster, "LATER_DAY_CAUTION_SHARE", 1.0)
     every_day_cautious = planned_peak()
     assert every_day_cautious == pytest.approx(
         plan_peak(T0, Q, day + day, battery(10000, 3), 10000).peak_w, abs=1

@@ -1,9 +1,6 @@
 """``eo backtest``: peak-shaving strategies replayed on a measured profile.
 
-The profile (CSV: ``time`` as ISO 8601 or epoch seconds, ``load`` in W,
-optional ``pv`` in W) is resampled onto a grid of ``STEP`` (irregular
-timestamps are interpolated; a missing load is interpolated, PV missing for
-hours is night). Every strategy then runs the same battery over it in
+Every strategy runs the same battery over the profile (``profile``) in
 simulated time, the controller seeing the grid meter at the start of each
 step and setting the battery for the step:
 
@@ -16,27 +13,23 @@ step and setting the battery for the step:
 - ``orchestrator``: ``PeakShaver``, the code Home Assistant runs: the
   limiter on the billed interval, re-planning every hour from forecasts it
   builds from the past it has seen (never the future).
-- ``perfect_forecast``: the orchestrator again, its forecasts replaced by
-  the real net load of the next 48 hours. It tells what the forecasts cost:
-  the gap from ``orchestrator`` to it is theirs, the gap from it to
-  ``optimal`` is the limiter's and the horizon's.
+- ``perfect_forecast``: the orchestrator again, its forecaster replaced by
+  one that knows the real net load of the next 48 hours. It tells what the
+  forecasts cost: the gap from ``orchestrator`` to it is theirs, the gap
+  from it to ``optimal`` is the limiter's and the horizon's.
 - ``optimal``: perfect foresight, the lower bound: the energy planner run
   once over the whole profile with the real values, at interval resolution.
 
-The first ``WARMUP`` of the profile is history, not test: a controller in
-Home Assistant starts with the recorder's past days, so the orchestrator is
-given them (and the reactive controller its sizing days), and every
-strategy, ``optimal`` included, is scored on the rest, starting with a full
-battery.
+The profile's warm-up is history: the orchestrator is given it (and the
+reactive controller its sizing days), and every strategy, ``optimal``
+included, is scored on the rest, starting with a full battery.
 
 Energy balances at every step (grid = load - PV + charge - discharge); the
 backtest checks it.
 """
 
-from collections.abc import Iterable
-import csv
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 import math
 from typing import Any
@@ -44,23 +37,20 @@ from typing import Any
 from custom_components.energy_orchestrator.lib.control.billing import BillingPeriod
 from custom_components.energy_orchestrator.lib.control.energy_planner import (
     BatteryLimits,
-    Plan,
     hold,
     plan_peak,
 )
 from custom_components.energy_orchestrator.lib.control.forecast import SlotHistory
+from custom_components.energy_orchestrator.lib.control.forecast_caution import (
+    ForecastCaution,
+)
 from custom_components.energy_orchestrator.lib.control.peak_shaving import (
     PeakShaver,
     PeakShavingSettings,
 )
-from eo_lab.sim.profiles import Profile
+from eo_lab.backtest.battery import Battery, battery_limits
+from eo_lab.backtest.profile import Series, interval_averages, split_warmup
 
-STEP = timedelta(minutes=5)
-WARMUP = timedelta(days=1)
-# The battery starts full and is used between 10 and 100 %.
-SOC_MIN = 10.0
-SOC_MAX = 100.0
-EFFICIENCY = 0.95
 # The reactive controller's PI gains (per step, on the error in W) and its
 # recharge threshold as a share of its limit.
 REACTIVE_KP = 0.6
@@ -71,143 +61,8 @@ REACTIVE_SIZING_SHARE = 0.8
 STRATEGIES = ("none", "reactive", "orchestrator", "perfect_forecast", "optimal")
 
 
-class ProfileError(ValueError):
-    """A profile that cannot be read; the message names the line."""
-
-
-@dataclass(frozen=True)
-class Series:
-    """Load and PV on a regular grid."""
-
-    start: datetime
-    step: timedelta
-    load_w: list[float]
-    pv_w: list[float]
-
-    @property
-    def net_w(self) -> list[float]:
-        """Return load minus PV per step."""
-        return [load - pv for load, pv in zip(self.load_w, self.pv_w, strict=True)]
-
-
-def parse_time(text: str) -> float:
-    """Return epoch seconds from ISO 8601 (UTC without a zone) or seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        moment = datetime.fromisoformat(text)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return moment.timestamp()
-    if not math.isfinite(value):
-        raise ValueError(f"{text!r} is not a time")
-    return value
-
-
-def _power(text: str | None, column: str) -> float | None:
-    """Return a power cell, None when empty."""
-    if text is None or not text.strip():
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{column} {text!r} is not a number") from None
-    if not math.isfinite(value):
-        return None
-    return value
-
-
-def read_profile(lines: Iterable[str], step: timedelta = STEP) -> Series:
-    """Read a profile CSV onto a grid of ``step``; raise ProfileError with the line."""
-    reader = csv.DictReader(lines)
-    columns = [name.strip() for name in reader.fieldnames or ()]
-    if "time" not in columns or "load" not in columns:
-        raise ProfileError(
-            "line 1: a profile needs the columns time and load (pv optional)"
-        )
-    reader.fieldnames = columns
-    samples: dict[float, tuple[float | None, float | None]] = {}
-    for row in reader:
-        try:
-            moment = parse_time((row["time"] or "").strip())
-            samples[moment] = (_power(row["load"], "load"), _power(row.get("pv"), "pv"))
-        except ValueError as err:
-            raise ProfileError(f"line {reader.line_num}: {err}") from None
-    if len(samples) < 2:
-        raise ProfileError("a profile needs at least two rows")
-    times = sorted(samples)
-    if all(samples[t][0] is None for t in times):
-        raise ProfileError("the profile has no load values")
-    profile = Profile.from_samples(
-        times, [samples[t][0] for t in times], [samples[t][1] for t in times]
-    )
-    step_s = step.total_seconds()
-    # The profile's last sample stands for one of its own intervals.
-    count = int(profile.period // step_s)
-    load: list[float] = []
-    pv: list[float] = []
-    for index in range(count):
-        # The mean over the step, from three points of the interpolation.
-        points = [index * step_s + share * step_s for share in (0.0, 0.5, 1.0)]
-        load.append(
-            (
-                profile.load_w(points[0])
-                + 2 * profile.load_w(points[1])
-                + profile.load_w(min(points[2], profile.period - 1))
-            )
-            / 4
-        )
-        pv.append(
-            (
-                profile.pv_w(points[0])
-                + 2 * profile.pv_w(points[1])
-                + profile.pv_w(min(points[2], profile.period - 1))
-            )
-            / 4
-        )
-    return Series(datetime.fromtimestamp(times[0], UTC), step, load, pv)
-
-
 @dataclass
-class _Battery:
-    """The backtest's battery: energy with efficiencies, within its limits."""
-
-    limits: BatteryLimits
-    energy_wh: float
-
-    def run(self, setpoint_w: float, step_h: float) -> float:
-        """Run at a setpoint for a step; return the power that really flowed."""
-        limits = self.limits
-        if setpoint_w >= 0:
-            room = max(limits.energy_max_wh - self.energy_wh, 0.0)
-            power = min(
-                setpoint_w,
-                limits.max_charge_w,
-                room / limits.charge_efficiency / step_h,
-            )
-            self.energy_wh += power * step_h * limits.charge_efficiency
-        else:
-            available = max(self.energy_wh - limits.energy_min_wh, 0.0)
-            power = -min(
-                -setpoint_w,
-                limits.max_discharge_w,
-                available * limits.discharge_efficiency / step_h,
-            )
-            self.energy_wh += power * step_h / limits.discharge_efficiency
-        return power
-
-    @property
-    def soc(self) -> float:
-        """Return the SOC in %."""
-        return (
-            100 * self.energy_wh / self.limits.capacity_wh
-            if self.limits.capacity_wh
-            else 0.0
-        )
-
-
-@dataclass
-class _Tally:
+class Tally:
     """Figures of one strategy's run."""
 
     interval_steps: int
@@ -217,6 +72,11 @@ class _Tally:
     throughput_wh: float = 0.0
     soc_min: float = math.inf
     soc_max: float = -math.inf
+
+    @classmethod
+    def of(cls, series: Series, per: int, limit: float | None) -> Tally:
+        """Return an empty tally for a run over ``series``."""
+        return cls(per, series.step.total_seconds() / 3600, limit, [])
 
     def book(self, load: float, pv: float, battery_w: float, soc: float) -> None:
         """Book one step, checking the balance."""
@@ -288,58 +148,11 @@ def run_backtest(
     }
 
 
-def battery_limits(battery_kwh: float, battery_kw: float) -> BatteryLimits:
-    """Return the backtest's battery: used between 10 and 100 %, 95 % each way."""
-    limits = BatteryLimits(
-        capacity_wh=battery_kwh * 1000,
-        max_charge_w=battery_kw * 1000,
-        max_discharge_w=battery_kw * 1000,
-        soc_min=SOC_MIN,
-        soc_max=SOC_MAX,
-        charge_efficiency=EFFICIENCY,
-        discharge_efficiency=EFFICIENCY,
-    )
-    limits.validate()
-    return limits
-
-
-def interval_averages(series: Series, per: int) -> list[float]:
-    """Return the net load's average per billing interval of ``per`` steps (whole ones)."""
-    net = series.net_w
-    count = len(net) // per * per
-    return [sum(net[i : i + per]) / per for i in range(0, count, per)]
-
-
-def split_warmup(series: Series, interval: timedelta) -> tuple[Series, Series]:
-    """Split off the warm-up (whole intervals); raise when nothing is left."""
-    count = int(WARMUP / series.step)
-    count -= count % int(interval / series.step)
-    if len(series.load_w) - count < int(timedelta(days=1) / series.step):
-        raise ValueError(
-            "the profile is too short: it needs a day of history and at least a day to score"
-        )
-    history = Series(
-        series.start, series.step, series.load_w[:count], series.pv_w[:count]
-    )
-    scored = Series(
-        series.start + count * series.step,
-        series.step,
-        series.load_w[count:],
-        series.pv_w[count:],
-    )
-    return history, scored
-
-
-def _tally(series: Series, per: int, limit: float | None) -> _Tally:
-    """Return an empty tally for a run."""
-    return _Tally(per, series.step.total_seconds() / 3600, limit, [])
-
-
 def _run_none(
     series: Series, limits: BatteryLimits, per: int, limit: float | None
 ) -> dict[str, Any]:
     """Run the site without a battery."""
-    tally = _tally(series, per, limit)
+    tally = Tally.of(series, per, limit)
     soc = limits.soc_max
     for load, pv in zip(series.load_w, series.pv_w, strict=True):
         tally.book(load, pv, 0.0, soc)
@@ -356,25 +169,20 @@ def _run_reactive(
     import_limit: float | None,
 ) -> dict[str, Any]:
     """Run the threshold controller with a PI filter (see the module doc)."""
-    tally = _tally(series, per, import_limit)
+    tally = Tally.of(series, per, import_limit)
     step_h = tally.step_h
-    battery = _Battery(limits, limits.energy_max_wh)
+    battery = Battery(limits, limits.energy_max_wh)
     steps_per_day = round(24 / step_h)
     integral = 0.0
     setpoint = 0.0
     charge_filtered = 0.0
-    net = history.net_w
-    interval_averages = [
-        sum(net[i : i + per]) / per for i in range(0, len(net) - per + 1, per)
-    ]
+    averages = interval_averages(history, per)
     limit = import_limit if import_limit is not None else math.inf
-    if import_limit is None and interval_averages:
-        limit = max(
-            max(interval_averages) - REACTIVE_SIZING_SHARE * limits.max_discharge_w, 0.0
-        )
+    if import_limit is None and averages:
+        limit = max(max(averages) - REACTIVE_SIZING_SHARE * limits.max_discharge_w, 0.0)
     for index, (load, pv) in enumerate(zip(series.load_w, series.pv_w, strict=True)):
         if import_limit is None and index and index % steps_per_day == 0:
-            recent = interval_averages[-REACTIVE_SIZING_DAYS * steps_per_day // per :]
+            recent = averages[-REACTIVE_SIZING_DAYS * steps_per_day // per :]
             limit = max(
                 max(recent) - REACTIVE_SIZING_SHARE * limits.max_discharge_w, 0.0
             )
@@ -402,31 +210,30 @@ def _run_reactive(
         setpoint = battery.run(wanted, step_h)
         tally.book(load, pv, setpoint, battery.soc)
         if (index + 1) % per == 0:
-            interval_averages.append(sum(tally.grid[-per:]) / per)
+            averages.append(sum(tally.grid[-per:]) / per)
     return tally.figures()
 
 
-class _PerfectForecastShaver(PeakShaver):
-    """``PeakShaver`` whose forecasts are the real net load ahead.
+class PerfectForecaster:
+    """A forecaster that knows the real net load ahead.
 
-    Everything else, the limiter, spare energy, re-planning, is the
-    orchestrator's own; with nothing left to hedge against, the plan aims at
-    the lowest peak of the real horizon.
+    With nothing left to hedge against it offers no past-day scenarios and
+    no heavy stretch, and learns no caution: the plan aims at the lowest
+    peak of the real horizon, and everything else, the limiter, spare
+    energy, re-planning, is the orchestrator's own.
     """
 
-    def __init__(
-        self,
-        settings: PeakShavingSettings,
-        battery: BatteryLimits,
-        *,
-        now: datetime,
-        future: SlotHistory,
-    ) -> None:
-        """Start with the real net load, averaged per billing interval."""
-        super().__init__(settings, battery, now=now)
+    def __init__(self, future: SlotHistory) -> None:
+        """Know the real net load, averaged per billing interval."""
         self.future = future
+        self.caution = ForecastCaution()
+        self.load_scale = 1.0
+        self.pv_forecast: list[tuple[datetime, float]] = []
 
-    def _forecast_net(
+    def observe(self, now: datetime, load_w: float | None, pv_w: float | None) -> None:
+        """Take nothing from the past: the future is known."""
+
+    def forecast(
         self, now: datetime, start: datetime, steps: int
     ) -> list[float] | None:
         """Return the real net load of the horizon (shorter at the profile's end)."""
@@ -439,26 +246,16 @@ class _PerfectForecastShaver(PeakShaver):
             values.append(value)
         return values or None
 
-    def _robust_peak(
-        self,
-        start: datetime,
-        steps: int,
-        energy_wh: float,
-        export_limit: float | None,
-    ) -> float:
-        """Return the billed peak: a known future needs no scenarios."""
-        return self.meter.billed_peak_w
+    def scenarios(self, start: datetime, steps: int) -> list[list[float]]:
+        """Return none: a known future needs no scenarios."""
+        return []
 
-    def _insured(
-        self,
-        start: datetime,
-        net: list[float],
-        plan: Plan,
-        energy_wh: float,
-        export_limit: float | None,
-    ) -> Plan:
-        """Return ``plan``: a known future needs no insurance."""
-        return plan
+    def heavy_stretch(self, start: datetime, steps: int) -> tuple[int, float] | None:
+        """Return None: a known future needs no insurance."""
+        return None
+
+    def forget(self, now: datetime) -> None:
+        """Keep the future: it holds no history."""
 
 
 class OrchestratorReplay:
@@ -485,25 +282,23 @@ class OrchestratorReplay:
         With ``future`` (the scored profile), the forecasts are its real net
         load ahead: the perfect-forecast strategy.
         """
-        self.tally = _tally(history, per, import_limit)
-        self.battery = _Battery(limits, limits.energy_max_wh)
+        self.tally = Tally.of(history, per, import_limit)
+        self.battery = Battery(limits, limits.energy_max_wh)
         settings = PeakShavingSettings(
             import_limit_w=import_limit,
             billing_interval=interval,
             # The figures are the whole profile's peak: one billing period.
             billing_period=BillingPeriod.NONE,
         )
+        forecaster = None
         if future is not None:
             known = SlotHistory(interval)
             known.extend(
                 (future.start + index * future.step, net)
                 for index, net in enumerate(future.net_w)
             )
-            self.shaver: PeakShaver = _PerfectForecastShaver(
-                settings, limits, now=start, future=known
-            )
-        else:
-            self.shaver = PeakShaver(settings, limits, now=start)
+            forecaster = PerfectForecaster(known)
+        self.shaver = PeakShaver(settings, limits, now=start, forecaster=forecaster)
         for index, (load, pv) in enumerate(
             zip(history.load_w, history.pv_w, strict=True)
         ):
@@ -568,7 +363,7 @@ def _run_optimal(
     energies, _, _ = hold(
         intervals, step_h, limits, energy_wh=limits.energy_max_wh, peak_w=plan.peak_w
     )
-    tally = _tally(series, per, import_limit)
+    tally = Tally.of(series, per, import_limit)
     tally.step_h = series.step.total_seconds() / 3600
     for k in range(len(intervals)):
         stored = energies[k + 1] - energies[k]
@@ -581,17 +376,3 @@ def _run_optimal(
         for i in range(k * per, (k + 1) * per):
             tally.book(load[i], pv[i], battery_w, soc)
     return tally.figures()
-
-
-def format_backtest(result: dict[str, Any]) -> str:
-    """Return the figures as a table."""
-    names = list(result["strategies"])
-    figures = list(next(iter(result["strategies"].values())))
-    width = max(14, *(len(name) + 2 for name in names))
-    lines = [f"{'':24}" + "".join(f"{name:>{width}}" for name in names)]
-    for figure in figures:
-        row = "".join(
-            f"{result['strategies'][name][figure]:>{width}}" for name in names
-        )
-        lines.append(f"{figure:24}{row}")
-    return "\n".join(lines)

@@ -1,0 +1,325 @@
+"""``PeakShaver``: the limiter, the planner and the forecasts as one unit."""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..battery_bank import BankState
+from ..billing import IntervalMeter, billing_period_key, interval_start_of
+from ..energy_planner import BatteryLimits, Plan
+from .forecaster import Forecaster, HistoryForecaster
+from .limiter import Limiter, phase_headroom
+from .planner import Planner
+from .settings import LimitOverride, PeakShavingSettings
+from .snapshot import Snapshot
+from .status import (
+    PeakShavingStatus,
+    ShavingReason,
+    ShavingState,
+    classify,
+    plan_rows,
+    planned_soc,
+)
+
+
+@dataclass
+class ShaverMemory:
+    """What the shaver keeps between steps: the user's requests and the plan."""
+
+    started: bool = True
+    override: LimitOverride | None = None
+    # None: plan again at the next step.
+    last_plan_at: datetime | None = None
+    plan: Plan | None = None
+    # The heavy stretch the plan insures against (None: none), and the peak
+    # the plan had on its forecast alone, where recharging stops.
+    heavy_stretch: timedelta | None = None
+    uninsured_peak_w: float | None = None
+
+
+class PeakShaver:
+    """Limiter, planner and forecasts as one unit; what Home Assistant and ``eo backtest`` drive."""
+
+    def __init__(
+        self,
+        settings: PeakShavingSettings,
+        battery: BatteryLimits,
+        *,
+        now: datetime,
+        saved: Mapping[str, Any] | None = None,
+        forecaster: Forecaster | None = None,
+    ) -> None:
+        """Start, or resume the billed peak and limits from ``saved``.
+
+        ``forecaster`` replaces the forecasts from the site's history.
+        """
+        settings.validate()
+        battery.validate()
+        self.settings = settings
+        self.battery = battery
+        interval_s = settings.billing_interval.total_seconds()
+        self.meter = IntervalMeter(
+            interval_s, settings.billing_period, settings.time_zone
+        )
+        self.forecaster: Forecaster = (
+            forecaster
+            if forecaster is not None
+            else HistoryForecaster(settings.billing_interval, battery)
+        )
+        self.memory = ShaverMemory()
+        self.planner = Planner(settings, battery, self.forecaster)
+        self.limiter = Limiter(settings, battery, self.meter)
+        if saved:
+            self._restore(Snapshot.read(saved, now=now, settings=settings))
+        self._status = self._make_status(
+            now, ShavingState.IDLE, ShavingReason.STARTED, 0.0
+        )
+
+    # --- the user's requests -------------------------------------------
+
+    def start(self, now: datetime) -> None:
+        """Start shaving (the default)."""
+        self.memory.started = True
+
+    def stop(self, now: datetime) -> None:
+        """Stop shaving: the battery is left alone (setpoint 0)."""
+        self.memory.started = False
+
+    def reset_billed_peak(self, now: datetime) -> None:
+        """Start a new billed peak now (a billing period the calendar does not know)."""
+        self.meter.billed_peak_w = 0.0
+        self.meter.period_key = billing_period_key(
+            now, self.settings.billing_period, self.settings.time_zone
+        )
+        self.memory.last_plan_at = None  # the plan's floor was the old peak
+
+    def set_limits(
+        self,
+        now: datetime,
+        import_limit_w: float | None,
+        export_limit_w: float | None = None,
+        until: datetime | None = None,
+    ) -> None:
+        """Hold these limits (None: from the plan / none), until ``until``."""
+        self.memory.override = LimitOverride.asked(
+            now, import_limit_w, export_limit_w, until
+        )
+        self.memory.last_plan_at = None  # re-plan against the new limit
+
+    def active_limits(self, now: datetime) -> tuple[float | None, float | None]:
+        """Return the import and export limits in force now."""
+        override = self.memory.override
+        if override is not None and override.expired(now):
+            self.memory.override = override = None
+            self.memory.last_plan_at = None
+        if override is not None:
+            return override.import_limit_w, override.export_limit_w
+        return self.settings.import_limit_w, self.settings.export_limit_w
+
+    # --- the forecasts' inputs -------------------------------------------
+
+    @property
+    def pv_forecast(self) -> list[tuple[datetime, float]]:
+        """Return the PV forecast the forecasts use, (start, W) per period."""
+        return self.forecaster.pv_forecast
+
+    @pv_forecast.setter
+    def pv_forecast(self, series: list[tuple[datetime, float]]) -> None:
+        """Use this PV forecast (empty: PV from its history)."""
+        self.forecaster.pv_forecast = series
+
+    def observe(self, now: datetime, load_w: float | None, pv_w: float | None) -> None:
+        """Add a sample of load and PV to the history the forecasts use."""
+        self.forecaster.observe(now, load_w, pv_w)
+
+    # --- stepping -------------------------------------------------------
+
+    def update(
+        self,
+        now: datetime,
+        *,
+        grid_w: float | None,
+        battery_power_w: float | None,
+        energy_wh: float | None,
+        step: timedelta,
+        pv_w: float | None = None,
+        grid_since_last_w: float | None = None,
+        grid_phases_w: Sequence[float | None] | None = None,
+        batteries: BankState | None = None,
+    ) -> PeakShavingStatus:
+        """Decide the battery setpoint for the next ``step``.
+
+        ``grid_w`` is the grid power now, ``battery_power_w`` the battery's
+        (> 0 charging), ``energy_wh`` what the battery holds. The billed
+        interval books ``grid_since_last_w`` since the previous update when
+        given (a backtest knows it exactly), else the reading now.
+        ``grid_phases_w`` (L1, L2, L3) is read where the settings hold a
+        phase limit. ``batteries`` is a bank's state (``BatteryBank.read``):
+        what its batteries can do this step, voltage limits included; the
+        power and energy are then the bank's.
+        """
+        if grid_w is None or battery_power_w is None or energy_wh is None:
+            self.limiter.last_setpoint_w = 0.0
+            self._status = self._make_status(
+                now, ShavingState.IDLE, ShavingReason.INPUTS_UNAVAILABLE, 0.0
+            )
+            return self._status
+        self.meter.add(now, grid_w if grid_since_last_w is None else grid_since_last_w)
+        net = grid_w - battery_power_w
+        self.observe(now, net + (pv_w or 0.0), pv_w or 0.0)
+        if not self.memory.started:
+            self.limiter.last_setpoint_w = 0.0
+            self._status = self._make_status(
+                now, ShavingState.STOPPED, ShavingReason.STOPPED, 0.0
+            )
+            return self._status
+        import_limit, export_limit = self.active_limits(now)
+        if self.planner.due(
+            now,
+            energy_wh,
+            last_plan_at=self.memory.last_plan_at,
+            plan=self.memory.plan,
+        ):
+            self.replan(now, energy_wh)
+        level = self._level(import_limit)
+        if level is None:
+            self._status = self._make_status(
+                now, ShavingState.IDLE, ShavingReason.NO_FORECAST_YET, 0.0
+            )
+            return self._status
+        limited = self.limiter.step(
+            now,
+            net,
+            level,
+            energy_wh=energy_wh,
+            battery_power_w=battery_power_w,
+            step=step,
+            export_limit_w=export_limit,
+            grid_phases_w=grid_phases_w,
+            batteries=batteries,
+            plan=self.memory.plan,
+            uninsured_peak_w=self.memory.uninsured_peak_w,
+            spare_energy=import_limit is None,
+            top_is_spare=self.forecaster.caution.learned,
+        )
+        state, reason = classify(
+            net,
+            limited.setpoint_w,
+            limited.budget_w,
+            limited.bound_by,
+            max_discharge_w=self.battery.max_discharge_w,
+        )
+        plan = self.memory.plan
+        if state is not ShavingState.CANNOT_HOLD and plan and plan.cannot_hold_from:
+            state = ShavingState.CANNOT_HOLD
+            reason = ShavingReason.LIMIT_CANNOT_BE_HELD_AHEAD
+        self._status = self._make_status(
+            now,
+            state,
+            reason,
+            limited.setpoint_w,
+            headroom=limited.budget_w - net,
+            phase_headroom=phase_headroom(self.settings.phase_limit_w, grid_phases_w),
+        )
+        return self._status
+
+    def _level(self, import_limit: float | None) -> float | None:
+        """Return the import level the limiter holds: the user's, else the plan's."""
+        if import_limit is not None:
+            return import_limit
+        plan = self.memory.plan
+        if plan is None:
+            return None
+        return max(plan.peak_w, self.meter.billed_peak_w)
+
+    def replan(self, now: datetime, energy_wh: float) -> Plan | None:
+        """Plan from the forecasts now; None while there is no history yet."""
+        step = self.settings.billing_interval
+        steps = int(self.settings.horizon / step)
+        start = interval_start_of(now, step.total_seconds())
+        self.memory.last_plan_at = now
+        self.memory.heavy_stretch = self.memory.uninsured_peak_w = None
+        net = self.forecaster.forecast(now, start, steps)
+        if net is None:
+            return None
+        import_limit, export_limit = self.active_limits(now)
+        plan, insurance = self.planner.plan(
+            start,
+            steps,
+            net,
+            energy_wh=energy_wh,
+            billed_peak_w=self.meter.billed_peak_w,
+            import_limit_w=import_limit,
+            export_limit_w=export_limit,
+        )
+        if insurance is not None:
+            self.memory.heavy_stretch = insurance.stretch
+            self.memory.uninsured_peak_w = insurance.uninsured_peak_w
+        self.memory.plan = plan
+        self.forecaster.forget(now)
+        return plan
+
+    # --- showing and keeping ---------------------------------------------
+
+    @property
+    def status(self) -> PeakShavingStatus:
+        """Return the status of the last step."""
+        return self._status
+
+    def _make_status(
+        self,
+        now: datetime,
+        state: ShavingState,
+        reason: ShavingReason,
+        setpoint: float,
+        *,
+        headroom: float | None = None,
+        phase_headroom: float | None = None,
+    ) -> PeakShavingStatus:
+        """Assemble the status."""
+        import_limit, export_limit = self.active_limits(now)
+        plan = self.memory.plan
+        capacity = self.battery.capacity_wh
+        return PeakShavingStatus(
+            state=state,
+            reason=reason,
+            battery_setpoint_w=setpoint,
+            active_import_limit_w=import_limit
+            if import_limit is not None
+            else (self._level(None) if self.memory.started else None),
+            active_export_limit_w=export_limit,
+            headroom_w=headroom,
+            billed_average_w=self.meter.average_import_w(),
+            billed_peak_w=self.meter.billed_peak_w,
+            planned_peak_w=plan.peak_w if plan else None,
+            planned_soc_now=planned_soc(plan, capacity, now),
+            cannot_hold_from=plan.cannot_hold_from if plan else None,
+            plan=plan_rows(plan, capacity),
+            forecast_caution=self.forecaster.caution.caution,
+            load_scale=self.forecaster.load_scale,
+            heavy_stretch_h=self.memory.heavy_stretch.total_seconds() / 3600
+            if self.memory.heavy_stretch
+            else 0.0,
+            phase_headroom_w=phase_headroom,
+        )
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return what a restart must keep (see ``snapshot``)."""
+        return Snapshot(
+            billed_peak_w=self.meter.billed_peak_w,
+            billing_period=self.meter.period_key,
+            started=self.memory.started,
+            forecast_caution=self.forecaster.caution,
+            override=self.memory.override,
+        ).as_dict()
+
+    def _restore(self, saved: Snapshot) -> None:
+        """Take a snapshot back."""
+        self.meter.billed_peak_w = saved.billed_peak_w
+        self.meter.period_key = saved.billing_period
+        self.memory.started = saved.started
+        if saved.forecast_caution is not None:
+            self.forecaster.caution = saved.forecast_caution
+        if saved.override is not None:
+            self.memory.override = saved.override
