@@ -35,7 +35,6 @@ PENDING = {
     DOCS / "images" / "battery-manager.png",
     DOCS / "images" / "peak-shaving.png",
     DOCS / "images" / "wallbox-manager.png",
-    DOCS / "decisions" / "peak-shaving.md",
 }
 
 
