@@ -167,75 +167,94 @@ def _battery_manager(
     return coordinator
 
 
+async def _set_battery_mode(call: ServiceCall) -> None:
+    """Hold a battery manager in a mode, for a while or until changed."""
+    coordinator = _battery_manager(call.hass, call)
+    duration: timedelta | None = call.data.get(ATTR_DURATION)
+    until = dt_util.utcnow() + duration if duration is not None else None
+    await coordinator.async_request_mode(BatteryMode(call.data[ATTR_MODE]), until)
+
+
+async def _calibrate_soc(call: ServiceCall) -> None:
+    """Set a battery manager's SOC to what the user knows it is."""
+    coordinator = _battery_manager(call.hass, call)
+    await coordinator.async_calibrate_soc(call.data[ATTR_SOC])
+
+
+async def _set_battery_thresholds(call: ServiceCall) -> None:
+    """Change a battery manager's thresholds."""
+    coordinator = _battery_manager(call.hass, call)
+    changes: dict[str, Any] = {
+        key: value for key, value in call.data.items() if key != ATTR_CONFIG_ENTRY_ID
+    }
+    await coordinator.async_update_settings(changes)
+
+
+async def _start_peak_shaving(call: ServiceCall) -> None:
+    """Start peak shaving."""
+    await _peak_shaving(call.hass, call).async_start()
+
+
+async def _stop_peak_shaving(call: ServiceCall) -> None:
+    """Stop peak shaving; the batteries go to 0 W."""
+    await _peak_shaving(call.hass, call).async_stop()
+
+
+async def _replan_peak_shaving(call: ServiceCall) -> None:
+    """Plan peak shaving again now."""
+    await _peak_shaving(call.hass, call).async_replan()
+
+
+async def _reset_billed_peak(call: ServiceCall) -> None:
+    """Start the billing period's peak afresh."""
+    await _peak_shaving(call.hass, call).async_reset_billed_peak()
+
+
+async def _set_grid_limits(call: ServiceCall) -> None:
+    """Set peak shaving's grid limits, for a while or until changed."""
+    coordinator = _peak_shaving(call.hass, call)
+    duration: timedelta | None = call.data.get(ATTR_DURATION)
+    until = dt_util.utcnow() + duration if duration is not None else None
+    await coordinator.async_set_limits(
+        import_limit_w=call.data.get(ATTR_IMPORT_LIMIT),
+        export_limit_w=call.data.get(ATTR_EXPORT_LIMIT),
+        until=until,
+    )
+
+
+async def _start_charging(call: ServiceCall) -> None:
+    """Start charging the car in a mode, with a target and deadline."""
+    coordinator = _wallbox_manager(call.hass, call)
+    target = call.data.get(ATTR_TARGET_ENERGY)
+    deadline = call.data.get(ATTR_DEADLINE)
+    if deadline is not None:
+        deadline = dt_util.as_utc(
+            deadline
+            if deadline.tzinfo
+            else deadline.replace(tzinfo=dt_util.get_default_time_zone())
+        )
+    await coordinator.async_start(
+        mode=ChargeMode(call.data[ATTR_MODE]),
+        target_energy_wh=target * 1000 if target is not None else None,
+        deadline=deadline,
+    )
+
+
+async def _stop_charging(call: ServiceCall) -> None:
+    """Stop charging the car."""
+    await _wallbox_manager(call.hass, call).async_stop()
+
+
+async def _set_charger_phases(call: ServiceCall) -> None:
+    """Charge the car on one phase, three, or as the manager sees fit."""
+    await _wallbox_manager(call.hass, call).async_set_phases(
+        PhaseChoice(call.data[ATTR_PHASES])
+    )
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the controllers' actions."""
-
-    async def _set_battery_mode(call: ServiceCall) -> None:
-        coordinator = _battery_manager(hass, call)
-        duration: timedelta | None = call.data.get(ATTR_DURATION)
-        until = dt_util.utcnow() + duration if duration is not None else None
-        await coordinator.async_request_mode(BatteryMode(call.data[ATTR_MODE]), until)
-
-    async def _calibrate_soc(call: ServiceCall) -> None:
-        coordinator = _battery_manager(hass, call)
-        await coordinator.async_calibrate_soc(call.data[ATTR_SOC])
-
-    async def _set_battery_thresholds(call: ServiceCall) -> None:
-        coordinator = _battery_manager(hass, call)
-        changes: dict[str, Any] = {
-            key: value
-            for key, value in call.data.items()
-            if key != ATTR_CONFIG_ENTRY_ID
-        }
-        await coordinator.async_update_settings(changes)
-
-    async def _start_peak_shaving(call: ServiceCall) -> None:
-        await _peak_shaving(hass, call).async_start()
-
-    async def _stop_peak_shaving(call: ServiceCall) -> None:
-        await _peak_shaving(hass, call).async_stop()
-
-    async def _replan_peak_shaving(call: ServiceCall) -> None:
-        await _peak_shaving(hass, call).async_replan()
-
-    async def _reset_billed_peak(call: ServiceCall) -> None:
-        await _peak_shaving(hass, call).async_reset_billed_peak()
-
-    async def _set_grid_limits(call: ServiceCall) -> None:
-        coordinator = _peak_shaving(hass, call)
-        duration: timedelta | None = call.data.get(ATTR_DURATION)
-        until = dt_util.utcnow() + duration if duration is not None else None
-        await coordinator.async_set_limits(
-            import_limit_w=call.data.get(ATTR_IMPORT_LIMIT),
-            export_limit_w=call.data.get(ATTR_EXPORT_LIMIT),
-            until=until,
-        )
-
-    async def _start_charging(call: ServiceCall) -> None:
-        coordinator = _wallbox_manager(hass, call)
-        target = call.data.get(ATTR_TARGET_ENERGY)
-        deadline = call.data.get(ATTR_DEADLINE)
-        if deadline is not None:
-            deadline = dt_util.as_utc(
-                deadline
-                if deadline.tzinfo
-                else deadline.replace(tzinfo=dt_util.get_default_time_zone())
-            )
-        await coordinator.async_start(
-            mode=ChargeMode(call.data[ATTR_MODE]),
-            target_energy_wh=target * 1000 if target is not None else None,
-            deadline=deadline,
-        )
-
-    async def _stop_charging(call: ServiceCall) -> None:
-        await _wallbox_manager(hass, call).async_stop()
-
-    async def _set_charger_phases(call: ServiceCall) -> None:
-        await _wallbox_manager(hass, call).async_set_phases(
-            PhaseChoice(call.data[ATTR_PHASES])
-        )
-
     for name, handler, schema in (
         (SERVICE_START_CHARGING, _start_charging, START_CHARGING_SCHEMA),
         (SERVICE_STOP_CHARGING, _stop_charging, ENTRY_SCHEMA),

@@ -461,35 +461,10 @@ class _Search:
             cap = self.level_cap(judged[stage:], floor_share)
             if measured_share is not None:
                 cap = min(cap, self.level_cap([self.reductions[final]], measured_share))
-            following: list[_State] = []
-            for parent, state in enumerate(stages[-1]):
-                start_energy = self.energy_of(state.energy_bucket)
-                for level in range(state.level, cap + 1):
-                    energy = self.after_segment(stage, start_energy, level)
-                    if energy is None:
-                        # No schedule holds this level: the controller bills more.
-                        continue
-                    worst = min(state.worst, self.judged(stage, level, energy))
-                    if worst >= floor_share:
-                        # At most full: float rounding must not make a bucket past it.
-                        bucket = min(_bucket(energy, self.quantum), self.full)
-                        following.append(_State(level, worst, bucket, parent))
-                    if energy >= self.battery.energy_max_wh - 1e-6:
-                        # A higher level holds no more energy, only a higher peak.
-                        break
-            stages.append(_unbeaten(following, self.full + 1))
-        best_share, best_index = floor_share, -1
-        for index, state in enumerate(stages[-1]):
-            energy = self.energy_of(state.energy_bucket)
-            on_measured = self.judged(final, state.level, energy)
-            if measured_share is None:
-                share = min(state.worst, on_measured)
-            elif on_measured >= measured_share:
-                share = state.worst
-            else:
-                continue
-            if share >= best_share:
-                best_share, best_index = share, index
+            stages.append(self._next_states(stage, stages[-1], cap, floor_share))
+        best_share, best_index = self._best_final(
+            stages[-1], measured_share, floor_share
+        )
         if best_index < 0:
             if floor_level is None:
                 return None
@@ -501,3 +476,47 @@ class _Search:
             path.append(states[index].level * self.level_step_w)
             index = states[index].parent
         return best_share, path[::-1]
+
+    def _next_states(
+        self, stage: int, states: Sequence[_State], cap: int, floor_share: float
+    ) -> list[_State]:
+        """Return the unbeaten states after ``stage``, from each of ``states``."""
+        following: list[_State] = []
+        for parent, state in enumerate(states):
+            start_energy = self.energy_of(state.energy_bucket)
+            for level in range(state.level, cap + 1):
+                energy = self.after_segment(stage, start_energy, level)
+                if energy is None:
+                    # No schedule holds this level: the controller bills more.
+                    continue
+                worst = min(state.worst, self.judged(stage, level, energy))
+                if worst >= floor_share:
+                    # At most full: float rounding must not make a bucket past it.
+                    bucket = min(_bucket(energy, self.quantum), self.full)
+                    following.append(_State(level, worst, bucket, parent))
+                if energy >= self.battery.energy_max_wh - 1e-6:
+                    # A higher level holds no more energy, only a higher peak.
+                    break
+        return _unbeaten(following, self.full + 1)
+
+    def _best_final(
+        self,
+        states: Sequence[_State],
+        measured_share: float | None,
+        floor_share: float,
+    ) -> tuple[float, int]:
+        """Return the best share over the final states and its index (-1: none beat the floor)."""
+        final = len(self.segments)
+        best_share, best_index = floor_share, -1
+        for index, state in enumerate(states):
+            energy = self.energy_of(state.energy_bucket)
+            on_measured = self.judged(final, state.level, energy)
+            if measured_share is None:
+                share = min(state.worst, on_measured)
+            elif on_measured >= measured_share:
+                share = state.worst
+            else:
+                continue
+            if share >= best_share:
+                best_share, best_index = share, index
+        return best_share, best_index
