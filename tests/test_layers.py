@@ -93,3 +93,31 @@ def test_lab_and_library_load_without_home_assistant() -> None:
     )
     assert result.stdout.strip() == "[]"
     assert len(modules) > 50
+
+
+def test_home_assistant_finds_its_hooks_at_import() -> None:
+    """Where Home Assistant runs, its hooks are loaded with the package itself.
+
+    Home Assistant imports an integration in its import executor; hooks
+    imported later, on first use, would be a blocking import in the event loop.
+    """
+    code = (
+        "import homeassistant.loader, sys\n"
+        "import custom_components.energy_orchestrator as package\n"
+        "print(sorted(name for name in vars(package) if name.startswith('async_')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert result.stdout.split() == [
+        "['async_migrate_entry',",
+        "'async_remove_entry',",
+        "'async_setup',",
+        "'async_setup_entry',",
+        "'async_unload_entry']",
+    ]

@@ -3,29 +3,29 @@
 This package is Home Assistant's integration and also holds ``lib``, the
 library of drivers and control that never imports Home Assistant, which the
 ``eo`` lab and remote nodes import on machines without it. Importing
-``lib`` runs this file first, so this file imports nothing of Home
-Assistant: its hooks live in ``hooks.py`` and are looked up here when Home
-Assistant asks for them.
+``lib`` runs this file first, so it takes Home Assistant's hooks from
+``hooks.py`` only where Home Assistant runs: there, Home Assistant imports
+this package in its import executor, and the hooks load with it, not later
+in the event loop.
 """
 
-from importlib import import_module
-from typing import Any
+import sys
 
-# What Home Assistant looks up on an integration, all defined in hooks.py.
-_HOOKS = frozenset(
-    {
+if "homeassistant.loader" in sys.modules:
+    from .hooks import (
+        CONFIG_SCHEMA,
+        async_migrate_entry,
+        async_remove_entry,
+        async_setup,
+        async_setup_entry,
+        async_unload_entry,
+    )
+
+    __all__ = [
         "CONFIG_SCHEMA",
+        "async_migrate_entry",
+        "async_remove_entry",
         "async_setup",
         "async_setup_entry",
         "async_unload_entry",
-        "async_remove_entry",
-        "async_migrate_entry",
-    }
-)
-
-
-def __getattr__(name: str) -> Any:
-    """Return one of Home Assistant's hooks from ``hooks.py``."""
-    if name in _HOOKS:
-        return getattr(import_module(".hooks", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    ]

@@ -66,6 +66,7 @@ async def battery_manager(hass: HomeAssistant) -> MockConfigEntry:
         domain=DOMAIN,
         title="House battery",
         entry_id="battery_manager",
+        minor_version=2,
         data={
             CONF_KIND: "battery_manager",
             "voltage_entity": "sensor.bms_voltage",
@@ -95,6 +96,7 @@ async def peak_shaving(hass: HomeAssistant) -> MockConfigEntry:
         domain=DOMAIN,
         title="Peak shaving",
         entry_id="peak_shaving",
+        minor_version=2,
         data={
             CONF_KIND: "peak_shaving",
             "grid_power_entity": "sensor.meter_grid_power",
@@ -131,6 +133,7 @@ async def wallbox_manager(hass: HomeAssistant) -> MockConfigEntry:
         domain=DOMAIN,
         title="Wallbox",
         entry_id="wallbox_manager",
+        minor_version=2,
         data={
             CONF_KIND: "wallbox_manager",
             "grid_power_entity": "sensor.meter_grid_power",

@@ -41,7 +41,7 @@ from custom_components.energy_orchestrator.lib.drivers.families import (
 )
 from eo_lab.sim import fleet
 from eo_lab.sim.devices.wallbox import site_wallbox
-from eo_lab.sim.servers import SimulatedSite
+from eo_lab.sim.simulated_site import SimulatedSite
 
 from .conftest import OnlyPlatform
 
