@@ -1,0 +1,750 @@
+"""The README's screenshots, taken in a real browser from a real Home Assistant.
+
+``python -m eo_lab.screenshots --out docs/images`` starts the simulated site
+(``eo simulate``) and Home Assistant with this integration in a throw-away
+configuration directory, onboards a user, adds the site's Modbus TCP devices
+and the three controllers through the config-flow HTTP API, as the frontend
+does, and photographs the pages with headless Chromium (Debian's, driven by
+Playwright):
+
+- ``add-device.png``: the form that adds a device on the network;
+- ``device-page.png``: the SDM630 grid meter's device page;
+- ``battery-manager.png``, ``peak-shaving.png``, ``wallbox-manager.png``:
+  each controller's device page.
+
+Everything it starts is stopped and its directory removed (``--keep`` keeps
+the directory, with Home Assistant's and the simulator's logs). A failure
+prints one line and exits with status 1.
+"""
+
+import argparse
+from collections.abc import Callable, Iterator, Mapping, Sequence
+import contextlib
+from dataclasses import dataclass
+import json
+import os
+from pathlib import Path
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Self
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from playwright.sync_api import (
+    Error as PlaywrightError,
+    Page,
+    ViewportSize,
+    sync_playwright,
+)
+
+CHROMIUM = Path("/usr/bin/chromium")
+HOST = "127.0.0.1"
+VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
+DOMAIN = "energy_orchestrator"
+CUSTOM_COMPONENTS = Path(__file__).resolve().parents[1] / "custom_components"
+
+# Seconds to wait: a first start of Home Assistant writes its whole storage.
+START_TIMEOUT_S = 240.0
+VALUES_TIMEOUT_S = 90.0
+PAGE_VALUES_TIMEOUT_S = 30.0
+PAGE_TIMEOUT_MS = 60_000
+
+ADD_DEVICE = "add-device.png"
+DEVICE_PAGE = "device-page.png"
+BATTERY_MANAGER = "battery-manager.png"
+PEAK_SHAVING = "peak-shaving.png"
+WALLBOX_MANAGER = "wallbox-manager.png"
+SCREENSHOTS = (ADD_DEVICE, DEVICE_PAGE, BATTERY_MANAGER, PEAK_SHAVING, WALLBOX_MANAGER)
+
+# As scripts/develop: not default_config, which pulls in go2rtc, ffmpeg and
+# Bluetooth. No http: either: Home Assistant takes that from YAML only as a
+# trial it reverts in five minutes unless confirmed in the browser.
+CONFIGURATION_YAML = """\
+# Written by eo_lab.screenshots; removed when it ends.
+# A country, or Settings carries a repair badge in every picture.
+homeassistant:
+  name: Home
+  country: DE
+  currency: EUR
+  unit_system: metric
+  time_zone: UTC
+
+frontend:
+config:
+energy:
+history:
+logbook:
+system_health:
+
+logger:
+  default: warning
+  logs:
+    custom_components.energy_orchestrator: info
+"""
+
+# What the simulator's device list says, and the family that reads it.
+FAMILY_BY_DESCRIPTION = (
+    ("Eastron SDM630", "sdm630"),
+    ("SunSpec", "sunspec"),
+    ("Eastron SDM120", "sdm120"),
+    ("Eastron SDM72", "sdm72"),
+    ("Victron GX", "victron_gx"),
+    ("Alfen", "alfen"),
+)
+_SERVED_LINE = re.compile(
+    r"^\s*tcp://(?P<host>[^:]+):(?P<port>\d+) unit (?P<unit>\d+): (?P<what>.+)$"
+)
+
+# The entities the simulated devices get in a fresh Home Assistant; the
+# controllers are wired to them as an installer would wire a real site.
+GRID_POWER = "sensor.eastron_sdm630_grid_power"
+GRID_POWER_PHASES = tuple(f"{GRID_POWER}_l{phase}" for phase in (1, 2, 3))
+GX = "victron_energy_gx_device"
+GX_BATTERY = "battery"  # the GX's battery monitor, a sub-device
+ALFEN = "alfen_eve_ng910"
+
+BATTERY_MANAGER_FORM: dict[str, Any] = {
+    "name": "House battery",
+    "chemistry": "lfp",
+    "cells_in_series": 16,
+    "capacity_ah": 200,
+    "voltage_entity": f"sensor.{GX_BATTERY}_battery_voltage",
+    "current_entity": f"sensor.{GX_BATTERY}_battery_current",
+    "temperature_entity": f"sensor.{GX_BATTERY}_battery_temperature",
+    "bms_soc_entity": f"sensor.{GX_BATTERY}_battery_state_of_charge",
+    "outputs": {},
+}
+PEAK_SHAVING_FORM: dict[str, Any] = {
+    "name": "Peak shaving",
+    "grid_power_entity": GRID_POWER,
+    **{
+        f"grid_power_l{phase}_entity": entity
+        for phase, entity in enumerate(GRID_POWER_PHASES, start=1)
+    },
+    "pv_power_entity": f"sensor.{GX}_pv_power",
+    "battery_power_entity": f"sensor.{GX}_battery_power",
+    "battery_soc_entity": f"sensor.{GX}_battery_state_of_charge",
+    "battery_voltage_entity": f"sensor.{GX}_battery_voltage",
+    # The GX's one signed power number; the simulator does not act on it.
+    "battery_setpoint_entity": f"number.{GX}_grid_setpoint",
+    "invert_setpoint": False,
+    "battery_capacity_kwh": 10,
+    "battery_max_kw": 5,
+    "battery_soc_min": 10,
+    "battery_soc_max": 100,
+    # A limit of the contract: without one the limit is planned, and a
+    # fresh Home Assistant has no history to plan from.
+    "import_limit_w": 5000,
+    "battery_voltage_min_v": 46,
+    "battery_voltage_max_v": 57.6,
+    "billing_interval_minutes": "15",
+    "billing_period": "month",
+    "phase_limit_w": 5750,
+    "battery_phases": "three",
+}
+WALLBOX_MANAGER_FORM: dict[str, Any] = {
+    "name": "Wallbox",
+    "grid_power_entity": GRID_POWER,
+    "ev_power_entity": f"sensor.{ALFEN}_charging_power",
+    "charger_current_entity": f"number.{ALFEN}_charging_current_limit",
+    "charger_enable_entity": f"switch.{ALFEN}_charging",
+    "battery_power_entity": f"sensor.{GX}_battery_power",
+    "battery_soc_entity": f"sensor.{GX}_battery_state_of_charge",
+}
+# The wallbox manager starts off; fast charging shows it at work at any hour.
+WALLBOX_MODE = ("select.wallbox_charging_mode", "fast")
+CONTROLLERS = (
+    ("battery_manager", BATTERY_MANAGER_FORM, BATTERY_MANAGER),
+    ("peak_shaving", PEAK_SHAVING_FORM, PEAK_SHAVING),
+    ("wallbox_manager", WALLBOX_MANAGER_FORM, WALLBOX_MANAGER),
+)
+
+# The words of the add-device dialog (translations/en.json): what is clicked.
+INTEGRATION_NAME = "Energy Orchestrator"
+MENU_NETWORK = "Over the network (Modbus TCP or an RS485 gateway)"
+NETWORK_FORM_TITLE = "Device on the network"
+FAMILY_LABEL = "Device family"
+FAMILY_SDM630 = "Eastron SDM630 (three-phase meter)"
+MORE_OPTIONS = "More options"
+# The form is photographed, not sent: an address as on a user's network.
+EXAMPLE_HOST = "192.168.1.50"
+
+# Every entity of the integration: id, config entry, device, the device's parent.
+_ENTITIES_TEMPLATE = (
+    "{% set ns = namespace(rows=[]) %}"
+    "{% for e in integration_entities('" + DOMAIN + "') %}"
+    "{% set ns.rows = ns.rows + [[e, config_entry_id(e), device_id(e),"
+    " device_attr(device_id(e), 'via_device_id')]] %}"
+    "{% endfor %}{{ ns.rows | tojson }}"
+)
+_NO_VALUE = ("unavailable", "unknown")
+# Entities whose state is "unknown" until used: a button until pressed.
+_STATELESS = ("button.",)
+
+
+class StepError(Exception):
+    """A step failed; the message is the one line the user sees."""
+
+
+class WaitTimeoutError(StepError):
+    """What was waited for did not come in time."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServedDevice:
+    """A Modbus TCP device the simulated site serves."""
+
+    host: str
+    port: int
+    unit: int
+    family: str
+
+
+@dataclass(frozen=True, slots=True)
+class EntityRow:
+    """An entity of the integration and where it belongs."""
+
+    entity_id: str
+    entry_id: str
+    device_id: str
+    parent_device_id: str | None
+
+
+def _say(message: str) -> None:
+    """Print progress, so a long run shows where it is."""
+    print(f"screenshots: {message}", flush=True)
+
+
+def _free_port() -> int:
+    """Return a TCP port free on HOST right now."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _wait(
+    what: str, check: Callable[[], bool], timeout_s: float, every_s: float = 0.5
+) -> None:
+    """Call ``check`` until it is true; raise WaitTimeoutError after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise WaitTimeoutError(f"{what} (waited {timeout_s:.0f} s)")
+        time.sleep(every_s)
+
+
+class Service:
+    """A program run in the background, its output in a log file."""
+
+    def __init__(self, name: str, command: Sequence[str], log: Path) -> None:
+        """Start the program; ``stop`` ends it."""
+        self.name = name
+        self.log = log
+        with log.open("wb") as out:
+            self._process = subprocess.Popen(
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                start_new_session=True,
+            )
+
+    def output(self) -> str:
+        """Return what the program printed so far."""
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def check_running(self) -> None:
+        """Raise StepError when the program has ended."""
+        if (status := self._process.poll()) is not None:
+            lines = self.output().strip().splitlines()
+            last = lines[-1] if lines else "no output"
+            raise StepError(f"{self.name} exited with status {status}: {last}")
+
+    def stop(self) -> None:
+        """End the program: SIGTERM, then SIGKILL if it lingers."""
+        if self._process.poll() is not None:
+            return
+        self._process.send_signal(signal.SIGTERM)
+        try:
+            self._process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+class HomeAssistantApi:
+    """Home Assistant's HTTP API, as the frontend calls it."""
+
+    def __init__(self, base_url: str) -> None:
+        """Talk to Home Assistant at ``base_url``; ``token`` is set on login."""
+        self.base_url = base_url
+        self.token: str | None = None
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        form: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Send a request; return the decoded JSON answer."""
+        headers = {}
+        data = None
+        if self.token is not None:
+            headers["Authorization"] = f"Bearer {self.token}"
+        if form is not None:
+            data = urllib.parse.urlencode(form).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        elif body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(
+            self.base_url + path, data=data, headers=headers, method=method
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                return json.loads(answer.read() or b"null")
+        except urllib.error.HTTPError as err:
+            detail = err.read().decode(errors="replace").strip()
+            raise StepError(f"{method} {path}: HTTP {err.code} {detail}") from err
+
+    def answers(self) -> bool:
+        """Return whether Home Assistant's HTTP server answers yet."""
+        try:
+            self.request("GET", "/api/onboarding")
+        except OSError, StepError:
+            return False
+        return True
+
+    def states(self) -> dict[str, str]:
+        """Return every entity's state by entity id."""
+        return {s["entity_id"]: s["state"] for s in self.request("GET", "/api/states")}
+
+    def template(self, template: str) -> str:
+        """Render a template in Home Assistant."""
+        request = urllib.request.Request(
+            self.base_url + "/api/template",
+            data=json.dumps({"template": template}).encode(),
+            headers={
+                "Authorization": f"Bearer {self.token}",
+                "Content-Type": "application/json",
+            },
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            text: str = answer.read().decode()
+            return text
+
+
+class Lab:
+    """The simulated site and Home Assistant beside it, in a temporary directory."""
+
+    def __init__(self, keep: bool) -> None:
+        """Prepare; ``with`` starts nothing, ``start`` does."""
+        self.keep = keep
+        self.root = Path(tempfile.mkdtemp(prefix="eo-screenshots-"))
+        self.config = self.root / "config"
+        self.port = _free_port()
+        self.api = HomeAssistantApi(f"http://{HOST}:{self.port}")
+        self.tokens: dict[str, Any] = {}
+        self._services: list[Service] = []
+
+    def __enter__(self) -> Self:
+        """Return the lab; its services start with ``start``."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Stop every service; remove the directory unless kept."""
+        for service in reversed(self._services):
+            service.stop()
+        if self.keep:
+            _say(f"kept {self.root}")
+        else:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def start_simulator(self) -> list[ServedDevice]:
+        """Run ``eo simulate`` on free ports; return its Modbus TCP devices."""
+        simulator = Service(
+            "eo simulate",
+            [sys.executable, "-m", "eo_lab", "simulate", "--host", HOST, "--port", "0"],
+            self.root / "simulator.log",
+        )
+        self._services.append(simulator)
+
+        def listed() -> bool:
+            simulator.check_running()
+            # The first status line follows the whole device list.
+            return " UTC  load " in simulator.output()
+
+        _wait("the simulator did not list its devices", listed, 60)
+        devices = []
+        for line in simulator.output().splitlines():
+            if (match := _SERVED_LINE.match(line)) is None:
+                continue
+            family = next(
+                (f for text, f in FAMILY_BY_DESCRIPTION if text in match["what"]), None
+            )
+            if family is not None:
+                devices.append(
+                    ServedDevice(
+                        match["host"], int(match["port"]), int(match["unit"]), family
+                    )
+                )
+        missing = {f for _, f in FAMILY_BY_DESCRIPTION} - {d.family for d in devices}
+        if missing:
+            raise StepError(
+                f"the simulator serves no {', '.join(sorted(missing))} over Modbus TCP"
+            )
+        return devices
+
+    def start_home_assistant(self) -> None:
+        """Write the configuration, start Home Assistant, wait for its API."""
+        if not CUSTOM_COMPONENTS.is_dir():
+            raise StepError(
+                f"no integration at {CUSTOM_COMPONENTS} (run from a checkout)"
+            )
+        self.config.mkdir()
+        (self.config / "configuration.yaml").write_text(
+            CONFIGURATION_YAML, encoding="utf-8"
+        )
+        (self.config / "custom_components").symlink_to(CUSTOM_COMPONENTS)
+        storage = self.config / ".storage"
+        storage.mkdir()
+        # The HTTP settings as Home Assistant stored them before they moved
+        # out of YAML: it takes them as confirmed, with no trial to revert.
+        (storage / "http").write_text(
+            json.dumps(
+                {
+                    "version": 1,
+                    "minor_version": 1,
+                    "key": "http",
+                    "data": {"server_host": [HOST], "server_port": self.port},
+                }
+            ),
+            encoding="utf-8",
+        )
+        hass = Service(
+            "Home Assistant",
+            [sys.executable, "-m", "homeassistant", "--config", str(self.config)],
+            self.root / "home-assistant.log",
+        )
+        self._services.append(hass)
+
+        def answers() -> bool:
+            hass.check_running()
+            return self.api.answers()
+
+        _wait(
+            f"Home Assistant did not answer on port {self.port}",
+            answers,
+            START_TIMEOUT_S,
+        )
+
+    def onboard(self) -> None:
+        """Create the user, log in, finish onboarding; wait until HA runs."""
+        client_id = f"{self.api.base_url}/"
+        created = self.api.request(
+            "POST",
+            "/api/onboarding/users",
+            {
+                "name": "Demo",
+                "username": "demo",
+                "password": secrets.token_urlsafe(16),
+                "client_id": client_id,
+                "language": "en",
+            },
+        )
+        tokens = self.api.request(
+            "POST",
+            "/auth/token",
+            form={
+                "grant_type": "authorization_code",
+                "code": created["auth_code"],
+                "client_id": client_id,
+            },
+        )
+        self.api.token = tokens["access_token"]
+        self.api.request("POST", "/api/onboarding/core_config", {})
+        self.api.request("POST", "/api/onboarding/analytics", {})
+        self.api.request(
+            "POST",
+            "/api/onboarding/integration",
+            {"client_id": client_id, "redirect_uri": f"{client_id}?auth_callback=1"},
+        )
+        # What the frontend keeps in localStorage once a user has logged in.
+        self.tokens = {
+            "access_token": tokens["access_token"],
+            "token_type": tokens["token_type"],
+            "expires_in": tokens["expires_in"],
+            "refresh_token": tokens["refresh_token"],
+            "hassUrl": self.api.base_url,
+            "clientId": client_id,
+            "expires": int(time.time() * 1000) + tokens["expires_in"] * 1000,
+        }
+        _wait(
+            "Home Assistant did not finish starting",
+            lambda: self.api.request("GET", "/api/config")["state"] == "RUNNING",
+            START_TIMEOUT_S,
+        )
+
+    def add(self, step: str, form: Mapping[str, Any]) -> str:
+        """Run the config flow through ``step`` with ``form``; return the entry id."""
+        flow = self.api.request(
+            "POST", "/api/config/config_entries/flow", {"handler": DOMAIN}
+        )
+        path = f"/api/config/config_entries/flow/{flow['flow_id']}"
+        self.api.request("POST", path, {"next_step_id": step})
+        result = self.api.request("POST", path, form)
+        if result.get("type") != "create_entry":
+            reason = result.get("errors") or result.get("reason") or result.get("type")
+            raise StepError(f"adding {step} {form.get('name', '')} failed: {reason}")
+        entry_id: str = result["result"]["entry_id"]
+        return entry_id
+
+    def entities(self) -> list[EntityRow]:
+        """Return every entity of the integration and where it belongs."""
+        return [
+            EntityRow(*row) for row in json.loads(self.api.template(_ENTITIES_TEMPLATE))
+        ]
+
+    def device_of(self, entry_id: str) -> str:
+        """Return the main device of a config entry (the one without a parent)."""
+        devices = {
+            row.device_id
+            for row in self.entities()
+            if row.entry_id == entry_id and row.parent_device_id is None
+        }
+        if len(devices) != 1:
+            raise StepError(f"entry {entry_id} has {len(devices)} main devices, not 1")
+        return devices.pop()
+
+    def wait_for_values(
+        self, entity_ids: Sequence[str], what: str, *, required: bool
+    ) -> None:
+        """Wait until the entities have values.
+
+        An entity that does not exist is a failure: the wiring above no
+        longer matches the entities the integration makes. One without a
+        value after the wait is a failure when ``required``, else said and
+        photographed as it is: a plan needs history a fresh Home Assistant
+        lacks, a deadline is unset until someone sets one.
+        """
+        missing: list[str] = []
+
+        def have_values() -> bool:
+            states = self.api.states()
+            if absent := [e for e in entity_ids if e not in states]:
+                raise StepError(f"{what}: no entity {', '.join(absent)}")
+            missing[:] = [
+                f"{e} ({states[e]})"
+                for e in entity_ids
+                if states[e] in _NO_VALUE and not e.startswith(_STATELESS)
+            ]
+            return not missing
+
+        timeout = VALUES_TIMEOUT_S if required else PAGE_VALUES_TIMEOUT_S
+        try:
+            _wait(f"{what} have no value", have_values, timeout, every_s=2)
+        except WaitTimeoutError:
+            if required:
+                raise StepError(f"{what} have no value: {', '.join(missing)}") from None
+            _say(f"note: {what}: without a value: {', '.join(missing)}")
+
+    def remove_onboarding_entries(self) -> None:
+        """Remove what onboarding added (weather, radio, TTS): they reach the internet."""
+        for entry in self.api.request("GET", "/api/config/config_entries/entry"):
+            if entry["source"] == "onboarding":
+                self.api.request(
+                    "DELETE", f"/api/config/config_entries/entry/{entry['entry_id']}"
+                )
+
+    def set_option(self, entity_id: str, option: str) -> None:
+        """Choose an option of a select entity, as a user does on its page."""
+        self.api.request(
+            "POST",
+            "/api/services/select/select_option",
+            {"entity_id": entity_id, "option": option},
+        )
+
+    def device_entities(self, device_id: str) -> list[str]:
+        """Return the enabled entities of a device."""
+        states = self.api.states()
+        return [
+            row.entity_id
+            for row in self.entities()
+            if row.device_id == device_id and row.entity_id in states
+        ]
+
+
+def _form_inputs(form: Mapping[str, Any]) -> list[str]:
+    """Return the entity ids a controller's form names."""
+    inputs: list[str] = []
+    for key, value in form.items():
+        if isinstance(value, Mapping):
+            inputs += _form_inputs(value)
+        elif key.endswith("_entity"):
+            inputs.append(value)
+    return inputs
+
+
+@contextlib.contextmanager
+def _browser(lab: Lab) -> Iterator[Page]:
+    """Yield a page of headless Chromium, logged in to Home Assistant."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            context = browser.new_context(
+                viewport=VIEWPORT, locale="en-US", device_scale_factor=1
+            )
+            stored = json.dumps(json.dumps(lab.tokens))
+            context.add_init_script(
+                script=f"window.localStorage.setItem('hassTokens', {stored});"
+            )
+            page = context.new_page()
+            page.set_default_timeout(PAGE_TIMEOUT_MS)
+            try:
+                yield page
+            except PlaywrightError, StepError:
+                if lab.keep:
+                    page.screenshot(path=lab.root / "failure.png")
+                raise
+        finally:
+            browser.close()
+
+
+def _open(page: Page, lab: Lab, path: str) -> None:
+    """Open a page of the frontend; refuse a login page."""
+    page.goto(lab.api.base_url + path)
+    page.wait_for_load_state("load")
+    if "/auth/authorize" in page.url:
+        raise StepError(f"the browser was sent to the login page for {path}")
+
+
+def _settle(page: Page) -> None:
+    """Give the frontend a moment to draw icons, values and cards."""
+    page.wait_for_timeout(2500)
+
+
+def _shoot_add_device(page: Page, lab: Lab, path: Path) -> None:
+    """Photograph the network form, opened from Add integration, filled in."""
+    _open(page, lab, "/config/integrations/dashboard")
+    page.get_by_text("Add integration").click()
+    page.get_by_placeholder("Search for a brand name").fill(INTEGRATION_NAME)
+    page.get_by_text(INTEGRATION_NAME, exact=True).last.click()
+    page.get_by_text(MENU_NETWORK).click()
+    page.get_by_text(NETWORK_FORM_TITLE).wait_for()
+    # The dropdown shows the first family; pick the meter, as a user would.
+    page.get_by_label(FAMILY_LABEL).first.click()
+    page.get_by_text(FAMILY_SDM630, exact=True).click()
+    page.locator("input[name=host]").fill(EXAMPLE_HOST)
+    page.get_by_text(MORE_OPTIONS).click()
+    _settle(page)
+    page.screenshot(path=path)
+
+
+def _shoot_device(page: Page, lab: Lab, device_id: str, name: str, path: Path) -> None:
+    """Photograph a device's page."""
+    _open(page, lab, f"/config/devices/device/{device_id}")
+    page.get_by_text(name).first.wait_for()
+    _settle(page)
+    page.screenshot(path=path)
+
+
+def take_screenshots(out: Path, *, keep: bool = False) -> list[Path]:
+    """Run the whole lab and save the screenshots into ``out``; return them."""
+    if not CHROMIUM.exists():
+        raise StepError(f"{CHROMIUM} is missing (apt-get install chromium)")
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with Lab(keep) as lab:
+        devices = lab.start_simulator()
+        _say(f"simulator serves {len(devices)} Modbus TCP devices")
+        lab.start_home_assistant()
+        _say(f"Home Assistant answers on {lab.api.base_url}")
+        lab.onboard()
+        _say("onboarded; Home Assistant is running")
+
+        entries: dict[str, str] = {}
+        for device in devices:
+            entries[device.family] = lab.add(
+                "tcp",
+                {
+                    "family": device.family,
+                    "host": device.host,
+                    "port": device.port,
+                    "more_options": {"unit_id": device.unit, "framing": "tcp"},
+                },
+            )
+        _say(f"added {len(devices)} devices")
+        lab.remove_onboarding_entries()
+        inputs = sorted({e for _, form, _ in CONTROLLERS for e in _form_inputs(form)})
+        lab.wait_for_values(inputs, "the controllers' inputs", required=True)
+
+        pages: list[tuple[str, str, str]] = []  # device, its name, file
+        meter = lab.device_of(entries["sdm630"])
+        pages.append((meter, "Eastron SDM630", DEVICE_PAGE))
+        for step, form, file in CONTROLLERS:
+            entry_id = lab.add(step, form)
+            pages.append((lab.device_of(entry_id), form["name"], file))
+        _say("added the battery manager, peak shaving and the wallbox manager")
+        lab.set_option(*WALLBOX_MODE)
+        shown = [e for device_id, _, _ in pages for e in lab.device_entities(device_id)]
+        lab.wait_for_values(shown, "the photographed devices", required=False)
+
+        saved = [out / name for name in SCREENSHOTS]
+        with _browser(lab) as page:
+            _shoot_add_device(page, lab, out / ADD_DEVICE)
+            for device_id, name, file in pages:
+                _shoot_device(page, lab, device_id, name, out / file)
+        _say(
+            f"saved {len(saved)} screenshots in {out} after"
+            f" {time.monotonic() - started:.0f} s"
+        )
+        return saved
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Take the screenshots; return the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m eo_lab.screenshots",
+        description="Take the README's screenshots from Home Assistant and the simulated site.",
+    )
+    parser.add_argument("--out", type=Path, default=Path("docs/images"))
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the temporary directory (configuration and logs)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        take_screenshots(args.out, keep=args.keep)
+    except StepError as err:
+        print(f"screenshots: failed: {err}", file=sys.stderr)
+        return 1
+    except PlaywrightError as err:
+        first = (
+            str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        )
+        print(f"screenshots: failed in the browser: {first}", file=sys.stderr)
+        return 1
+    except (OSError, KeyError, ValueError) as err:
+        print(f"screenshots: failed: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
