@@ -139,6 +139,7 @@ def test_more_branch_points_can_only_lower_the_bound() -> None:
     assert len(several.billed_peak_w) == len(several.branches) == 9
 
 
+@pytest.mark.slow  # a bound over a day of branches: seconds each
 def test_no_controller_is_sure_of_ninety_per_cent_over_the_emhass_ten_days_branches() -> (
     None
 ):
@@ -155,6 +156,7 @@ def test_no_controller_is_sure_of_ninety_per_cent_over_the_emhass_ten_days_branc
     assert list(bound.billed_peak_w) == sorted(bound.billed_peak_w)
 
 
+@pytest.mark.slow  # a bound over a day of branches: seconds each
 def test_ninety_per_cent_on_the_emhass_ten_days_leaves_a_branch_under_it() -> None:
     """A controller reaching 90 % on the measured profile has at most 86 % on a branch.
 
@@ -232,6 +234,7 @@ def test_branch_points_that_make_no_sense(
         )
 
 
+@pytest.mark.slow  # a bound over a day of branches: seconds each
 def test_cli_prints_the_bound_and_its_branches(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
