@@ -1,7 +1,7 @@
 """Home Assistant's hooks: set up, unload, migrate and remove entries of every kind.
 
-The package's ``__init__`` hands these to Home Assistant when it asks; each
-one looks up the entry's kind in ``kinds.py`` and does what that kind needs.
+The package's ``__init__`` imports these where Home Assistant runs; each one
+looks up the entry's kind in ``kinds.py`` and does what that kind needs.
 """
 
 from typing import Any

@@ -127,7 +127,7 @@ class _Site:
         self.last_grid_w = grid
 
     def figures(self) -> dict[str, Any]:
-        """Return the figures of the README's table."""
+        """Return the figures of the benchmarks' table (docs/benchmarks.md)."""
         return {
             "solar_kwh_to_ev": round(self.solar_wh / 1000, 2),
             "battery_kwh_to_ev": round(self.battery_to_ev_wh / 1000, 2),

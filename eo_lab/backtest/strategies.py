@@ -90,7 +90,7 @@ class Tally:
         self.soc_max = max(self.soc_max, soc)
 
     def figures(self) -> dict[str, Any]:
-        """Return the figures the README's table shows."""
+        """Return the figures the benchmarks' table (docs/benchmarks.md) shows."""
         per = self.interval_steps
         averages = [
             sum(self.grid[i : i + per]) / len(self.grid[i : i + per])
