@@ -228,6 +228,8 @@ async def test_diagnostics(hass: HomeAssistant, site: SimulatedSite) -> None:
     diagnostics = await async_get_config_entry_diagnostics(hass, entry)
     assert diagnostics["entry"]["unique_id"] == "**REDACTED**"
     assert diagnostics["identity"]["serial_number"] == "**REDACTED**"
+    # Where the device is reached may name a machine outside the house.
+    assert diagnostics["entry"]["data"]["host"] == "**REDACTED**"
     assert diagnostics["driver"]["family"] == "sdm630"
     assert diagnostics["driver"]["read_plan"][0] == {
         "table": "input",

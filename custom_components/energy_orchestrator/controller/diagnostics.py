@@ -5,6 +5,8 @@ One function serves the three controller kinds: their entries meet here as
 """
 
 from dataclasses import asdict
+from datetime import date, datetime, time, timedelta
+from enum import Enum
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
@@ -31,5 +33,22 @@ def controller_diagnostics(entry: ConfigEntry[Any]) -> dict[str, Any]:
         "last_update_success": coordinator.last_update_success,
         # What a restart resumes from, and the last step's outcome.
         "saved_state": coordinator.snapshot(),
-        "status": {key: str(value) for key, value in status.items()},
+        "status": {key: _plain(value) for key, value in status.items()},
     }
+
+
+def _plain(value: Any) -> Any:
+    """Return a status value as JSON keeps it: times as ISO 8601, enums as their value."""
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Enum):
+        return value.value
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)

@@ -7,8 +7,9 @@ from homeassistant.components.diagnostics import async_redact_data
 
 from .coordinator import DeviceConfigEntry
 
-# A serial number identifies a household's hardware; nothing else here does.
-TO_REDACT = {"serial_number", "unique_id"}
+# A serial number identifies a household's hardware; a host or a serial URL
+# can name a machine outside the house.
+TO_REDACT = {"serial_number", "unique_id", "host", "device"}
 
 
 def device_diagnostics(entry: DeviceConfigEntry) -> dict[str, Any]:

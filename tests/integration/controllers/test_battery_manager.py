@@ -501,6 +501,9 @@ async def test_diagnostics_and_logbook(
     diagnostics = await async_get_config_entry_diagnostics(hass, entry)
     assert diagnostics["saved_state"]["counter"]["soc"] == 0.5
     assert diagnostics["status"]["state"] == "charge"
+    # Values as JSON keeps them, not their Python reprs: None stays None.
+    assert diagnostics["status"]["mode_until"] is None
+    assert diagnostics["status"]["transition"]["to_state"] == "charge"
 
     described: dict[str, Any] = {}
 
