@@ -1,10 +1,10 @@
-"""Sensors of a battery manager: state of charge, counted charge, its state."""
+"""Sensors of a battery manager: state of charge, counted charge and energy, state."""
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
     SensorStateClass,
 )
-from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfTime
+from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfEnergy, UnitOfTime
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
@@ -55,6 +55,28 @@ SENSORS: tuple[BatteryManagerSensorEntityDescription, ...] = (
         state_class=SensorStateClass.TOTAL_INCREASING,
         suggested_display_precision=2,
         value_fn=lambda status: status.ah_discharged,
+    ),
+    # The Energy dashboard's battery: energy in and out, counted from the
+    # battery's voltage and current (or power) inputs.
+    ControllerSensorEntityDescription[BatteryStatus](
+        key="battery_charge_energy",
+        translation_key="battery_charge_energy",
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
+        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        suggested_display_precision=2,
+        value_fn=lambda status: status.energy_charged_wh,
+    ),
+    ControllerSensorEntityDescription[BatteryStatus](
+        key="battery_discharge_energy",
+        translation_key="battery_discharge_energy",
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
+        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        suggested_display_precision=2,
+        value_fn=lambda status: status.energy_discharged_wh,
     ),
     ControllerSensorEntityDescription[BatteryStatus](
         key="coulombic_efficiency",

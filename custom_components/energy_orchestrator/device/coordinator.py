@@ -19,6 +19,7 @@ from ..const import (
     SCAN_INTERVAL,
     SLOW_INTERVAL,
 )
+from ..lib.control.battery_energy import DeviceBatteryEnergy, counted_keys
 from ..lib.drivers.base import Driver, Poll
 from ..lib.drivers.cadence import Cadence
 from ..lib.drivers.commands import Command, CommandKind
@@ -96,6 +97,13 @@ class DeviceCoordinator(DataUpdateCoordinator[Readings]):
         # The device's settings as read back, by command; what command
         # entities show.
         self.settings: dict[CommandKind, float | str] = {}
+        # Battery energy counted from power where the device keeps no count.
+        self.battery_energy = DeviceBatteryEnergy()
+
+    def available_keys(self) -> set[str]:
+        """Return the keys the device has, and the battery energy counted for it."""
+        keys = self.driver.available_keys()
+        return keys | counted_keys(keys)
 
     async def async_read_settings(self) -> None:
         """Read back every setting the device can be commanded to.
@@ -139,7 +147,13 @@ class DeviceCoordinator(DataUpdateCoordinator[Readings]):
             self._slow_read_at = now
         self._log_silent_parts(poll.failed)
         kept = {k: v for k, v in (self.data or {}).items() if k not in poll.attempted}
-        return kept | poll.readings
+        counted = self.battery_energy.count(
+            poll.readings,
+            poll.attempted,
+            keys=self.driver.available_keys(),
+            now=dt_util.utcnow().timestamp(),
+        )
+        return kept | poll.readings | counted
 
     async def _async_poll(self, due: set[Cadence]) -> Poll:
         """Poll once; raise the device's error when no part of it answered."""
@@ -183,6 +197,8 @@ class DeviceCoordinator(DataUpdateCoordinator[Readings]):
     def _update_failed(self, err: DeviceError) -> UpdateFailed:
         """Return the translated failure for a poll that got nothing."""
         self._failed_last_poll = True
+        # What flowed while the device was silent is unknown: not counted.
+        self.battery_energy.interrupt()
         return UpdateFailed(
             translation_domain=DOMAIN,
             translation_key="communication_error",

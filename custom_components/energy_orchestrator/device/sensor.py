@@ -28,6 +28,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from ..const import LOGGER
+from ..lib.control.battery_energy import counted_keys
 from ..lib.drivers.values import Quantity, Readings, Unit, quantity_of
 from .coordinator import DeviceConfigEntry
 from .entity import EnergyOrchestratorEntity
@@ -193,13 +194,23 @@ async def async_setup_entry(
     device turned out not to have while setting up (registers it refused,
     modules it does not carry).
     """
-    keys = entry.runtime_data.coordinator.driver.available_keys()
+    coordinator = entry.runtime_data.coordinator
+    counted = counted_keys(coordinator.driver.available_keys())
     async_add_entities(
-        (MonotonicEnergySensor if description.monotonic else EnergyOrchestratorSensor)(
-            entry, description
-        )
-        for description in map(describe, sorted(keys))
+        _sensor_class(description, counted)(entry, description)
+        for description in map(describe, sorted(coordinator.available_keys()))
     )
+
+
+def _sensor_class(
+    description: EnergyOrchestratorSensorEntityDescription, counted: set[str]
+) -> type[EnergyOrchestratorSensor]:
+    """Return the class of a key's sensor: counted, monotonic, or plain."""
+    if description.key in counted:
+        return CountedEnergySensor
+    if description.monotonic:
+        return MonotonicEnergySensor
+    return EnergyOrchestratorSensor
 
 
 class EnergyOrchestratorSensor(EnergyOrchestratorEntity, SensorEntity):
@@ -257,3 +268,35 @@ class MonotonicEnergySensor(EnergyOrchestratorSensor, RestoreSensor):
             )
             self._drop_logged = True
         return self._highest
+
+
+class CountedEnergySensor(EnergyOrchestratorSensor, RestoreSensor):
+    """A battery's energy total counted from its power (it keeps none itself).
+
+    The coordinator counts; this sensor hands it the total it showed before
+    a restart, so the count goes on from there (the restart's gap is not
+    counted), and shows nothing until then. The total only ever grows.
+    """
+
+    @override
+    async def async_added_to_hass(self) -> None:
+        """Give the coordinator the total shown before the restart."""
+        await super().async_added_to_hass()
+        restored: float | None = None
+        if (data := await self.async_get_last_sensor_data()) is not None and isinstance(
+            data.native_value, int | float
+        ):
+            restored = float(data.native_value)
+        self.coordinator.battery_energy.restore(self.entity_description.key, restored)
+
+    @property
+    @override
+    def available(self) -> bool:
+        """Return whether the device answers and the total is known."""
+        return self.coordinator.last_update_success and self.native_value is not None
+
+    @property
+    @override
+    def native_value(self) -> StateType:
+        """Return the counted total (Wh)."""
+        return self.coordinator.battery_energy.total(self.entity_description.key)

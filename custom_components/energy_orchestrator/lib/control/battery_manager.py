@@ -23,6 +23,7 @@ from .battery_states import (
     machine_state_from,
 )
 from .coulomb import CoulombCounter, counter_state_from
+from .energy_counter import BatteryEnergyCounter
 from .soc_estimator import BatterySample, SocEstimator, counter_limits
 
 __all__ = [
@@ -57,6 +58,9 @@ class BatteryStatus:
     soc_source: str
     ah_charged: float
     ah_discharged: float
+    # Energy counted from voltage x current (or power), for the Energy dashboard.
+    energy_charged_wh: float
+    energy_discharged_wh: float
     coulombic_efficiency: float  # 0..1
     learned_capacity_ah: float
     state_of_health: float  # %
@@ -88,6 +92,7 @@ class BatteryManager:
         self.settings = settings
         self.local_tz = local_tz
         limits = counter_limits(settings)
+        self.energy = BatteryEnergyCounter()
         if saved is None:
             self.counter = CoulombCounter(limits)
             self.machine = BatteryStateMachine.starting(_state_limits(settings), now)
@@ -100,6 +105,9 @@ class BatteryManager:
             try:
                 counter_state = counter_state_from(saved["counter"])
                 memory = machine_state_from(saved["machine"])
+                # Saved before energy was counted: it counts from 0 on.
+                if "energy" in saved:
+                    self.energy = BatteryEnergyCounter.from_snapshot(saved["energy"])
             except (KeyError, TypeError, ValueError) as err:
                 raise SavedStateError(f"saved state is damaged: {err}") from err
             self.counter = CoulombCounter(limits, counter_state)
@@ -117,6 +125,7 @@ class BatteryManager:
         voltage = self.estimator.update(
             now, sample, idle=self.machine.memory.state is BatteryState.REST
         )
+        self._count_energy(now, sample, voltage)
         soc = self.counter.soc
         transition = self.machine.step(
             now,
@@ -126,6 +135,19 @@ class BatteryManager:
         )
         self._status = self._make_status(now, transition)
         return self._status
+
+    def _count_energy(
+        self, now: datetime, sample: BatterySample, voltage: float | None
+    ) -> None:
+        """Count the sample's power: measured, else the plausible voltage x current."""
+        power = sample.power_w if is_finite(sample.power_w) else None
+        if power is None and voltage is not None and is_finite(sample.current_a):
+            assert sample.current_a is not None
+            power = voltage * sample.current_a
+        if power is None:
+            self.energy.interrupt()
+        else:
+            self.energy.add(now.timestamp(), power)
 
     def request_mode(
         self, now: datetime, mode: BatteryMode, until: datetime | None = None
@@ -157,6 +179,7 @@ class BatteryManager:
             "version": SNAPSHOT_VERSION,
             "counter": self.counter.snapshot(),
             "machine": self.machine.snapshot(),
+            "energy": self.energy.snapshot(),
         }
 
     def _make_status(
@@ -174,6 +197,8 @@ class BatteryManager:
             soc_source=counter.source,
             ah_charged=counter.ah_charged,
             ah_discharged=counter.ah_discharged,
+            energy_charged_wh=self.energy.charged_wh,
+            energy_discharged_wh=self.energy.discharged_wh,
             coulombic_efficiency=counter.efficiency,
             learned_capacity_ah=counter.capacity_ah,
             state_of_health=self.counter.state_of_health,
