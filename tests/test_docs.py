@@ -435,3 +435,16 @@ def test_strings_render_as_written() -> None:
         for line in _markdown_hazards(text)
     ]
     assert not hazards
+
+
+def test_every_repair_issue_says_what_to_do() -> None:
+    """An informative issue has a description; a fixable one the form of its fix."""
+    issues = json.loads((PACKAGE / "strings.json").read_text())["issues"]
+    for key, texts in issues.items():
+        assert texts["title"], key
+        if "fix_flow" in texts:
+            assert "description" not in texts, key
+            for step in texts["fix_flow"]["step"].values():
+                assert step["description"] and step["data"], key
+        else:
+            assert texts["description"], key
