@@ -445,6 +445,7 @@ def test_every_repair_issue_says_what_to_do() -> None:
         if "fix_flow" in texts:
             assert "description" not in texts, key
             for step in texts["fix_flow"]["step"].values():
-                assert step["description"] and step["data"], key
+                assert step["description"], key
+                assert step["data"], key
         else:
             assert texts["description"], key
