@@ -362,3 +362,90 @@ def test_every_peak_shaving_form_field_is_labelled() -> None:
         fields = {str(key) for key in schema.schema}
         assert fields <= set(texts["data"]), (name, fields - set(texts["data"]))
         assert set(texts.get("data_description", {})) <= fields, name
+
+
+# What Markdown reads as a block at the start of a line: a quote, a heading,
+# a list item, a thematic break or setext underline, a table row, HTML, and
+# an indented code block.
+_MARKDOWN_BLOCK = re.compile(
+    r"^(?: {4}|\t| {0,3}(?:>|#{1,6}(?:\s|$)|[-+*](?:\s|$)|\d{1,9}[.)](?:\s|$)"
+    r"|[-=_*]{3,}\s*$|\||<))"
+)
+# What it reads inline: emphasis, code and HTML tags (dropped by the frontend).
+_MARKDOWN_INLINE = re.compile(r"(?<!\w)[_*]\S|\S[_*](?!\w)|`|<[A-Za-z/!?]")
+
+
+def _markdown_hazards(text: str) -> list[str]:
+    """Return the lines of a text Markdown would not show as they are written.
+
+    Placeholders (``{entity_id}``) are filled in before the text is rendered
+    and are left out.
+    """
+    hazards = []
+    for line in re.sub(r"\{\w+\}", "x", text).splitlines():
+        if _MARKDOWN_BLOCK.match(line) or _MARKDOWN_INLINE.search(line):
+            hazards.append(line)
+    return hazards
+
+
+def _strings(texts: object, path: str = "") -> list[tuple[str, str]]:
+    """Return every text of strings.json with where it is."""
+    if isinstance(texts, dict):
+        return [
+            item
+            for key, value in texts.items()
+            for item in _strings(value, f"{path}.{key}" if path else key)
+        ]
+    return [(path, texts)] if isinstance(texts, str) else []
+
+
+def test_markdown_hazards_are_found() -> None:
+    """The check itself: each of these renders otherwise than written."""
+    for text in (
+        "> 0 when importing.",
+        "# of phases",
+        "- a list",
+        "1. first",
+        "2) second",
+        "see the _note_",
+        "*bold*",
+        "use `eo`",
+        "a <b>tag</b>",
+        "first line\n    code",
+        "---",
+        "| a | b |",
+    ):
+        assert _markdown_hazards(text), text
+    for text in (
+        "Positive when importing (> 0).",
+        "The output {entity_id} is missing.",
+        "0.34-1, 25 A at 230 V is 5750 W",
+        "1 or 3 phases",
+        "-5000 to 5000 W",
+    ):
+        assert not _markdown_hazards(text), text
+
+
+def test_strings_render_as_written() -> None:
+    """The frontend renders form and repair texts as Markdown: none may read as it."""
+    strings = json.loads((PACKAGE / "strings.json").read_text())
+    hazards = [
+        f"{path}: {line}"
+        for path, text in _strings(strings)
+        for line in _markdown_hazards(text)
+    ]
+    assert not hazards
+
+
+def test_every_repair_issue_says_what_to_do() -> None:
+    """An informative issue has a description; a fixable one the form of its fix."""
+    issues = json.loads((PACKAGE / "strings.json").read_text())["issues"]
+    for key, texts in issues.items():
+        assert texts["title"], key
+        if "fix_flow" in texts:
+            assert "description" not in texts, key
+            for step in texts["fix_flow"]["step"].values():
+                assert step["description"], key
+                assert step["data"], key
+        else:
+            assert texts["description"], key

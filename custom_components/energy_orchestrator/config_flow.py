@@ -100,7 +100,7 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
         return await self._async_step_controller(
             KIND_PEAK_SHAVING,
             peak_flow.STEP_PEAK_SHAVING,
-            peak_flow.validate_peak_shaving,
+            lambda form: peak_flow.validate_peak_shaving(self.hass, form),
             user_input,
             errors=await peak_flow.async_check_pv_forecast(self.hass, user_input)
             if user_input is not None
@@ -114,7 +114,7 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
         return await self._async_step_controller(
             KIND_WALLBOX_MANAGER,
             wallbox_flow.STEP_WALLBOX_MANAGER,
-            wallbox_flow.validate_wallbox_manager,
+            lambda form: wallbox_flow.validate_wallbox_manager(self.hass, form),
             user_input,
         )
 

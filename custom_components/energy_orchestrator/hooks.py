@@ -18,6 +18,7 @@ from .const import (
     KIND_DEVICE,
     LOGGER,
 )
+from .controller.issues import async_watch_setup
 from .kinds import KINDS, kind_of, outputs_of
 from .services import async_setup_services
 
@@ -40,6 +41,16 @@ async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry[Any]) -> boo
     kind = kind_of(entry)
     await kind.async_setup(hass, entry)
     await hass.config_entries.async_forward_entry_setups(entry, list(kind.platforms))
+    if kind.form is not None and kind.setup_problems is not None:
+        # A controller says what keeps it from working as repair issues.
+        async_watch_setup(
+            hass,
+            entry,
+            entry.runtime_data.coordinator,
+            form=kind.form,
+            output_keys=kind.output_keys,
+            problems_of=kind.setup_problems,
+        )
     # Home Assistant 2026.10 still checks for a boolean here.
     return True
 

@@ -14,9 +14,14 @@ from homeassistant.config_entries import ConfigEntry, ConfigSubentryFlow, Option
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+import probatio
 
 from . import battery_manager, device, peak_shaving, wallbox_manager
-from .battery_manager.flow import BatteryManagerOptionsFlow
+from .battery_manager.flow import (
+    STEP_BATTERY_MANAGER,
+    BatteryManagerOptionsFlow,
+    setup_problems as battery_manager_problems,
+)
 from .const import (
     CONF_BATTERY_SETPOINT_ENTITY,
     CONF_CHARGE_SWITCH_ENTITY,
@@ -36,12 +41,19 @@ from .const import (
 )
 from .controller.base import async_remove_controller
 from .controller.diagnostics import controller_diagnostics
+from .controller.problems import SetupProblem
 from .device.diagnostics import device_diagnostics
 from .peak_shaving.flow import (
+    STEP_PEAK_SHAVING,
     SUBENTRY_FLOWS as PEAK_SHAVING_SUBENTRY_FLOWS,
     PeakShavingOptionsFlow,
+    setup_problems as peak_shaving_problems,
 )
-from .wallbox_manager.flow import WallboxManagerOptionsFlow
+from .wallbox_manager.flow import (
+    STEP_WALLBOX_MANAGER,
+    WallboxManagerOptionsFlow,
+    setup_problems as wallbox_manager_problems,
+)
 
 type PlatformSetup = Callable[
     [HomeAssistant, Any, AddConfigEntryEntitiesCallback], Awaitable[None]
@@ -69,6 +81,10 @@ class EntryKind:
     # controllers may drive one output, and the first one present is the
     # entry's unique id.
     output_keys: tuple[str, ...] = ()
+    # A controller's form (its entity fields are watched after it is added)
+    # and what else keeps an added entry from working: each is a repair issue.
+    form: probatio.Schema | None = None
+    setup_problems: Callable[[HomeAssistant, Any], list[SetupProblem]] | None = None
 
     def outputs(self, *parts: Mapping[str, Any]) -> list[str]:
         """Return the outputs named in an entry's data and its subentries' data."""
@@ -95,6 +111,8 @@ KINDS: Mapping[str, EntryKind] = {
             async_remove=async_remove_controller,
             diagnostics=controller_diagnostics,
             options_flow=BatteryManagerOptionsFlow,
+            form=STEP_BATTERY_MANAGER,
+            setup_problems=battery_manager_problems,
             output_keys=(
                 CONF_MODE_SELECT_ENTITY,
                 CONF_SETPOINT_ENTITY,
@@ -111,6 +129,8 @@ KINDS: Mapping[str, EntryKind] = {
             diagnostics=controller_diagnostics,
             options_flow=PeakShavingOptionsFlow,
             subentry_flows=PEAK_SHAVING_SUBENTRY_FLOWS,
+            form=STEP_PEAK_SHAVING,
+            setup_problems=peak_shaving_problems,
             output_keys=(CONF_BATTERY_SETPOINT_ENTITY,),
         ),
         EntryKind(
@@ -121,6 +141,8 @@ KINDS: Mapping[str, EntryKind] = {
             async_remove=async_remove_controller,
             diagnostics=controller_diagnostics,
             options_flow=WallboxManagerOptionsFlow,
+            form=STEP_WALLBOX_MANAGER,
+            setup_problems=wallbox_manager_problems,
             output_keys=(
                 CONF_CURRENT_ENTITY_OUT,
                 CONF_ENABLE_ENTITY,

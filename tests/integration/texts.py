@@ -49,3 +49,19 @@ def abort_shown(
     """Return the text the user reads when the flow aborts."""
     text: str = _texts(section, "abort")[result["reason"]]
     return text
+
+
+def issue_shown(issue: Any) -> tuple[str, str]:
+    """Return the title and the text a repair issue shows, filled in.
+
+    A fixable issue shows its repair flow's first step; an informative one
+    its description.
+    """
+    texts = STRINGS["issues"][issue.translation_key]
+    placeholders = issue.translation_placeholders or {}
+    text = (
+        next(iter(texts["fix_flow"]["step"].values()))["description"]
+        if issue.is_fixable
+        else texts["description"]
+    )
+    return texts["title"].format(**placeholders), text.format(**placeholders)

@@ -2,13 +2,13 @@
 
 Errors are found in the form, not at runtime: a battery without a current
 or power input, a select option the chosen entity does not offer, a setpoint
-outside the number's range, a floor above the ceiling.
+outside the number's range, a floor above the ceiling. What the outputs
+must do is watched after the entry is added too (``setup_problems``).
 """
 
 from collections.abc import Mapping
 from typing import Any
 
-from homeassistant.components.number import ATTR_MAX, ATTR_MIN
 from homeassistant.components.select import ATTR_OPTIONS
 from homeassistant.components.sensor import SensorDeviceClass
 from homeassistant.const import CONF_NAME
@@ -43,8 +43,10 @@ from ..const import (
 )
 from ..controller.flow import ControllerOptionsFlow
 from ..controller.outputs import NUMBER_DOMAINS, SELECT_DOMAINS, SWITCH_DOMAINS
+from ..controller.problems import SetupProblem, figure, form_errors, number_range
 from ..controller.selectors import choice_picker, sensor_picker
 from ..lib.control.battery_manager import Chemistry
+from .coordinator import BatteryManagerConfigEntry
 from .settings import (
     SETTING_CAPACITY_AH,
     SETTING_CELLS_IN_SERIES,
@@ -141,39 +143,76 @@ def validate_battery_manager(
     placeholders: dict[str, str] = {"error": ""}
     if not data.get(CONF_CURRENT_ENTITY) and not data.get(CONF_POWER_ENTITY):
         errors["base"] = "current_or_power_required"
-    if select_entity := data.get(CONF_MODE_SELECT_ENTITY):
-        state = hass.states.get(select_entity)
-        offered = state.attributes.get(ATTR_OPTIONS, []) if state else []
-        for key in _MODE_OPTIONS:
-            if not data.get(key):
-                errors[SECTION_OUTPUTS] = "mode_options_required"
-            elif state is not None and data[key] not in offered:
-                errors[SECTION_OUTPUTS] = "option_not_offered"
-                placeholders["error"] = (
-                    f"{select_entity} offers {', '.join(map(str, offered))};"
-                    f" not {data[key]}"
-                )
-    if number_entity := data.get(CONF_SETPOINT_ENTITY):
-        state = hass.states.get(number_entity)
-        for key in _SETPOINTS:
-            if data.get(key) is None:
-                errors[SECTION_OUTPUTS] = "setpoints_required"
-            elif state is not None and not (
-                state.attributes.get(ATTR_MIN, float("-inf"))
-                <= data[key]
-                <= state.attributes.get(ATTR_MAX, float("inf"))
-            ):
-                errors[SECTION_OUTPUTS] = "setpoint_out_of_range"
-                placeholders["error"] = (
-                    f"{number_entity} takes {state.attributes.get(ATTR_MIN)}"
-                    f" to {state.attributes.get(ATTR_MAX)}; not {data[key]}"
-                )
+    if data.get(CONF_MODE_SELECT_ENTITY) and not all(
+        data.get(key) for key in _MODE_OPTIONS
+    ):
+        errors[SECTION_OUTPUTS] = "mode_options_required"
+    elif data.get(CONF_SETPOINT_ENTITY) and any(
+        data.get(key) is None for key in _SETPOINTS
+    ):
+        errors[SECTION_OUTPUTS] = "setpoints_required"
+    else:
+        output_errors, placeholders = form_errors(
+            (mode_select_problem(hass, data), setpoint_problem(hass, data)),
+            field=SECTION_OUTPUTS,
+        )
+        errors |= output_errors
     options = default_options(
         Chemistry(data.pop(SETTING_CHEMISTRY)),
         int(data.pop(SETTING_CELLS_IN_SERIES)),
         float(data.pop(SETTING_CAPACITY_AH)),
     )
     return data, options, errors, placeholders
+
+
+def mode_select_problem(
+    hass: HomeAssistant, data: Mapping[str, Any]
+) -> SetupProblem | None:
+    """Return which option for charge, rest or sell the mode select does not offer."""
+    select_entity = data.get(CONF_MODE_SELECT_ENTITY)
+    state = hass.states.get(select_entity) if select_entity else None
+    if state is None or ATTR_OPTIONS not in state.attributes:
+        return None
+    offered = [str(option) for option in state.attributes[ATTR_OPTIONS]]
+    for key in _MODE_OPTIONS:
+        if data[key] not in offered:
+            return SetupProblem(
+                code="option_not_offered",
+                field=CONF_MODE_SELECT_ENTITY,
+                subject=state.entity_id,
+                detail=f"{state.entity_id} offers {', '.join(offered)}; not {data[key]}",
+            )
+    return None
+
+
+def setpoint_problem(
+    hass: HomeAssistant, data: Mapping[str, Any]
+) -> SetupProblem | None:
+    """Return which setpoint for charge, rest or sell the number does not take."""
+    number_entity = data.get(CONF_SETPOINT_ENTITY)
+    shown = number_range(hass, number_entity) if number_entity else None
+    if shown is None:
+        return None
+    for key in _SETPOINTS:
+        if not shown.lowest <= data[key] <= shown.highest:
+            return SetupProblem(
+                code="setpoint_out_of_range",
+                field=CONF_SETPOINT_ENTITY,
+                subject=str(number_entity),
+                detail=f"{number_entity} takes {shown}; not {figure(data[key])}",
+            )
+    return None
+
+
+def setup_problems(
+    hass: HomeAssistant, entry: BatteryManagerConfigEntry
+) -> list[SetupProblem]:
+    """Return what keeps an added battery manager from working: its outputs."""
+    problems = (
+        mode_select_problem(hass, entry.data),
+        setpoint_problem(hass, entry.data),
+    )
+    return [problem for problem in problems if problem is not None]
 
 
 class BatteryManagerOptionsFlow(ControllerOptionsFlow):

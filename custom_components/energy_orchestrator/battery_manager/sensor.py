@@ -9,7 +9,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from ..controller.entity import ControllerSensor, ControllerSensorEntityDescription
-from ..lib.control.battery_manager import BatteryState, BatteryStatus
+from ..lib.control.battery_manager import BatteryState, BatteryStatus, Reason
 from .coordinator import BatteryManagerConfigEntry
 
 # Amp-hours have no unit constant or device class in Home Assistant.
@@ -117,6 +117,13 @@ SENSORS: tuple[BatteryManagerSensorEntityDescription, ...] = (
             "since": status.state_since.isoformat(),
             "mode": status.mode.value,
         },
+    ),
+    ControllerSensorEntityDescription[BatteryStatus](
+        key="reason",
+        translation_key="battery_reason",
+        device_class=SensorDeviceClass.ENUM,
+        options=[reason.value for reason in Reason],
+        value_fn=lambda status: status.reason.value,
     ),
     ControllerSensorEntityDescription[BatteryStatus](
         key="time_in_state",

@@ -50,12 +50,24 @@ class ControllerEntity[CoordinatorT: DataUpdateCoordinator[Any]](
         self._attr_device_info = device_info
 
 
+def _always(status: object) -> bool:
+    """Return True: a figure that is always there when the step ran."""
+    return True
+
+
 @dataclass(frozen=True, kw_only=True)
 class ControllerSensorEntityDescription[StatusT](SensorEntityDescription):
-    """Describes a sensor showing one figure of a controller's status."""
+    """Describes a sensor showing one figure of a controller's status.
+
+    A figure ``value_fn`` gives as None is unknown: there is nothing yet (no
+    plan without history, no session's share before it took energy).
+    ``available_fn`` says when the figure cannot be trusted instead (its
+    inputs cannot be read): the sensor is then unavailable.
+    """
 
     value_fn: Callable[[StatusT], StateType | datetime]
     attributes_fn: Callable[[StatusT], Mapping[str, Any]] | None = None
+    available_fn: Callable[[StatusT], bool] = _always
 
 
 class ControllerSensor[StatusT](
@@ -74,8 +86,13 @@ class ControllerSensor[StatusT](
     @property
     @override
     def available(self) -> bool:
-        """Return whether the figure is known (one not yet estimated is not)."""
-        return super().available and self.native_value is not None
+        """Return whether the step ran and the figure can be trusted.
+
+        A figure there is nothing of yet stays available, its state unknown.
+        """
+        return super().available and self.entity_description.available_fn(
+            self.coordinator.data
+        )
 
     @property
     @override

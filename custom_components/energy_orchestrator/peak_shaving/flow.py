@@ -3,6 +3,12 @@
 A further battery (its own inverter, its own setpoint number) is a
 subentry of the peak-shaving entry, with the same fields as the entry's
 own battery.
+
+Peak shaving sets each battery's power both ways through one number in W:
+from minus to plus the battery's power. The forms refuse a number that
+cannot (a maximum charge or discharge power, which only caps what the
+inverter does; one in kW; one whose range is short of the battery's
+power), and ``setup_problems`` watches the same after the entry is added.
 """
 
 from collections.abc import Mapping
@@ -15,8 +21,9 @@ from homeassistant.config_entries import (
     ConfigSubentryFlow,
     SubentryFlowResult,
 )
-from homeassistant.const import CONF_NAME
+from homeassistant.const import CONF_NAME, STATE_UNAVAILABLE, STATE_UNKNOWN, UnitOfPower
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.issue_registry import IssueSeverity
 from homeassistant.helpers.selector import (
     BooleanSelector,
     ConfigEntrySelector,
@@ -58,12 +65,24 @@ from ..const import (
 )
 from ..controller.flow import ControllerOptionsFlow
 from ..controller.outputs import NUMBER_DOMAINS
+from ..controller.problems import (
+    OUTPUT_WRONG_UNIT,
+    SetupProblem,
+    figure,
+    form_errors,
+    number_range,
+)
 from ..controller.selectors import choice_picker, number_box, sensor_picker
 from ..lib.control.billing import BillingPeriod
 from ..lib.control.setpoint_limits import BatteryPhases
 from .batteries import battery_limits, voltage_guard
 from .coordinator import PeakShavingConfigEntry, settings_from
-from .pv_forecast import async_is_solar_forecast
+from .pv_forecast import SOLCAST_DETAILED_FORECAST, async_is_solar_forecast
+
+# The problems of a setpoint number, as the texts name them.
+SETPOINT_ONE_SIGN = "setpoint_one_sign"
+SETPOINT_RANGE_TOO_SMALL = "setpoint_range_too_small"
+PV_FORECAST_ENTRY_MISSING = "pv_forecast_entry_missing"
 
 # What a battery is set up with: the entry's own in its options, a further
 # one in its subentry.
@@ -230,15 +249,130 @@ def validate_options(
 
 
 def validate_peak_shaving(
-    user_input: Mapping[str, Any],
+    hass: HomeAssistant, user_input: Mapping[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str], dict[str, str]]:
-    """Split the form into entry data and options; check them."""
+    """Split the form into entry data and options; check them and the entities."""
     data = {key: value for key, value in user_input.items() if key not in _OPTION_KEYS}
     options, errors, placeholders = validate_options(user_input, data, adding=True)
     if data.get(CONF_PV_FORECAST_ENTITY) and data.get(CONF_PV_FORECAST_ENTRY):
         # Which would it be? One forecast, from one source.
         errors[CONF_PV_FORECAST_ENTRY] = "pv_forecast_twice"
+    if errors:
+        return data, options, errors, placeholders
+    errors, placeholders = form_errors(
+        (
+            pv_forecast_sensor_problem(hass, data.get(CONF_PV_FORECAST_ENTITY)),
+            setpoint_problem(
+                hass, data[CONF_BATTERY_SETPOINT_ENTITY], options[CONF_BATTERY_MAX_KW]
+            ),
+        )
+    )
     return data, options, errors, placeholders
+
+
+def pv_forecast_sensor_problem(
+    hass: HomeAssistant, entity_id: str | None
+) -> SetupProblem | None:
+    """Return why a PV forecast sensor gives no forecast, None when it does.
+
+    Only Solcast's detailed forecast is read from a sensor; any other would
+    be ignored in silence, PV forecast from history. A sensor that cannot
+    be read now is not judged.
+    """
+    state = hass.states.get(entity_id) if entity_id else None
+    if (
+        state is None
+        or state.state in (STATE_UNAVAILABLE, STATE_UNKNOWN)
+        or SOLCAST_DETAILED_FORECAST in state.attributes
+    ):
+        return None
+    return SetupProblem(
+        code="not_a_pv_forecast_sensor",
+        field=CONF_PV_FORECAST_ENTITY,
+        subject=state.entity_id,
+        detail=state.entity_id,
+    )
+
+
+def setpoint_problem(
+    hass: HomeAssistant,
+    entity_id: str,
+    battery_max_kw: float,
+    *,
+    subentry_id: str | None = None,
+) -> SetupProblem | None:
+    """Return why a battery's setpoint number cannot set its power, None when it can.
+
+    The battery is set from minus to plus its power, in W; turning the
+    sign round (``CONF_INVERT_SETPOINT``) changes neither end. A number
+    that shows no range (missing, unavailable) is not judged.
+    """
+    shown = number_range(hass, entity_id)
+    if shown is None:
+        return None
+    power_w = float(battery_max_kw) * 1000
+
+    def problem(code: str, detail: str) -> SetupProblem:
+        """Return the problem of this number."""
+        return SetupProblem(
+            code=code,
+            field=CONF_BATTERY_SETPOINT_ENTITY,
+            subject=entity_id,
+            detail=detail,
+            subentry_id=subentry_id,
+        )
+
+    if shown.unit and shown.unit != UnitOfPower.WATT:
+        return problem(
+            OUTPUT_WRONG_UNIT, f"{entity_id} is in {shown.unit}; peak shaving sets W"
+        )
+    if shown.lowest >= 0 or shown.highest <= 0:
+        return problem(SETPOINT_ONE_SIGN, f"{entity_id} takes {shown}")
+    if shown.lowest > -power_w or shown.highest < power_w:
+        return problem(
+            SETPOINT_RANGE_TOO_SMALL,
+            f"{entity_id} takes {shown}; the battery's power is {figure(power_w)} W",
+        )
+    return None
+
+
+def setup_problems(
+    hass: HomeAssistant, entry: PeakShavingConfigEntry
+) -> list[SetupProblem]:
+    """Return what keeps an added peak shaving from working, as its forms would.
+
+    Each battery's setpoint number, and the solar forecast service: one
+    that was removed leaves PV to history, which works, less well.
+    """
+    problems = [
+        setpoint_problem(
+            hass,
+            entry.data[CONF_BATTERY_SETPOINT_ENTITY],
+            entry.options[CONF_BATTERY_MAX_KW],
+        ),
+        *(
+            setpoint_problem(
+                hass,
+                subentry.data[CONF_BATTERY_SETPOINT_ENTITY],
+                subentry.data[CONF_BATTERY_MAX_KW],
+                subentry_id=subentry.subentry_id,
+            )
+            for subentry in entry.subentries.values()
+            if subentry.subentry_type == SUBENTRY_BATTERY
+        ),
+    ]
+    forecast_entry = entry.data.get(CONF_PV_FORECAST_ENTRY)
+    if forecast_entry and hass.config_entries.async_get_entry(forecast_entry) is None:
+        problems.append(
+            SetupProblem(
+                code=PV_FORECAST_ENTRY_MISSING,
+                field=CONF_PV_FORECAST_ENTRY,
+                subject=forecast_entry,
+                fixable=True,
+                severity=IssueSeverity.WARNING,
+            )
+        )
+    return [problem for problem in problems if problem is not None]
 
 
 async def async_check_pv_forecast(
@@ -345,6 +479,16 @@ class BatterySubentryFlow(ConfigSubentryFlow):
             data, errors, placeholders = validate_battery(
                 user_input, entry, subentry.subentry_id if subentry else None
             )
+            if not errors:
+                errors, placeholders = form_errors(
+                    (
+                        setpoint_problem(
+                            self.hass,
+                            data[CONF_BATTERY_SETPOINT_ENTITY],
+                            data[CONF_BATTERY_MAX_KW],
+                        ),
+                    )
+                )
             if not errors and (
                 claimed := _async_claimed_setpoint(self.hass, entry, data)
             ):
@@ -386,8 +530,23 @@ class PeakShavingOptionsFlow(ControllerOptionsFlow):
     def validate_input(
         self, user_input: Mapping[str, Any]
     ) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
-        """Check the settings against the inputs the entry was added with."""
-        return validate_options(user_input, self.config_entry.data)
+        """Check the settings against the inputs the entry was added with.
+
+        The battery's power must stay within its setpoint's range; what
+        the setpoint itself cannot do is not for this form (a repair says
+        it), so it does not keep the other settings from being changed.
+        """
+        data = self.config_entry.data
+        options, errors, placeholders = validate_options(user_input, data)
+        if errors:
+            return options, errors, placeholders
+        problem = setpoint_problem(
+            self.hass, data[CONF_BATTERY_SETPOINT_ENTITY], options[CONF_BATTERY_MAX_KW]
+        )
+        if problem is None or problem.code != SETPOINT_RANGE_TOO_SMALL:
+            return options, errors, placeholders
+        errors, placeholders = form_errors((problem,), field=CONF_BATTERY_MAX_KW)
+        return options, errors, placeholders
 
     async def async_step_peak_shaving(
         self, user_input: dict[str, Any] | None = None

@@ -20,6 +20,9 @@ from homeassistant.util import dt as dt_util
 from ..const import LOGGER
 from ..lib.control.forecast import energy_periods_to_power
 
+# The attribute of a Solcast sensor that holds its half-hourly forecast.
+SOLCAST_DETAILED_FORECAST = "detailedForecast"
+
 
 def solcast_series(state: State | None) -> list[tuple[datetime, float]]:
     """Return a PV forecast sensor's series in W, when it carries one.
@@ -30,7 +33,7 @@ def solcast_series(state: State | None) -> list[tuple[datetime, float]]:
     if state is None:
         return []
     series: list[tuple[datetime, float]] = []
-    for row in state.attributes.get("detailedForecast") or ():
+    for row in state.attributes.get(SOLCAST_DETAILED_FORECAST) or ():
         try:
             start = dt_util.parse_datetime(str(row["period_start"]))
             watts = float(row["pv_estimate"]) * 1000

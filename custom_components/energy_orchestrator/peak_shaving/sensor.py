@@ -1,6 +1,7 @@
 """Sensors of peak shaving: its state, the limit in force, the plan."""
 
 from collections.abc import Callable, Mapping
+import dataclasses
 from typing import Any
 
 from homeassistant.components.sensor import (
@@ -14,12 +15,21 @@ from homeassistant.helpers.typing import StateType
 
 from ..const import CONF_PHASE_LIMIT_W
 from ..controller.entity import ControllerSensor, ControllerSensorEntityDescription
-from ..lib.control.peak_shaving import PeakShavingStatus, ShavingState
+from ..lib.control.peak_shaving import (
+    PeakShavingStatus,
+    ShavingReason,
+    ShavingState,
+)
 from .coordinator import PeakShavingConfigEntry
 
 type PeakShavingSensorEntityDescription = ControllerSensorEntityDescription[
     PeakShavingStatus
 ]
+
+
+# The steps that hold no limit, so measure nothing against one: a figure
+# measured against the limit is then unknown, not untrustworthy.
+_NOTHING_HELD = frozenset({ShavingReason.STOPPED, ShavingReason.NO_FORECAST_YET})
 
 
 def _power(
@@ -34,6 +44,23 @@ def _power(
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
         value_fn=value_fn,
+    )
+
+
+def _headroom(
+    key: str, value_fn: Callable[[PeakShavingStatus], float | None]
+) -> PeakShavingSensorEntityDescription:
+    """Return the description of a headroom: the meter read against a limit.
+
+    Missing while no limit is held (stopped, no forecast yet), it is
+    unknown; missing for any other reason (the meter or a phase cannot be
+    read), it cannot be trusted and is unavailable.
+    """
+    return dataclasses.replace(
+        _power(key, value_fn),
+        available_fn=lambda status: (
+            value_fn(status) is not None or status.reason in _NOTHING_HELD
+        ),
     )
 
 
@@ -68,6 +95,13 @@ SENSORS: tuple[PeakShavingSensorEntityDescription, ...] = (
             else None,
         },
     ),
+    ControllerSensorEntityDescription[PeakShavingStatus](
+        key="reason",
+        translation_key="peak_shaving_reason",
+        device_class=SensorDeviceClass.ENUM,
+        options=[reason.value for reason in ShavingReason],
+        value_fn=lambda status: status.reason.value,
+    ),
     _power("active_import_limit", lambda status: status.active_import_limit_w),
     ControllerSensorEntityDescription[PeakShavingStatus](
         key="planned_peak",
@@ -88,8 +122,8 @@ SENSORS: tuple[PeakShavingSensorEntityDescription, ...] = (
         suggested_display_precision=0,
         value_fn=lambda status: status.planned_soc_now,
     ),
-    _power("headroom", lambda status: status.headroom_w),
-    _power("phase_headroom", lambda status: status.phase_headroom_w),
+    _headroom("headroom", lambda status: status.headroom_w),
+    _headroom("phase_headroom", lambda status: status.phase_headroom_w),
     _power("billed_peak", lambda status: status.billed_peak_w),
     _power("battery_setpoint", lambda status: status.battery_setpoint_w),
 )

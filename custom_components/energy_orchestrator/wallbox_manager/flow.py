@@ -1,11 +1,17 @@
-"""The wallbox manager's forms: meters, wallbox entities and limits."""
+"""The wallbox manager's forms: meters, wallbox entities and limits.
+
+The charging current number must take every current the manager sets,
+from the minimum to the maximum current, in A; the forms refuse one that
+does not, and ``setup_problems`` watches the same after the entry is added.
+"""
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, override
 
 from homeassistant.components.sensor import SensorDeviceClass
 from homeassistant.config_entries import ConfigFlowResult
-from homeassistant.const import CONF_NAME
+from homeassistant.const import CONF_NAME, UnitOfElectricCurrent
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.selector import (
     EntitySelector,
     EntitySelectorConfig,
@@ -36,9 +42,19 @@ from ..const import (
 )
 from ..controller.flow import ControllerOptionsFlow
 from ..controller.outputs import NUMBER_DOMAINS, SELECT_DOMAINS, SWITCH_DOMAINS
+from ..controller.problems import (
+    OUTPUT_WRONG_UNIT,
+    SetupProblem,
+    figure,
+    form_errors,
+    number_range,
+)
 from ..controller.selectors import number_box, sensor_picker
 from ..lib.control.ev_charging import ChargeMode
-from .coordinator import limits_from
+from .coordinator import WallboxManagerConfigEntry, limits_from
+
+# The problem of a current number whose range is short, as the texts name it.
+CURRENT_OUT_OF_RANGE = "current_out_of_range"
 
 _OPTION_KEYS = (
     CONF_MIN_CURRENT_A,
@@ -134,15 +150,60 @@ def validate_options(
 
 
 def validate_wallbox_manager(
-    user_input: Mapping[str, Any],
+    hass: HomeAssistant, user_input: Mapping[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str], dict[str, str]]:
-    """Split the form into entry data and options; check them."""
+    """Split the form into entry data and options; check them and the entities."""
     options, errors, placeholders = validate_options(user_input)
     data = {key: value for key, value in user_input.items() if key not in _OPTION_KEYS}
     if not data.get(CONF_ENABLE_ENTITY):
         # Without a switch the manager could not stop the car.
         errors[CONF_ENABLE_ENTITY] = "enable_required"
+    if errors:
+        return data, options, errors, placeholders
+    errors, placeholders = form_errors(
+        (current_problem(hass, data[CONF_CURRENT_ENTITY_OUT], options),)
+    )
     return data, options, errors, placeholders
+
+
+def current_problem(
+    hass: HomeAssistant, entity_id: str, options: Mapping[str, Any]
+) -> SetupProblem | None:
+    """Return why the charging current number cannot take the manager's currents.
+
+    None when it can, or when it shows no range (missing, unavailable).
+    """
+    shown = number_range(hass, entity_id)
+    if shown is None:
+        return None
+    if shown.unit and shown.unit != UnitOfElectricCurrent.AMPERE:
+        return SetupProblem(
+            code=OUTPUT_WRONG_UNIT,
+            field=CONF_CURRENT_ENTITY_OUT,
+            subject=entity_id,
+            detail=f"{entity_id} is in {shown.unit}; the wallbox manager sets A",
+        )
+    lowest = float(options[CONF_MIN_CURRENT_A])
+    highest = float(options[CONF_MAX_CURRENT_A])
+    if shown.lowest > lowest or shown.highest < highest:
+        return SetupProblem(
+            code=CURRENT_OUT_OF_RANGE,
+            field=CONF_CURRENT_ENTITY_OUT,
+            subject=entity_id,
+            detail=(
+                f"{entity_id} takes {shown}; the manager sets"
+                f" {figure(lowest)} to {figure(highest)} A"
+            ),
+        )
+    return None
+
+
+def setup_problems(
+    hass: HomeAssistant, entry: WallboxManagerConfigEntry
+) -> list[SetupProblem]:
+    """Return what keeps an added wallbox manager from working: its current number."""
+    problem = current_problem(hass, entry.data[CONF_CURRENT_ENTITY_OUT], entry.options)
+    return [problem] if problem else []
 
 
 class WallboxManagerOptionsFlow(ControllerOptionsFlow):
@@ -150,7 +211,26 @@ class WallboxManagerOptionsFlow(ControllerOptionsFlow):
 
     step_id = KIND_WALLBOX_MANAGER
     schema = staticmethod(options_schema)
-    validate = staticmethod(validate_options)
+
+    @override
+    def validate_input(
+        self, user_input: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
+        """Check the limits, and that the current number takes them.
+
+        What the number itself cannot do (its unit) is not for this form
+        (a repair says it), so it does not keep the limits from being changed.
+        """
+        options, errors, placeholders = validate_options(user_input)
+        if errors:
+            return options, errors, placeholders
+        problem = current_problem(
+            self.hass, self.config_entry.data[CONF_CURRENT_ENTITY_OUT], options
+        )
+        if problem is None or problem.code != CURRENT_OUT_OF_RANGE:
+            return options, errors, placeholders
+        errors, placeholders = form_errors((problem,), field="base")
+        return options, errors, placeholders
 
     async def async_step_wallbox_manager(
         self, user_input: dict[str, Any] | None = None

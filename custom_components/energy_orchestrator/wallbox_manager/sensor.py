@@ -6,7 +6,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from ..controller.entity import ControllerSensor, ControllerSensorEntityDescription
-from ..lib.control.ev_charging import EvStatus
+from ..lib.control.ev_charging import ChargingReason, EvStatus
 from .coordinator import WallboxManagerConfigEntry
 
 STATES = ["idle", "waiting", "charging", "switching_phases", "complete"]
@@ -29,6 +29,13 @@ SENSORS: tuple[ControllerSensorEntityDescription[EvStatus], ...] = (
             "reason": status.reason,
             "mode": status.mode.value,
         },
+    ),
+    ControllerSensorEntityDescription[EvStatus](
+        key="reason",
+        translation_key="wallbox_reason",
+        device_class=SensorDeviceClass.ENUM,
+        options=[reason.value for reason in ChargingReason],
+        value_fn=lambda status: status.reason.value,
     ),
     ControllerSensorEntityDescription[EvStatus](
         key="phases_in_use",

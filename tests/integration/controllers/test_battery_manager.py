@@ -422,7 +422,7 @@ async def test_config_flow_checks_the_outputs_against_their_entities(
         (
             {**setpoint, "setpoint_sell": -5000},
             "setpoint_out_of_range",
-            "input_number.battery_power takes -3000.0 to 3000.0; not -5000.0",
+            "input_number.battery_power takes -3000 to 3000; not -5000",
         ),
     ]
     for outputs, error, detail in refused:

@@ -218,6 +218,35 @@ async def test_inverted_setpoint_and_unavailable_inputs(
 
 
 @pytest.mark.usefixtures("setpoint")
+async def test_the_reason_says_why_and_what_there_is_nothing_of_yet_is_unknown(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    """No limit set and no history: idle, waiting for a forecast, no plan yet."""
+    entry = changed(entry, options={"import_limit_w": None})
+    report(hass, 1000, 0)
+    await setup(hass, entry)
+    assert hass.states.get(STATE).state == "idle"
+    assert hass.states.get("sensor.peak_shaving_reason").state == "no_forecast_yet"
+    nothing_yet = (
+        LIMIT,
+        "sensor.peak_shaving_planned_peak",
+        "sensor.peak_shaving_planned_state_of_charge",
+        "sensor.peak_shaving_headroom",
+    )
+    assert [hass.states.get(sensor).state for sensor in nothing_yet] == ["unknown"] * 4
+    # The meter gone, the headroom cannot be trusted; the plan is still not there.
+    hass.states.async_set(GRID, "unavailable")
+    await entry.runtime_data.coordinator.async_refresh()
+    assert hass.states.get("sensor.peak_shaving_reason").state == "inputs_unavailable"
+    assert [hass.states.get(sensor).state for sensor in nothing_yet] == [
+        "unknown",
+        "unknown",
+        "unknown",
+        "unavailable",
+    ]
+
+
+@pytest.mark.usefixtures("setpoint")
 async def test_actions_refuse_nonsense(
     hass: HomeAssistant, entry: MockConfigEntry
 ) -> None:

@@ -65,6 +65,26 @@ class PhaseChoice(StrEnum):
     THREE = "three"
 
 
+class ChargingReason(StrEnum):
+    """Why the wallbox manager is in its state."""
+
+    STARTED = "started"
+    OFF = "off"
+    NOT_CONNECTED = "not_connected"
+    TARGET_REACHED = "target_reached"
+    FAST = "fast"
+    INPUTS_UNAVAILABLE = "inputs_unavailable"
+    SURPLUS = "surplus"
+    SURPLUS_TOO_SMALL = "surplus_too_small"
+    SURPLUS_GONE = "surplus_gone"
+    DEADLINE = "deadline"
+    # The stages of a phase switch: stop, switch, pause, resume.
+    STOPPING = "stopping"
+    PHASES = "phases"
+    PAUSING = "pausing"
+    RESUMED = "resumed"
+
+
 @dataclass(frozen=True)
 class PvRoute:
     """A configuration of reconfigurable PV (a fourth inverter, contactors).
@@ -154,7 +174,7 @@ class EvStatus:
     command: EvCommand
     mode: ChargeMode
     state: str
-    reason: str
+    reason: ChargingReason
     phases_in_use: int
     available_w: float | None
     session_energy_wh: float
@@ -219,7 +239,7 @@ class EvChargingManager:
         self.memory = _Memory(phases=1)
         if saved is not None:
             self._restore(saved)
-        self._status = self._make_status(None, "idle", "started", None)
+        self._status = self._make_status(None, "idle", ChargingReason.STARTED, None)
 
     # --- the user's requests ---------------------------------------------
 
@@ -272,7 +292,11 @@ class EvChargingManager:
         memory = self.memory
         self._book(now, inputs)
         if memory.mode is ChargeMode.OFF or inputs.connected is False:
-            reason = "off" if memory.mode is ChargeMode.OFF else "not_connected"
+            reason = (
+                ChargingReason.OFF
+                if memory.mode is ChargeMode.OFF
+                else ChargingReason.NOT_CONNECTED
+            )
             return self._hold(
                 now, enable=False, state="idle", reason=reason, available=None
             )
@@ -281,7 +305,10 @@ class EvChargingManager:
         target = memory.target_energy_wh
         if target is not None and memory.session_wh >= target:
             return self._hold(
-                now, enable=False, state="complete", reason="target_reached"
+                now,
+                enable=False,
+                state="complete",
+                reason=ChargingReason.TARGET_REACHED,
             )
         if memory.mode is ChargeMode.FAST:
             return self._charge_at(
@@ -289,7 +316,7 @@ class EvChargingManager:
                 inputs,
                 current=self.limits.max_current_a,
                 phases=self._forced_phases(3),
-                reason="fast",
+                reason=ChargingReason.FAST,
                 available=None,
             )
         if memory.mode is ChargeMode.DEADLINE:
@@ -302,7 +329,7 @@ class EvChargingManager:
                 now,
                 enable=memory.enabled,
                 state="waiting",
-                reason="inputs_unavailable",
+                reason=ChargingReason.INPUTS_UNAVAILABLE,
                 available=None,
             )
         return self._follow_surplus(now, available, inputs)
@@ -373,14 +400,14 @@ class EvChargingManager:
                     inputs,
                     current=self._current(available, phases),
                     phases=phases,
-                    reason="surplus",
+                    reason=ChargingReason.SURPLUS,
                     available=available,
                 )
             return self._hold(
                 now,
                 enable=False,
                 state="waiting",
-                reason="surplus_too_small",
+                reason=ChargingReason.SURPLUS_TOO_SMALL,
                 available=available,
             )
         if memory.below_since is not None and now - memory.below_since >= DISABLE_DELAY:
@@ -388,7 +415,7 @@ class EvChargingManager:
                 now,
                 enable=False,
                 state="waiting",
-                reason="surplus_gone",
+                reason=ChargingReason.SURPLUS_GONE,
                 available=available,
             )
         # Keep charging at least at the minimum through a cloud.
@@ -397,7 +424,7 @@ class EvChargingManager:
             inputs,
             current=self._current(available, phases),
             phases=phases,
-            reason="surplus",
+            reason=ChargingReason.SURPLUS,
             available=available,
         )
 
@@ -519,7 +546,7 @@ class EvChargingManager:
             inputs,
             current=current,
             phases=phases,
-            reason="deadline",
+            reason=ChargingReason.DEADLINE,
             available=available,
         )
 
@@ -565,7 +592,7 @@ class EvChargingManager:
             now,
             enable=False,
             state="switching_phases",
-            reason="stopping",
+            reason=ChargingReason.STOPPING,
             available=None,
         )
 
@@ -585,7 +612,7 @@ class EvChargingManager:
                 now,
                 enable=False,
                 state="switching_phases",
-                reason="phases",
+                reason=ChargingReason.PHASES,
                 available=None,
             )
         if now - memory.switch_since < self.limits.switch_pause:
@@ -593,7 +620,7 @@ class EvChargingManager:
                 now,
                 enable=False,
                 state="switching_phases",
-                reason="pausing",
+                reason=ChargingReason.PAUSING,
                 available=None,
             )
         memory.switch_to = memory.switch_stage = memory.switch_since = None
@@ -603,7 +630,7 @@ class EvChargingManager:
             inputs,
             current=self._current(available, memory.phases),
             phases=memory.phases,
-            reason="resumed",
+            reason=ChargingReason.RESUMED,
             available=available,
             count=False,
         )
@@ -617,7 +644,7 @@ class EvChargingManager:
         *,
         current: float,
         phases: int,
-        reason: str,
+        reason: ChargingReason,
         available: float | None,
         count: bool = True,
     ) -> EvStatus:
@@ -646,7 +673,7 @@ class EvChargingManager:
         *,
         enable: bool,
         state: str,
-        reason: str,
+        reason: ChargingReason,
         available: float | None = None,
     ) -> EvStatus:
         """Command the wallbox on at its minimum, or off."""
@@ -683,7 +710,7 @@ class EvChargingManager:
         self,
         command: EvCommand | None,
         state: str,
-        reason: str,
+        reason: ChargingReason,
         available: float | None,
         now: datetime | None = None,
     ) -> EvStatus:
