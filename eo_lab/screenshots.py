@@ -108,7 +108,7 @@ _SERVED_LINE = re.compile(
 GRID_POWER = "sensor.eastron_sdm630_grid_power"
 GRID_POWER_PHASES = tuple(f"{GRID_POWER}_l{phase}" for phase in (1, 2, 3))
 GX = "victron_energy_gx_device"
-GX_BATTERY = "battery"  # the GX's battery monitor, a sub-device
+GX_BATTERY = f"{GX}_battery_monitor"  # the GX's battery monitor, a sub-device
 ALFEN = "alfen_eve_ng910"
 
 BATTERY_MANAGER_FORM: dict[str, Any] = {
@@ -116,10 +116,10 @@ BATTERY_MANAGER_FORM: dict[str, Any] = {
     "chemistry": "lfp",
     "cells_in_series": 16,
     "capacity_ah": 200,
-    "voltage_entity": f"sensor.{GX_BATTERY}_battery_voltage",
-    "current_entity": f"sensor.{GX_BATTERY}_battery_current",
-    "temperature_entity": f"sensor.{GX_BATTERY}_battery_temperature",
-    "bms_soc_entity": f"sensor.{GX_BATTERY}_battery_state_of_charge",
+    "voltage_entity": f"sensor.{GX_BATTERY}_voltage",
+    "current_entity": f"sensor.{GX_BATTERY}_current",
+    "temperature_entity": f"sensor.{GX_BATTERY}_temperature",
+    "bms_soc_entity": f"sensor.{GX_BATTERY}_state_of_charge",
     "outputs": {},
 }
 PEAK_SHAVING_FORM: dict[str, Any] = {
@@ -169,7 +169,7 @@ CONTROLLERS = (
 
 # The words of the add-device dialog (translations/en.json): what is clicked.
 INTEGRATION_NAME = "Energy Orchestrator"
-MENU_NETWORK = "Over the network (Modbus TCP or an RS485 gateway)"
+MENU_NETWORK = "A device on the network (Modbus TCP or an RS485 gateway)"
 NETWORK_FORM_TITLE = "Device on the network"
 FAMILY_LABEL = "Device family"
 FAMILY_SDM630 = "Eastron SDM630 (three-phase meter)"

@@ -11,6 +11,7 @@ from custom_components.energy_orchestrator.battery_manager import (
     select as battery_select,
     sensor as battery_sensor,
 )
+from custom_components.energy_orchestrator.lib.drivers.base import SubDeviceKind
 from custom_components.energy_orchestrator.lib.drivers.values import QUANTITIES
 from custom_components.energy_orchestrator.peak_shaving import (
     flow as peak_flow,
@@ -66,6 +67,26 @@ def test_devices_doc_lists_every_canonical_key() -> None:
         if f"`{key}`" not in devices and f"`{shortened}`" not in devices:
             missing.append(key)
     assert not missing
+
+
+def test_devices_doc_states_each_key_s_resolution() -> None:
+    """The resolution column is the one values.py rounds to."""
+    devices = (DOCS / "devices.md").read_text()
+    wrong = []
+    for row in re.findall(
+        r"^\| `([a-z0-9_]+)`[^|]*\| [^|]+ \| ([^|]+) \|", devices, re.M
+    ):
+        key, stated = row
+        quantity = QUANTITIES[key]
+        if quantity.options is not None:
+            expected = "–"
+        elif quantity.decimals == 0:
+            expected = "1"
+        else:
+            expected = f"{10**-quantity.decimals:.{quantity.decimals}f}"
+        if stated.strip() != expected:
+            wrong.append(f"{key}: {stated.strip()} (values.py: {expected})")
+    assert not wrong
 
 
 def test_every_relative_link_resolves() -> None:
@@ -155,10 +176,12 @@ def test_every_action_and_controller_entity_is_on_its_page() -> None:
         for platform, descriptions in platforms:
             for description in descriptions:
                 texts = strings["entity"][platform][description.translation_key]
-                if texts["name"] not in text:
-                    missing.append(f"{page}: {texts['name']}")
+                # The main feature is named by the controller's device.
+                name = texts.get("name", "named as its device")
+                if name not in text:
+                    missing.append(f"{page}: {name}")
                 missing.extend(
-                    f"{page}: {texts['name']}: {state}"
+                    f"{page}: {name}: {state}"
                     for state in getattr(description, "options", None) or ()
                     if f"`{state}`" not in text
                 )
@@ -252,7 +275,15 @@ def test_every_canonical_key_has_a_translated_name() -> None:
             *wallbox_sensor.SENSORS,
         )
     }
-    assert set(QUANTITIES) | controller_sensors == set(sensors)
+    # On a part (a PV input, a pack, a meter) a value's name leaves out what
+    # the part is: "part_pv_power" is "Power".
+    on_parts = {
+        f"part_{key}"
+        for key, quantity in QUANTITIES.items()
+        if quantity.options is None
+        and key.startswith(tuple(f"{kind}_" for kind in SubDeviceKind if kind))
+    }
+    assert set(QUANTITIES) | on_parts | controller_sensors == set(sensors)
     for key, quantity in QUANTITIES.items():
         if quantity.options is not None:
             assert set(sensors[key]["state"]) == set(quantity.options), key
@@ -323,7 +354,10 @@ def test_controller_entities_and_actions_are_translated() -> None:
     ):
         for description in descriptions:
             key = description.translation_key
-            assert "name" in strings["entity"][platform][key], key
+            # A name, or none where the entity is its device's main feature.
+            assert ("name" in strings["entity"][platform][key]) is (
+                description.name is not None
+            ), key
             assert key in icons["entity"][platform], key
             options = getattr(description, "options", None)
             if options:

@@ -1,4 +1,4 @@
-"""A SunSpec inverter in Home Assistant: sub-devices and a command entity."""
+"""SunSpec inverters in Home Assistant: sub-devices, their names, a command entity."""
 
 from collections.abc import AsyncIterator
 
@@ -7,6 +7,7 @@ from homeassistant.components.number import (
     DOMAIN as NUMBER_DOMAIN,
     SERVICE_SET_VALUE,
 )
+from homeassistant.components.sensor import DOMAIN as SENSOR_DOMAIN
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import (
     ATTR_ENTITY_ID,
@@ -40,11 +41,14 @@ async def inverter_port(site: SimulatedSite) -> AsyncIterator[int]:
         yield server.port
 
 
-async def _setup(hass: HomeAssistant, port: int) -> MockConfigEntry:
+def _entry(
+    hass: HomeAssistant, port: int, unit: int = 1, serial: str = DEFAULT_SERIAL
+) -> MockConfigEntry:
+    """Return the entry of a SunSpec inverter at a unit, added to Home Assistant."""
     entry = MockConfigEntry(
         domain=DOMAIN,
         minor_version=2,
-        unique_id=DEFAULT_SERIAL,
+        unique_id=serial,
         title="SunSpec inverter",
         data={
             CONF_KIND: "device",
@@ -52,15 +56,27 @@ async def _setup(hass: HomeAssistant, port: int) -> MockConfigEntry:
             "family": "sunspec",
             CONF_HOST: "127.0.0.1",
             CONF_PORT: port,
-            "unit_id": 1,
+            "unit_id": unit,
             "framing": "tcp",
         },
     )
     entry.add_to_hass(hass)
+    return entry
+
+
+async def _load(hass: HomeAssistant, entry: MockConfigEntry) -> MockConfigEntry:
+    """Set an entry up; return it loaded."""
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
     return entry
+
+
+async def _setup(
+    hass: HomeAssistant, port: int, unit: int = 1, serial: str = DEFAULT_SERIAL
+) -> MockConfigEntry:
+    """Add and set up a SunSpec inverter at a unit."""
+    return await _load(hass, _entry(hass, port, unit, serial))
 
 
 async def test_mppts_are_sub_devices_of_the_inverter(
@@ -75,15 +91,110 @@ async def test_mppts_are_sub_devices_of_the_inverter(
     )
     assert inverter is not None
     devices = dr.async_entries_for_config_entry(device_registry, entry.entry_id)
-    children = [d for d in devices if d.via_device_id == inverter.id]
-    # Named as the inverter names its trackers (model 160's IDStr).
-    assert {d.name for d in children} == {"PV1", "PV2", "Battery 1"}
+    children = {d.name: d for d in devices if d.via_device_id == inverter.id}
+    # Named within the inverter, as it names its trackers (model 160's IDStr).
+    parent = "Energy Orchestrator Simulated hybrid inverter"
+    assert inverter.name == parent
+    assert set(children) == {f"{parent} PV1", f"{parent} PV2", f"{parent} Battery 1"}
+    mppt1 = children[f"{parent} PV1"]
+    assert (mppt1.manufacturer, mppt1.model) == ("Energy Orchestrator", "MPP tracker")
+    # The battery has no common model of its own: its model is unknown, not
+    # the SunSpec model's label ("Battery Base Model").
+    assert children[f"{parent} Battery 1"].model is None
 
-    mppt1 = next(d for d in children if d.name == "PV1")
-    mppt1_entities = {
-        e.unique_id for e in er.async_entries_for_device(entity_registry, mppt1.id)
-    }
-    assert f"{DEFAULT_SERIAL}_mppt1/pv_power" in mppt1_entities
+    power = entity_registry.async_get_entity_id(
+        SENSOR_DOMAIN, DOMAIN, f"{DEFAULT_SERIAL}_mppt1/pv_power"
+    )
+    assert power is not None
+    assert entity_registry.async_get(power).device_id == mppt1.id  # type: ignore[union-attr]
+    # The tracker's name says it is PV: its power is "Power", not "PV power".
+    state = hass.states.get(power)
+    assert state is not None
+    assert state.name == f"{parent} PV1 Power"
+    current = hass.states.get(
+        entity_registry.async_get_entity_id(  # type: ignore[arg-type]
+            SENSOR_DOMAIN, DOMAIN, f"{DEFAULT_SERIAL}_battery1/battery_current"
+        )
+    )
+    assert current is not None
+    assert current.name == f"{parent} Battery 1 Current"
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_two_inverters_pv_inputs_have_entity_ids_of_their_own(
+    hass: HomeAssistant, site: SimulatedSite, entity_registry: er.EntityRegistry
+) -> None:
+    """A second inverter's PV1 is not taken for the first one's."""
+    fronius = SunSpecInverterEmulator(
+        site.site, sync=site.sync, serial_number="INV-A", manufacturer="Fronius"
+    )
+    sma = SunSpecInverterEmulator(
+        site.site, sync=site.sync, serial_number="INV-B", manufacturer="SMA"
+    )
+    devices = {1: fronius.sim_device(1), 2: sma.sim_device(2)}
+    async with serve_devices("127.0.0.1", 0, devices) as server:
+        first = await _setup(hass, server.port, 1, "INV-A")
+        second = await _setup(hass, server.port, 2, "INV-B")
+        entity_ids = {
+            serial: entity_registry.async_get_entity_id(
+                SENSOR_DOMAIN, DOMAIN, f"{serial}_mppt1/pv_power"
+            )
+            for serial in ("INV-A", "INV-B")
+        }
+        assert entity_ids == {
+            "INV-A": "sensor.fronius_simulated_hybrid_inverter_pv1_power",
+            "INV-B": "sensor.sma_simulated_hybrid_inverter_pv1_power",
+        }
+        for entry in (first, second):
+            await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_entity_ids_registered_under_the_old_names_are_kept(
+    hass: HomeAssistant, inverter_port: int, entity_registry: er.EntityRegistry
+) -> None:
+    """An entity registered before the parts carried their device's name keeps its id.
+
+    Home Assistant keys the registry by unique id, which the names never
+    touch: an existing installation's dashboards and automations go on.
+    """
+    entry = _entry(hass, inverter_port)
+    entity_registry.async_get_or_create(
+        SENSOR_DOMAIN,
+        DOMAIN,
+        f"{DEFAULT_SERIAL}_mppt1/pv_power",
+        suggested_object_id="pv1_pv_power",
+        config_entry=entry,
+    )
+    await _load(hass, entry)
+    assert (
+        entity_registry.async_get_entity_id(
+            SENSOR_DOMAIN, DOMAIN, f"{DEFAULT_SERIAL}_mppt1/pv_power"
+        )
+        == "sensor.pv1_pv_power"
+    )
+    state = hass.states.get("sensor.pv1_pv_power")
+    assert state is not None
+    assert state.name == "Energy Orchestrator Simulated hybrid inverter PV1 Power"
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_cell_voltages_show_millivolts(
+    hass: HomeAssistant, inverter_port: int, entity_registry: er.EntityRegistry
+) -> None:
+    """The spread between the highest and the lowest cell is a few millivolts."""
+    entry = await _setup(hass, inverter_port)
+    for key in ("cell_voltage_max", "cell_voltage_min"):
+        entity_id = entity_registry.async_get_entity_id(
+            SENSOR_DOMAIN, DOMAIN, f"{DEFAULT_SERIAL}_battery1/{key}"
+        )
+        assert entity_id is not None
+        registered = entity_registry.async_get(entity_id)
+        assert registered is not None
+        assert registered.options["sensor"]["suggested_display_precision"] == 3
+        state = hass.states.get(entity_id)
+        assert state is not None
+        # Read to the millivolt: no more decimals than that.
+        assert len(state.state.partition(".")[2]) <= 3, state.state
     await hass.config_entries.async_unload(entry.entry_id)
 
 

@@ -10,6 +10,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from ..controller.entity import ControllerSensor, ControllerSensorEntityDescription
 from ..lib.control.battery_manager import BatteryState, BatteryStatus, Reason
+from ..lib.rounding import PERCENT_DECIMALS, rounded
 from .coordinator import BatteryManagerConfigEntry
 
 # Amp-hours have no unit constant or device class in Home Assistant.
@@ -60,7 +61,8 @@ SENSORS: tuple[BatteryManagerSensorEntityDescription, ...] = (
     # battery's voltage and current (or power) inputs.
     ControllerSensorEntityDescription[BatteryStatus](
         key="battery_charge_energy",
-        translation_key="battery_charge_energy",
+        # The device is the battery: "Charge energy", not "Battery charge energy".
+        translation_key="part_battery_charge_energy",
         device_class=SensorDeviceClass.ENERGY,
         native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
         suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
@@ -70,7 +72,7 @@ SENSORS: tuple[BatteryManagerSensorEntityDescription, ...] = (
     ),
     ControllerSensorEntityDescription[BatteryStatus](
         key="battery_discharge_energy",
-        translation_key="battery_discharge_energy",
+        translation_key="part_battery_discharge_energy",
         device_class=SensorDeviceClass.ENERGY,
         native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
         suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
@@ -85,7 +87,10 @@ SENSORS: tuple[BatteryManagerSensorEntityDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
         suggested_display_precision=1,
-        value_fn=lambda status: status.coulombic_efficiency * 100,
+        # A ratio shown in %: rounded again, as 0.985 * 100 is 98.50000000000001.
+        value_fn=lambda status: rounded(
+            status.coulombic_efficiency * 100, PERCENT_DECIMALS
+        ),
     ),
     ControllerSensorEntityDescription[BatteryStatus](
         key="learned_capacity",
@@ -108,6 +113,8 @@ SENSORS: tuple[BatteryManagerSensorEntityDescription, ...] = (
     ControllerSensorEntityDescription[BatteryStatus](
         key="state",
         translation_key="battery_state",
+        # The manager's state is what the device is for: named by the device.
+        name=None,
         device_class=SensorDeviceClass.ENUM,
         options=[state.value for state in BatteryState],
         value_fn=lambda status: status.state.value,

@@ -70,13 +70,14 @@ async def async_setup_device(hass: HomeAssistant, entry: DeviceConfigEntry) -> N
     # The entry's unique id: the serial number, or for a family whose devices
     # report none, that and where the device is reached.
     unique_id = str(entry.unique_id)
+    name = f"{identity.manufacturer} {identity.model}"
     device_info = DeviceInfo(
         identifiers={(DOMAIN, unique_id)},
         manufacturer=identity.manufacturer,
         model=identity.model,
         serial_number=identity.serial_number,
         sw_version=identity.firmware,
-        name=f"{identity.manufacturer} {identity.model}",
+        name=name,
     )
     # Registered up front: a sub-device can only name the device it hangs off
     # once that device has an id.
@@ -84,10 +85,12 @@ async def async_setup_device(hass: HomeAssistant, entry: DeviceConfigEntry) -> N
     main_device = device_registry.async_get_or_create(
         config_entry_id=entry.entry_id, **device_info
     )
+    # A part is named within its device ("Fronius Symo PV1"), so a second
+    # inverter's PV1 is not taken for the first one's.
     sub_device_info = {
         sub.key: DeviceInfo(
             identifiers={(DOMAIN, f"{unique_id}_{sub.key}")},
-            name=sub.name,
+            name=f"{name} {sub.name}",
             manufacturer=sub.manufacturer or identity.manufacturer,
             model=sub.model,
             serial_number=sub.serial_number,

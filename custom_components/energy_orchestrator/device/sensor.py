@@ -29,7 +29,14 @@ from homeassistant.helpers.typing import StateType
 
 from ..const import LOGGER
 from ..lib.control.battery_energy import counted_keys
-from ..lib.drivers.values import Quantity, Readings, Unit, quantity_of
+from ..lib.drivers.base import SubDeviceKind
+from ..lib.drivers.values import (
+    SUB_DEVICE_SEPARATOR,
+    Quantity,
+    Readings,
+    Unit,
+    quantity_of,
+)
 from .coordinator import DeviceConfigEntry
 from .entity import EnergyOrchestratorEntity
 
@@ -44,7 +51,7 @@ class EnergyOrchestratorSensorEntityDescription(SensorEntityDescription):
 
 
 # How each unit of the value model shows in Home Assistant: device class,
-# unit, display precision.
+# unit, display precision (of kWh for energy, which is shown in kWh).
 _BY_UNIT: dict[Unit, tuple[SensorDeviceClass | None, str | None, int]] = {
     Unit.WATT: (SensorDeviceClass.POWER, UnitOfPower.WATT, 0),
     Unit.WATT_HOUR: (SensorDeviceClass.ENERGY, UnitOfEnergy.WATT_HOUR, 2),
@@ -65,6 +72,17 @@ _BY_UNIT: dict[Unit, tuple[SensorDeviceClass | None, str | None, int]] = {
     ),
     Unit.AMPERE_HOUR: (None, "Ah", 1),
     Unit.NONE: (None, None, 2),
+}
+
+# Display precision where a quantity's differs from its unit's: the spread
+# between the highest and the lowest cell is a few millivolts, a battery's
+# voltage moves by tens of them, counts are whole.
+_PRECISION_BY_KEY: dict[str, int] = {
+    "cell_voltage_min": 3,
+    "cell_voltage_max": 3,
+    "battery_voltage": 2,
+    "battery_cycles": 0,
+    "charger_phases": 0,
 }
 
 # What a user looks at: shown on the device page, enabled from the start.
@@ -141,15 +159,34 @@ def _value(key: str) -> Callable[[Readings], StateType]:
     return value
 
 
-def describe(key: str) -> EnergyOrchestratorSensorEntityDescription:
+def translation_key(quantity: Quantity, kind: SubDeviceKind) -> str:
+    """Return the key of a value's name: on a part, without what the part is.
+
+    A PV input's ``pv_power`` is its "Power" and a pack's ``battery_current``
+    its "Current": the device's name already says "PV1" or "Pack 1".
+    """
+    if (
+        kind is not SubDeviceKind.OTHER
+        and quantity.key.startswith(f"{kind}_")
+        and quantity.options is None
+    ):
+        return f"part_{quantity.key}"
+    return quantity.key
+
+
+def describe(
+    key: str, kind: SubDeviceKind = SubDeviceKind.OTHER
+) -> EnergyOrchestratorSensorEntityDescription:
     """Return the description of the sensor for a key (sub-device keys too).
 
     Everything follows from the key's quantity in the value model: device
-    class and unit from its unit, statistics from what it measures.
+    class and unit from its unit, statistics from what it measures. ``kind``
+    is what the sub-device the key belongs to is.
     """
     quantity: Quantity = quantity_of(key)
     base = quantity.key
     device_class, unit, precision = _BY_UNIT[quantity.unit]
+    precision = _PRECISION_BY_KEY.get(base, precision)
     state_class: SensorStateClass | None = SensorStateClass.MEASUREMENT
     options: list[str] | None = None
     if quantity.options is not None:
@@ -162,12 +199,10 @@ def describe(key: str) -> EnergyOrchestratorSensorEntityDescription:
     elif "power_factor" in base:
         device_class = SensorDeviceClass.POWER_FACTOR
     elif base == "battery_cycles":
-        state_class, precision = SensorStateClass.TOTAL_INCREASING, 0
-    elif base == "charger_phases":
-        precision = 0
+        state_class = SensorStateClass.TOTAL_INCREASING
     return EnergyOrchestratorSensorEntityDescription(
         key=key,
-        translation_key=base,
+        translation_key=translation_key(quantity, kind),
         device_class=device_class,
         native_unit_of_measurement=unit,
         suggested_unit_of_measurement=(
@@ -195,10 +230,19 @@ async def async_setup_entry(
     modules it does not carry).
     """
     coordinator = entry.runtime_data.coordinator
-    counted = counted_keys(coordinator.driver.available_keys())
+    driver = coordinator.driver
+    counted = counted_keys(driver.available_keys())
+    kinds = {sub.key: sub.kind for sub in driver.sub_devices}
+    descriptions = (
+        describe(
+            key,
+            kinds.get(key.rpartition(SUB_DEVICE_SEPARATOR)[0], SubDeviceKind.OTHER),
+        )
+        for key in sorted(coordinator.available_keys())
+    )
     async_add_entities(
         _sensor_class(description, counted)(entry, description)
-        for description in map(describe, sorted(coordinator.available_keys()))
+        for description in descriptions
     )
 
 

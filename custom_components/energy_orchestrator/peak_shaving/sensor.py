@@ -85,6 +85,8 @@ SENSORS: tuple[PeakShavingSensorEntityDescription, ...] = (
     ControllerSensorEntityDescription[PeakShavingStatus](
         key="state",
         translation_key="peak_shaving_state",
+        # Peak shaving's state is what the device is for: named by the device.
+        name=None,
         device_class=SensorDeviceClass.ENUM,
         options=[state.value for state in ShavingState],
         value_fn=lambda status: status.state.value,

@@ -22,6 +22,8 @@ SENSORS: tuple[ControllerSensorEntityDescription[EvStatus], ...] = (
     ControllerSensorEntityDescription[EvStatus](
         key="state",
         translation_key="wallbox_state",
+        # The manager's state is what the device is for: named by the device.
+        name=None,
         device_class=SensorDeviceClass.ENUM,
         options=STATES,
         value_fn=lambda status: status.state,
@@ -48,6 +50,7 @@ SENSORS: tuple[ControllerSensorEntityDescription[EvStatus], ...] = (
         device_class=SensorDeviceClass.CURRENT,
         native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
         state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
         value_fn=lambda status: (
             status.command.current_a if status.command.enable else 0.0
         ),
@@ -57,6 +60,7 @@ SENSORS: tuple[ControllerSensorEntityDescription[EvStatus], ...] = (
         translation_key="solar_share",
         native_unit_of_measurement=PERCENTAGE,
         state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
         value_fn=_share,
     ),
     ControllerSensorEntityDescription[EvStatus](

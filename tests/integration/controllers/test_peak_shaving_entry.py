@@ -32,7 +32,7 @@ GRID = "sensor.meter_grid_power"
 BATTERY = "sensor.inverter_battery_power"
 SOC = "sensor.bms_soc"
 SETPOINT = "input_number.battery_setpoint"
-STATE = "sensor.peak_shaving_peak_shaving"
+STATE = "sensor.peak_shaving"
 LIMIT = "sensor.peak_shaving_active_import_limit"
 
 

@@ -22,7 +22,7 @@ EV = "sensor.wallbox_power"
 CURRENT = "input_number.wallbox_current"
 ENABLE = "input_boolean.wallbox_charging"
 PHASES = "input_select.wallbox_phases"
-STATE = "sensor.wallbox_charging"
+STATE = "sensor.wallbox"
 MODE = "select.wallbox_charging_mode"
 T0 = datetime(2026, 6, 1, 10, tzinfo=UTC)
 

@@ -248,11 +248,13 @@ async def test_driver_against_the_captured_pb(peer: Callable[..., Any]) -> None:
     await driver.link.close()
     assert not poll.failed
     values = {key: reading.value for key, reading in poll.readings.items()}
+    # Rounded to each quantity's resolution: the pack's millivolts and
+    # milliamperes kept, their product (479.066652 W) to the 0.1 W.
     assert values == pytest.approx(
         {
             "battery_voltage": 26.852,
             "battery_current": 17.841,
-            "battery_power": 26.852 * 17.841,
+            "battery_power": 479.1,
             "battery_soc": 88,
             "battery_temperature": 29.6,
             "cell_voltage_min": 3.356,

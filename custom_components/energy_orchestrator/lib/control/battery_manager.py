@@ -11,6 +11,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
+from ..rounding import (
+    AMPERE_HOUR_DECIMALS,
+    PERCENT_DECIMALS,
+    RATIO_DECIMALS,
+    WATT_HOUR_DECIMALS,
+    rounded,
+)
 from .battery_model import Chemistry
 from .battery_settings import BatteryManagerSettings, SettingsError, is_finite
 from .battery_states import (
@@ -185,23 +192,29 @@ class BatteryManager:
     def _make_status(
         self, now: datetime, transition: Transition | None
     ) -> BatteryStatus:
-        """Assemble the status from the counter and the machine."""
+        """Assemble the status from the counter and the machine.
+
+        Its figures are rounded to what a battery's are worth (0.1 %,
+        0.01 Ah); the counter keeps counting at full precision.
+        """
         counter = self.counter.state
         memory = self.machine.memory
         return BatteryStatus(
             now=now,
-            soc=counter.soc * 100 if counter.soc is not None else None,
-            soc_uncertainty=counter.uncertainty * 100
+            soc=rounded(counter.soc * 100, PERCENT_DECIMALS)
+            if counter.soc is not None
+            else None,
+            soc_uncertainty=rounded(counter.uncertainty * 100, PERCENT_DECIMALS)
             if counter.soc is not None
             else None,
             soc_source=counter.source,
-            ah_charged=counter.ah_charged,
-            ah_discharged=counter.ah_discharged,
-            energy_charged_wh=self.energy.charged_wh,
-            energy_discharged_wh=self.energy.discharged_wh,
-            coulombic_efficiency=counter.efficiency,
-            learned_capacity_ah=counter.capacity_ah,
-            state_of_health=self.counter.state_of_health,
+            ah_charged=rounded(counter.ah_charged, AMPERE_HOUR_DECIMALS),
+            ah_discharged=rounded(counter.ah_discharged, AMPERE_HOUR_DECIMALS),
+            energy_charged_wh=rounded(self.energy.charged_wh, WATT_HOUR_DECIMALS),
+            energy_discharged_wh=rounded(self.energy.discharged_wh, WATT_HOUR_DECIMALS),
+            coulombic_efficiency=rounded(counter.efficiency, RATIO_DECIMALS),
+            learned_capacity_ah=rounded(counter.capacity_ah, AMPERE_HOUR_DECIMALS),
+            state_of_health=rounded(self.counter.state_of_health, PERCENT_DECIMALS),
             current_offset_a=counter.offset_a,
             state=memory.state,
             state_since=memory.since,

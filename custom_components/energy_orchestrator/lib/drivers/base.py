@@ -7,6 +7,7 @@ entities never call a driver's ``async_apply`` themselves.
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 import time
 from typing import ClassVar
 
@@ -29,11 +30,27 @@ from .values import Identity, Reading, Readings, make_reading
 MAIN = ""
 
 
+class SubDeviceKind(StrEnum):
+    """What a sub-device is, so the names of its values need not say it again.
+
+    The value is the prefix of the canonical keys the kind makes redundant:
+    a PV input's ``pv_power`` is its power, a pack's ``battery_current`` its
+    current, a meter's ``grid_power`` its power.
+    """
+
+    PV = "pv"
+    BATTERY = "battery"
+    METER = "grid"
+    OTHER = ""
+
+
 @dataclass(frozen=True, slots=True)
 class SubDevice:
     """A part of a device with values of its own (an MPPT, a pack, a meter).
 
-    ``key`` prefixes its values' keys (``"mppt1/pv_power"``).
+    ``key`` prefixes its values' keys (``"mppt1/pv_power"``). ``name`` is
+    the part's name within its device ("PV1", "Pack 2"); ``model`` what the
+    part is, None where the device does not say.
     """
 
     key: str
@@ -42,6 +59,7 @@ class SubDevice:
     model: str | None = None
     serial_number: str | None = None
     firmware: str | None = None
+    kind: SubDeviceKind = SubDeviceKind.OTHER
 
 
 @dataclass(slots=True)

@@ -87,7 +87,7 @@ class Point:
         value = float(raw)
         if not math.isfinite(value):
             return None
-        return value * self.scale
+        return scaled(value, self.scale)
 
     def encode(self, value: float) -> list[int]:
         """Return the registers that decode to ``value`` (for simulators)."""
@@ -124,7 +124,7 @@ class Point64(Point):
         value = float(raw)
         if not math.isfinite(value):
             return None
-        return value * self.scale
+        return scaled(value, self.scale)
 
     def encode(self, value: float) -> list[int]:
         """Return the registers that decode to ``value`` (for simulators)."""
@@ -143,6 +143,16 @@ class Point64(Point):
         if self.word_order is WordOrder.LITTLE:
             words.reverse()
         return b"".join(word.to_bytes(2, "big") for word in words)
+
+
+def scaled(value: float, scale: float) -> float:
+    """Return ``value * scale``, the nearest float to the decimal for 0.1, 0.01...
+
+    2301 * 0.1 is 230.10000000000002; 2301 / 10 is 230.1.
+    """
+    if 0 < abs(scale) < 1 and (divisor := 1 / scale).is_integer():
+        return value / divisor
+    return value * scale
 
 
 # Point types by the names register maps use: (DataType for the register

@@ -8,13 +8,27 @@ in the key's unit, with one sign convention for the whole project:
 - PV power >= 0.
 
 A value a device marks as not implemented, or one that cannot be trusted, is
-absent from the readings, never 0.
+absent from the readings, never 0. A value is rounded to its quantity's
+resolution (``UNIT_DECIMALS``, ``Quantity.resolution``).
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 import math
+
+from ..rounding import (
+    AMPERE_DECIMALS,
+    AMPERE_HOUR_DECIMALS,
+    CELSIUS_DECIMALS,
+    HERTZ_DECIMALS,
+    PERCENT_DECIMALS,
+    RATIO_DECIMALS,
+    VOLT_DECIMALS,
+    WATT_DECIMALS,
+    WATT_HOUR_DECIMALS,
+    rounded,
+)
 
 
 class Unit(StrEnum):
@@ -33,6 +47,23 @@ class Unit(StrEnum):
     NONE = ""
 
 
+# The resolution of each unit, in decimals (``lib/rounding.py``). A quantity
+# measured more finely says so (``Quantity.resolution``).
+UNIT_DECIMALS: Mapping[Unit, int] = {
+    Unit.WATT: WATT_DECIMALS,
+    Unit.WATT_HOUR: WATT_HOUR_DECIMALS,
+    Unit.VOLT: VOLT_DECIMALS,
+    Unit.AMPERE: AMPERE_DECIMALS,
+    Unit.PERCENT: PERCENT_DECIMALS,
+    Unit.CELSIUS: CELSIUS_DECIMALS,
+    Unit.HERTZ: HERTZ_DECIMALS,
+    Unit.VOLT_AMPERE: WATT_DECIMALS,
+    Unit.VOLT_AMPERE_REACTIVE: WATT_DECIMALS,
+    Unit.AMPERE_HOUR: AMPERE_HOUR_DECIMALS,
+    Unit.NONE: RATIO_DECIMALS,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Quantity:
     """What a canonical key means: its unit and a sentence for docs/devices.md."""
@@ -46,10 +77,33 @@ class Quantity:
     valid_max: float = math.inf
     # An enumerated quantity (an inverter's mode) takes one of these strings.
     options: tuple[str, ...] | None = None
+    # The resolution in decimals where it differs from the unit's (a cell's
+    # millivolts, a count of cycles: 0).
+    resolution: int | None = None
+
+    @property
+    def decimals(self) -> int:
+        """Return the decimals a value of this quantity is rounded to."""
+        return UNIT_DECIMALS[self.unit] if self.resolution is None else self.resolution
+
+    def round(self, value: float) -> float:
+        """Return a value rounded to the quantity's resolution.
+
+        A value of whole units (cycles, phases, Wh) is an int.
+        """
+        if self.decimals == 0:
+            return round(value)
+        return rounded(value, self.decimals)
 
 
 def _phases(
-    key: str, unit: Unit, description: str, valid_min: float, valid_max: float
+    key: str,
+    unit: Unit,
+    description: str,
+    valid_min: float,
+    valid_max: float,
+    *,
+    resolution: int | None = None,
 ) -> list[Quantity]:
     """Return the per-phase quantities l1..l3 of a quantity."""
     return [
@@ -59,6 +113,7 @@ def _phases(
             f"{description}, phase L{phase}",
             valid_min,
             valid_max,
+            resolution=resolution,
         )
         for phase in (1, 2, 3)
     ]
@@ -155,25 +210,39 @@ QUANTITIES: Mapping[str, Quantity] = {
         Quantity("ac_voltage_l1_l2", Unit.VOLT, "AC voltage L1 to L2", 0, 1000),
         Quantity("ac_voltage_l2_l3", Unit.VOLT, "AC voltage L2 to L3", 0, 1000),
         Quantity("ac_voltage_l3_l1", Unit.VOLT, "AC voltage L3 to L1", 0, 1000),
-        *_phases("ac_current", Unit.AMPERE, "AC current (magnitude)", 0, _MAX_CURRENT),
+        # A meter measures its phase currents to the milliampere.
+        *_phases(
+            "ac_current",
+            Unit.AMPERE,
+            "AC current (magnitude)",
+            0,
+            _MAX_CURRENT,
+            resolution=3,
+        ),
         Quantity(
             "ac_current_neutral",
             Unit.AMPERE,
             "AC current in the neutral conductor",
             0,
             _MAX_CURRENT,
+            resolution=3,
         ),
         *_phases("ac_power_factor", Unit.NONE, "Power factor (-1..1)", -1.0, 1.0),
         # A meter reads 0 Hz with no voltage on its terminals; anything else
         # outside the band no grid or inverter runs at is a bad read.
         Quantity("frequency", Unit.HERTZ, "AC frequency", 0, 100),
-        Quantity("battery_voltage", Unit.VOLT, "Battery voltage", 0, 2000),
+        # A BMS measures its pack to the millivolt and milliampere, and a
+        # cell: the imbalance between the highest and the lowest is a few mV.
+        Quantity(
+            "battery_voltage", Unit.VOLT, "Battery voltage", 0, 2000, resolution=3
+        ),
         Quantity(
             "battery_current",
             Unit.AMPERE,
             "Battery current; > 0 charging",
             -_MAX_CURRENT,
             _MAX_CURRENT,
+            resolution=3,
         ),
         Quantity(
             "battery_power",
@@ -184,8 +253,12 @@ QUANTITIES: Mapping[str, Quantity] = {
         ),
         Quantity("battery_soc", Unit.PERCENT, "Battery state of charge", 0, 100),
         Quantity("battery_temperature", Unit.CELSIUS, "Battery temperature", -60, 150),
-        Quantity("cell_voltage_min", Unit.VOLT, "Lowest cell voltage", 0, 10),
-        Quantity("cell_voltage_max", Unit.VOLT, "Highest cell voltage", 0, 10),
+        Quantity(
+            "cell_voltage_min", Unit.VOLT, "Lowest cell voltage", 0, 10, resolution=3
+        ),
+        Quantity(
+            "cell_voltage_max", Unit.VOLT, "Highest cell voltage", 0, 10, resolution=3
+        ),
         Quantity(
             "battery_charge_energy",
             Unit.WATT_HOUR,
@@ -215,7 +288,9 @@ QUANTITIES: Mapping[str, Quantity] = {
             0,
             1e6,
         ),
-        Quantity("battery_cycles", Unit.NONE, "Charge cycles counted", 0, 1e6),
+        Quantity(
+            "battery_cycles", Unit.NONE, "Charge cycles counted", 0, 1e6, resolution=0
+        ),
         Quantity(
             "battery_charge_current_limit",
             Unit.AMPERE,
@@ -236,6 +311,7 @@ QUANTITIES: Mapping[str, Quantity] = {
             "Highest voltage the battery may be charged to",
             0,
             2000,
+            resolution=2,
         ),
         Quantity(
             "battery_discharge_voltage_limit",
@@ -243,8 +319,9 @@ QUANTITIES: Mapping[str, Quantity] = {
             "Lowest voltage the battery may be discharged to",
             0,
             2000,
+            resolution=2,
         ),
-        Quantity("pv_voltage", Unit.VOLT, "PV (DC) voltage", 0, 2000),
+        Quantity("pv_voltage", Unit.VOLT, "PV (DC) voltage", 0, 2000, resolution=2),
         Quantity("pv_current", Unit.AMPERE, "PV (DC) current", 0, _MAX_CURRENT),
         Quantity(
             "ac_energy",
@@ -288,7 +365,14 @@ QUANTITIES: Mapping[str, Quantity] = {
         Quantity("ac_output_load", Unit.PERCENT, "Inverter output load", 0, 1000),
         Quantity("ac_input_voltage", Unit.VOLT, "Grid input voltage", 0, 1000),
         Quantity("ac_input_frequency", Unit.HERTZ, "Grid input frequency", 0, 100),
-        Quantity("dc_bus_voltage", Unit.VOLT, "Inverter DC bus voltage", 0, 2000),
+        Quantity(
+            "dc_bus_voltage",
+            Unit.VOLT,
+            "Inverter DC bus voltage",
+            0,
+            2000,
+            resolution=2,
+        ),
         Quantity(
             "inverter_temperature",
             Unit.CELSIUS,
@@ -360,7 +444,14 @@ QUANTITIES: Mapping[str, Quantity] = {
             0,
             100,
         ),
-        Quantity("charger_phases", Unit.NONE, "Phases the wallbox charges on", 1, 3),
+        Quantity(
+            "charger_phases",
+            Unit.NONE,
+            "Phases the wallbox charges on",
+            1,
+            3,
+            resolution=0,
+        ),
         Quantity(
             "charger_status",
             Unit.NONE,
@@ -429,7 +520,8 @@ def make_reading(key: str, value: float | str, timestamp: float) -> Reading | No
 
     NaN, infinities, values outside what the quantity can physically be, and
     an option an enumerated quantity does not have are bad reads: showing them
-    would show a wrong number, so they are dropped.
+    would show a wrong number, so they are dropped. A number is rounded to
+    its quantity's resolution, so no reading carries float noise or a -0.
     """
     quantity = quantity_of(key)
     if quantity.options is not None:
@@ -440,4 +532,4 @@ def make_reading(key: str, value: float | str, timestamp: float) -> Reading | No
         return None
     if not quantity.valid_min <= value <= quantity.valid_max:
         return None
-    return Reading(key, float(value), quantity.unit, timestamp)
+    return Reading(key, quantity.round(value), quantity.unit, timestamp)

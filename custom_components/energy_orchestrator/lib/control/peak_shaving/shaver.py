@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from ...rounding import PERCENT_DECIMALS, WATT_DECIMALS, rounded, rounded_or_none
 from ..battery_bank import BankState
 from ..billing import IntervalMeter, billing_period_key, interval_start_of
 from ..energy_planner import BatteryLimits, Plan
@@ -277,23 +278,32 @@ class PeakShaver:
         headroom: float | None = None,
         phase_headroom: float | None = None,
     ) -> PeakShavingStatus:
-        """Assemble the status."""
+        """Assemble the status, its figures rounded to what they are worth.
+
+        Powers are sums and averages of measured ones: 0.1 W, as the meters
+        they come from, so no -4e-12 W and no 968.000000000004 W.
+        """
         import_limit, export_limit = self.active_limits(now)
         plan = self.memory.plan
         capacity = self.battery.capacity_wh
         return PeakShavingStatus(
             state=state,
             reason=reason,
-            battery_setpoint_w=setpoint,
-            active_import_limit_w=import_limit
-            if import_limit is not None
-            else (self._level(None) if self.memory.started else None),
-            active_export_limit_w=export_limit,
-            headroom_w=headroom,
-            billed_average_w=self.meter.average_import_w(),
-            billed_peak_w=self.meter.billed_peak_w,
-            planned_peak_w=plan.peak_w if plan else None,
-            planned_soc_now=planned_soc(plan, capacity, now),
+            battery_setpoint_w=rounded(setpoint, WATT_DECIMALS),
+            active_import_limit_w=rounded_or_none(
+                import_limit
+                if import_limit is not None
+                else (self._level(None) if self.memory.started else None),
+                WATT_DECIMALS,
+            ),
+            active_export_limit_w=rounded_or_none(export_limit, WATT_DECIMALS),
+            headroom_w=rounded_or_none(headroom, WATT_DECIMALS),
+            billed_average_w=rounded(self.meter.average_import_w(), WATT_DECIMALS),
+            billed_peak_w=rounded(self.meter.billed_peak_w, WATT_DECIMALS),
+            planned_peak_w=rounded(plan.peak_w, WATT_DECIMALS) if plan else None,
+            planned_soc_now=rounded_or_none(
+                planned_soc(plan, capacity, now), PERCENT_DECIMALS
+            ),
             cannot_hold_from=plan.cannot_hold_from if plan else None,
             plan=plan_rows(plan, capacity),
             forecast_caution=self.forecaster.caution.caution,
@@ -301,7 +311,7 @@ class PeakShaver:
             heavy_stretch_h=self.memory.heavy_stretch.total_seconds() / 3600
             if self.memory.heavy_stretch
             else 0.0,
-            phase_headroom_w=phase_headroom,
+            phase_headroom_w=rounded_or_none(phase_headroom, WATT_DECIMALS),
         )
 
     def snapshot(self) -> dict[str, Any]:

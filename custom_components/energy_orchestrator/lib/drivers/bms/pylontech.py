@@ -36,7 +36,7 @@ import statistics
 import time
 from typing import ClassVar
 
-from ..base import MAIN, Poll, SubDevice
+from ..base import MAIN, Poll, SubDevice, SubDeviceKind
 from ..cadence import Cadence
 from ..errors import (
     BadResponseError,
@@ -316,6 +316,7 @@ class PylontechStack(SerialBmsDriver):
                     firmware=await self._optional(
                         address, Cid2.SOFTWARE_VERSION, parse_software_version, command
                     ),
+                    kind=SubDeviceKind.BATTERY,
                 )
             )
         self.commands = {}

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 import time
 from typing import ClassVar
 
-from ..base import MAIN, Driver, Poll, SubDevice
+from ..base import MAIN, Driver, Poll, SubDevice, SubDeviceKind
 from ..cadence import Cadence
 from ..commands import Command, CommandKind, CommandRejectedError
 from ..errors import (
@@ -54,6 +54,8 @@ from .mapping import (
 # A controller that stops re-issuing a limit leaves it for at most this long.
 DEFAULT_REVERT_TIMEOUT_S = 600
 _MPPT_GROUP = "module"
+# What an MPPT module of model 160 is: one PV input and its tracker.
+MPPT_MODEL = "MPP tracker"
 _MPPT_READINGS = ("DCA", "DCV", "DCW")
 
 type Control = PowerLimitControl | StoragePowerControl
@@ -247,7 +249,7 @@ class SunSpecDriver(Driver):
                 self.grid_code_settings[block.model_id] = values.as_plain()
                 continue
             self._learn_control(block, values)
-            part = parts.part_of(role, block)
+            part = parts.part_of(role)
             maps = key_maps(role, export_positive_meter=self.export_positive_meters)
             if role is Role.CONTROLS and Role.DER_CONTROLS in roles:
                 # The limit is read where it is set: 704 (see _learn_control).
@@ -294,7 +296,9 @@ class SunSpecDriver(Driver):
             part = f"mppt{len(self.sub_devices_of('mppt')) + 1}"
             label = module.get("IDStr")
             name = label if isinstance(label, str) else f"MPPT {index + 1}"
-            self.sub_devices.append(SubDevice(part, name))
+            self.sub_devices.append(
+                SubDevice(part, name, model=MPPT_MODEL, kind=SubDeviceKind.PV)
+            )
             parts.append(part)
             keys.update(
                 _key(part, key_map.key)
@@ -498,15 +502,15 @@ def _identity(common: GroupValues) -> Identity:
 
 
 def _sub_device(
-    part: str, name: str, block: ModelBlock, common: GroupValues | None
+    part: str, name: str, kind: SubDeviceKind, common: GroupValues | None
 ) -> SubDevice:
     """Return a meter or battery sub-device, with its common model if any.
 
-    Without one, the model's label says what it is ("wye-connect three
-    phase (abcn) meter").
+    Without one, its model is unknown: the SunSpec model's label ("Battery
+    Base Model") says how it is described, not what it is.
     """
     if common is None:
-        return SubDevice(part, name, model=_definition(block).label)
+        return SubDevice(part, name, kind=kind)
     identity = _identity(common)
     return SubDevice(
         part,
@@ -515,6 +519,7 @@ def _sub_device(
         model=identity.model,
         serial_number=identity.serial_number or None,
         firmware=identity.firmware,
+        kind=kind,
     )
 
 
@@ -532,16 +537,14 @@ class _PartNamer:
     last_battery: str | None = None
     sub_devices: list[SubDevice] = field(default_factory=list)
 
-    def part_of(self, role: Role, block: ModelBlock) -> str:
+    def part_of(self, role: Role) -> str:
         """Return the part a model of ``role`` describes; add a sub-device if new."""
         if role is Role.BATTERY_STRING:
             # A string is always a part of the battery bank it is in.
             index = self._next("string")
             part = f"string{index}"
             self.sub_devices.append(
-                SubDevice(
-                    part, f"Battery string {index}", model=_definition(block).label
-                )
+                SubDevice(part, f"Battery string {index}", kind=SubDeviceKind.BATTERY)
             )
             return part
         if role is Role.BATTERY_BANK and self.last_battery is not None:
@@ -557,7 +560,8 @@ class _PartNamer:
         index = self._next(prefix)
         part = f"{prefix}{index}"
         name = f"{prefix.capitalize()} {index}"
-        self.sub_devices.append(_sub_device(part, name, block, self.pending))
+        kind = SubDeviceKind.METER if role is Role.METER else SubDeviceKind.BATTERY
+        self.sub_devices.append(_sub_device(part, name, kind, self.pending))
         self.pending = None
         if role is not Role.METER:
             self.last_battery = part

@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass
 import time
 from typing import ClassVar
 
-from ..base import MAIN, Driver, ModbusDriver, Poll, SubDevice
+from ..base import MAIN, Driver, ModbusDriver, Poll, SubDevice, SubDeviceKind
 from ..cadence import Cadence
 from ..commands import Command, CommandKind, CommandRejectedError, CommandSpec
 from ..errors import (
@@ -88,6 +88,7 @@ class ServiceKind:
 
     ``probe`` is a register every such device serves; ``units`` the unit
     ids it is looked for at, in order (the unit-id map's defaults).
+    ``model`` is the kind of product, as the Modbus table names no product.
     """
 
     service: str
@@ -95,6 +96,8 @@ class ServiceKind:
     name: str
     probe: str | int
     units: tuple[int, ...]
+    model: str
+    sub_device_kind: SubDeviceKind
     # Sub-device keys are numbered from 1 (mppt1) rather than from the
     # second one (battery, battery2).
     numbered: bool = False
@@ -102,13 +105,44 @@ class ServiceKind:
 
 SERVICE_KINDS: tuple[ServiceKind, ...] = (
     ServiceKind(
-        "vebus", "vebus", "VE.Bus inverter/charger", "/Ac/Out/L1/V", _VE_BUS_PORTS
+        "vebus",
+        "vebus",
+        "VE.Bus inverter/charger",
+        "/Ac/Out/L1/V",
+        _VE_BUS_PORTS,
+        "VE.Bus inverter/charger",
+        SubDeviceKind.OTHER,
     ),
     # 2600 is /Ac/L1/Power, served by every GX since grid meters were added.
-    ServiceKind("grid", "grid_meter", "Grid meter", 2600, (30, 31)),
-    ServiceKind("battery", "battery", "Battery", "/Soc", (_CAN_BMS, *_VE_DIRECT_PORTS)),
     ServiceKind(
-        "solarcharger", "mppt", "Solar charger", "/Pv/V", _VE_DIRECT_PORTS, True
+        "grid",
+        "grid_meter",
+        "Grid meter",
+        2600,
+        (30, 31),
+        "Energy meter",
+        SubDeviceKind.METER,
+    ),
+    # A BMS on the CAN bus and a shunt (BMV, SmartShunt) are both a battery
+    # monitor to the GX.
+    ServiceKind(
+        "battery",
+        "battery",
+        "Battery monitor",
+        "/Soc",
+        (_CAN_BMS, *_VE_DIRECT_PORTS),
+        "Battery monitor",
+        SubDeviceKind.BATTERY,
+    ),
+    ServiceKind(
+        "solarcharger",
+        "mppt",
+        "Solar charger",
+        "/Pv/V",
+        _VE_DIRECT_PORTS,
+        "MPPT solar charger",
+        SubDeviceKind.PV,
+        numbered=True,
     ),
 )
 
@@ -377,7 +411,9 @@ class VictronGX(Driver):
                 key=key,
                 name=name,
                 manufacturer=self.manufacturer,
+                model=kind.model,
                 serial_number=serial,
+                kind=kind.sub_device_kind,
             )
         )
 
