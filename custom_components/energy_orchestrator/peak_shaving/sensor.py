@@ -20,6 +20,7 @@ from ..lib.control.peak_shaving import (
     ShavingReason,
     ShavingState,
 )
+from ..lib.rounding import WATT_DECIMALS, rounded
 from .coordinator import PeakShavingConfigEntry
 
 type PeakShavingSensorEntityDescription = ControllerSensorEntityDescription[
@@ -127,7 +128,11 @@ SENSORS: tuple[PeakShavingSensorEntityDescription, ...] = (
     _headroom("headroom", lambda status: status.headroom_w),
     _headroom("phase_headroom", lambda status: status.phase_headroom_w),
     _power("billed_peak", lambda status: status.billed_peak_w),
-    _power("battery_setpoint", lambda status: status.battery_setpoint_w),
+    # The command goes out unrounded; shown to 0.1 W like the other powers.
+    _power(
+        "battery_setpoint",
+        lambda status: rounded(status.battery_setpoint_w, WATT_DECIMALS),
+    ),
 )
 
 

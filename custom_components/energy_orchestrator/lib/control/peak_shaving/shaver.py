@@ -281,7 +281,9 @@ class PeakShaver:
         """Assemble the status, its figures rounded to what they are worth.
 
         Powers are sums and averages of measured ones: 0.1 W, as the meters
-        they come from, so no -4e-12 W and no 968.000000000004 W.
+        they come from, so no -4e-12 W and no 968.000000000004 W. The
+        setpoint is a command, not a figure: it goes out as computed, and the
+        driver writes it at its register's resolution.
         """
         import_limit, export_limit = self.active_limits(now)
         plan = self.memory.plan
@@ -289,7 +291,7 @@ class PeakShaver:
         return PeakShavingStatus(
             state=state,
             reason=reason,
-            battery_setpoint_w=rounded(setpoint, WATT_DECIMALS),
+            battery_setpoint_w=setpoint,
             active_import_limit_w=rounded_or_none(
                 import_limit
                 if import_limit is not None
