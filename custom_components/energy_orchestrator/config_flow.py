@@ -176,25 +176,35 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Ask which family the device on the network is of."""
-        if user_input is not None:
-            self._family = FAMILIES[user_input[CONF_FAMILY]]
+        if (family := self._chosen_family(user_input)) is not None:
+            self._family = family
             return await self.async_step_tcp_connection()
-        return self.async_show_form(
-            step_id=CONNECTION_TCP,
-            data_schema=family_schema(CONNECTION_TCP),
-            last_step=False,
-        )
+        return self._show_families(CONNECTION_TCP, user_input)
 
     async def async_step_serial(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Ask which family the device on a serial port is of."""
-        if user_input is not None:
-            self._family = FAMILIES[user_input[CONF_FAMILY]]
+        if (family := self._chosen_family(user_input)) is not None:
+            self._family = family
             return await self.async_step_serial_connection()
+        return self._show_families(CONNECTION_SERIAL, user_input)
+
+    @staticmethod
+    def _chosen_family(user_input: dict[str, Any] | None) -> Family | None:
+        """Return the family the first form chose, if it chose one."""
+        if user_input is None or CONF_FAMILY not in user_input:
+            return None
+        return FAMILIES[user_input[CONF_FAMILY]]
+
+    def _show_families(
+        self, connection_type: str, user_input: dict[str, Any] | None
+    ) -> ConfigFlowResult:
+        """Show the families that fit; none is chosen before the user does."""
         return self.async_show_form(
-            step_id=CONNECTION_SERIAL,
-            data_schema=family_schema(CONNECTION_SERIAL),
+            step_id=connection_type,
+            data_schema=family_schema(connection_type),
+            errors=None if user_input is None else {CONF_FAMILY: "family_required"},
             last_step=False,
         )
 

@@ -65,8 +65,12 @@ async def _family_options(hass: HomeAssistant, connection: str) -> Any:
         result["flow_id"], {"next_step_id": connection}
     )
     assert result["step_id"] == connection
-    ((name, _, validator, _),) = _fields(result["data_schema"])
+    ((name, key, validator, _),) = _fields(result["data_schema"])
     assert name == "family"
+    # Nothing chosen before the user chooses: no default, and not required
+    # (the frontend starts a required list on its first entry).
+    assert isinstance(key, probatio.Optional)
+    assert key.default is probatio.UNDEFINED
     assert isinstance(validator, SelectSelector)
     return validator
 
@@ -98,6 +102,18 @@ async def test_network_only_and_serial_only_families_stay_apart(
     assert {"alfen", "victron_gx"} <= network - serial
     assert {"voltronic_pi30", "pylontech", "jk_pb", "daly"} <= serial - network
     assert {"sdm630", "sdm120", "sdm72", "sunspec", "generic"} <= serial & network
+
+
+async def test_the_family_must_be_chosen(hass: HomeAssistant) -> None:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "tcp"}
+    )
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["step_id"] == "tcp"
+    assert errors_shown(result) == {"family": "Choose the kind of device."}
 
 
 async def test_a_family_of_the_other_way_is_refused(hass: HomeAssistant) -> None:

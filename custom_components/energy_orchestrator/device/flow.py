@@ -93,12 +93,14 @@ FRAMING_SELECTOR = SelectSelector(
 def family_schema(connection_type: str) -> probatio.Schema:
     """Return the first form: which family, of those reached this way.
 
-    The frontend lists them by their translated names.
+    The frontend lists them by their translated names. The field is optional
+    only so that no family is chosen before the user chooses one (a required
+    list starts on its first entry); the step refuses the form without one.
     """
     families = families_reached_over(TRANSPORTS[connection_type])
     return probatio.Schema(
         {
-            probatio.Required(CONF_FAMILY): SelectSelector(
+            probatio.Optional(CONF_FAMILY): SelectSelector(
                 SelectSelectorConfig(
                     options=[family.id for family in families],
                     translation_key=CONF_FAMILY,
