@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 import json
 from pathlib import Path
+import re
 import signal
 import sys
 from typing import Any, TextIO
@@ -48,17 +49,33 @@ def _parser() -> argparse.ArgumentParser:
         help="tcp://HOST:PORT, rtu-over-tcp://HOST:PORT, a serial device path,"
         " socket://HOST:PORT or rfc2217://HOST:PORT",
     )
-    probe.add_argument("--unit", type=int, default=1, help="Modbus unit id (1-247)")
+    probe.add_argument(
+        "--unit",
+        type=int,
+        default=None,
+        help="the device's address: its Modbus unit id, or a pack's or BMS's"
+        " address (default: the family's, 1 for most)",
+    )
     probe.add_argument(
         "--map", default=None, help="register map (JSON file) for --family generic"
     )
-    probe.add_argument("--baudrate", type=int, default=None, help="serial baud rate")
+    probe.add_argument(
+        "--baudrate",
+        type=int,
+        default=None,
+        help="serial baud rate (default: the family's)",
+    )
     probe.add_argument("--timeout", type=float, default=3.0, help="seconds per request")
     probe.add_argument("--json", action="store_true", help="print one JSON object")
 
     simulate = commands.add_parser("simulate", help="run the simulated site")
-    simulate.add_argument("--host", default="127.0.0.1")
-    simulate.add_argument("--port", type=int, default=5020)
+    simulate.add_argument("--host", default="127.0.0.1", help="address to serve on")
+    simulate.add_argument(
+        "--port",
+        type=int,
+        default=5020,
+        help="the site's port; its other devices take the next ones",
+    )
     simulate.add_argument(
         "--speed", type=float, default=1.0, help="simulated seconds per real second"
     )
@@ -190,10 +207,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _probe(args: argparse.Namespace) -> int:
     """Identify and read one device, printing JSON or a table."""
-    if not 1 <= args.unit <= 247:
-        return _fail(f"unit id {args.unit} is outside 1-247")
+    family = FAMILIES[args.family]
+    unit = family.default_unit if args.unit is None else args.unit
+    low, high = family.address_range
+    if not low <= unit <= high:
+        return _fail(
+            f"--unit {unit} is outside {low}-{high}, the addresses of {family.name}"
+        )
     try:
-        endpoint = parse_endpoint(args.url, baudrate=args.baudrate)
+        endpoint = parse_endpoint(
+            args.url, baudrate=args.baudrate or family.default_baudrate
+        )
     except ValueError as err:
         return _fail(str(err))
     register_map = None
@@ -206,9 +230,7 @@ async def _probe(args: argparse.Namespace) -> int:
             return _fail(f"cannot read the register map: {err}")
     pool = LinkPool(timeout=args.timeout)
     try:
-        driver = build_driver(
-            pool, FAMILIES[args.family], endpoint, args.unit, register_map
-        )
+        driver = build_driver(pool, family, endpoint, unit, register_map)
     except ValueError as err:
         return _fail(str(err))
     try:
@@ -238,7 +260,7 @@ async def _probe(args: argparse.Namespace) -> int:
         return 0
     print(
         f"{identity.manufacturer} {identity.model}, serial {identity.serial_number}"
-        f" at {endpoint} unit {args.unit}"
+        f" at {endpoint} unit {unit}"
     )
     width = max((len(key) for key in readings), default=0)
     for key, reading in sorted(readings.items()):
@@ -418,6 +440,24 @@ async def _simulate(args: argparse.Namespace) -> int:
         return _fail("--speed must be > 0")
     if args.gateways < 0 or not 1 <= args.units_per_gateway <= 247:
         return _fail("--gateways must be >= 0 and --units-per-gateway 1-247")
+    # A URL, or a host with its port: what --host is often given by mistake.
+    if "://" in args.host or re.fullmatch(r"[\w.-]+:\d+", args.host):
+        return _fail(
+            f"--host takes a host name or IP address, not {args.host!r};"
+            " the port is --port"
+        )
+    from eo_lab.sim.fleet import FLEET_PORTS  # noqa: PLC0415
+
+    ports = args.gateways or FLEET_PORTS
+    # Port 0 serves the site's devices on free ports (the mini-grid's
+    # gateways need consecutive ones).
+    free = 0 if not args.gateways else 1
+    if not (args.port == free == 0 or 1 <= args.port <= 65536 - ports):
+        return _fail(
+            f"--port {args.port} cannot serve {ports} devices on consecutive"
+            f" ports; give {'0 (free ports) or ' if not free else ''}"
+            f"1-{65536 - ports}"
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -171,8 +171,9 @@ CONTROLLERS = (
 INTEGRATION_NAME = "Energy Orchestrator"
 MENU_NETWORK = "A device on the network (Modbus TCP or an RS485 gateway)"
 NETWORK_FORM_TITLE = "Device on the network"
-FAMILY_LABEL = "Device family"
 FAMILY_SDM630 = "Eastron SDM630 (three-phase meter)"
+NEXT = "Next"
+SDM630_FORM_TITLE = f"{FAMILY_SDM630} on the network"
 MORE_OPTIONS = "More options"
 # The form is photographed, not sent: an address as on a user's network.
 EXAMPLE_HOST = "192.168.1.50"
@@ -498,13 +499,20 @@ class Lab:
             START_TIMEOUT_S,
         )
 
-    def add(self, step: str, form: Mapping[str, Any]) -> str:
-        """Run the config flow through ``step`` with ``form``; return the entry id."""
+    def add(
+        self, step: str, form: Mapping[str, Any], *, family: str | None = None
+    ) -> str:
+        """Run the config flow through ``step`` with ``form``; return the entry id.
+
+        A device's ``family`` is chosen in a form of its own, before ``form``.
+        """
         flow = self.api.request(
             "POST", "/api/config/config_entries/flow", {"handler": DOMAIN}
         )
         path = f"/api/config/config_entries/flow/{flow['flow_id']}"
         self.api.request("POST", path, {"next_step_id": step})
+        if family is not None:
+            self.api.request("POST", path, {"family": family})
         result = self.api.request("POST", path, form)
         if result.get("type") != "create_entry":
             reason = result.get("errors") or result.get("reason") or result.get("type")
@@ -644,9 +652,10 @@ def _shoot_add_device(page: Page, lab: Lab, path: Path) -> None:
     page.get_by_text(INTEGRATION_NAME, exact=True).last.click()
     page.get_by_text(MENU_NETWORK).click()
     page.get_by_text(NETWORK_FORM_TITLE).wait_for()
-    # The dropdown shows the first family; pick the meter, as a user would.
-    page.get_by_label(FAMILY_LABEL).first.click()
+    # First the family, then the meter's own form.
     page.get_by_text(FAMILY_SDM630, exact=True).click()
+    page.get_by_role("button", name=NEXT).click()
+    page.get_by_text(SDM630_FORM_TITLE).wait_for()
     page.locator("input[name=host]").fill(EXAMPLE_HOST)
     page.get_by_text(MORE_OPTIONS).click()
     _settle(page)
@@ -680,11 +689,11 @@ def take_screenshots(out: Path, *, keep: bool = False) -> list[Path]:
             entries[device.family] = lab.add(
                 "tcp",
                 {
-                    "family": device.family,
                     "host": device.host,
                     "port": device.port,
                     "more_options": {"unit_id": device.unit, "framing": "tcp"},
                 },
+                family=device.family,
             )
         _say(f"added {len(devices)} devices")
         lab.remove_onboarding_entries()

@@ -31,6 +31,7 @@ EMHASS = DATA / "emhass"
 SIMBENCH = (
     DATA / "simbench" / "simbench_1.6.3_household_commercial_pv_profiles_15min_2016.csv"
 )
+NREL = DATA / "pvanalytics_nrel" / "serf_east_15min_ac_power.csv"
 
 # name, source, battery kWh, battery kW, what the row is
 ROWS = [
@@ -80,8 +81,7 @@ def _simbench(
 
 def _nrel(target: Path) -> None:
     """Take NREL's SERF East PV (15 min, 104 days) with no house load."""
-    source = DATA / "pvanalytics_nrel" / "serf_east_15min_ac_power.csv"
-    with source.open() as src, target.open("w", newline="") as dst:
+    with NREL.open() as src, target.open("w", newline="") as dst:
         reader = csv.reader(src)
         next(reader)
         writer = csv.writer(dst)
@@ -193,8 +193,26 @@ def _backtest(path: Path, kwh: float, kw: float) -> dict[str, object]:
     return loaded
 
 
+def _missing_data() -> Path | None:
+    """Return the first profile this script reads that is not there."""
+    needed = [
+        EMHASS / source for name, source, _, _ in ROWS if name.startswith("emhass")
+    ]
+    return next(
+        (path for path in (*needed, SIMBENCH, NREL) if not path.is_file()), None
+    )
+
+
 def main() -> int:
     """Convert, run, print."""
+    if (missing := _missing_data()) is not None:
+        print(
+            f"{Path(__file__).name}: the measured profiles are not in the"
+            f" repository and {missing} is missing; where they come from:"
+            " docs/benchmarks.md#the-measured-profiles",
+            file=sys.stderr,
+        )
+        return 1
     if "--ev" in sys.argv:
         return _main_ev()
     if "--bound" in sys.argv:

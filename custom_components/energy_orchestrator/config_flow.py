@@ -22,6 +22,7 @@ import probatio
 from .battery_manager.flow import STEP_BATTERY_MANAGER, validate_battery_manager
 from .const import (
     CONF_CONNECTION,
+    CONF_FAMILY,
     CONF_KIND,
     CONNECTION_SERIAL,
     CONNECTION_TCP,
@@ -33,25 +34,30 @@ from .const import (
 )
 from .controller.flow import ControllerForm
 from .device.flow import (
-    STEP_SERIAL,
-    STEP_TCP,
     async_probe,
+    connection_schema,
+    family_schema,
     flatten,
+    form_placeholders,
     needs_relink,
     sectioned,
 )
 from .device.links import unique_id_for
 from .kinds import KINDS, async_claimed_output, kind_of
+from .lib.drivers.families import FAMILIES, Family
 from .peak_shaving import flow as peak_flow
 from .wallbox_manager import flow as wallbox_flow
 
 
 class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
-    """Add a device: pick the link, give its address, probe it."""
+    """Add a device: pick the link and the family, give its address, probe it."""
 
     VERSION = 1
     # 1.2: an entry's kind and a device's connection are two fields.
     MINOR_VERSION = 2
+
+    # The family chosen in the first device form, for the second.
+    _family: Family
 
     @override
     async def async_step_user(
@@ -169,26 +175,60 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_tcp(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Handle a device on the network (Modbus TCP or an RS485 gateway)."""
-        return await self._async_step_link(CONNECTION_TCP, STEP_TCP, user_input)
+        """Ask which family the device on the network is of."""
+        if (family := self._chosen_family(user_input)) is not None:
+            self._family = family
+            return await self.async_step_tcp_connection()
+        return self._show_families(CONNECTION_TCP, user_input)
 
     async def async_step_serial(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Handle a device on a serial port or a remote serial URL."""
-        return await self._async_step_link(CONNECTION_SERIAL, STEP_SERIAL, user_input)
+        """Ask which family the device on a serial port is of."""
+        if (family := self._chosen_family(user_input)) is not None:
+            self._family = family
+            return await self.async_step_serial_connection()
+        return self._show_families(CONNECTION_SERIAL, user_input)
 
-    async def _async_step_link(
-        self,
-        connection_type: str,
-        schema: probatio.Schema,
-        user_input: dict[str, Any] | None,
+    @staticmethod
+    def _chosen_family(user_input: dict[str, Any] | None) -> Family | None:
+        """Return the family the first form chose, if it chose one."""
+        if user_input is None or CONF_FAMILY not in user_input:
+            return None
+        return FAMILIES[user_input[CONF_FAMILY]]
+
+    def _show_families(
+        self, connection_type: str, user_input: dict[str, Any] | None
     ) -> ConfigFlowResult:
-        """Ask for the link settings, then probe the device behind them."""
+        """Show the families that fit; none is chosen before the user does."""
+        return self.async_show_form(
+            step_id=connection_type,
+            data_schema=family_schema(connection_type),
+            errors=None if user_input is None else {CONF_FAMILY: "family_required"},
+            last_step=False,
+        )
+
+    async def async_step_tcp_connection(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Handle a device on the network (Modbus TCP or an RS485 gateway)."""
+        return await self._async_step_connection(CONNECTION_TCP, user_input)
+
+    async def async_step_serial_connection(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Handle a device on a serial port or a remote serial URL."""
+        return await self._async_step_connection(CONNECTION_SERIAL, user_input)
+
+    async def _async_step_connection(
+        self, connection_type: str, user_input: dict[str, Any] | None
+    ) -> ConfigFlowResult:
+        """Ask how the device is reached, then probe it."""
+        family = self._family
         errors: dict[str, str] = {}
-        placeholders: dict[str, str] = {"error": ""}
+        placeholders = form_placeholders(family)
         if user_input is not None:
-            data = flatten(connection_type, user_input)
+            data = flatten(connection_type, family, user_input)
             identity = await async_probe(self.hass, data, errors, placeholders)
             if identity is not None:
                 await self.async_set_unique_id(unique_id_for(data, identity))
@@ -197,8 +237,10 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
                     title=f"{identity.manufacturer} {identity.model}", data=data
                 )
         return self.async_show_form(
-            step_id=connection_type,
-            data_schema=self.add_suggested_values_to_schema(schema, user_input or {}),
+            step_id=f"{connection_type}_connection",
+            data_schema=self.add_suggested_values_to_schema(
+                connection_schema(connection_type, family), user_input or {}
+            ),
             errors=errors,
             description_placeholders=placeholders,
         )
@@ -216,11 +258,11 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
         if entry.data[CONF_KIND] != KIND_DEVICE:
             return self.async_abort(reason="controller_not_reconfigurable")
         connection_type = entry.data[CONF_CONNECTION]
-        schema = STEP_SERIAL if connection_type == CONNECTION_SERIAL else STEP_TCP
+        family = FAMILIES[entry.data[CONF_FAMILY]]
         errors: dict[str, str] = {}
-        placeholders: dict[str, str] = {"error": ""}
+        placeholders = form_placeholders(family)
         if user_input is not None:
-            data = flatten(connection_type, user_input)
+            data = flatten(connection_type, family, user_input)
             # A serial bus runs at one baud rate: probing it at another one
             # needs this entry off the bus first, and back on if it fails.
             relinking = needs_relink(
@@ -237,7 +279,8 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(
-                schema, user_input or sectioned(entry.data)
+                connection_schema(connection_type, family),
+                user_input or sectioned(entry.data),
             ),
             errors=errors,
             description_placeholders=placeholders,

@@ -29,11 +29,6 @@ CONNECTION_SERIAL: Final = "serial"
 FRAMING_TCP: Final = "tcp"
 FRAMING_RTU_OVER_TCP: Final = "rtu-over-tcp"
 
-DEFAULT_PORT: Final = 502
-DEFAULT_UNIT_ID: Final = 1
-# Eastron meters leave the factory at 9600 baud.
-DEFAULT_BAUDRATE: Final = 9600
-
 # A meter's power moves fast and reading it is cheap: every 5 s keeps peak
 # shaving and the Energy dashboard current without loading a shared bus.
 SCAN_INTERVAL: Final = timedelta(seconds=Cadence.FAST)

@@ -74,6 +74,9 @@ SERIAL_PEERS: list[SerialPeer] = [
     _bms_peer("jk_pb"),
     _bms_peer("daly"),
 ]
+# The ports the fleet takes from the site's on: the site, three Modbus
+# gateways, one port per serial peer.
+FLEET_PORTS = 4 + len(SERIAL_PEERS)
 
 
 @contextlib.asynccontextmanager

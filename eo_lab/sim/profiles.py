@@ -156,7 +156,9 @@ class Profile:
 def bundled_profile() -> Profile:
     """Return the household load and PV profile shipped with the package.
 
-    Read once: a profile is immutable, and a benchmark builds many sites.
+    Read once, when the module is imported: a profile is immutable, a
+    benchmark builds many sites, and a site built in an event loop (Home
+    Assistant's, in the tests) must not read files there.
     """
     data = resources.files(__package__).joinpath("data", BUNDLED_PROFILE)
     return Profile._from_rows(
@@ -253,3 +255,7 @@ def _interpolate(
         right_value = values[0]
     share = (t - left_time) / (right_time - left_time)
     return left_value + (right_value - left_value) * share
+
+
+# Read now, at import, not when a site is first built in an event loop.
+bundled_profile()

@@ -6,7 +6,6 @@ from typing import Any
 
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
-    SOURCE_USER,
     ConfigEntry,
     ConfigEntryState,
 )
@@ -30,28 +29,21 @@ from eo_lab.sim.devices.eastron import SDM630Emulator
 from eo_lab.sim.servers import serve_devices
 from eo_lab.sim.simulated_site import SimulatedSite
 from tests.conftest import SIM_SERIAL
+from tests.integration.flows import add_device, open_connection_form
 from tests.integration.texts import errors_shown
 
 
 def _tcp_input(port: int, unit: int = 1, framing: str = "tcp") -> dict[str, Any]:
     return {
-        "family": "sdm630",
         CONF_HOST: "127.0.0.1",
         CONF_PORT: port,
         "more_options": {"unit_id": unit, "framing": framing},
     }
 
 
-async def _start_tcp(hass: HomeAssistant) -> str:
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_USER}
-    )
-    assert result["type"] is FlowResultType.MENU
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "tcp"}
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "tcp"
+async def _start_tcp(hass: HomeAssistant, family: str = "sdm630") -> str:
+    """Open the network connection form of a family; return the flow's id."""
+    result = await open_connection_form(hass, "tcp", family)
     flow_id: str = result["flow_id"]
     return flow_id
 
@@ -130,21 +122,8 @@ async def test_rtu_over_tcp_and_serial_url(hass: HomeAssistant) -> None:
         await hass.config_entries.async_remove(result["result"].entry_id)
 
         # The same gateway as a "serial port" through pyserial's socket:// URL.
-        result = await hass.config_entries.flow.async_init(
-            DOMAIN, context={"source": SOURCE_USER}
-        )
-        result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {"next_step_id": "serial"}
-        )
-        assert result["step_id"] == "serial"
-        result = await hass.config_entries.flow.async_configure(
-            result["flow_id"],
-            {
-                "family": "sdm630",
-                CONF_DEVICE: f"socket://127.0.0.1:{site.port}",
-                "baudrate": 9600,
-                "more_options": {"unit_id": 1},
-            },
+        result = await _add_serial(
+            hass, _serial_input(f"socket://127.0.0.1:{site.port}")
         )
         assert result["type"] is FlowResultType.CREATE_ENTRY
         assert result["data"][CONF_CONNECTION] == "serial"
@@ -152,21 +131,7 @@ async def test_rtu_over_tcp_and_serial_url(hass: HomeAssistant) -> None:
 
 
 async def test_invalid_serial_url(hass: HomeAssistant) -> None:
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_USER}
-    )
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "serial"}
-    )
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        {
-            "family": "sdm630",
-            CONF_DEVICE: "http://example:80",
-            "baudrate": 9600,
-            "more_options": {"unit_id": 1},
-        },
-    )
+    result = await _add_serial(hass, _serial_input("http://example:80"))
     assert result["errors"] == {"base": "invalid_address"}
     assert "unknown scheme 'http'" in result["description_placeholders"]["error"]
 
@@ -231,26 +196,22 @@ async def test_reconfigure_refuses_another_device(
     assert entry.data[CONF_PORT] == 1
 
 
-async def test_silent_serial_unit_hints_at_the_baud_rate(hass: HomeAssistant) -> None:
+async def test_silent_unit_behind_ser2net_hints_at_its_line_speed(
+    hass: HomeAssistant,
+) -> None:
+    """ser2net sets the line speed: the form's baud rate is not to blame."""
     async with SimulatedSite(host="127.0.0.1", port=0, framing="rtu") as site:
-        result = await hass.config_entries.flow.async_init(
-            DOMAIN, context={"source": SOURCE_USER}
-        )
-        result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {"next_step_id": "serial"}
-        )
-        result = await hass.config_entries.flow.async_configure(
-            result["flow_id"],
-            {
-                "family": "sdm630",
-                CONF_DEVICE: f"socket://127.0.0.1:{site.port}",
-                "baudrate": 19200,
-                "more_options": {"unit_id": 5},
-            },
+        result = await _add_serial(
+            hass,
+            _serial_input(f"socket://127.0.0.1:{site.port}", unit=5, baudrate=19200),
         )
     assert result["errors"] == {"base": "no_response"}
+    assert errors_shown(result)["base"].startswith(
+        "The connection works, but no device answered at this unit ID: "
+    )
     assert result["description_placeholders"]["error"].endswith(
-        "(Eastron SDM630 (three-phase meter) usually runs at 9600 baud, not 19200)"
+        "(ser2net sets the line speed, and Eastron SDM630 (three-phase meter)"
+        " usually runs at 9600 baud)"
     )
 
 
@@ -260,22 +221,18 @@ async def test_generic_device_from_a_register_map(
     register_map = (
         Path(__file__).parents[1] / "fixtures" / "generic" / "sdm630_map.json"
     ).read_text()
-    flow_id = await _start_tcp(hass)
-    user_input = _tcp_input(site.port) | {"family": "generic"}
+    flow_id = await _start_tcp(hass, "generic")
+    user_input = _tcp_input(site.port) | {"register_map": ""}
     result = await hass.config_entries.flow.async_configure(flow_id, user_input)
     assert result["errors"] == {"base": "invalid_register_map"}
     assert "needs a register map" in result["description_placeholders"]["error"]
 
-    user_input["more_options"] = user_input["more_options"] | {
-        "register_map": register_map.replace('"float32"', '"float33"', 1)
-    }
+    user_input["register_map"] = register_map.replace('"float32"', '"float33"', 1)
     result = await hass.config_entries.flow.async_configure(flow_id, user_input)
     assert result["errors"] == {"base": "invalid_register_map"}
     assert "points[0].type" in result["description_placeholders"]["error"]
 
-    user_input["more_options"] = user_input["more_options"] | {
-        "register_map": register_map
-    }
+    user_input["register_map"] = register_map
     result = await hass.config_entries.flow.async_configure(flow_id, user_input)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"]["register_map"] == register_map
@@ -296,19 +253,14 @@ async def test_two_alike_daly_boards_are_two_devices(
     ):
         unique_ids = []
         for bms in (one, two):
-            result = await hass.config_entries.flow.async_init(
-                DOMAIN, context={"source": SOURCE_USER}
-            )
-            result = await hass.config_entries.flow.async_configure(
-                result["flow_id"], {"next_step_id": "serial"}
-            )
-            result = await hass.config_entries.flow.async_configure(
-                result["flow_id"],
+            result = await add_device(
+                hass,
+                "serial",
+                "daly",
                 {
-                    "family": "daly",
                     CONF_DEVICE: bms.url,
                     "baudrate": 9600,
-                    "more_options": {"unit_id": 1},
+                    "more_options": {"bms_address": 1},
                 },
             )
             assert result["type"] is FlowResultType.CREATE_ENTRY, result
@@ -336,7 +288,6 @@ async def rtu_bus() -> AsyncIterator[str]:
 
 def _serial_input(url: str, unit: int = 1, baudrate: int = 9600) -> dict[str, Any]:
     return {
-        "family": "sdm630",
         CONF_DEVICE: url,
         "baudrate": baudrate,
         "more_options": {"unit_id": unit},
@@ -344,14 +295,8 @@ def _serial_input(url: str, unit: int = 1, baudrate: int = 9600) -> dict[str, An
 
 
 async def _add_serial(hass: HomeAssistant, user_input: dict[str, Any]) -> Any:
-    """Run the serial step to its end; return the result."""
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_USER}
-    )
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "serial"}
-    )
-    return await hass.config_entries.flow.async_configure(result["flow_id"], user_input)
+    """Add a three-phase meter on a serial port; return the flow's result."""
+    return await add_device(hass, "serial", "sdm630", user_input)
 
 
 async def _start_reconfigure(hass: HomeAssistant, entry: ConfigEntry) -> Any:

@@ -5,7 +5,6 @@ from homeassistant.components.select import (
     DOMAIN as SELECT_DOMAIN,
     SERVICE_SELECT_OPTION,
 )
-from homeassistant.config_entries import SOURCE_USER
 from homeassistant.const import ATTR_ENTITY_ID, CONF_DEVICE
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -16,26 +15,19 @@ from eo_lab.sim.devices.voltronic import (
     serve_voltronic,
 )
 from eo_lab.sim.simulated_site import SimulatedSite
+from tests.integration.flows import add_device
 
 
 async def test_voltronic_over_ser2net_is_read_and_commanded(
     hass: HomeAssistant, site: SimulatedSite, entity_registry: er.EntityRegistry
 ) -> None:
     async with serve_voltronic("127.0.0.1", 0, site.site, sync=site.sync) as inverter:
-        result = await hass.config_entries.flow.async_init(
-            DOMAIN, context={"source": SOURCE_USER}
-        )
-        result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {"next_step_id": "serial"}
-        )
-        result = await hass.config_entries.flow.async_configure(
-            result["flow_id"],
-            {
-                "family": "voltronic_pi30",
-                CONF_DEVICE: inverter.url,
-                "baudrate": 2400,
-                "more_options": {"unit_id": 1},
-            },
+        # One inverter per port: PI30 has no address to ask for.
+        result = await add_device(
+            hass,
+            "serial",
+            "voltronic_pi30",
+            {CONF_DEVICE: inverter.url, "baudrate": 2400},
         )
         assert result["type"] is FlowResultType.CREATE_ENTRY, result
         entry = result["result"]

@@ -79,7 +79,12 @@ async def test_probe_rtu_over_tcp_as_table(capsys: pytest.CaptureFixture[str]) -
         ),
         (
             ["--url", "tcp://127.0.0.1:{port}", "--unit", "300"],
-            "eo: unit id 300 is outside 1-247",
+            "eo: --unit 300 is outside 1-247, the addresses of Eastron SDM630",
+        ),
+        # The commonest slip: an address without its scheme.
+        (
+            ["--url", "127.0.0.1:{port}"],
+            "eo: 127.0.0.1:{port} needs a scheme; accepted: tcp://HOST:PORT",
         ),
     ],
 )
@@ -95,7 +100,7 @@ async def test_probe_failures_are_one_line_and_status_1(
     captured = capsys.readouterr()
     assert status == 1
     assert captured.out == ""
-    assert captured.err.startswith(message)
+    assert captured.err.startswith(message.format(port=site.port))
     assert captured.err.count("\n") == 1
 
 
@@ -135,3 +140,51 @@ async def test_probe_serial_inverter_as_table(
     lines = capsys.readouterr().out.splitlines()
     mode = next(line for line in lines if line.strip().startswith("inverter_mode"))
     assert mode.split()[1] in {"grid", "battery", "standby"}
+
+
+async def test_probe_takes_the_family_s_address_and_speed(
+    site: SimulatedSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Pylontech stack answers at 2 and 115200 baud: no --unit, no --baudrate."""
+    from eo_lab.sim.devices.bms import EMULATORS
+
+    async with EMULATORS["pylontech"](
+        site.site, sync=site.sync, host="127.0.0.1", port=0
+    ) as stack:
+        status = await _run(["probe", "--family", "pylontech", "--url", stack.url])
+    assert status == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == f"Pylontech US2KBPL, serial EOSIMPYL0001 at {stack.url} unit 2"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--host", "tcp://127.0.0.1"],
+            "eo: --host takes a host name or IP address, not 'tcp://127.0.0.1';",
+        ),
+        (
+            ["--host", "127.0.0.1:5020"],
+            "eo: --host takes a host name or IP address, not '127.0.0.1:5020';",
+        ),
+        (
+            ["--port", "65530"],
+            "eo: --port 65530 cannot serve 8 devices on consecutive ports;"
+            " give 0 (free ports) or 1-65528",
+        ),
+        (["--port", "-1"], "eo: --port -1 cannot serve 8 devices"),
+        (
+            ["--port", "0", "--gateways", "3"],
+            "eo: --port 0 cannot serve 3 devices on consecutive ports; give 1-65533",
+        ),
+    ],
+)
+async def test_simulate_refuses_what_it_cannot_serve(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    status = await _run(["simulate", *args])
+    captured = capsys.readouterr()
+    assert status == 1
+    assert captured.err.startswith(message)
+    assert captured.err.count("\n") == 1

@@ -1,7 +1,9 @@
-"""The device part of the config flow: the link forms, and the probe behind them.
+"""The device part of the config flow: the forms, and the probe behind them.
 
-A device is added by how it is reached (a host and port, or a serial port)
-and read once before it is added; its identity becomes the entry's.
+A device is added in two forms: its family, among those that can be reached
+the way the user chose (the network or a serial port), then how it is
+reached, with that family's defaults and help. It is read once before it is
+added; its identity becomes the entry's.
 """
 
 from collections.abc import Mapping
@@ -32,10 +34,8 @@ from ..const import (
     CONF_KIND,
     CONF_REGISTER_MAP,
     CONF_UNIT_ID,
+    CONNECTION_SERIAL,
     CONNECTION_TCP,
-    DEFAULT_BAUDRATE,
-    DEFAULT_PORT,
-    DEFAULT_UNIT_ID,
     FRAMING_RTU_OVER_TCP,
     FRAMING_TCP,
     KIND_DEVICE,
@@ -47,7 +47,14 @@ from ..lib.drivers.errors import (
     LinkSettingsConflictError,
     WrongDeviceError,
 )
-from ..lib.drivers.families import FAMILIES, Protocol, build_driver
+from ..lib.drivers.families import (
+    FAMILIES,
+    AddressKind,
+    Family,
+    Transport,
+    build_driver,
+    families_reached_over,
+)
 from ..lib.drivers.values import Identity
 from .coordinator import DeviceConfigEntry
 from .links import async_get_link_pool, endpoint_from_data
@@ -67,78 +74,113 @@ def _box(minimum: int, maximum: int) -> Any:
     )
 
 
-def _family_selector(*protocols: Protocol) -> SelectSelector:
-    """Return a dropdown of the families that speak one of these protocols."""
-    return SelectSelector(
-        SelectSelectorConfig(
-            options=sorted(f.id for f in FAMILIES.values() if f.protocol in protocols),
-            translation_key=CONF_FAMILY,
-            mode=SelectSelectorMode.DROPDOWN,
-        )
-    )
-
+# The menu's two ways of reaching a device, and the families that fit each.
+TRANSPORTS: Mapping[str, Transport] = {
+    CONNECTION_TCP: Transport.NETWORK,
+    CONNECTION_SERIAL: Transport.SERIAL,
+}
 
 # Only the generic family reads one: the register map a user wrote.
 REGISTER_MAP_SELECTOR = TextSelector(TextSelectorConfig(multiline=True))
 
-# Most devices answer on their factory unit id and plain Modbus TCP, so those
-# settings wait in a collapsed section. Over the network, Modbus; a raw serial
-# protocol through ser2net is reached as a serial port with a socket:// URL.
-STEP_TCP = probatio.Schema(
-    {
-        probatio.Required(CONF_FAMILY): _family_selector(Protocol.MODBUS),
-        probatio.Required(CONF_HOST): TextSelector(),
-        probatio.Required(CONF_PORT, default=DEFAULT_PORT): _box(1, 65535),
-        probatio.Required(SECTION_MORE_OPTIONS): section(
-            probatio.Schema(
-                {
-                    probatio.Required(CONF_UNIT_ID, default=DEFAULT_UNIT_ID): _box(
-                        1, 247
-                    ),
-                    probatio.Required(
-                        CONF_FRAMING, default=FRAMING_TCP
-                    ): SelectSelector(
-                        SelectSelectorConfig(
-                            options=[FRAMING_TCP, FRAMING_RTU_OVER_TCP],
-                            translation_key=CONF_FRAMING,
-                        )
-                    ),
-                    probatio.Optional(CONF_REGISTER_MAP): REGISTER_MAP_SELECTOR,
-                }
-            ),
-            {"collapsed": True},
-        ),
-    }
+FRAMING_SELECTOR = SelectSelector(
+    SelectSelectorConfig(
+        options=[FRAMING_TCP, FRAMING_RTU_OVER_TCP], translation_key=CONF_FRAMING
+    )
 )
 
-STEP_SERIAL = probatio.Schema(
-    {
-        probatio.Required(CONF_FAMILY): _family_selector(
-            Protocol.MODBUS, Protocol.SERIAL
-        ),
+
+def family_schema(connection_type: str) -> probatio.Schema:
+    """Return the first form: which family, of those reached this way.
+
+    The frontend lists them by their translated names. The field is optional
+    only so that no family is chosen before the user chooses one (a required
+    list starts on its first entry); the step refuses the form without one.
+    """
+    families = families_reached_over(TRANSPORTS[connection_type])
+    return probatio.Schema(
+        {
+            probatio.Optional(CONF_FAMILY): SelectSelector(
+                SelectSelectorConfig(
+                    options=[family.id for family in families],
+                    translation_key=CONF_FAMILY,
+                    mode=SelectSelectorMode.LIST,
+                    sort=True,
+                )
+            )
+        }
+    )
+
+
+def connection_schema(connection_type: str, family: Family) -> probatio.Schema:
+    """Return the second form: how a device of the family is reached.
+
+    Defaults are the family's (port, baud rate, address). Most devices answer
+    on their factory address and plain Modbus TCP, so those settings wait in
+    a collapsed section; a device without an address has no such field.
+    """
+    fields: dict[Any, Any] = {}
+    more_options: dict[Any, Any] = {}
+    if connection_type == CONNECTION_TCP:
+        fields[probatio.Required(CONF_HOST)] = TextSelector()
+        fields[probatio.Required(CONF_PORT, default=family.default_port)] = _box(
+            1, 65535
+        )
+    else:
         # A device path, or a pyserial URL (socket://, rfc2217://) for a bus
         # on another machine behind ser2net.
-        probatio.Required(CONF_DEVICE): SerialPortSelector(),
-        probatio.Required(CONF_BAUDRATE, default=DEFAULT_BAUDRATE): _box(300, 4000000),
-        probatio.Required(SECTION_MORE_OPTIONS): section(
-            probatio.Schema(
-                {
-                    probatio.Required(CONF_UNIT_ID, default=DEFAULT_UNIT_ID): _box(
-                        1, 247
-                    ),
-                    probatio.Optional(CONF_REGISTER_MAP): REGISTER_MAP_SELECTOR,
-                }
-            ),
-            {"collapsed": True},
-        ),
+        fields[probatio.Required(CONF_DEVICE)] = SerialPortSelector()
+        fields[probatio.Required(CONF_BAUDRATE, default=family.default_baudrate)] = (
+            _box(300, 4000000)
+        )
+    if family.needs_register_map:
+        fields[probatio.Required(CONF_REGISTER_MAP)] = REGISTER_MAP_SELECTOR
+    if family.address is not None:
+        more_options[
+            probatio.Required(family.address.value, default=family.default_unit)
+        ] = _box(*family.address_range)
+    if connection_type == CONNECTION_TCP:
+        more_options[probatio.Required(CONF_FRAMING, default=FRAMING_TCP)] = (
+            FRAMING_SELECTOR
+        )
+    if more_options:
+        fields[probatio.Required(SECTION_MORE_OPTIONS)] = section(
+            probatio.Schema(more_options), {"collapsed": True}
+        )
+    return probatio.Schema(fields)
+
+
+def form_placeholders(family: Family) -> dict[str, str]:
+    """Return what the connection form's texts say of the family."""
+    minimum, maximum = family.address_range
+    return {
+        "family": family.name,
+        "port": str(family.default_port),
+        "baudrate": str(family.default_baudrate),
+        "address": str(family.default_unit),
+        "address_min": str(minimum),
+        "address_max": str(maximum),
+        "error": "",
     }
-)
 
 
-def flatten(connection_type: str, user_input: Mapping[str, Any]) -> dict[str, Any]:
-    """Turn the sectioned form input into config entry data."""
-    data = {CONF_KIND: KIND_DEVICE, CONF_CONNECTION: connection_type, **user_input}
-    data.update(data.pop(SECTION_MORE_OPTIONS))
+def flatten(
+    connection_type: str, family: Family, user_input: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Turn the connection form's input into config entry data."""
+    data = {
+        CONF_KIND: KIND_DEVICE,
+        CONF_CONNECTION: connection_type,
+        CONF_FAMILY: family.id,
+        **user_input,
+    }
+    more_options = dict(data.pop(SECTION_MORE_OPTIONS, {}))
+    data[CONF_UNIT_ID] = (
+        family.default_unit
+        if family.address is None
+        else more_options.pop(family.address.value)
+    )
+    data.update(more_options)
     if connection_type == CONNECTION_TCP:
         # One connection is shared per host and port, so spelling matters.
         data[CONF_HOST] = data[CONF_HOST].strip().lower()
@@ -148,15 +190,19 @@ def flatten(connection_type: str, user_input: Mapping[str, Any]) -> dict[str, An
 
 
 def sectioned(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Shape config entry data back into the sectioned form."""
-    inner = (CONF_UNIT_ID, CONF_FRAMING, CONF_REGISTER_MAP)
+    """Shape config entry data back into the connection form."""
+    family = FAMILIES[data[CONF_FAMILY]]
+    more_options = {k: data[k] for k in (CONF_FRAMING,) if k in data}
+    if family.address is not None:
+        more_options[family.address.value] = data[CONF_UNIT_ID]
     return {
         **{
-            k: v
-            for k, v in data.items()
-            if k not in inner and k not in (CONF_KIND, CONF_CONNECTION)
+            k: data[k]
+            for k in (CONF_HOST, CONF_PORT, CONF_DEVICE, CONF_BAUDRATE)
+            if k in data
         },
-        SECTION_MORE_OPTIONS: {k: data[k] for k in inner if k in data},
+        **{k: data[k] for k in (CONF_REGISTER_MAP,) if k in data},
+        SECTION_MORE_OPTIONS: more_options,
     }
 
 
@@ -196,15 +242,8 @@ async def async_probe(
     try:
         return await driver.async_identify()
     except DeviceSilentError as err:
-        errors["base"] = "no_response"
-        placeholders["error"] = str(err)
-        # The commonest cause on a serial bus: the wrong line speed.
-        baudrate = data.get(CONF_BAUDRATE)
-        if baudrate is not None and baudrate != family.default_baudrate:
-            placeholders["error"] += (
-                f" ({family.name} usually runs at {family.default_baudrate}"
-                f" baud, not {baudrate})"
-            )
+        errors["base"] = _SILENCE[family.address]
+        placeholders["error"] = f"{err}{silence_hint(family, data)}"
     except LinkError as err:
         errors["base"] = "cannot_connect"
         placeholders["error"] = str(err)
@@ -217,6 +256,59 @@ async def async_probe(
         placeholders["error"] = str(err)
     finally:
         await pool.release(driver.link)
+    return None
+
+
+# The error a silent device gets: the unit ID, an address, or nothing to blame.
+_SILENCE: Mapping[AddressKind | None, str] = {
+    AddressKind.MODBUS_UNIT: "no_response",
+    AddressKind.PACK: "no_response_at_address",
+    AddressKind.BMS: "no_response_at_address",
+    None: "no_answer",
+}
+
+
+def silence_hint(family: Family, data: Mapping[str, Any]) -> str:
+    """Return the likeliest causes of a silent device, to add to the error.
+
+    The address, for a pack or BMS (a Modbus unit ID is what the error itself
+    names); the line speed, on a serial bus.
+    """
+    hints = [
+        hint
+        for hint in (_address_hint(family), _baudrate_hint(family, data))
+        if hint is not None
+    ]
+    return f" ({'; '.join(hints)})" if hints else ""
+
+
+def _address_hint(family: Family) -> str | None:
+    """Return where a pack's or a BMS's address is set."""
+    if family.address is AddressKind.PACK:
+        return (
+            "check the address on the master pack's DIP switches;"
+            f" inverters use {family.default_unit}"
+        )
+    if family.address is AddressKind.BMS:
+        return (
+            f"check the BMS's address; {family.default_unit} for a BMS alone on its bus"
+        )
+    return None
+
+
+def _baudrate_hint(family: Family, data: Mapping[str, Any]) -> str | None:
+    """Return the line speed to check, where a wrong one can be the cause.
+
+    A serial port runs at the form's baud rate; through ser2net (socket://)
+    ser2net's own setting applies and the form's is not used.
+    """
+    if data[CONF_CONNECTION] != CONNECTION_SERIAL:
+        return None
+    usual = f"{family.name} usually runs at {family.default_baudrate} baud"
+    if data[CONF_DEVICE].lower().startswith("socket://"):
+        return f"ser2net sets the line speed, and {usual}"
+    if data[CONF_BAUDRATE] != family.default_baudrate:
+        return f"{usual}, not {data[CONF_BAUDRATE]}"
     return None
 
 

@@ -19,7 +19,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from homeassistant.config_entries import SOURCE_USER, ConfigEntry
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_DEVICE, CONF_HOST, CONF_PORT, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -34,7 +34,6 @@ from syrupy.assertion import SnapshotAssertion
 from syrupy.filters import props
 from syrupy.types import PropertyPath, SerializableData
 
-from custom_components.energy_orchestrator.const import DOMAIN
 from custom_components.energy_orchestrator.lib.drivers.families import (
     FAMILIES,
     Protocol,
@@ -43,6 +42,7 @@ from eo_lab.sim import fleet
 from eo_lab.sim.devices.wallbox import site_wallbox
 from eo_lab.sim.simulated_site import SimulatedSite
 
+from ..flows import add_device as add_through_flow
 from .conftest import OnlyPlatform
 
 # Midday in June: the battery takes the PV surplus, the grid balances near 0 W.
@@ -87,34 +87,27 @@ async def pinned_fleet(
 
 
 def _form(device: fleet.Served) -> tuple[str, dict[str, Any]]:
-    """Return the flow's step and what a user types for a served device."""
+    """Return how a served device is reached and what a user types for it."""
     family = FAMILIES[device.family]
+    address = {} if family.address is None else {family.address.value: device.unit}
     if family.protocol is Protocol.MODBUS:
         url = urlsplit(device.url)
         return "tcp", {
-            "family": device.family,
             CONF_HOST: url.hostname,
             CONF_PORT: url.port,
-            "more_options": {"unit_id": device.unit, "framing": "tcp"},
+            "more_options": address | {"framing": "tcp"},
         }
     return "serial", {
-        "family": device.family,
         CONF_DEVICE: device.url,
         "baudrate": family.default_baudrate,
-        "more_options": {"unit_id": device.unit},
+        **({"more_options": address} if address else {}),
     }
 
 
 async def add_device(hass: HomeAssistant, device: fleet.Served) -> ConfigEntry[Any]:
     """Add a served device through the config flow; return its loaded entry."""
-    step, form = _form(device)
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_USER}
-    )
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": step}
-    )
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
+    connection, form = _form(device)
+    result = await add_through_flow(hass, connection, device.family, form)
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
     await hass.async_block_till_done()
     entry: ConfigEntry[Any] = result["result"]

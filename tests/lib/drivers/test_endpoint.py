@@ -18,6 +18,12 @@ from custom_components.energy_orchestrator.lib.drivers.transport.endpoint import
         ("/dev/ttyUSB0", LinkKind.SERIAL, "/dev/ttyUSB0"),
         ("socket://pi-shed:4001", LinkKind.SERIAL, "socket://pi-shed:4001"),
         ("rfc2217://pi-shed:4002", LinkKind.SERIAL, "rfc2217://pi-shed:4002"),
+        ("COM3", LinkKind.SERIAL, "COM3"),
+        (
+            "/dev/serial/by-id/usb-FTDI-if00",
+            LinkKind.SERIAL,
+            "/dev/serial/by-id/usb-FTDI-if00",
+        ),
     ],
 )
 def test_urls(url: str, kind: LinkKind, address: str) -> None:
@@ -35,7 +41,11 @@ def test_urls(url: str, kind: LinkKind, address: str) -> None:
         ("", "no address given"),
         ("tcp://", "no host"),
         ("tcp://host:99999", "invalid port"),
-        ("http://host:80", "unknown scheme 'http'"),
+        ("http://host:80", "unknown scheme 'http'.*; accepted: tcp://HOST:PORT"),
+        # A host and port alone: an address missing its scheme, no device path.
+        ("127.0.0.1:5020", "127.0.0.1:5020 needs a scheme; accepted: tcp://"),
+        ("pi-shed:4001", "needs a scheme; accepted: .*socket://HOST:PORT"),
+        ("[fe80::1]:502", "needs a scheme"),
     ],
 )
 def test_bad_urls_say_why(url: str, message: str) -> None:

@@ -31,17 +31,41 @@ class Protocol(StrEnum):
     SERIAL = "serial"  # a raw serial protocol: serial ports and pyserial URLs only
 
 
+class Transport(StrEnum):
+    """How a family's devices can be reached."""
+
+    # A host and port: Modbus TCP, or Modbus RTU through an RS485 gateway.
+    NETWORK = "network"
+    # A serial port, or a pyserial URL (socket:// for ser2net).
+    SERIAL = "serial"
+
+
+class AddressKind(StrEnum):
+    """What a device's address on its bus (its driver's ``unit``) is."""
+
+    MODBUS_UNIT = "unit_id"
+    # The address a Pylontech stack's master pack has on its DIP switches.
+    PACK = "pack_address"
+    # The address of a BMS board on its bus.
+    BMS = "bms_address"
+
+
 @dataclass(frozen=True, slots=True)
 class Family:
     """One device family.
 
     ``address`` is what ``unit`` means for it: the Modbus unit id, or the
-    address of a pack or BMS on a shared RS485 bus.
+    address of a pack or BMS on a shared RS485 bus; None for a device that
+    has no address (it is alone on its port). ``address_range`` bounds it.
+    ``transports`` are the ways its devices can be reached.
     """
 
     id: str
     name: str
     protocol: Protocol
+    transports: frozenset[Transport] = frozenset(Transport)
+    address: AddressKind | None = AddressKind.MODBUS_UNIT
+    address_range: tuple[int, int] = (1, 247)
     build_modbus: Callable[[ModbusLink, int], Driver] | None = None
     build_serial: Callable[[SerialLink, int], Driver] | None = None
     default_unit: int = 1
@@ -52,6 +76,14 @@ class Family:
     # Whether the identity a device reports is its own; a family whose
     # devices report no serial number is told apart by where it is reached.
     unique_serial: bool = True
+
+
+def families_reached_over(transport: Transport) -> list[Family]:
+    """Return the families whose devices can be reached so, by name."""
+    return sorted(
+        (family for family in FAMILIES.values() if transport in family.transports),
+        key=lambda family: family.name.casefold(),
+    )
 
 
 def build_driver(
@@ -117,6 +149,8 @@ FAMILIES: Mapping[str, Family] = {
             "Victron GX (Cerbo GX, Venus GX, CCGX)",
             Protocol.MODBUS,
             build_modbus=VictronGX,
+            # The GX serves Modbus TCP only.
+            transports=frozenset({Transport.NETWORK}),
             default_unit=100,
         ),
         Family(
@@ -124,12 +158,16 @@ FAMILIES: Mapping[str, Family] = {
             "Alfen Eve wallbox (Modbus TCP)",
             Protocol.MODBUS,
             build_modbus=AlfenWallbox,
+            transports=frozenset({Transport.NETWORK}),
         ),
         Family(
             "voltronic_pi30",
             "Voltronic PI30 inverter (Axpert, MKS II and relatives)",
             Protocol.SERIAL,
             build_serial=VoltronicPI30,
+            transports=frozenset({Transport.SERIAL}),
+            # One inverter per port: PI30 has no address.
+            address=None,
             default_baudrate=2400,
         ),
         Family(
@@ -137,6 +175,9 @@ FAMILIES: Mapping[str, Family] = {
             "Pylontech battery stack (RS485)",
             Protocol.SERIAL,
             build_serial=PylontechStack,
+            transports=frozenset({Transport.SERIAL}),
+            address=AddressKind.PACK,
+            address_range=(1, 255),
             default_unit=2,
             default_baudrate=115200,
         ),
@@ -145,6 +186,10 @@ FAMILIES: Mapping[str, Family] = {
             "JK BMS PB series (RS485)",
             Protocol.SERIAL,
             build_serial=JkPbBms,
+            transports=frozenset({Transport.SERIAL}),
+            address=AddressKind.BMS,
+            # What its four DIP switches can set.
+            address_range=(0, 15),
             default_baudrate=115200,
         ),
         Family(
@@ -152,6 +197,9 @@ FAMILIES: Mapping[str, Family] = {
             "Daly smart BMS (UART/RS485)",
             Protocol.SERIAL,
             build_serial=DalyBms,
+            transports=frozenset({Transport.SERIAL}),
+            address=AddressKind.BMS,
+            address_range=(1, 255),
             unique_serial=False,
         ),
         Family(

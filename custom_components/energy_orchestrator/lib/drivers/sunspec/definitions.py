@@ -7,12 +7,11 @@ multiple-MPPT model 160). Loading them here, instead of typing register
 tables by hand, keeps offsets, types, scale factors and enumerations exactly
 as the standard says.
 
-Definitions are parsed once per process and cached.
+Definitions are parsed once, when the module is imported.
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from importlib import resources
 import json
 from typing import Any
@@ -113,26 +112,33 @@ def _group(raw: Mapping[str, Any]) -> GroupDef:
     )
 
 
-@cache
+def _load_definitions() -> Mapping[int, ModelDef]:
+    """Parse every model definition the package has, by model id."""
+    definitions: dict[int, ModelDef] = {}
+    for source in (resources.files(__package__) / _MODELS_FOLDER).iterdir():
+        if not (source.name.startswith("model_") and source.name.endswith(".json")):
+            continue
+        raw = json.loads(source.read_text(encoding="utf-8"))
+        group = raw["group"]
+        definitions[int(raw["id"])] = ModelDef(
+            id=int(raw["id"]),
+            label=str(group.get("label") or group["name"]),
+            group=_group(group),
+        )
+    return definitions
+
+
+# Read when the module is imported (in Home Assistant, in its import
+# executor): reading files in the event loop would block it, and all of
+# them take a few tens of milliseconds.
+_DEFINITIONS = _load_definitions()
+
+
 def model_definition(model_id: int) -> ModelDef | None:
     """Return the definition of a model, or None when the package has none."""
-    source = resources.files(__package__) / _MODELS_FOLDER / f"model_{model_id}.json"
-    if not source.is_file():
-        return None
-    raw = json.loads(source.read_text(encoding="utf-8"))
-    group = raw["group"]
-    return ModelDef(
-        id=int(raw["id"]),
-        label=str(group.get("label") or group["name"]),
-        group=_group(group),
-    )
+    return _DEFINITIONS.get(model_id)
 
 
 def known_models() -> frozenset[int]:
     """Return the ids of every model the package has a definition of."""
-    folder = resources.files(__package__) / _MODELS_FOLDER
-    return frozenset(
-        int(entry.name.removeprefix("model_").removesuffix(".json"))
-        for entry in folder.iterdir()
-        if entry.name.startswith("model_") and entry.name.endswith(".json")
-    )
+    return frozenset(_DEFINITIONS)

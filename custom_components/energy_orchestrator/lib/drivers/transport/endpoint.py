@@ -10,6 +10,7 @@
 
 from dataclasses import dataclass
 from enum import StrEnum
+import re
 from urllib.parse import urlsplit
 
 
@@ -23,6 +24,16 @@ class LinkKind(StrEnum):
 
 DEFAULT_MODBUS_PORT = 502
 DEFAULT_BAUDRATE = 9600
+
+# The schemes a URL may have, as a user reads them.
+ACCEPTED = (
+    "tcp://HOST:PORT (Modbus TCP), rtu-over-tcp://HOST:PORT (a transparent"
+    " RS485 gateway), socket://HOST:PORT or rfc2217://HOST:PORT (a serial"
+    " port on another machine, ser2net), or a serial device path"
+    " (/dev/ttyUSB0)"
+)
+# HOST:PORT with no scheme: an address, not a device path.
+_HOST_AND_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +90,8 @@ def parse_endpoint(url: str, *, baudrate: int | None = None) -> Endpoint:
     if not text:
         raise ValueError("no address given")
     scheme = text.split("://", 1)[0].lower() if "://" in text else ""
+    if not scheme and _HOST_AND_PORT.fullmatch(text):
+        raise ValueError(f"{text} needs a scheme; accepted: {ACCEPTED}")
     if scheme in (LinkKind.TCP.value, LinkKind.RTU_OVER_TCP.value):
         parts = urlsplit(text)
         if not parts.hostname:
@@ -92,10 +105,7 @@ def parse_endpoint(url: str, *, baudrate: int | None = None) -> Endpoint:
             host = f"[{host}]"
         return Endpoint(LinkKind(scheme), f"{host}:{port}")
     if scheme and scheme not in ("socket", "rfc2217", "loop", "spy", "hwgrep"):
-        raise ValueError(
-            f"unknown scheme {scheme!r} in {url!r}; use tcp://, rtu-over-tcp://,"
-            " a serial device path, socket:// or rfc2217://"
-        )
+        raise ValueError(f"unknown scheme {scheme!r} in {url!r}; accepted: {ACCEPTED}")
     if baudrate is not None and baudrate <= 0:
         raise ValueError(f"invalid baud rate {baudrate}")
     return Endpoint(

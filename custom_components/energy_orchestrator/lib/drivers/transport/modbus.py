@@ -5,6 +5,10 @@ once, so every device on a bus talks through the same ``ModbusLink``: requests
 are serialised by a lock, spaced for slow gateways, bounded by a timeout, and a
 lost connection is re-established with exponential backoff instead of being
 hammered. ``LinkPool`` hands out the links, one per bus.
+
+Network links use pymodbus' TCP client, which is asynchronous through and
+through; a serial port carries RTU frames through ``RtuSerialClient``, whose
+blocking pyserial calls run in worker threads.
 """
 
 import asyncio
@@ -14,7 +18,7 @@ from contextvars import ContextVar
 import logging
 import time
 
-from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException
 from pymodbus.framer import FramerType
 from pymodbus.pdu import ExceptionResponse, ModbusPDU
@@ -29,6 +33,10 @@ from ..errors import (
 from ..registers import RegisterTable
 from .endpoint import Endpoint, LinkKind
 from .link import Backoff, LinkStats
+from .rtu_serial import RtuSerialClient
+from .serial_link import SerialLink
+
+type _Client = AsyncModbusTcpClient | RtuSerialClient
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -96,9 +104,19 @@ class ModbusLink:
         self.stats = LinkStats()
         self._monotonic = monotonic
         self._lock = asyncio.Lock()
-        self._client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
+        self._client: AsyncModbusTcpClient | None = None
         self._last_request_end = -float("inf")
         self._backoff = Backoff(endpoint, monotonic)
+        # A serial port opens, reconnects and backs off on its own.
+        self._serial = (
+            RtuSerialClient(
+                SerialLink(
+                    endpoint, timeout=timeout, monotonic=monotonic, stats=self.stats
+                )
+            )
+            if endpoint.kind is LinkKind.SERIAL
+            else None
+        )
 
     def __repr__(self) -> str:
         """Return the link as its endpoint."""
@@ -107,6 +125,8 @@ class ModbusLink:
     @property
     def connected(self) -> bool:
         """Return whether the connection is open right now."""
+        if self._serial is not None:
+            return self._serial.connected
         return self._client is not None and self._client.connected
 
     async def read_registers(
@@ -114,9 +134,7 @@ class ModbusLink:
     ) -> list[int]:
         """Read ``count`` registers of a unit, raising a driver error on failure."""
 
-        def read(
-            client: AsyncModbusTcpClient | AsyncModbusSerialClient,
-        ) -> Awaitable[ModbusPDU]:
+        def read(client: _Client) -> Awaitable[ModbusPDU]:
             if table is RegisterTable.INPUT:
                 return client.read_input_registers(address, count=count, device_id=unit)
             return client.read_holding_registers(address, count=count, device_id=unit)
@@ -146,15 +164,12 @@ class ModbusLink:
         self,
         unit: int,
         what: str,
-        send: Callable[
-            [AsyncModbusTcpClient | AsyncModbusSerialClient], Awaitable[ModbusPDU]
-        ],
+        send: Callable[[_Client], Awaitable[ModbusPDU]],
     ) -> list[int]:
         """Send one request on the bus and return the registers answered."""
         async with _own_request(self._lock):
             client = await self._connected_client()
             await self._respect_spacing()
-            self.stats.requests += 1
             try:
                 response = await send(client)
             except ConnectionException as err:
@@ -169,6 +184,8 @@ class ModbusLink:
     async def close(self) -> None:
         """Close the connection; the next request opens it again."""
         async with self._lock:
+            if self._serial is not None:
+                await self._serial.close()
             self._drop("closed")
 
     def _check(self, unit: int, response: ModbusPDU, what: str) -> list[int]:
@@ -206,10 +223,10 @@ class ModbusLink:
         if wait > 0:
             await asyncio.sleep(wait)
 
-    async def _connected_client(
-        self,
-    ) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
+    async def _connected_client(self) -> _Client:
         """Return an open client, connecting with backoff when needed."""
+        if self._serial is not None:
+            return self._serial
         if self._client is not None and self._client.connected:
             return self._client
         self._backoff.check()
@@ -229,42 +246,27 @@ class ModbusLink:
         self._client = client
         return client
 
-    def _make_client(self) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
+    def _make_client(self) -> AsyncModbusTcpClient:
         """Build a pymodbus client; reconnecting and retrying are ours to do."""
-        endpoint = self.endpoint
-        common = {
-            "timeout": self.timeout,
-            "retries": 0,
-            "reconnect_delay": 0,
-            "trace_packet": self._count_bytes,
-        }
-        if endpoint.kind is LinkKind.SERIAL:
-            serial = endpoint.serial
-            assert serial is not None
-            return AsyncModbusSerialClient(
-                endpoint.address,
-                framer=FramerType.RTU,
-                baudrate=serial.baudrate,
-                bytesize=serial.bytesize,
-                parity=serial.parity,
-                stopbits=serial.stopbits,
-                **common,  # type: ignore[arg-type]
-            )
         framer = (
             FramerType.RTU
-            if endpoint.kind is LinkKind.RTU_OVER_TCP
+            if self.endpoint.kind is LinkKind.RTU_OVER_TCP
             else FramerType.SOCKET
         )
         return AsyncModbusTcpClient(
-            endpoint.host,
-            port=endpoint.port,
+            self.endpoint.host,
+            port=self.endpoint.port,
             framer=framer,
-            **common,  # type: ignore[arg-type]
+            timeout=self.timeout,
+            retries=0,
+            reconnect_delay=0,
+            trace_packet=self._count_bytes,
         )
 
     def _count_bytes(self, sending: bool, data: bytes) -> bytes:
-        """Count the bytes on the wire (pymodbus' packet trace hook)."""
+        """Count requests and bytes on the wire (pymodbus' packet trace hook)."""
         if sending:
+            self.stats.requests += 1
             self.stats.bytes_sent += len(data)
         else:
             self.stats.bytes_received += len(data)

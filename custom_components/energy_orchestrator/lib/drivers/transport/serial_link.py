@@ -15,6 +15,11 @@ import time
 
 import serial
 
+# serial_for_url imports a URL's handler when it first meets the scheme; the
+# common ones are imported with this module, where importing belongs.
+import serial.urlhandler.protocol_rfc2217
+import serial.urlhandler.protocol_socket
+
 from ..errors import DeviceSilentError, LinkError
 from .endpoint import Endpoint, LinkKind
 from .link import Backoff, LinkStats
@@ -39,13 +44,18 @@ class SerialLink:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         monotonic: Callable[[], float] = time.monotonic,
+        stats: LinkStats | None = None,
     ) -> None:
-        """Prepare the link; the port opens on the first request."""
+        """Prepare the link; the port opens on the first request.
+
+        ``stats`` lets a link that carries another protocol over this one
+        (Modbus RTU) count in its own counters.
+        """
         if endpoint.kind is not LinkKind.SERIAL or endpoint.serial is None:
             raise ValueError(f"{endpoint} is not a serial port")
         self.endpoint = endpoint
         self.timeout = timeout
-        self.stats = LinkStats()
+        self.stats = LinkStats() if stats is None else stats
         self._lock = asyncio.Lock()
         self._port: serial.Serial | None = None
         self._backoff = Backoff(endpoint, monotonic)

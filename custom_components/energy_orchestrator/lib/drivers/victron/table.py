@@ -13,7 +13,6 @@ code instead (mappings.cpp); their real types are filled in from there.
 from collections.abc import Iterable, Iterator, Mapping
 import csv
 from dataclasses import dataclass
-import functools
 from importlib import resources
 import io
 import re
@@ -228,8 +227,13 @@ def _kind_and_count(modbus_type: str, address: int) -> tuple[str | None, int]:
     return kind, count
 
 
-@functools.cache
+# Read when the module is imported (in Home Assistant, in its import
+# executor), never in the event loop.
+_GX_TABLE = parse_table(
+    resources.files(__package__).joinpath(TABLE_FILE).read_text("utf-8")
+)
+
+
 def gx_table() -> VictronTable:
     """Return the register table bundled with the driver."""
-    text = resources.files(__package__).joinpath(TABLE_FILE).read_text("utf-8")
-    return parse_table(text)
+    return _GX_TABLE
