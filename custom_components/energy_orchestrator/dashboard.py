@@ -90,7 +90,8 @@ def site_entry(
         "title": entry.title,
         "loaded": entry.state is ConfigEntryState.LOADED,
         "device_ids": [
-            device.id for device in dr.async_entries_for_config_entry(devices, entry.entry_id)
+            device.id
+            for device in dr.async_entries_for_config_entry(devices, entry.entry_id)
         ],
     }
     if kind == KIND_DEVICE:
