@@ -13,9 +13,11 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from homeassistant.components import websocket_api
 from homeassistant.components.frontend import add_extra_js_url
-from homeassistant.components.http import StaticPathConfig
+from homeassistant.components.http.server import StaticPathConfig
+from homeassistant.components.websocket_api import async_register_command
+from homeassistant.components.websocket_api.connection import ActiveConnection
+from homeassistant.components.websocket_api.decorators import websocket_command
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, entity_registry as er
@@ -35,7 +37,7 @@ async def async_setup_dashboard(hass: HomeAssistant) -> None:
     Without the frontend (a headless Home Assistant) there is nothing to
     draw on, and the controllers run as well without it.
     """
-    websocket_api.async_register_command(hass, websocket_site)
+    async_register_command(hass, websocket_site)
     if "frontend" not in hass.config.components:
         return
     version = await hass.async_add_executor_job(_fingerprint, MODULE)
@@ -51,11 +53,11 @@ def _fingerprint(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
-@websocket_api.websocket_command({probatio.Required("type"): f"{DOMAIN}/site"})
+@websocket_command({probatio.Required("type"): f"{DOMAIN}/site"})
 @callback
 def websocket_site(
     hass: HomeAssistant,
-    connection: websocket_api.ActiveConnection,
+    connection: ActiveConnection,
     msg: dict[str, Any],
 ) -> None:
     """Answer with every entry: its kind, devices, entities and what it reads."""

@@ -1,6 +1,7 @@
 """Peak shaving: the planner's exact answers, the billed meter, the limiter, restarts."""
 
 from datetime import UTC, datetime, timedelta
+import itertools
 import math
 from zoneinfo import ZoneInfo
 
@@ -284,7 +285,7 @@ def test_the_plan_s_rows_carry_the_forecast_it_was_made_on() -> None:
         T0, grid_w=1000, battery_power_w=0, energy_wh=5000, step=timedelta(minutes=5)
     ).plan
     assert [row.net_load_w for row in rows] == known.forecast(T0, T0, len(rows))
-    for row, after in zip(rows, rows[1:], strict=False):
+    for row, after in itertools.pairwise(rows):
         # Lossless: what the battery took from the grid is what it gained.
         battery_wh = (row.grid_w - (row.net_load_w or 0.0)) * 0.25
         assert (after.soc - row.soc) / 100 * 5000 == pytest.approx(battery_wh)
