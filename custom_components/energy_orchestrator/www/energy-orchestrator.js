@@ -377,7 +377,8 @@ class EnergyOrchestratorPlanCard extends HTMLElement {
   }
 
   getGridOptions() {
-    return { columns: 12, min_columns: 6, rows: 6, min_rows: 4 };
+    // As tall as the drawing at the width it gets.
+    return { columns: 12, min_columns: 6, rows: "auto" };
   }
 
   static getStubConfig() {
