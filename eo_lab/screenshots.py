@@ -10,7 +10,16 @@ Playwright):
 - ``add-device.png``: the form that adds a device on the network;
 - ``device-page.png``: the SDM630 grid meter's device page;
 - ``battery-manager.png``, ``peak-shaving.png``, ``wallbox-manager.png``:
-  each controller's device page.
+  each controller's device page;
+- ``site-dashboard.png``: a dashboard made by the integration's strategy;
+- ``plan-card.png``: its plan card, alone.
+
+Peak shaving plans from the site's past, which a fresh Home Assistant has
+none of: before peak shaving is added, the recorder is given the two days
+the simulated site would have measured (the same profile and battery, run
+from two days ago), as if Home Assistant had been watching it. The browser
+checks that the card draws the plan and that the console shows no error;
+``--report`` writes what it saw as JSON.
 
 Everything it starts is stopped and its directory removed (``--keep`` keeps
 the directory, with Home Assistant's and the simulator's logs). A failure
@@ -20,7 +29,7 @@ prints one line and exits with status 1.
 import argparse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 import contextlib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 import json
 import os
 from pathlib import Path
@@ -29,6 +38,7 @@ import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -39,11 +49,16 @@ import urllib.parse
 import urllib.request
 
 from playwright.sync_api import (
+    ConsoleMessage,
     Error as PlaywrightError,
     Page,
     ViewportSize,
     sync_playwright,
 )
+
+from eo_lab.sim.profiles import bundled_profile
+from eo_lab.sim.simulated_site import default_battery
+from eo_lab.sim.site import Site
 
 CHROMIUM = Path("/usr/bin/chromium")
 HOST = "127.0.0.1"
@@ -62,7 +77,28 @@ DEVICE_PAGE = "device-page.png"
 BATTERY_MANAGER = "battery-manager.png"
 PEAK_SHAVING = "peak-shaving.png"
 WALLBOX_MANAGER = "wallbox-manager.png"
-SCREENSHOTS = (ADD_DEVICE, DEVICE_PAGE, BATTERY_MANAGER, PEAK_SHAVING, WALLBOX_MANAGER)
+SITE_DASHBOARD = "site-dashboard.png"
+# Pictures of the whole window; the card's is of the card alone.
+SCREENSHOTS = (
+    ADD_DEVICE,
+    DEVICE_PAGE,
+    BATTERY_MANAGER,
+    PEAK_SHAVING,
+    WALLBOX_MANAGER,
+    SITE_DASHBOARD,
+)
+PLAN_CARD = "plan-card.png"
+
+# The past the recorder is given before peak shaving starts, sampled as
+# often as peak shaving reads its seed.
+HISTORY_DAYS = 2
+HISTORY_SAMPLE_S = 300.0
+# The dashboard the strategy fills, and the card's element.
+DASHBOARD_PATH = "energy-site"
+DASHBOARD_VIEW = "site"
+CARD_TAG = "energy-orchestrator-plan-card"
+# What the card must draw from a plan: the planned grid power and SOC.
+PLAN_SERIES = ("grid_planned", "soc_planned", "net_load_forecast")
 
 # As scripts/develop: not default_config, which pulls in go2rtc, ffmpeg and
 # Bluetooth. No http: either: Home Assistant takes that from YAML only as a
@@ -140,9 +176,8 @@ PEAK_SHAVING_FORM: dict[str, Any] = {
     "battery_max_kw": 5,
     "battery_soc_min": 10,
     "battery_soc_max": 100,
-    # A limit of the contract: without one the limit is planned, and a
-    # fresh Home Assistant has no history to plan from.
-    "import_limit_w": 5000,
+    # No limit of the contract: the limit is planned, from the history the
+    # recorder is given first (Lab.seed_history).
     "battery_voltage_min_v": 46,
     "battery_voltage_max_v": 57.6,
     "billing_interval_minutes": "15",
@@ -569,6 +604,101 @@ class Lab:
                 raise StepError(f"{what} have no value: {', '.join(missing)}") from None
             _say(f"note: {what}: without a value: {', '.join(missing)}")
 
+    def seed_history(self, history: Mapping[str, Sequence[tuple[float, float]]]) -> int:
+        """Give the recorder a past for these entities; return the rows written.
+
+        Home Assistant's recorder must know the entities first (it writes
+        them within seconds of their first state); each row takes the
+        attributes (the unit) of the entity's latest recorded state.
+        """
+        database = self.config / "home-assistant_v2.db"
+        known: dict[str, int] = {}
+
+        def recorded() -> bool:
+            with contextlib.closing(sqlite3.connect(database, timeout=30)) as db:
+                rows = db.execute(
+                    "SELECT entity_id, metadata_id FROM states_meta WHERE entity_id IN"
+                    f" ({', '.join('?' * len(history))})",
+                    list(history),
+                ).fetchall()
+            known.update(rows)
+            return len(known) == len(history)
+
+        _wait("the recorder did not record the inputs", recorded, 60, every_s=1)
+        written = 0
+        with contextlib.closing(sqlite3.connect(database, timeout=30)) as db, db:
+            for entity, samples in history.items():
+                metadata_id = known[entity]
+                latest = db.execute(
+                    "SELECT attributes_id FROM states WHERE metadata_id = ?"
+                    " ORDER BY last_updated_ts DESC LIMIT 1",
+                    (metadata_id,),
+                ).fetchone()
+                db.executemany(
+                    "INSERT INTO states (state, last_updated_ts, metadata_id,"
+                    " attributes_id, origin_idx) VALUES (?, ?, ?, ?, 0)",
+                    [
+                        (f"{value:.1f}", moment, metadata_id, latest and latest[0])
+                        for moment, value in samples
+                    ],
+                )
+                written += len(samples)
+        return written
+
+    def plan_rows(self, entry_id: str) -> int:
+        """Return how many rows the plan of a peak-shaving entry has."""
+        entities = {
+            row.entity_id for row in self.entities() if row.entry_id == entry_id
+        }
+        for state in self.api.request("GET", "/api/states"):
+            plan = state["attributes"].get("plan")
+            if state["entity_id"] in entities and isinstance(plan, list):
+                return len(plan)
+        return 0
+
+    def energy_sources(self, entries: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Return the Energy dashboard's sources: the grid meter and the GX's PV."""
+        rows = self.entities()
+
+        def ending(family: str, suffix: str) -> str | None:
+            return next(
+                (
+                    row.entity_id
+                    for row in rows
+                    if row.entry_id == entries.get(family)
+                    and row.entity_id.endswith(suffix)
+                ),
+                None,
+            )
+
+        sources: list[dict[str, Any]] = []
+        imported = ending("sdm630", "_grid_import_energy")
+        exported = ending("sdm630", "_grid_export_energy")
+        if imported and exported:
+            sources.append(
+                {
+                    "type": "grid",
+                    "stat_energy_from": imported,
+                    "stat_energy_to": exported,
+                    "stat_cost": None,
+                    "entity_energy_price": None,
+                    "number_energy_price": None,
+                    "stat_compensation": None,
+                    "entity_energy_price_export": None,
+                    "number_energy_price_export": None,
+                    "cost_adjustment_day": 0,
+                }
+            )
+        if solar := ending("victron_gx", "_pv_energy"):
+            sources.append(
+                {
+                    "type": "solar",
+                    "stat_energy_from": solar,
+                    "config_entry_solar_forecast": None,
+                }
+            )
+        return sources
+
     def remove_onboarding_entries(self) -> None:
         """Remove what onboarding added (weather, radio, TTS): they reach the internet."""
         for entry in self.api.request("GET", "/api/config/config_entries/entry"):
@@ -593,6 +723,40 @@ class Lab:
             for row in self.entities()
             if row.device_id == device_id and row.entity_id in states
         ]
+
+
+def site_history(end: float) -> dict[str, list[tuple[float, float]]]:
+    """Return what peak shaving's inputs measured over the days before ``end``.
+
+    The simulated site, with the profile and battery ``eo simulate`` runs,
+    started ``HISTORY_DAYS`` before ``end`` and sampled every
+    ``HISTORY_SAMPLE_S``: what Home Assistant would have recorded had it
+    watched the site then. By entity id, as (epoch, value).
+    """
+    start = end - HISTORY_DAYS * 86400
+    site = Site(bundled_profile(), default_battery(), start_time=start, max_step_s=10)
+    form = PEAK_SHAVING_FORM
+    history: dict[str, list[tuple[float, float]]] = {
+        form[key]: []
+        for key in (
+            "grid_power_entity",
+            "pv_power_entity",
+            "battery_power_entity",
+            "battery_soc_entity",
+        )
+    }
+    moment = start + HISTORY_SAMPLE_S
+    while moment < end:
+        site.advance_to(moment)
+        for key, value in (
+            ("grid_power_entity", site.grid_power_w),
+            ("pv_power_entity", site.pv_w),
+            ("battery_power_entity", site.battery_power_w),
+            ("battery_soc_entity", 100 * site.battery.soc),
+        ):
+            history[form[key]].append((moment, value))
+        moment += HISTORY_SAMPLE_S
+    return history
 
 
 def _form_inputs(form: Mapping[str, Any]) -> list[str]:
@@ -670,8 +834,104 @@ def _shoot_device(page: Page, lab: Lab, device_id: str, name: str, path: Path) -
     page.screenshot(path=path)
 
 
-def take_screenshots(out: Path, *, keep: bool = False) -> list[Path]:
-    """Run the whole lab and save the screenshots into ``out``; return them."""
+@dataclass(slots=True)
+class CardReport:
+    """What the browser saw of the plan card and the console."""
+
+    series: list[str]
+    notices: list[str]
+    console_errors: list[str]
+    energy_sources: int
+
+    def problems(self) -> list[str]:
+        """Return what is wrong: a plan not drawn, an error in the console."""
+        found = [
+            f"the card does not draw {name}"
+            for name in PLAN_SERIES
+            if name not in self.series
+        ]
+        found += [f"the card says: {notice}" for notice in self.notices]
+        found += [f"console: {error}" for error in self.console_errors]
+        return found
+
+
+_HASS = "document.querySelector('home-assistant').hass"
+
+
+def _make_site_dashboard(
+    page: Page, lab: Lab, sources: Sequence[Mapping[str, Any]]
+) -> int:
+    """Set the Energy dashboard's sources, make the strategy's dashboard; return the sources kept.
+
+    As the frontend does it, over its own websocket connection.
+    """
+    _open(page, lab, "/config/dashboard")
+    page.wait_for_function(f"() => {_HASS}?.connection")
+    kept: int = page.evaluate(
+        """async ([sources]) => {
+          const hass = document.querySelector('home-assistant').hass;
+          try {
+            await hass.callWS({type: 'energy/save_prefs', energy_sources: sources,
+                               device_consumption: []});
+            return sources.length;
+          } catch (err) {
+            return 0;
+          }
+        }""",
+        [list(sources)],
+    )
+    page.evaluate(
+        """async ([path]) => {
+          const hass = document.querySelector('home-assistant').hass;
+          await hass.callWS({type: 'lovelace/dashboards/create', url_path: path,
+                             title: 'Site', icon: 'mdi:home-lightning-bolt',
+                             show_in_sidebar: true, require_admin: false});
+          await hass.callWS({type: 'lovelace/config/save', url_path: path,
+                             config: {strategy: {type: 'custom:energy-orchestrator'}}});
+        }""",
+        [DASHBOARD_PATH],
+    )
+    return kept
+
+
+def _shoot_site_dashboard(
+    page: Page, lab: Lab, out: Path, energy_sources: int
+) -> CardReport:
+    """Open the dashboard, wait for the plan card to draw, photograph both."""
+    errors: list[str] = []
+
+    def console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            errors.append(message.text)
+
+    page.on("console", console)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        _open(page, lab, f"/{DASHBOARD_PATH}/{DASHBOARD_VIEW}")
+        card = page.locator(CARD_TAG)
+        card.locator("svg.plan").wait_for()
+        # The measured past comes a moment later, from the recorder.
+        card.locator("[data-series=grid_measured]").wait_for()
+        _settle(page)
+        series = card.locator("[data-series]").evaluate_all(
+            "elements => elements.map(e => e.dataset.series)"
+        )
+        notices = card.locator(".notice").all_inner_texts()
+        page.screenshot(path=out / SITE_DASHBOARD)
+        card.screenshot(path=out / PLAN_CARD)
+    finally:
+        page.remove_listener("console", console)
+    return CardReport(series, notices, errors, energy_sources)
+
+
+def take_screenshots(
+    out: Path, *, keep: bool = False, report: Path | None = None
+) -> list[Path]:
+    """Run the whole lab and save the screenshots into ``out``; return them.
+
+    Raises StepError when the plan card does not draw the plan or the
+    browser's console shows an error; ``report`` receives what it saw.
+    """
     if not CHROMIUM.exists():
         raise StepError(f"{CHROMIUM} is missing (apt-get install chromium)")
     out.mkdir(parents=True, exist_ok=True)
@@ -699,23 +959,37 @@ def take_screenshots(out: Path, *, keep: bool = False) -> list[Path]:
         lab.remove_onboarding_entries()
         inputs = sorted({e for _, form, _ in CONTROLLERS for e in _form_inputs(form)})
         lab.wait_for_values(inputs, "the controllers' inputs", required=True)
+        rows = lab.seed_history(site_history(time.time()))
+        _say(f"gave the recorder {rows} states of the site's last {HISTORY_DAYS} days")
 
         pages: list[tuple[str, str, str]] = []  # device, its name, file
         meter = lab.device_of(entries["sdm630"])
         pages.append((meter, "Eastron SDM630", DEVICE_PAGE))
         for step, form, file in CONTROLLERS:
-            entry_id = lab.add(step, form)
+            entries[step] = entry_id = lab.add(step, form)
             pages.append((lab.device_of(entry_id), form["name"], file))
         _say("added the battery manager, peak shaving and the wallbox manager")
+        _wait(
+            "peak shaving made no plan from the history",
+            lambda: lab.plan_rows(entries["peak_shaving"]) > 0,
+            VALUES_TIMEOUT_S,
+            every_s=2,
+        )
         lab.set_option(*WALLBOX_MODE)
         shown = [e for device_id, _, _ in pages for e in lab.device_entities(device_id)]
         lab.wait_for_values(shown, "the photographed devices", required=False)
 
-        saved = [out / name for name in SCREENSHOTS]
+        saved = [out / name for name in (*SCREENSHOTS, PLAN_CARD)]
         with _browser(lab) as page:
             _shoot_add_device(page, lab, out / ADD_DEVICE)
             for device_id, name, file in pages:
                 _shoot_device(page, lab, device_id, name, out / file)
+            sources = _make_site_dashboard(page, lab, lab.energy_sources(entries))
+            seen = _shoot_site_dashboard(page, lab, out, sources)
+        if report is not None:
+            report.write_text(json.dumps(asdict(seen), indent=2), encoding="utf-8")
+        if problems := seen.problems():
+            raise StepError("; ".join(problems))
         _say(
             f"saved {len(saved)} screenshots in {out} after"
             f" {time.monotonic() - started:.0f} s"
@@ -735,9 +1009,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="keep the temporary directory (configuration and logs)",
     )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        help="write what the browser saw of the plan card and its console (JSON)",
+    )
     args = parser.parse_args(argv)
     try:
-        take_screenshots(args.out, keep=args.keep)
+        take_screenshots(args.out, keep=args.keep, report=args.report)
     except StepError as err:
         print(f"screenshots: failed: {err}", file=sys.stderr)
         return 1

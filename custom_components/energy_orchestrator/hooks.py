@@ -19,6 +19,7 @@ from .const import (
     LOGGER,
 )
 from .controller.issues import async_watch_setup
+from .dashboard import async_setup_dashboard
 from .kinds import KINDS, kind_of, outputs_of
 from .services import async_setup_services
 
@@ -31,8 +32,9 @@ _LEGACY_TYPE = "type"
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the integration's actions, once for all entries."""
+    """Register the actions and the dashboard's card, once for all entries."""
     async_setup_services(hass)
+    await async_setup_dashboard(hass)
     return True
 
 

@@ -1,14 +1,27 @@
-"""The README's screenshots: one command takes all five in a real browser."""
+"""The README's screenshots: one command takes them all in a real browser.
+
+One run serves both tests: Home Assistant with the simulated site, every
+device and controller added, and the integration's dashboard with its plan
+card opened in Debian's Chromium.
+"""
 
 import hashlib
+import json
 from pathlib import Path
 import struct
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
-from eo_lab.screenshots import CHROMIUM, SCREENSHOTS, VIEWPORT
+from eo_lab.screenshots import (
+    CHROMIUM,
+    PLAN_CARD,
+    PLAN_SERIES,
+    SCREENSHOTS,
+    VIEWPORT,
+)
 
 pytestmark = [
     pytest.mark.slow,
@@ -21,25 +34,63 @@ pytestmark = [
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def test_one_command_saves_every_screenshot(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """Take the screenshots once; return their folder and what the browser saw."""
+    out = tmp_path_factory.mktemp("screenshots")
+    report = out / "report.json"
     result = subprocess.run(
-        [sys.executable, "-m", "eo_lab.screenshots", "--out", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "eo_lab.screenshots",
+            "--out",
+            str(out),
+            "--report",
+            str(report),
+        ],
         capture_output=True,
         text=True,
         timeout=900,
         check=False,
     )
-    assert result.returncode == 0, result.stderr + result.stdout
+    seen = json.loads(report.read_text()) if report.exists() else {}
+    assert result.returncode == 0, result.stderr + result.stdout + json.dumps(seen)
+    return out, seen
 
+
+def _size(data: bytes) -> tuple[int, int]:
+    """Return a PNG's width and height (the IHDR chunk follows the signature)."""
+    assert data.startswith(PNG_SIGNATURE)
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def test_one_command_saves_every_screenshot(run: tuple[Path, dict[str, Any]]) -> None:
+    out, _ = run
     digests = set()
     for name in SCREENSHOTS:
-        data = (tmp_path / name).read_bytes()
-        assert data.startswith(PNG_SIGNATURE), name
-        # The IHDR chunk follows the signature: width and height, big-endian.
-        width, height = struct.unpack(">II", data[16:24])
-        assert (width, height) == (VIEWPORT["width"], VIEWPORT["height"]), name
+        data = (out / name).read_bytes()
+        assert _size(data) == (VIEWPORT["width"], VIEWPORT["height"]), name
         # A page of cards and values (74-91 kB), not Home Assistant's
         # loading screen (50 kB), and small enough for the README.
         assert 60_000 < len(data) < 300_000, (name, len(data))
         digests.add(hashlib.sha256(data).hexdigest())
     assert len(digests) == len(SCREENSHOTS), "two screenshots are the same picture"
+
+
+def test_the_dashboard_s_card_draws_the_plan_without_an_error(
+    run: tuple[Path, dict[str, Any]],
+) -> None:
+    """The card's SVG holds the planned grid and SOC; the console stays clean."""
+    out, seen = run
+    assert set(PLAN_SERIES) <= set(seen["series"])
+    # The measured past beside the plan, from the recorder.
+    assert {"grid_measured", "soc_measured"} <= set(seen["series"])
+    assert seen["notices"] == []
+    assert seen["console_errors"] == []
+    # The Energy dashboard's cards have their sources.
+    assert seen["energy_sources"] == 2
+    width, height = _size((out / PLAN_CARD).read_bytes())
+    assert width > 600
+    assert 300 < height < VIEWPORT["height"]

@@ -73,11 +73,12 @@ def _plan(status: PeakShavingStatus) -> Mapping[str, Any]:
         "heavy_stretch_hours": status.heavy_stretch_h,
         "plan": [
             {
-                "start": start.isoformat(),
-                "soc": round(soc, 1),
-                "grid_power": round(grid),
+                "start": row.start.isoformat(),
+                "soc": round(row.soc, 1),
+                "grid_power": round(row.grid_w),
+                "net_load": None if row.net_load_w is None else round(row.net_load_w),
             }
-            for start, soc, grid in status.plan
+            for row in status.plan
         ],
     }
 

@@ -1,6 +1,7 @@
 """Peak shaving: the planner's exact answers, the billed meter, the limiter, restarts."""
 
 from datetime import UTC, datetime, timedelta
+import itertools
 import math
 from zoneinfo import ZoneInfo
 
@@ -305,6 +306,28 @@ def test_a_forecaster_handed_in_is_what_the_plan_is_made_on() -> None:
     assert by_hand == pytest.approx(3000 - 5000 / 3, abs=1)
     assert known.observed == 1
     assert status.forecast_caution == known.caution.caution
+
+
+def test_the_plan_s_rows_carry_the_forecast_it_was_made_on() -> None:
+    """A chart draws the net load beside the planned grid; they differ by the battery."""
+    known = KnownEvening()
+    peak_shaver = PeakShaver(
+        PeakShavingSettings(billing_period=BillingPeriod.NONE),
+        battery(5000, 3),
+        now=T0,
+        forecaster=known,
+    )
+    rows = peak_shaver.update(
+        T0, grid_w=1000, battery_power_w=0, energy_wh=5000, step=timedelta(minutes=5)
+    ).plan
+    assert [row.net_load_w for row in rows] == known.forecast(T0, T0, len(rows))
+    for row, after in itertools.pairwise(rows):
+        # Lossless: what the battery took from the grid is what it gained.
+        battery_wh = (row.grid_w - (row.net_load_w or 0.0)) * 0.25
+        assert (after.soc - row.soc) / 100 * 5000 == pytest.approx(battery_wh)
+    evening = next(row for row in rows if row.start.hour == 18)
+    assert evening.net_load_w == 3000
+    assert evening.grid_w == pytest.approx(3000 - 5000 / 3, abs=1)
 
 
 def test_limits_for_a_window_expire_and_survive_a_restart() -> None:

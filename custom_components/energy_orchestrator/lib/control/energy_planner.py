@@ -75,6 +75,8 @@ class Plan:
     grid_w: tuple[float, ...]
     # When a requested limit cannot be held: the first step it fails at.
     cannot_hold_from: datetime | None = None
+    # The forecast net load (load - PV, W) per step the plan was made on.
+    net_w: tuple[float, ...] = ()
 
     def soc_floor_at(self, index: int, capacity_wh: float) -> float:
         """Return the least SOC (%) that still holds the peak from a step on."""
@@ -196,6 +198,7 @@ def plan_peak(
         energy_ceiling_wh=tuple(energies),
         energy_floor_wh=tuple(_floor(net_w, step_h, battery, peak)),
         grid_w=tuple(grid),
+        net_w=tuple(net_w),
     )
 
 
@@ -227,4 +230,5 @@ def check_limit(
         energy_floor_wh=tuple(_floor(net_w, step_h, battery, limit_w)),
         grid_w=tuple(grid),
         cannot_hold_from=None if failed is None else start + failed * step,
+        net_w=tuple(net_w),
     )

@@ -42,6 +42,18 @@ class ShavingReason(StrEnum):
 
 
 @dataclass(frozen=True)
+class PlanRow:
+    """One step of the plan, as a chart draws it."""
+
+    start: datetime
+    # The SOC (%) the plan has the battery at when the step starts.
+    soc: float
+    # The grid power (W) if the plan is followed, and without the battery.
+    grid_w: float
+    net_load_w: float | None
+
+
+@dataclass(frozen=True)
 class PeakShavingStatus:
     """What peak shaving shows after a step."""
 
@@ -56,7 +68,7 @@ class PeakShavingStatus:
     planned_peak_w: float | None
     planned_soc_now: float | None
     cannot_hold_from: datetime | None
-    plan: tuple[tuple[datetime, float, float], ...] = ()
+    plan: tuple[PlanRow, ...] = ()
     # How far from the past days' mean to their maximum the load forecast is.
     forecast_caution: float = 1.0
     # The scale of the last plan's load forecast (the day so far against it).
@@ -117,17 +129,16 @@ def planned_soc(plan: Plan | None, capacity_wh: float, now: datetime) -> float |
     return None
 
 
-def plan_rows(
-    plan: Plan | None, capacity_wh: float
-) -> tuple[tuple[datetime, float, float], ...]:
-    """Return the plan as (start, SOC %, grid W) per step, for a chart."""
+def plan_rows(plan: Plan | None, capacity_wh: float) -> tuple[PlanRow, ...]:
+    """Return the plan step by step, for a chart."""
     if plan is None or capacity_wh <= 0:
         return ()
     return tuple(
-        (
-            plan.start + i * plan.step,
-            100 * plan.energy_ceiling_wh[i] / capacity_wh,
-            plan.grid_w[i],
+        PlanRow(
+            start=plan.start + i * plan.step,
+            soc=100 * plan.energy_ceiling_wh[i] / capacity_wh,
+            grid_w=plan.grid_w[i],
+            net_load_w=plan.net_w[i] if i < len(plan.net_w) else None,
         )
         for i in range(len(plan.grid_w))
     )
