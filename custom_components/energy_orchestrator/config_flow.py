@@ -114,7 +114,7 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
         return await self._async_step_controller(
             KIND_WALLBOX_MANAGER,
             wallbox_flow.STEP_WALLBOX_MANAGER,
-            wallbox_flow.validate_wallbox_manager,
+            lambda form: wallbox_flow.validate_wallbox_manager(self.hass, form),
             user_input,
         )
 
