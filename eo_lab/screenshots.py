@@ -191,6 +191,7 @@ WALLBOX_MANAGER_FORM: dict[str, Any] = {
     "ev_power_entity": f"sensor.{ALFEN}_charging_power",
     "charger_current_entity": f"number.{ALFEN}_charging_current_limit",
     "charger_enable_entity": f"switch.{ALFEN}_charging",
+    "charger_phases_entity": f"number.{ALFEN}_phases_to_charge_on",
     "battery_power_entity": f"sensor.{GX}_battery_power",
     "battery_soc_entity": f"sensor.{GX}_battery_state_of_charge",
 }

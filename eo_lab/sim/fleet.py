@@ -6,7 +6,8 @@ the next ports:
 - port + 1: more Modbus devices on one gateway: a SunSpec hybrid inverter
   (unit 1), an SDM120 on L1 (unit 2) and an SDM72 (unit 3);
 - port + 2: a Victron GX (unit 100 and the unit ids of its devices);
-- port + 3: an Alfen Eve wallbox with a car (units 1 and 200).
+- port + 3: an Alfen Eve wallbox with a car (units 1 and 200), on the
+  site's supply: the grid meter, the GX and the inverter's meter see the car.
 
 Families that speak a raw serial protocol are added by ``SERIAL_PEERS``: each
 one is a TCP peer reached as ``socket://host:port``, as through ser2net.
@@ -134,7 +135,9 @@ async def serve_fleet(
             Served(gx_server.url, 100, "victron_gx", "Victron GX with its devices")
         )
         wallbox = await stack.enter_async_context(
-            serve_devices(host, port(3), site_wallbox(site).sim_devices())
+            serve_devices(
+                host, port(3), site_wallbox(site, sync=sim.sync).sim_devices()
+            )
         )
         served.append(Served(wallbox.url, 1, "alfen", "wallbox, Alfen Eve, with a car"))
         for offset, peer in enumerate(SERIAL_PEERS, start=4):

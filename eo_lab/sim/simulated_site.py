@@ -167,8 +167,12 @@ class SimulatedSite:
 def status_line(site: Site) -> str:
     """Return one line on the state of a site, for a console."""
     moment = datetime.fromtimestamp(site.time, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    consumers = "".join(
+        f"  {consumer.label} {sum(consumer.phase_powers(site.time)):5.0f} W"
+        for consumer in site.consumers
+    )
     return (
-        f"{moment} UTC  load {site.load_w:5.0f} W  PV {site.pv_w:5.0f} W"
+        f"{moment} UTC  load {site.load_w:5.0f} W{consumers}  PV {site.pv_w:5.0f} W"
         f"  battery {site.battery.soc:6.1%} ({site.battery_power_w:+5.0f} W)"
         f"  grid {site.grid_power_w:+6.0f} W"
     )

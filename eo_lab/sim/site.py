@@ -1,4 +1,7 @@
-"""A simulated site: household load, PV, a battery inverter and a grid meter.
+"""A simulated site: load, PV, a battery inverter, a grid meter, and a car.
+
+The car is one of the devices on the site's supply that draw power of
+their own (a simulated wallbox's car), which the grid meter sees as well.
 
 Time is passed in, never read from a clock: ``advance_to`` moves the model to
 a given simulated epoch in steps of at most one second, so the same site runs
@@ -7,17 +10,23 @@ in a few milliseconds in a test.
 
 Power balance at the grid connection, with the value model's signs::
 
-    grid_power = load - pv + battery_power   (> 0 import; battery > 0 charging)
+    grid_power = load + consumers - pv + battery_power
+    (> 0 import; battery > 0 charging)
 
-The battery inverter runs a plain self-consumption controller: it charges
-from PV surplus and discharges to cover the deficit, within its power rating
-and a SOC window. Load is spread over the phases by a fixed split; PV and
-battery inverters are three-phase and balanced.
+``load`` is the profile's household load; ``consumers`` what the devices
+added with ``add_consumer`` draw (a simulated wallbox's car), each on the
+phases it draws on. The battery inverter runs a plain self-consumption
+controller on what the grid meter sees: it charges from PV surplus and
+discharges to cover the deficit (the car's too, as a hybrid inverter whose
+meter sits at the grid connection does), within its power rating and a SOC
+window. Load is spread over the phases by a fixed split; PV and battery
+inverters are three-phase and balanced.
 """
 
 from collections.abc import Sequence
 import math
 import random
+from typing import Protocol
 
 from eo_lab.sim.battery import SimBattery
 from eo_lab.sim.profiles import Profile
@@ -32,6 +41,22 @@ _TWO_PI = 2 * math.pi
 # move this far back in before using the battery in that direction again;
 # without it, self-discharge would make it toggle full power every second.
 _SOC_HYSTERESIS = 0.02
+
+
+class Consumer(Protocol):
+    """A device on the site's supply that draws power the profile knows nothing of.
+
+    A device that produces returns negative powers.
+    """
+
+    @property
+    def label(self) -> str:
+        """Return what a console calls it ("wallbox")."""
+        ...
+
+    def phase_powers(self, at: float) -> PhaseValues:
+        """Return the power it draws on each phase at a simulated epoch (W)."""
+        ...
 
 
 class Site:
@@ -106,7 +131,10 @@ class Site:
         self._time = start_time
         self._charge_blocked = False
         self._discharge_blocked = False
+        self.consumers: list[Consumer] = []
         self.load_w = 0.0
+        self.consumer_power_w = 0.0
+        self.consumer_power_phases: PhaseValues = (0.0, 0.0, 0.0)
         self.pv_w = 0.0
         self.battery_power_w = 0.0
         self.grid_power_w = 0.0
@@ -118,6 +146,7 @@ class Site:
         self._import_phases = [initial_import_wh * s for s in self.phase_load_split]
         self._export_phases = [initial_export_wh / 3] * 3
         self.load_energy_wh = 0.0
+        self.consumer_energy_wh = 0.0
         self.pv_energy_wh = 0.0
         self.battery_charge_energy_wh = 0.0
         self.battery_discharge_energy_wh = 0.0
@@ -137,6 +166,10 @@ class Site:
     def grid_export_energy_phases(self) -> PhaseValues:
         """Return the energy exported per phase (Wh)."""
         return (self._export_phases[0], self._export_phases[1], self._export_phases[2])
+
+    def add_consumer(self, consumer: Consumer) -> None:
+        """Put a device on the site's supply: the grid meter sees what it draws."""
+        self.consumers.append(consumer)
 
     def profile_time(self, sim_time: float) -> float:
         """Return the profile time (s since its start) for a simulated epoch."""
@@ -177,6 +210,7 @@ class Site:
             else:
                 exports[phase] -= power * hours
         self.load_energy_wh += self.load_w * hours
+        self.consumer_energy_wh += self.consumer_power_w * hours
         self.pv_energy_wh += self.pv_w * hours
         battery = self.battery_power_w
         if battery > 0:
@@ -189,21 +223,30 @@ class Site:
         t = self.profile_time(at)
         load = self.profile.load_w(t)
         pv = self.profile.pv_w(t)
+        drawn = [0.0, 0.0, 0.0]
+        for consumer in self.consumers:
+            for phase, power in enumerate(consumer.phase_powers(at)):
+                drawn[phase] += power
+        consumers = sum(drawn)
         battery_power = 0.0
         if dt > 0:
-            battery_power = self._run_battery(self._battery_target(pv - load), dt)
+            battery_power = self._run_battery(
+                self._battery_target(pv - load - consumers), dt
+            )
         self.load_w = load
+        self.consumer_power_w = consumers
+        self.consumer_power_phases = (drawn[0], drawn[1], drawn[2])
         self.pv_w = pv
         self.battery_power_w = battery_power
-        grid = load - pv + battery_power
+        grid = load + consumers - pv + battery_power
         self.grid_power_w = grid
         # PV and battery inverters are balanced three-phase, load is not.
         shared = (battery_power - pv) / 3
         split = self.phase_load_split
         self.grid_power_phases = (
-            load * split[0] + shared,
-            load * split[1] + shared,
-            load * split[2] + shared,
+            load * split[0] + drawn[0] + shared,
+            load * split[1] + drawn[1] + shared,
+            load * split[2] + drawn[2] + shared,
         )
 
     def _battery_target(self, surplus_w: float) -> float:

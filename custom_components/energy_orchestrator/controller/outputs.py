@@ -3,7 +3,8 @@
 An output is a number (a power or current setpoint), a select (an inverter
 mode) or a switch (charge or discharge enable). Control decides values; this
 module only sends them, and only when the entity does not show the value
-already, so an unchanged decision costs nothing on the device's bus.
+already, so an unchanged decision costs nothing on the device's bus; unless
+forced, for a setpoint the device lets lapse when it is not rewritten.
 """
 
 from homeassistant.const import (
@@ -30,9 +31,15 @@ _NUMBER_TOLERANCE = 1e-6
 
 
 async def async_set_output(
-    hass: HomeAssistant, entity_id: str, value: float | str | bool
+    hass: HomeAssistant,
+    entity_id: str,
+    value: float | str | bool,
+    *,
+    force: bool = False,
 ) -> bool:
     """Bring one output entity to ``value``; return whether a command was sent.
+
+    ``force`` sends the value even when the entity shows it already.
 
     Raises HomeAssistantError (translated) when the entity is missing or
     unavailable, or when the call fails: the caller decides whether that
@@ -48,7 +55,7 @@ async def async_set_output(
     domain = entity_id.partition(".")[0]
     if domain in SWITCH_DOMAINS:
         wanted_on = bool(value)
-        if (state.state == STATE_ON) == wanted_on:
+        if (state.state == STATE_ON) == wanted_on and not force:
             return False
         await hass.services.async_call(
             domain,
@@ -58,7 +65,7 @@ async def async_set_output(
         )
         return True
     if domain in SELECT_DOMAINS:
-        if state.state == str(value):
+        if state.state == str(value) and not force:
             return False
         await hass.services.async_call(
             domain,
@@ -70,7 +77,7 @@ async def async_set_output(
     if domain in NUMBER_DOMAINS:
         number = float(value)
         try:
-            if abs(float(state.state) - number) <= _NUMBER_TOLERANCE:
+            if abs(float(state.state) - number) <= _NUMBER_TOLERANCE and not force:
                 return False
         except ValueError:
             pass

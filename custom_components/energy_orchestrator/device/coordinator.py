@@ -146,6 +146,7 @@ class DeviceCoordinator(DataUpdateCoordinator[Readings]):
         if Cadence.SLOW in due:
             self._slow_read_at = now
         self._log_silent_parts(poll.failed)
+        self.settings.update(poll.settings)
         kept = {k: v for k, v in (self.data or {}).items() if k not in poll.attempted}
         counted = self.battery_energy.count(
             poll.readings,

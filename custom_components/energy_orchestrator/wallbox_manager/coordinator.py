@@ -5,7 +5,8 @@ plugged in and the house battery, lets ``EvChargingManager`` decide, and
 writes enable, phases and current to the wallbox's entities. Phases are
 written only while charging is off: the manager's sequence (stop, wait
 for the current to fall, switch, wait, resume) sees to that, and the
-wallbox's own driver refuses a switch under load as well.
+wallbox's own driver refuses a switch under load as well. The phase
+output is a select (options ``1`` and ``3``) or a number (1 or 3).
 """
 
 from dataclasses import dataclass
@@ -55,6 +56,11 @@ from ..lib.control.ev_charging import (
 
 type WallboxManagerConfigEntry = ConfigEntry[WallboxManagerRuntimeData]
 
+# A wallbox lets an EMS's current lapse to its safe current when it is not
+# rewritten (an Alfen after its 60 s validity time): the current and the
+# switch are sent again at least this often, even when unchanged.
+OUTPUT_KEEPALIVE = timedelta(seconds=30)
+
 # The names of the two PV configurations a routing switch selects between.
 ROUTE_BALANCED = "balanced"
 ROUTE_BUNDLED = "bundled"
@@ -94,6 +100,8 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
         """Initialize; ``_async_setup`` restores the session."""
         super().__init__(hass, entry, kind=KIND_WALLBOX_MANAGER, step=CONTROLLER_STEP)
         self._failed_outputs: set[str] = set()
+        # When each output was last sent a command, for the keep-alive.
+        self._sent_at: dict[str, datetime] = {}
 
     @override
     async def _async_setup(self) -> None:
@@ -114,7 +122,7 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
         """Run one step and command the wallbox."""
         now = dt_util.utcnow()
         status = self.manager.update(now, self._inputs(now))
-        await self._async_command(status.command)
+        await self._async_command(status.command, now)
         self.schedule_save()
         return status
 
@@ -151,24 +159,52 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
             battery_max_discharge_w=float(battery_kw) * 1000,
         )
 
-    async def _async_command(self, command: EvCommand) -> None:
-        """Write enable, phases (only while off) and current."""
+    async def _async_command(self, command: EvCommand, now: datetime) -> None:
+        """Write enable, phases (only while off) and current.
+
+        Phases are written while the command is off, and at a start while
+        the wallbox's switch still shows off, before the current: on a
+        wallbox whose current is its switch (an Alfen), a current turns it
+        on. The switch and the current are the wallbox's setpoint, which
+        lapses when not rewritten: they are sent again after
+        ``OUTPUT_KEEPALIVE``.
+        """
         data = self.config_entry.data
-        writes: list[tuple[str, float | str | bool]] = []
-        if entity := data.get(CONF_ENABLE_ENTITY):
-            writes.append((entity, command.enable))
-        if (entity := data.get(CONF_PHASES_ENTITY)) and not command.enable:
-            writes.append((entity, str(command.phases)))
-        if command.enable:
-            writes.append((data[CONF_CURRENT_ENTITY_OUT], command.current_a))
-        if (entity := data.get(CONF_PV_ROUTING_ENTITY)) and command.pv_route:
-            writes.append((entity, command.pv_route == ROUTE_BUNDLED))
+        enable = data.get(CONF_ENABLE_ENTITY)
+        stopped = not command.enable or (
+            enable is not None
+            and (state := self.hass.states.get(enable)) is not None
+            and state.state == STATE_OFF
+        )
+        # Each write: the entity, the value, whether it lapses.
+        switch = [(enable, command.enable, True)] if enable else []
+        phases = (
+            [(entity, command.phases, False)]
+            if (entity := data.get(CONF_PHASES_ENTITY)) and stopped
+            else []
+        )
+        routing = (
+            [(entity, command.pv_route == ROUTE_BUNDLED, False)]
+            if (entity := data.get(CONF_PV_ROUTING_ENTITY)) and command.pv_route
+            else []
+        )
         # Off first, on last: a wallbox never charges on a half-written command.
-        if command.enable:
-            writes.reverse()
-        for entity_id, value in writes:
+        writes: list[tuple[str, float | str | bool, bool]] = (
+            [
+                *routing,
+                *phases,
+                (data[CONF_CURRENT_ENTITY_OUT], command.current_a, True),
+                *switch,
+            ]
+            if command.enable
+            else [*switch, *phases, *routing]
+        )
+        for entity_id, value, lapses in writes:
+            sent_at = self._sent_at.get(entity_id)
+            force = lapses and (sent_at is None or now - sent_at >= OUTPUT_KEEPALIVE)
             try:
-                await async_set_output(self.hass, entity_id, value)
+                if await async_set_output(self.hass, entity_id, value, force=force):
+                    self._sent_at[entity_id] = now
             except HomeAssistantError as err:
                 if entity_id not in self._failed_outputs:
                     self._failed_outputs.add(entity_id)

@@ -3,11 +3,18 @@
 The charging current number must take every current the manager sets,
 from the minimum to the maximum current, in A; the forms refuse one that
 does not, and ``setup_problems`` watches the same after the entry is added.
+
+The phase control is a select with the options ``1`` and ``3`` or a number
+that takes 1 and 3 (this integration's Alfen has one); the form refuses one
+that cannot take both, rather than the manager failing at its first switch.
 """
 
 from collections.abc import Mapping
+import math
 from typing import Any, override
 
+from homeassistant.components.number import ATTR_MAX, ATTR_MIN, ATTR_STEP
+from homeassistant.components.select import ATTR_OPTIONS
 from homeassistant.components.sensor import SensorDeviceClass
 from homeassistant.config_entries import ConfigFlowResult
 from homeassistant.const import CONF_NAME, UnitOfElectricCurrent
@@ -55,6 +62,9 @@ from .coordinator import WallboxManagerConfigEntry, limits_from
 
 # The problem of a current number whose range is short, as the texts name it.
 CURRENT_OUT_OF_RANGE = "current_out_of_range"
+
+# What the phase control is set to: one phase or three.
+_PHASES = (1, 3)
 
 _OPTION_KEYS = (
     CONF_MIN_CURRENT_A,
@@ -112,7 +122,7 @@ STEP_WALLBOX_MANAGER = probatio.Schema(
             EntitySelectorConfig(domain=list(SWITCH_DOMAINS))
         ),
         probatio.Optional(CONF_PHASES_ENTITY): EntitySelector(
-            EntitySelectorConfig(domain=list(SELECT_DOMAINS))
+            EntitySelectorConfig(domain=[*SELECT_DOMAINS, *NUMBER_DOMAINS])
         ),
         probatio.Optional(CONF_BATTERY_POWER_ENTITY): sensor_picker(
             SensorDeviceClass.POWER
@@ -149,6 +159,39 @@ def validate_options(
     return options, errors, placeholders
 
 
+def phases_refused(hass: HomeAssistant, entity_id: str) -> str | None:
+    """Return why a phase control cannot take one and three phases, or None.
+
+    A select must offer ``1`` and ``3``; a number must take 1 and 3 within
+    its range and on its steps. An entity not there yet is not judged.
+    """
+    state = hass.states.get(entity_id)
+    if state is None:
+        return None
+    if entity_id.partition(".")[0] in SELECT_DOMAINS:
+        offered = [str(option) for option in state.attributes.get(ATTR_OPTIONS, [])]
+        if missing := [str(p) for p in _PHASES if str(p) not in offered]:
+            return (
+                f"{entity_id} offers {', '.join(offered) or 'nothing'};"
+                f" not {' and '.join(missing)}"
+            )
+        return None
+    low = float(state.attributes.get(ATTR_MIN, -math.inf))
+    high = float(state.attributes.get(ATTR_MAX, math.inf))
+    if not low <= min(_PHASES) <= max(_PHASES) <= high:
+        return f"{entity_id} takes {low:g} to {high:g}; phases are 1 and 3"
+    step = float(state.attributes.get(ATTR_STEP) or 0)
+    base = low if math.isfinite(low) else 0.0
+    if step > 0 and any(
+        not math.isclose(base + round((p - base) / step) * step, p, abs_tol=1e-9)
+        for p in _PHASES
+    ):
+        return (
+            f"{entity_id} moves in steps of {step:g} from {base:g}; 1 or 3 is not one"
+        )
+    return None
+
+
 def validate_wallbox_manager(
     hass: HomeAssistant, user_input: Mapping[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str], dict[str, str]]:
@@ -158,6 +201,11 @@ def validate_wallbox_manager(
     if not data.get(CONF_ENABLE_ENTITY):
         # Without a switch the manager could not stop the car.
         errors[CONF_ENABLE_ENTITY] = "enable_required"
+    if (entity := data.get(CONF_PHASES_ENTITY)) and (
+        refused := phases_refused(hass, entity)
+    ):
+        errors[CONF_PHASES_ENTITY] = "phases_not_taken"
+        placeholders["error"] = refused
     if errors:
         return data, options, errors, placeholders
     errors, placeholders = form_errors(

@@ -375,7 +375,10 @@ def _update_from_site(gx: VictronGXEmulator, site: Site) -> None:
     for phase in range(3):
         name = f"L{phase + 1}"
         system[f"/Ac/Grid/{name}/Power"] = site.grid_power_phases[phase]
-        system[f"/Ac/Consumption/{name}/Power"] = site.load_w * load_split[phase]
+        # The inverter's AC-out loads and, on its input side, the car.
+        system[f"/Ac/Consumption/{name}/Power"] = (
+            site.load_w * load_split[phase] + site.consumer_power_phases[phase]
+        )
         system[f"/Ac/PvOnGrid/{name}/Power"] = 0.0
         system[f"/Ac/PvOnOutput/{name}/Power"] = 0.0
         system[f"/Ac/PvOnGenset/{name}/Power"] = 0.0

@@ -13,6 +13,9 @@ phase or on three as the station is switched (and as many as the car's
 charger has). Energy is counted over the emulator's clock. A phase switch
 while current flows is carried out (as a station would) but counted in
 ``switches_under_load``, so a test can check a controller never does it.
+
+``site_wallbox`` puts the station on a simulated site's supply: it runs on
+the site's clock, and what the car draws shows in the site's grid meter.
 """
 
 from collections.abc import Callable
@@ -41,7 +44,7 @@ from custom_components.energy_orchestrator.lib.drivers.wallbox import (
     STATION_UNIT,
     VALID_TIME,
 )
-from eo_lab.sim.site import Site
+from eo_lab.sim.site import PhaseValues, Site
 
 _READ = 3
 _WRITES = frozenset({6, 16})
@@ -81,9 +84,10 @@ class AlfenEmulator:
     """An Alfen Eve station with one socket, and the car plugged into it.
 
     ``voltages`` returns the three phase voltages (from a site, or fixed);
-    ``clock`` is monotonic seconds, passed in so tests move time by hand.
-    ``phase_switching`` False makes register 1215 unavailable, as on a
-    station whose installer did not allow 1/3-phase switching.
+    ``clock`` is monotonic seconds, passed in so tests move time by hand;
+    ``sync``, when given, runs before each request (it brings a site up to
+    the moment). ``phase_switching`` False makes register 1215 unavailable,
+    as on a station whose installer did not allow 1/3-phase switching.
     """
 
     serial: str = "ACE0123456"
@@ -97,6 +101,7 @@ class AlfenEmulator:
     phase_switching: bool = True
     voltages: Callable[[], tuple[float, float, float]] = lambda: (230.0, 230.0, 230.0)
     clock: Callable[[], float] = time.monotonic
+    sync: Callable[[], None] | None = None
     max_current_a: float | None = None  # the EMS setpoint (1210), None: unset
     energy_wh: tuple[float, float, float] = (1_000_000.0, 0.0, 0.0)
     switches_under_load: int = field(default=0, init=False)
@@ -117,6 +122,21 @@ class AlfenEmulator:
         )
 
     # The physics.
+
+    @property
+    def label(self) -> str:
+        """Return what a console calls the station."""
+        return "wallbox"
+
+    def phase_powers(self, at: float) -> PhaseValues:
+        """Return what the car draws on each phase at a moment of the clock (W)."""
+        volts = self.voltages()
+        amps = self._currents_at(at)
+        return (
+            volts[0] * amps[0] * _POWER_FACTOR,
+            volts[1] * amps[1] * _POWER_FACTOR,
+            volts[2] * amps[2] * _POWER_FACTOR,
+        )
 
     def offered_current(self, at: float | None = None) -> float:
         """Return the current the station offers the car (0: paused), now or ``at``."""
@@ -273,6 +293,8 @@ class AlfenEmulator:
     ) -> ExcCodes | None:
         """Answer a request as the station does."""
         self.requests += 1
+        if self.sync is not None:
+            self.sync()
         self._advance()
         if function_code in _WRITES:
             return self._write(unit, address, [int(v) for v in set_values or []])
@@ -311,10 +333,17 @@ class AlfenEmulator:
 
 
 def site_wallbox(
-    site: Site, *, clock: Callable[[], float] = time.monotonic
+    site: Site, *, sync: Callable[[], None] | None = None
 ) -> AlfenEmulator:
     """Return a station on the site's supply, with a car that wants energy.
 
-    The car's draw does not flow back into the site's physics.
+    The station runs on the site's clock, so its setpoint's validity time
+    is simulated time; what the car draws is part of the site's balance.
+    ``sync`` brings the site up to the moment of each request (a running
+    ``SimulatedSite``'s ``sync``).
     """
-    return AlfenEmulator(voltages=site.phase_voltages, clock=clock)
+    station = AlfenEmulator(
+        voltages=site.phase_voltages, clock=lambda: site.time, sync=sync
+    )
+    site.add_consumer(station)
+    return station

@@ -281,3 +281,58 @@ async def test_the_selects_start_stop_and_force_phases(
         "error": "this wallbox cannot switch phases"
     }
     assert hass.states.get("select.wallbox_phases").state == "one"
+
+
+@pytest.mark.parametrize(
+    ("phases", "attributes", "error"),
+    [
+        ("select.phases", {"options": ["1", "2"]}, "select.phases offers 1, 2; not 3"),
+        (
+            "number.phases",
+            {"min": 0, "max": 4, "step": 2},
+            "number.phases moves in steps of 2 from 0; 1 or 3 is not one",
+        ),
+        (
+            "number.phases",
+            {"min": 1, "max": 2, "step": 1},
+            "number.phases takes 1 to 2; phases are 1 and 3",
+        ),
+        ("number.phases", {"min": 1, "max": 3, "step": 2}, None),
+        ("select.phases", {"options": ["3", "1"]}, None),
+    ],
+)
+@pytest.mark.usefixtures("wallbox")
+async def test_config_flow_checks_the_phase_control(
+    hass: HomeAssistant, phases: str, attributes: dict[str, Any], error: str | None
+) -> None:
+    """A select must offer 1 and 3; a number must take both."""
+    hass.states.async_set(phases, "1", attributes)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": "user"}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "wallbox_manager"}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            "name": "Wallbox",
+            "grid_power_entity": GRID,
+            "ev_power_entity": EV,
+            "charger_current_entity": CURRENT,
+            "charger_enable_entity": ENABLE,
+            "charger_phases_entity": phases,
+            "min_current_a": 6,
+            "max_current_a": 16,
+            "min_phase_switch_minutes": 10,
+            "charge_now_mode": "solar",
+        },
+    )
+    if error is None:
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        assert result["data"]["charger_phases_entity"] == phases
+        return
+    assert errors_shown(result) == {
+        "charger_phases_entity": "The phase control cannot be set to one and to"
+        f" three phases: {error}"
+    }

@@ -5,8 +5,9 @@ simulator's fleet; its entities (registry entries and states) and devices,
 platform by platform, are compared with the snapshots in ``__snapshots__``.
 
 The values are a pure function of the pinned simulated moment: the site's
-clock stands still at ``SIM_START`` after a fixed run-in, and the wallbox
-counts its energy over the same stopped clock. Home Assistant's time is not
+clock stands still at ``SIM_START`` after a fixed run-in, and the wallbox,
+on the site's clock, counts its energy over the same stopped clock. Every
+entity has a translated name. Home Assistant's time is not
 frozen here: its test harness runs the event loop on freezegun's clock, and
 the Modbus and serial links need the loop's timers (request spacing,
 timeouts) to run.
@@ -14,7 +15,6 @@ timeouts) to run.
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-import functools
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,7 +39,6 @@ from custom_components.energy_orchestrator.lib.drivers.families import (
     Protocol,
 )
 from eo_lab.sim import fleet
-from eo_lab.sim.devices.wallbox import site_wallbox
 from eo_lab.sim.simulated_site import SimulatedSite
 
 from ..flows import add_device as add_through_flow
@@ -68,22 +67,19 @@ FAMILY_PLATFORMS: dict[str, tuple[Platform, ...]] = {
 
 
 @pytest.fixture
-async def pinned_fleet(
-    monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[dict[str, fleet.Served]]:
+async def pinned_fleet() -> AsyncIterator[dict[str, fleet.Served]]:
     """Serve the simulator's whole fleet, by family, at a moment that does not move."""
-    # The wallbox counts its energy over its own clock, real time by default.
-    monkeypatch.setattr(
-        fleet, "site_wallbox", functools.partial(site_wallbox, clock=lambda: SIM_START)
-    )
-    async with SimulatedSite(
-        host="127.0.0.1", port=0, clock=lambda: SIM_START, start_time=SIM_START
-    ) as sim:
-        # The clock stands still: once the model is past it, the syncs the
+    async with (
+        SimulatedSite(
+            host="127.0.0.1", port=0, clock=lambda: SIM_START, start_time=SIM_START
+        ) as sim,
+        fleet.serve_fleet(sim, 0) as served,
+    ):
+        # Run in with the fleet on the site (the car in the meter). The
+        # clock stands still: once the model is past it, the syncs the
         # requests make leave the model where it is.
         sim.site.advance_to(SIM_START + RUN_IN_S)
-        async with fleet.serve_fleet(sim, 0) as served:
-            yield {device.family: device for device in served}
+        yield {device.family: device for device in served}
 
 
 def _form(device: fleet.Served) -> tuple[str, dict[str, Any]]:
@@ -161,7 +157,12 @@ async def test_entities(
     only_platform("device", platform)
     entry = await add_device(hass, served_device)
     snapshot = snapshot.with_defaults(matcher=free_port)
-    await snapshot_platform(hass, er.async_get(hass), snapshot, entry.entry_id)
+    entity_registry = er.async_get(hass)
+    await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
+    # A command or a canonical key without a translation shows as the bare
+    # device name (number.alfen_eve_ng910).
+    for entity in er.async_entries_for_config_entry(entity_registry, entry.entry_id):
+        assert entity.original_name, (entity.entity_id, entity.translation_key)
     if platform is Platform.SENSOR:
         # The device and its sub-devices (MPPTs, packs, a GX's devices).
         for device in dr.async_entries_for_config_entry(

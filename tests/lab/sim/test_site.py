@@ -8,6 +8,7 @@ import pytest
 
 from custom_components.energy_orchestrator.lib.drivers.eastron import SDM630_POINTS
 from eo_lab.sim.battery import SimBattery
+from eo_lab.sim.devices.wallbox import site_wallbox
 from eo_lab.sim.profiles import (
     Profile,
     bundled_profile,
@@ -94,27 +95,41 @@ def test_profile_rejects_a_csv_without_the_columns(tmp_path: Path) -> None:
 
 
 def test_energy_balances_over_a_day() -> None:
+    """Grid, household, car, PV and battery balance, instant by instant and in Wh.
+
+    The car comes home at 18:00 and charges at the station's safe current
+    (6 A on three phases) until 23:00.
+    """
     site = _site()
+    station = site_wallbox(site)
     import0, export0 = site.grid_import_energy_wh, site.grid_export_energy_wh
     sampled_wh = 0.0
     socs: list[float] = []
     for minute in range(1, 24 * 60 + 1):
+        station.car.plugged_in = 18 * 60 <= minute < 23 * 60
         site.advance_to(MIDNIGHT + minute * 60.0)
         sampled_wh += site.grid_power_w / 60
         socs.append(site.battery.soc)
-        # One balance at every instant: load - pv + battery, split by phase.
+        # One balance at every instant: load + car - pv + battery, by phase.
         assert site.grid_power_w == pytest.approx(
-            site.load_w - site.pv_w + site.battery_power_w, abs=1e-6
+            site.load_w + site.consumer_power_w - site.pv_w + site.battery_power_w,
+            abs=1e-6,
         )
         assert sum(site.grid_power_phases) == pytest.approx(site.grid_power_w, abs=1e-6)
+        assert site.consumer_power_w == pytest.approx(
+            sum(station.phase_powers(site.time)), rel=1e-3
+        )
     net = site.grid_import_energy_wh - import0 - (site.grid_export_energy_wh - export0)
     balance = (
         site.load_energy_wh
+        + site.consumer_energy_wh
         - site.pv_energy_wh
         + site.battery_charge_energy_wh
         - site.battery_discharge_energy_wh
     )
     assert net == pytest.approx(balance, abs=1e-6)
+    # Five hours at 3 x 6 A, at the site's voltages (a few volts either way).
+    assert site.consumer_energy_wh == pytest.approx(5 * 3 * 230 * 6 * 0.99, rel=0.02)
     # Sampled once a minute from outside, the integral agrees to the rounding
     # of the coarser sampling.
     assert sampled_wh == pytest.approx(net, abs=0.01 * site.load_energy_wh)
@@ -129,6 +144,36 @@ def test_energy_balances_over_a_day() -> None:
     exports = site.grid_export_energy_phases
     assert sum(imports) - sum(exports) == pytest.approx(net, abs=1e-6)
     assert sum(imports) >= site.grid_import_energy_wh - 1e-6
+
+
+def test_the_meter_sees_the_car() -> None:
+    """At night the car's power is imported, on the phases it charges on."""
+    night = Profile.from_samples([0.0], [800.0], [0.0])
+    # An empty battery: nothing covers the car but the grid.
+    empty = Site(night, SimBattery(initial_soc=0.09), start_time=0.0)
+    station = site_wallbox(empty)
+    station.car.plugged_in = False
+    empty.advance_to(10.0)
+    before = empty.grid_power_phases
+    assert empty.grid_power_w == pytest.approx(800.0)
+    station.car.plugged_in = True
+    empty.advance_to(20.0)
+    car = station.phase_powers(empty.time)
+    assert sum(car) == pytest.approx(3 * 230 * 6 * 0.99, rel=0.02)
+    assert empty.grid_power_w == pytest.approx(800.0 + sum(car))
+    for phase in range(3):
+        assert empty.grid_power_phases[phase] == pytest.approx(
+            before[phase] + car[phase]
+        )
+    values = empty.grid_meter_values()
+    assert values["grid_power"] == pytest.approx(800.0 + sum(car))
+    # A battery in self-consumption covers the car as it covers the house,
+    # up to its power rating.
+    covered = Site(night, SimBattery(initial_soc=0.5), start_time=0.0)
+    site_wallbox(covered)
+    covered.advance_to(10.0)
+    assert covered.battery_power_w == pytest.approx(-(800.0 + sum(car)), rel=0.01)
+    assert covered.grid_power_w == pytest.approx(0.0, abs=1.0)
 
 
 def test_self_consumption_controller() -> None:

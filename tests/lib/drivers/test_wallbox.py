@@ -177,10 +177,38 @@ async def test_the_station_falls_back_to_its_safe_current(box: Running) -> None:
     box.clock.now += 59
     assert (await box.driver.async_read())["charger_current"].value == 14.0
     box.clock.now += 2
-    readings = await box.driver.async_read()
-    assert readings["charger_current"].value == 6.0
-    assert readings["ac_current_l1"].value == pytest.approx(6.0)
+    poll = await box.driver.async_poll({Cadence.FAST})
+    assert poll.readings["charger_current"].value == 6.0
+    assert (await box.driver.async_read())["ac_current_l1"].value == pytest.approx(6.0)
     assert box.driver.setpoint_watchdog_s == 60.0
+    # What the settings show is the limit in force, not the setpoint that ran out.
+    assert poll.settings[CommandKind.CHARGER_CURRENT] == 6.0
+    assert box.station.max_current_a == 14.0
+
+
+async def test_a_station_shows_the_current_it_applies(box: Running) -> None:
+    """Before any write, and once an "off" has run out, the safe current charges."""
+    driver, station = box.driver, box.station
+    poll = await driver.async_poll({Cadence.FAST})
+    assert poll.readings["charger_status"].value == "charging"
+    assert poll.settings == {
+        CommandKind.CHARGER_CURRENT: 6.0,
+        CommandKind.CHARGER_ENABLED: "on",
+        CommandKind.CHARGER_PHASES: 3.0,
+    }
+    off = Command(CommandKind.CHARGER_ENABLED, "off")
+    assert await execute(driver, off) == "off"
+    assert await driver.async_read_back(Command(CommandKind.CHARGER_CURRENT, 0)) == 0
+    box.clock.now += 61
+    assert await driver.async_read_back(off) == "on"
+    assert (await driver.async_poll({Cadence.FAST})).settings[
+        CommandKind.CHARGER_CURRENT
+    ] == station.safe_current_a
+    # A station whose safe current is below what a car takes stops instead.
+    station.safe_current_a = 0.0
+    poll = await driver.async_poll({Cadence.FAST})
+    assert poll.settings[CommandKind.CHARGER_ENABLED] == "off"
+    assert poll.readings["charger_status"].value == "waiting"
 
 
 async def test_unplugged_and_full(box: Running) -> None:
@@ -238,12 +266,30 @@ def test_any_text_registers_decode(words: list[int]) -> None:
     assert "\0" not in decode_text(words)
 
 
-async def test_the_station_follows_the_site_voltages() -> None:
+async def test_the_station_is_on_the_site_supply() -> None:
+    """Its voltages and clock are the site's, and the site's meter sees its car."""
     site = Site(bundled_profile(), default_battery(), start_time=1_750_000_000.0)
-    station = site_wallbox(site, clock=Clock())
-    async for running in _run(station):
-        readings = await running.driver.async_read()
+    station = site_wallbox(site)
+    async with serve_devices("127.0.0.1", 0, station.sim_devices()) as server:
+        link = ModbusLink(parse_endpoint(server.url), timeout=0.5)
+        driver = AlfenWallbox(link, 1)
+        await driver.async_identify()
+        await execute(driver, Command(CommandKind.CHARGER_CURRENT, 10))
+        site.advance_to(site.time + 59)  # simulated time: the setpoint holds
+        readings = await driver.async_read()
         for phase, volts in enumerate(site.phase_voltages(), start=1):
             assert readings[f"ac_voltage_l{phase}"].value == reported(
                 "ac_voltage_l1", volts, rel=1e-6
             )
+            assert site.consumer_power_phases[phase - 1] == pytest.approx(
+                volts * 10 * 0.99, rel=1e-3
+            )
+        assert readings["charger_power"].value == pytest.approx(
+            site.consumer_power_w, rel=1e-3
+        )
+        site.advance_to(site.time + 2)
+        assert (await driver.async_poll({Cadence.FAST})).settings[
+            CommandKind.CHARGER_CURRENT
+        ] == 6.0
+        assert site.consumer_power_w == pytest.approx(3 * 230 * 6 * 0.99, rel=0.02)
+        await link.close()

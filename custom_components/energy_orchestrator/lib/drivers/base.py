@@ -70,11 +70,15 @@ class Poll:
     ``readings`` is gone (unavailable), while keys not attempted keep the
     value of the poll that last read them. ``failed`` maps a part (``MAIN``
     or a sub-device key) that did not answer to what went wrong.
+    ``settings`` are command settings the poll read along the way, for a
+    device whose settings change on their own (a wallbox's setpoint that
+    runs out); other settings are read back after each command only.
     """
 
     readings: dict[str, Reading] = field(default_factory=dict)
     attempted: set[str] = field(default_factory=set)
     failed: dict[str, DeviceError] = field(default_factory=dict)
+    settings: dict[CommandKind, float | str] = field(default_factory=dict)
 
     @property
     def answered(self) -> bool:

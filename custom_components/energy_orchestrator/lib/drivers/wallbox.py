@@ -17,7 +17,11 @@ Not tried on a real station.
   1208 counts down what is left), then the station falls back to its safe
   current (1212). A controller must rewrite the setpoint within that time;
   the fallback is the station's own safety net when it stops
-  (``setpoint_watchdog_s``).
+  (``setpoint_watchdog_s``). Once the validity time has run out, or
+  before anything was written, 1210 is not what the station applies: the
+  settings this driver reports are the limit in force, the setpoint while
+  it holds and the safe current otherwise. A station no EMS has written
+  to yet charges at its safe current, and shows that.
 - "Charge using 1 or 3 phases" (1215) switches phases, when the installer
   allowed it ("Allow 1- and 3-phased charging" in Alfen's Service Installer
   Application); the station reads 0xFFFF there otherwise.
@@ -108,6 +112,30 @@ def decode_text(registers: Collection[int]) -> str:
 def _float_at(registers: list[int], offset: int) -> float | None:
     """Return the float32 at an offset of a block; None for NaN."""
     return Point("", _TABLE, 0, DataType.FLOAT32).decode(registers[offset : offset + 2])
+
+
+def limit_in_force(status: list[int]) -> float | None:
+    """Return the EMS-side current limit the socket applies, from its status block.
+
+    The setpoint (1210) while its validity time (1208) runs, the safe
+    current (1212) once it has run out or before anything was written;
+    None when the station reads neither.
+    """
+    start = STATUS_BLOCK[0]
+    high, low = status[VALID_TIME - start], status[VALID_TIME - start + 1]
+    valid = high != _NAN_WORD and (high << 16 | low) > 0
+    return _float_at(status, (MAX_CURRENT if valid else SAFE_CURRENT) - start)
+
+
+def settings_of(status: list[int]) -> dict[CommandKind, float | str]:
+    """Return the socket's settings, by command, from its status block."""
+    settings: dict[CommandKind, float | str] = {}
+    if (amps := limit_in_force(status)) is not None:
+        settings[CommandKind.CHARGER_CURRENT] = amps
+        settings[CommandKind.CHARGER_ENABLED] = "on" if amps >= MIN_CURRENT_A else "off"
+    if (phases := status[PHASES - STATUS_BLOCK[0]]) in {1, 3}:
+        settings[CommandKind.CHARGER_PHASES] = float(phases)
+    return settings
 
 
 class AlfenWallbox(ModbusDriver):
@@ -224,6 +252,13 @@ class AlfenWallbox(ModbusDriver):
             poll.attempted.add(key)
             if (reading := self._reading(key, value)) is not None:
                 poll.readings[key] = reading
+        # The setpoint runs out and the station falls back on its own: the
+        # settings shown follow each poll, not only the last command.
+        poll.settings = {
+            kind: value
+            for kind, value in settings_of(status).items()
+            if kind in self.commands
+        }
         return poll
 
     def available_keys(self) -> set[str]:
@@ -275,17 +310,15 @@ class AlfenWallbox(ModbusDriver):
         return _float_at(await self._read(self.unit, (address, 2)), 0)
 
     async def async_read_back(self, command: Command) -> float | str:
-        """Read the setting a command changes."""
+        """Read the setting a command changes, as the socket applies it."""
         if command.kind not in self.commands:
             raise CommandRejectedError(
                 f"this device does not take {command.kind} commands"
             )
-        if command.kind is CommandKind.CHARGER_PHASES:
-            return float((await self._read(self.unit, (PHASES, 1)))[0])
-        amps = await self._read_float(MAX_CURRENT)
+        settings = settings_of(await self._read(self.unit, STATUS_BLOCK))
         if command.kind is CommandKind.CHARGER_ENABLED:
-            return "on" if amps is not None and amps >= MIN_CURRENT_A else "off"
-        return amps if amps is not None else math.nan
+            return settings.get(command.kind, "off")
+        return settings.get(command.kind, math.nan)
 
     def diagnostics(self) -> Mapping[str, object]:
         """Return the read plan, and the station's fallback settings."""
