@@ -396,6 +396,7 @@ class Lab:
         self.api = HomeAssistantApi(f"http://{HOST}:{self.port}")
         self.tokens: dict[str, Any] = {}
         self._services: list[Service] = []
+        self.hass: Service | None = None
 
     def __enter__(self) -> Self:
         """Return the lab; its services start with ``start``."""
@@ -471,7 +472,7 @@ class Lab:
             ),
             encoding="utf-8",
         )
-        hass = Service(
+        hass = self.hass = Service(
             "Home Assistant",
             [sys.executable, "-m", "homeassistant", "--config", str(self.config)],
             self.root / "home-assistant.log",
@@ -925,6 +926,28 @@ def _shoot_site_dashboard(
     return CardReport(series, notices, errors, energy_sources)
 
 
+def log_complaints(log: str) -> list[str]:
+    """Return the log lines a user must not see from this integration.
+
+    A blocking call in the event loop, or an error or warning logged by
+    the integration itself; Home Assistant's own complaints about what
+    this machine lacks (ffmpeg, libturbojpeg) are not ours.
+    """
+    lines = log.splitlines()
+    blocking = [
+        line
+        for line in lines
+        if "Detected blocking call" in line and "energy_orchestrator" in line
+    ]
+    logged = [
+        line
+        for line in lines
+        if "[custom_components.energy_orchestrator" in line
+        and (" ERROR " in line or " WARNING " in line)
+    ]
+    return [line.strip() for line in (*blocking, *logged)]
+
+
 def take_screenshots(
     out: Path, *, keep: bool = False, report: Path | None = None
 ) -> list[Path]:
@@ -991,6 +1014,11 @@ def take_screenshots(
             report.write_text(json.dumps(asdict(seen), indent=2), encoding="utf-8")
         if problems := seen.problems():
             raise StepError("; ".join(problems))
+        if lab.hass is not None and (complaints := log_complaints(lab.hass.output())):
+            raise StepError(
+                "Home Assistant's log has, about this integration: "
+                + " | ".join(complaints)
+            )
         _say(
             f"saved {len(saved)} screenshots in {out} after"
             f" {time.monotonic() - started:.0f} s"
