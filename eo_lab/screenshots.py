@@ -659,7 +659,7 @@ class Lab:
         return 0
 
     def energy_sources(self, entries: Mapping[str, str]) -> list[dict[str, Any]]:
-        """Return the Energy dashboard's sources: the grid meter and the GX's PV."""
+        """Return the Energy dashboard's sources: the meter, the GX's PV, the battery."""
         rows = self.entities()
 
         def ending(family: str, suffix: str) -> str | None:
@@ -691,12 +691,23 @@ class Lab:
                     "cost_adjustment_day": 0,
                 }
             )
-        if solar := ending("victron_gx", "_pv_energy"):
+        if solar := ending("victron_gx", "_solar_charger_1_energy"):
             sources.append(
                 {
                     "type": "solar",
                     "stat_energy_from": solar,
                     "config_entry_solar_forecast": None,
+                }
+            )
+        # The battery manager's counted energy: the battery on the dashboard.
+        charged = ending("battery_manager", "_charge_energy")
+        discharged = ending("battery_manager", "_discharge_energy")
+        if charged and discharged:
+            sources.append(
+                {
+                    "type": "battery",
+                    "stat_energy_from": discharged,
+                    "stat_energy_to": charged,
                 }
             )
         return sources

@@ -89,8 +89,8 @@ def test_the_dashboard_s_card_draws_the_plan_without_an_error(
     assert {"grid_measured", "soc_measured"} <= set(seen["series"])
     assert seen["notices"] == []
     assert seen["console_errors"] == []
-    # The Energy dashboard's cards have their sources.
-    assert seen["energy_sources"] == 2
+    # The Energy dashboard's cards have their sources: grid, solar, battery.
+    assert seen["energy_sources"] == 3
     width, height = _size((out / PLAN_CARD).read_bytes())
     assert width > 600
     assert 300 < height < VIEWPORT["height"]
