@@ -8,7 +8,11 @@ from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfEnergy, UnitOf
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from ..controller.entity import ControllerSensor, ControllerSensorEntityDescription
+from ..controller.entity import (
+    ControllerSensor,
+    ControllerSensorEntityDescription,
+    reason_description,
+)
 from ..lib.control.battery_manager import BatteryState, BatteryStatus, Reason
 from ..lib.rounding import PERCENT_DECIMALS, rounded
 from .coordinator import BatteryManagerConfigEntry
@@ -125,13 +129,7 @@ SENSORS: tuple[BatteryManagerSensorEntityDescription, ...] = (
             "mode": status.mode.value,
         },
     ),
-    ControllerSensorEntityDescription[BatteryStatus](
-        key="reason",
-        translation_key="battery_reason",
-        device_class=SensorDeviceClass.ENUM,
-        options=[reason.value for reason in Reason],
-        value_fn=lambda status: status.reason.value,
-    ),
+    reason_description("battery_reason", Reason),
     ControllerSensorEntityDescription[BatteryStatus](
         key="time_in_state",
         translation_key="time_in_state",

@@ -3,9 +3,14 @@
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, override
+from enum import StrEnum
+from typing import Any, Protocol, override
 
-from homeassistant.components.sensor import SensorEntity, SensorEntityDescription
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+)
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import EntityDescription
@@ -68,6 +73,27 @@ class ControllerSensorEntityDescription[StatusT](SensorEntityDescription):
     value_fn: Callable[[StatusT], StateType | datetime]
     attributes_fn: Callable[[StatusT], Mapping[str, Any]] | None = None
     available_fn: Callable[[StatusT], bool] = _always
+
+
+class _HasReason(Protocol):
+    """A controller status that says why it is in its state."""
+
+    @property
+    def reason(self) -> StrEnum:
+        """Return the reason code."""
+
+
+def reason_description[StatusT: _HasReason](
+    translation_key: str, reasons: type[StrEnum]
+) -> ControllerSensorEntityDescription[StatusT]:
+    """Return the description of a controller's Reason sensor: its reason code, in words."""
+    return ControllerSensorEntityDescription[StatusT](
+        key="reason",
+        translation_key=translation_key,
+        device_class=SensorDeviceClass.ENUM,
+        options=[reason.value for reason in reasons],
+        value_fn=lambda status: status.reason.value,
+    )
 
 
 class ControllerSensor[StatusT](

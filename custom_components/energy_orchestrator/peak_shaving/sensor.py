@@ -14,7 +14,11 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from ..const import CONF_PHASE_LIMIT_W
-from ..controller.entity import ControllerSensor, ControllerSensorEntityDescription
+from ..controller.entity import (
+    ControllerSensor,
+    ControllerSensorEntityDescription,
+    reason_description,
+)
 from ..lib.control.peak_shaving import (
     PeakShavingStatus,
     ShavingReason,
@@ -99,13 +103,7 @@ SENSORS: tuple[PeakShavingSensorEntityDescription, ...] = (
             else None,
         },
     ),
-    ControllerSensorEntityDescription[PeakShavingStatus](
-        key="reason",
-        translation_key="peak_shaving_reason",
-        device_class=SensorDeviceClass.ENUM,
-        options=[reason.value for reason in ShavingReason],
-        value_fn=lambda status: status.reason.value,
-    ),
+    reason_description("peak_shaving_reason", ShavingReason),
     _power("active_import_limit", lambda status: status.active_import_limit_w),
     ControllerSensorEntityDescription[PeakShavingStatus](
         key="planned_peak",

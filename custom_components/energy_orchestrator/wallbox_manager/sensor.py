@@ -5,7 +5,11 @@ from homeassistant.const import PERCENTAGE, UnitOfElectricCurrent, UnitOfEnergy
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from ..controller.entity import ControllerSensor, ControllerSensorEntityDescription
+from ..controller.entity import (
+    ControllerSensor,
+    ControllerSensorEntityDescription,
+    reason_description,
+)
 from ..lib.control.ev_charging import ChargingReason, EvStatus
 from .coordinator import WallboxManagerConfigEntry
 
@@ -32,13 +36,7 @@ SENSORS: tuple[ControllerSensorEntityDescription[EvStatus], ...] = (
             "mode": status.mode.value,
         },
     ),
-    ControllerSensorEntityDescription[EvStatus](
-        key="reason",
-        translation_key="wallbox_reason",
-        device_class=SensorDeviceClass.ENUM,
-        options=[reason.value for reason in ChargingReason],
-        value_fn=lambda status: status.reason.value,
-    ),
+    reason_description("wallbox_reason", ChargingReason),
     ControllerSensorEntityDescription[EvStatus](
         key="phases_in_use",
         translation_key="phases_in_use",
