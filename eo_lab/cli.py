@@ -80,6 +80,12 @@ def _parser() -> argparse.ArgumentParser:
         "--speed", type=float, default=1.0, help="simulated seconds per real second"
     )
     simulate.add_argument(
+        "--initial-soc",
+        type=float,
+        default=50.0,
+        help="the house battery's state of charge at the start (%%, default 50)",
+    )
+    simulate.add_argument(
         "--gateways",
         type=int,
         default=0,
@@ -438,6 +444,8 @@ async def _simulate(args: argparse.Namespace) -> int:
 
     if args.speed <= 0:
         return _fail("--speed must be > 0")
+    if not 0 <= args.initial_soc <= 100:
+        return _fail("--initial-soc must be 0-100 (%)")
     if args.gateways < 0 or not 1 <= args.units_per_gateway <= 247:
         return _fail("--gateways must be >= 0 and --units-per-gateway 1-247")
     # A URL, or a host with its port: what --host is often given by mistake.
@@ -470,7 +478,14 @@ async def _simulate(args: argparse.Namespace) -> int:
                 args.port, args.gateways, args.units_per_gateway, stop, print
             )
         else:
-            await run_simulator(args.host, args.port, args.speed, stop, print)
+            await run_simulator(
+                args.host,
+                args.port,
+                args.speed,
+                stop,
+                print,
+                initial_soc=args.initial_soc / 100,
+            )
     except OSError as err:
         return _fail(f"cannot serve on {args.host}:{args.port}: {err}")
     return 0

@@ -2,10 +2,11 @@
 
 ``python -m eo_lab.screenshots --out docs/images`` starts the simulated site
 (``eo simulate``) and Home Assistant with this integration in a throw-away
-configuration directory, onboards a user, adds the site's Modbus TCP devices
-and the three controllers through the config-flow HTTP API, as the frontend
-does, and photographs the pages with headless Chromium (Debian's, driven by
-Playwright):
+configuration directory, onboards a user, and in headless Chromium (Debian's,
+driven by Playwright) adds the grid meter, the serial devices and the three
+controllers through their forms (the other Modbus TCP devices through the
+config-flow HTTP API, as the frontend calls it), reads every device page,
+and photographs:
 
 - ``add-device.png``: the form that adds a device on the network;
 - ``device-page.png``: the SDM630 grid meter's device page;
@@ -17,9 +18,11 @@ Playwright):
 Peak shaving plans from the site's past, which a fresh Home Assistant has
 none of: before peak shaving is added, the recorder is given the two days
 the simulated site would have measured (the same profile and battery, run
-from two days ago), as if Home Assistant had been watching it. The browser
-checks that the card draws the plan and that the console shows no error;
-``--report`` writes what it saw as JSON.
+from two days ago), as if Home Assistant had been watching it, and the live
+simulator's battery starts where that past ends. The browser checks that
+the forms work and refuse what cannot work, that every entity on a device
+page has a name of its own, that the card draws the plan and that the
+console shows no error; ``--report`` writes what it saw as JSON.
 
 Everything it starts is stopped and its directory removed (``--keep`` keeps
 the directory, with Home Assistant's and the simulator's logs). A failure
@@ -29,7 +32,7 @@ prints one line and exits with status 1.
 import argparse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 import contextlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 import json
 import os
 from pathlib import Path
@@ -59,6 +62,13 @@ from playwright.sync_api import (
 from eo_lab.sim.profiles import bundled_profile
 from eo_lab.sim.simulated_site import default_battery
 from eo_lab.sim.site import Site
+from eo_lab.ui_flows import (
+    ConfigFlowDialog,
+    DevicePage,
+    FlowError,
+    load_strings,
+    read_device_page,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 HOST = "127.0.0.1"
@@ -138,6 +148,14 @@ FAMILY_BY_DESCRIPTION = (
 _SERVED_LINE = re.compile(
     r"^\s*tcp://(?P<host>[^:]+):(?P<port>\d+) unit (?P<unit>\d+): (?P<what>.+)$"
 )
+# The families the simulator serves as ser2net would, over socket://.
+SERIAL_FAMILY_BY_DESCRIPTION = (
+    ("Voltronic PI30", "voltronic_pi30"),
+    ("Pylontech", "pylontech"),
+    ("JK BMS", "jk_pb"),
+    ("Daly", "daly"),
+)
+_SERIAL_LINE = re.compile(r"^\s*(?P<url>socket://\S+) unit \d+: (?P<what>.+)$")
 
 # The entities the simulated devices get in a fresh Home Assistant; the
 # controllers are wired to them as an installer would wire a real site.
@@ -195,6 +213,7 @@ WALLBOX_MANAGER_FORM: dict[str, Any] = {
     "battery_power_entity": f"sensor.{GX}_battery_power",
     "battery_soc_entity": f"sensor.{GX}_battery_state_of_charge",
 }
+SOC_ENTITY = PEAK_SHAVING_FORM["battery_soc_entity"]
 # The wallbox manager starts off; fast charging shows it at work at any hour.
 WALLBOX_MODE = ("select.wallbox_charging_mode", "fast")
 CONTROLLERS = (
@@ -203,14 +222,18 @@ CONTROLLERS = (
     ("wallbox_manager", WALLBOX_MANAGER_FORM, WALLBOX_MANAGER),
 )
 
-# The words of the add-device dialog (translations/en.json): what is clicked.
-INTEGRATION_NAME = "Energy Orchestrator"
-MENU_NETWORK = "A device on the network (Modbus TCP or an RS485 gateway)"
-NETWORK_FORM_TITLE = "Device on the network"
-FAMILY_SDM630 = "Eastron SDM630 (three-phase meter)"
-NEXT = "Next"
-SDM630_FORM_TITLE = f"{FAMILY_SDM630} on the network"
+# The config flow's steps (config_flow.py) and what the forms show.
+CONNECTION_TCP = "tcp"
+CONNECTION_SERIAL = "serial"
+TCP_FORM = "tcp_connection"
+SERIAL_FORM = "serial_connection"
+SDM630_FORM_TITLE = "Eastron SDM630 (three-phase meter) on the network"
 MORE_OPTIONS = "More options"
+# A number that only caps the inverter's charge power: peak shaving refuses it.
+CAPPING_NUMBER = (
+    "number.energy_orchestrator_simulated_hybrid_inverter_maximum_charge_power"
+)
+SETPOINT_REFUSAL = "setpoint_one_sign"
 # The form is photographed, not sent: an address as on a user's network.
 EXAMPLE_HOST = "192.168.1.50"
 
@@ -221,6 +244,15 @@ _ENTITIES_TEMPLATE = (
     "{% set ns.rows = ns.rows + [[e, config_entry_id(e), device_id(e),"
     " device_attr(device_id(e), 'via_device_id')]] %}"
     "{% endfor %}{{ ns.rows | tojson }}"
+)
+# Every device of the integration's entities: its name, as its page shows it.
+_DEVICE_NAMES_TEMPLATE = (
+    "{% set ns = namespace(names={}) %}"
+    "{% for e in integration_entities('" + DOMAIN + "') %}"
+    "{% set d = device_id(e) %}"
+    "{% if d %}{% set ns.names = dict(ns.names, **{d: device_attr(d, 'name_by_user')"
+    " or device_attr(d, 'name')}) %}{% endif %}"
+    "{% endfor %}{{ ns.names | tojson }}"
 )
 _NO_VALUE = ("unavailable", "unknown")
 # Entities whose state is "unknown" until used: a button until pressed.
@@ -243,6 +275,19 @@ class ServedDevice:
     port: int
     unit: int
     family: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fleet:
+    """What the simulator serves: Modbus TCP devices, serial peers by family."""
+
+    tcp: list[ServedDevice]
+    serial: dict[str, str]
+
+
+def _family(description: str, families: Sequence[tuple[str, str]]) -> str | None:
+    """Return the family a line of the simulator's device list describes."""
+    return next((f for text, f in families if text in description), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,11 +456,19 @@ class Lab:
         else:
             shutil.rmtree(self.root, ignore_errors=True)
 
-    def start_simulator(self) -> list[ServedDevice]:
-        """Run ``eo simulate`` on free ports; return its Modbus TCP devices."""
+    def start_simulator(self, initial_soc: float) -> Fleet:
+        """Run ``eo simulate`` on free ports; return the devices it serves.
+
+        The house battery starts at ``initial_soc`` (%): where the past the
+        recorder is given ends, so the card's measured SOC runs on at now.
+        """
         simulator = Service(
             "eo simulate",
-            [sys.executable, "-m", "eo_lab", "simulate", "--host", HOST, "--port", "0"],
+            [
+                *(sys.executable, "-m", "eo_lab", "simulate"),
+                *("--host", HOST, "--port", "0"),
+                *("--initial-soc", f"{initial_soc:.2f}"),
+            ],
             self.root / "simulator.log",
         )
         self._services.append(simulator)
@@ -426,25 +479,28 @@ class Lab:
             return " UTC  load " in simulator.output()
 
         _wait("the simulator did not list its devices", listed, 60)
-        devices = []
+        fleet = Fleet([], {})
         for line in simulator.output().splitlines():
-            if (match := _SERVED_LINE.match(line)) is None:
-                continue
-            family = next(
-                (f for text, f in FAMILY_BY_DESCRIPTION if text in match["what"]), None
-            )
-            if family is not None:
-                devices.append(
-                    ServedDevice(
-                        match["host"], int(match["port"]), int(match["unit"]), family
+            if match := _SERVED_LINE.match(line):
+                family = _family(match["what"], FAMILY_BY_DESCRIPTION)
+                if family is not None:
+                    fleet.tcp.append(
+                        ServedDevice(
+                            match["host"],
+                            int(match["port"]),
+                            int(match["unit"]),
+                            family,
+                        )
                     )
-                )
-        missing = {f for _, f in FAMILY_BY_DESCRIPTION} - {d.family for d in devices}
+            elif match := _SERIAL_LINE.match(line):
+                family = _family(match["what"], SERIAL_FAMILY_BY_DESCRIPTION)
+                if family is not None:
+                    fleet.serial[family] = match["url"]
+        missing = {f for _, f in FAMILY_BY_DESCRIPTION} - {d.family for d in fleet.tcp}
+        missing |= {f for _, f in SERIAL_FAMILY_BY_DESCRIPTION} - set(fleet.serial)
         if missing:
-            raise StepError(
-                f"the simulator serves no {', '.join(sorted(missing))} over Modbus TCP"
-            )
-        return devices
+            raise StepError(f"the simulator serves no {', '.join(sorted(missing))}")
+        return fleet
 
     def start_home_assistant(self) -> None:
         """Write the configuration, start Home Assistant, wait for its API."""
@@ -728,6 +784,26 @@ class Lab:
             {"entity_id": entity_id, "option": option},
         )
 
+    def entry_ids(self) -> set[str]:
+        """Return the ids of this integration's config entries."""
+        return {
+            entry["entry_id"]
+            for entry in self.api.request("GET", "/api/config/config_entries/entry")
+            if entry["domain"] == DOMAIN
+        }
+
+    def new_entry(self, before: set[str]) -> str:
+        """Return the one entry of this integration made since ``before``."""
+        made = self.entry_ids() - before
+        if len(made) != 1:
+            raise StepError(f"{len(made)} entries were made, not 1")
+        return made.pop()
+
+    def device_names(self) -> dict[str, str]:
+        """Return every device of the integration's entities by id: its name."""
+        names: dict[str, str] = json.loads(self.api.template(_DEVICE_NAMES_TEMPLATE))
+        return names
+
     def device_entities(self, device_id: str) -> list[str]:
         """Return the enabled entities of a device."""
         states = self.api.states()
@@ -800,7 +876,7 @@ def _browser(lab: Lab) -> Iterator[Page]:
             page.set_default_timeout(PAGE_TIMEOUT_MS)
             try:
                 yield page
-            except PlaywrightError, StepError:
+            except PlaywrightError, StepError, FlowError:
                 if lab.keep:
                     page.screenshot(path=lab.root / "failure.png")
                 raise
@@ -821,24 +897,6 @@ def _settle(page: Page) -> None:
     page.wait_for_timeout(2500)
 
 
-def _shoot_add_device(page: Page, lab: Lab, path: Path) -> None:
-    """Photograph the network form, opened from Add integration, filled in."""
-    _open(page, lab, "/config/integrations/dashboard")
-    page.get_by_text("Add integration").click()
-    page.get_by_placeholder("Search for a brand name").fill(INTEGRATION_NAME)
-    page.get_by_text(INTEGRATION_NAME, exact=True).last.click()
-    page.get_by_text(MENU_NETWORK).click()
-    page.get_by_text(NETWORK_FORM_TITLE).wait_for()
-    # First the family, then the meter's own form.
-    page.get_by_text(FAMILY_SDM630, exact=True).click()
-    page.get_by_role("button", name=NEXT).click()
-    page.get_by_text(SDM630_FORM_TITLE).wait_for()
-    page.locator("input[name=host]").fill(EXAMPLE_HOST)
-    page.get_by_text(MORE_OPTIONS).click()
-    _settle(page)
-    page.screenshot(path=path)
-
-
 def _shoot_device(page: Page, lab: Lab, device_id: str, name: str, path: Path) -> None:
     """Photograph a device's page."""
     _open(page, lab, f"/config/devices/device/{device_id}")
@@ -849,16 +907,21 @@ def _shoot_device(page: Page, lab: Lab, device_id: str, name: str, path: Path) -
 
 @dataclass(slots=True)
 class CardReport:
-    """What the browser saw of the plan card and the console."""
+    """What the browser saw: the plan card, the console, the device pages."""
 
     series: list[str]
     notices: list[str]
     console_errors: list[str]
     energy_sources: int
+    # Every device page's entity names, by device name.
+    device_pages: dict[str, list[str]] = field(default_factory=dict)
+    # The errors the forms showed for what cannot work.
+    refusals: list[str] = field(default_factory=list)
 
     def problems(self) -> list[str]:
-        """Return what is wrong: a plan not drawn, an error in the console."""
-        found = [
+        """Return what is wrong: a plan not drawn, an error in the console, a nameless entity."""
+        found = device_page_problems(self.device_pages)
+        found += [
             f"the card does not draw {name}"
             for name in PLAN_SERIES
             if name not in self.series
@@ -959,68 +1022,179 @@ def log_complaints(log: str) -> list[str]:
     return [line.strip() for line in (*blocking, *logged)]
 
 
+def _add_meter_in_browser(
+    dialog: ConfigFlowDialog, lab: Lab, meter: ServedDevice, path: Path
+) -> str:
+    """Photograph the network form with an example address, then add the meter.
+
+    The picture shows an address as on a user's network; the form is then
+    sent with the simulator's, and the entry made is returned.
+    """
+    before = lab.entry_ids()
+    dialog.open(CONNECTION_TCP)
+    dialog.choose_family(CONNECTION_TCP, meter.family)
+    page = dialog.page
+    page.get_by_text(SDM630_FORM_TITLE).wait_for()
+    page.locator("input[name=host]").fill(EXAMPLE_HOST)
+    page.get_by_text(MORE_OPTIONS).click()
+    _settle(page)
+    page.screenshot(path=path)
+    dialog.fill(TCP_FORM, {"host": meter.host, "port": meter.port})
+    dialog.submit()
+    dialog.finish()
+    return lab.new_entry(before)
+
+
+def _add_serial_devices_in_browser(
+    dialog: ConfigFlowDialog, lab: Lab, urls: Mapping[str, str]
+) -> dict[str, str]:
+    """Add each serial peer through the serial form; return the entries by family."""
+    entries = {}
+    for family, url in urls.items():
+        before = lab.entry_ids()
+        dialog.open(CONNECTION_SERIAL)
+        dialog.choose_family(CONNECTION_SERIAL, family)
+        dialog.fill(SERIAL_FORM, {"device": url})
+        dialog.submit()
+        dialog.finish()
+        entries[family] = lab.new_entry(before)
+    return entries
+
+
+def _add_controllers_in_browser(
+    dialog: ConfigFlowDialog, lab: Lab
+) -> tuple[dict[str, str], list[str]]:
+    """Add the three controllers through their forms; return entries and refusals.
+
+    Peak shaving is first offered the inverter's maximum charge power as
+    its setpoint, as the user of issue 20 did: its form must refuse it.
+    """
+    entries: dict[str, str] = {}
+    refusals: list[str] = []
+    for step, form, _ in CONTROLLERS:
+        before = lab.entry_ids()
+        dialog.open(step)
+        if step == "peak_shaving":
+            dialog.fill(step, {**form, "battery_setpoint_entity": CAPPING_NUMBER})
+            dialog.submit()
+            dialog.error(SETPOINT_REFUSAL).wait_for()
+            refusals.append(SETPOINT_REFUSAL)
+            dialog.pick_entity(
+                dialog.strings["config"]["step"][step]["data"][
+                    "battery_setpoint_entity"
+                ],
+                form["battery_setpoint_entity"],
+            )
+        else:
+            dialog.fill(step, form)
+        dialog.submit()
+        dialog.finish()
+        entries[step] = lab.new_entry(before)
+    return entries, refusals
+
+
+def _read_device_pages(page: Page, lab: Lab) -> dict[str, list[str]]:
+    """Open every device's page; return its entities' names by device name."""
+    return {
+        name: read_device_page(page, lab.api.base_url, device_id, name).entities
+        for device_id, name in sorted(lab.device_names().items(), key=lambda i: i[1])
+    }
+
+
+def device_page_problems(pages: Mapping[str, Sequence[str]]) -> list[str]:
+    """Return what a user would find wrong on the device pages read."""
+    return [
+        problem
+        for name, entities in pages.items()
+        for problem in DevicePage(name, list(entities)).problems()
+    ]
+
+
 def take_screenshots(
     out: Path, *, keep: bool = False, report: Path | None = None
 ) -> list[Path]:
     """Run the whole lab and save the screenshots into ``out``; return them.
 
-    Raises StepError when the plan card does not draw the plan or the
-    browser's console shows an error; ``report`` receives what it saw.
+    Raises StepError when a form does not work in the browser, a device
+    page shows an entity without a name, the plan card does not draw the
+    plan or the browser's console shows an error; ``report`` receives what
+    the browser saw.
     """
     if not CHROMIUM.exists():
         raise StepError(f"{CHROMIUM} is missing (apt-get install chromium)")
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with Lab(keep) as lab:
-        devices = lab.start_simulator()
-        _say(f"simulator serves {len(devices)} Modbus TCP devices")
+        # The site's past first: the live site goes on from where it ends.
+        history = site_history(time.time())
+        fleet = lab.start_simulator(history[SOC_ENTITY][-1][1])
+        _say(f"simulator serves {len(fleet.tcp) + len(fleet.serial)} devices")
         lab.start_home_assistant()
         _say(f"Home Assistant answers on {lab.api.base_url}")
         lab.onboard()
         _say("onboarded; Home Assistant is running")
-
-        entries: dict[str, str] = {}
-        for device in devices:
-            entries[device.family] = lab.add(
-                "tcp",
-                {
-                    "host": device.host,
-                    "port": device.port,
-                    "more_options": {"unit_id": device.unit, "framing": "tcp"},
-                },
-                family=device.family,
-            )
-        _say(f"added {len(devices)} devices")
         lab.remove_onboarding_entries()
-        inputs = sorted({e for _, form, _ in CONTROLLERS for e in _form_inputs(form)})
-        lab.wait_for_values(inputs, "the controllers' inputs", required=True)
-        rows = lab.seed_history(site_history(time.time()))
-        _say(f"gave the recorder {rows} states of the site's last {HISTORY_DAYS} days")
-
-        pages: list[tuple[str, str, str]] = []  # device, its name, file
-        meter = lab.device_of(entries["sdm630"])
-        pages.append((meter, "Eastron SDM630", DEVICE_PAGE))
-        for step, form, file in CONTROLLERS:
-            entries[step] = entry_id = lab.add(step, form)
-            pages.append((lab.device_of(entry_id), form["name"], file))
-        _say("added the battery manager, peak shaving and the wallbox manager")
-        _wait(
-            "peak shaving made no plan from the history",
-            lambda: lab.plan_rows(entries["peak_shaving"]) > 0,
-            VALUES_TIMEOUT_S,
-            every_s=2,
-        )
-        lab.set_option(*WALLBOX_MODE)
-        shown = [e for device_id, _, _ in pages for e in lab.device_entities(device_id)]
-        lab.wait_for_values(shown, "the photographed devices", required=False)
 
         saved = [out / name for name in (*SCREENSHOTS, PLAN_CARD)]
         with _browser(lab) as page:
-            _shoot_add_device(page, lab, out / ADD_DEVICE)
+            dialog = ConfigFlowDialog(page, lab.api.base_url, load_strings())
+            meter, *others = sorted(fleet.tcp, key=lambda d: d.family != "sdm630")
+            entries = {
+                "sdm630": _add_meter_in_browser(dialog, lab, meter, out / ADD_DEVICE)
+            }
+            for device in others:
+                entries[device.family] = lab.add(
+                    CONNECTION_TCP,
+                    {
+                        "host": device.host,
+                        "port": device.port,
+                        "more_options": {"unit_id": device.unit, "framing": "tcp"},
+                    },
+                    family=device.family,
+                )
+            entries |= _add_serial_devices_in_browser(dialog, lab, fleet.serial)
+            _say(
+                f"added {len(entries)} devices, the meter and the serial ones in Chromium"
+            )
+            inputs = sorted(
+                {e for _, form, _ in CONTROLLERS for e in _form_inputs(form)}
+            )
+            lab.wait_for_values(inputs, "the controllers' inputs", required=True)
+            rows = lab.seed_history(history)
+            _say(
+                f"gave the recorder {rows} states of the site's last {HISTORY_DAYS} days"
+            )
+
+            controllers, refusals = _add_controllers_in_browser(dialog, lab)
+            entries |= controllers
+            _say(
+                "added the battery manager, peak shaving and the wallbox manager in Chromium"
+            )
+            _wait(
+                "peak shaving made no plan from the history",
+                lambda: lab.plan_rows(entries["peak_shaving"]) > 0,
+                VALUES_TIMEOUT_S,
+                every_s=2,
+            )
+            lab.set_option(*WALLBOX_MODE)
+            pages = [(lab.device_of(entries["sdm630"]), "Eastron SDM630", DEVICE_PAGE)]
+            pages += [
+                (lab.device_of(entries[step]), form["name"], file)
+                for step, form, file in CONTROLLERS
+            ]
+            shown = [
+                e for device_id, _, _ in pages for e in lab.device_entities(device_id)
+            ]
+            lab.wait_for_values(shown, "the photographed devices", required=False)
+
+            device_pages = _read_device_pages(page, lab)
+            _say(f"read the entities of {len(device_pages)} device pages")
             for device_id, name, file in pages:
                 _shoot_device(page, lab, device_id, name, out / file)
             sources = _make_site_dashboard(page, lab, lab.energy_sources(entries))
             seen = _shoot_site_dashboard(page, lab, out, sources)
+        seen.device_pages = device_pages
+        seen.refusals = refusals
         if report is not None:
             report.write_text(json.dumps(asdict(seen), indent=2), encoding="utf-8")
         if problems := seen.problems():
@@ -1057,7 +1231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         take_screenshots(args.out, keep=args.keep, report=args.report)
-    except StepError as err:
+    except (StepError, FlowError) as err:
         print(f"screenshots: failed: {err}", file=sys.stderr)
         return 1
     except PlaywrightError as err:

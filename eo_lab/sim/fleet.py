@@ -25,7 +25,7 @@ from eo_lab.sim.devices.victron import site_gx_emulator
 from eo_lab.sim.devices.voltronic import serve_voltronic
 from eo_lab.sim.devices.wallbox import site_wallbox
 from eo_lab.sim.servers import serve_devices
-from eo_lab.sim.simulated_site import SimulatedSite, status_line
+from eo_lab.sim.simulated_site import SimulatedSite, default_battery, status_line
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,15 +155,18 @@ async def run_simulator(
     out: Callable[[str], None],
     *,
     status_interval_s: float = 10.0,
+    initial_soc: float = 0.5,
 ) -> None:
     """Serve the simulated site and its fleet until ``stop`` is set.
 
     What ``eo simulate`` runs: prints where each device is reached, then a
     status line of the site every ``status_interval_s`` seconds of real time.
-    ``port`` 0 serves on free ports (the fleet then takes the next ones).
+    ``port`` 0 serves on free ports (the fleet then takes the next ones);
+    the house battery starts at ``initial_soc`` (0-1).
     """
+    battery = default_battery(initial_soc=initial_soc)
     async with (
-        SimulatedSite(host=host, port=port, speed=speed) as sim,
+        SimulatedSite(host=host, port=port, speed=speed, battery=battery) as sim,
         serve_fleet(sim, port) as served,
     ):
         out(f"Simulated site (speed x{speed:g}); devices:")

@@ -26,14 +26,14 @@ DEFAULT_GRID_METER_IMPORT_WH = 4_321_000.0
 DEFAULT_GRID_METER_EXPORT_WH = 1_234_000.0
 
 
-def default_battery(seed: int = 0) -> SimBattery:
+def default_battery(seed: int = 0, initial_soc: float = 0.5) -> SimBattery:
     """Return the demo battery: 16 LFP cells, 200 Ah (about 10 kWh)."""
     return SimBattery(
         chemistry="lfp",
         cells_in_series=16,
         capacity_ah=200.0,
         internal_resistance_ohm=0.025,
-        initial_soc=0.5,
+        initial_soc=initial_soc,
         seed=seed,
     )
 

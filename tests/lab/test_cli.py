@@ -174,6 +174,7 @@ async def test_probe_takes_the_family_s_address_and_speed(
             " give 0 (free ports) or 1-65528",
         ),
         (["--port", "-1"], "eo: --port -1 cannot serve 8 devices"),
+        (["--initial-soc", "120"], "eo: --initial-soc must be 0-100 (%)"),
         (
             ["--port", "0", "--gateways", "3"],
             "eo: --port 0 cannot serve 3 devices on consecutive ports; give 1-65533",

@@ -1,8 +1,9 @@
 """The README's screenshots: one command takes them all in a real browser.
 
-One run serves both tests: Home Assistant with the simulated site, every
-device and controller added, and the integration's dashboard with its plan
-card opened in Debian's Chromium.
+One run serves every test: Home Assistant with the simulated site, the
+meter, the serial devices and the controllers added through their forms in
+Debian's Chromium (the other devices through the same flow's HTTP API),
+every device page read, and the integration's dashboard with its plan card.
 """
 
 import hashlib
@@ -20,7 +21,9 @@ from eo_lab.screenshots import (
     PLAN_CARD,
     PLAN_SERIES,
     SCREENSHOTS,
+    SETPOINT_REFUSAL,
     VIEWPORT,
+    device_page_problems,
 )
 
 pytestmark = [
@@ -94,3 +97,37 @@ def test_the_dashboard_s_card_draws_the_plan_without_an_error(
     width, height = _size((out / PLAN_CARD).read_bytes())
     assert width > 600
     assert 300 < height < VIEWPORT["height"]
+
+
+def test_every_device_page_shows_its_entities_by_name(
+    run: tuple[Path, dict[str, Any]],
+) -> None:
+    """Read in Chromium: no nameless entity, no name twice, the Alfen's phases named."""
+    _, seen = run
+    pages = seen["device_pages"]
+    assert device_page_problems(pages) == []
+    # Devices added over the network, over ser2net, and the controllers.
+    assert {
+        "Eastron SDM630",
+        "Alfen Eve (NG910)",
+        "Daly Smart BMS 16S",
+        "House battery",
+        "Peak shaving",
+        "Wallbox",
+    } <= set(pages)
+    assert "Phases to charge on" in pages["Alfen Eve (NG910)"]
+    assert {"Charge energy", "Discharge energy"} <= set(pages["Daly Smart BMS 16S"])
+    # A sub-device carries its parent's name, so a second inverter cannot collide.
+    assert any(name.startswith("Pylontech") and "Pack 1" in name for name in pages)
+
+
+def test_the_forms_work_in_the_browser_and_refuse_what_cannot_work(
+    run: tuple[Path, dict[str, Any]],
+) -> None:
+    """The meter, the serial devices and the controllers were added in Chromium.
+
+    Peak shaving's form showed its refusal of a number that only caps the
+    charge power before it took the GX's signed setpoint.
+    """
+    _, seen = run
+    assert seen["refusals"] == [SETPOINT_REFUSAL]

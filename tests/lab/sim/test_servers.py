@@ -189,3 +189,19 @@ async def test_run_simulator_prints_units_and_status() -> None:
     assert ":0 " not in lines[1]
     for word in ("load", "PV", "battery", "grid"):
         assert word in lines[-1]
+
+
+async def test_run_simulator_starts_the_battery_where_it_is_told() -> None:
+    """``eo simulate --initial-soc``: the status line shows the battery there."""
+    stop = asyncio.Event()
+    lines: list[str] = []
+
+    def out(line: str) -> None:
+        lines.append(line)
+        if line.startswith("20"):
+            stop.set()
+
+    await asyncio.wait_for(
+        run_simulator("127.0.0.1", 0, 1.0, stop, out, initial_soc=0.23), timeout=2.0
+    )
+    assert "battery  23.0%" in lines[-1]
