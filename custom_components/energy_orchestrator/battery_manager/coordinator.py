@@ -15,7 +15,7 @@ from typing import Any, override
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.util import dt as dt_util
 
@@ -43,7 +43,7 @@ from ..const import (
 )
 from ..controller.base import ControllerCoordinator
 from ..controller.inputs import InputQuantity, read_input
-from ..controller.outputs import async_set_output
+from ..controller.outputs import OutputWriter
 from ..lib.control.battery_manager import (
     BatteryManager,
     BatteryMode,
@@ -98,8 +98,7 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
         """Initialize the coordinator; ``async_setup`` restores the manager."""
         super().__init__(hass, entry, kind=KIND_BATTERY_MANAGER, step=CONTROLLER_STEP)
         self.outputs = outputs_by_state(entry.data)
-        # Outputs that failed, logged once each until they work again.
-        self._failed_outputs: set[str] = set()
+        self.writer = OutputWriter(hass, self.name, LOGGER)
 
     @override
     async def _async_setup(self) -> None:
@@ -174,21 +173,12 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
 
         An output that fails is logged once and retried next step; the
         others are still set, so one unavailable switch does not keep an
-        inverter selling.
+        inverter selling. A setpoint is rewritten before a device lets it
+        lapse.
         """
+        now = dt_util.utcnow()
         for entity_id, values in self.outputs.items():
-            try:
-                await async_set_output(self.hass, entity_id, values[state])
-            except HomeAssistantError as err:
-                if entity_id not in self._failed_outputs:
-                    self._failed_outputs.add(entity_id)
-                    LOGGER.warning(
-                        "%s: cannot set %s for %s: %s", self.name, entity_id, state, err
-                    )
-            else:
-                if entity_id in self._failed_outputs:
-                    self._failed_outputs.discard(entity_id)
-                    LOGGER.info("%s: %s takes commands again", self.name, entity_id)
+            await self.writer.async_write(entity_id, values[state], now)
 
     async def async_request_mode(
         self, mode: BatteryMode, until: datetime | None = None

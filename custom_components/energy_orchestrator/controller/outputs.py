@@ -5,7 +5,15 @@ mode) or a switch (charge or discharge enable). Control decides values; this
 module only sends them, and only when the entity does not show the value
 already, so an unchanged decision costs nothing on the device's bus; unless
 forced, for a setpoint the device lets lapse when it is not rewritten.
+
+A controller sends through an OutputWriter: it rewrites a setpoint before
+the device lets it lapse (a Victron GX in ESS mode 3 drops its setpoint
+after about 60 s, an Alfen its current after its validity time) and logs a
+failing output once, and once more when it takes commands again.
 """
+
+from datetime import datetime, timedelta
+import logging
 
 from homeassistant.const import (
     ATTR_ENTITY_ID,
@@ -23,6 +31,10 @@ from ..const import DOMAIN
 NUMBER_DOMAINS = ("number", "input_number")
 SELECT_DOMAINS = ("select", "input_select")
 SWITCH_DOMAINS = ("switch", "input_boolean")
+
+# A lapsing setpoint is rewritten at least this often: well within the
+# shortest device revert timer known (60 s).
+OUTPUT_KEEPALIVE = timedelta(seconds=30)
 
 # Setpoints closer than this to what the entity shows are not sent again:
 # a device rounds what it is given, and resending the same value every
@@ -93,3 +105,65 @@ async def async_set_output(
         translation_key="output_unsupported",
         translation_placeholders={"entity_id": entity_id},
     )
+
+
+def lapses_by_default(entity_id: str) -> bool:
+    """Return whether an output is a setpoint a device may let lapse (a number)."""
+    return entity_id.partition(".")[0] in NUMBER_DOMAINS
+
+
+class OutputWriter:
+    """Sends one controller's outputs: changes, keepalives, failures logged once."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        name: str,
+        logger: logging.Logger,
+        keepalive: timedelta = OUTPUT_KEEPALIVE,
+    ) -> None:
+        """Write for the controller ``name``; log through its ``logger``."""
+        self.hass = hass
+        self.name = name
+        self._logger = logger
+        self._keepalive = keepalive
+        self._sent_at: dict[str, datetime] = {}
+        self._failed: set[str] = set()
+
+    @property
+    def failed(self) -> frozenset[str]:
+        """Return the outputs whose last command failed."""
+        return frozenset(self._failed)
+
+    async def async_write(
+        self,
+        entity_id: str,
+        value: float | str | bool,
+        now: datetime,
+        *,
+        lapses: bool | None = None,
+    ) -> bool:
+        """Bring ``entity_id`` to ``value``; return whether a command was sent.
+
+        A lapsing output (by default: a number) is sent again when its last
+        command is ``keepalive`` old, even if the entity shows the value. A
+        failure is logged (once, until the output takes commands again) and
+        not raised: one unavailable output must not keep the others unset.
+        """
+        if lapses is None:
+            lapses = lapses_by_default(entity_id)
+        sent_at = self._sent_at.get(entity_id)
+        force = lapses and (sent_at is None or now - sent_at >= self._keepalive)
+        try:
+            sent = await async_set_output(self.hass, entity_id, value, force=force)
+        except HomeAssistantError as err:
+            if entity_id not in self._failed:
+                self._failed.add(entity_id)
+                self._logger.warning("%s: cannot set %s: %s", self.name, entity_id, err)
+            return False
+        if entity_id in self._failed:
+            self._failed.discard(entity_id)
+            self._logger.info("%s: %s takes commands again", self.name, entity_id)
+        if sent:
+            self._sent_at[entity_id] = now
+        return sent

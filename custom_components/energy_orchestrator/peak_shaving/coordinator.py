@@ -40,7 +40,7 @@ from ..const import (
 )
 from ..controller.base import ControllerCoordinator, refused_as_invalid_request
 from ..controller.inputs import InputQuantity, read_input
-from ..controller.outputs import async_set_output
+from ..controller.outputs import OutputWriter
 from ..lib.control.battery_bank import BatteryBank, BatteryReading
 from ..lib.control.billing import BillingPeriod
 from ..lib.control.peak_shaving import (
@@ -119,8 +119,7 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
         self.batteries: list[BatteryEntities]
         self.bank: BatteryBank
         self.batteries, self.bank = entry_batteries(entry)
-        # The outputs that failed, each logged once until it takes a value again.
-        self._failed_outputs: set[str] = set()
+        self.writer = OutputWriter(hass, self.name, LOGGER)
         self._pv_service_read: datetime | None = None
         self._pv_service_silent_since: datetime | None = None
         self._pv_service_logged = False
@@ -277,28 +276,11 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
         )
 
     async def _async_set_batteries(self, setpoints_w: Sequence[float]) -> None:
-        """Write each battery's setpoint (in its output's sign); log a failure once."""
+        """Write each battery's setpoint (in its output's sign), in time before it lapses."""
+        now = dt_util.utcnow()
         for battery, setpoint_w in zip(self.batteries, setpoints_w, strict=True):
             value = -setpoint_w if battery.invert_setpoint else setpoint_w
-            try:
-                await async_set_output(self.hass, battery.setpoint, round(value))
-            except HomeAssistantError as err:
-                if battery.setpoint not in self._failed_outputs:
-                    self._failed_outputs.add(battery.setpoint)
-                    LOGGER.warning(
-                        "%s: cannot set the battery %s: %s",
-                        self.name,
-                        battery.name,
-                        err,
-                    )
-            else:
-                if battery.setpoint in self._failed_outputs:
-                    self._failed_outputs.discard(battery.setpoint)
-                    LOGGER.info(
-                        "%s: the battery %s takes its setpoint again",
-                        self.name,
-                        battery.name,
-                    )
+            await self.writer.async_write(battery.setpoint, round(value), now)
 
     async def async_start(self) -> None:
         """Start shaving (the default), then step at once."""

@@ -42,7 +42,7 @@ from ..const import (
 )
 from ..controller.base import ControllerCoordinator, refused_as_invalid_request
 from ..controller.inputs import InputQuantity, read_input
-from ..controller.outputs import async_set_output
+from ..controller.outputs import OutputWriter, async_set_output
 from ..lib.control.ev_charging import (
     ChargeMode,
     EvChargingManager,
@@ -59,7 +59,6 @@ type WallboxManagerConfigEntry = ConfigEntry[WallboxManagerRuntimeData]
 # A wallbox lets an EMS's current lapse to its safe current when it is not
 # rewritten (an Alfen after its 60 s validity time): the current and the
 # switch are sent again at least this often, even when unchanged.
-OUTPUT_KEEPALIVE = timedelta(seconds=30)
 
 # The names of the two PV configurations a routing switch selects between.
 ROUTE_BALANCED = "balanced"
@@ -99,9 +98,7 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
     def __init__(self, hass: HomeAssistant, entry: WallboxManagerConfigEntry) -> None:
         """Initialize; ``_async_setup`` restores the session."""
         super().__init__(hass, entry, kind=KIND_WALLBOX_MANAGER, step=CONTROLLER_STEP)
-        self._failed_outputs: set[str] = set()
-        # When each output was last sent a command, for the keep-alive.
-        self._sent_at: dict[str, datetime] = {}
+        self.writer = OutputWriter(hass, self.name, LOGGER)
 
     @override
     async def _async_setup(self) -> None:
@@ -166,8 +163,7 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
         the wallbox's switch still shows off, before the current: on a
         wallbox whose current is its switch (an Alfen), a current turns it
         on. The switch and the current are the wallbox's setpoint, which
-        lapses when not rewritten: they are sent again after
-        ``OUTPUT_KEEPALIVE``.
+        lapses when not rewritten: the writer sends them again in time.
         """
         data = self.config_entry.data
         enable = data.get(CONF_ENABLE_ENTITY)
@@ -200,17 +196,7 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
             else [*switch, *phases, *routing]
         )
         for entity_id, value, lapses in writes:
-            sent_at = self._sent_at.get(entity_id)
-            force = lapses and (sent_at is None or now - sent_at >= OUTPUT_KEEPALIVE)
-            try:
-                if await async_set_output(self.hass, entity_id, value, force=force):
-                    self._sent_at[entity_id] = now
-            except HomeAssistantError as err:
-                if entity_id not in self._failed_outputs:
-                    self._failed_outputs.add(entity_id)
-                    LOGGER.warning("%s: cannot set %s: %s", self.name, entity_id, err)
-            else:
-                self._failed_outputs.discard(entity_id)
+            await self.writer.async_write(entity_id, value, now, lapses=lapses)
 
     async def async_start(
         self,

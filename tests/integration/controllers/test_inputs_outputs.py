@@ -1,6 +1,7 @@
 """Controller inputs and outputs against real Home Assistant state and services."""
 
 from datetime import timedelta
+import logging
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.input_boolean import DOMAIN as INPUT_BOOLEAN
@@ -17,6 +18,8 @@ from custom_components.energy_orchestrator.controller.inputs import (
     read_input,
 )
 from custom_components.energy_orchestrator.controller.outputs import (
+    OUTPUT_KEEPALIVE,
+    OutputWriter,
     async_set_output,
 )
 
@@ -118,3 +121,48 @@ async def test_set_output_errors(hass: HomeAssistant) -> None:
     with pytest.raises(HomeAssistantError) as unsuitable:
         await async_set_output(hass, "sensor.power", 5.0)
     assert unsuitable.value.translation_key == "output_unsupported"
+
+
+@pytest.mark.usefixtures("helpers")
+async def test_the_writer_rewrites_a_setpoint_before_the_device_lets_it_lapse(
+    hass: HomeAssistant,
+) -> None:
+    """A GX in ESS mode 3 drops a setpoint not rewritten for 60 s.
+
+    An unchanged number is sent again once its last command is
+    OUTPUT_KEEPALIVE old; an unchanged select is not (a mode does not lapse).
+    """
+    calls: list[str] = []
+    hass.bus.async_listen(
+        "call_service", lambda event: calls.append(event.data["domain"])
+    )
+    writer = OutputWriter(hass, "Peak shaving", logging.getLogger(__name__))
+    start = dt_util.utcnow()
+    assert await writer.async_write("input_number.setpoint", -2000, start)
+    assert await writer.async_write("input_select.mode", "Charge", start)
+    later = start + OUTPUT_KEEPALIVE - timedelta(seconds=1)
+    assert not await writer.async_write("input_number.setpoint", -2000, later)
+    assert not await writer.async_write("input_select.mode", "Charge", later)
+    due = start + OUTPUT_KEEPALIVE
+    assert await writer.async_write("input_number.setpoint", -2000, due)
+    assert not await writer.async_write("input_select.mode", "Charge", due)
+    await hass.async_block_till_done()
+    assert calls == [INPUT_NUMBER, INPUT_SELECT, INPUT_NUMBER]
+
+
+@pytest.mark.usefixtures("helpers")
+async def test_the_writer_logs_a_failing_output_once_and_its_return(
+    hass: HomeAssistant, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Failures are not raised: the other outputs must still be set."""
+    writer = OutputWriter(hass, "House battery", logging.getLogger(__name__))
+    now = dt_util.utcnow()
+    hass.states.async_set("input_number.setpoint", "unavailable")
+    for _ in range(3):
+        assert not await writer.async_write("input_number.setpoint", 100, now)
+    assert caplog.text.count("House battery: cannot set input_number.setpoint") == 1
+    assert writer.failed == {"input_number.setpoint"}
+    hass.states.async_set("input_number.setpoint", "0", {"min": -5000, "max": 5000})
+    assert await writer.async_write("input_number.setpoint", 100, now)
+    assert "House battery: input_number.setpoint takes commands again" in caplog.text
+    assert writer.failed == frozenset()

@@ -850,12 +850,12 @@ async def test_a_battery_that_cannot_be_set_is_logged_once_and_the_other_still_i
         report(hass, 5000, 0)
         report_second(hass, 0, 60)
         await coordinator.async_refresh()
-    assert caplog.text.count("cannot set the battery Garage battery") == 1
+    assert caplog.text.count(f"cannot set {SECOND_SETPOINT}") == 1
     # The first battery still takes its share.
     assert float(hass.states.get(SETPOINT).state) < -1000
     hass.states.async_set(SECOND_SETPOINT, "0", {"min": -5000, "max": 5000})
     await coordinator.async_refresh()
-    assert "the battery Garage battery takes its setpoint again" in caplog.text
+    assert f"{SECOND_SETPOINT} takes commands again" in caplog.text
 
 
 async def forecast_solar_entry(hass: HomeAssistant, start: datetime) -> MockConfigEntry:
