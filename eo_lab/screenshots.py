@@ -1031,17 +1031,18 @@ def _add_meter_in_browser(
     sent with the simulator's, and the entry made is returned.
     """
     before = lab.entry_ids()
-    dialog.open(CONNECTION_TCP)
-    dialog.choose_family(CONNECTION_TCP, meter.family)
-    page = dialog.page
-    page.get_by_text(SDM630_FORM_TITLE).wait_for()
-    page.locator("input[name=host]").fill(EXAMPLE_HOST)
-    page.get_by_text(MORE_OPTIONS).click()
-    _settle(page)
-    page.screenshot(path=path)
-    dialog.fill(TCP_FORM, {"host": meter.host, "port": meter.port})
-    dialog.submit()
-    dialog.finish()
+    with _in_browser(f"adding the {meter.family} over the network"):
+        dialog.open(CONNECTION_TCP)
+        dialog.choose_family(CONNECTION_TCP, meter.family)
+        page = dialog.page
+        page.get_by_text(SDM630_FORM_TITLE).wait_for()
+        page.locator("input[name=host]").fill(EXAMPLE_HOST)
+        page.get_by_text(MORE_OPTIONS).click()
+        _settle(page)
+        page.screenshot(path=path)
+        dialog.fill(TCP_FORM, {"host": meter.host, "port": meter.port})
+        dialog.submit()
+        dialog.finish()
     return lab.new_entry(before)
 
 
@@ -1052,13 +1053,40 @@ def _add_serial_devices_in_browser(
     entries = {}
     for family, url in urls.items():
         before = lab.entry_ids()
-        dialog.open(CONNECTION_SERIAL)
-        dialog.choose_family(CONNECTION_SERIAL, family)
-        dialog.fill(SERIAL_FORM, {"device": url})
-        dialog.submit()
-        dialog.finish()
+        with _in_browser(f"adding the {family} over {url}"):
+            dialog.open(CONNECTION_SERIAL)
+            dialog.choose_family(CONNECTION_SERIAL, family)
+            dialog.fill(SERIAL_FORM, {"device": url})
+            dialog.submit()
+            dialog.finish()
         entries[family] = lab.new_entry(before)
     return entries
+
+
+def _offer_a_capping_number(
+    dialog: ConfigFlowDialog, step: str, form: Mapping[str, Any]
+) -> None:
+    """Send the form with a charge-power cap as setpoint; see it refused; fix it."""
+    dialog.fill(step, {**form, "battery_setpoint_entity": CAPPING_NUMBER})
+    dialog.submit()
+    dialog.error(SETPOINT_REFUSAL).wait_for()
+    label = dialog.strings["config"]["step"][step]["data"]["battery_setpoint_entity"]
+    dialog.pick_entity(label, form["battery_setpoint_entity"])
+
+
+@contextlib.contextmanager
+def _in_browser(what: str) -> Iterator[None]:
+    """Say what was being done when the browser fails."""
+    try:
+        yield
+    except (PlaywrightError, FlowError) as err:
+        raise StepError(f"{what}: {_first_line(err)}") from err
+
+
+def _first_line(err: Exception) -> str:
+    """Return an error's first line, or its type when it says nothing."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _add_controllers_in_browser(
@@ -1073,22 +1101,15 @@ def _add_controllers_in_browser(
     refusals: list[str] = []
     for step, form, _ in CONTROLLERS:
         before = lab.entry_ids()
-        dialog.open(step)
-        if step == "peak_shaving":
-            dialog.fill(step, {**form, "battery_setpoint_entity": CAPPING_NUMBER})
+        with _in_browser(f"adding the {step}"):
+            dialog.open(step)
+            if step == "peak_shaving":
+                _offer_a_capping_number(dialog, step, form)
+                refusals.append(SETPOINT_REFUSAL)
+            else:
+                dialog.fill(step, form)
             dialog.submit()
-            dialog.error(SETPOINT_REFUSAL).wait_for()
-            refusals.append(SETPOINT_REFUSAL)
-            dialog.pick_entity(
-                dialog.strings["config"]["step"][step]["data"][
-                    "battery_setpoint_entity"
-                ],
-                form["battery_setpoint_entity"],
-            )
-        else:
-            dialog.fill(step, form)
-        dialog.submit()
-        dialog.finish()
+            dialog.finish()
         entries[step] = lab.new_entry(before)
     return entries, refusals
 
@@ -1235,10 +1256,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"screenshots: failed: {err}", file=sys.stderr)
         return 1
     except PlaywrightError as err:
-        first = (
-            str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(
+            f"screenshots: failed in the browser: {_first_line(err)}", file=sys.stderr
         )
-        print(f"screenshots: failed in the browser: {first}", file=sys.stderr)
         return 1
     except (OSError, KeyError, ValueError) as err:
         print(f"screenshots: failed: {type(err).__name__}: {err}", file=sys.stderr)

@@ -24,6 +24,7 @@ TRANSLATIONS = (
     / "en.json"
 )
 INTEGRATION_NAME = "Energy Orchestrator"
+ADD_INTEGRATION_DIALOG = "dialog-add-integration"
 SUBMIT = "Submit"
 NEXT = "Next"
 # The dialog after an entry is made: name the devices, give them areas.
@@ -75,8 +76,10 @@ class ConfigFlowDialog:
         self.page.goto(self.base_url + "/config/integrations/dashboard")
         self.page.wait_for_load_state("load")
         self.page.get_by_text("Add integration").click()
-        self.page.get_by_placeholder("Search for a brand name").fill(INTEGRATION_NAME)
-        self.page.get_by_text(INTEGRATION_NAME, exact=True).last.click()
+        search = self.page.locator(ADD_INTEGRATION_DIALOG)
+        search.get_by_placeholder("Search for a brand name").fill(INTEGRATION_NAME)
+        # In the dialog: the dashboard behind it has the integration's card.
+        search.get_by_text(INTEGRATION_NAME, exact=True).click()
         menu = self.strings["config"]["step"]["user"]["menu_options"]
         self.page.get_by_text(menu[menu_option], exact=True).click()
 
