@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from homeassistant.components.modbus.connection import async_get_connection_info
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
     ConfigEntry,
@@ -20,7 +21,6 @@ from custom_components.energy_orchestrator.const import (
     CONF_KIND,
     DOMAIN,
 )
-from custom_components.energy_orchestrator.device.links import async_get_link_pool
 from custom_components.energy_orchestrator.lib.drivers.eastron import (
     SDM630,
     SDM630_POINTS,
@@ -353,7 +353,7 @@ async def test_an_unexpected_probe_error_is_shown_and_the_link_released(
     )
     assert errors_shown(result) == {"base": "Unexpected error: decoder broke"}
     assert "Unexpected error probing tcp://127.0.0.1" in caplog.text
-    assert async_get_link_pool(hass).links == []
+    assert async_get_connection_info(hass) == []
 
 
 async def test_reconfigure_keeps_the_entry_when_nothing_answers(
