@@ -160,6 +160,27 @@ async def test_silent_meter_goes_unavailable_once_and_comes_back(
         await hass.config_entries.async_unload(entry.entry_id)
 
 
+async def test_another_meter_after_a_reconnect_is_not_shown(
+    hass: HomeAssistant,
+) -> None:
+    """A meter swapped while the gateway was away: its values are never shown."""
+    async with SimulatedSite(host="127.0.0.1", port=0) as site:
+        port = site.port
+        entry = _entry(port)
+        await _setup(hass, entry)
+        shown = hass.states.get(GRID_POWER).state  # type: ignore[union-attr]
+    async with SimulatedSite(host="127.0.0.1", port=port, grid_meter_serial=11111111):
+        await _next_polls(hass, entry)
+        coordinator = entry.runtime_data.coordinator
+        assert not coordinator.last_update_success
+        assert "serial number 11111111, expected 63000001" in str(
+            coordinator.last_exception
+        )
+        assert hass.states.get(GRID_POWER).state == STATE_UNAVAILABLE  # type: ignore[union-attr]
+        assert shown != STATE_UNAVAILABLE
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
 async def test_unreachable_meter_retries_setup(
     hass: HomeAssistant, closed_port: int
 ) -> None:
