@@ -210,7 +210,8 @@ def test_development_doc_states_the_pins() -> None:
     plugin = "pytest-homeassistant-custom-component"
     pinned = f"`{plugin}=={pins[plugin]}`, which pins Home Assistant {home_assistant}"
     assert pinned in development
-    assert f"pymodbus is pinned to {pins['pymodbus']}" in development
+    for library in ("modbus-connection[tmodbus]", "tmodbus", "serialx", "pymodbus"):
+        assert f"`{library}=={pins[library]}`" in development, library
 
 
 def _layout() -> set[Path]:

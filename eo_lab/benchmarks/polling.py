@@ -18,6 +18,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 import contextlib
 import os
+import random
 import socket
 import statistics
 import sys
@@ -120,8 +121,13 @@ async def _mini_grid_process(
 
 
 def _free_port_block(count: int) -> int:
-    """Return the first of ``count`` consecutive ports free right now."""
-    for first in range(20_000, 60_000, 97):
+    """Return the first of ``count`` consecutive ports free right now.
+
+    The search starts at a random port, so that runs side by side (tests on
+    several workers) do not all try the same block.
+    """
+    start = random.randrange(20_000, 60_000)
+    for first in [*range(start, 60_000, 97), *range(20_000, start, 97)]:
         try:
             sockets = []
             for port in range(first, first + count):
