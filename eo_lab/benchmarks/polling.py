@@ -127,7 +127,8 @@ def _free_port_block(count: int) -> int:
     several workers) do not all try the same block.
     """
     start = random.randrange(20_000, 60_000)
-    for first in [*range(start, 60_000, 97), *range(20_000, start, 97)]:
+    firsts: list[int] = [*range(start, 60_000, 97), *range(20_000, start, 97)]
+    for first in firsts:
         try:
             sockets = []
             for port in range(first, first + count):
