@@ -210,7 +210,8 @@ def test_development_doc_states_the_pins() -> None:
     plugin = "pytest-homeassistant-custom-component"
     pinned = f"`{plugin}=={pins[plugin]}`, which pins Home Assistant {home_assistant}"
     assert pinned in development
-    assert f"pymodbus is pinned to {pins['pymodbus']}" in development
+    for library in ("modbus-connection[tmodbus]", "tmodbus", "serialx", "pymodbus"):
+        assert f"`{library}=={pins[library]}`" in development, library
 
 
 def _layout() -> set[Path]:
@@ -305,16 +306,29 @@ def test_manifest_pins_what_pyproject_pins() -> None:
     assert keys[2:] == sorted(keys[2:])
 
 
-def test_pymodbus_is_pinned_as_home_assistant_pins_it() -> None:
-    """Home Assistant refuses an integration asking for another pymodbus."""
+def test_modbus_libraries_are_pinned_as_home_assistant_pins_them() -> None:
+    """The Modbus units are Home Assistant's: its modbus integration's libraries.
+
+    Home Assistant refuses an integration asking for other versions of them;
+    pymodbus (the simulator's) is pinned as Home Assistant pins it too.
+    """
     import homeassistant
 
-    constraints = (
-        Path(homeassistant.__file__).parent / "package_constraints.txt"
-    ).read_text()
-    (pin,) = re.findall(r"^pymodbus==\S+$", constraints, re.MULTILINE)
+    modbus = json.loads(
+        (
+            Path(homeassistant.__file__).parent
+            / "components"
+            / "modbus"
+            / "manifest.json"
+        ).read_text()
+    )
     manifest = json.loads((PACKAGE / "manifest.json").read_text())
-    assert pin in manifest["requirements"]
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    for requirement in modbus["requirements"]:
+        assert f'"{requirement}"' in pyproject
+        if not requirement.startswith("pymodbus"):
+            assert requirement in manifest["requirements"]
+    assert manifest["dependencies"] == ["modbus"]
 
 
 def test_every_command_has_a_translated_entity_name() -> None:

@@ -1,10 +1,14 @@
 """Benchmarks behind ``eo bench``: figures to print, never to assert.
 
 - ``poll``: one full SDM630 poll with the read planner, against the baseline
-  of one request per value, over real Modbus TCP.
+  of one request per value, over real Modbus TCP: requests, bytes, time and
+  the client's CPU time per poll.
 - ``scale``: a mini-grid of many meters behind several gateways, polled at
-  the integration's cadence: the client's CPU time per cycle, requests per
-  cycle and the latency of a full cycle.
+  the integration's cadence: the client's CPU time per cycle, requests and
+  bytes per cycle and the latency of a full cycle.
+
+Both read through ``modbus-connection`` connections, the library Home
+Assistant's shared connections are built on, one per gateway as there.
 
 The simulated devices run in a child process (``eo simulate --gateways``),
 so the client's CPU time is the client's alone.
@@ -14,6 +18,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 import contextlib
 import os
+import random
 import socket
 import statistics
 import sys
@@ -29,6 +34,7 @@ from custom_components.energy_orchestrator.lib.drivers.eastron import (
 from custom_components.energy_orchestrator.lib.drivers.transport.endpoint import (
     parse_endpoint,
 )
+from custom_components.energy_orchestrator.lib.drivers.transport.link import LinkStats
 from custom_components.energy_orchestrator.lib.drivers.transport.modbus import (
     ModbusLink,
 )
@@ -115,8 +121,14 @@ async def _mini_grid_process(
 
 
 def _free_port_block(count: int) -> int:
-    """Return the first of ``count`` consecutive ports free right now."""
-    for first in range(20_000, 60_000, 97):
+    """Return the first of ``count`` consecutive ports free right now.
+
+    The search starts at a random port, so that runs side by side (tests on
+    several workers) do not all try the same block.
+    """
+    start = random.randrange(20_000, 60_000)
+    firsts: list[int] = [*range(start, 60_000, 97), *range(20_000, start, 97)]
+    for first in firsts:
         try:
             sockets = []
             for port in range(first, first + count):
@@ -132,33 +144,36 @@ def _free_port_block(count: int) -> int:
     raise RuntimeError("no block of free ports")
 
 
+def _bytes(stats: LinkStats) -> int:
+    """Return the bytes a link sent and received."""
+    return stats.bytes_sent + stats.bytes_received
+
+
 async def _measure(
     link: ModbusLink, poll: Callable[[], Awaitable[object]], polls: int
 ) -> dict[str, float]:
-    """Poll ``polls`` times; return requests, bytes and time per poll."""
-    requests, sent, received = (
-        link.stats.requests,
-        link.stats.bytes_sent,
-        link.stats.bytes_received,
-    )
+    """Poll ``polls`` times; return requests, bytes, time and CPU per poll."""
+    requests, wire = link.stats.requests, _bytes(link.stats)
     durations = []
+    cpu_start = time.process_time()
     for _ in range(polls):
         start = time.perf_counter()
         await poll()
         durations.append(time.perf_counter() - start)
+    cpu = time.process_time() - cpu_start
     return {
         "requests": (link.stats.requests - requests) / polls,
-        "bytes": (link.stats.bytes_sent - sent + link.stats.bytes_received - received)
-        / polls,
+        "bytes": (_bytes(link.stats) - wire) / polls,
         "ms_mean": statistics.mean(durations) * 1000,
         "ms_max": max(durations) * 1000,
+        "cpu_ms": cpu / polls * 1000,
     }
 
 
 async def poll_benchmark(polls: int = 50) -> dict[str, Any]:
     """Compare the planned SDM630 poll with one request per value."""
     async with _mini_grid_process(1, 1, _free_port_block(1)) as urls:
-        link = ModbusLink(parse_endpoint(urls[0]))
+        link = ModbusLink.standalone(parse_endpoint(urls[0]))
         driver = SDM630(link, 1)
         await driver.async_identify()
         # The first poll learns the device's holes; measure the steady state.
@@ -192,7 +207,7 @@ async def scale_benchmark(
     async with _mini_grid_process(gateways, units, _free_port_block(gateways)) as urls:
         pool = LinkPool()
         drivers = [
-            SDM630(pool.acquire(parse_endpoint(url)), unit)
+            SDM630(pool.acquire_modbus(parse_endpoint(url)), unit)
             for url in urls
             for unit in range(1, units + 1)
         ]
@@ -210,12 +225,14 @@ async def scale_benchmark(
             cycle_start = time.perf_counter()
             cpu_start = time.process_time()
             requests = sum(link.stats.requests for link in links)
+            wire = sum(_bytes(link.stats) for link in links)
             await asyncio.gather(*(d.async_poll(due) for d in drivers))
             figures.append(
                 (
                     time.process_time() - cpu_start,
                     time.perf_counter() - cycle_start,
                     sum(link.stats.requests for link in links) - requests,
+                    sum(_bytes(link.stats) for link in links) - wire,
                 )
             )
             await asyncio.sleep(max(0.0, cadence - (time.perf_counter() - cycle_start)))
@@ -232,6 +249,7 @@ async def scale_benchmark(
         "cpu_ms_per_cycle": statistics.mean(cpu) * 1000,
         "cpu_share_of_one_core": statistics.mean(cpu) / cadence,
         "requests_per_cycle": statistics.mean(f[2] for f in figures),
+        "bytes_per_cycle": statistics.mean(f[3] for f in figures),
         "cycle_latency_ms_mean": statistics.mean(latency) * 1000,
         "cycle_latency_ms_max": max(latency) * 1000,
     }
@@ -243,13 +261,14 @@ def format_figures(figures: dict[str, Any]) -> str:
         rows = [
             f"SDM630 full poll ({figures['values']} values, {figures['polls']} polls,"
             " Modbus TCP on loopback)",
-            f"{'':24} {'requests':>9} {'bytes':>8} {'ms mean':>8} {'ms max':>8}",
+            f"{'':24} {'requests':>9} {'bytes':>8} {'ms mean':>8} {'ms max':>8}"
+            f" {'CPU ms':>8}",
         ]
         for name in ("planned", "one_request_per_value"):
             f = figures[name]
             rows.append(
                 f"{name:24} {f['requests']:9.1f} {f['bytes']:8.0f}"
-                f" {f['ms_mean']:8.2f} {f['ms_max']:8.2f}"
+                f" {f['ms_mean']:8.2f} {f['ms_max']:8.2f} {f['cpu_ms']:8.2f}"
             )
         return "\n".join(rows)
     return "\n".join(
@@ -259,6 +278,7 @@ def format_figures(figures: dict[str, Any]) -> str:
             f"client CPU per cycle:   {figures['cpu_ms_per_cycle']:.1f} ms"
             f" ({figures['cpu_share_of_one_core']:.2%} of one core)",
             f"requests per cycle:     {figures['requests_per_cycle']:.0f}",
+            f"bytes per cycle:        {figures['bytes_per_cycle']:.0f}",
             f"full cycle latency:     {figures['cycle_latency_ms_mean']:.1f} ms mean,"
             f" {figures['cycle_latency_ms_max']:.1f} ms max",
         ]

@@ -2,21 +2,22 @@
 
 Home Assistant's blocking-call detection is on in every test here (see
 ``conftest.py``); these tests add the devices whose code once blocked, as a
-user does, and take them away again. A socket:// port is closed for real:
-pyserial pauses 0.3 s after closing one, which must happen outside the loop.
+user does, and take them away again. A meter behind ser2net is read over
+Home Assistant's shared connection (serialx's socket:// port), which is
+closed for real when the entry unloads.
 """
 
 from collections.abc import AsyncIterator
 from pathlib import Path
 import time
 
+from homeassistant.components.modbus.connection import async_get_connection_info
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_DEVICE, CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 import pytest
 
-from custom_components.energy_orchestrator.device.links import async_get_link_pool
 from custom_components.energy_orchestrator.lib.drivers.eastron import (
     SDM630,
     SDM630_POINTS,
@@ -27,11 +28,6 @@ from eo_lab.sim.devices.victron import site_gx_emulator
 from eo_lab.sim.servers import serve_devices
 from eo_lab.sim.simulated_site import SimulatedSite
 from tests.integration.flows import add_device
-
-
-@pytest.fixture
-def no_pause_after_close() -> None:
-    """Keep pyserial's real pause after closing a socket:// port (see tests/conftest)."""
 
 
 @pytest.fixture
@@ -63,15 +59,15 @@ async def test_sdm630_behind_ser2net_is_added_read_and_removed(
     voltage = hass.states.get("sensor.eastron_sdm630_voltage_l1")
     assert voltage is not None
     assert float(voltage.state) == pytest.approx(230.0)
-    pool = async_get_link_pool(hass)
-    (link,) = pool.links
-    assert link.connected
+    (connection,) = async_get_connection_info(hass)
+    assert connection.endpoint == ("serial", meter_behind_ser2net)
+    assert connection.connected
+    assert connection.units == {entry.entry_id: [1]}
 
-    # Unloading closes the port, which pauses 0.3 s in pyserial.
+    # Unloading releases the unit, the last one: the connection closes.
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert entry.state is ConfigEntryState.NOT_LOADED
-    assert pool.links == []
-    assert not link.connected
+    assert async_get_connection_info(hass) == []
 
 
 async def test_sunspec_inverter_is_added_and_removed(

@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from homeassistant.components.modbus.connection import async_get_connection_info
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
     ConfigEntry,
@@ -20,7 +21,6 @@ from custom_components.energy_orchestrator.const import (
     CONF_KIND,
     DOMAIN,
 )
-from custom_components.energy_orchestrator.device.links import async_get_link_pool
 from custom_components.energy_orchestrator.lib.drivers.eastron import (
     SDM630,
     SDM630_POINTS,
@@ -337,6 +337,31 @@ async def test_a_bus_runs_at_one_baud_rate(
     await hass.config_entries.async_unload(result["result"].entry_id)
 
 
+async def test_an_entry_at_another_baud_rate_does_not_set_up(
+    hass: HomeAssistant, rtu_bus: str, meter_on_bus: ConfigEntry
+) -> None:
+    """Its bus is held at 9600 baud: the entry says so, translated."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        minor_version=2,
+        unique_id="22000002",
+        data={
+            CONF_KIND: "device",
+            CONF_CONNECTION: "serial",
+            "family": "sdm630",
+            CONF_DEVICE: rtu_bus,
+            "baudrate": 19200,
+            "unit_id": 2,
+        },
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert entry.reason is not None
+    assert entry.reason.startswith("This bus is already in use at other line settings")
+    assert "one bus runs at one baud rate" in entry.reason
+
+
 async def test_an_unexpected_probe_error_is_shown_and_the_link_released(
     hass: HomeAssistant,
     site: SimulatedSite,
@@ -353,7 +378,7 @@ async def test_an_unexpected_probe_error_is_shown_and_the_link_released(
     )
     assert errors_shown(result) == {"base": "Unexpected error: decoder broke"}
     assert "Unexpected error probing tcp://127.0.0.1" in caplog.text
-    assert async_get_link_pool(hass).links == []
+    assert async_get_connection_info(hass) == []
 
 
 async def test_reconfigure_keeps_the_entry_when_nothing_answers(

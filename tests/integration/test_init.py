@@ -139,7 +139,12 @@ async def test_silent_meter_goes_unavailable_once_and_comes_back(
     caplog.clear()
     await _next_polls(hass, entry, 3)
     assert hass.states.get(GRID_POWER).state == STATE_UNAVAILABLE  # type: ignore[union-attr]
-    failures = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    # This integration's own; tmodbus logs the lost connection itself.
+    failures = [
+        r
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and r.name.startswith("custom_components")
+    ]
     assert len(failures) == 1, failures
     assert (
         "did not answer" in failures[0].getMessage()
@@ -153,6 +158,27 @@ async def test_silent_meter_goes_unavailable_once_and_comes_back(
         recovered = [r for r in caplog.records if "recovered" in r.getMessage()]
         assert len(recovered) == 1
         await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_another_meter_after_a_reconnect_is_not_shown(
+    hass: HomeAssistant,
+) -> None:
+    """A meter swapped while the gateway was away: its values are never shown."""
+    async with SimulatedSite(host="127.0.0.1", port=0) as site:
+        port = site.port
+        entry = _entry(port)
+        await _setup(hass, entry)
+        shown = hass.states.get(GRID_POWER).state  # type: ignore[union-attr]
+    async with SimulatedSite(host="127.0.0.1", port=port, grid_meter_serial=11111111):
+        await _next_polls(hass, entry)
+        coordinator = entry.runtime_data.coordinator
+        assert not coordinator.last_update_success
+        assert "serial number 11111111, expected 63000001" in str(
+            coordinator.last_exception
+        )
+        assert hass.states.get(GRID_POWER).state == STATE_UNAVAILABLE  # type: ignore[union-attr]
+        assert shown != STATE_UNAVAILABLE
+    await hass.config_entries.async_unload(entry.entry_id)
 
 
 async def test_unreachable_meter_retries_setup(

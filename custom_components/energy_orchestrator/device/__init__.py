@@ -2,13 +2,13 @@
 
 A device entry reads one inverter, battery, meter or wallbox with a driver
 from ``lib/drivers``; its values and settings become entities on the
-platforms in ``PLATFORMS``. Devices on one bus or gateway share a single
-connection from the link pool, so a gateway that takes one client at a time
-serves them all.
+platforms in ``PLATFORMS``. A Modbus device takes its units from Home
+Assistant's shared connection to its gateway or bus, which every
+integration talking to that gateway shares, so one that takes one client at
+a time serves them all (``links.py``).
 """
 
 from collections.abc import Iterable
-from functools import partial
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
@@ -18,8 +18,9 @@ from homeassistant.helpers.device_registry import DeviceInfo
 
 from ..const import CONF_FAMILY, CONF_REGISTER_MAP, CONF_UNIT_ID, DOMAIN
 from ..lib.drivers.base import Driver
-from ..lib.drivers.errors import DeviceError, LinkError
+from ..lib.drivers.errors import DeviceError, LinkError, LinkSettingsConflictError
 from ..lib.drivers.families import FAMILIES, build_driver
+from ..lib.drivers.transport.modbus import ModbusLink
 from ..lib.drivers.values import Identity
 from . import number, select, sensor, switch
 from .coordinator import (
@@ -28,7 +29,7 @@ from .coordinator import (
     DeviceRuntimeData,
     async_verify_identity,
 )
-from .links import async_get_link_pool, endpoint_from_data
+from .links import EntryLinks, endpoint_from_data
 
 # Each platform's set-up for device entries.
 PLATFORMS = {
@@ -40,16 +41,28 @@ PLATFORMS = {
 
 
 async def async_setup_device(hass: HomeAssistant, entry: DeviceConfigEntry) -> None:
-    """Set up a device from a config entry."""
-    pool = async_get_link_pool(hass)
+    """Set up a device from a config entry.
+
+    Its links are held until the entry unloads, a failed setup included.
+    """
     try:
         driver = build_driver(
-            pool,
+            EntryLinks(hass, entry),
             FAMILIES[entry.data[CONF_FAMILY]],
             endpoint_from_data(entry.data),
             entry.data[CONF_UNIT_ID],
             entry.data.get(CONF_REGISTER_MAP),
         )
+        if isinstance(driver.link, ModbusLink):
+            # Taken now, so a bus held at other settings fails the setup
+            # rather than every poll.
+            await driver.link.unit(entry.data[CONF_UNIT_ID])
+    except LinkSettingsConflictError as err:
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="bus_settings_conflict",
+            translation_placeholders={"error": str(err)},
+        ) from err
     except (LinkError, ValueError) as err:
         raise ConfigEntryError(
             translation_domain=DOMAIN,
@@ -57,16 +70,11 @@ async def async_setup_device(hass: HomeAssistant, entry: DeviceConfigEntry) -> N
             translation_placeholders={"error": str(err)},
         ) from err
 
-    try:
-        identity = await _async_identify(entry, driver)
-        coordinator = DeviceCoordinator(hass, entry, driver)
-        await coordinator.async_config_entry_first_refresh()
-        await coordinator.async_read_settings()
-    except BaseException:
-        await pool.release(driver.link)
-        raise
+    identity = await _async_identify(entry, driver)
+    coordinator = DeviceCoordinator(hass, entry, driver)
+    await coordinator.async_config_entry_first_refresh()
+    await coordinator.async_read_settings()
 
-    entry.async_on_unload(partial(pool.release, driver.link))
     # The entry's unique id: the serial number, or for a family whose devices
     # report none, that and where the device is reached.
     unique_id = str(entry.unique_id)
@@ -137,5 +145,5 @@ async def _async_identify(entry: DeviceConfigEntry, driver: Driver) -> Identity:
 
 
 async def async_unload_device(hass: HomeAssistant, entry: DeviceConfigEntry) -> bool:
-    """Nothing left to stop once the entities are gone: the link is released on unload."""
+    """Nothing left to stop once the entities are gone: the links go on unload."""
     return True

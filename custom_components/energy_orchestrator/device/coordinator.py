@@ -157,9 +157,14 @@ class DeviceCoordinator(DataUpdateCoordinator[Readings]):
         return kept | poll.readings | counted
 
     async def _async_poll(self, due: set[Cadence]) -> Poll:
-        """Poll once; raise the device's error when no part of it answered."""
+        """Poll once; raise the device's error when no part of it answered.
+
+        A poll that came over a new connection is kept only once the device
+        behind it proved to be this one.
+        """
         await self._async_check_identity()
         poll = await self.driver.async_poll(due)
+        await self._async_check_identity()
         if not poll.answered:
             raise next(iter(poll.failed.values()))
         return poll

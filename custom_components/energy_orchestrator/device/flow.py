@@ -7,6 +7,7 @@ added; its identity becomes the entry's.
 """
 
 from collections.abc import Mapping
+from contextlib import AsyncExitStack
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
@@ -41,6 +42,7 @@ from ..const import (
     KIND_DEVICE,
     LOGGER,
 )
+from ..lib.drivers.base import Driver
 from ..lib.drivers.errors import (
     DeviceSilentError,
     LinkError,
@@ -57,7 +59,7 @@ from ..lib.drivers.families import (
 )
 from ..lib.drivers.values import Identity
 from .coordinator import DeviceConfigEntry
-from .links import async_get_link_pool, endpoint_from_data
+from .links import ProbeLinks, endpoint_from_data, link_settings_clash
 
 SECTION_MORE_OPTIONS = "more_options"
 
@@ -212,35 +214,56 @@ async def async_probe(
     errors: dict[str, str],
     placeholders: dict[str, str],
 ) -> Identity | None:
-    """Probe the device; fill ``errors`` and return None when that fails."""
+    """Probe the device; fill ``errors`` and return None when that fails.
+
+    Its links are given back after the probe: a Modbus unit is a temporary
+    hold on Home Assistant's shared connection, which stays up while an
+    entry holds it too.
+    """
     try:
         endpoint = endpoint_from_data(data)
     except ValueError as err:
         errors["base"] = "invalid_address"
         placeholders["error"] = str(err)
         return None
-    pool = async_get_link_pool(hass)
     family = FAMILIES[data[CONF_FAMILY]]
+    async with AsyncExitStack() as stack:
+        try:
+            driver = build_driver(
+                ProbeLinks(hass, stack),
+                family,
+                endpoint,
+                data[CONF_UNIT_ID],
+                data.get(CONF_REGISTER_MAP),
+            )
+        except ValueError as err:
+            errors["base"] = (
+                "invalid_register_map"
+                if family.needs_register_map
+                else "invalid_address"
+            )
+            placeholders["error"] = str(err)
+            return None
+        except LinkSettingsConflictError as err:
+            errors["base"] = "bus_settings_conflict"
+            placeholders["error"] = str(err)
+            return None
+        return await _async_identify(driver, family, data, errors, placeholders)
+
+
+async def _async_identify(
+    driver: Driver,
+    family: Family,
+    data: Mapping[str, Any],
+    errors: dict[str, str],
+    placeholders: dict[str, str],
+) -> Identity | None:
+    """Identify the device; fill ``errors`` and return None when that fails."""
     try:
-        driver = build_driver(
-            pool,
-            family,
-            endpoint,
-            data[CONF_UNIT_ID],
-            data.get(CONF_REGISTER_MAP),
-        )
+        return await driver.async_identify()
     except LinkSettingsConflictError as err:
         errors["base"] = "bus_settings_conflict"
         placeholders["error"] = str(err)
-        return None
-    except ValueError as err:
-        errors["base"] = (
-            "invalid_register_map" if family.needs_register_map else "invalid_address"
-        )
-        placeholders["error"] = str(err)
-        return None
-    try:
-        return await driver.async_identify()
     except DeviceSilentError as err:
         errors["base"] = _SILENCE[family.address]
         placeholders["error"] = f"{err}{silence_hint(family, data)}"
@@ -251,11 +274,9 @@ async def async_probe(
         errors["base"] = "wrong_device"
         placeholders["error"] = str(err)
     except Exception as err:
-        LOGGER.exception("Unexpected error probing %s", endpoint)
+        LOGGER.exception("Unexpected error probing %s", driver.link.endpoint)
         errors["base"] = "unknown"
         placeholders["error"] = str(err)
-    finally:
-        await pool.release(driver.link)
     return None
 
 
@@ -316,9 +337,4 @@ def needs_relink(entry: DeviceConfigEntry, data: Mapping[str, Any]) -> bool:
     """Return whether probing ``data`` clashes with the entry's own open link."""
     if entry.state not in (ConfigEntryState.LOADED, ConfigEntryState.SETUP_RETRY):
         return False
-    try:
-        current = endpoint_from_data(entry.data)
-        new = endpoint_from_data(data)
-    except ValueError:
-        return False
-    return current.bus_key == new.bus_key and current.serial != new.serial
+    return link_settings_clash(entry.data, data)

@@ -54,7 +54,7 @@ async def sim(clock: FakeClock) -> AsyncIterator[SimulatedSite]:
 
 
 def _link(url: str, timeout: float = 0.5) -> ModbusLink:
-    return ModbusLink(parse_endpoint(url), timeout=timeout)
+    return ModbusLink.standalone(parse_endpoint(url), timeout=timeout)
 
 
 def _constant_values() -> dict[str, float]:

@@ -50,7 +50,7 @@ def _model_registers(column: str) -> set[int]:
 
 
 def _link(port: int) -> ModbusLink:
-    return ModbusLink(parse_endpoint(f"tcp://127.0.0.1:{port}"), timeout=0.5)
+    return ModbusLink.standalone(parse_endpoint(f"tcp://127.0.0.1:{port}"), timeout=0.5)
 
 
 def _values(points: tuple[Point, ...]) -> dict[str, float]:

@@ -339,7 +339,7 @@ async def test_reads_a_device_by_the_map() -> None:
     async with serve_devices(
         "127.0.0.1", 0, {7: _device(7, _device_registers())}
     ) as server:
-        link = ModbusLink(parse_endpoint(server.url), timeout=0.5)
+        link = ModbusLink.standalone(parse_endpoint(server.url), timeout=0.5)
         driver = GenericModbus(link, 7, register_map)
         identity = await driver.async_identify()
         assert (identity.manufacturer, identity.model) == ("Acme", "Box 3")
@@ -363,7 +363,7 @@ async def test_an_unnamed_raw_state_is_unknown() -> None:
     registers = _device_registers() | {5: 9}
     register_map = parse_register_map(json.dumps(GOOD))
     async with serve_devices("127.0.0.1", 0, {7: _device(7, registers)}) as server:
-        link = ModbusLink(parse_endpoint(server.url), timeout=0.5)
+        link = ModbusLink.standalone(parse_endpoint(server.url), timeout=0.5)
         driver = GenericModbus(link, 7, register_map)
         readings = await driver.async_read()
         assert readings["inverter_mode"].value == "unknown"
@@ -373,7 +373,7 @@ async def test_an_unnamed_raw_state_is_unknown() -> None:
 async def test_a_map_of_an_sdm630_reads_like_the_sdm630_driver(
     site: SimulatedSite,
 ) -> None:
-    link = ModbusLink(parse_endpoint(site.url), timeout=0.5)
+    link = ModbusLink.standalone(parse_endpoint(site.url), timeout=0.5)
     generic = GenericModbus(link, 1, load_register_map(SDM630_MAP))
     identity = await generic.async_identify()
     assert (
@@ -392,7 +392,7 @@ async def test_a_map_of_an_sdm630_reads_like_the_sdm630_driver(
 async def test_a_device_without_the_maps_registers_is_refused(
     site: SimulatedSite,
 ) -> None:
-    link = ModbusLink(parse_endpoint(site.url), timeout=0.5)
+    link = ModbusLink.standalone(parse_endpoint(site.url), timeout=0.5)
     document = copy.deepcopy(GOOD) | {"serial": "given-serial", "firmware": None}
     for point in document["points"]:
         point["address"] += 5000

@@ -1,7 +1,7 @@
-"""Modbus RTU on a serial port (here ser2net's socket://), pyserial in worker threads."""
+"""Modbus RTU on a serial port (here ser2net's socket://), through modbus-connection."""
 
-import asyncio
 from collections.abc import AsyncIterator
+import time
 
 from pymodbus.simulator import DataType, SimData, SimDevice
 import pytest
@@ -11,7 +11,6 @@ from custom_components.energy_orchestrator.lib.drivers.eastron import (
     SDM630_POINTS,
 )
 from custom_components.energy_orchestrator.lib.drivers.errors import (
-    BadResponseError,
     DeviceSilentError,
     IllegalAddressError,
     LinkError,
@@ -23,6 +22,7 @@ from custom_components.energy_orchestrator.lib.drivers.transport.endpoint import
     parse_endpoint,
 )
 from custom_components.energy_orchestrator.lib.drivers.transport.modbus import (
+    RS485_SPACING,
     ModbusLink,
 )
 from eo_lab.sim.devices.eastron import SDM630Emulator
@@ -30,11 +30,6 @@ from eo_lab.sim.servers import serve_devices
 from tests.conftest import StartPeer
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
-
-
-@pytest.fixture
-def no_pause_after_close() -> None:
-    """Keep pyserial's real pause after closing a socket:// port (see tests/conftest)."""
 
 
 @pytest.fixture
@@ -50,7 +45,7 @@ async def bus() -> AsyncIterator[str]:
 
 
 def _link(url: str, timeout: float = 0.5) -> ModbusLink:
-    return ModbusLink(parse_endpoint(url, baudrate=9600), timeout=timeout)
+    return ModbusLink.standalone(parse_endpoint(url, baudrate=9600), timeout=timeout)
 
 
 async def test_a_meter_is_read_and_its_link_counted(bus: str) -> None:
@@ -86,7 +81,7 @@ async def test_an_illegal_address_is_told_apart(bus: str) -> None:
 
 async def test_a_silent_unit(bus: str) -> None:
     link = _link(bus, timeout=0.3)
-    with pytest.raises(DeviceSilentError, match="no complete answer"):
+    with pytest.raises(DeviceSilentError, match=r"unit 9 .* did not answer"):
         await link.read_registers(9, RegisterTable.HOLDING, 0, 1)
     # The bus still serves the others.
     assert await link.read_registers(7, RegisterTable.HOLDING, 100, 1) == [0]
@@ -96,11 +91,14 @@ async def test_a_silent_unit(bus: str) -> None:
 async def test_an_answer_from_another_unit_is_not_taken(
     serial_peers: StartPeer,
 ) -> None:
-    # Unit 2's answer to a read of one register (value 5), whoever is asked.
+    """Unit 2's answer to a read of one register (value 5), whoever is asked.
+
+    It is not unit 1's answer, so unit 1 stays silent.
+    """
     other = bytes.fromhex("02 03 02 0005 3C47")
     peer = await serial_peers(lambda b: 8 if len(b) >= 8 else None, lambda _: other)
     link = _link(peer.url)
-    with pytest.raises(BadResponseError, match="not its answer"):
+    with pytest.raises(DeviceSilentError, match="unit 1 "):
         await link.read_registers(1, RegisterTable.HOLDING, 0, 1)
     await link.close()
 
@@ -112,20 +110,12 @@ async def test_a_port_that_does_not_open(closed_port: int) -> None:
     assert not link.connected
 
 
-async def test_closing_leaves_the_loop_running(bus: str) -> None:
-    """pyserial pauses 0.3 s after closing a socket:// port: in a worker thread."""
+async def test_requests_on_rs485_are_spaced(bus: str) -> None:
+    """The connection keeps the bus quiet around each request, as RS485 needs."""
     link = _link(bus)
     await link.read_registers(7, RegisterTable.HOLDING, 100, 1)
-    ticks = 0
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    ticker = asyncio.create_task(tick())
+    start = time.monotonic()
+    for _ in range(5):
+        await link.read_registers(7, RegisterTable.HOLDING, 100, 1)
+    assert time.monotonic() - start >= 5 * RS485_SPACING
     await link.close()
-    ticker.cancel()
-    # About 30 ticks in 0.3 s; none had the pause been in the loop.
-    assert ticks >= 5

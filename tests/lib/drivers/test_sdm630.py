@@ -1,4 +1,8 @@
-"""The SDM630 driver and the Modbus link against pymodbus' real server."""
+"""The SDM630 driver and its Modbus link against pymodbus' real server.
+
+The link reads through a ``modbus-connection`` connection of its own, the
+library and backend of Home Assistant's shared connections.
+"""
 
 import asyncio
 
@@ -15,9 +19,6 @@ from custom_components.energy_orchestrator.lib.drivers.errors import (
     LinkSettingsConflictError,
     WrongDeviceError,
 )
-from custom_components.energy_orchestrator.lib.drivers.transport import (
-    link as link_module,
-)
 from custom_components.energy_orchestrator.lib.drivers.transport.endpoint import (
     parse_endpoint,
 )
@@ -32,7 +33,7 @@ from tests.conftest import SIM_SERIAL
 
 
 def _link(port: int, **kwargs: float) -> ModbusLink:
-    return ModbusLink(parse_endpoint(f"tcp://127.0.0.1:{port}"), **kwargs)
+    return ModbusLink.standalone(parse_endpoint(f"tcp://127.0.0.1:{port}"), **kwargs)
 
 
 async def test_identify_and_read_match_the_site(site: SimulatedSite) -> None:
@@ -143,30 +144,6 @@ async def test_unreachable_host(closed_port: int) -> None:
     await link.close()
 
 
-async def test_backoff_refuses_early_retries(
-    closed_port: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(link_module, "BACKOFF_MIN", 1.0)
-    now = [100.0]
-    link = ModbusLink(
-        parse_endpoint(f"tcp://127.0.0.1:{closed_port}"),
-        timeout=0.5,
-        monotonic=lambda: now[0],
-    )
-    with pytest.raises(LinkError, match="cannot connect"):
-        await link.read_registers(1, SDM630_POINTS[0].table, 0, 2)
-    with pytest.raises(LinkError, match=r"next attempt in 1\.0 s"):
-        await link.read_registers(1, SDM630_POINTS[0].table, 0, 2)
-    now[0] += 1.5
-    with pytest.raises(LinkError, match="cannot connect"):
-        await link.read_registers(1, SDM630_POINTS[0].table, 0, 2)
-    # The wait doubles after every failed attempt.
-    now[0] += 1.5
-    with pytest.raises(LinkError, match=r"next attempt in 0\.5 s"):
-        await link.read_registers(1, SDM630_POINTS[0].table, 0, 2)
-    await link.close()
-
-
 async def test_reconnects_after_the_server_restarts() -> None:
     async with SimulatedSite(host="127.0.0.1", port=0) as first:
         port = first.port
@@ -187,8 +164,8 @@ async def test_devices_on_one_gateway_share_one_connection(
 ) -> None:
     pool = LinkPool()
     endpoint = parse_endpoint(f"tcp://127.0.0.1:{site.port}")
-    first = pool.acquire(endpoint)
-    second = pool.acquire(endpoint)
+    first = pool.acquire_modbus(endpoint)
+    second = pool.acquire_modbus(endpoint)
     assert first is second
     await asyncio.gather(SDM630(first, 1).async_read(), SDM630(second, 1).async_read())
     assert first.stats.connects == 1
@@ -201,9 +178,16 @@ async def test_devices_on_one_gateway_share_one_connection(
 
 def test_a_serial_bus_runs_at_one_baud_rate() -> None:
     pool = LinkPool()
-    pool.acquire(parse_endpoint("/dev/ttyUSB0", baudrate=9600))
+    pool.acquire_modbus(parse_endpoint("/dev/ttyUSB0", baudrate=9600))
     with pytest.raises(LinkSettingsConflictError, match="one bus runs at one baud"):
-        pool.acquire(parse_endpoint("/dev/ttyUSB0", baudrate=19200))
+        pool.acquire_modbus(parse_endpoint("/dev/ttyUSB0", baudrate=19200))
+
+
+def test_a_bus_carries_one_protocol() -> None:
+    pool = LinkPool()
+    pool.acquire_modbus(parse_endpoint("/dev/ttyUSB0"))
+    with pytest.raises(LinkSettingsConflictError, match="one bus carries one"):
+        pool.acquire_serial(parse_endpoint("/dev/ttyUSB0"))
 
 
 async def test_fast_poll_skips_slow_only_requests(site: SimulatedSite) -> None:

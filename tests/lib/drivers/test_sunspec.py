@@ -69,7 +69,9 @@ NOON = datetime(2025, 6, 1, 12, tzinfo=UTC).timestamp()
 
 
 def _link(port: int, timeout: float = 3.0) -> ModbusLink:
-    return ModbusLink(parse_endpoint(f"tcp://127.0.0.1:{port}"), timeout=timeout)
+    return ModbusLink.standalone(
+        parse_endpoint(f"tcp://127.0.0.1:{port}"), timeout=timeout
+    )
 
 
 @contextlib.asynccontextmanager

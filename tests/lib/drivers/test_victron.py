@@ -113,7 +113,7 @@ async def gx() -> AsyncIterator[Running]:
     """The test dumps' GX (ESS mode 1), served and identified."""
     emulator = _dump_emulator()
     async with serve_devices("127.0.0.1", 0, emulator.sim_devices()) as server:
-        link = ModbusLink(parse_endpoint(server.url), timeout=0.5)
+        link = ModbusLink.standalone(parse_endpoint(server.url), timeout=0.5)
         driver = VictronGX(link)
         await driver.async_identify()
         yield Running(emulator, server, link, driver)
@@ -190,7 +190,7 @@ def test_strings_and_firmware() -> None:
 
 
 def test_every_reading_comes_from_a_numeric_register() -> None:
-    link = ModbusLink(parse_endpoint("tcp://127.0.0.1:1"))
+    link = ModbusLink.standalone(parse_endpoint("tcp://127.0.0.1:1"))
     for service, readings in (
         ("system", SYSTEM_READINGS),
         ("battery", BATTERY_READINGS),
@@ -318,7 +318,7 @@ async def test_external_control_setpoint_has_the_vebus_watchdog() -> None:
     emulator = _dump_emulator(**{"/Settings/CGwacs/Hub4Mode": 3})
     emulator.clock = lambda: now[0]
     async with serve_devices("127.0.0.1", 0, emulator.sim_devices()) as server:
-        link = ModbusLink(parse_endpoint(server.url), timeout=0.5)
+        link = ModbusLink.standalone(parse_endpoint(server.url), timeout=0.5)
         driver = VictronGX(link)
         await driver.async_identify()
         assert driver.ess_mode == 3
@@ -340,7 +340,7 @@ async def test_external_control_setpoint_has_the_vebus_watchdog() -> None:
 async def test_a_device_that_is_no_gx_is_refused() -> None:
     meter = SDM630Emulator(63000001, dict)
     async with serve_devices("127.0.0.1", 0, {100: meter.sim_device(100)}) as server:
-        link = ModbusLink(parse_endpoint(server.url), timeout=0.5)
+        link = ModbusLink.standalone(parse_endpoint(server.url), timeout=0.5)
         with pytest.raises(WrongDeviceError, match="system registers"):
             await VictronGX(link).async_identify()
         await link.close()
@@ -350,7 +350,7 @@ async def test_a_gx_without_serial_is_refused() -> None:
     emulator = _dump_emulator()
     emulator.values[100]["system"]["/Serial"] = None
     async with serve_devices("127.0.0.1", 0, emulator.sim_devices()) as server:
-        link = ModbusLink(parse_endpoint(server.url), timeout=0.5)
+        link = ModbusLink.standalone(parse_endpoint(server.url), timeout=0.5)
         with pytest.raises(WrongDeviceError, match="no GX serial"):
             await VictronGX(link).async_identify()
         await link.close()
@@ -392,7 +392,7 @@ async def test_slow_poll_reads_only_blocks_with_slow_points(gx: Running) -> None
 async def test_units_can_be_given() -> None:
     emulator = _dump_emulator()
     async with serve_devices("127.0.0.1", 0, emulator.sim_devices()) as server:
-        link = ModbusLink(parse_endpoint(server.url), timeout=0.5)
+        link = ModbusLink.standalone(parse_endpoint(server.url), timeout=0.5)
         driver = VictronGX(link, units={"solarcharger": (), "battery": (247,)})
         await driver.async_identify()
         assert [p.key for p in driver.parts] == ["", "vebus", "grid_meter", "battery"]
@@ -405,7 +405,7 @@ async def test_follows_a_simulated_site() -> None:
     site.advance_to(START + 600)
     emulator = site_gx_emulator(site)
     async with serve_devices("127.0.0.1", 0, emulator.sim_devices()) as server:
-        link = ModbusLink(parse_endpoint(server.url), timeout=0.5)
+        link = ModbusLink.standalone(parse_endpoint(server.url), timeout=0.5)
         driver = VictronGX(link)
         await driver.async_identify()
         assert [p.unit for p in driver.parts] == [100, 227, 30, 225, 226]

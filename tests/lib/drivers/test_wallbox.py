@@ -64,7 +64,7 @@ async def _run(station: AlfenEmulator) -> AsyncIterator[Running]:
     clock = Clock()
     station.clock = clock
     async with serve_devices("127.0.0.1", 0, station.sim_devices()) as server:
-        link = ModbusLink(parse_endpoint(server.url), timeout=0.5)
+        link = ModbusLink.standalone(parse_endpoint(server.url), timeout=0.5)
         driver = AlfenWallbox(link, 1, max_current_a=16)
         await driver.async_identify()
         yield Running(station, clock, link, driver)
@@ -243,7 +243,7 @@ async def test_another_make_or_a_missing_socket_is_refused(
     station: AlfenEmulator, socket: int, message: str
 ) -> None:
     async with serve_devices("127.0.0.1", 0, station.sim_devices()) as server:
-        link = ModbusLink(parse_endpoint(server.url), timeout=0.5)
+        link = ModbusLink.standalone(parse_endpoint(server.url), timeout=0.5)
         with pytest.raises(WrongDeviceError, match=message):
             await AlfenWallbox(link, socket).async_identify()
         await link.close()
@@ -271,7 +271,7 @@ async def test_the_station_is_on_the_site_supply() -> None:
     site = Site(bundled_profile(), default_battery(), start_time=1_750_000_000.0)
     station = site_wallbox(site)
     async with serve_devices("127.0.0.1", 0, station.sim_devices()) as server:
-        link = ModbusLink(parse_endpoint(server.url), timeout=0.5)
+        link = ModbusLink.standalone(parse_endpoint(server.url), timeout=0.5)
         driver = AlfenWallbox(link, 1)
         await driver.async_identify()
         await execute(driver, Command(CommandKind.CHARGER_CURRENT, 10))

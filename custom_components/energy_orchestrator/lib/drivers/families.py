@@ -1,7 +1,8 @@
 """The device families this integration can talk to, by family id.
 
 A family says how its devices are reached (Modbus, or a raw serial protocol)
-and builds its driver on a link from the pool. The config flow, ``eo probe``
+and builds its driver on a link: Home Assistant's shared Modbus connections
+or the lab's own (``transport.pool.Links``). The config flow, ``eo probe``
 and the simulator all look families up here.
 """
 
@@ -17,7 +18,7 @@ from .generic import GenericModbus, parse_register_map
 from .sunspec import SunSpecDriver
 from .transport.endpoint import Endpoint
 from .transport.modbus import ModbusLink
-from .transport.pool import LinkPool
+from .transport.pool import Links
 from .transport.serial_link import SerialLink
 from .victron import VictronGX
 from .voltronic import VoltronicPI30
@@ -87,15 +88,15 @@ def families_reached_over(transport: Transport) -> list[Family]:
 
 
 def build_driver(
-    pool: LinkPool,
+    links: Links,
     family: Family,
     endpoint: Endpoint,
     unit: int,
     register_map: str | None = None,
 ) -> Driver:
-    """Return a family's driver on the pool's link for the endpoint.
+    """Return a family's driver on a link for the endpoint from ``links``.
 
-    The caller gives the link back with ``pool.release(driver.link)``. Raises
+    The caller gives the link back as ``links`` asks. Raises
     ValueError for a raw serial family asked to use a network Modbus link or
     for a register map that is missing or wrong (the message says where), and
     LinkSettingsConflictError for a bus in use at other settings.
@@ -104,16 +105,16 @@ def build_driver(
         if not register_map:
             raise ValueError(f"{family.name} needs a register map (JSON)")
         parsed = parse_register_map(register_map)
-        return GenericModbus(pool.acquire_modbus(endpoint), unit, parsed)
+        return GenericModbus(links.acquire_modbus(endpoint), unit, parsed)
     if family.protocol is Protocol.MODBUS:
         assert family.build_modbus is not None
-        return family.build_modbus(pool.acquire_modbus(endpoint), unit)
+        return family.build_modbus(links.acquire_modbus(endpoint), unit)
     if family.build_serial is None or endpoint.serial is None:
         raise ValueError(
             f"{family.name} speaks a serial protocol: give a serial port or a"
             " pyserial URL (socket://host:port for ser2net)"
         )
-    return family.build_serial(pool.acquire_serial(endpoint), unit)
+    return family.build_serial(links.acquire_serial(endpoint), unit)
 
 
 FAMILIES: Mapping[str, Family] = {

@@ -1,4 +1,4 @@
-"""What every link shares: counters and reconnect backoff."""
+"""What every link shares: counters; and the backoff of a raw serial port."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,9 +10,9 @@ from .endpoint import Endpoint
 
 _LOGGER = logging.getLogger(__name__)
 
-# A lost connection is retried after 1 s, then 2, 4 ... up to a minute: a
-# gateway that reboots is back within seconds, one that is gone is not
-# hammered.
+# A port that cannot be opened is tried again after 1 s, then 2, 4 ... up to
+# a minute: a ser2net host that reboots is back within seconds, one that is
+# gone is not hammered. (Modbus connections reconnect on their own.)
 BACKOFF_MIN = 1.0
 BACKOFF_MAX = 60.0
 
@@ -35,11 +35,11 @@ class Link(Protocol):
     stats: LinkStats
 
     async def close(self) -> None:
-        """Close the connection; the next request opens it again."""
+        """Stop using the connection."""
 
 
 class Backoff:
-    """Spaces out connection attempts to an endpoint that does not answer."""
+    """Spaces out attempts to open a serial port that cannot be opened."""
 
     def __init__(self, endpoint: Endpoint, monotonic: Callable[[], float]) -> None:
         """Start ready to connect."""

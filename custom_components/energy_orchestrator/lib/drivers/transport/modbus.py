@@ -1,30 +1,42 @@
-"""One Modbus connection per bus or gateway, shared by every device on it.
+"""The drivers' requests to Modbus units on a shared connection.
 
-Many RS485 gateways take a single client, and a serial port can only be opened
-once, so every device on a bus talks through the same ``ModbusLink``: requests
-are serialised by a lock, spaced for slow gateways, bounded by a timeout, and a
-lost connection is re-established with exponential backoff instead of being
-hammered. ``LinkPool`` hands out the links, one per bus.
+A gateway or an RS485 bus is one connection, and many gateways take a
+single client: everything talking to the devices behind it shares that
+connection. Under Home Assistant the ``modbus`` integration holds it and
+hands out units (``device/links.py``); in the lab a ``LinkPool`` opens one
+per bus with the same ``modbus-connection`` library. The connection
+serialises the requests, reconnects on the next request after a loss,
+paces and times them out.
 
-Network links use pymodbus' TCP client, which is asynchronous through and
-through; a serial port carries RTU frames through ``RtuSerialClient``, whose
-blocking pyserial calls run in worker threads.
+A ``ModbusLink`` is the drivers' view of one such connection: it takes the
+units it needs from a ``UnitSource`` (a Victron GX or an Alfen station
+answers on several), asks the connection for what these devices need (a
+timeout, a pause around each request on RS485), turns the library's errors
+into the drivers' own and counts what went over the wire.
 """
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-import contextlib
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 import logging
-import time
+from typing import Literal
 
-from pymodbus.client import AsyncModbusTcpClient
-from pymodbus.exceptions import ConnectionException, ModbusException
-from pymodbus.framer import FramerType
-from pymodbus.pdu import ExceptionResponse, ModbusPDU
+from modbus_connection import (
+    GatewayPathUnavailableError,
+    GatewayTargetError,
+    IllegalDataAddressError,
+    ModbusConnectionError,
+    ModbusError,
+    ModbusExceptionError,
+    ModbusProtocolError,
+    ModbusSerialParams,
+    ModbusTcpParams,
+    ModbusTimeoutError,
+)
+from modbus_connection.tmodbus import ModbusConnection
 
 from ..errors import (
     BadResponseError,
+    DeviceError,
     DeviceRejectedError,
     DeviceSilentError,
     IllegalAddressError,
@@ -32,91 +44,118 @@ from ..errors import (
 )
 from ..registers import RegisterTable
 from .endpoint import Endpoint, LinkKind
-from .link import Backoff, LinkStats
-from .rtu_serial import RtuSerialClient
-from .serial_link import SerialLink
-
-type _Client = AsyncModbusTcpClient | RtuSerialClient
+from .link import LinkStats
+from .unit import ModbusUnit, UnitSource
 
 _LOGGER = logging.getLogger(__name__)
 
-# pymodbus logs an error for every request nobody answered and every refused
-# connect. A sleeping inverter or a meter off the bus would fill the log with
-# them, every poll; the link reports the same failures once, through the
-# coordinator. Only records from inside this module's own requests are
-# dropped, so other users of pymodbus in the process keep theirs.
-_IN_OWN_REQUEST: ContextVar[bool] = ContextVar("eo_modbus_request", default=False)
-
-
-class _OwnRequestNoiseFilter(logging.Filter):
-    """Drop pymodbus' warnings and errors about this module's own requests."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Keep a record unless it came from inside one of our requests."""
-        return not (_IN_OWN_REQUEST.get() and record.levelno >= logging.WARNING)
-
-
-logging.getLogger("pymodbus.logging").addFilter(_OwnRequestNoiseFilter())
-
-
-@contextlib.asynccontextmanager
-async def _own_request(lock: asyncio.Lock) -> AsyncIterator[None]:
-    """Hold the bus for one request, marking it as ours for the log filter."""
-    async with lock:
-        token = _IN_OWN_REQUEST.set(True)
-        try:
-            yield
-        finally:
-            _IN_OWN_REQUEST.reset(token)
-
-
-# Modbus exception codes with a meaning of their own here.
-_ILLEGAL_DATA_ADDRESS = 2
-# A gateway answers these when the RS485 device behind it stays silent.
-_GATEWAY_PATH_UNAVAILABLE = 10
-_GATEWAY_TARGET_FAILED = 11
+type ModbusParams = ModbusTcpParams | ModbusSerialParams
 
 DEFAULT_TIMEOUT = 3.0
-# Gateways and RS485 devices drop requests that follow the previous answer too
-# closely; Modbus TCP devices do not need the pause.
-DEFAULT_SPACING = {
-    LinkKind.TCP: 0.0,
-    LinkKind.RTU_OVER_TCP: 0.02,
-    LinkKind.SERIAL: 0.02,
-}
+# RS485 gateways and devices drop a request that follows the previous answer
+# too closely. The connection keeps this pause around each request to a unit
+# that asks for it; a Modbus TCP device needs none.
+RS485_SPACING = 0.02
+# The line speed Home Assistant's modbus integration gives RTU frames carried
+# over a TCP socket: the same here, so both name the gateway alike and share
+# its connection instead of refusing each other's settings.
+SOCKET_BAUDRATE = 115200
+
+# Bytes a frame adds around its PDU: the MBAP header (with the unit id) on
+# TCP; the address and the CRC on RTU.
+_FRAME_OVERHEAD = {LinkKind.TCP: 7, LinkKind.RTU_OVER_TCP: 3, LinkKind.SERIAL: 3}
+# PDU sizes: a read request, an answer's header, an exception answer.
+_READ_REQUEST_PDU = 5
+_READ_ANSWER_PDU = 2
+_WRITE_REQUEST_PDU = 6
+_WRITE_ANSWER_PDU = 5
+_EXCEPTION_PDU = 2
+# Line settings as modbus-connection spells them.
+_BYTESIZES: dict[int, Literal[7, 8]] = {7: 7, 8: 8}
+_PARITIES: dict[str, Literal["N", "E", "O"]] = {"N": "N", "E": "E", "O": "O"}
+_STOPBITS: dict[int, Literal[1, 2]] = {1: 1, 2: 2}
+
+
+def modbus_params(endpoint: Endpoint) -> ModbusParams:
+    """Return the ``modbus-connection`` parameters of an endpoint.
+
+    RTU frames through a transparent gateway go over a ``socket://`` serial
+    link, as Home Assistant builds that link too.
+    """
+    if endpoint.kind is LinkKind.TCP:
+        return ModbusTcpParams(host=endpoint.host, port=endpoint.port)
+    if endpoint.kind is LinkKind.RTU_OVER_TCP:
+        return ModbusSerialParams(
+            device=f"socket://{endpoint.address}",
+            framer="rtu",
+            baudrate=SOCKET_BAUDRATE,
+        )
+    settings = endpoint.serial
+    assert settings is not None
+    return ModbusSerialParams(
+        device=endpoint.address,
+        baudrate=settings.baudrate,
+        bytesize=_BYTESIZES[settings.bytesize],
+        parity=_PARITIES[settings.parity],
+        stopbits=_STOPBITS[settings.stopbits],
+        framer="rtu",
+    )
+
+
+@dataclass(slots=True)
+class _Exchange:
+    """One request: what it is, for messages, and its frame sizes."""
+
+    unit: int
+    what: str
+    request_pdu: int
+    answer_pdu: int
 
 
 class ModbusLink:
-    """A shared, self-healing Modbus client for one bus or gateway."""
+    """The drivers' requests to the units of one shared Modbus connection."""
 
     def __init__(
         self,
         endpoint: Endpoint,
+        units: UnitSource,
         *,
         timeout: float = DEFAULT_TIMEOUT,
-        spacing: float | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
+        on_close: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        """Prepare the link; nothing is opened until the first request."""
+        """Prepare the link; no unit is taken before its first request.
+
+        ``on_close`` runs when the link is closed: the lab's links close
+        the connection they opened; a shared one is released by its owner.
+        """
         self.endpoint = endpoint
         self.timeout = timeout
-        self.spacing = DEFAULT_SPACING[endpoint.kind] if spacing is None else spacing
         self.stats = LinkStats()
-        self._monotonic = monotonic
-        self._lock = asyncio.Lock()
-        self._client: AsyncModbusTcpClient | None = None
-        self._last_request_end = -float("inf")
-        self._backoff = Backoff(endpoint, monotonic)
-        # A serial port opens, reconnects and backs off on its own.
-        self._serial = (
-            RtuSerialClient(
-                SerialLink(
-                    endpoint, timeout=timeout, monotonic=monotonic, stats=self.stats
-                )
-            )
-            if endpoint.kind is LinkKind.SERIAL
-            else None
-        )
+        self._units_source = units
+        self._units: dict[int, ModbusUnit] = {}
+        self._unsubscribe: list[Callable[[], None]] = []
+        self._on_close = on_close
+        # Whether the connection that carried the last answer is still the
+        # one up: cleared when it drops (under any of its users) or is found
+        # down, so the next answer, over a new connection, counts a connect.
+        self._on_counted_connection = False
+        self._overhead = _FRAME_OVERHEAD[endpoint.kind]
+
+    @classmethod
+    def standalone(
+        cls, endpoint: Endpoint, *, timeout: float = DEFAULT_TIMEOUT
+    ) -> ModbusLink:
+        """Return a link over a connection of its own, closed with the link.
+
+        For the lab and the tests, outside Home Assistant: the same library
+        and backend as Home Assistant's shared connections.
+        """
+        connection = ModbusConnection(modbus_params(endpoint))
+
+        async def unit(unit_id: int) -> ModbusUnit:
+            return connection.for_unit(unit_id)
+
+        return cls(endpoint, unit, timeout=timeout, on_close=connection.close)
 
     def __repr__(self) -> str:
         """Return the link as its endpoint."""
@@ -124,22 +163,42 @@ class ModbusLink:
 
     @property
     def connected(self) -> bool:
-        """Return whether the connection is open right now."""
-        if self._serial is not None:
-            return self._serial.connected
-        return self._client is not None and self._client.connected
+        """Return whether the connection is open right now (False before use)."""
+        return any(unit.connected for unit in self._units.values())
+
+    async def unit(self, unit_id: int) -> ModbusUnit:
+        """Return the unit at an address, taking it on first use.
+
+        Raises LinkSettingsConflictError when the connection is held at
+        other line settings.
+        """
+        if (unit := self._units.get(unit_id)) is not None:
+            return unit
+        unit = await self._units_source(unit_id)
+        unit.require_timeout(self.timeout)
+        if self.endpoint.kind is not LinkKind.TCP:
+            unit.set_message_spacing(RS485_SPACING)
+        self._unsubscribe.append(unit.on_connection_lost(self._connection_lost))
+        self._units[unit_id] = unit
+        return unit
 
     async def read_registers(
         self, unit: int, table: RegisterTable, address: int, count: int
     ) -> list[int]:
         """Read ``count`` registers of a unit, raising a driver error on failure."""
-
-        def read(client: _Client) -> Awaitable[ModbusPDU]:
-            if table is RegisterTable.INPUT:
-                return client.read_input_registers(address, count=count, device_id=unit)
-            return client.read_holding_registers(address, count=count, device_id=unit)
-
-        registers = await self._request(unit, f"{table.name.lower()} {address}", read)
+        target = await self.unit(unit)
+        read = (
+            target.read_input_registers
+            if table is RegisterTable.INPUT
+            else target.read_holding_registers
+        )
+        exchange = _Exchange(
+            unit,
+            f"{table.name.lower()} {address}",
+            _READ_REQUEST_PDU,
+            _READ_ANSWER_PDU + 2 * count,
+        )
+        registers = await self._request(target, exchange, read(address, count))
         if len(registers) < count:
             self.stats.failures += 1
             raise BadResponseError(
@@ -152,129 +211,104 @@ class ModbusLink:
         self, unit: int, address: int, values: Sequence[int]
     ) -> None:
         """Write holding registers of a unit (function 16)."""
-        await self._request(
+        target = await self.unit(unit)
+        exchange = _Exchange(
             unit,
             f"write {address}",
-            lambda client: client.write_registers(
-                address, list(values), device_id=unit
-            ),
+            _WRITE_REQUEST_PDU + 2 * len(values),
+            _WRITE_ANSWER_PDU,
         )
-
-    async def _request(
-        self,
-        unit: int,
-        what: str,
-        send: Callable[[_Client], Awaitable[ModbusPDU]],
-    ) -> list[int]:
-        """Send one request on the bus and return the registers answered."""
-        async with _own_request(self._lock):
-            client = await self._connected_client()
-            await self._respect_spacing()
-            try:
-                response = await send(client)
-            except ConnectionException as err:
-                self._drop(f"connection lost: {err}")
-                raise LinkError(f"{self.endpoint}: connection lost") from err
-            except ModbusException as err:
-                raise self._failure(unit, err) from err
-            finally:
-                self._last_request_end = self._monotonic()
-            return self._check(unit, response, what)
+        await self._request(
+            target, exchange, target.write_registers(address, list(values))
+        )
 
     async def close(self) -> None:
-        """Close the connection; the next request opens it again."""
-        async with self._lock:
-            if self._serial is not None:
-                await self._serial.close()
-            self._drop("closed")
+        """Stop listening to the connection; close it if the link opened it."""
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        self._units.clear()
+        if self._on_close is not None:
+            await self._on_close()
 
-    def _check(self, unit: int, response: ModbusPDU, what: str) -> list[int]:
-        """Turn a Modbus exception answer into the matching driver error."""
-        if isinstance(response, ExceptionResponse) or response.isError():
-            self.stats.failures += 1
-            code = getattr(response, "exception_code", 0)
-            if code == _ILLEGAL_DATA_ADDRESS:
-                raise IllegalAddressError(
-                    code, f"unit {unit} has no register at {what}"
-                )
-            if code in (_GATEWAY_PATH_UNAVAILABLE, _GATEWAY_TARGET_FAILED):
-                raise DeviceSilentError(
-                    f"the gateway {self.endpoint} got no answer from unit {unit}"
-                )
-            raise DeviceRejectedError(
-                code, f"unit {unit} rejected {what} with Modbus exception {code}"
-            )
-        return list(getattr(response, "registers", []) or [])
-
-    def _failure(self, unit: int, err: ModbusException) -> Exception:
-        """Map a pymodbus error during a request to a driver error."""
-        self.stats.failures += 1
-        if self._client is not None and not self._client.connected:
-            self._drop(str(err))
-            return LinkError(f"{self.endpoint}: connection lost")
-        # pymodbus reports a request nobody answered as an I/O error.
-        return DeviceSilentError(
-            f"unit {unit} on {self.endpoint} did not answer within {self.timeout:g} s"
-        )
-
-    async def _respect_spacing(self) -> None:
-        """Leave the bus quiet for ``spacing`` seconds after the last answer."""
-        wait = self._last_request_end + self.spacing - self._monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-
-    async def _connected_client(self) -> _Client:
-        """Return an open client, connecting with backoff when needed."""
-        if self._serial is not None:
-            return self._serial
-        if self._client is not None and self._client.connected:
-            return self._client
-        self._backoff.check()
-        self._drop("reconnecting")
-        client = self._make_client()
-        error = "no connection"
+    async def _request[T](
+        self, unit: ModbusUnit, exchange: _Exchange, request: Awaitable[T]
+    ) -> T:
+        """Send one request, count it, and map its failure to a driver error."""
+        was_connected = unit.connected
+        if not was_connected:
+            self._on_counted_connection = False
         try:
-            ok = await client.connect()
-        except (OSError, ModbusException, ValueError) as err:
-            ok = False
-            error = str(err) or type(err).__name__
-        if not ok:
-            client.close()
-            raise self._backoff.failed(error)
-        self._backoff.succeeded()
-        self.stats.connects += 1
-        self._client = client
-        return client
+            answer = await request
+        except ModbusError as err:
+            self.stats.failures += 1
+            raise self._failure(unit, was_connected, exchange, err) from err
+        self._count(exchange, exchange.answer_pdu)
+        return answer
 
-    def _make_client(self) -> AsyncModbusTcpClient:
-        """Build a pymodbus client; reconnecting and retrying are ours to do."""
-        framer = (
-            FramerType.RTU
-            if self.endpoint.kind is LinkKind.RTU_OVER_TCP
-            else FramerType.SOCKET
+    def _failure(
+        self,
+        unit: ModbusUnit,
+        was_connected: bool,
+        exchange: _Exchange,
+        err: ModbusError,
+    ) -> DeviceError:
+        """Return the driver error for a failed request, counting what was sent."""
+        if isinstance(err, ModbusExceptionError):
+            self._count(exchange, _EXCEPTION_PDU)
+            return self._exception_answer(exchange, err)
+        if not (was_connected or unit.connected):
+            # The request never left: the connection could not be opened.
+            return LinkError(f"cannot connect to {self.endpoint}: {err}")
+        self._count(exchange, None, connection_up=unit.connected)
+        if isinstance(err, ModbusTimeoutError):
+            return DeviceSilentError(
+                f"unit {exchange.unit} on {self.endpoint} did not answer: {err}"
+            )
+        if isinstance(err, ModbusProtocolError):
+            return BadResponseError(
+                f"unit {exchange.unit} on {self.endpoint} answered something"
+                f" that is not its answer: {err}"
+            )
+        if isinstance(err, ModbusConnectionError):
+            return LinkError(f"{self.endpoint}: connection lost ({err})")
+        return LinkError(f"{self.endpoint}: {err}")
+
+    def _exception_answer(
+        self, exchange: _Exchange, err: ModbusExceptionError
+    ) -> DeviceError:
+        """Return the driver error for a Modbus exception answer."""
+        code = int(err.exception_code or 0)
+        if isinstance(err, IllegalDataAddressError):
+            return IllegalAddressError(
+                code, f"unit {exchange.unit} has no register at {exchange.what}"
+            )
+        if isinstance(err, GatewayPathUnavailableError | GatewayTargetError):
+            return DeviceSilentError(
+                f"the gateway {self.endpoint} got no answer from unit {exchange.unit}"
+            )
+        return DeviceRejectedError(
+            code,
+            f"unit {exchange.unit} rejected {exchange.what} with Modbus exception"
+            f" {code}",
         )
-        return AsyncModbusTcpClient(
-            self.endpoint.host,
-            port=self.endpoint.port,
-            framer=framer,
-            timeout=self.timeout,
-            retries=0,
-            reconnect_delay=0,
-            trace_packet=self._count_bytes,
-        )
 
-    def _count_bytes(self, sending: bool, data: bytes) -> bytes:
-        """Count requests and bytes on the wire (pymodbus' packet trace hook)."""
-        if sending:
-            self.stats.requests += 1
-            self.stats.bytes_sent += len(data)
-        else:
-            self.stats.bytes_received += len(data)
-        return data
+    def _count(
+        self, exchange: _Exchange, answer_pdu: int | None, *, connection_up: bool = True
+    ) -> None:
+        """Count a request sent, its answer (None: none came) and its connection.
 
-    def _drop(self, reason: str) -> None:
-        """Forget the current client so the next request reconnects."""
-        if self._client is not None:
-            _LOGGER.debug("%s: closing connection (%s)", self.endpoint, reason)
-            self._client.close()
-            self._client = None
+        A connection is counted once it carried a request and is still up.
+        """
+        self.stats.requests += 1
+        self.stats.bytes_sent += self._overhead + exchange.request_pdu
+        if answer_pdu is not None:
+            self.stats.bytes_received += self._overhead + answer_pdu
+        if connection_up and not self._on_counted_connection:
+            self._on_counted_connection = True
+            self.stats.connects += 1
+
+    def _connection_lost(self) -> None:
+        """Remember that the connection dropped under one of its users."""
+        _LOGGER.debug("%s: connection lost", self.endpoint)
+        self._on_counted_connection = False

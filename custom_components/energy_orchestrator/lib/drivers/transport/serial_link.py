@@ -44,18 +44,13 @@ class SerialLink:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         monotonic: Callable[[], float] = time.monotonic,
-        stats: LinkStats | None = None,
     ) -> None:
-        """Prepare the link; the port opens on the first request.
-
-        ``stats`` lets a link that carries another protocol over this one
-        (Modbus RTU) count in its own counters.
-        """
+        """Prepare the link; the port opens on the first request."""
         if endpoint.kind is not LinkKind.SERIAL or endpoint.serial is None:
             raise ValueError(f"{endpoint} is not a serial port")
         self.endpoint = endpoint
         self.timeout = timeout
-        self.stats = LinkStats() if stats is None else stats
+        self.stats = LinkStats()
         self._lock = asyncio.Lock()
         self._port: serial.Serial | None = None
         self._backoff = Backoff(endpoint, monotonic)
