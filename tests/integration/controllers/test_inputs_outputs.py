@@ -7,11 +7,13 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.input_boolean import DOMAIN as INPUT_BOOLEAN
 from homeassistant.components.input_number import DOMAIN as INPUT_NUMBER
 from homeassistant.components.input_select import DOMAIN as INPUT_SELECT
+from homeassistant.const import EVENT_CALL_SERVICE
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
+from pytest_homeassistant_custom_component.common import async_capture_events
 
 from custom_components.energy_orchestrator.controller.inputs import (
     InputQuantity,
@@ -132,10 +134,7 @@ async def test_the_writer_rewrites_a_setpoint_before_the_device_lets_it_lapse(
     An unchanged number is sent again once its last command is
     OUTPUT_KEEPALIVE old; an unchanged select is not (a mode does not lapse).
     """
-    calls: list[str] = []
-    hass.bus.async_listen(
-        "call_service", lambda event: calls.append(event.data["domain"])
-    )
+    calls = async_capture_events(hass, EVENT_CALL_SERVICE)
     writer = OutputWriter(hass, "Peak shaving", logging.getLogger(__name__))
     start = dt_util.utcnow()
     assert await writer.async_write("input_number.setpoint", -2000, start)
@@ -147,7 +146,11 @@ async def test_the_writer_rewrites_a_setpoint_before_the_device_lets_it_lapse(
     assert await writer.async_write("input_number.setpoint", -2000, due)
     assert not await writer.async_write("input_select.mode", "Charge", due)
     await hass.async_block_till_done()
-    assert calls == [INPUT_NUMBER, INPUT_SELECT, INPUT_NUMBER]
+    assert [call.data["domain"] for call in calls] == [
+        INPUT_NUMBER,
+        INPUT_SELECT,
+        INPUT_NUMBER,
+    ]
 
 
 @pytest.mark.usefixtures("helpers")
