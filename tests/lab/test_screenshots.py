@@ -116,7 +116,10 @@ def test_every_device_page_shows_its_entities_by_name(
         "Wallbox",
     } <= set(pages)
     assert "Phases to charge on" in pages["Alfen Eve (NG910)"]
-    assert {"Charge energy", "Discharge energy"} <= set(pages["Daly Smart BMS 16S"])
+    # Every battery offers the Energy dashboard its two counters.
+    assert {"Battery charge energy", "Battery discharge energy"} <= set(
+        pages["Daly Smart BMS 16S"]
+    )
     # A sub-device carries its parent's name, so a second inverter cannot collide.
     assert any(name.startswith("Pylontech") and "Pack 1" in name for name in pages)
 
