@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from custom_components.energy_orchestrator.lib.reports.metrics import (
-    Resolution,
     ReportSettings,
+    Resolution,
     period_bounds,
     report_csv,
     report_json,

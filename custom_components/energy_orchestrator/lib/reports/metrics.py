@@ -95,12 +95,15 @@ class ReportRow:
         return self.complete_hours == self.hours
 
     def as_dict(
-        self, pv_entities: Sequence[str]
+        self, pv_entities: Sequence[str], tz: tzinfo = UTC
     ) -> dict[str, str | float | int | bool | None]:
-        """Return the row as CSV/JSON fields, in the order of :func:`columns`."""
+        """Return the row as CSV/JSON fields, in the order of :func:`columns`.
+
+        Its start and end are given in the site's time zone ``tz``.
+        """
         values: dict[str, str | float | int | bool | None] = {
-            "start": self.start.isoformat(),
-            "end": self.end.isoformat(),
+            "start": self.start.astimezone(tz).isoformat(),
+            "end": self.end.astimezone(tz).isoformat(),
             "hours": self.hours,
             "complete_hours": self.complete_hours,
             "complete": self.complete,
@@ -447,18 +450,20 @@ def _cell(value: str | float | int | bool | None) -> str:
     return str(value)
 
 
-def report_csv(rows: Sequence[ReportRow], pv_entities: Sequence[str]) -> str:
+def report_csv(
+    rows: Sequence[ReportRow], pv_entities: Sequence[str], tz: tzinfo = UTC
+) -> str:
     """Return the report as CSV text: the same rows give the same bytes."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns(pv_entities))
     for row in rows:
-        writer.writerow(_cell(value) for value in row.as_dict(pv_entities).values())
+        writer.writerow(_cell(value) for value in row.as_dict(pv_entities, tz).values())
     return out.getvalue()
 
 
 def report_json(
-    rows: Sequence[ReportRow], pv_entities: Sequence[str]
+    rows: Sequence[ReportRow], pv_entities: Sequence[str], tz: tzinfo = UTC
 ) -> list[dict[str, str | float | int | bool | None]]:
     """Return the report as JSON-ready rows, figures rounded as in the CSV."""
 
@@ -469,6 +474,6 @@ def report_json(
         return round(value, 6) if isinstance(value, float) else value
 
     return [
-        {key: round_to(value) for key, value in row.as_dict(pv_entities).items()}
+        {key: round_to(value) for key, value in row.as_dict(pv_entities, tz).items()}
         for row in rows
     ]
