@@ -9,6 +9,7 @@ from custom_components.energy_orchestrator.lib.reports.metrics import (
     ReportSettings,
     Resolution,
     period_bounds,
+    period_row,
     report_csv,
     report_json,
     site_report,
@@ -200,3 +201,11 @@ def test_entities_and_units_are_checked() -> None:
         kwh_factor("W")
     assert kwh_factor("Wh") == 0.001
     assert SiteEntities.parse("pv=sensor.a,soc=sensor.b").get(Role.SOC) == "sensor.b"
+
+
+def test_one_row_for_a_period_sums_its_hours() -> None:
+    """Today so far: one row over the hours given, as the hourly rows summed."""
+    row = period_row(ENTITIES, _site(), T0, T0 + 3 * HOUR)
+    assert (row.hours, row.complete_hours, row.pv_kwh, row.load_kwh) == (3, 3, 4.5, 6.0)
+    with pytest.raises(ValueError, match="no hours"):
+        period_row(ENTITIES, _site(), T0, T0)

@@ -417,6 +417,34 @@ def site_report(  # noqa: PLR0917 - the period is read in this order everywhere
     return rows
 
 
+def period_row(
+    entities: SiteEntities,
+    statistics: Mapping[str, Iterable[StatisticsRow]],
+    first: datetime,
+    last: datetime,
+    *,
+    purchases: Sequence[Purchase] | None = None,
+    settings: ReportSettings | None = None,
+) -> ReportRow:
+    """Return the metrics of [first, last) as one row (today so far, this month).
+
+    ``statistics`` as for :func:`site_report`; the period is whole hours.
+    """
+    settings = settings or ReportSettings()
+    series: dict[str, Series] = {
+        entity_id: {row.start: row for row in rows}
+        for entity_id, rows in statistics.items()
+    }
+    hours = [
+        hour_figures(entities, series, hour, settings)
+        for hour in _hours(first.astimezone(UTC), last.astimezone(UTC))
+    ]
+    if not hours:
+        raise ValueError("a period of no hours has no metrics")
+    supplied_before = _before(entities, series, first, settings)
+    return summarize(entities, hours, last, purchases, supplied_before)
+
+
 def _before(
     entities: SiteEntities,
     series: Mapping[str, Series],
