@@ -10,8 +10,10 @@ from typing import Any
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryError
 from homeassistant.util import dt as dt_util
 
+from ..const import DOMAIN
 from ..controller.entity import controller_device_info
 from ..lib.reports.metrics import ReportRow, report_json
 from . import sensor
@@ -28,6 +30,11 @@ async def async_setup_site_report(
     hass: HomeAssistant, entry: SiteReportConfigEntry
 ) -> None:
     """Load the purchases and compute today's and this month's figures."""
+    if "recorder" not in hass.config.components:
+        # The statistics are the recorder's: without it there is nothing to report.
+        raise ConfigEntryError(
+            translation_domain=DOMAIN, translation_key="recorder_required"
+        )
     coordinator = SiteReportCoordinator(hass, entry)
     entry.runtime_data = SiteReportRuntimeData(
         coordinator=coordinator,

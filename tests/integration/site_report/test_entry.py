@@ -8,7 +8,7 @@ from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.recorder import Recorder
-from homeassistant.config_entries import SOURCE_USER
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import ServiceValidationError
@@ -128,6 +128,17 @@ async def test_the_form_asks_for_the_sites_entities(hass: HomeAssistant) -> None
         "load": "sensor.load",
         "supply_threshold": 0,
     }
+
+
+async def test_without_the_recorder_the_entry_says_so(hass: HomeAssistant) -> None:
+    """No recorder, no statistics: the entry fails to set up, saying why."""
+    entry = MockConfigEntry(
+        domain=DOMAIN, title="Village grid", minor_version=2, data=DATA
+    )
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert "turn the recorder on" in (entry.reason or "")
 
 
 async def test_sensors_show_today_and_this_month(
