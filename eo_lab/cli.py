@@ -6,7 +6,8 @@
 - ``eo backtest``: replay a measured profile through the peak-shaving strategies.
 - ``eo backtest-bound``: the most a controller seeing only the past can reach
   there, and what the orchestrator reaches on the same profiles.
-- ``eo bench poll|scale|soc|plan``: the figures docs/benchmarks.md records.
+- ``eo report``: a site's hourly or daily metrics from a recorder database.
+- ``eo bench poll|scale|soc|plan|report``: the figures docs/benchmarks.md records.
 
 Failures print one line and exit with status 1; nothing here prints a
 traceback at a user.
@@ -15,7 +16,7 @@ traceback at a user.
 import argparse
 import asyncio
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 import json
 from pathlib import Path
 import re
@@ -165,6 +166,48 @@ def _parser() -> argparse.ArgumentParser:
     backtest_ev.add_argument("--max-current", type=float, default=16.0, help="A")
     backtest_ev.add_argument("--json", action="store_true")
 
+    report = commands.add_parser(
+        "report", help="a site's metrics from a recorder database, as CSV"
+    )
+    report.add_argument(
+        "--db",
+        required=True,
+        help="the recorder's database URL: sqlite:///PATH, mysql://..., postgresql://...",
+    )
+    report.add_argument(
+        "--entities",
+        required=True,
+        help="role=entity_id,... (roles: pv (one per inverter), load,"
+        " battery_charge, battery_discharge, grid_import, grid_export, generator,"
+        " soc, supply)",
+    )
+    report.add_argument("--purchases", default=None, help="customers' purchases, CSV")
+    report.add_argument(
+        "--from", dest="first", required=True, type=_date, help="first day, YYYY-MM-DD"
+    )
+    report.add_argument(
+        "--to", dest="last", required=True, type=_date, help="last day (included)"
+    )
+    report.add_argument("--resolution", choices=("hour", "day"), default="day")
+    report.add_argument(
+        "--out", required=True, help="the CSV file to write; - prints it"
+    )
+    report.add_argument(
+        "--timezone", default="UTC", help="the site's time zone, for its days"
+    )
+    report.add_argument(
+        "--supply-threshold",
+        type=float,
+        default=0.0,
+        help="the supply sensor reads above this while supplied",
+    )
+    report.add_argument(
+        "--max-hourly-kwh",
+        type=float,
+        default=None,
+        help="more energy than this in an hour is implausible",
+    )
+
     bench = commands.add_parser("bench", help="print performance figures")
     which = bench.add_subparsers(dest="benchmark", required=True)
     poll = which.add_parser(
@@ -187,6 +230,10 @@ def _parser() -> argparse.ArgumentParser:
     soc_bench.add_argument("--json", action="store_true")
     plan_bench = which.add_parser("plan", help="time of one 48-hour energy plan")
     plan_bench.add_argument("--json", action="store_true")
+    report_bench = which.add_parser(
+        "report", help="eo report on a year of hourly statistics of 20 entities"
+    )
+    report_bench.add_argument("--json", action="store_true")
     return parser
 
 
@@ -206,6 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _backtest_bound(args)
         if args.command == "backtest-ev":
             return _backtest_ev(args)
+        if args.command == "report":
+            return _report(args)
         return asyncio.run(_bench(args))
     except KeyboardInterrupt:
         return 130
@@ -495,6 +544,16 @@ async def _bench(args: argparse.Namespace) -> int:
     """Run a benchmark and print its figures."""
     from eo_lab.benchmarks import polling as benchmarks  # noqa: PLC0415
 
+    if args.benchmark == "report":
+        from eo_lab.benchmarks import report  # noqa: PLC0415
+
+        report_figures = report.report_benchmark()
+        print(
+            json.dumps(report_figures)
+            if args.json
+            else report.format_report_figures(report_figures)
+        )
+        return 0
     if args.benchmark in {"soc", "plan"}:
         from eo_lab.benchmarks import control  # noqa: PLC0415
 
@@ -528,6 +587,69 @@ async def _bench(args: argparse.Namespace) -> int:
         print(json.dumps(figures))
     else:
         print(benchmarks.format_figures(figures))
+    return 0
+
+
+def _date(text: str) -> date:
+    """Parse a YYYY-MM-DD day for argparse."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a YYYY-MM-DD day") from None
+
+
+def _report(args: argparse.Namespace) -> int:
+    """Write a site's report from a recorder database; print what it holds."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415
+
+    from custom_components.energy_orchestrator.lib.reports.metrics import (  # noqa: PLC0415
+        ReportSettings,
+        Resolution,
+    )
+    from custom_components.energy_orchestrator.lib.reports.purchases import (  # noqa: PLC0415
+        PurchasesError,
+    )
+    from custom_components.energy_orchestrator.lib.reports.statistics import (  # noqa: PLC0415
+        ReportError,
+        SiteEntities,
+    )
+    from eo_lab import report  # noqa: PLC0415 - SQLAlchemy only for this command
+
+    try:
+        tz = ZoneInfo(args.timezone)
+    except ZoneInfoNotFoundError, ValueError:
+        return _fail(f"unknown time zone {args.timezone!r}")
+    resolution = Resolution(args.resolution)
+    try:
+        entities = SiteEntities.parse(args.entities)
+        first, last = report.period(args.first, args.last, tz)
+        purchases = None
+        if args.purchases is not None:
+            purchases = Path(args.purchases).read_text(encoding="utf-8")
+        made = report.make_report(
+            args.db,
+            entities,
+            first=first,
+            last=last,
+            resolution=resolution,
+            tz=tz,
+            purchases_csv=purchases,
+            settings=ReportSettings(
+                max_hourly_kwh=args.max_hourly_kwh,
+                supply_threshold=args.supply_threshold,
+            ),
+        )
+    except PurchasesError as err:
+        return _fail(f"{args.purchases}: {err}")
+    except (ReportError, OSError) as err:
+        return _fail(str(err))
+    if args.out == "-":
+        sys.stdout.write(made.csv)
+        return 0
+    report.write_whole(Path(args.out), made.csv)
+    print(f"wrote {args.out}")
+    for line in report.summary(made, resolution, tz):
+        print(line)
     return 0
 
 

@@ -17,6 +17,9 @@ from custom_components.energy_orchestrator.peak_shaving import (
     flow as peak_flow,
     sensor as peak_sensor,
 )
+from custom_components.energy_orchestrator.site_report import (
+    sensor as site_report_sensor,
+)
 from custom_components.energy_orchestrator.wallbox_manager import (
     button as wallbox_button,
     select as wallbox_select,
@@ -169,6 +172,7 @@ def test_every_action_and_controller_entity_is_on_its_page() -> None:
             ("select", (wallbox_select.MODE, wallbox_select.PHASES)),
             ("button", (wallbox_button.CHARGE_NOW,)),
         ),
+        "reports.md": (("sensor", site_report_sensor.SENSORS),),
     }
     missing = []
     for page, platforms in pages.items():
@@ -274,8 +278,9 @@ def test_every_canonical_key_has_a_translated_name() -> None:
             *battery_sensor.SENSORS,
             *peak_sensor.SENSORS,
             *wallbox_sensor.SENSORS,
+            *site_report_sensor.SENSORS,
         )
-    }
+    } | {"active_customers"}
     # On a part (a PV input, a pack, a meter) a value's name leaves out what
     # the part is: "part_pv_power" is "Power".
     on_parts = {
@@ -361,6 +366,7 @@ def test_controller_entities_and_actions_are_translated() -> None:
         ("sensor", battery_sensor.SENSORS),
         ("sensor", peak_sensor.SENSORS),
         ("sensor", wallbox_sensor.SENSORS),
+        ("sensor", site_report_sensor.SENSORS),
         ("select", (wallbox_select.MODE, wallbox_select.PHASES)),
         ("button", (wallbox_button.CHARGE_NOW,)),
         ("number", battery_number.THRESHOLDS),

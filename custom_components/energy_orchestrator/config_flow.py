@@ -30,6 +30,7 @@ from .const import (
     KIND_BATTERY_MANAGER,
     KIND_DEVICE,
     KIND_PEAK_SHAVING,
+    KIND_SITE_REPORT,
     KIND_WALLBOX_MANAGER,
 )
 from .controller.flow import ControllerForm
@@ -46,6 +47,7 @@ from .device.links import unique_id_for
 from .kinds import KINDS, async_claimed_output, kind_of
 from .lib.drivers.families import FAMILIES, Family
 from .peak_shaving import flow as peak_flow
+from .site_report import flow as site_report_flow
 from .wallbox_manager import flow as wallbox_flow
 
 
@@ -72,6 +74,7 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
                 KIND_BATTERY_MANAGER,
                 KIND_PEAK_SHAVING,
                 KIND_WALLBOX_MANAGER,
+                KIND_SITE_REPORT,
             ],
         )
 
@@ -132,6 +135,17 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
             KIND_BATTERY_MANAGER,
             STEP_BATTERY_MANAGER,
             lambda form: validate_battery_manager(self.hass, form),
+            user_input,
+        )
+
+    async def async_step_site_report(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Add a site report: the site's energy entities by role."""
+        return await self._async_step_controller(
+            KIND_SITE_REPORT,
+            site_report_flow.STEP_SITE_REPORT,
+            site_report_flow.validate_site_report,
             user_input,
         )
 

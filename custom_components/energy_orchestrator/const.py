@@ -124,3 +124,8 @@ CONF_BUTTON_MODE: Final = "charge_now_mode"
 # the share of the PV it puts there when on.
 CONF_PV_ROUTING_ENTITY: Final = "pv_routing_entity"
 CONF_PV_ROUTING_SHARE: Final = "pv_routing_share"
+
+# Site report entries: the site's entities by role (lib/reports/statistics.py
+# Role; the PV field holds a list, one per inverter).
+KIND_SITE_REPORT: Final = "site_report"
+CONF_SUPPLY_THRESHOLD: Final = "supply_threshold"

@@ -1,7 +1,8 @@
 """The kinds of config entry, and what each brings: one registry, read everywhere.
 
 A device entry reads one device; a controller entry (battery manager, peak
-shaving, wallbox manager) steers devices through entities. The entry's
+shaving, wallbox manager) steers devices through entities; a site report
+reports on the site's entities. The entry's
 ``kind`` field names its kind; every place that treats kinds differently
 (set-up, platforms, flows, diagnostics, actions) asks this registry.
 """
@@ -16,7 +17,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 import probatio
 
-from . import battery_manager, device, peak_shaving, wallbox_manager
+from . import battery_manager, device, peak_shaving, site_report, wallbox_manager
 from .battery_manager.flow import (
     STEP_BATTERY_MANAGER,
     BatteryManagerOptionsFlow,
@@ -37,6 +38,7 @@ from .const import (
     KIND_BATTERY_MANAGER,
     KIND_DEVICE,
     KIND_PEAK_SHAVING,
+    KIND_SITE_REPORT,
     KIND_WALLBOX_MANAGER,
 )
 from .controller.base import async_remove_controller
@@ -149,6 +151,14 @@ KINDS: Mapping[str, EntryKind] = {
                 CONF_PHASES_ENTITY,
                 CONF_PV_ROUTING_ENTITY,
             ),
+        ),
+        EntryKind(
+            key=KIND_SITE_REPORT,
+            platforms=site_report.PLATFORMS,
+            async_setup=site_report.async_setup_site_report,
+            async_unload=site_report.async_unload_site_report,
+            async_remove=site_report.async_remove_site_report,
+            diagnostics=site_report.site_report_diagnostics,
         ),
     )
 }

@@ -1,4 +1,4 @@
-"""Actions: what automations ask of the controllers (battery, peak shaving, wallbox).
+"""Actions: what automations ask of the controllers and of the site report.
 
 Each action names the controller entry it is for. Arguments are checked
 here, before anything changes; a wrong entry, a value out of range or a
@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from homeassistant.const import ATTR_CONFIG_ENTRY_ID
-from homeassistant.core import HomeAssistant, ServiceCall, callback
+from homeassistant.core import HomeAssistant, ServiceCall, SupportsResponse, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.service import async_get_config_entry
@@ -33,6 +33,7 @@ from .const import (
 from .lib.control.battery_manager import BatteryMode
 from .lib.control.ev_charging import ChargeMode, PhaseChoice
 from .peak_shaving.coordinator import PeakShavingCoordinator
+from .site_report.actions import ACTIONS as SITE_REPORT_ACTIONS
 from .wallbox_manager.coordinator import WallboxManagerCoordinator
 
 SERVICE_SET_BATTERY_MODE = "set_battery_mode"
@@ -254,7 +255,7 @@ async def _set_charger_phases(call: ServiceCall) -> None:
 
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
-    """Register the controllers' actions."""
+    """Register the controllers' and the site report's actions."""
     for name, handler, schema in (
         (SERVICE_START_CHARGING, _start_charging, START_CHARGING_SCHEMA),
         (SERVICE_STOP_CHARGING, _stop_charging, ENTRY_SCHEMA),
@@ -273,3 +274,12 @@ def async_setup_services(hass: HomeAssistant) -> None:
         ),
     ):
         hass.services.async_register(DOMAIN, name, handler, schema=schema)
+    # The site report's actions answer with data (the report, what was read).
+    for name, handler, schema in SITE_REPORT_ACTIONS:
+        hass.services.async_register(
+            DOMAIN,
+            name,
+            handler,
+            schema=schema,
+            supports_response=SupportsResponse.OPTIONAL,
+        )
