@@ -21,9 +21,6 @@ from pytest_homeassistant_custom_component.common import (
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
-from pytest_homeassistant_custom_component.components.recorder.common import (
-    async_wait_recording_done,
-)
 from pytest_homeassistant_custom_component.typing import (
     ClientSessionGenerator,
     RecorderInstanceContextManager,
@@ -34,7 +31,7 @@ from custom_components.energy_orchestrator.const import CONF_KIND, DOMAIN
 from eo_lab import cli
 
 from ..snapshots.conftest import SnapshotExtension
-from .month import PURCHASES, SITE, TIME_ZONE, import_month
+from .month import PURCHASES, SITE, TIME_ZONE
 
 # 20 March 10:30 in Nairobi: the recorder has compiled up to 10:00.
 NOW = datetime(2026, 3, 20, 10, 30, tzinfo=SITE)
@@ -68,11 +65,9 @@ def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
 async def site(
     hass: HomeAssistant, recorder_mock: Recorder, freezer: FrozenDateTimeFactory
 ) -> MockConfigEntry:
-    """Return a site report entry, set up on the known month at NOW."""
+    """Return a site report entry, set up on the known month (the sample) at NOW."""
     await hass.config.async_set_time_zone(TIME_ZONE)
     freezer.move_to(NOW)
-    import_month(hass)
-    await async_wait_recording_done(hass)
     entry = MockConfigEntry(
         domain=DOMAIN,
         title="Village grid",
@@ -168,7 +163,6 @@ async def test_sensors_show_today_and_this_month(
     assert last_reset == datetime(2026, 3, 20, tzinfo=SITE)
 
 
-@pytest.mark.parametrize("persistent_database", [True])
 async def test_export_report_answers_what_it_writes(
     hass: HomeAssistant, site: MockConfigEntry, recorder_db_url: str, tmp_path: Path
 ) -> None:

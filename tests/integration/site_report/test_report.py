@@ -26,6 +26,7 @@ from custom_components.energy_orchestrator.site_report.recorder import (
 )
 from eo_lab import cli, report
 
+from .conftest import SAMPLE
 from .month import (
     ENTITIES,
     FIRST_DAY,
@@ -36,10 +37,7 @@ from .month import (
     import_month,
 )
 
-pytestmark = pytest.mark.parametrize("persistent_database", [True])
-
 # The month as the recorder wrote it, for the examples of docs/eo.md.
-SAMPLE = Path(__file__).parents[3] / "eo_lab" / "samples" / "recorder_march_2026.db"
 SAMPLE_PURCHASES = SAMPLE.with_name("purchases_march_2026.csv")
 
 
@@ -51,11 +49,14 @@ def mock_recorder_before_hass(
 
 
 @pytest.fixture
-async def month(hass: HomeAssistant, recorder_mock: Recorder) -> HomeAssistant:
+async def month(
+    hass: HomeAssistant, recorder_mock: Recorder, month_in_sample: bool
+) -> HomeAssistant:
     """Home Assistant whose recorder holds the known month."""
     await hass.config.async_set_time_zone(TIME_ZONE)
-    import_month(hass)
-    await async_wait_recording_done(hass)
+    if not month_in_sample:
+        import_month(hass)
+        await async_wait_recording_done(hass)
     return hass
 
 
@@ -211,6 +212,7 @@ def _copy_database(db_url: str, target: Path) -> None:
         source.execute("VACUUM INTO ?", (str(target),))
 
 
+@pytest.mark.fresh_recorder
 async def test_the_examples_sample_is_this_month(
     month: HomeAssistant, recorder_db_url: str, tmp_path: Path
 ) -> None:
