@@ -20,6 +20,7 @@ from ..const import (
     SLOW_INTERVAL,
 )
 from ..lib.control.battery_energy import DeviceBatteryEnergy, counted_keys
+from ..lib.control.energy_total import EnergyTotal
 from ..lib.drivers.base import Driver, Poll
 from ..lib.drivers.cadence import Cadence
 from ..lib.drivers.commands import Command, CommandKind
@@ -33,6 +34,9 @@ from ..lib.drivers.values import Identity, Readings
 from .links import unique_id_for
 
 type DeviceConfigEntry = ConfigEntry[DeviceRuntimeData]
+
+# The code of the repair issue of a meter whose count stays far lower.
+METER_REPLACED = "meter_replaced"
 
 
 async def async_verify_identity(driver: Driver, entry: DeviceConfigEntry) -> Identity:
@@ -99,6 +103,9 @@ class DeviceCoordinator(DataUpdateCoordinator[Readings]):
         self.settings: dict[CommandKind, float | str] = {}
         # Battery energy counted from power where the device keeps no count.
         self.battery_energy = DeviceBatteryEnergy()
+        # What each lifetime energy sensor shows, by key: judged poll by poll,
+        # and kept here so a repair flow can take a replaced meter's count.
+        self.energy_totals: dict[str, EnergyTotal] = {}
 
     def available_keys(self) -> set[str]:
         """Return the keys the device has, and the battery energy counted for it."""
