@@ -39,8 +39,15 @@ from custom_components.energy_orchestrator.diagnostics import (
 )
 from custom_components.energy_orchestrator.lib.drivers.base import Poll
 from custom_components.energy_orchestrator.lib.drivers.cadence import Cadence
+from custom_components.energy_orchestrator.lib.drivers.eastron import SDM630_POINTS
 from custom_components.energy_orchestrator.lib.drivers.errors import DeviceSilentError
-from custom_components.energy_orchestrator.lib.drivers.values import Reading, Unit
+from custom_components.energy_orchestrator.lib.drivers.values import (
+    Identity,
+    Reading,
+    Unit,
+)
+from eo_lab.sim.devices.eastron import SDM630Emulator
+from eo_lab.sim.servers import serve_devices
 from eo_lab.sim.simulated_site import SimulatedSite
 from tests.conftest import SIM_SERIAL
 
@@ -390,4 +397,59 @@ async def test_a_replaced_meter_is_a_repair_the_user_confirms(
     assert done["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     assert float(hass.states.get(IMPORT_ENERGY).state) == pytest.approx(1.011)  # type: ignore[union-attr]
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_another_meter_without_a_reconnect_is_never_shown(
+    hass: HomeAssistant,
+) -> None:
+    """A gateway re-mapped to another meter on the same connection: not shown."""
+    values = {p.key: 230.0 for p in SDM630_POINTS} | {"frequency": 50.0}
+    ours = SDM630Emulator(int(SIM_SERIAL), lambda: values | {"grid_power": 100.0})
+    other = SDM630Emulator(11111111, lambda: values | {"grid_power": 999.0})
+    devices = {1: ours.device, 2: other.device}
+    async with serve_devices("127.0.0.1", 0, devices) as server:
+        entry = _entry(server.port)
+        await _setup(hass, entry)
+        assert float(hass.states.get(GRID_POWER).state) == 100.0  # type: ignore[union-attr]
+        coordinator = entry.runtime_data.coordinator
+        connects = coordinator.driver.connects
+        # The re-mapped gateway: another unit on the same connection.
+        coordinator.driver.unit = 2  # type: ignore[attr-defined]  # an SDM630 has one
+        await _next_polls(hass, entry)
+        assert coordinator.driver.connects == connects
+        assert hass.states.get(GRID_POWER).state == STATE_UNAVAILABLE  # type: ignore[union-attr]
+        assert "serial number 11111111" in str(coordinator.last_exception)
+        await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_failed_poll_puts_the_identity_in_doubt(
+    hass: HomeAssistant, site: SimulatedSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a poll that failed, who answers is checked before the next values."""
+    entry = _entry(site.port)
+    await _setup(hass, entry)
+    coordinator = entry.runtime_data.coordinator
+    identify = coordinator.driver.async_identify
+    checks: list[bool] = []
+
+    async def counted_identify() -> Identity:
+        checks.append(True)
+        return await identify()
+
+    monkeypatch.setattr(coordinator.driver, "async_identify", counted_identify)
+    await _next_polls(hass, entry)
+    assert checks == []
+    poll = coordinator.driver.async_poll
+    failing = [True, True]
+
+    async def flaky_poll(due: Collection[Cadence]) -> Poll:
+        if failing and failing.pop():
+            raise DeviceSilentError("unit 1 did not answer")
+        return await poll(due)
+
+    monkeypatch.setattr(coordinator.driver, "async_poll", flaky_poll)
+    await _next_polls(hass, entry, 2)
+    assert coordinator.last_update_success
+    assert len(checks) >= 1
     await hass.config_entries.async_unload(entry.entry_id)

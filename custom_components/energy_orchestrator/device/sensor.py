@@ -319,6 +319,9 @@ class MonotonicEnergySensor(EnergyOrchestratorSensor, RestoreSensor):
         total.add(float(reading.value), reading.timestamp)
         if total.state is before:
             return
+        if total.state in (CountState.JUMP_HELD, CountState.DROP_HELD):
+            # Another device answering at the address reads like this too.
+            self.coordinator.doubt_identity()
         if total.state is CountState.JUMP_HELD:
             LOGGER.warning(
                 "%s reported %s Wh, more than %s Wh could have risen to since;"

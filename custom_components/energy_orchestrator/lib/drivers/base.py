@@ -145,6 +145,14 @@ class Driver(ABC):
         """Send a checked command; only ``execute`` calls this."""
         raise CommandRejectedError(f"this device does not take {command.kind} commands")
 
+    async def async_read_serial_number(self) -> str | None:
+        """Return the serial number read in one request; None where that costs more.
+
+        Read with every poll, it tells at once when another device answers at
+        the address (a gateway re-mapped, a unit id swapped).
+        """
+        return None
+
     async def async_read_back(self, command: Command) -> float | str:
         """Read back the setting a command changed."""
         raise CommandRejectedError(f"this device does not take {command.kind} commands")

@@ -90,6 +90,14 @@ class SDM630(ModbusDriver):
     keys: ClassVar[tuple[str, ...]] = tuple(p.key for p in SDM630_POINTS)
     max_registers: ClassVar[int] = 80
 
+    async def async_read_serial_number(self) -> str | None:
+        """Return the serial number, one request of two registers."""
+        words = await self.link.read_registers(
+            self.unit, SERIAL_NUMBER.table, SERIAL_NUMBER.address, 2
+        )
+        serial = SERIAL_NUMBER.decode(words)
+        return None if serial is None else str(int(serial))
+
     async def async_identify(self) -> Identity:
         """Read the serial number and check the unit really is an SDM630.
 
