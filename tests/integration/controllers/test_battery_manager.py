@@ -12,6 +12,7 @@ from homeassistant.core import Event, HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.setup import async_setup_component
+import probatio
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -303,6 +304,27 @@ async def test_actions(
         )
     # Not loaded: Home Assistant's own check answers first.
     assert err.value.translation_key == "service_config_entry_not_loaded"
+
+
+@pytest.mark.usefixtures("inverter")
+async def test_a_hold_of_a_billion_days_is_a_validation_error(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    """999,999,999 days runs past the last date: refused, not a 500."""
+    set_battery(hass, 53.0, 0.0, soc=50)
+    await setup(hass, entry)
+    with pytest.raises(probatio.Invalid):
+        await hass.services.async_call(
+            DOMAIN,
+            "set_battery_mode",
+            {
+                "config_entry_id": entry.entry_id,
+                "mode": "sell",
+                "duration": {"days": 999_999_999},
+            },
+            blocking=True,
+        )
+    assert hass.states.get(MODE).state == "auto"
 
 
 @pytest.mark.usefixtures("inverter")
