@@ -16,8 +16,10 @@ traceback at a user.
 import argparse
 import asyncio
 from collections.abc import Callable, Sequence
+import csv
 from datetime import UTC, date, datetime, timedelta
 import json
+import math
 from pathlib import Path
 import re
 import signal
@@ -33,6 +35,22 @@ from custom_components.energy_orchestrator.lib.drivers.transport.endpoint import
     parse_endpoint,
 )
 from custom_components.energy_orchestrator.lib.drivers.transport.pool import LinkPool
+
+# The largest serial speed a USB adapter reaches; anything above is a typo.
+_MAX_BAUDRATE = 4_000_000
+# A benchmark's own limits: beyond them it would run for days.
+_MAX_BENCH_DAYS = 3650
+
+
+def _finite(text: str) -> float:
+    """Return an option's number; argparse's one-line error for NaN or infinity."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,7 +84,9 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="serial baud rate (default: the family's)",
     )
-    probe.add_argument("--timeout", type=float, default=3.0, help="seconds per request")
+    probe.add_argument(
+        "--timeout", type=_finite, default=3.0, help="seconds per request"
+    )
     probe.add_argument("--json", action="store_true", help="print one JSON object")
 
     simulate = commands.add_parser("simulate", help="run the simulated site")
@@ -78,11 +98,11 @@ def _parser() -> argparse.ArgumentParser:
         help="the site's port; its other devices take the next ones",
     )
     simulate.add_argument(
-        "--speed", type=float, default=1.0, help="simulated seconds per real second"
+        "--speed", type=_finite, default=1.0, help="simulated seconds per real second"
     )
     simulate.add_argument(
         "--initial-soc",
-        type=float,
+        type=_finite,
         default=50.0,
         help="the house battery's state of charge at the start (%%, default 50)",
     )
@@ -102,20 +122,20 @@ def _parser() -> argparse.ArgumentParser:
     soc.add_argument(
         "--input", required=True, help="CSV: time, voltage, current[, temperature]"
     )
-    soc.add_argument("--capacity-ah", type=float, required=True)
+    soc.add_argument("--capacity-ah", type=_finite, required=True)
     soc.add_argument("--chemistry", choices=["lfp", "nmc"], required=True)
     soc.add_argument("--cells", type=int, required=True, help="cells in series")
     soc.add_argument(
-        "--initial-soc", type=float, default=None, help="known SOC (%%) at the start"
+        "--initial-soc", type=_finite, default=None, help="known SOC (%%) at the start"
     )
 
     backtest = commands.add_parser(
         "backtest", help="replay a measured profile through the peak-shaving strategies"
     )
     backtest.add_argument("--input", required=True, help="CSV: time, load[, pv] in W")
-    backtest.add_argument("--battery-kwh", type=float, required=True)
-    backtest.add_argument("--battery-kw", type=float, required=True)
-    backtest.add_argument("--import-limit", type=float, default=None, help="W")
+    backtest.add_argument("--battery-kwh", type=_finite, required=True)
+    backtest.add_argument("--battery-kw", type=_finite, required=True)
+    backtest.add_argument("--import-limit", type=_finite, default=None, help="W")
     backtest.add_argument(
         "--interval", type=int, default=15, help="billing interval in minutes"
     )
@@ -126,8 +146,8 @@ def _parser() -> argparse.ArgumentParser:
         help="the share of the optimum a controller seeing only the past can be sure of",
     )
     bound.add_argument("--input", required=True, help="CSV: time, load[, pv] in W")
-    bound.add_argument("--battery-kwh", type=float, required=True)
-    bound.add_argument("--battery-kw", type=float, required=True)
+    bound.add_argument("--battery-kwh", type=_finite, required=True)
+    bound.add_argument("--battery-kw", type=_finite, required=True)
     bound.add_argument(
         "--from",
         dest="branch_from",
@@ -144,11 +164,11 @@ def _parser() -> argparse.ArgumentParser:
         "--interval", type=int, default=15, help="billing interval in minutes"
     )
     bound.add_argument(
-        "--level-step", type=float, default=10.0, help="W between billed levels tried"
+        "--level-step", type=_finite, default=10.0, help="W between billed levels tried"
     )
     bound.add_argument(
         "--measured-share",
-        type=float,
+        type=_finite,
         default=None,
         help="only controllers reaching this share (0-1) on the measured profile",
     )
@@ -162,8 +182,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     backtest_ev.add_argument("--arrive", required=True, help="HH:MM the car comes home")
     backtest_ev.add_argument("--depart", required=True, help="HH:MM the car leaves")
-    backtest_ev.add_argument("--need-kwh", type=float, required=True)
-    backtest_ev.add_argument("--max-current", type=float, default=16.0, help="A")
+    backtest_ev.add_argument("--need-kwh", type=_finite, required=True)
+    backtest_ev.add_argument("--max-current", type=_finite, default=16.0, help="A")
     backtest_ev.add_argument("--json", action="store_true")
 
     report = commands.add_parser(
@@ -197,13 +217,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument(
         "--supply-threshold",
-        type=float,
+        type=_finite,
         default=0.0,
         help="the supply sensor reads above this while supplied",
     )
     report.add_argument(
         "--max-hourly-kwh",
-        type=float,
+        type=_finite,
         default=None,
         help="more energy than this in an hour is implausible",
     )
@@ -220,7 +240,7 @@ def _parser() -> argparse.ArgumentParser:
     scale.add_argument("--gateways", type=int, default=5)
     scale.add_argument("--cycles", type=int, default=6)
     scale.add_argument(
-        "--interval", type=float, default=5.0, help="seconds between poll cycles"
+        "--interval", type=_finite, default=5.0, help="seconds between poll cycles"
     )
     scale.add_argument("--json", action="store_true")
     soc_bench = which.add_parser(
@@ -269,6 +289,10 @@ async def _probe(args: argparse.Namespace) -> int:
         return _fail(
             f"--unit {unit} is outside {low}-{high}, the addresses of {family.name}"
         )
+    if args.baudrate is not None and not 1 <= args.baudrate <= _MAX_BAUDRATE:
+        return _fail(f"--baudrate {args.baudrate} is outside 1-{_MAX_BAUDRATE}")
+    if not 0 < args.timeout <= 3600:
+        return _fail(f"--timeout {args.timeout} is outside 0-3600 seconds")
     try:
         endpoint = parse_endpoint(
             args.url, baudrate=args.baudrate or family.default_baudrate
@@ -349,8 +373,10 @@ def _soc(args: argparse.Namespace) -> int:
                 lines.append(f"{time_text},{'' if soc is None else f'{soc:.2f}'}")
     except OSError as err:
         return _fail(f"cannot read {args.input}: {err.strerror or err}")
-    except TraceError as err:
+    except (TraceError, csv.Error) as err:
         return _fail(f"{args.input}: {err}")
+    except UnicodeDecodeError as err:
+        return _fail(f"{args.input}: not UTF-8 text (byte {err.start})")
     print("\n".join(lines))
     return 0
 
@@ -364,8 +390,12 @@ def _on_profile(path: str, run: Callable[[TextIO], str]) -> int:
             print(run(profile))
     except OSError as err:
         return _fail(f"cannot read {path}: {err.strerror or err}")
-    except ProfileError as err:
+    except (ProfileError, csv.Error) as err:
         return _fail(f"{path}: {err}")
+    except UnicodeDecodeError as err:
+        return _fail(f"{path}: not UTF-8 text (byte {err.start})")
+    except OverflowError:
+        return _fail(f"{path}: a time or number is out of range")
     except ValueError as err:
         return _fail(str(err))
     return 0
@@ -491,8 +521,8 @@ async def _simulate(args: argparse.Namespace) -> int:
     """Run the simulated site until interrupted."""
     from eo_lab.sim.fleet import run_simulator  # noqa: PLC0415
 
-    if args.speed <= 0:
-        return _fail("--speed must be > 0")
+    if not 0 < args.speed <= 1e6:
+        return _fail("--speed must be > 0 and at most 1000000")
     if not 0 <= args.initial_soc <= 100:
         return _fail("--initial-soc must be 0-100 (%)")
     if args.gateways < 0 or not 1 <= args.units_per_gateway <= 247:
@@ -565,8 +595,8 @@ async def _bench(args: argparse.Namespace) -> int:
                 else control.format_plan_figures(plan_figures)
             )
             return 0
-        if args.days < 1:
-            return _fail("--days must be at least 1")
+        if not 1 <= args.days <= _MAX_BENCH_DAYS:
+            return _fail(f"--days must be 1-{_MAX_BENCH_DAYS}")
         soc_figures = control.soc_benchmark(days=args.days)
         print(
             json.dumps(soc_figures)
@@ -574,6 +604,8 @@ async def _bench(args: argparse.Namespace) -> int:
             else control.format_soc_figures(soc_figures)
         )
         return 0
+    if (problem := _bench_problem(args)) is not None:
+        return _fail(problem)
     if args.benchmark == "poll":
         figures = await benchmarks.poll_benchmark(polls=args.polls)
     else:
@@ -651,6 +683,23 @@ def _report(args: argparse.Namespace) -> int:
     for line in report.summary(made, resolution, tz):
         print(line)
     return 0
+
+
+def _bench_problem(args: argparse.Namespace) -> str | None:
+    """Return what makes a polling benchmark's options unusable, or None."""
+    if args.benchmark == "poll":
+        return None if args.polls >= 1 else "--polls must be at least 1"
+    if args.gateways < 1 or args.devices < 1 or args.cycles < 1:
+        return "--devices, --gateways and --cycles must be at least 1"
+    if args.devices % args.gateways:
+        return (
+            f"--devices {args.devices} is not a multiple of --gateways {args.gateways}"
+        )
+    if args.devices // args.gateways > 247:
+        return "at most 247 devices per gateway (Modbus unit ids 1-247)"
+    if args.interval <= 0:
+        return "--interval must be > 0"
+    return None
 
 
 def _fail(message: str) -> int:

@@ -53,7 +53,10 @@ def parse_time(text: str) -> datetime:
         return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     if not math.isfinite(seconds):
         raise ValueError(f"{text!r} is not a time")
-    return _EPOCH + timedelta(seconds=seconds)
+    try:
+        return _EPOCH + timedelta(seconds=seconds)
+    except OverflowError:
+        raise ValueError(f"{text!r} is not a time (out of range)") from None
 
 
 def _number(text: str | None, column: str) -> float | None:

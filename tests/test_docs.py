@@ -498,8 +498,9 @@ def test_every_repair_issue_says_what_to_do() -> None:
         assert texts["title"], key
         if "fix_flow" in texts:
             assert "description" not in texts, key
-            for step in texts["fix_flow"]["step"].values():
+            for step_id, step in texts["fix_flow"]["step"].items():
                 assert step["description"], key
-                assert step["data"], key
+                # A step that only asks to confirm has no field to name.
+                assert step_id == "confirm" or step["data"], key
         else:
             assert texts["description"], key

@@ -1,7 +1,7 @@
 """Repairs: the fix flows of the controllers' repair issues.
 
 The issues themselves are raised while an entry runs
-(``controller/issues.py``); Home Assistant asks here for the flow of one
+(``controller/issues.py``, a device's energy sensors); Home Assistant asks here for the flow of one
 the user opens. Each issue's data names its entry and what to set right;
 an issue goes with its entry, so the entry is there.
 """
@@ -11,6 +11,8 @@ from homeassistant.core import HomeAssistant
 
 from .controller.issues import entity_fields
 from .controller.repairs import ReplaceInputFlow
+from .device.coordinator import METER_REPLACED
+from .device.repairs import MeterReplacedFlow
 from .kinds import kind_of
 from .peak_shaving.flow import PV_FORECAST_ENTRY_MISSING
 from .peak_shaving.repairs import PvForecastEntryFlow
@@ -24,6 +26,8 @@ async def async_create_fix_flow(
     """Return the flow that sets an issue right."""
     assert data is not None, "every issue names its entry and what to set right"
     entry = hass.config_entries.async_get_known_entry(str(data["entry_id"]))
+    if data["code"] == METER_REPLACED:
+        return MeterReplacedFlow(entry, str(data["subject"]))
     if data["code"] == PV_FORECAST_ENTRY_MISSING:
         return PvForecastEntryFlow(entry)
     # Every other fixable issue is an input that no longer exists.

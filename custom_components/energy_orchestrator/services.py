@@ -57,6 +57,11 @@ ATTR_MODE = "mode"
 ATTR_DURATION = "duration"
 ATTR_SOC = "soc"
 
+# A hold beyond a year is a typo; far beyond it, it is past the last date.
+_DURATION = probatio.All(
+    cv.positive_time_period,
+    probatio.Range(min=timedelta(minutes=1), max=timedelta(days=366)),
+)
 _PERCENT = probatio.All(probatio.Coerce(float), probatio.Range(min=0, max=100))
 
 SET_BATTERY_MODE_SCHEMA = probatio.Schema(
@@ -64,9 +69,7 @@ SET_BATTERY_MODE_SCHEMA = probatio.Schema(
         probatio.Required(ATTR_CONFIG_ENTRY_ID): cv.string,
         probatio.Required(ATTR_MODE): probatio.In([mode.value for mode in BatteryMode]),
         # After this long the state machine decides again by itself.
-        probatio.Optional(ATTR_DURATION): probatio.All(
-            cv.positive_time_period, probatio.Range(min=timedelta(minutes=1))
-        ),
+        probatio.Optional(ATTR_DURATION): _DURATION,
     }
 )
 CALIBRATE_SOC_SCHEMA = probatio.Schema(
@@ -100,9 +103,7 @@ SET_GRID_LIMITS_SCHEMA = probatio.All(
             probatio.Optional(ATTR_IMPORT_LIMIT): _WATTS,
             probatio.Optional(ATTR_EXPORT_LIMIT): _WATTS,
             # After this long the configured limits apply again.
-            probatio.Optional(ATTR_DURATION): probatio.All(
-                cv.positive_time_period, probatio.Range(min=timedelta(minutes=1))
-            ),
+            probatio.Optional(ATTR_DURATION): _DURATION,
         }
     ),
     cv.has_at_least_one_key(ATTR_IMPORT_LIMIT, ATTR_EXPORT_LIMIT),

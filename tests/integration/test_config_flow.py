@@ -448,3 +448,39 @@ async def test_reconfigure_to_an_unusable_address_leaves_the_meter_running(
     )
     assert result["errors"] == {"base": "invalid_address"}
     assert meter_on_bus.state is ConfigEntryState.LOADED
+
+
+async def test_a_deeply_nested_register_map_is_a_form_error(
+    hass: HomeAssistant, site: SimulatedSite
+) -> None:
+    """JSON nested beyond what the parser follows: an error on the form, not a 500."""
+    flow_id = await _start_tcp(hass, "generic")
+    user_input = _tcp_input(site.port) | {"register_map": "[" * 100_000 + "]" * 100_000}
+    result = await hass.config_entries.flow.async_configure(flow_id, user_input)
+    assert result["errors"] == {"base": "invalid_register_map"}
+    assert "nested too deeply" in result["description_placeholders"]["error"]
+
+
+@pytest.mark.parametrize(
+    ("family", "user_input"),
+    [
+        ("sdm630", _serial_input("loop://")),
+        (
+            "pylontech",
+            {
+                CONF_DEVICE: "loop://",
+                "baudrate": 115200,
+                "more_options": {"pack_address": 2},
+            },
+        ),
+        ("voltronic_pi30", {CONF_DEVICE: "loop://", "baudrate": 2400}),
+    ],
+)
+async def test_a_loopback_serial_device_is_a_form_error(
+    hass: HomeAssistant, family: str, user_input: dict[str, Any]
+) -> None:
+    """pyserial's ``loop://`` echoes every request: no device, a translated error."""
+    result = await add_device(hass, "serial", family, user_input)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"]
+    assert result["errors"]["base"] != "unknown"

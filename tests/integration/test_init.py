@@ -1,9 +1,12 @@
 """Setting up a device entry: entities, availability, identity, restored totals."""
 
 from collections.abc import Collection
+from datetime import timedelta
 import logging
+import time
 from typing import Any
 
+from homeassistant.components.repairs import repairs_flow_manager
 from homeassistant.components.sensor import SensorStateClass
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import (
@@ -12,7 +15,14 @@ from homeassistant.const import (
     STATE_UNAVAILABLE,
 )
 from homeassistant.core import HomeAssistant, State
-from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import (
+    device_registry as dr,
+    entity_registry as er,
+    issue_registry as ir,
+)
+from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -29,7 +39,15 @@ from custom_components.energy_orchestrator.diagnostics import (
 )
 from custom_components.energy_orchestrator.lib.drivers.base import Poll
 from custom_components.energy_orchestrator.lib.drivers.cadence import Cadence
+from custom_components.energy_orchestrator.lib.drivers.eastron import SDM630_POINTS
 from custom_components.energy_orchestrator.lib.drivers.errors import DeviceSilentError
+from custom_components.energy_orchestrator.lib.drivers.values import (
+    Identity,
+    Reading,
+    Unit,
+)
+from eo_lab.sim.devices.eastron import SDM630Emulator
+from eo_lab.sim.servers import serve_devices
 from eo_lab.sim.simulated_site import SimulatedSite
 from tests.conftest import SIM_SERIAL
 
@@ -232,11 +250,16 @@ async def test_energy_total_never_goes_backwards(
 async def test_energy_total_follows_a_rising_meter(
     hass: HomeAssistant, site: SimulatedSite
 ) -> None:
+    """A count far higher than the one a week ago is within what a week allows."""
     mock_restore_cache_with_extra_data(
         hass,
         [
             (
-                State(IMPORT_ENERGY, "0.001"),
+                State(
+                    IMPORT_ENERGY,
+                    "0.001",
+                    last_updated=dt_util.utcnow() - timedelta(days=7),
+                ),
                 {"native_value": 1.0, "native_unit_of_measurement": "Wh"},
             )
         ],
@@ -298,4 +321,135 @@ async def test_one_lost_poll_is_retried_at_once_a_silent_device_is_not(
     await coordinator.async_refresh()
     assert len(calls) == 5
     assert hass.states.get(GRID_POWER).state == STATE_UNAVAILABLE  # type: ignore[union-attr]
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+def _energy_poll(
+    monkeypatch: pytest.MonkeyPatch,
+    entry: MockConfigEntry,
+    counts: list[tuple[float, float]],
+) -> None:
+    """Make the meter answer these (seconds, Wh) import counts, one a poll."""
+    coordinator = entry.runtime_data.coordinator
+    poll = coordinator.driver.async_poll
+
+    async def counted_poll(due: Collection[Cadence]) -> Poll:
+        answer = await poll(due)
+        at, count = counts.pop(0)
+        answer.readings["grid_import_energy"] = Reading(
+            "grid_import_energy", count, Unit.WATT_HOUR, at
+        )
+        return answer
+
+    monkeypatch.setattr(coordinator.driver, "async_poll", counted_poll)
+
+
+async def test_an_energy_spike_is_never_shown(
+    hass: HomeAssistant, site: SimulatedSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One read of 50,000 kWh between two of 4,321 kWh: the total never shows it."""
+    entry = _entry(site.port)
+    await _setup(hass, entry)
+    now = time.time()
+    counts = [
+        (now + 5, 4_321_000.0),
+        (now + 10, 50_000_000_000.0),
+        (now + 15, 4_321_010.0),
+    ]
+    _energy_poll(monkeypatch, entry, counts)
+    shown = []
+    for _ in range(3):
+        await _next_polls(hass, entry)
+        shown.append(float(hass.states.get(IMPORT_ENERGY).state))  # type: ignore[union-attr]
+    assert shown == pytest.approx([4321.0, 4321.0, 4321.01])
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_replaced_meter_is_a_repair_the_user_confirms(
+    hass: HomeAssistant,
+    site: SimulatedSite,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A count far lower for ten minutes: an issue; confirmed, the new count shows."""
+    entry = _entry(site.port)
+    await _setup(hass, entry)
+    now = time.time()
+    counts = [(now + 5, 4_321_000.0)] + [
+        (now + 10 + i * 60, 1_000.0 + i) for i in range(12)
+    ]
+    _energy_poll(monkeypatch, entry, counts)
+    await _next_polls(hass, entry, 13)
+    assert float(hass.states.get(IMPORT_ENERGY).state) == pytest.approx(4321.0)  # type: ignore[union-attr]
+    issues = [
+        issue
+        for (domain, _), issue in ir.async_get(hass).issues.items()
+        if domain == DOMAIN and issue.translation_key == "meter_replaced"
+    ]
+    assert len(issues) == 1
+
+    assert await async_setup_component(hass, "repairs", {})
+    manager = repairs_flow_manager(hass)
+    assert manager is not None
+    started = await manager.async_init(DOMAIN, context={"issue_id": issues[0].issue_id})
+    assert started["step_id"] == "confirm"
+    assert started["description_placeholders"]["shown"] == "4321.000"
+    done = await manager.async_configure(started["flow_id"], {})
+    assert done["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert float(hass.states.get(IMPORT_ENERGY).state) == pytest.approx(1.011)  # type: ignore[union-attr]
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_another_meter_without_a_reconnect_is_never_shown(
+    hass: HomeAssistant,
+) -> None:
+    """A gateway re-mapped to another meter on the same connection: not shown."""
+    values = {p.key: 230.0 for p in SDM630_POINTS} | {"frequency": 50.0}
+    ours = SDM630Emulator(int(SIM_SERIAL), lambda: values | {"grid_power": 100.0})
+    other = SDM630Emulator(11111111, lambda: values | {"grid_power": 999.0})
+    devices = {1: ours.device, 2: other.device}
+    async with serve_devices("127.0.0.1", 0, devices) as server:
+        entry = _entry(server.port)
+        await _setup(hass, entry)
+        assert float(hass.states.get(GRID_POWER).state) == 100.0  # type: ignore[union-attr]
+        coordinator = entry.runtime_data.coordinator
+        connects = coordinator.driver.connects
+        # The re-mapped gateway: another unit on the same connection.
+        coordinator.driver.unit = 2  # type: ignore[attr-defined]  # an SDM630 has one
+        await _next_polls(hass, entry)
+        assert coordinator.driver.connects == connects
+        assert hass.states.get(GRID_POWER).state == STATE_UNAVAILABLE  # type: ignore[union-attr]
+        assert "serial number 11111111" in str(coordinator.last_exception)
+        await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_failed_poll_puts_the_identity_in_doubt(
+    hass: HomeAssistant, site: SimulatedSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a poll that failed, who answers is checked before the next values."""
+    entry = _entry(site.port)
+    await _setup(hass, entry)
+    coordinator = entry.runtime_data.coordinator
+    identify = coordinator.driver.async_identify
+    checks: list[bool] = []
+
+    async def counted_identify() -> Identity:
+        checks.append(True)
+        return await identify()
+
+    monkeypatch.setattr(coordinator.driver, "async_identify", counted_identify)
+    await _next_polls(hass, entry)
+    assert checks == []
+    poll = coordinator.driver.async_poll
+    failing = [True, True]
+
+    async def flaky_poll(due: Collection[Cadence]) -> Poll:
+        if failing and failing.pop():
+            raise DeviceSilentError("unit 1 did not answer")
+        return await poll(due)
+
+    monkeypatch.setattr(coordinator.driver, "async_poll", flaky_poll)
+    await _next_polls(hass, entry, 2)
+    assert coordinator.last_update_success
+    assert len(checks) >= 1
     await hass.config_entries.async_unload(entry.entry_id)

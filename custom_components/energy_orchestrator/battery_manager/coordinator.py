@@ -50,7 +50,6 @@ from ..lib.control.battery_manager import (
     BatterySample,
     BatteryState,
     BatteryStatus,
-    SavedStateError,
     Transition,
 )
 from .settings import settings_from_options, validate_options
@@ -110,14 +109,9 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
         """
         now = dt_util.utcnow()
         settings = settings_from_options(self.config_entry.options)
-        saved = await self.async_load_saved()
-        try:
-            self.manager = BatteryManager(settings, now=now, saved=saved)
-        except SavedStateError as err:
-            LOGGER.warning(
-                "%s: saved state cannot be used, starting anew: %s", self.name, err
-            )
-            self.manager = BatteryManager(settings, now=now)
+        self.manager = await self.async_restore(
+            lambda saved: BatteryManager(settings, now=now, saved=saved)
+        )
 
     @override
     async def _async_update_data(self) -> BatteryStatus:

@@ -13,7 +13,7 @@ alias (``BatteryManagerConfigEntry``...).
 """
 
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, override
@@ -22,6 +22,7 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
@@ -58,6 +59,15 @@ def storage_key(kind: str, entry_id: str) -> str:
     return f"{DOMAIN}.{kind}.{entry_id}"
 
 
+# The suffix of the Store key of the last state known good.
+PREVIOUS = ".previous"
+# The repair issues of a saved state that could not be used.
+STATE_FROM_PREVIOUS = "saved_state_from_previous"
+STATE_LOST = "saved_state_lost"
+# What a saved state that cannot be resumed from raises while being read.
+UNUSABLE_STATE = (KeyError, TypeError, ValueError, AttributeError, ArithmeticError)
+
+
 class ControllerCoordinator[StatusT](DataUpdateCoordinator[StatusT]):
     """Steps one controller on a timer and keeps its state on disk."""
 
@@ -79,8 +89,12 @@ class ControllerCoordinator[StatusT](DataUpdateCoordinator[StatusT]):
             name=entry.title,
             update_interval=step,
         )
-        self.store: Store[dict[str, Any]] = Store(
-            hass, STORAGE_VERSION, storage_key(kind, entry.entry_id)
+        key = storage_key(kind, entry.entry_id)
+        self.store: Store[dict[str, Any]] = Store(hass, STORAGE_VERSION, key)
+        # The last state that was read back and resumed from, or written at a
+        # clean stop: what a damaged file falls back to.
+        self.previous: Store[dict[str, Any]] = Store(
+            hass, STORAGE_VERSION, key + PREVIOUS
         )
 
     @abstractmethod
@@ -96,8 +110,65 @@ class ControllerCoordinator[StatusT](DataUpdateCoordinator[StatusT]):
         self.store.async_delay_save(self.snapshot, SAVE_DELAY_S)
 
     async def async_save_now(self) -> None:
-        """Write the state at once (the entry unloads)."""
-        await self.store.async_save(self.snapshot())
+        """Write the state at once (the entry unloads), and keep it as the good copy."""
+        snapshot = self.snapshot()
+        await self.store.async_save(snapshot)
+        await self.previous.async_save(snapshot)
+
+    async def async_restore[T](self, build: Callable[[dict[str, Any] | None], T]) -> T:
+        """Return the controller built from its saved state, whatever became of it.
+
+        ``build`` makes the controller from a saved state (None: anew) and
+        raises one of ``UNUSABLE_STATE`` for one it cannot resume from. A
+        damaged state falls back to the previous good copy, and failing that
+        to a new start; either way a repair issue says what was lost. A state
+        resumed from becomes the good copy.
+        """
+        saved = await self.async_load_saved()
+        previous = await self._async_load(self.previous)
+        if saved is not None:
+            try:
+                built = build(saved)
+            except UNUSABLE_STATE as err:
+                damage = str(err)
+            else:
+                await self.previous.async_save(saved)
+                return built
+        elif previous is None:
+            return build(None)  # A new entry: nothing was saved yet.
+        else:
+            damage = "the file could not be read"
+        LOGGER.warning("%s: saved state cannot be used: %s", self.name, damage)
+        if previous is not None:
+            try:
+                built = build(previous)
+            except UNUSABLE_STATE:
+                pass
+            else:
+                self._raise_state_issue(STATE_FROM_PREVIOUS, damage)
+                return built
+        self._raise_state_issue(STATE_LOST, damage)
+        return build(None)
+
+    async def _async_load(self, store: Store[dict[str, Any]]) -> dict[str, Any] | None:
+        """Return what a store holds; None when it holds nothing readable."""
+        try:
+            return await store.async_load()
+        except HomeAssistantError:
+            return None
+
+    def _raise_state_issue(self, code: str, damage: str) -> None:
+        """Tell the user the saved state was damaged, and what was lost."""
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            f"{self.config_entry.entry_id}_{code}",
+            is_fixable=False,
+            is_persistent=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=code,
+            translation_placeholders={"title": self.name, "error": damage},
+        )
 
     async def async_load_saved(self) -> dict[str, Any] | None:
         """Return the saved state, or None when there is none or it is unreadable."""
@@ -146,7 +217,7 @@ async def async_unload_controller(hass: HomeAssistant, entry: ConfigEntry[Any]) 
 
 async def async_remove_controller(hass: HomeAssistant, entry: ConfigEntry[Any]) -> None:
     """Delete a removed controller's saved state with it."""
-    store: Store[dict[str, Any]] = Store(
-        hass, STORAGE_VERSION, storage_key(entry.data[CONF_KIND], entry.entry_id)
-    )
-    await store.async_remove()
+    key = storage_key(entry.data[CONF_KIND], entry.entry_id)
+    for name in (key, key + PREVIOUS):
+        store: Store[dict[str, Any]] = Store(hass, STORAGE_VERSION, name)
+        await store.async_remove()

@@ -72,6 +72,7 @@ async def async_setup_device(hass: HomeAssistant, entry: DeviceConfigEntry) -> N
 
     identity = await _async_identify(entry, driver)
     coordinator = DeviceCoordinator(hass, entry, driver)
+    coordinator.expect_serial_number(identity.serial_number)
     await coordinator.async_config_entry_first_refresh()
     await coordinator.async_read_settings()
 

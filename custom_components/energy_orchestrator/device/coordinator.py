@@ -20,6 +20,7 @@ from ..const import (
     SLOW_INTERVAL,
 )
 from ..lib.control.battery_energy import DeviceBatteryEnergy, counted_keys
+from ..lib.control.energy_total import EnergyTotal
 from ..lib.drivers.base import Driver, Poll
 from ..lib.drivers.cadence import Cadence
 from ..lib.drivers.commands import Command, CommandKind
@@ -33,6 +34,9 @@ from ..lib.drivers.values import Identity, Readings
 from .links import unique_id_for
 
 type DeviceConfigEntry = ConfigEntry[DeviceRuntimeData]
+
+# The code of the repair issue of a meter whose count stays far lower.
+METER_REPLACED = "meter_replaced"
 
 
 async def async_verify_identity(driver: Driver, entry: DeviceConfigEntry) -> Identity:
@@ -91,6 +95,11 @@ class DeviceCoordinator(DataUpdateCoordinator[Readings]):
         self.driver = driver
         self._identity_checked_at = dt_util.utcnow()
         self._connects_seen = driver.connects
+        # Set by anything that makes who answers uncertain: a failed poll, an
+        # implausible count. The next poll checks the identity first.
+        self._identity_in_doubt = False
+        # The serial number checked at setup; what a cheap check compares to.
+        self._serial_number: str | None = None
         self._failed_last_poll = False
         self._slow_read_at: datetime | None = None
         self._silent_parts: set[str] = set()
@@ -99,6 +108,9 @@ class DeviceCoordinator(DataUpdateCoordinator[Readings]):
         self.settings: dict[CommandKind, float | str] = {}
         # Battery energy counted from power where the device keeps no count.
         self.battery_energy = DeviceBatteryEnergy()
+        # What each lifetime energy sensor shows, by key: judged poll by poll,
+        # and kept here so a repair flow can take a replaced meter's count.
+        self.energy_totals: dict[str, EnergyTotal] = {}
 
     def available_keys(self) -> set[str]:
         """Return the keys the device has, and the battery energy counted for it."""
@@ -143,6 +155,7 @@ class DeviceCoordinator(DataUpdateCoordinator[Readings]):
         except DeviceError as err:
             raise self._update_failed(err) from err
         self._failed_last_poll = False
+        self._identity_in_doubt = False
         if Cadence.SLOW in due:
             self._slow_read_at = now
         self._log_silent_parts(poll.failed)
@@ -156,18 +169,39 @@ class DeviceCoordinator(DataUpdateCoordinator[Readings]):
         )
         return kept | poll.readings | counted
 
+    def doubt_identity(self) -> None:
+        """Check who answers before the next poll's values are shown."""
+        self._identity_in_doubt = True
+
     async def _async_poll(self, due: set[Cadence]) -> Poll:
         """Poll once; raise the device's error when no part of it answered.
 
         A poll that came over a new connection is kept only once the device
-        behind it proved to be this one.
+        behind it proved to be this one; where the device offers its serial
+        number in one request, every poll checks it.
         """
         await self._async_check_identity()
-        poll = await self.driver.async_poll(due)
+        try:
+            poll = await self.driver.async_poll(due)
+        except DeviceError:
+            self._identity_in_doubt = True
+            raise
         await self._async_check_identity()
+        await self._async_check_serial_number()
         if not poll.answered:
+            self._identity_in_doubt = True
             raise next(iter(poll.failed.values()))
         return poll
+
+    async def _async_check_serial_number(self) -> None:
+        """Compare the serial number read along with the values to the device's."""
+        if self._serial_number is None:
+            return
+        serial = await self.driver.async_read_serial_number()
+        if serial is not None and serial != self._serial_number:
+            # Whatever answers is not this device: a full check says who.
+            self._identity_in_doubt = True
+            await self._async_check_identity()
 
     def _log_silent_parts(self, failed: Mapping[str, DeviceError]) -> None:
         """Log a sub-device falling silent once, and log its return once."""
@@ -192,17 +226,25 @@ class DeviceCoordinator(DataUpdateCoordinator[Readings]):
         """
         now = dt_util.utcnow()
         if (
-            self.driver.connects == self._connects_seen
+            not self._identity_in_doubt
+            and self.driver.connects == self._connects_seen
             and now - self._identity_checked_at < IDENTITY_CHECK_INTERVAL
         ):
             return
-        await async_verify_identity(self.driver, self.config_entry)
+        identity = await async_verify_identity(self.driver, self.config_entry)
+        self._serial_number = identity.serial_number
+        self._identity_in_doubt = False
         self._identity_checked_at = now
         self._connects_seen = self.driver.connects
+
+    def expect_serial_number(self, serial_number: str) -> None:
+        """Set the serial number found at setup, for the cheap check of every poll."""
+        self._serial_number = serial_number
 
     def _update_failed(self, err: DeviceError) -> UpdateFailed:
         """Return the translated failure for a poll that got nothing."""
         self._failed_last_poll = True
+        self._identity_in_doubt = True
         # What flowed while the device was silent is unknown: not counted.
         self.battery_energy.interrupt()
         return UpdateFailed(

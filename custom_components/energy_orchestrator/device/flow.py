@@ -44,6 +44,7 @@ from ..const import (
 )
 from ..lib.drivers.base import Driver
 from ..lib.drivers.errors import (
+    DeviceError,
     DeviceSilentError,
     LinkError,
     LinkSettingsConflictError,
@@ -272,6 +273,10 @@ async def _async_identify(
         placeholders["error"] = str(err)
     except WrongDeviceError as err:
         errors["base"] = "wrong_device"
+        placeholders["error"] = str(err)
+    except DeviceError as err:
+        # Something answered, but not as the family does (an echo, noise).
+        errors["base"] = "device_rejected"
         placeholders["error"] = str(err)
     except Exception as err:
         LOGGER.exception("Unexpected error probing %s", driver.link.endpoint)

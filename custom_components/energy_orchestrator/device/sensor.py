@@ -23,12 +23,14 @@ from homeassistant.const import (
     UnitOfReactivePower,
     UnitOfTemperature,
 )
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from ..const import LOGGER
+from ..const import DOMAIN, LOGGER
 from ..lib.control.battery_energy import counted_keys
+from ..lib.control.energy_total import CountState, EnergyTotal
 from ..lib.drivers.base import SubDeviceKind
 from ..lib.drivers.values import (
     SUB_DEVICE_SEPARATOR,
@@ -37,7 +39,7 @@ from ..lib.drivers.values import (
     Unit,
     quantity_of,
 )
-from .coordinator import DeviceConfigEntry
+from .coordinator import METER_REPLACED, DeviceConfigEntry
 from .entity import EnergyOrchestratorEntity
 
 
@@ -270,48 +272,105 @@ class EnergyOrchestratorSensor(EnergyOrchestratorEntity, SensorEntity):
 
 
 class MonotonicEnergySensor(EnergyOrchestratorSensor, RestoreSensor):
-    """A lifetime energy counter that never goes backwards.
+    """A lifetime energy counter: never backwards, never faster than possible.
 
     A meter that answers 0 or a lower count for one poll (a brown-out, a
     half-written register) would look like a meter reset to the Energy
-    dashboard and corrupt its long-term statistics. The highest count seen
-    wins, and it is restored across restarts so the first poll after one is
-    judged against the truth from before.
+    dashboard; one that answers a spike (a garbled frame, another device at
+    the address) would stay the total for good. Both are held back
+    (``EnergyTotal``) until following reads confirm them; a meter that stays
+    far lower is a replacement, raised as a repair issue the user confirms.
+    The count shown is restored across restarts so the first poll after one
+    is judged against the truth from before.
     """
 
-    _highest: float | None = None
-    _drop_logged = False
+    @property
+    def _total(self) -> EnergyTotal:
+        """Return the judge of this sensor's count, kept by the coordinator."""
+        return self.coordinator.energy_totals.setdefault(
+            self.entity_description.key, EnergyTotal()
+        )
 
     @override
     async def async_added_to_hass(self) -> None:
-        """Restore the highest count seen before the restart."""
+        """Restore the count shown before the restart, and when it was read."""
         await super().async_added_to_hass()
-        if (data := await self.async_get_last_sensor_data()) is not None and isinstance(
-            data.native_value, int | float
-        ):
-            self._highest = float(data.native_value)
+        data = await self.async_get_last_sensor_data()
+        state = await self.async_get_last_state()
+        if data is not None and isinstance(data.native_value, int | float):
+            at = state.last_updated.timestamp() if state is not None else None
+            self._total.restore(float(data.native_value), at)
+        self._judge()
 
-    @property
+    @callback
     @override
-    def native_value(self) -> StateType:
-        """Return the count, never lower than one seen before."""
-        value = super().native_value
-        if not isinstance(value, int | float):
-            return self._highest
-        if self._highest is None or value >= self._highest:
-            self._highest = float(value)
-            self._drop_logged = False
-            return value
-        if not self._drop_logged:
+    def _handle_coordinator_update(self) -> None:
+        """Judge the new count once per poll, then write the state."""
+        self._judge()
+        super()._handle_coordinator_update()
+
+    def _judge(self) -> None:
+        """Hand the poll's count to the judge; raise or clear the replacement issue."""
+        reading = (self.coordinator.data or {}).get(self.entity_description.key)
+        if reading is None or not isinstance(reading.value, int | float):
+            return
+        total = self._total
+        before = total.state
+        total.add(float(reading.value), reading.timestamp)
+        if total.state is before:
+            return
+        if total.state in (CountState.JUMP_HELD, CountState.DROP_HELD):
+            # Another device answering at the address reads like this too.
+            self.coordinator.doubt_identity()
+        if total.state is CountState.JUMP_HELD:
+            LOGGER.warning(
+                "%s reported %s Wh, more than %s Wh could have risen to since;"
+                " holding it back until following reads confirm it",
+                self.entity_id,
+                reading.value,
+                total.shown_wh,
+            )
+        elif total.state is CountState.DROP_HELD:
             LOGGER.warning(
                 "%s reported %s Wh, below the %s Wh it reported before;"
                 " keeping the higher count",
                 self.entity_id,
-                value,
-                self._highest,
+                reading.value,
+                total.shown_wh,
             )
-            self._drop_logged = True
-        return self._highest
+        if CountState.REPLACED in (before, total.state):
+            meter_replacement_issue(self, total)
+
+    @property
+    @override
+    def native_value(self) -> StateType:
+        """Return the count judged plausible, not the poll's own."""
+        return self._total.shown_wh
+
+
+def meter_replacement_issue(sensor: MonotonicEnergySensor, total: EnergyTotal) -> None:
+    """Raise the issue of a meter that looks replaced, or clear it."""
+    issue = f"{METER_REPLACED}_{sensor.coordinator.config_entry.entry_id}_{sensor.entity_description.key}"
+    if total.state is not CountState.REPLACED:
+        ir.async_delete_issue(sensor.hass, DOMAIN, issue)
+        return
+    ir.async_create_issue(
+        sensor.hass,
+        DOMAIN,
+        issue,
+        is_fixable=True,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=METER_REPLACED,
+        translation_placeholders={
+            "entity_id": str(sensor.entity_id),
+            "shown": f"{(total.shown_wh or 0) / 1000:.3f}",
+        },
+        data={
+            "entry_id": sensor.coordinator.config_entry.entry_id,
+            "code": METER_REPLACED,
+            "subject": sensor.entity_description.key,
+        },
+    )
 
 
 class CountedEnergySensor(EnergyOrchestratorSensor, RestoreSensor):

@@ -130,14 +130,9 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
         now = dt_util.utcnow()
         settings = settings_from(self.config_entry.options)
         battery = self.bank.limits
-        saved = await self.async_load_saved()
-        try:
-            self.shaver = PeakShaver(settings, battery, now=now, saved=saved)
-        except (KeyError, TypeError, ValueError) as err:
-            LOGGER.warning(
-                "%s: saved state cannot be used, starting anew: %s", self.name, err
-            )
-            self.shaver = PeakShaver(settings, battery, now=now)
+        self.shaver = await self.async_restore(
+            lambda saved: PeakShaver(settings, battery, now=now, saved=saved)
+        )
         await self._async_seed_history(now)
 
     async def _async_seed_history(self, now: datetime) -> None:

@@ -105,14 +105,9 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
         """Resume the session and mode, or start off."""
         now = dt_util.utcnow()
         limits = limits_from(self.config_entry.data, self.config_entry.options)
-        saved = await self.async_load_saved()
-        try:
-            self.manager = EvChargingManager(limits, now=now, saved=saved)
-        except (KeyError, TypeError, ValueError) as err:
-            LOGGER.warning(
-                "%s: saved state cannot be used, starting anew: %s", self.name, err
-            )
-            self.manager = EvChargingManager(limits, now=now)
+        self.manager = await self.async_restore(
+            lambda saved: EvChargingManager(limits, now=now, saved=saved)
+        )
 
     @override
     async def _async_update_data(self) -> EvStatus:

@@ -11,7 +11,9 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
+import probatio
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -195,6 +197,7 @@ async def test_a_deleted_manager_takes_its_count_along(
     await hass.config_entries.async_remove(entry.entry_id)
     await hass.async_block_till_done()
     assert key not in hass_storage
+    assert f"{key}.previous" not in hass_storage
 
 
 @pytest.mark.usefixtures("inverter")
@@ -214,6 +217,40 @@ async def test_a_damaged_saved_state_starts_anew_and_says_so(
     assert entry.state is ConfigEntryState.LOADED
     assert "saved state cannot be used" in caplog.text
     assert hass.states.get(SOC).state == "64.0"
+    # No good copy to fall back to: the user is told what was lost.
+    issue = ir.async_get(hass).async_get_issue(
+        DOMAIN, f"{entry.entry_id}_saved_state_lost"
+    )
+    assert issue is not None
+    assert issue.translation_placeholders is not None
+    assert issue.translation_placeholders["title"] == entry.title
+
+
+@pytest.mark.usefixtures("inverter")
+async def test_a_damaged_saved_state_falls_back_to_the_good_copy(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+) -> None:
+    """The file damaged after a clean stop: the count resumes from the copy."""
+    set_battery(hass, 53.0, 20.0, soc=50)
+    await setup(hass, entry)
+    for _ in range(30):
+        await step(hass, entry, freezer, 60)
+    counted = float(hass.states.get(SOC).state)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    key = f"{DOMAIN}.battery_manager.{entry.entry_id}"
+    hass_storage[key]["data"] = {"version": 1, "counter": "garbage", "machine": 7}
+    set_battery(hass, pack_voltage(0.08), 0.0, soc=10)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert float(hass.states.get(SOC).state) == pytest.approx(counted, abs=0.1)
+    issue = ir.async_get(hass).async_get_issue(
+        DOMAIN, f"{entry.entry_id}_saved_state_from_previous"
+    )
+    assert issue is not None
 
 
 @pytest.mark.usefixtures("inverter")
@@ -303,6 +340,27 @@ async def test_actions(
         )
     # Not loaded: Home Assistant's own check answers first.
     assert err.value.translation_key == "service_config_entry_not_loaded"
+
+
+@pytest.mark.usefixtures("inverter")
+async def test_a_hold_of_a_billion_days_is_a_validation_error(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    """999,999,999 days runs past the last date: refused, not a 500."""
+    set_battery(hass, 53.0, 0.0, soc=50)
+    await setup(hass, entry)
+    with pytest.raises(probatio.Invalid):
+        await hass.services.async_call(
+            DOMAIN,
+            "set_battery_mode",
+            {
+                "config_entry_id": entry.entry_id,
+                "mode": "sell",
+                "duration": {"days": 999_999_999},
+            },
+            blocking=True,
+        )
+    assert hass.states.get(MODE).state == "auto"
 
 
 @pytest.mark.usefixtures("inverter")

@@ -145,6 +145,14 @@ class Driver(ABC):
         """Send a checked command; only ``execute`` calls this."""
         raise CommandRejectedError(f"this device does not take {command.kind} commands")
 
+    async def async_read_serial_number(self) -> str | None:
+        """Return the serial number read in one request; None where that costs more.
+
+        Read with every poll, it tells at once when another device answers at
+        the address (a gateway re-mapped, a unit id swapped).
+        """
+        return None
+
     async def async_read_back(self, command: Command) -> float | str:
         """Read back the setting a command changed."""
         raise CommandRejectedError(f"this device does not take {command.kind} commands")
@@ -192,36 +200,66 @@ class ModbusDriver(Driver):
         request with fast ones is read along for free.
         """
         poll = Poll()
+        values, poll.attempted = await self.async_read_due(due)
+        for key, value in values.items():
+            if (reading := self._reading(key, value)) is not None:
+                poll.readings[key] = reading
+        return poll
+
+    async def async_read_due(
+        self, due: Collection[Cadence]
+    ) -> tuple[dict[str, float | None], set[str]]:
+        """Read the blocks holding a due point; return values and keys asked for.
+
+        A point refused while others answered is a suspect, a hole only once
+        the refusals last (``ReadPlanner.note_refused``); refused along with
+        everything else, it is the device's passing state and nothing is
+        learned.
+        """
+        values: dict[str, float | None] = {}
+        attempted: set[str] = set()
+        refused: list[Point] = []
         for block in list(self.planner.plan()):
             if not any(point.cadence in due for point in block.points):
                 continue
-            poll.attempted.update(point.key for point in block.points)
-            values = await self._read_block(block)
-            for key, value in values.items():
-                if (reading := self._reading(key, value)) is not None:
-                    poll.readings[key] = reading
-        return poll
+            attempted.update(point.key for point in block.points)
+            values.update(await self._read_block(block, refused))
+        self.planner.note_answered(values)
+        if values:
+            now = self._wall_clock()
+            for point in refused:
+                self.planner.note_refused(point, now)
+        return values, attempted
 
     async def async_read_points(self) -> dict[str, float | None]:
-        """Read and decode every point the planner knows of."""
+        """Read and decode every point; a point refused alone is a hole at once.
+
+        This is how a device is set up: what it refuses right after telling
+        who it is, it does not have.
+        """
         values: dict[str, float | None] = {}
+        refused: list[Point] = []
         for block in list(self.planner.plan()):
-            values.update(await self._read_block(block))
+            values.update(await self._read_block(block, refused))
+        for point in refused:
+            self.planner.mark_hole(point)
         return values
 
-    async def _read_block(self, block: ReadBlock) -> dict[str, float | None]:
+    async def _read_block(
+        self, block: ReadBlock, refused: list[Point]
+    ) -> dict[str, float | None]:
         """Read one block; on "illegal data address" split it and find why.
 
-        A single point that fails is a hole. A block whose two halves both
-        read at the first try failed on the gap between them, so the planner
-        learns not to merge across it; where a half fails too, the cause lies
-        inside that half and is learned there.
+        A single point that fails goes to ``refused``. A block whose two
+        halves both read at the first try failed on the gap between them, so
+        the planner learns not to merge across it; where a half fails too,
+        the cause lies inside that half and is learned there.
         """
-        values, _ = await self._read_or_split(block)
+        values, _ = await self._read_or_split(block, refused)
         return values
 
     async def _read_or_split(
-        self, block: ReadBlock
+        self, block: ReadBlock, refused: list[Point]
     ) -> tuple[dict[str, float | None], bool]:
         """Read a block, splitting on failure; say whether it read at once."""
         try:
@@ -230,11 +268,11 @@ class ModbusDriver(Driver):
             )
         except IllegalAddressError:
             if len(block.points) == 1:
-                self.planner.mark_hole(block.points[0])
+                refused.append(block.points[0])
                 return {}, False
             first, second = split_block(block)
-            first_values, first_whole = await self._read_or_split(first)
-            second_values, second_whole = await self._read_or_split(second)
+            first_values, first_whole = await self._read_or_split(first, refused)
+            second_values, second_whole = await self._read_or_split(second, refused)
             if first_whole and second_whole:
                 self.planner.mark_break(second.address)
             return {**first_values, **second_values}, False

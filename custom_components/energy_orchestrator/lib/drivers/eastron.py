@@ -19,6 +19,7 @@ from .errors import (
     WrongDeviceError,
 )
 from .registers import DataType, Point, RegisterTable
+from .transport.modbus import ModbusLink
 from .values import Identity, make_reading
 
 _KWH = 1000.0  # the meter counts kWh, the value model Wh
@@ -80,6 +81,15 @@ _PHASE_2_VOLTAGE = SDM630_POINTS[1]
 _FREQUENCY = next(p for p in SDM630_POINTS if p.key == "frequency")
 
 
+async def read_serial_number(link: ModbusLink, unit: int) -> str | None:
+    """Return an Eastron meter's serial number, read in one request."""
+    words = await link.read_registers(
+        unit, SERIAL_NUMBER.table, SERIAL_NUMBER.address, 2
+    )
+    serial = SERIAL_NUMBER.decode(words)
+    return None if serial is None else str(int(serial))
+
+
 class SDM630(ModbusDriver):
     """Eastron SDM630 as the grid meter."""
 
@@ -89,6 +99,10 @@ class SDM630(ModbusDriver):
     points: ClassVar[tuple[Point, ...]] = SDM630_POINTS
     keys: ClassVar[tuple[str, ...]] = tuple(p.key for p in SDM630_POINTS)
     max_registers: ClassVar[int] = 80
+
+    async def async_read_serial_number(self) -> str | None:
+        """Return the serial number, one request of two registers."""
+        return await read_serial_number(self.link, self.unit)
 
     async def async_identify(self) -> Identity:
         """Read the serial number and check the unit really is an SDM630.

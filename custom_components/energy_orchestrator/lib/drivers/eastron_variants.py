@@ -29,7 +29,7 @@ from typing import ClassVar
 
 from .base import ModbusDriver
 from .cadence import Cadence
-from .eastron import SDM630_POINTS, SERIAL_NUMBER
+from .eastron import SDM630_POINTS, SERIAL_NUMBER, read_serial_number
 from .errors import (
     DeviceRejectedError,
     IllegalAddressError,
@@ -98,6 +98,10 @@ class EastronMeter(ModbusDriver):
 
     manufacturer: ClassVar[str] = "Eastron"
     max_registers: ClassVar[int] = 80
+
+    async def async_read_serial_number(self) -> str | None:
+        """Return the serial number, one request of two registers."""
+        return await read_serial_number(self.link, self.unit)
 
     async def _read_float(self, address: int) -> float | None:
         """Read one input-register float; raise IllegalAddressError if absent."""

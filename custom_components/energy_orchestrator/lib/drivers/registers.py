@@ -218,6 +218,12 @@ class ReadBlock:
         }
 
 
+# A point refused while the device answers the rest is a hole once refused
+# this many times over this long: longer than a device takes to reboot.
+HOLE_AFTER_REFUSALS = 3
+HOLE_AFTER_S = 60.0
+
+
 @dataclass(slots=True)
 class ReadPlanner:
     """Merges points into few requests, and learns the holes of a device.
@@ -226,9 +232,14 @@ class ReadPlanner:
     Modbus limit; an Eastron meter takes 80). ``max_gap`` is how many
     unwanted registers a merged request may read across to save a request.
     A point whose own read fails with "illegal data address" is a hole: it is
-    left out of every later plan, and no request reads across it. Where a
-    merged request fails but its two halves read fine, the gap between them
-    is the culprit: that address becomes a break no later request spans.
+    left out of every later plan, and no request reads across it. While
+    polling, a refusal is only a suspicion (a device rebooting or an inverter
+    asleep refuses every address for a while): a suspect is read on its own,
+    and becomes a hole only once the device answered the rest of the poll and
+    kept refusing the point ``HOLE_AFTER_REFUSALS`` times over
+    ``HOLE_AFTER_S``. Where a merged request fails but its two halves read
+    fine, the gap between them is the culprit: that address becomes a break
+    no later request spans.
     """
 
     points: Sequence[Point]
@@ -236,6 +247,8 @@ class ReadPlanner:
     max_gap: int = 16
     holes: set[str] = field(default_factory=set)
     breaks: set[int] = field(default_factory=set)
+    # Points refused while the rest answered: key -> (first refused at, times).
+    suspects: dict[str, tuple[float, int]] = field(default_factory=dict)
     _plan: list[ReadBlock] | None = field(default=None, init=False, repr=False)
 
     def plan(self) -> list[ReadBlock]:
@@ -249,6 +262,28 @@ class ReadPlanner:
         self.holes.add(point.key)
         self._plan = None
 
+    def note_refused(self, point: Point, at: float) -> None:
+        """Note that the device refused a point alone while answering others.
+
+        The point is read on its own from now on; it becomes a hole once the
+        refusals went on long enough to not be a passing state of the device.
+        """
+        first, times = self.suspects.get(point.key, (at, 0))
+        times += 1
+        if times >= HOLE_AFTER_REFUSALS and at - first >= HOLE_AFTER_S:
+            del self.suspects[point.key]
+            self.mark_hole(point)
+            return
+        if point.key not in self.suspects:
+            self._plan = None
+        self.suspects[point.key] = (first, times)
+
+    def note_answered(self, keys: Iterable[str]) -> None:
+        """Clear the suspicion on points the device answered after all."""
+        cleared = [key for key in keys if self.suspects.pop(key, None) is not None]
+        if cleared:
+            self._plan = None
+
     def mark_break(self, address: int) -> None:
         """Remember that no request may span the register before ``address``."""
         self.breaks.add(address)
@@ -257,18 +292,21 @@ class ReadPlanner:
     def _build(self) -> list[ReadBlock]:
         """Merge the points of each table, in address order, into blocks."""
         blocks: list[ReadBlock] = []
-        hole_points = [p for p in self.points if p.key in self.holes]
+        apart = self.holes | self.suspects.keys()
+        hole_points = [p for p in self.points if p.key in apart]
         for table in RegisterTable:
             wanted = sorted(
-                (
-                    p
-                    for p in self.points
-                    if p.table is table and p.key not in self.holes
-                ),
+                (p for p in self.points if p.table is table and p.key not in apart),
                 key=lambda p: p.address,
             )
             holes = [p for p in hole_points if p.table is table]
             blocks.extend(self._merge(table, wanted, holes))
+            # A suspect is read alone, so its refusal costs no other point.
+            blocks.extend(
+                _block(table, [p])
+                for p in holes
+                if p.key in self.suspects and p.key not in self.holes
+            )
         return blocks
 
     def _merge(

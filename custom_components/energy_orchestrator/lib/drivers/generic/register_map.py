@@ -383,6 +383,8 @@ def parse_register_map(text: str) -> RegisterMap:
             f"the register map is not valid JSON: {err.msg}"
             f" (line {err.lineno}, column {err.colno})"
         ) from err
+    except RecursionError as err:
+        raise RegisterMapError("the register map is nested too deeply") from err
     return _check(document)
 
 

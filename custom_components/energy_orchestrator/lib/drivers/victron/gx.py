@@ -174,19 +174,6 @@ class ServiceReader(ModbusDriver):
         """Refuse: a part's identity is the GX's (``VictronGX.async_identify``)."""
         raise NotImplementedError("a GX part is identified by its VictronGX")
 
-    async def async_read_due(
-        self, due: Collection[Cadence]
-    ) -> tuple[dict[str, float | None], set[str]]:
-        """Read the blocks holding a due point; return values and keys asked for."""
-        values: dict[str, float | None] = {}
-        attempted: set[str] = set()
-        for block in list(self.planner.plan()):
-            if not any(point.cadence in due for point in block.points):
-                continue
-            attempted.update(point.key for point in block.points)
-            values.update(await self._read_block(block))
-        return values, attempted
-
 
 @dataclass(slots=True)
 class GXPart:
