@@ -314,3 +314,19 @@ def test_the_controller_meets_the_need_and_ends_the_sunny_hours_near_zero() -> N
     # No flicker: a handful of switches per sunny hour at most.
     assert controller.switches <= 6 * 4  # type: ignore[attr-defined]
     assert math.isclose(sum(hourly[10:16]), 0.0, abs_tol=300)
+
+
+def test_a_load_is_not_switched_off_when_its_minimum_off_time_would_miss_the_need() -> (
+    None
+):
+    """An hour left, 900 Wh to go at 1 kW, 30 minutes off: it stays on."""
+    now = START + timedelta(minutes=50)
+    pump = FlexibleLoad("pool_pump", 1000, 6000, min_off=timedelta(minutes=30))
+    importing = project(now, START + HOUR, 300.0, 1500.0)
+    live = _live(pump, 1000.0, remaining_wh=900.0, window_closes=now + HOUR)
+    decision = decide(now, importing, [live], None, timedelta(minutes=1))[0]
+    assert (decision.power_w, decision.reason) == (1000.0, LoadReason.MEETING_NEED)
+    # With the whole evening left it goes off to avoid the import.
+    early = _live(pump, 1000.0, remaining_wh=900.0, window_closes=now + 5 * HOUR)
+    decision = decide(now, importing, [early], None, timedelta(minutes=1))[0]
+    assert decision.reason is LoadReason.AVOIDING_IMPORT

@@ -5,7 +5,8 @@ it books the energy (the netting period's net, each load's energy in its
 open window), plans again at every plan step (or when it has no plan), and
 decides each load's power with the real-time layer and, with a battery, the
 grid power the battery is to hold: the power that brings the period to the
-plan's net for it (the plan's grid power without netting). The battery's
+plan's net for it (the plan's grid power without netting), never below 0
+(a planned export is a forecast surplus that may not come). The battery's
 own fast loop (a grid setpoint) holds it. ``eo backtest-site`` drives it
 with a forecast from the past only.
 """
@@ -237,14 +238,16 @@ class FlexibleLoadsController:
             return None
         if self.tariff.netting is None:
             slot = self.plan.at(now)
-            return self.plan.grid_w[slot] if slot is not None else None
+            return max(self.plan.grid_w[slot], 0.0) if slot is not None else None
         target = self.plan.period_target_wh(now)
         if target is None:
             return None
         hours = max(
             (period_end - now) / timedelta(hours=1), self.tick / timedelta(hours=1)
         )
-        return (target - self.period_so_far_wh) / hours
+        # Never a planned export: where the forecast's surplus does not come,
+        # the battery would sell its energy at the export price to meet it.
+        return max((target - self.period_so_far_wh) / hours, 0.0)
 
 
 def _with_need(load: FlexibleLoad, need_wh: float) -> FlexibleLoad:

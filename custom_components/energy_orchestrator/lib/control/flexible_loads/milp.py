@@ -78,6 +78,11 @@ class Model:
         self._row_lower.append(lower)
         self._row_upper.append(upper)
 
+    def add_cost(self, index: int, cost: float) -> None:
+        """Add to one variable's cost."""
+        block, offset = self._locate(index)
+        self._cost[block][offset] += cost
+
     def fix(self, index: int, lower: float, upper: float) -> None:
         """Narrow one variable's bounds."""
         block, offset = self._locate(index)

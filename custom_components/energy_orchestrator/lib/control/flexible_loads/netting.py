@@ -136,10 +136,15 @@ class _Tick:
         return live.switched_at is not None and self.now - live.switched_at < minimum
 
     def must_run(self, live: LoadLive, tick: timedelta) -> bool:
-        """Return whether the need can only be met by running from now on."""
+        """Return whether the need can only be met by running from now on.
+
+        A load that is on counts its minimum off time as lost: switched off
+        now, it could not start again before that.
+        """
         if live.window_closes is None or live.remaining_wh <= 0:
             return False
-        left_h = (live.window_closes - self.now - tick) / timedelta(hours=1)
+        lost = tick + (live.load.min_off if live.power_w > 0 else timedelta(0))
+        left_h = (live.window_closes - self.now - lost) / timedelta(hours=1)
         return live.remaining_wh >= live.load.power_w * max(left_h, 0.0)
 
 

@@ -1,7 +1,7 @@
 """The plan: when each flexible load runs (and the battery works) at the lowest cost.
 
 A mixed-integer linear program on a grid of ``step`` (15 minutes) over the
-horizon (48 hours), solved exactly by HiGHS (proven within a tenth of a cent of the optimum):
+horizon (24 hours by default), solved exactly by HiGHS (proven within a tenth of a cent of the optimum):
 
 - a switched load is on or off for a whole step (a binary); an adjustable
   one takes any power up to its own;
@@ -9,8 +9,8 @@ horizon (48 hours), solved exactly by HiGHS (proven within a tenth of a cent of 
   in the window already open; in a window the horizon cuts, what could not
   be done after the horizon): the energy in the window is at least that,
   less a shortfall priced far above any energy, and at most that rounded up
-  to a whole step of the load (more only where a minimum on time carried
-  in forces it, at the same price);
+  to a whole step of the load (more where a minimum on time carried in
+  forces it);
 - starts and stops keep the minimum on and off times, the state and the
   time since the last switch carried in; an uninterrupted run starts at
   most once per window and lasts its whole run;
@@ -21,8 +21,10 @@ horizon (48 hours), solved exactly by HiGHS (proven within a tenth of a cent of 
   netting), import and export cancel; the period's net import pays the
   import price of its first step, its net export earns the export price.
 
-Among plans of equal cost the one that meets needs sooner wins (a
-thousandth of a cent per kWh and step later), and each battery kWh costs a
+Among plans of equal cost the one that runs the loads later wins (a
+thousandth of a cent per kWh and step sooner): the real-time layer soaks
+up any surplus the forecast did not see, and a need left for later can
+still take it; each battery kWh costs a
 tenth of a cent so it does not charge and discharge at once. Starts
 cost nothing: the minimum on and off times keep a plan calm, and a price
 on them (even a hundredth of a cent) made HiGHS three times slower.
@@ -38,12 +40,14 @@ from .milp import INFINITY, Model, Solution
 from .tariff import Tariff
 
 STEP = timedelta(minutes=15)
-HORIZON = timedelta(hours=48)
+# A day ahead covers every daily window; 48 hours take five times as long
+# to solve, and a plan is made every 15 minutes.
+HORIZON = timedelta(hours=24)
 # Per kWh not delivered by its deadline: above any price, so needs come first.
 SHORTFALL_PRICE = 100.0
 BATTERY_COST_PER_KWH = 1e-3
-# Per kWh and step later: breaks ties between plans of equal cost.
-LATER_COST_PER_KWH = 1e-5
+# Per kWh and step sooner: breaks ties between plans of equal cost.
+SOONER_COST_PER_KWH = 1e-5
 TIME_LIMIT_S = 10.0
 MIP_REL_GAP = 1e-6
 # The plan is proven within a tenth of a cent of the optimum over its horizon.
@@ -180,9 +184,13 @@ class _Builder:
                 if opens <= start + index * step < closes:
                     in_window[index] = True
         upper = [(1.0 if switched else load.power_w) if w else 0.0 for w in in_window]
-        # Among equal plans the earlier one: a need met sooner is safer.
+        # Among equal plans the later one: a surplus may still come.
         sooner = [
-            LATER_COST_PER_KWH * index * self._scale(load) * self.hours / 1000
+            SOONER_COST_PER_KWH
+            * (steps - index)
+            * self._scale(load)
+            * self.hours
+            / 1000
             for index in range(steps)
         ]
         first = self.model.add(steps, 0.0, upper, sooner, integer=switched)
@@ -223,14 +231,25 @@ class _Builder:
             lower=must,
         )
         if indices:
-            # Beyond the need only where the state carried in forces it.
-            excess = self.model.add(1, 0.0, INFINITY, SHORTFALL_PRICE / 1000)
+            if opens <= start and load.control is LoadControl.SWITCH:
+                # Beyond the need where the state carried in forces it.
+                forced = sum(1 for i in self._owed_on(now) if i in indices)
+                most = max(most, forced * chunk)
             self.model.row(
-                [first + i for i in indices] + [excess],
-                [scale] * len(indices) + [-1.0],
-                upper=most,
+                [first + i for i in indices], [scale] * len(indices), upper=most
             )
         return shortfall
+
+    def _owed_on(self, now: LoadNow) -> range:
+        """Return the steps a load that is on must stay on (its minimum on time)."""
+        if not now.is_on:
+            return range(0)
+        load = now.load
+        min_on = (
+            load.min_on if load.interruptible else max(load.min_on, load.run_length)
+        )
+        owed = min_on - now.in_state_for
+        return range(min(self.steps, math.ceil(owed / self.request.step - 1e-9)))
 
     def _add_switching(
         self,
