@@ -7,7 +7,9 @@
 - ``eo backtest-bound``: the most a controller seeing only the past can reach
   there, and what the orchestrator reaches on the same profiles.
 - ``eo report``: a site's hourly or daily metrics from a recorder database.
-- ``eo bench poll|scale|soc|plan|report``: the figures docs/benchmarks.md records.
+- ``eo backtest-site``: replay a profile with the site's flexible loads under
+  its tariff (SITE.json, optional PRICES.csv).
+- ``eo bench poll|scale|soc|plan|report|loads``: the figures docs/benchmarks.md records.
 
 Failures print one line and exit with status 1; nothing here prints a
 traceback at a user.
@@ -227,6 +229,19 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="more energy than this in an hour is implausible",
     )
+    backtest_site = commands.add_parser(
+        "backtest-site", help="replay a profile with the site's flexible loads"
+    )
+    backtest_site.add_argument(
+        "--input", required=True, help="CSV: time, load[, pv] in W"
+    )
+    backtest_site.add_argument(
+        "--site", required=True, help="SITE.json: tariff, loads, battery"
+    )
+    backtest_site.add_argument(
+        "--prices", default=None, help="CSV: time, import, export (per kWh)"
+    )
+    backtest_site.add_argument("--json", action="store_true")
 
     bench = commands.add_parser("bench", help="print performance figures")
     which = bench.add_subparsers(dest="benchmark", required=True)
@@ -254,6 +269,12 @@ def _parser() -> argparse.ArgumentParser:
         "report", help="eo report on a year of hourly statistics of 20 entities"
     )
     report_bench.add_argument("--json", action="store_true")
+    loads_bench = which.add_parser(
+        "loads", help="time of one 48-hour plan of four flexible loads and a battery"
+    )
+    loads_bench.add_argument("--plans", type=int, default=10)
+    loads_bench.add_argument("--hours", type=int, default=48)
+    loads_bench.add_argument("--json", action="store_true")
     return parser
 
 
@@ -275,6 +296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _backtest_ev(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "backtest-site":
+            return _backtest_site(args)
         return asyncio.run(_bench(args))
     except KeyboardInterrupt:
         return 130
@@ -479,6 +502,34 @@ def _backtest_bound(args: argparse.Namespace) -> int:
     return _on_profile(args.input, run)
 
 
+def _backtest_site(args: argparse.Namespace) -> int:
+    """Replay a profile with the site's flexible loads through the strategies."""
+    from eo_lab.backtest.profile import read_profile  # noqa: PLC0415
+    from eo_lab.backtest.site import (  # noqa: PLC0415
+        format_backtest_site,
+        run_site_backtest,
+    )
+    from eo_lab.backtest.site_config import read_site  # noqa: PLC0415
+
+    try:
+        site_text = Path(args.site).read_text(encoding="utf-8")
+        prices = None
+        if args.prices is not None:
+            prices = Path(args.prices).read_text(encoding="utf-8").splitlines()
+        site = read_site(site_text, prices)
+    except OSError as err:
+        return _fail(f"cannot read {err.filename}: {err.strerror or err}")
+    except ValueError as err:
+        return _fail(str(err))
+
+    def run(profile: TextIO) -> str:
+        """Return every strategy's figures."""
+        result = run_site_backtest(read_profile(profile), site)
+        return json.dumps(result) if args.json else format_backtest_site(result)
+
+    return _on_profile(args.input, run)
+
+
 def _backtest_ev(args: argparse.Namespace) -> int:
     """Replay a profile with a car through the charging strategies."""
     import csv  # noqa: PLC0415
@@ -582,6 +633,20 @@ async def _bench(args: argparse.Namespace) -> int:
             json.dumps(report_figures)
             if args.json
             else report.format_report_figures(report_figures)
+        )
+        return 0
+    if args.benchmark == "loads":
+        from eo_lab.benchmarks import loads_plan  # noqa: PLC0415
+
+        if args.plans < 1 or args.hours < 1:
+            return _fail("--plans and --hours must be at least 1")
+        loads_figures = loads_plan.loads_plan_benchmark(
+            plans=args.plans, hours=args.hours
+        )
+        print(
+            json.dumps(loads_figures)
+            if args.json
+            else loads_plan.format_loads_plan_figures(loads_figures)
         )
         return 0
     if args.benchmark in {"soc", "plan"}:

@@ -13,8 +13,12 @@ backtest-bound`` runs over the events that keep runs of the sweep under
 90 % (``BOUNDS``), once as it is and once with ``--measured-share 0.9``:
 how much of the optimum any controller seeing only the past could be sure
 of there, what reaching 90 % would cost on the branches, and where the
-orchestrator itself stands on the same profiles. Usage:
-``.venv/bin/python scripts/backtest_profiles.py [--ev | --sweep | --bound]``.
+orchestrator itself stands on the same profiles. With ``--site``, ``eo
+backtest-site`` runs each load set of ``eo_lab/samples/sites/`` on five
+days (one of history) of the EMHASS 10 days, the EMHASS year and the
+SimBench household (``SITE_ROWS``), two at a time: the table of
+``docs/flexible-loads.md``. Usage:
+``.venv/bin/python scripts/backtest_profiles.py [--ev | --sweep | --bound | --site]``.
 """
 
 from concurrent.futures import ThreadPoolExecutor
@@ -157,6 +161,15 @@ BOUNDS = [
 ]
 
 
+# ``--site``: profile, first day, days (None: the whole profile).
+SITE_ROWS = [
+    ("emhass_10d", "2025-03-17", 5),
+    ("emhass_year", "2024-06-01", 5),
+    ("simbench_household", "2016-05-02", 5),
+]
+SITES = Path(__file__).resolve().parent.parent / "eo_lab" / "samples" / "sites"
+
+
 def _convert(name: str, source: str, path: Path) -> None:
     """Write one profile's CSV."""
     if name.startswith("emhass"):
@@ -217,6 +230,8 @@ def main() -> int:
         return _main_ev()
     if "--bound" in sys.argv:
         return _main_bound()
+    if "--site" in sys.argv:
+        return _main_site()
     sweep = "--sweep" in sys.argv
     with tempfile.TemporaryDirectory() as folder:
         runs: list[tuple[str, str, Path, float, float]] = []
@@ -385,6 +400,64 @@ def _main_bound() -> int:
         runs = [(row, share) for row in BOUNDS for share in (None, "0.9")]
         with ThreadPoolExecutor(2) as pool:
             for line in pool.map(lambda run: bound(folder, *run), runs):
+                print(line, flush=True)
+    return 0
+
+
+def _slice(path: Path, first: str, days: int) -> None:
+    """Keep ``days`` days of a converted profile from ``first`` on."""
+    start = datetime.fromisoformat(first).replace(tzinfo=UTC)
+    with path.open() as src:
+        rows = list(csv.reader(src))
+    kept = [
+        row
+        for row in rows[1:]
+        if 0 <= (datetime.fromisoformat(row[0]) - start).total_seconds() < days * 86400
+    ]
+    with path.open("w", newline="") as dst:
+        csv.writer(dst).writerows([rows[0], *kept])
+
+
+def _main_site() -> int:
+    """Run ``eo backtest-site`` with every load set on each ``SITE_ROWS`` profile."""
+    sources = {name: source for name, source, _, _ in ROWS}
+
+    def site(folder: str, profile: str, site_path: Path) -> str:
+        """Return one run as a JSON line."""
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "eo_lab",
+                "backtest-site",
+                "--input",
+                str(Path(folder) / f"{profile}.csv"),
+                "--site",
+                str(site_path),
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.dumps(
+            {"profile": profile, "site": site_path.stem, **json.loads(result.stdout)}
+        )
+
+    with tempfile.TemporaryDirectory() as folder:
+        for name, first, days in SITE_ROWS:
+            path = Path(folder) / f"{name}.csv"
+            _convert(name, sources[name], path)
+            if first is not None and days is not None:
+                _slice(path, first, days)
+        runs = [
+            (name, site_path)
+            for name, _, _ in SITE_ROWS
+            for site_path in sorted(SITES.glob("*.json"))
+        ]
+        # Two at a time: the machine has two cores, each run takes one.
+        with ThreadPoolExecutor(2) as pool:
+            for line in pool.map(lambda run: site(folder, *run), runs):
                 print(line, flush=True)
     return 0
 

@@ -29,7 +29,7 @@ DOC = ROOT / "docs" / "eo.md"
 SITE_PORT, SITE_PORTS = 5020, 8
 GRID_PORT, GRID_PORTS = 5100, 5
 # Examples slower than the rest of the suite, by their command's start.
-SLOW = ("eo bench scale", "eo bench report")
+SLOW = ("eo bench scale", "eo bench report", "eo backtest-site", "eo bench loads")
 _TIMEOUT_S = 120.0
 
 

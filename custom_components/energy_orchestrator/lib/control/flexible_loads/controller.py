@@ -1,0 +1,258 @@
+"""``FlexibleLoadsController``: plan and real-time layer together, as Home Assistant runs them.
+
+Each tick it is given what the meter and the loads did since the last one;
+it books the energy (the netting period's net, each load's energy in its
+open window), plans again at every plan step (or when it has no plan), and
+decides each load's power with the real-time layer and, with a battery, the
+grid power the battery is to hold: the power that brings the period to the
+plan's net for it (the plan's grid power without netting), never below 0
+(a planned export is a forecast surplus that may not come). The battery's
+own fast loop (a grid setpoint) holds it. ``eo backtest-site`` drives it
+with a forecast from the past only.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta, tzinfo
+import logging
+
+from .loads import FlexibleLoad
+from .milp import SolveError
+from .netting import LoadDecision, LoadLive, Projection, decide, project
+from .planner import HORIZON, STEP, BatteryNow, LoadNow, Plan, PlanRequest, plan
+from .tariff import Tariff
+
+_LOGGER = logging.getLogger(__name__)
+
+# Load minus PV per plan step from ``start`` on, None when there is no forecast.
+type BaseForecast = Callable[[datetime, int], Sequence[float] | None]
+
+
+@dataclass(frozen=True)
+class BatterySpec:
+    """A battery the controller may use."""
+
+    capacity_wh: float
+    power_w: float
+    reserve_wh: float = 0.0
+    efficiency: float = 0.95
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What happened since the last tick: mean powers (W) and the battery now."""
+
+    grid_w: float
+    load_w: dict[str, float]
+    battery_w: float = 0.0
+    battery_energy_wh: float | None = None
+
+
+@dataclass
+class LoadBook:
+    """What the controller keeps per load (and a restart must keep)."""
+
+    window_opens: datetime | None = None
+    delivered_wh: float = 0.0
+    delivered_today_wh: float = 0.0
+    power_w: float = 0.0
+    switched_at: datetime | None = None
+    starts: int = 0
+    boost: bool = False
+    # A need for today that replaces the configured one (None: configured).
+    need_override_wh: float | None = None
+
+
+@dataclass(frozen=True)
+class TickResult:
+    """A tick's decisions, the grid power for the battery to hold, the period's figures."""
+
+    decisions: list[LoadDecision]
+    # None without a battery (or a plan).
+    grid_target_w: float | None
+    projection: Projection
+
+
+@dataclass
+class FlexibleLoadsController:
+    """Plans the loads and runs the real-time layer (see the module doc)."""
+
+    tariff: Tariff
+    loads: Sequence[FlexibleLoad]
+    forecast: BaseForecast
+    battery: BatterySpec | None = None
+    timezone: tzinfo = UTC
+    tick: timedelta = timedelta(minutes=1)
+    horizon: timedelta = HORIZON
+    step: timedelta = STEP
+    books: dict[str, LoadBook] = field(default_factory=dict)
+    plan: Plan | None = None
+    period_start: datetime | None = None
+    period_so_far_wh: float = 0.0
+    last_tick: datetime | None = None
+
+    def __post_init__(self) -> None:
+        """Start a book for every load."""
+        for load in self.loads:
+            self.books.setdefault(load.name, LoadBook())
+
+    def need_wh(self, load: FlexibleLoad) -> float:
+        """Return the load's need in its window (the override for today where set)."""
+        override = self.books[load.name].need_override_wh
+        return load.energy_wh_per_day if override is None else override
+
+    def remaining_wh(self, load: FlexibleLoad, now: datetime) -> float:
+        """Return the energy the load still needs in its open window (0 when closed)."""
+        if load.window_at(now, self.timezone) is None:
+            return 0.0
+        return max(0.0, self.need_wh(load) - self.books[load.name].delivered_wh)
+
+    def run(self, now: datetime, measured: Measurement) -> TickResult:
+        """Book the last tick, plan when due, and decide the next tick."""
+        self._book(now, measured)
+        if self.plan is None or self._plan_due(now):
+            self._plan(now, measured)
+        period_end = self._period_end(now)
+        projection = project(now, period_end, self.period_so_far_wh, measured.grid_w)
+        lives = [self._live(load, now) for load in self.loads]
+        decisions = decide(now, projection, lives, self.plan, self.tick)
+        for decision, live in zip(decisions, lives, strict=True):
+            book = self.books[decision.name]
+            if (decision.power_w > 0) != (live.power_w > 0):
+                book.switched_at = now
+                book.starts += decision.power_w > 0
+            book.power_w = decision.power_w
+            if decision.power_w <= 0 or live.remaining_wh <= 0:
+                book.boost = False
+        return TickResult(decisions, self._grid_target_w(now, period_end), projection)
+
+    def _book(self, now: datetime, measured: Measurement) -> None:
+        """Add the energy of the time since the last tick."""
+        hours = 0.0
+        if self.last_tick is not None:
+            hours = max((now - self.last_tick) / timedelta(hours=1), 0.0)
+        before = self.last_tick or now
+        start = self.tariff.period_start(before)
+        if self.period_start != start:
+            self.period_start, self.period_so_far_wh = start, 0.0
+        self.period_so_far_wh += measured.grid_w * hours
+        today = now.astimezone(self.timezone).date()
+        for load in self.loads:
+            book = self.books[load.name]
+            energy = measured.load_w.get(load.name, book.power_w) * hours
+            window = load.window_at(before, self.timezone)
+            opens = window[0] if window is not None else None
+            if opens != book.window_opens:
+                book.window_opens, book.delivered_wh = opens, 0.0
+            book.delivered_wh += energy
+            if before.astimezone(self.timezone).date() != today:
+                book.delivered_today_wh = 0.0
+            else:
+                book.delivered_today_wh += energy
+        # The period the next tick falls in.
+        if self.tariff.period_start(now) != self.period_start:
+            self.period_start = self.tariff.period_start(now)
+            self.period_so_far_wh = 0.0
+        for load in self.loads:
+            window = load.window_at(now, self.timezone)
+            opens = window[0] if window is not None else None
+            book = self.books[load.name]
+            if opens != book.window_opens:
+                # A new window: the need set for the last one lapses.
+                book.window_opens, book.delivered_wh = opens, 0.0
+                book.need_override_wh = None
+        self.last_tick = now
+
+    def _plan_due(self, now: datetime) -> bool:
+        """Return whether a new plan step began since the plan was made."""
+        assert self.plan is not None
+        return now - self.plan.start >= self.step
+
+    def _plan(self, now: datetime, measured: Measurement) -> None:
+        """Plan from the forecast; keep the old plan when there is none."""
+        start = datetime.fromtimestamp(
+            now.timestamp() // self.step.total_seconds() * self.step.total_seconds(),
+            UTC,
+        )
+        steps = int(self.horizon / self.step)
+        base = self.forecast(start, steps)
+        if base is None:
+            return
+        loads = [
+            LoadNow(
+                _with_need(load, self.need_wh(load)),
+                self.books[load.name].delivered_wh,
+                self.books[load.name].power_w > 0,
+                now - (self.books[load.name].switched_at or now - timedelta(days=1)),
+            )
+            for load in self.loads
+        ]
+        battery = None
+        if self.battery is not None and measured.battery_energy_wh is not None:
+            spec = self.battery
+            battery = BatteryNow(
+                spec.capacity_wh,
+                spec.power_w,
+                measured.battery_energy_wh,
+                spec.reserve_wh,
+                spec.efficiency,
+            )
+        request = PlanRequest(
+            start,
+            list(base),
+            self.tariff,
+            loads,
+            battery,
+            self.period_so_far_wh,
+            self.step,
+            self.timezone,
+        )
+        try:
+            self.plan = plan(request)
+        except SolveError as err:
+            _LOGGER.warning("No plan for the flexible loads: %s", err)
+
+    def _period_end(self, now: datetime) -> datetime:
+        """Return when the netting period ``now`` falls in ends (a tick without)."""
+        netting = self.tariff.netting
+        if netting is None:
+            return now + self.tick
+        return self.tariff.period_start(now) + netting
+
+    def _live(self, load: FlexibleLoad, now: datetime) -> LoadLive:
+        """Return the load as the tick finds it."""
+        book = self.books[load.name]
+        window = load.window_at(now, self.timezone)
+        return LoadLive(
+            load,
+            book.power_w,
+            book.switched_at,
+            self.remaining_wh(load, now),
+            window[1] if window is not None else None,
+            book.boost,
+        )
+
+    def _grid_target_w(self, now: datetime, period_end: datetime) -> float | None:
+        """Return the grid power that brings the period to the plan's net for it."""
+        if self.battery is None or self.plan is None:
+            return None
+        if self.tariff.netting is None:
+            slot = self.plan.at(now)
+            return max(self.plan.grid_w[slot], 0.0) if slot is not None else None
+        target = self.plan.period_target_wh(now)
+        if target is None:
+            return None
+        hours = max(
+            (period_end - now) / timedelta(hours=1), self.tick / timedelta(hours=1)
+        )
+        # Never a planned export: where the forecast's surplus does not come,
+        # the battery would sell its energy at the export price to meet it.
+        return max((target - self.period_so_far_wh) / hours, 0.0)
+
+
+def _with_need(load: FlexibleLoad, need_wh: float) -> FlexibleLoad:
+    """Return the load with another daily need (an override for today)."""
+    if need_wh == load.energy_wh_per_day:
+        return load
+    fits = load.power_w * load.window_length / timedelta(hours=1)
+    return replace(load, energy_wh_per_day=min(need_wh, fits))

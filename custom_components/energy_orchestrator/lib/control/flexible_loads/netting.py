@@ -1,0 +1,251 @@
+"""The real-time layer: end each netting period near zero, within the plan's needs.
+
+The plan works on 15-minute steps from forecasts; the meter says what the
+period really does. Each tick the layer projects the period's net energy to
+its end (what the meter counted so far, plus the grid power now until the
+end) and:
+
+- switches a load on to soak up a projected export when the export covers
+  the load until the period's end (so the period still ends at or below
+  zero with it on); higher priority first;
+- switches a load off when the period would end importing, lowest priority
+  first, and only as many as it takes, unless the plan put it on in a
+  cheap hour (it would import then anyway) or its need cannot wait;
+- sets an adjustable load to the power that brings the projection to zero;
+- keeps every load's minimum on and off times, lets an uninterrupted run
+  finish, stops a load whose need is met or whose window has closed, and
+  starts one whose need would otherwise miss its deadline.
+
+The projection only moves a load when it is past a deadband, a switched
+load goes on only when the export covers it to the period's end, and the
+minimum times hold every state: no flicker. Without netting, the period is
+one tick.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from .loads import FlexibleLoad, LoadControl
+from .planner import Plan
+
+# The period's projected net within this of zero moves nothing (Wh).
+DEADBAND_WH = 20.0
+# An adjustable load moves only by more than this (W).
+ADJUST_STEP_W = 50.0
+
+
+class LoadReason(StrEnum):
+    """Why a load is in its state."""
+
+    SOAKING_SURPLUS = "soaking_surplus"
+    MEETING_NEED = "meeting_need"
+    CHEAP_HOUR = "cheap_hour"
+    MIN_ON_TIME = "min_on_time"
+    MIN_OFF_TIME = "min_off_time"
+    UNINTERRUPTED_RUN = "uninterrupted_run"
+    AVOIDING_IMPORT = "avoiding_import"
+    WAITING = "waiting"
+    NEED_MET = "need_met"
+    OUTSIDE_WINDOW = "outside_window"
+    BOOST = "boost"
+
+
+@dataclass(frozen=True)
+class LoadLive:
+    """A load as the tick finds it."""
+
+    load: FlexibleLoad
+    # The power it draws now (W): its power or 0 when switched, its level when adjustable.
+    power_w: float
+    # When it last changed state (on/off); None when unknown (long ago).
+    switched_at: datetime | None
+    # Energy still needed in the window open now (Wh); 0 when closed or met.
+    remaining_wh: float
+    # When the open window closes; None when closed.
+    window_closes: datetime | None
+    boost: bool = False
+
+
+@dataclass(frozen=True)
+class LoadDecision:
+    """What a load is to draw, and why."""
+
+    name: str
+    power_w: float
+    reason: LoadReason
+
+    @property
+    def is_on(self) -> bool:
+        """Return whether the load is to draw power."""
+        return self.power_w > 0
+
+
+@dataclass(frozen=True)
+class Projection:
+    """The period's net energy so far and projected to its end (Wh)."""
+
+    so_far_wh: float
+    projected_wh: float
+    period_end: datetime
+
+
+def project(
+    now: datetime,
+    period_end: datetime,
+    so_far_wh: float,
+    grid_w: float,
+) -> Projection:
+    """Return the period's net projected from the grid power now to its end."""
+    hours = max((period_end - now) / timedelta(hours=1), 0.0)
+    return Projection(so_far_wh, so_far_wh + grid_w * hours, period_end)
+
+
+class _Tick:
+    """One tick's decisions, with the projection they move."""
+
+    def __init__(
+        self,
+        now: datetime,
+        remaining_h: float,
+        projected_wh: float,
+        plan: Plan | None,
+    ) -> None:
+        """Start from the projection with every load as it is."""
+        self.now = now
+        self.remaining_h = remaining_h
+        self.projected_wh = projected_wh
+        self.plan = plan
+        self.slot = plan.at(now) if plan is not None else None
+
+    def planned_w(self, load: FlexibleLoad) -> float:
+        """Return the plan's power for the load now (0 without a plan)."""
+        if self.plan is None or self.slot is None or load.name not in self.plan.loads:
+            return 0.0
+        return self.plan.loads[load.name].power_w[self.slot]
+
+    def planned_import(self) -> bool:
+        """Return whether the plan imports in this step (its loads run on cheap energy)."""
+        if self.plan is None or self.slot is None:
+            return False
+        return self.plan.grid_w[self.slot] > 0
+
+    def held(self, live: LoadLive, minimum: timedelta) -> bool:
+        """Return whether the load's state is younger than ``minimum``."""
+        return live.switched_at is not None and self.now - live.switched_at < minimum
+
+    def must_run(self, live: LoadLive, tick: timedelta) -> bool:
+        """Return whether the need can only be met by running from now on.
+
+        A load that is on counts its minimum off time as lost: switched off
+        now, it could not start again before that.
+        """
+        if live.window_closes is None or live.remaining_wh <= 0:
+            return False
+        lost = tick + (live.load.min_off if live.power_w > 0 else timedelta(0))
+        left_h = (live.window_closes - self.now - lost) / timedelta(hours=1)
+        return live.remaining_wh >= live.load.power_w * max(left_h, 0.0)
+
+
+def decide(
+    now: datetime,
+    projection: Projection,
+    loads: Sequence[LoadLive],
+    plan: Plan | None,
+    tick: timedelta,
+) -> list[LoadDecision]:
+    """Return each load's power and reason for the next tick (see the module doc)."""
+    remaining_h = max((projection.period_end - now) / timedelta(hours=1), 0.0)
+    remaining_h = max(remaining_h, tick / timedelta(hours=1))
+    state = _Tick(now, remaining_h, projection.projected_wh, plan)
+    decided: dict[str, LoadDecision] = {}
+    free: list[LoadLive] = []
+    for live in loads:
+        fixed = _fixed(state, live, tick)
+        if fixed is None:
+            free.append(live)
+        else:
+            decided[live.load.name] = fixed
+            state.projected_wh += (fixed.power_w - live.power_w) * remaining_h
+    by_priority = sorted(free, key=lambda live: live.load.priority)
+    # Off first, lowest priority first, while the period would end importing.
+    for live in by_priority:
+        decision = _switch_off(state, live)
+        if decision is not None:
+            decided[live.load.name] = decision
+    for live in reversed(by_priority):
+        if live.load.name not in decided:
+            decided[live.load.name] = _switch_on(state, live)
+    return [decided[live.load.name] for live in loads]
+
+
+def _fixed(state: _Tick, live: LoadLive, tick: timedelta) -> LoadDecision | None:
+    """Return the decision the load's own limits make, None when the period decides."""
+    load, on = live.load, live.power_w > 0
+    name = load.name
+    if live.window_closes is None:
+        return LoadDecision(name, 0.0, LoadReason.OUTSIDE_WINDOW)
+    if live.remaining_wh <= 0:
+        return LoadDecision(name, 0.0, LoadReason.NEED_MET)
+    top = _top_w(state, live)
+    if on and not load.interruptible:
+        return LoadDecision(name, top, LoadReason.UNINTERRUPTED_RUN)
+    if live.boost:
+        return LoadDecision(name, top, LoadReason.BOOST)
+    if on and state.held(live, load.min_on):
+        return LoadDecision(name, live.power_w, LoadReason.MIN_ON_TIME)
+    if not on and state.held(live, load.min_off):
+        return LoadDecision(name, 0.0, LoadReason.MIN_OFF_TIME)
+    if state.must_run(live, tick):
+        return LoadDecision(name, top, LoadReason.MEETING_NEED)
+    planned = state.planned_w(load)
+    if planned > 0 and state.planned_import():
+        return LoadDecision(name, max(planned, live.power_w), LoadReason.CHEAP_HOUR)
+    return None
+
+
+def _top_w(state: _Tick, live: LoadLive) -> float:
+    """Return the most the load should draw: its power, or its remaining need's worth."""
+    if live.load.control is LoadControl.SWITCH:
+        return live.load.power_w
+    return min(live.load.power_w, live.remaining_wh / state.remaining_h)
+
+
+def _switch_off(state: _Tick, live: LoadLive) -> LoadDecision | None:
+    """Lower a load while the period would end importing; None to leave it to ``on``."""
+    if live.power_w <= 0 or state.projected_wh <= DEADBAND_WH:
+        return None
+    name = live.load.name
+    if live.load.control is LoadControl.ADJUSTABLE:
+        level = max(0.0, live.power_w - state.projected_wh / state.remaining_h)
+        if live.power_w - level < ADJUST_STEP_W and level > 0:
+            return None
+        state.projected_wh -= (live.power_w - level) * state.remaining_h
+        reason = LoadReason.SOAKING_SURPLUS if level > 0 else LoadReason.AVOIDING_IMPORT
+        return LoadDecision(name, level, reason)
+    state.projected_wh -= live.power_w * state.remaining_h
+    return LoadDecision(name, 0.0, LoadReason.AVOIDING_IMPORT)
+
+
+def _switch_on(state: _Tick, live: LoadLive) -> LoadDecision:
+    """Raise a load as far as the projected export covers it to the period's end."""
+    load, name = live.load, live.load.name
+    spare_w = -state.projected_wh / state.remaining_h
+    if load.control is LoadControl.ADJUSTABLE:
+        top = _top_w(state, live)
+        level = min(top, max(0.0, live.power_w + spare_w))
+        if abs(level - live.power_w) < ADJUST_STEP_W and not (
+            level == 0 < live.power_w
+        ):
+            level = live.power_w
+        state.projected_wh += (level - live.power_w) * state.remaining_h
+        reason = LoadReason.SOAKING_SURPLUS if level > 0 else LoadReason.WAITING
+        return LoadDecision(name, level, reason)
+    if live.power_w > 0:
+        # On and the period not importing past the deadband: it keeps soaking.
+        return LoadDecision(name, live.power_w, LoadReason.SOAKING_SURPLUS)
+    if spare_w >= load.power_w:
+        state.projected_wh += load.power_w * state.remaining_h
+        return LoadDecision(name, load.power_w, LoadReason.SOAKING_SURPLUS)
+    return LoadDecision(name, 0.0, LoadReason.WAITING)

@@ -1,0 +1,172 @@
+"""SITE.json and PRICES.csv for ``eo backtest-site``: the tariff, the loads, the battery.
+
+SITE.json::
+
+    {"timezone": "Europe/Madrid",
+     "tariff": {"import_price": 0.20, "export_price": 0.05, "netting_minutes": 60},
+     "loads": [{"name": "water_heater", "power_w": 2000, "energy_kwh_per_day": 4,
+                "window": ["00:00", "24:00"], "min_on_minutes": 10,
+                "min_off_minutes": 10, "priority": 1,
+                "adjustable": false, "interruptible": true}],
+     "battery": {"capacity_kwh": 10, "power_kw": 5}}
+
+A price is a number or a time-of-use schedule, ``[["00:00", 0.10],
+["08:00", 0.15], ...]`` (from each time of day on, in the site's time
+zone). PRICES.csv (``time``, ``import``, ``export``) replaces both.
+"""
+
+from collections.abc import Iterable
+import csv
+from dataclasses import dataclass
+from datetime import timedelta
+import json
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from custom_components.energy_orchestrator.lib.control.flexible_loads import (
+    BatterySpec,
+    FixedPrice,
+    FlexibleLoad,
+    LoadControl,
+    LoadError,
+    PriceSeries,
+    Tariff,
+    TariffError,
+    parse_minutes,
+    time_of_use,
+)
+from custom_components.energy_orchestrator.lib.control.flexible_loads.tariff import (
+    PriceSource,
+)
+from eo_lab.backtest.profile import parse_time
+
+# The backtest's battery, like ``eo backtest``'s: 10 % reserve, 95 % each way.
+RESERVE_SHARE = 0.1
+EFFICIENCY = 0.95
+
+
+class SiteError(ValueError):
+    """A site or price file that cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class Site:
+    """The site's tariff, loads, battery and time zone."""
+
+    tariff: Tariff
+    loads: tuple[FlexibleLoad, ...]
+    battery: BatterySpec | None
+    timezone: ZoneInfo
+
+
+def read_site(text: str, prices: Iterable[str] | None = None) -> Site:
+    """Return the site described by SITE.json (prices from PRICES.csv where given)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise SiteError(f"SITE.json: {err}") from None
+    if not isinstance(data, dict):
+        raise SiteError("SITE.json holds an object")
+    try:
+        timezone = ZoneInfo(str(data.get("timezone", "UTC")))
+    except ZoneInfoNotFoundError, ValueError:
+        raise SiteError(f"unknown time zone {data.get('timezone')!r}") from None
+    try:
+        tariff = _tariff(data.get("tariff", {}), timezone, prices)
+        loads = tuple(_load(entry) for entry in data.get("loads", []))
+        battery = _battery(data.get("battery"))
+    except (TariffError, LoadError, KeyError, TypeError, ValueError) as err:
+        raise SiteError(f"SITE.json: {err}") from None
+    if not loads:
+        raise SiteError("SITE.json: no loads")
+    if len({load.name for load in loads}) != len(loads):
+        raise SiteError("SITE.json: two loads have one name")
+    return Site(tariff, loads, battery, timezone)
+
+
+def _price(value: Any, timezone: ZoneInfo) -> PriceSource:
+    """Return a fixed price or a time-of-use schedule."""
+    if isinstance(value, int | float):
+        return FixedPrice(float(value))
+    if isinstance(value, list):
+        return time_of_use([(str(at), float(price)) for at, price in value], timezone)
+    raise TypeError(f"a price is a number or [[HH:MM, price], ...], not {value!r}")
+
+
+def _tariff(
+    data: dict[str, Any], timezone: ZoneInfo, prices: Iterable[str] | None
+) -> Tariff:
+    """Return the tariff; PRICES.csv replaces its prices."""
+    netting = int(data.get("netting_minutes", 60))
+    if prices is not None:
+        imports, exports = read_prices(prices)
+        return Tariff(imports, exports, netting)
+    return Tariff(
+        _price(data["import_price"], timezone),
+        _price(data["export_price"], timezone),
+        netting,
+    )
+
+
+def _load(data: dict[str, Any]) -> FlexibleLoad:
+    """Return one load."""
+    window = data.get("window", ["00:00", "24:00"])
+    return FlexibleLoad(
+        name=str(data["name"]),
+        power_w=float(data["power_w"]),
+        energy_wh_per_day=float(data["energy_kwh_per_day"]) * 1000,
+        window_start_min=parse_minutes(window[0]) % 1440,
+        window_end_min=parse_minutes(window[1]) or 1440,
+        min_on=timedelta(minutes=float(data.get("min_on_minutes", 0))),
+        min_off=timedelta(minutes=float(data.get("min_off_minutes", 0))),
+        priority=int(data.get("priority", 0)),
+        control=LoadControl.ADJUSTABLE
+        if data.get("adjustable")
+        else LoadControl.SWITCH,
+        interruptible=bool(data.get("interruptible", True)),
+    )
+
+
+def _battery(data: dict[str, Any] | None) -> BatterySpec | None:
+    """Return the battery, None without one."""
+    if data is None:
+        return None
+    capacity = float(data["capacity_kwh"]) * 1000
+    power = float(data["power_kw"]) * 1000
+    if capacity <= 0 or power <= 0:
+        raise ValueError("the battery's capacity and power must be above 0")
+    return BatterySpec(capacity, power, capacity * RESERVE_SHARE, EFFICIENCY)
+
+
+def read_prices(lines: Iterable[str]) -> tuple[PriceSeries, PriceSeries]:
+    """Return import and export price series from PRICES.csv."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    reader = csv.DictReader(lines)
+    columns = [name.strip() for name in reader.fieldnames or ()]
+    if not {"time", "import", "export"} <= set(columns):
+        raise SiteError("PRICES.csv needs the columns time, import and export")
+    reader.fieldnames = columns
+    rows: list[tuple[float, float, float]] = []
+    for row in reader:
+        try:
+            rows.append(
+                (
+                    parse_time(row["time"].strip()),
+                    float(row["import"]),
+                    float(row["export"]),
+                )
+            )
+        except ValueError, AttributeError:
+            raise SiteError(
+                f"PRICES.csv line {reader.line_num}: not a time and two prices"
+            ) from None
+    if not rows:
+        raise SiteError("PRICES.csv has no prices")
+    rows.sort()
+    starts = tuple(datetime.fromtimestamp(at, UTC) for at, _, _ in rows)
+    lasts = starts[-1] - starts[-2] if len(starts) > 1 else timedelta(hours=1)
+    return (
+        PriceSeries(starts, tuple(r[1] for r in rows), lasts),
+        PriceSeries(starts, tuple(r[2] for r in rows), lasts),
+    )
