@@ -259,9 +259,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     scale.add_argument("--json", action="store_true")
     soc_bench = which.add_parser(
-        "soc", help="SOC error of the estimator against plain coulomb counting"
+        "soc", help="SOC error of the estimator over simulated months, per day"
     )
     soc_bench.add_argument("--days", type=int, default=30)
+    soc_bench.add_argument(
+        "--month",
+        action="append",
+        default=[],
+        help="run only this month (repeatable; default: all)",
+    )
+    soc_bench.add_argument(
+        "--validation",
+        type=int,
+        default=0,
+        help="also run this many months drawn at random",
+    )
     soc_bench.add_argument("--json", action="store_true")
     plan_bench = which.add_parser("plan", help="time of one 48-hour energy plan")
     plan_bench.add_argument("--json", action="store_true")
@@ -621,6 +633,26 @@ async def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_soc(args: argparse.Namespace) -> int:
+    """Run the SOC benchmark and print its figures."""
+    from eo_lab.benchmarks import soc  # noqa: PLC0415
+
+    if not 1 <= args.days <= _MAX_BENCH_DAYS:
+        return _fail(f"--days must be 1-{_MAX_BENCH_DAYS}")
+    if args.validation < 0:
+        return _fail("--validation cannot be negative")
+    names = {month.name for month in soc.MONTHS}
+    if unknown := [name for name in args.month if name not in names]:
+        return _fail(
+            f"no month {unknown[0]!r}; the months are {', '.join(sorted(names))}"
+        )
+    figures = soc.soc_benchmark(
+        days=args.days, months=args.month, validation=args.validation
+    )
+    print(json.dumps(figures) if args.json else soc.format_soc_figures(figures))
+    return 0
+
+
 async def _bench(args: argparse.Namespace) -> int:
     """Run a benchmark and print its figures."""
     from eo_lab.benchmarks import polling as benchmarks  # noqa: PLC0415
@@ -649,26 +681,18 @@ async def _bench(args: argparse.Namespace) -> int:
             else loads_plan.format_loads_plan_figures(loads_figures)
         )
         return 0
-    if args.benchmark in {"soc", "plan"}:
+    if args.benchmark == "plan":
         from eo_lab.benchmarks import control  # noqa: PLC0415
 
-        if args.benchmark == "plan":
-            plan_figures = control.plan_benchmark()
-            print(
-                json.dumps(plan_figures)
-                if args.json
-                else control.format_plan_figures(plan_figures)
-            )
-            return 0
-        if not 1 <= args.days <= _MAX_BENCH_DAYS:
-            return _fail(f"--days must be 1-{_MAX_BENCH_DAYS}")
-        soc_figures = control.soc_benchmark(days=args.days)
+        plan_figures = control.plan_benchmark()
         print(
-            json.dumps(soc_figures)
+            json.dumps(plan_figures)
             if args.json
-            else control.format_soc_figures(soc_figures)
+            else control.format_plan_figures(plan_figures)
         )
         return 0
+    if args.benchmark == "soc":
+        return _bench_soc(args)
     if (problem := _bench_problem(args)) is not None:
         return _fail(problem)
     if args.benchmark == "poll":

@@ -85,7 +85,8 @@ class SimBattery:
     drains the stored charge. The pack refuses current past empty and full:
     ``step`` returns the current that really flowed.
 
-    The current sensor a BMS would report adds an offset and gaussian noise,
+    The current sensor a BMS would report scales the current by its gain
+    (1.01: it reads 1 % high) and adds an offset and gaussian noise,
     drawn from a ``random.Random`` seeded at construction, so a run is
     repeatable.
     """
@@ -102,6 +103,7 @@ class SimBattery:
         initial_soc: float = 0.5,
         current_offset_a: float = 0.05,
         current_noise_a: float = 0.1,
+        current_gain: float = 1.0,
         seed: int = 0,
     ) -> None:
         """Build a pack; ``initial_soc`` is the true state of charge (0..1)."""
@@ -121,6 +123,7 @@ class SimBattery:
         self.self_discharge_pct_per_month = self_discharge_pct_per_month
         self.current_offset_a = current_offset_a
         self.current_noise_a = current_noise_a
+        self.current_gain = current_gain
         self._random = random.Random(seed)
         self._charge_ah = capacity_ah * initial_soc
         self._current_a = 0.0
@@ -214,7 +217,7 @@ class SimBattery:
         self._charge_ah = max(self._charge_ah * (1 - leak), 0.0)
         self._current_a = current
         self._measured_current_a = (
-            current
+            current * self.current_gain
             + self.current_offset_a
             + self._random.gauss(0.0, self.current_noise_a)
         )

@@ -106,12 +106,33 @@ def test_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert capsys.readouterr().err == "eo: The capacity must be positive.\n"
 
 
-def test_bench_soc_prints_both_errors(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "soc", "--days", "1", "--json"]) == 0
+def test_bench_soc_prints_the_error_per_day(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One day of one month and of one month drawn at random: figures, not limits."""
+    args = ["bench", "soc", "--days", "1", "--month", "steady", "--validation", "1"]
+    assert main([*args, "--json"]) == 0
     figures = json.loads(capsys.readouterr().out)
-    assert figures["steps"] == 2880
-    assert set(figures["estimator"]) == {"mean", "max"}
-    assert set(figures["plain_coulomb_counting"]) == {"mean", "max"}
+    (steady,) = figures["months"]
+    assert steady["month"] == "steady"
+    assert steady["steps"] == 2879  # every 30 s through the day
+    assert set(steady["estimator"]) == {"mean", "max"}
+    assert set(steady["plain_coulomb_counting"]) == {"mean", "max"}
+    assert len(steady["per_day"]) == 1
+    (drawn,) = figures["validation"]
+    assert drawn["month"] == "random 1000"
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("random 1000 ") for line in lines)
+    table = lines.index("day " + f"{'steady':>13}")
+    assert lines[table + 1].startswith("  1 ")
+
+
+def test_bench_soc_refuses_a_month_it_does_not_have(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["bench", "soc", "--month", "june"]) == 1
+    assert "no month 'june'" in capsys.readouterr().err
 
 
 def test_bench_plan_prints_the_planner_and_the_re_plans(

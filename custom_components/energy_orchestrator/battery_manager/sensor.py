@@ -43,7 +43,12 @@ SENSORS: tuple[BatteryManagerSensorEntityDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=1,
         value_fn=lambda status: status.soc,
-        attributes_fn=lambda status: {"estimate_source": status.soc_source},
+        # The uncertainty is one sigma, in percentage points: the state
+        # machine judges the floor and the ceiling by it.
+        attributes_fn=lambda status: {
+            "estimate_source": status.soc_source,
+            "uncertainty": status.soc_uncertainty,
+        },
     ),
     ControllerSensorEntityDescription[BatteryStatus](
         key="ah_charged",
@@ -104,6 +109,9 @@ SENSORS: tuple[BatteryManagerSensorEntityDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         suggested_display_precision=1,
         value_fn=lambda status: status.learned_capacity_ah,
+        attributes_fn=lambda status: {
+            "uncertainty": status.learned_capacity_uncertainty_ah
+        },
     ),
     ControllerSensorEntityDescription[BatteryStatus](
         key="state_of_health",

@@ -30,7 +30,11 @@ from custom_components.energy_orchestrator.lib.control.battery_model import (
     Chemistry,
     cell_ocv,
 )
+from custom_components.energy_orchestrator.lib.control.battery_states import (
+    SOC_MARGIN_SIGMAS,
+)
 from tests.integration.texts import errors_shown
+from tests.lib.control.test_soc_estimator import V1_COUNTER
 
 VOLTAGE = "sensor.bms_voltage"
 CURRENT = "sensor.bms_current"
@@ -39,6 +43,7 @@ SOC = "sensor.house_battery_estimated_state_of_charge"
 STATE = "sensor.house_battery"
 MODE = "select.house_battery_mode"
 CHARGE_IN = "sensor.house_battery_charge_in"
+LEARNED_CAPACITY = "sensor.house_battery_learned_capacity"
 FLOOR = "number.house_battery_state_of_charge_floor"
 
 
@@ -141,7 +146,8 @@ async def test_counts_charge_and_drives_the_inverter(
     assert hass.states.get("input_boolean.grid_charge").state == "on"
     assert [e.data["to_state"] for e in events] == ["charge"]
 
-    # 50 A for 3 hours into 100 Ah: the ceiling (80 %) is reached.
+    # 50 A into 100 Ah: the ceiling (80 %) is reached where the SOC may be
+    # there. Counted from the BMS's SOC, that is two sigmas early.
     set_battery(hass, 54.0, 50.0, soc=None)
     for _ in range(3 * 60):
         await step(hass, entry, freezer, 60)
@@ -149,12 +155,17 @@ async def test_counts_charge_and_drives_the_inverter(
             break
     assert hass.states.get(STATE).state == "rest"
     assert hass.states.get(STATE).attributes["reason"] == "soc_ceiling"
-    assert float(hass.states.get(SOC).state) == pytest.approx(80, abs=1)
+    soc = float(hass.states.get(SOC).state)
+    sigma = hass.states.get(SOC).attributes["uncertainty"]
+    assert 5 < sigma < 15
+    assert soc + SOC_MARGIN_SIGMAS * sigma == pytest.approx(80, abs=1)
     assert hass.states.get("input_select.inverter_mode").state == "Standby"
     assert hass.states.get("input_boolean.grid_charge").state == "off"
-    assert float(hass.states.get(CHARGE_IN).state) == pytest.approx(30.3, abs=1)
+    assert float(hass.states.get(CHARGE_IN).state) == pytest.approx(
+        (soc - 50) / 0.99, abs=1
+    )
     assert events[-1].data["reason"] == "soc_ceiling"
-    assert "ceiling" in events[-1].data["detail"]
+    assert f"{soc:.1f} % ± {sigma:.1f} reached the ceiling" in events[-1].data["detail"]
 
 
 @pytest.mark.usefixtures("inverter")
@@ -182,6 +193,44 @@ async def test_a_restart_resumes_the_count_not_the_voltage(
     await hass.async_block_till_done()
     assert float(hass.states.get(SOC).state) == pytest.approx(counted, abs=0.1)
     assert hass.states.get(SOC).attributes["estimate_source"] == "bms"
+
+
+@pytest.mark.usefixtures("inverter")
+async def test_a_count_saved_by_an_older_version_resumes(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    hass_storage: dict[str, Any],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The first layout of the saved state is migrated, not thrown away."""
+    # Five seconds after the last count, at rest.
+    freezer.move_to("2026-06-01T00:00:00+00:00")
+    key = f"{DOMAIN}.battery_manager.{entry.entry_id}"
+    hass_storage[key] = {
+        "version": 1,
+        "key": key,
+        "data": {
+            "version": 1,
+            "counter": {**V1_COUNTER, "last_current": 0.0},
+            "machine": {
+                "state": "rest",
+                "since": "2026-05-31T22:00:00+00:00",
+                "reason": "soc_floor",
+                "detail": "State of charge 20.0 % reached the floor 20 %.",
+                "last_limit": "empty",
+            },
+        },
+    }
+    set_battery(hass, 53.0, 0.0, soc=90)
+    await setup(hass, entry)
+    assert hass.states.get(SOC).state == "42.0"
+    assert hass.states.get(SOC).attributes["uncertainty"] == 3.0
+    assert hass.states.get(SOC).attributes["estimate_source"] == "rest"
+    assert float(hass.states.get(LEARNED_CAPACITY).state) == 93.0
+    assert hass.states.get(LEARNED_CAPACITY).attributes["uncertainty"] == 6.0
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert hass_storage[key]["data"]["version"] == 2
 
 
 @pytest.mark.usefixtures("inverter")

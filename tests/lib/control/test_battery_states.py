@@ -196,3 +196,45 @@ def test_memory_round_trip() -> None:
         machine_state_from({**sm.snapshot(), "state": "discharging"})
     with pytest.raises(TypeError):
         machine_state_from(["rest"])
+
+
+def test_an_uncertain_soc_stops_selling_before_the_floor() -> None:
+    """At 3 points of doubt, selling stops two sigmas above the floor."""
+    sm = machine()
+    sm.request(T0, BatteryMode.SELL, None)
+    assert sm.step(T0, NOON, 50, MID_V, 3.0) is not None
+    assert sm.step(T0 + timedelta(minutes=1), NOON, 26.1, MID_V, 3.0) is None
+    t = sm.step(T0 + timedelta(minutes=2), NOON, 26.0, MID_V, 3.0)
+    assert t is not None
+    assert (t.to_state, t.reason) == (BatteryState.REST, Reason.SOC_FLOOR)
+    assert t.detail == "State of charge 26.0 % ± 3.0 reached the floor 20 %."
+    # Selling starts again only once it is surely above the floor and its band.
+    assert sm.step(T0 + timedelta(hours=1), NOON, 28.9, MID_V, 3.0) is None
+    t = sm.step(T0 + timedelta(hours=2), NOON, 26.1, MID_V, 1.0)
+    assert t is not None
+    assert t.to_state is BatteryState.SELL
+
+
+def test_an_uncertain_soc_stops_charging_before_the_ceiling() -> None:
+    sm = machine()
+    sm.step(T0, NOON, 50, MID_V, 3.0)
+    assert sm.step(T0 + timedelta(minutes=1), NOON, 63.9, MID_V, 3.0) is None
+    t = sm.step(T0 + timedelta(minutes=2), NOON, 64.0, MID_V, 3.0)
+    assert t is not None
+    assert (t.to_state, t.reason) == (BatteryState.REST, Reason.SOC_CEILING)
+
+
+def test_a_ceiling_of_100_is_left_to_the_absorb_voltage() -> None:
+    """Charging to full ends at the absorb voltage, whatever the estimate says."""
+    sm = machine(soc_ceiling=100, sell_window=(time(18, 0), time(22, 0)))
+    sm.step(T0, NOON, 90, MID_V, 3.0)
+    assert sm.memory.state is BatteryState.CHARGE
+    assert sm.step(T0 + timedelta(minutes=1), NOON, 100, 3.45, 3.0) is None
+    t = sm.step(T0 + timedelta(minutes=2), NOON, 100, 3.55, 3.0)
+    assert t is not None
+    assert t.reason is Reason.VOLTAGE_HIGH
+    # A full battery charges again once it has been used, not at once.
+    assert sm.step(T0 + timedelta(hours=1), NOON, 97.5, MID_V, 3.0) is None
+    t = sm.step(T0 + timedelta(hours=2), NOON, 96.9, MID_V, 3.0)
+    assert t is not None
+    assert t.to_state is BatteryState.CHARGE

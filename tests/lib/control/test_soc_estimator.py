@@ -1,5 +1,6 @@
 """The SOC estimator: counting, witnesses, learning, bad samples, persistence."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 import json
 import math
@@ -11,8 +12,11 @@ import pytest
 from custom_components.energy_orchestrator.lib.control.battery_manager import (
     BatteryManager,
     BatteryManagerSettings,
+    BatteryMode,
     BatterySample,
+    BatteryState,
     Chemistry,
+    Reason,
     SavedStateError,
     SettingsError,
 )
@@ -384,3 +388,211 @@ def test_no_input_drives_the_soc_out_of_range(
             assert math.isfinite(status.soc_uncertainty or 0)
         assert math.isfinite(status.ah_charged)
         assert math.isfinite(status.ah_discharged)
+
+
+def cycle(
+    counter: CoulombCounter,
+    start: datetime,
+    true_capacity: float,
+    soc_from: float,
+    soc_to: float,
+    *,
+    current: float = 20.0,
+) -> datetime:
+    """Move a battery of ``true_capacity`` from one true SOC to another.
+
+    The voltage under current stays on the plateau (no anchor); the charge
+    counted is what really flowed, so any error is the counter's capacity.
+    """
+    amps = current if soc_to > soc_from else -current
+    stored = (soc_to - soc_from) * true_capacity
+    flowed = stored / LIMITS_EFFICIENCY if amps > 0 else stored
+    return run(counter, start, flowed / amps * 3600, amps, rest_voltage(0.5))
+
+
+def rest(
+    counter: CoulombCounter, start: datetime, soc: float, came_from: int = 0
+) -> datetime:
+    """Rest for an hour at the voltage of a true SOC.
+
+    An LFP cell rests 6 mV above its curve after charging (``came_from``
+    1) and as much below after discharging (-1).
+    """
+    voltage = rest_voltage(soc) + came_from * 0.006 * CELLS
+    return run(counter, start, 3600, 0.0, voltage)
+
+
+LIMITS_EFFICIENCY = 0.99  # the LFP default the counter starts with
+
+
+def test_two_rests_far_apart_teach_the_capacity() -> None:
+    """A 92 Ah battery sold as 100 Ah, cycled 10-95 %, never full nor empty."""
+    counter = counter_at(0.5)
+    counter.state.uncertainty = 0.1  # a start from the BMS
+    counter.step(T0, rest_voltage(0.5), 0.0, idle=False)
+    now = cycle(counter, T0, 92, 0.5, 0.1)
+    now = rest(counter, now, 0.1, -1)
+    assert counter.state.capacity_ah == 100  # a span from a start teaches nothing
+    for _ in range(2):
+        now = cycle(counter, now, 92, 0.1, 0.95)
+        now = rest(counter, now, 0.95, 1)
+        now = cycle(counter, now, 92, 0.95, 0.1)
+        now = rest(counter, now, 0.1, -1)
+    assert counter.state.capacity_ah == pytest.approx(92, rel=0.02)
+    assert counter.state.capacity_uncertainty_ah < 3
+    assert counter.state.source == "rest"
+    assert "full" not in (counter.state.anchor or "")
+
+
+def test_a_rest_on_the_plateau_teaches_no_capacity() -> None:
+    """The plateau's curve is never quite the battery's: it moves the SOC only."""
+    counter = counter_at(0.5)
+    counter.step(T0, rest_voltage(0.1), 0.0, idle=False)
+    now = rest(counter, T0, 0.1)
+    now = cycle(counter, now, 92, 0.1, 0.6)
+    now = rest(counter, now, 0.6, 1)
+    assert counter.state.capacity_ah == 100
+    counted = 0.1 + 0.5 * 92 / 100
+    assert counter.soc is not None
+    assert counted < counter.soc < 0.6
+
+
+def test_the_first_witness_corrects_a_start_told_wrong() -> None:
+    """Told 65 % when the battery holds 55 %: the first steep rest says 10 %."""
+    counter = CoulombCounter(LIMITS)
+    counter.calibrate(0.65)
+    counter.step(T0, rest_voltage(0.55), 0.0, idle=False)
+    now = cycle(counter, T0, 100, 0.55, 0.10)
+    assert counter.soc == pytest.approx(0.20, abs=0.005)  # the count is 10 off
+    rest(counter, now, 0.10, -1)
+    assert counter.soc == pytest.approx(0.10, abs=0.01)
+    assert counter.state.source == "rest"
+    # The 10 points were the start's, not the capacity's.
+    assert counter.state.capacity_ah == 100
+
+
+def test_a_witness_far_off_the_count_is_believed() -> None:
+    """A count that claims 1 % where a steep rest says 14 % off: the rest wins."""
+    counter = counter_at(0.25)
+    counter.step(T0, rest_voltage(0.1), 0.0, idle=False)
+    now = rest(counter, T0, 0.1)  # witnessed: the count is footed
+    counter.state.soc = 0.24  # as if a gap went uncounted
+    counter.state.uncertainty = 0.01
+    rest(counter, now + timedelta(hours=7), 0.1)
+    assert counter.soc == pytest.approx(0.1, abs=0.01)
+    assert counter.state.uncertainty >= 0.01
+
+
+def test_one_noisy_sample_does_not_flip_the_hysteresis_side() -> None:
+    counter = counter_at(0.5)
+    counter.step(T0, rest_voltage(0.5), 20.0, idle=False)
+    now = run(counter, T0, 1800, 20.0, rest_voltage(0.5))
+    assert counter.state.last_direction == 1
+    now = run(counter, now, 10, -5.0, rest_voltage(0.5))  # a blip the other way
+    run(counter, now, 600, 0.0, rest_voltage(0.5))
+    assert counter.state.last_direction == 1
+
+
+def test_near_the_floor_the_manager_errs_low() -> None:
+    """A 94 Ah battery sold as 100 Ah: its count reads high as it empties.
+
+    Selling stops where the SOC may be at the floor, a sigma and a half below
+    the estimate; the battery itself is still above it.
+    """
+    settings = replace(settings_for(), soc_floor=20.0, soc_ceiling=95.0)
+    battery = SimBattery(
+        capacity_ah=94, initial_soc=0.95, current_offset_a=0, current_noise_a=0
+    )
+    manager = BatteryManager(settings, now=T0)
+    now = T0
+    # An hour's rest near full: the steep end of the curve confirms the start.
+    manager.request_mode(now, BatteryMode.REST, now + timedelta(hours=1))
+    status = manager.update(
+        now, BatterySample(battery.terminal_voltage, 0.0, bms_soc=95)
+    )
+    while (
+        status.state is not BatteryState.REST or status.reason is not Reason.SOC_FLOOR
+    ):
+        now += timedelta(seconds=10)
+        selling = status.state is BatteryState.SELL
+        battery.step(-30.0 if selling else 0.0, 10)
+        status = manager.update(
+            now, BatterySample(battery.terminal_voltage, battery.measured_current)
+        )
+        assert now < T0 + timedelta(hours=6)
+    assert status.soc is not None
+    assert status.soc_uncertainty is not None
+    assert status.soc > 20 + status.soc_uncertainty  # the estimate alone would sell on
+    assert battery.soc * 100 >= 20
+    assert status.soc > battery.soc * 100  # and it does read high
+    assert status.soc_source == "rest"
+
+
+def test_what_was_learned_survives_a_restart() -> None:
+    """Capacity, offset and every uncertainty come back as they were."""
+    manager = BatteryManager(settings_for(), now=T0)
+    counter = manager.counter
+    counter.initialise(0.5, 0.1, "bms")
+    counter.step(T0, rest_voltage(0.5), 0.0, idle=False)
+    now = cycle(counter, T0, 92, 0.5, 0.1)
+    now = rest(counter, now, 0.1, -1)
+    now = cycle(counter, now, 92, 0.1, 0.95)
+    now = rest(counter, now, 0.95, 1)
+    learned = counter.state
+    assert learned.capacity_ah < 97
+    assert learned.soc_capacity_covariance != 0
+    saved = json.loads(json.dumps(manager.snapshot()))
+    resumed = BatteryManager(settings_for(), now=now, saved=saved)
+    assert resumed.counter.state == learned
+    assert resumed.status.learned_capacity_uncertainty_ah == pytest.approx(
+        learned.capacity_uncertainty_ah, abs=0.001
+    )
+
+
+V1_COUNTER = {
+    "soc": 0.42,
+    "uncertainty": 0.03,
+    "source": "rest",
+    "ah_charged": 812.5,
+    "ah_discharged": 790.1,
+    "capacity_ah": 93.0,
+    "efficiency": 0.985,
+    "offset_a": 0.12,
+    "last_time": "2026-05-31T23:59:55+00:00",
+    "last_current": -3.2,
+    "rest_since": None,
+    "segment_since": None,
+    "segment_voltage_sum": 0.0,
+    "segment_samples": 0,
+    "previous_segment_voltage": None,
+    "rest_current_sum": 0.0,
+    "rest_samples": 0,
+    "rest_idle": True,
+    "rest_done": False,
+    "witness_time": "2026-05-31T06:10:00+00:00",
+    "witness_soc": 0.12,
+    "witness_net_ah": 28.4,
+    "last_direction": -1,
+    "anchor": None,
+    "anchor_ah_in": 0.0,
+    "anchor_ah_out": 0.0,
+    "rejected": {"gap": 2},
+}
+
+
+def test_a_state_saved_by_the_first_layout_is_migrated() -> None:
+    """What the old estimator learned is kept; the new doubts start honest."""
+    manager = BatteryManager(settings_for(), now=T0)
+    saved = manager.snapshot()
+    saved["version"] = 1
+    saved["counter"] = dict(V1_COUNTER)
+    resumed = BatteryManager(settings_for(), now=T0, saved=saved)
+    state = resumed.counter.state
+    assert (state.soc, state.capacity_ah, state.offset_a) == (0.42, 93.0, 0.12)
+    assert (state.efficiency, state.ah_charged) == (0.985, 812.5)
+    assert state.witnessed  # it had a witness: the next one may teach
+    assert state.capacity_uncertainty_ah == pytest.approx(6.0)
+    assert state.offset_uncertainty_a == pytest.approx(0.05)
+    assert resumed.status.soc_uncertainty == 3.0
+    assert resumed.snapshot()["version"] == 2
+    assert "witness_time" not in resumed.snapshot()["counter"]

@@ -29,7 +29,7 @@ from .battery_states import (
     Transition,
     machine_state_from,
 )
-from .coulomb import CoulombCounter, counter_state_from
+from .coulomb import CoulombCounter, counter_state_from, counter_state_from_v1
 from .energy_counter import BatteryEnergyCounter
 from .soc_estimator import BatterySample, SocEstimator, counter_limits
 
@@ -47,8 +47,9 @@ __all__ = [
     "Transition",
 ]
 
-# Bumped when the snapshot's layout changes.
-SNAPSHOT_VERSION = 1
+# Bumped when the snapshot's layout changes; 2 keeps the SOC estimator's
+# covariances (1 is migrated on restore).
+SNAPSHOT_VERSION = 2
 
 
 class SavedStateError(ValueError):
@@ -70,6 +71,7 @@ class BatteryStatus:
     energy_discharged_wh: float
     coulombic_efficiency: float  # 0..1
     learned_capacity_ah: float
+    learned_capacity_uncertainty_ah: float  # one sigma
     state_of_health: float  # %
     current_offset_a: float
     state: BatteryState
@@ -104,13 +106,19 @@ class BatteryManager:
             self.counter = CoulombCounter(limits)
             self.machine = BatteryStateMachine.starting(_state_limits(settings), now)
         else:
-            if saved.get("version") != SNAPSHOT_VERSION:
+            version = saved.get("version")
+            if version not in (1, SNAPSHOT_VERSION):
                 raise SavedStateError(
-                    f"saved state has version {saved.get('version')!r},"
-                    f" this manager reads {SNAPSHOT_VERSION}"
+                    f"saved state has version {version!r},"
+                    f" this manager reads 1 to {SNAPSHOT_VERSION}"
                 )
             try:
-                counter_state = counter_state_from(saved["counter"])
+                counter_data = saved["counter"]
+                if version == 1:
+                    counter_data = counter_state_from_v1(
+                        counter_data, settings.capacity_ah
+                    )
+                counter_state = counter_state_from(counter_data)
                 memory = machine_state_from(saved["machine"])
                 # Saved before energy was counted: it counts from 0 on.
                 if "energy" in saved:
@@ -139,6 +147,7 @@ class BatteryManager:
             now.astimezone(self.local_tz).time(),
             soc * 100 if soc is not None else None,
             voltage / self.settings.cells_in_series if voltage is not None else None,
+            self.counter.state.uncertainty * 100,
         )
         self._status = self._make_status(now, transition)
         return self._status
@@ -214,6 +223,9 @@ class BatteryManager:
             energy_discharged_wh=rounded(self.energy.discharged_wh, WATT_HOUR_DECIMALS),
             coulombic_efficiency=rounded(counter.efficiency, RATIO_DECIMALS),
             learned_capacity_ah=rounded(counter.capacity_ah, AMPERE_HOUR_DECIMALS),
+            learned_capacity_uncertainty_ah=rounded(
+                counter.capacity_uncertainty_ah, AMPERE_HOUR_DECIMALS
+            ),
             state_of_health=rounded(self.counter.state_of_health, PERCENT_DECIMALS),
             current_offset_a=counter.offset_a,
             state=memory.state,

@@ -18,6 +18,12 @@ sentence for people. The rules, in the order they win:
 Thresholds have a hysteresis band: a battery that stopped at the ceiling
 does not start charging again until it has fallen below it by the band, so
 noise on the SOC cannot make the state flap.
+
+The SOC is an estimate with an uncertainty, and the machine errs on the
+side of the limit: the floor counts as reached when the SOC may be there
+(two sigmas below the estimate), the ceiling likewise (two above).
+A battery whose SOC is doubtful sells and charges less, never past a limit
+on trust.
 """
 
 from dataclasses import asdict, dataclass
@@ -27,6 +33,9 @@ from typing import Any
 
 # SOC points a threshold must be crossed back by before it can fire again.
 SOC_HYSTERESIS = 3.0
+# How many sigmas of the SOC's uncertainty a limit is judged by: at two, a
+# true SOC past the limit is left for one time in forty.
+SOC_MARGIN_SIGMAS = 2.0
 # Volts per cell, the same for voltage limits.
 VOLTAGE_HYSTERESIS = 0.05
 # How long the state machine keeps a state without the inputs that guard it.
@@ -94,6 +103,30 @@ class StateLimits:
     sell_window: tuple[time, time] | None
 
 
+@dataclass(frozen=True)
+class SocReading:
+    """The SOC estimate and its one-sigma uncertainty, both in %."""
+
+    estimate: float
+    uncertainty: float = 0.0
+
+    @property
+    def low(self) -> float:
+        """Return the SOC the floor is judged by: as low as it may be."""
+        return self.estimate - SOC_MARGIN_SIGMAS * self.uncertainty
+
+    @property
+    def high(self) -> float:
+        """Return the SOC the ceiling is judged by: as high as it may be."""
+        return self.estimate + SOC_MARGIN_SIGMAS * self.uncertainty
+
+    def __str__(self) -> str:
+        """Return the estimate for a sentence, with its uncertainty when it has one."""
+        if self.uncertainty <= 0:
+            return f"{self.estimate:.1f} %"
+        return f"{self.estimate:.1f} % ± {self.uncertainty:.1f}"
+
+
 def in_window(window: tuple[time, time] | None, local: time) -> bool:
     """Return whether a local clock time is inside a window (None: always).
 
@@ -154,8 +187,12 @@ class BatteryStateMachine:
         local: time,
         soc: float | None,
         cell_voltage: float | None,
+        soc_uncertainty: float = 0.0,
     ) -> Transition | None:
-        """Decide once; return the transition if the state changed."""
+        """Decide once; return the transition if the state changed.
+
+        ``soc`` and its one-sigma ``soc_uncertainty`` are in %.
+        """
         memory = self.memory
         expired = memory.mode_until is not None and now >= memory.mode_until
         if expired:
@@ -165,7 +202,8 @@ class BatteryStateMachine:
             memory.inputs_missing_since = memory.inputs_missing_since or now
         else:
             memory.inputs_missing_since = None
-        decision = self._decide(now, local, soc, cell_voltage)
+        reading = None if soc is None else SocReading(soc, soc_uncertainty)
+        decision = self._decide(now, local, reading, cell_voltage)
         if decision is None:
             return None
         state, reason, detail = decision
@@ -177,7 +215,7 @@ class BatteryStateMachine:
         self,
         now: datetime,
         local: time,
-        soc: float | None,
+        soc: SocReading | None,
         cell_v: float | None,
     ) -> Decision | None:
         """Return the state to go to and why, or None to stay: the rules in order."""
@@ -189,7 +227,7 @@ class BatteryStateMachine:
         can_charge = cell_v < limits.cell_voltage_max - VOLTAGE_HYSTERESIS
         can_sell = (
             cell_v > limits.cell_voltage_min + VOLTAGE_HYSTERESIS
-            and soc > limits.soc_floor + SOC_HYSTERESIS
+            and soc.low > limits.soc_floor + SOC_HYSTERESIS
         )
         if self.memory.mode is not BatteryMode.AUTO:
             return self._requested(can_charge=can_charge, can_sell=can_sell)
@@ -213,7 +251,7 @@ class BatteryStateMachine:
             )
         return None
 
-    def _safety(self, soc: float, cell_v: float) -> Decision | None:
+    def _safety(self, soc: SocReading, cell_v: float) -> Decision | None:
         """Rule 1, whatever was asked: stop at the absorb voltage, cut-off, floor."""
         state = self.memory.state
         limits = self.limits
@@ -230,11 +268,11 @@ class BatteryStateMachine:
                 Reason.VOLTAGE_LOW,
                 f"Cell voltage {cell_v:.3f} V reached the cut-off {limits.cell_voltage_min:.3f} V.",
             )
-        if state is BatteryState.SELL and soc <= limits.soc_floor:
+        if state is BatteryState.SELL and soc.low <= limits.soc_floor:
             return (
                 rest,
                 Reason.SOC_FLOOR,
-                f"State of charge {soc:.1f} % reached the floor {limits.soc_floor:.0f} %.",
+                f"State of charge {soc} reached the floor {limits.soc_floor:.0f} %.",
             )
         return None
 
@@ -258,7 +296,7 @@ class BatteryStateMachine:
         self,
         now: datetime,
         local: time,
-        soc: float,
+        soc: SocReading,
         *,
         can_charge: bool,
         can_sell: bool,
@@ -267,12 +305,17 @@ class BatteryStateMachine:
         memory = self.memory
         limits = self.limits
         rest = BatteryState.REST
+        # A ceiling of 100 % is full: the absorb voltage ends the charge (rule
+        # 1), not an estimate that may say 100 % too soon; the estimate itself
+        # says when to charge again.
+        full_ceiling = limits.soc_ceiling >= 100
+        top = soc.estimate if full_ceiling else soc.high
         if memory.state is BatteryState.CHARGE:
-            if soc >= limits.soc_ceiling:
+            if not full_ceiling and top >= limits.soc_ceiling:
                 return (
                     rest,
                     Reason.SOC_CEILING,
-                    f"State of charge {soc:.1f} % reached the ceiling {limits.soc_ceiling:.0f} %.",
+                    f"State of charge {soc} reached the ceiling {limits.soc_ceiling:.0f} %.",
                 )
             if not in_window(limits.charge_window, local):
                 return rest, Reason.CHARGE_WINDOW_CLOSED, "The charging window closed."
@@ -285,7 +328,7 @@ class BatteryStateMachine:
             return None
         charge_ok = (
             can_charge
-            and soc < limits.soc_ceiling - SOC_HYSTERESIS
+            and top < limits.soc_ceiling - SOC_HYSTERESIS
             and in_window(limits.charge_window, local)
         )
         sell_ok = can_sell and in_window(limits.sell_window, local)
@@ -301,13 +344,13 @@ class BatteryStateMachine:
                 return (
                     candidate,
                     Reason.REST_OVER,
-                    f"Rested; state of charge {soc:.1f} % is below the ceiling {limits.soc_ceiling:.0f} %.",
+                    f"Rested; state of charge {soc} is below the ceiling {limits.soc_ceiling:.0f} %.",
                 )
             if candidate is BatteryState.SELL and sell_ok:
                 return (
                     candidate,
                     Reason.REST_OVER,
-                    f"Rested; state of charge {soc:.1f} % is above the floor {limits.soc_floor:.0f} %.",
+                    f"Rested; state of charge {soc} is above the floor {limits.soc_floor:.0f} %.",
                 )
         return None
 
