@@ -100,6 +100,9 @@ class CausalBound:
     branches: tuple[Branch, ...]
     # The billed peak at each branch point on the path that reaches the bound.
     billed_peak_w: tuple[float, ...]
+    # The measured profile judged: the scored part, in whole billing intervals.
+    scored_from: datetime
+    scored_to: datetime
     measured_share: float | None = None
     # How far past each branch point its future was judged.
     lookahead: timedelta = LOOKAHEAD
@@ -107,6 +110,8 @@ class CausalBound:
     def as_dict(self) -> dict[str, Any]:
         """Return the figures as plain JSON values."""
         return {
+            "scored_from": self.scored_from.isoformat(),
+            "scored_to": self.scored_to.isoformat(),
             "share": round(self.share, 4),
             "measured_share": self.measured_share,
             "none_peak_w": round(self.measured.none_peak_w, 1),
@@ -332,6 +337,8 @@ def causal_bound(
         measured=measured_reduction,
         branches=tuple(branches),
         billed_peak_w=tuple(path),
+        scored_from=scored.start,
+        scored_to=scored_end,
         measured_share=measured_share,
         lookahead=lookahead,
     )

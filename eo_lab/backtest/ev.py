@@ -38,7 +38,8 @@ from custom_components.energy_orchestrator.lib.control.ev_charging import (
     EvInputs,
     WallboxLimits,
 )
-from eo_lab.backtest.profile import Series, read_profile
+from eo_lab.backtest.profile import Series, read_profile, scored_window
+from eo_lab.backtest.report import scored_line
 
 STEP = timedelta(minutes=1)
 HOUSE_BATTERY_WH = 10_000.0
@@ -233,13 +234,17 @@ def run_backtest_ev(
     max_current_a: float = 16.0,
     zone: tzinfo,
 ) -> dict[str, Any]:
-    """Run both strategies; return ``{"strategies": {...}}``."""
+    """Run both strategies; return ``scored_from``, ``scored_to`` and ``strategies``.
+
+    The car's backtest has no warm-up: the whole series is scored.
+    """
     limits = WallboxLimits(max_current_a=max_current_a)
     limits.validate()
     if not 0 < need_kwh <= 200:
         raise ValueError("--need-kwh must be 0-200 kWh")
     minute = _resample(series)
     return {
+        **scored_window(series),
         "strategies": {
             "evcc-like": _run(
                 minute,
@@ -259,7 +264,7 @@ def run_backtest_ev(
                 zone=zone,
                 evcc=None,
             ),
-        }
+        },
     }
 
 
@@ -373,10 +378,13 @@ def _run(
 
 
 def format_backtest_ev(result: dict[str, Any]) -> str:
-    """Return the figures as a table."""
+    """Return the scored window and the figures as a table."""
     names = list(result["strategies"])
     figures = list(next(iter(result["strategies"].values())))
-    lines = [f"{'':20}" + "".join(f"{name:>14}" for name in names)]
+    lines = [
+        scored_line(result),
+        f"{'':20}" + "".join(f"{name:>14}" for name in names),
+    ]
     for figure in figures:
         lines.append(
             f"{figure:20}"

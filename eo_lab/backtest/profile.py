@@ -1,16 +1,25 @@
 """Measured profiles for the backtests: read onto a regular grid, split off the warm-up.
 
 A profile is a CSV: ``time`` as ISO 8601 or epoch seconds, ``load`` in W,
-optional ``pv`` in W. It is resampled onto a grid of ``STEP`` (irregular
-timestamps are interpolated; a missing load is interpolated, PV missing
-for hours is night).
+optional ``pv`` in W. Between two rows the power runs in a straight line
+from one to the next, however far apart they are (irregular timestamps);
+the last row holds for one of the profile's own sample intervals (the
+median spacing), so a file of whole days makes whole days. A missing load
+is interpolated from its neighbours; PV missing for more than two hours is
+night, 0 W, and a shorter PV gap is interpolated; a negative power counts
+as 0 W (``eo_lab.sim.profiles``).
+
+Each step of the grid gets the mean of that line over the step: its exact
+integral divided by the step, so every row counts, however fine the
+profile. A one-minute profile sampled at five-minute points would miss the
+four minutes between them, and its energy with them.
 
 The first ``WARMUP`` of a profile is history, not test: a controller in
 Home Assistant starts with the recorder's past days, so the controllers are
 given them, and every strategy is scored on the rest.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 import csv
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,6 +43,11 @@ class Series:
     step: timedelta
     load_w: list[float]
     pv_w: list[float]
+
+    @property
+    def end(self) -> datetime:
+        """Return the end of the last step."""
+        return self.start + len(self.load_w) * self.step
 
     @property
     def net_w(self) -> list[float]:
@@ -95,28 +109,68 @@ def read_profile(lines: Iterable[str], step: timedelta = STEP) -> Series:
     step_s = step.total_seconds()
     # The profile's last sample stands for one of its own intervals.
     count = int(profile.period // step_s)
-    load: list[float] = []
-    pv: list[float] = []
-    for index in range(count):
-        # The mean over the step, from three points of the interpolation.
-        points = [index * step_s + share * step_s for share in (0.0, 0.5, 1.0)]
-        load.append(
-            (
-                profile.load_w(points[0])
-                + 2 * profile.load_w(points[1])
-                + profile.load_w(min(points[2], profile.period - 1))
-            )
-            / 4
-        )
-        pv.append(
-            (
-                profile.pv_w(points[0])
-                + 2 * profile.pv_w(points[1])
-                + profile.pv_w(min(points[2], profile.period - 1))
-            )
-            / 4
-        )
+    load = step_means(profile.times, profile.load, profile.period, step_s, count)
+    pv = step_means(profile.times, profile.pv, profile.period, step_s, count)
     return Series(datetime.fromtimestamp(times[0], UTC), step, load, pv)
+
+
+def step_means(
+    times: Sequence[float],
+    values: Sequence[float],
+    end: float,
+    step_s: float,
+    count: int,
+) -> list[float]:
+    """Return the mean over each of ``count`` steps from ``times[0]``.
+
+    The values run in a straight line from one sample to the next and hold
+    the last one up to ``end``; each mean is the exact integral of that
+    line over its step, divided by the step.
+    """
+    knots = [*times, end]
+    levels = [*values, values[-1]]
+    last = len(knots) - 2
+    means: list[float] = []
+    segment = 0
+    for index in range(count):
+        left = knots[0] + index * step_s
+        right = left + step_s
+        area = 0.0
+        while True:
+            # The segment the stretch from ``left`` starts in.
+            while segment < last and knots[segment + 1] <= left:
+                segment += 1
+            upto = min(right, knots[segment + 1]) if segment < last else right
+            area += (
+                (upto - left)
+                * (
+                    _on_line(knots, levels, segment, left)
+                    + _on_line(knots, levels, segment, upto)
+                )
+                / 2
+            )
+            if upto >= right:
+                break
+            left = upto
+        means.append(area / step_s)
+    return means
+
+
+def _on_line(
+    knots: Sequence[float], levels: Sequence[float], segment: int, moment: float
+) -> float:
+    """Return the value at ``moment`` on the line of ``segment``."""
+    start, stop = knots[segment], knots[segment + 1]
+    share = (moment - start) / (stop - start)
+    return levels[segment] + (levels[segment + 1] - levels[segment]) * share
+
+
+def scored_window(series: Series) -> dict[str, str]:
+    """Return the stretch a backtest scored, as JSON values (ISO 8601)."""
+    return {
+        "scored_from": series.start.isoformat(),
+        "scored_to": series.end.isoformat(),
+    }
 
 
 def interval_averages(series: Series, per: int) -> list[float]:

@@ -7,17 +7,25 @@ from eo_lab.backtest.branches import OrchestratorShares
 
 
 def format_backtest(result: dict[str, Any]) -> str:
-    """Return the figures as a table."""
+    """Return the scored window and the figures as a table."""
     names = list(result["strategies"])
     figures = list(next(iter(result["strategies"].values())))
     width = max(14, *(len(name) + 2 for name in names))
-    lines = [f"{'':24}" + "".join(f"{name:>{width}}" for name in names)]
+    lines = [
+        scored_line(result),
+        f"{'':24}" + "".join(f"{name:>{width}}" for name in names),
+    ]
     for figure in figures:
         row = "".join(
             f"{result['strategies'][name][figure]:>{width}}" for name in names
         )
         lines.append(f"{figure:24}{row}")
     return "\n".join(lines)
+
+
+def scored_line(result: dict[str, Any]) -> str:
+    """Return the line that says which stretch of the profile was scored."""
+    return f"scored from {result['scored_from']} to {result['scored_to']}"
 
 
 def format_bound(
@@ -49,7 +57,8 @@ def format_bound(
         )
     lines += [
         f"measured profile: none {measured.none_peak_w:.0f} W,"
-        f" optimal {measured.optimal_peak_w:.0f} W",
+        f" optimal {measured.optimal_peak_w:.0f} W, scored from"
+        f" {bound.scored_from.isoformat()} to {bound.scored_to.isoformat()}",
         f"{'branch at':26}{'none':>8}{'optimal':>9}{'billed':>8}"
         + ("  orchestrator" if orchestrator is not None else ""),
     ]

@@ -49,7 +49,12 @@ from custom_components.energy_orchestrator.lib.control.peak_shaving import (
     PeakShavingSettings,
 )
 from eo_lab.backtest.battery import Battery, battery_limits
-from eo_lab.backtest.profile import Series, interval_averages, split_warmup
+from eo_lab.backtest.profile import (
+    Series,
+    interval_averages,
+    scored_window,
+    split_warmup,
+)
 
 # The reactive controller's PI gains (per step, on the error in W) and its
 # recharge threshold as a share of its limit.
@@ -122,7 +127,7 @@ def run_backtest(
     import_limit_w: float | None = None,
     interval: timedelta = timedelta(minutes=15),
 ) -> dict[str, Any]:
-    """Run every strategy over the series; return ``{"strategies": {...}}``."""
+    """Run every strategy over the series; return the scored window and ``strategies``."""
     if interval.total_seconds() % series.step.total_seconds():
         raise ValueError(f"the billing interval must be a multiple of {series.step}")
     limits = battery_limits(battery_kwh, battery_kw)
@@ -138,13 +143,14 @@ def run_backtest(
         interval=interval,
     )
     return {
+        **scored_window(scored),
         "strategies": {
             "none": _run_none(scored, limits, per, import_limit_w),
             "reactive": _run_reactive(history, scored, limits, per, import_limit_w),
             "orchestrator": orchestrate(),
             "perfect_forecast": orchestrate(perfect_forecast=True),
             "optimal": _run_optimal(scored, limits, per, import_limit_w, interval),
-        }
+        },
     }
 
 

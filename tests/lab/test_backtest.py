@@ -99,7 +99,10 @@ def test_cli_prints_one_json_object(capsys: pytest.CaptureFixture[str]) -> None:
     ]
     assert main([*args, "--import-limit", "2500", "--json"]) == 0
     output = json.loads(capsys.readouterr().out)
-    assert set(output) == {"strategies"}
+    assert set(output) == {"scored_from", "scored_to", "strategies"}
+    # A day of warm-up; the last row (21:00) holds for its half hour.
+    assert output["scored_from"] == "2025-03-13T00:00:00+00:00"
+    assert output["scored_to"] == "2025-03-21T21:30:00+00:00"
     assert output["strategies"]["none"]["limit_violations"] > 0
 
 

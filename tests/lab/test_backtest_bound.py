@@ -243,6 +243,8 @@ def test_cli_prints_the_bound_and_its_branches(
     assert main([*args, "2025-03-14T00:00", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert set(printed) == {
+        "scored_from",
+        "scored_to",
         "share",
         "measured_share",
         "none_peak_w",
