@@ -1036,7 +1036,7 @@ def _add_meter_in_browser(
         dialog.choose_family(CONNECTION_TCP, meter.family)
         page = dialog.page
         page.get_by_text(SDM630_FORM_TITLE).wait_for()
-        page.locator("input[name=host]").fill(EXAMPLE_HOST)
+        dialog.fill(TCP_FORM, {"host": EXAMPLE_HOST})
         page.get_by_text(MORE_OPTIONS).click()
         _settle(page)
         page.screenshot(path=path)

@@ -110,7 +110,7 @@ class ConfigFlowDialog:
                 self._switch(label, value)
             elif isinstance(value, int | float):
                 self.field(label, "number").locator("input").last.fill(str(value))
-            elif key == "name" or key in ("host", "device"):
+            elif key in ("name", "host", "device"):
                 self._type(label, value)
             else:
                 self._choose(label, str(value))
