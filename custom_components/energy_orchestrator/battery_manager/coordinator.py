@@ -39,11 +39,9 @@ from ..const import (
     DOMAIN,
     EVENT_BATTERY_TRANSITION,
     KIND_BATTERY_MANAGER,
-    LOGGER,
 )
 from ..controller.base import ControllerCoordinator
 from ..controller.inputs import InputQuantity, read_input
-from ..controller.outputs import OutputWriter
 from ..lib.control.battery_manager import (
     BatteryManager,
     BatteryMode,
@@ -97,7 +95,6 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
         """Initialize the coordinator; ``async_setup`` restores the manager."""
         super().__init__(hass, entry, kind=KIND_BATTERY_MANAGER, step=CONTROLLER_STEP)
         self.outputs = outputs_by_state(entry.data)
-        self.writer = OutputWriter(hass, self.name, LOGGER)
 
     @override
     async def _async_setup(self) -> None:

@@ -27,6 +27,8 @@ from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
 from ..const import CONF_KIND, DOMAIN, LOGGER
+from .outputs import OutputWriter
+from .ownership import OutputClaims
 
 # Bumped when the saved layout changes in a way control cannot read.
 STORAGE_VERSION = 1
@@ -96,6 +98,11 @@ class ControllerCoordinator[StatusT](DataUpdateCoordinator[StatusT]):
         self.previous: Store[dict[str, Any]] = Store(
             hass, STORAGE_VERSION, key + PREVIOUS
         )
+        # The outputs this controller drives, and how it writes them.
+        self.claims = OutputClaims(
+            hass=hass, entry_id=entry.entry_id, title=entry.title, logger=LOGGER
+        )
+        self.writer = OutputWriter(hass, self.name, LOGGER, claims=self.claims)
 
     @abstractmethod
     def snapshot(self) -> dict[str, Any]:
@@ -185,9 +192,10 @@ class ControllerCoordinator[StatusT](DataUpdateCoordinator[StatusT]):
 
     @override
     async def async_shutdown(self) -> None:
-        """Stop stepping and write the state."""
+        """Stop stepping, write the state and give the outputs up."""
         await super().async_shutdown()
         await self.async_save_now()
+        self.claims.async_release()
 
 
 async def async_setup_controller(

@@ -9,7 +9,9 @@ forced, for a setpoint the device lets lapse when it is not rewritten.
 A controller sends through an OutputWriter: it rewrites a setpoint before
 the device lets it lapse (a Victron GX in ESS mode 3 drops its setpoint
 after about 60 s, an Alfen its current after its validity time) and logs a
-failing output once, and once more when it takes commands again.
+failing output once, and once more when it takes commands again. It claims
+each output before writing it, so that one controller only drives it
+(``ownership.py``).
 """
 
 from datetime import datetime, timedelta
@@ -22,10 +24,11 @@ from homeassistant.const import (
     STATE_ON,
     STATE_UNAVAILABLE,
 )
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Context, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 
 from ..const import DOMAIN
+from .ownership import OutputClaims
 
 # The domains an output entity may live in, and how each takes a value.
 NUMBER_DOMAINS = ("number", "input_number")
@@ -48,10 +51,12 @@ async def async_set_output(
     value: float | str | bool,
     *,
     force: bool = False,
+    context: Context | None = None,
 ) -> bool:
     """Bring one output entity to ``value``; return whether a command was sent.
 
-    ``force`` sends the value even when the entity shows it already.
+    ``force`` sends the value even when the entity shows it already; the
+    call carries ``context`` (the controller's, to tell its writes apart).
 
     Raises HomeAssistantError (translated) when the entity is missing or
     unavailable, or when the call fails: the caller decides whether that
@@ -74,6 +79,7 @@ async def async_set_output(
             SERVICE_TURN_ON if wanted_on else SERVICE_TURN_OFF,
             {ATTR_ENTITY_ID: entity_id},
             blocking=True,
+            context=context,
         )
         return True
     if domain in SELECT_DOMAINS:
@@ -84,6 +90,7 @@ async def async_set_output(
             "select_option",
             {ATTR_ENTITY_ID: entity_id, "option": str(value)},
             blocking=True,
+            context=context,
         )
         return True
     if domain in NUMBER_DOMAINS:
@@ -98,6 +105,7 @@ async def async_set_output(
             "set_value",
             {ATTR_ENTITY_ID: entity_id, "value": number},
             blocking=True,
+            context=context,
         )
         return True
     raise HomeAssistantError(
@@ -121,10 +129,17 @@ class OutputWriter:
         name: str,
         logger: logging.Logger,
         keepalive: timedelta = OUTPUT_KEEPALIVE,
+        *,
+        claims: OutputClaims | None = None,
     ) -> None:
-        """Write for the controller ``name``; log through its ``logger``."""
+        """Write for the controller ``name``; log through its ``logger``.
+
+        With ``claims`` (a controller entry's), an output is written only
+        once claimed, and every write carries the claims' context.
+        """
         self.hass = hass
         self.name = name
+        self.claims = claims
         self._logger = logger
         self._keepalive = keepalive
         self._sent_at: dict[str, datetime] = {}
@@ -150,12 +165,20 @@ class OutputWriter:
         failure is logged (once, until the output takes commands again) and
         not raised: one unavailable output must not keep the others unset.
         """
+        if self.claims is not None and not self.claims.async_claim(entity_id):
+            return False
         if lapses is None:
             lapses = lapses_by_default(entity_id)
         sent_at = self._sent_at.get(entity_id)
         force = lapses and (sent_at is None or now - sent_at >= self._keepalive)
         try:
-            sent = await async_set_output(self.hass, entity_id, value, force=force)
+            sent = await async_set_output(
+                self.hass,
+                entity_id,
+                value,
+                force=force,
+                context=None if self.claims is None else self.claims.context,
+            )
         except HomeAssistantError as err:
             if entity_id not in self._failed:
                 self._failed.add(entity_id)

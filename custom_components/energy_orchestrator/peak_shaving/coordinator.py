@@ -40,7 +40,6 @@ from ..const import (
 )
 from ..controller.base import ControllerCoordinator, refused_as_invalid_request
 from ..controller.inputs import InputQuantity, read_input
-from ..controller.outputs import OutputWriter
 from ..lib.control.battery_bank import BatteryBank, BatteryReading
 from ..lib.control.billing import BillingPeriod
 from ..lib.control.peak_shaving import (
@@ -119,7 +118,6 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
         self.batteries: list[BatteryEntities]
         self.bank: BatteryBank
         self.batteries, self.bank = entry_batteries(entry)
-        self.writer = OutputWriter(hass, self.name, LOGGER)
         self._pv_service_read: datetime | None = None
         self._pv_service_silent_since: datetime | None = None
         self._pv_service_logged = False

@@ -42,7 +42,7 @@ from ..const import (
 )
 from ..controller.base import ControllerCoordinator, refused_as_invalid_request
 from ..controller.inputs import InputQuantity, read_input
-from ..controller.outputs import OutputWriter, async_set_output
+from ..controller.outputs import async_set_output
 from ..lib.control.ev_charging import (
     ChargeMode,
     EvChargingManager,
@@ -98,7 +98,6 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
     def __init__(self, hass: HomeAssistant, entry: WallboxManagerConfigEntry) -> None:
         """Initialize; ``_async_setup`` restores the session."""
         super().__init__(hass, entry, kind=KIND_WALLBOX_MANAGER, step=CONTROLLER_STEP)
-        self.writer = OutputWriter(hass, self.name, LOGGER)
 
     @override
     async def _async_setup(self) -> None:
@@ -227,8 +226,11 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
     async def async_stop_steering(self) -> None:
         """Stop charging on the wallbox and write the session at once."""
         try:
-            if entity := self.config_entry.data.get(CONF_ENABLE_ENTITY):
-                await async_set_output(self.hass, entity, False)
+            entity = self.config_entry.data.get(CONF_ENABLE_ENTITY)
+            if entity and self.claims.async_claim(entity):
+                await async_set_output(
+                    self.hass, entity, False, context=self.claims.context
+                )
         except HomeAssistantError as err:
             LOGGER.warning("%s: cannot stop the wallbox: %s", self.name, err)
         finally:
