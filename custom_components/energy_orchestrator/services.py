@@ -49,6 +49,7 @@ SERVICE_STOP_CHARGING = "stop_charging"
 SERVICE_SET_CHARGER_PHASES = "set_charger_phases"
 ATTR_TARGET_ENERGY = "target_energy"
 ATTR_DEADLINE = "deadline"
+ATTR_ABOVE_PEAK_LIMIT = "above_peak_limit"
 ATTR_PHASES = "phases"
 ATTR_IMPORT_LIMIT = "import_limit"
 ATTR_EXPORT_LIMIT = "export_limit"
@@ -119,6 +120,7 @@ START_CHARGING_SCHEMA = ENTRY_SCHEMA.extend(
             probatio.Coerce(float), probatio.Range(min=0.1, max=500)
         ),
         probatio.Optional(ATTR_DEADLINE): cv.datetime,
+        probatio.Optional(ATTR_ABOVE_PEAK_LIMIT, default=False): cv.boolean,
     }
 )
 SET_CHARGER_PHASES_SCHEMA = ENTRY_SCHEMA.extend(
@@ -239,6 +241,7 @@ async def _start_charging(call: ServiceCall) -> None:
         mode=ChargeMode(call.data[ATTR_MODE]),
         target_energy_wh=target * 1000 if target is not None else None,
         deadline=deadline,
+        above_peak_limit=call.data[ATTR_ABOVE_PEAK_LIMIT],
     )
 
 

@@ -40,6 +40,11 @@ from ..const import (
 )
 from ..controller.base import ControllerCoordinator, refused_as_invalid_request
 from ..controller.inputs import InputQuantity, read_input
+from ..controller.site_limits import (
+    SiteHeadroom,
+    async_post_headroom,
+    async_withdraw_headroom,
+)
 from ..lib.control.battery_bank import BatteryBank, BatteryReading
 from ..lib.control.billing import BillingPeriod
 from ..lib.control.peak_shaving import (
@@ -223,6 +228,16 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
             else [0.0] * len(self.batteries)
         )
         await self._async_set_batteries(shares)
+        async_post_headroom(
+            self.hass,
+            self.config_entry.entry_id,
+            SiteHeadroom(
+                at=now,
+                source=self.name,
+                grid_w=status.headroom_w,
+                phase_w=status.phase_headroom_w,
+            ),
+        )
         self.schedule_save()
         return status
 
@@ -314,6 +329,7 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
     @override
     async def async_stop_steering(self) -> None:
         """Set the batteries to 0 W and write the state: nothing left to a dead controller."""
+        async_withdraw_headroom(self.hass, self.config_entry.entry_id)
         try:
             await self._async_set_batteries([0.0] * len(self.batteries))
         finally:

@@ -43,6 +43,7 @@ from ..const import (
 from ..controller.base import ControllerCoordinator, refused_as_invalid_request
 from ..controller.inputs import InputQuantity, read_input
 from ..controller.outputs import async_set_output
+from ..controller.site_limits import async_site_headroom
 from ..lib.control.ev_charging import (
     ChargeMode,
     EvChargingManager,
@@ -127,13 +128,15 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
                 state.state if state else ""
             )
         battery_kw = self.config_entry.options.get(CONF_BATTERY_MAX_DISCHARGE_KW) or 0.0
+        ev_power = read_input(
+            self.hass, data[CONF_EV_POWER_ENTITY], InputQuantity.POWER, now
+        )
+        peak_cap, phase_cap = self._site_caps(now, ev_power)
         return EvInputs(
             grid_power_w=read_input(
                 self.hass, data[CONF_GRID_POWER_ENTITY], InputQuantity.POWER, now
             ),
-            ev_power_w=read_input(
-                self.hass, data[CONF_EV_POWER_ENTITY], InputQuantity.POWER, now
-            ),
+            ev_power_w=ev_power,
             connected=connected,
             battery_power_w=read_input(
                 self.hass, data.get(CONF_BATTERY_POWER_ENTITY), InputQuantity.POWER, now
@@ -148,7 +151,29 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
                 now,
             ),
             battery_max_discharge_w=float(battery_kw) * 1000,
+            peak_cap_w=peak_cap,
+            phase_cap_a=phase_cap,
         )
+
+    def _site_caps(
+        self, now: datetime, ev_power: float | None
+    ) -> tuple[float | None, float | None]:
+        """Return the most the car may take (W, per phase A) under the site's limits.
+
+        The room peak shaving left, plus what the car takes already (the
+        room was measured with it); None where no peak shaver says.
+        """
+        headroom = async_site_headroom(self.hass, now)
+        if headroom is None:
+            return None, None
+        taking = max(ev_power or 0.0, 0.0)
+        limits = self.manager.limits
+        peak_cap = None if headroom.grid_w is None else taking + headroom.grid_w
+        phase_cap = None
+        if headroom.phase_w is not None:
+            per_phase = taking / (limits.voltage_v * self.manager.memory.phases)
+            phase_cap = per_phase + headroom.phase_w / limits.voltage_v
+        return peak_cap, phase_cap
 
     async def _async_command(self, command: EvCommand, now: datetime) -> None:
         """Write enable, phases (only while off) and current.
@@ -197,14 +222,23 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
         mode: ChargeMode,
         target_energy_wh: float | None = None,
         deadline: datetime | None = None,
+        *,
+        above_peak_limit: bool = False,
     ) -> None:
         """Start a session in ``mode``, then step at once.
 
-        Raises ServiceValidationError (translated) for a session control
-        refuses (a deadline without a target energy).
+        ``above_peak_limit``: this session may raise the billed peak that
+        peak shaving holds. Raises ServiceValidationError (translated) for
+        a session control refuses (a deadline without a target energy).
         """
         with refused_as_invalid_request():
-            self.manager.start(dt_util.utcnow(), mode, target_energy_wh, deadline)
+            self.manager.start(
+                dt_util.utcnow(),
+                mode,
+                target_energy_wh,
+                deadline,
+                above_peak_limit=above_peak_limit,
+            )
         await self.async_refresh()
 
     async def async_stop(self) -> None:

@@ -163,7 +163,10 @@ def arbitrate(
         overruled=tuple(
             proposal
             for proposal in live
-            if (proposal.value is not None and not math.isclose(proposal.value, value, abs_tol=1e-9))
+            if (
+                proposal.value is not None
+                and not math.isclose(proposal.value, value, abs_tol=1e-9)
+            )
             or not proposal.lowest <= value <= proposal.highest
         ),
     )

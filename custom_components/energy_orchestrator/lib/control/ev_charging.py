@@ -31,6 +31,8 @@ from enum import StrEnum
 import math
 from typing import Any
 
+from .arbitration import Decision, Layer, Proposal, arbitrate
+
 # Delays of starting and stopping on the surplus, as evcc's defaults.
 ENABLE_DELAY = timedelta(minutes=1)
 DISABLE_DELAY = timedelta(minutes=3)
@@ -45,6 +47,11 @@ NO_CURRENT_W = 100.0
 DEADLINE_MARGIN = timedelta(minutes=15)
 # The house battery feeds the car only this far above its floor (points).
 BATTERY_FLOOR_BAND = 2.0
+# A car the site's limits stopped stays off this long, and starts again
+# only with this share to spare over its minimum: no start/stop every step
+# while the limit hovers at the car's minimum.
+SITE_LIMIT_HOLD = timedelta(minutes=5)
+SITE_LIMIT_RESTART_MARGIN = 0.1
 
 
 class ChargeMode(StrEnum):
@@ -78,6 +85,10 @@ class ChargingReason(StrEnum):
     SURPLUS_TOO_SMALL = "surplus_too_small"
     SURPLUS_GONE = "surplus_gone"
     DEADLINE = "deadline"
+    # The site's limits held the car back (or off): the billed peak peak
+    # shaving defends, a phase's fuse.
+    PEAK_LIMIT = "peak_limit"
+    PHASE_LIMIT = "phase_limit"
     # The stages of a phase switch: stop, switch, pause, resume.
     STOPPING = "stopping"
     PHASES = "phases"
@@ -154,6 +165,11 @@ class EvInputs:
     battery_soc: float | None = None
     battery_floor_soc: float | None = None
     battery_max_discharge_w: float = 0.0
+    # The site's limits, where peak shaving computes them (None: no limit):
+    # the most the car may take without raising the billed peak, and the
+    # most current per phase the busiest phase's fuse leaves it.
+    peak_cap_w: float | None = None
+    phase_cap_a: float | None = None
 
 
 @dataclass(frozen=True)
@@ -201,6 +217,11 @@ class _Memory:
     phase_choice: PhaseChoice = PhaseChoice.AUTO
     target_energy_wh: float | None = None
     deadline: datetime | None = None
+    # The user asked this session to go through the peak limit.
+    above_peak_limit: bool = False
+    # Since when, and why, the site's limits keep the car off.
+    site_held_since: datetime | None = None
+    site_held_by: ChargingReason | None = None
     enabled: bool = False
     phases: int = 1
     last_switch: datetime | None = None
@@ -249,8 +270,14 @@ class EvChargingManager:
         mode: ChargeMode,
         target_energy_wh: float | None = None,
         deadline: datetime | None = None,
+        *,
+        above_peak_limit: bool = False,
     ) -> None:
-        """Start a session (the "charge now" button, an action)."""
+        """Start a session (the "charge now" button, an action).
+
+        ``above_peak_limit``: this session may raise the billed peak (never
+        a phase's fuse).
+        """
         if mode is ChargeMode.DEADLINE and (
             target_energy_wh is None or deadline is None
         ):
@@ -269,6 +296,8 @@ class EvChargingManager:
         memory.mode = mode
         memory.target_energy_wh = target_energy_wh
         memory.deadline = deadline
+        memory.above_peak_limit = above_peak_limit
+        memory.site_held_since = memory.site_held_by = None
 
     def stop(self, now: datetime) -> None:
         """End charging; the session's figures stay until the next start."""
@@ -660,12 +689,86 @@ class EvChargingManager:
             memory.phases = phases
             memory.last_switch = now
             memory.phase_switches += 1
+        decision = self._within_site_limits(now, inputs, current, phases, reason)
+        if self._held_by_site_limits(now, decision):
+            return self._hold(
+                now,
+                enable=False,
+                state="waiting",
+                reason=memory.site_held_by or ChargingReason(decision.reason),
+                available=available,
+            )
         if not memory.enabled and count:
             memory.start_stops += 1
         memory.enabled = True
-        command = EvCommand(True, current, phases, self.limits.route_for(phases))
-        self._status = self._make_status(command, "charging", reason, available, now)
+        command = EvCommand(True, decision.value, phases, self.limits.route_for(phases))
+        self._status = self._make_status(
+            command, "charging", ChargingReason(decision.reason), available, now
+        )
         return self._status
+
+    def _held_by_site_limits(self, now: datetime, decision: Decision) -> bool:
+        """Return whether the site's limits keep the car off this step."""
+        memory = self.memory
+        minimum = self.limits.min_current_a
+        if decision.value < minimum:
+            if memory.site_held_since is None:
+                memory.site_held_since = now
+                memory.site_held_by = ChargingReason(decision.reason)
+            return True
+        if memory.site_held_since is None:
+            return False
+        if (
+            now - memory.site_held_since < SITE_LIMIT_HOLD
+            or decision.value < minimum * (1 + SITE_LIMIT_RESTART_MARGIN)
+        ):
+            return True
+        memory.site_held_since = memory.site_held_by = None
+        return False
+
+    def _within_site_limits(
+        self,
+        now: datetime,
+        inputs: EvInputs,
+        current: float,
+        phases: int,
+        reason: ChargingReason,
+    ) -> Decision:
+        """Return the current the site's limits leave of the wish, and why.
+
+        A phase's fuse is safety; the billed peak binds every mode but a
+        session the user sent through it (a user request, above the peak
+        limit). Whole amps, rounded down.
+        """
+        volts = self.limits.voltage_v * phases
+        proposals = [
+            Proposal(
+                layer=Layer.USER_REQUEST
+                if self.memory.above_peak_limit
+                else Layer.SITE_PLAN,
+                reason=reason.value,
+                value=current,
+            )
+        ]
+        if inputs.phase_cap_a is not None:
+            proposals.append(
+                Proposal(
+                    layer=Layer.SAFETY,
+                    reason=ChargingReason.PHASE_LIMIT.value,
+                    lowest=0.0,
+                    highest=max(math.floor(inputs.phase_cap_a), 0),
+                )
+            )
+        if inputs.peak_cap_w is not None:
+            proposals.append(
+                Proposal(
+                    layer=Layer.PEAK_LIMIT,
+                    reason=ChargingReason.PEAK_LIMIT.value,
+                    lowest=0.0,
+                    highest=max(math.floor(inputs.peak_cap_w / volts), 0),
+                )
+            )
+        return arbitrate(proposals, now, default=0.0, default_reason=reason.value)
 
     def _hold(
         self,
@@ -744,6 +847,7 @@ class EvChargingManager:
             "phase_choice": memory.phase_choice.value,
             "target_energy_wh": memory.target_energy_wh,
             "deadline": memory.deadline.isoformat() if memory.deadline else None,
+            "above_peak_limit": memory.above_peak_limit,
             "phases": memory.phases,
             "session_wh": memory.session_wh,
             "solar_wh": memory.solar_wh,
@@ -763,6 +867,8 @@ class EvChargingManager:
         memory.target_energy_wh = saved.get("target_energy_wh")
         deadline = saved.get("deadline")
         memory.deadline = datetime.fromisoformat(deadline) if deadline else None
+        # Saved before sessions could go above the peak limit: they could not.
+        memory.above_peak_limit = saved.get("above_peak_limit", False) is True
         memory.phases = int(saved["phases"])
         if memory.phases not in (1, 3):
             raise ValueError("saved phases are neither 1 nor 3")

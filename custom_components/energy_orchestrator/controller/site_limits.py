@@ -1,0 +1,74 @@
+"""The site's limits, shared: what peak shaving leaves the other controllers.
+
+The grid connection's billed peak and the phases' fuses are the site's, not
+one controller's. Peak shaving computes after each step how much room is
+left under each (its *Headroom* and *Phase headroom*); it posts them here,
+and the wallbox manager reads them at its own step to hold the car within
+them. A post older than ``FRESH_FOR`` no longer counts: a peak shaver that
+stopped stepping leaves the car as it would be without one.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.util.hass_dict import HassKey
+
+from ..const import DOMAIN
+
+# Three of peak shaving's 15 s steps: a missed step or two still counts.
+FRESH_FOR = timedelta(seconds=45)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SiteHeadroom:
+    """The room a peak shaver left at one step (W; None: unknown)."""
+
+    at: datetime
+    source: str
+    # How far the grid import is from the budget that holds the billed peak,
+    # before the battery (its recharge is the car's to take first).
+    grid_w: float | None
+    # How far the busiest phase is from its fuse.
+    phase_w: float | None
+
+
+POSTS: HassKey[dict[str, SiteHeadroom]] = HassKey(f"{DOMAIN}_site_headroom")
+
+
+@callback
+def async_post_headroom(
+    hass: HomeAssistant, entry_id: str, headroom: SiteHeadroom
+) -> None:
+    """Post a peak shaver's room after its step."""
+    hass.data.setdefault(POSTS, {})[entry_id] = headroom
+
+
+@callback
+def async_withdraw_headroom(hass: HomeAssistant, entry_id: str) -> None:
+    """Take a peak shaver's post away (its entry unloads)."""
+    hass.data.get(POSTS, {}).pop(entry_id, None)
+
+
+@callback
+def async_site_headroom(hass: HomeAssistant, now: datetime) -> SiteHeadroom | None:
+    """Return the least room any fresh post leaves, None when there is none.
+
+    With two peak shavers (two connections' meters), each side is the
+    tighter of the two.
+    """
+    fresh = [
+        post
+        for post in hass.data.get(POSTS, {}).values()
+        if timedelta(0) <= now - post.at <= FRESH_FOR
+    ]
+    if not fresh:
+        return None
+    grid = [post.grid_w for post in fresh if post.grid_w is not None]
+    phase = [post.phase_w for post in fresh if post.phase_w is not None]
+    return SiteHeadroom(
+        at=min(post.at for post in fresh),
+        source=", ".join(sorted(post.source for post in fresh)),
+        grid_w=min(grid) if grid else None,
+        phase_w=min(phase) if phase else None,
+    )

@@ -1,0 +1,166 @@
+"""Peak shaving and the wallbox manager on one site: the car within the billed peak."""
+
+from datetime import UTC, datetime, timedelta
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.input_number import DOMAIN as INPUT_NUMBER
+from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.energy_orchestrator.const import CONF_KIND, DOMAIN
+from custom_components.energy_orchestrator.controller.site_limits import (
+    async_site_headroom,
+)
+from tests.integration.controllers.test_wallbox_manager import (
+    CURRENT,
+    ENABLE,
+    EV,
+    GRID,
+    PHASES,
+    STATE,
+    wallbox,
+)
+
+BATTERY = "sensor.inverter_battery_power"
+SOC = "sensor.bms_soc"
+SETPOINT = "input_number.battery_setpoint"
+LIMIT_W = 9000.0
+HOUSE_W = 4000.0
+T0 = datetime(2026, 12, 7, 17, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def site_entries(
+    hass: HomeAssistant, wallbox: None
+) -> tuple[MockConfigEntry, MockConfigEntry]:
+    """Peak shaving over an empty battery, and a wallbox manager, on one meter."""
+    assert await async_setup_component(
+        hass,
+        INPUT_NUMBER,
+        {INPUT_NUMBER: {"battery_setpoint": {"min": -5000, "max": 5000, "step": 1}}},
+    )
+    peak = MockConfigEntry(
+        domain=DOMAIN,
+        minor_version=2,
+        title="Peak shaving",
+        data={
+            CONF_KIND: "peak_shaving",
+            "grid_power_entity": GRID,
+            "battery_power_entity": BATTERY,
+            "battery_soc_entity": SOC,
+            "battery_setpoint_entity": SETPOINT,
+            "invert_setpoint": False,
+        },
+        options={
+            "battery_capacity_kwh": 10.0,
+            "battery_max_kw": 5.0,
+            "battery_soc_min": 10.0,
+            "battery_soc_max": 100.0,
+            "import_limit_w": LIMIT_W,
+            "billing_interval_minutes": "15",
+        },
+    )
+    car = MockConfigEntry(
+        domain=DOMAIN,
+        minor_version=2,
+        title="Wallbox",
+        data={
+            CONF_KIND: "wallbox_manager",
+            "grid_power_entity": GRID,
+            "ev_power_entity": EV,
+            "charger_current_entity": CURRENT,
+            "charger_enable_entity": ENABLE,
+            "charger_phases_entity": PHASES,
+        },
+        options={
+            "min_current_a": 6.0,
+            "max_current_a": 16.0,
+            "min_phase_switch_minutes": 10.0,
+            "charge_now_mode": "fast",
+        },
+    )
+    return peak, car
+
+
+def measure(hass: HomeAssistant) -> float:
+    """Set the meters from what the car takes now; return the grid import."""
+    car = 0.0
+    if hass.states.get(ENABLE).state == "on":
+        car = (
+            float(hass.states.get(CURRENT).state)
+            * 230
+            * int(hass.states.get(PHASES).state)
+        )
+    grid = HOUSE_W + car  # the battery is at its floor: it gives nothing
+    for entity, value, unit in (
+        (GRID, grid, "W"),
+        (EV, car, "W"),
+        (BATTERY, 0.0, "W"),
+        (SOC, 10.0, "%"),
+    ):
+        hass.states.async_set(
+            entity, str(value), {"unit_of_measurement": unit}, force_update=True
+        )
+    return grid
+
+
+async def minute(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    entries: tuple[MockConfigEntry, MockConfigEntry],
+) -> float:
+    """Let a minute pass; peak shaving steps, then the wallbox manager."""
+    freezer.tick(timedelta(minutes=1))
+    measure(hass)
+    for entry in entries:
+        await entry.runtime_data.coordinator.async_refresh()
+        await hass.async_block_till_done()
+    return measure(hass)
+
+
+__all__ = ["wallbox"]  # the wallbox fixture, shared
+
+
+async def test_a_fast_car_stays_under_the_billed_peak_unless_sent_through(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    site_entries: tuple[MockConfigEntry, MockConfigEntry],
+) -> None:
+    """The wallbox takes the room peak shaving leaves; a session may be sent through."""
+    freezer.move_to(T0)
+    measure(hass)
+    peak, car = site_entries
+    for entry in site_entries:
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+    await hass.services.async_call(
+        DOMAIN,
+        "start_charging",
+        {"config_entry_id": car.entry_id, "mode": "fast"},
+        blocking=True,
+    )
+    imports = [await minute(hass, freezer, site_entries) for _ in range(6)]
+    headroom = async_site_headroom(hass, freezer.time_to_freeze.replace(tzinfo=UTC))
+    assert headroom is not None
+    assert headroom.source == "Peak shaving"
+    # 16 A on three phases would import 15 kW; the car takes 9 kW less the house.
+    assert max(imports[1:]) <= LIMIT_W
+    assert float(hass.states.get(CURRENT).state) == 7  # floor(5000 / 690)
+    assert hass.states.get(STATE).attributes["reason"] == "peak_limit"
+
+    await hass.services.async_call(
+        DOMAIN,
+        "start_charging",
+        {"config_entry_id": car.entry_id, "mode": "fast", "above_peak_limit": True},
+        blocking=True,
+    )
+    await minute(hass, freezer, site_entries)
+    assert float(hass.states.get(CURRENT).state) == 16
+    assert hass.states.get(STATE).attributes["reason"] == "fast"
+
+    # Peak shaving gone: nothing holds the car back, nor is anything posted.
+    assert await hass.config_entries.async_unload(peak.entry_id)
+    assert async_site_headroom(hass, freezer.time_to_freeze.replace(tzinfo=UTC)) is None
