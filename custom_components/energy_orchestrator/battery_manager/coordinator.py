@@ -42,6 +42,7 @@ from ..const import (
 )
 from ..controller.base import ControllerCoordinator
 from ..controller.inputs import InputQuantity, read_input
+from ..controller.site_limits import async_battery_reserve, entity_devices
 from ..lib.control.battery_manager import (
     BatteryManager,
     BatteryMode,
@@ -114,12 +115,37 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
     async def _async_update_data(self) -> BatteryStatus:
         """Run one step: read inputs, step the manager, act on the outcome."""
         now = dt_util.utcnow()
-        status = self.manager.update(now, self._sample(now))
+        reserve = async_battery_reserve(self.hass, now, self._battery_devices())
+        status = self.manager.update(
+            now, self._sample(now), reserve_soc=reserve.soc if reserve else None
+        )
         if status.transition is not None:
             self._fire_transition(status.transition)
         await self.async_apply_outputs(status.state)
         self.schedule_save()
         return status
+
+    def _battery_devices(self) -> frozenset[str]:
+        """Return the devices of the battery's inputs and outputs.
+
+        Read each step: a device added after this entry still counts.
+        """
+        data = self.config_entry.data
+        return entity_devices(
+            self.hass,
+            (
+                *(
+                    data.get(key)
+                    for key in (
+                        CONF_VOLTAGE_ENTITY,
+                        CONF_CURRENT_ENTITY,
+                        CONF_POWER_ENTITY,
+                        CONF_BMS_SOC_ENTITY,
+                    )
+                ),
+                *self.outputs,
+            ),
+        )
 
     def _sample(self, now: datetime) -> BatterySample:
         """Read the battery's inputs; an untrustworthy one is None."""

@@ -135,6 +135,7 @@ SENSORS: tuple[BatteryManagerSensorEntityDescription, ...] = (
             "detail": status.detail,
             "since": status.state_since.isoformat(),
             "mode": status.mode.value,
+            "peak_reserve": status.reserve_soc,
         },
     ),
     reason_description("battery_reason", Reason),

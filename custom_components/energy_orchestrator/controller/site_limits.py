@@ -4,14 +4,18 @@ The grid connection's billed peak and the phases' fuses are the site's, not
 one controller's. Peak shaving computes after each step how much room is
 left under each (its *Headroom* and *Phase headroom*); it posts them here,
 and the wallbox manager reads them at its own step to hold the car within
-them. A post older than ``FRESH_FOR`` no longer counts: a peak shaver that
-stopped stepping leaves the car as it would be without one.
+them. Likewise the energy its plan holds in the battery for the hours ahead
+(its *reserve*): a battery manager on the same battery stops selling there.
+A post older than ``FRESH_FOR`` no longer counts: a peak shaver that
+stopped stepping leaves the others as they would be without one.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.util.hass_dict import HassKey
 
 from ..const import DOMAIN
@@ -72,3 +76,56 @@ def async_site_headroom(hass: HomeAssistant, now: datetime) -> SiteHeadroom | No
         grid_w=min(grid) if grid else None,
         phase_w=min(phase) if phase else None,
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatteryReserve:
+    """The SOC a peak shaver's plan holds in its batteries at one step."""
+
+    at: datetime
+    source: str
+    soc: float
+    # The devices of the batteries' entities: how another controller knows
+    # it drives one of the same batteries.
+    devices: frozenset[str]
+
+
+RESERVES: HassKey[dict[str, BatteryReserve]] = HassKey(f"{DOMAIN}_battery_reserve")
+
+
+@callback
+def entity_devices(
+    hass: HomeAssistant, entity_ids: Iterable[str | None]
+) -> frozenset[str]:
+    """Return the devices the given entities belong to (unknown ones: none)."""
+    registry = er.async_get(hass)
+    devices: set[str] = set()
+    for entity_id in entity_ids:
+        if entity_id and (entity := registry.async_get(entity_id)) and entity.device_id:
+            devices.add(entity.device_id)
+    return frozenset(devices)
+
+
+@callback
+def async_post_reserve(
+    hass: HomeAssistant, entry_id: str, reserve: BatteryReserve | None
+) -> None:
+    """Post (or, with None, withdraw) the reserve a peak shaver's plan holds."""
+    posts = hass.data.setdefault(RESERVES, {})
+    if reserve is None:
+        posts.pop(entry_id, None)
+    else:
+        posts[entry_id] = reserve
+
+
+@callback
+def async_battery_reserve(
+    hass: HomeAssistant, now: datetime, devices: frozenset[str]
+) -> BatteryReserve | None:
+    """Return the highest fresh reserve held in a battery on one of ``devices``."""
+    fresh = [
+        post
+        for post in hass.data.get(RESERVES, {}).values()
+        if post.devices & devices and timedelta(0) <= now - post.at <= FRESH_FOR
+    ]
+    return max(fresh, key=lambda post: post.soc, default=None)

@@ -41,9 +41,12 @@ from ..const import (
 from ..controller.base import ControllerCoordinator, refused_as_invalid_request
 from ..controller.inputs import InputQuantity, read_input
 from ..controller.site_limits import (
+    BatteryReserve,
     SiteHeadroom,
     async_post_headroom,
+    async_post_reserve,
     async_withdraw_headroom,
+    entity_devices,
 )
 from ..lib.control.battery_bank import BatteryBank, BatteryReading
 from ..lib.control.billing import BillingPeriod
@@ -238,8 +241,28 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
                 phase_w=status.phase_headroom_w,
             ),
         )
+        self._post_reserve(now, status)
         self.schedule_save()
         return status
+
+    def _post_reserve(self, now: datetime, status: PeakShavingStatus) -> None:
+        """Post the SOC the plan holds, for the other controllers on these batteries."""
+        reserve = None
+        if status.reserve_soc is not None:
+            reserve = BatteryReserve(
+                at=now,
+                source=self.name,
+                soc=status.reserve_soc,
+                devices=entity_devices(
+                    self.hass,
+                    (
+                        entity
+                        for battery in self.batteries
+                        for entity in (battery.setpoint, battery.power, battery.soc)
+                    ),
+                ),
+            )
+        async_post_reserve(self.hass, self.config_entry.entry_id, reserve)
 
     async def _async_read_pv_service(self, entry_id: str, now: datetime) -> None:
         """Take the solar forecast service's series, every PV_SERVICE_EVERY.
@@ -330,6 +353,7 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
     async def async_stop_steering(self) -> None:
         """Set the batteries to 0 W and write the state: nothing left to a dead controller."""
         async_withdraw_headroom(self.hass, self.config_entry.entry_id)
+        async_post_reserve(self.hass, self.config_entry.entry_id, None)
         try:
             await self._async_set_batteries([0.0] * len(self.batteries))
         finally:

@@ -123,6 +123,8 @@ SENSORS: tuple[PeakShavingSensorEntityDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
         value_fn=lambda status: status.planned_soc_now,
+        # What the plan holds for later: a battery manager stops selling there.
+        attributes_fn=lambda status: {"reserve": status.reserve_soc},
     ),
     _headroom("headroom", lambda status: status.headroom_w),
     _headroom("phase_headroom", lambda status: status.phase_headroom_w),

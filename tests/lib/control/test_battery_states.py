@@ -238,3 +238,54 @@ def test_a_ceiling_of_100_is_left_to_the_absorb_voltage() -> None:
     t = sm.step(T0 + timedelta(hours=2), NOON, 96.9, MID_V, 3.0)
     assert t is not None
     assert t.to_state is BatteryState.CHARGE
+
+
+def _selling(sm: BatteryStateMachine) -> datetime:
+    """Bring a machine to selling; return when it sells."""
+    sm.step(T0, NOON, 71, MID_V)
+    assert sm.memory.state is BatteryState.SELL
+    return T0
+
+
+# Charging only at night: at noon a rested battery may only sell or rest.
+NIGHT_CHARGE = (time(1, 0), time(2, 0))
+
+
+def test_automatic_selling_stops_at_the_peak_reserve() -> None:
+    sm = machine(charge_window=NIGHT_CHARGE)
+    at = _selling(sm)
+    assert sm.step(at + timedelta(minutes=1), NOON, 56, MID_V, reserve=55) is None
+    t = sm.step(at + timedelta(minutes=2), NOON, 55, MID_V, reserve=55)
+    assert t is not None
+    assert (t.to_state, t.reason) == (BatteryState.REST, Reason.PEAK_RESERVE)
+    assert "55 % peak shaving holds" in t.detail
+    # Rested, it does not sell again into the reserve, nor just above it.
+    later = at + timedelta(hours=1)
+    assert sm.step(later, NOON, 57, MID_V, reserve=55) is None
+    assert sm.memory.state is BatteryState.REST
+    # The reserve gone (the evening's peak shaved), it sells again.
+    t = sm.step(later + timedelta(minutes=1), NOON, 57, MID_V, reserve=None)
+    assert t is not None
+    assert t.to_state is BatteryState.SELL
+
+
+def test_the_peak_reserve_is_judged_on_the_low_side_of_the_soc() -> None:
+    sm = machine(charge_window=NIGHT_CHARGE)
+    at = _selling(sm)
+    # 58 % ± 2: the SOC may be 54 %, below a 55 % reserve.
+    t = sm.step(at + timedelta(minutes=1), NOON, 58, MID_V, 2.0, reserve=55)
+    assert t is not None
+    assert t.reason is Reason.PEAK_RESERVE
+
+
+def test_a_requested_sale_goes_through_the_peak_reserve_not_the_floor() -> None:
+    # The user's request is above the peak limit in the site's order.
+    sm = machine()
+    sm.request(T0, BatteryMode.SELL, None)
+    t = sm.step(T0, NOON, 40, MID_V, reserve=60)
+    assert t is not None
+    assert (t.to_state, t.reason) == (BatteryState.SELL, Reason.REQUESTED)
+    assert sm.step(T0 + timedelta(minutes=1), NOON, 30, MID_V, reserve=60) is None
+    t = sm.step(T0 + timedelta(minutes=2), NOON, 20, MID_V, reserve=60)
+    assert t is not None
+    assert t.reason is Reason.SOC_FLOOR

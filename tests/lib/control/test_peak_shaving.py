@@ -881,3 +881,37 @@ def test_the_second_day_of_the_horizon_is_planned_less_cautiously(
         plan_peak(T0, Q, day + day, battery(10000, 3), 10000).peak_w, abs=1
     )
     assert every_day_cautious > by_hand + 50
+
+
+def test_the_reserve_is_the_energy_the_evening_needs_and_none_once_past() -> None:
+    """Before the 4 kW evening nearly all of the 10 kWh is held; after it, none."""
+    step = timedelta(minutes=5)
+    before = evening_shaver(1500).update(
+        T0 + timedelta(hours=16, minutes=45),
+        grid_w=1000,
+        battery_power_w=0,
+        energy_wh=10000,
+        step=step,
+    )
+    # Five hours at 2 kW over the planned peak: 9.9 kWh of the battery's 10.
+    assert before.reserve_soc == pytest.approx(99, abs=1.5)
+    after = evening_shaver(1500).update(
+        T0 + timedelta(hours=22, minutes=30),
+        grid_w=1000,
+        battery_power_w=0,
+        energy_wh=2000,
+        step=step,
+    )
+    assert after.reserve_soc is None
+    stopped = evening_shaver(1500)
+    stopped.stop(T0)
+    assert (
+        stopped.update(
+            T0 + timedelta(hours=16, minutes=45),
+            grid_w=1000,
+            battery_power_w=0,
+            energy_wh=10000,
+            step=step,
+        ).reserve_soc
+        is None
+    )

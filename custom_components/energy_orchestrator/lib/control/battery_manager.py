@@ -83,6 +83,8 @@ class BatteryStatus:
     rejected_samples: dict[str, int]
     # Set on the step a transition happened.
     transition: Transition | None = None
+    # The SOC (%) a peak-shaving plan holds in this battery (None: no plan).
+    reserve_soc: float | None = None
 
 
 class BatteryManager:
@@ -135,8 +137,18 @@ class BatteryManager:
         """Return the status of the last step."""
         return self._status
 
-    def update(self, now: datetime, sample: BatterySample) -> BatteryStatus:
-        """Run one step: count, let the witnesses speak, decide the state."""
+    def update(
+        self,
+        now: datetime,
+        sample: BatterySample,
+        *,
+        reserve_soc: float | None = None,
+    ) -> BatteryStatus:
+        """Run one step: count, let the witnesses speak, decide the state.
+
+        ``reserve_soc`` is the SOC (%) a peak-shaving plan holds in this
+        battery now; automatic selling stops there.
+        """
         voltage = self.estimator.update(
             now, sample, idle=self.machine.memory.state is BatteryState.REST
         )
@@ -148,8 +160,9 @@ class BatteryManager:
             soc * 100 if soc is not None else None,
             voltage / self.settings.cells_in_series if voltage is not None else None,
             self.counter.state.uncertainty * 100,
+            reserve=reserve_soc,
         )
-        self._status = self._make_status(now, transition)
+        self._status = self._make_status(now, transition, reserve_soc)
         return self._status
 
     def _count_energy(
@@ -179,7 +192,7 @@ class BatteryManager:
         if not (is_finite(soc_percent) and 0 <= soc_percent <= 100):
             raise ValueError(f"a state of charge is 0..100 %, not {soc_percent}")
         self.counter.calibrate(soc_percent / 100)
-        self._status = self._make_status(now, None)
+        self._status = self._make_status(now, None, self._status.reserve_soc)
 
     def apply_settings(self, settings: BatteryManagerSettings) -> None:
         """Change settings in place, keeping the count and the state."""
@@ -199,7 +212,10 @@ class BatteryManager:
         }
 
     def _make_status(
-        self, now: datetime, transition: Transition | None
+        self,
+        now: datetime,
+        transition: Transition | None,
+        reserve_soc: float | None = None,
     ) -> BatteryStatus:
         """Assemble the status from the counter and the machine.
 
@@ -236,6 +252,9 @@ class BatteryManager:
             mode_until=memory.mode_until,
             rejected_samples=dict(counter.rejected),
             transition=transition,
+            reserve_soc=rounded(reserve_soc, PERCENT_DECIMALS)
+            if reserve_soc is not None
+            else None,
         )
 
 

@@ -10,7 +10,10 @@ sentence for people. The rules, in the order they win:
 2. A requested mode (the select or the set-mode action) holds its state
    until it expires; a requested charge may pass the SOC ceiling (a user
    filling up before a storm), never the absorb voltage.
-3. Automatic: charging stops at the ceiling, selling at the floor, either
+3. The peak reserve: the energy a peak-shaving plan holds for the hours
+   ahead is a floor automatic selling stops at (a request may go below it,
+   as the site's priority order lets a user go through the peak limit).
+4. Automatic: charging stops at the ceiling, selling at the floor, either
    when its time window closes. After any stop the battery rests at least
    the minimum rest time, then goes the other way: down after a full
    charge, up after an empty one, as windows allow.
@@ -73,6 +76,7 @@ class Reason(StrEnum):
     REQUESTED = "requested"
     REQUEST_EXPIRED = "request_expired"
     INPUTS_UNAVAILABLE = "inputs_unavailable"
+    PEAK_RESERVE = "peak_reserve"
 
 
 # What a rule decides: the state to go to, the reason code and the sentence.
@@ -188,10 +192,13 @@ class BatteryStateMachine:
         soc: float | None,
         cell_voltage: float | None,
         soc_uncertainty: float = 0.0,
+        *,
+        reserve: float | None = None,
     ) -> Transition | None:
         """Decide once; return the transition if the state changed.
 
-        ``soc`` and its one-sigma ``soc_uncertainty`` are in %.
+        ``soc`` and its one-sigma ``soc_uncertainty`` are in %; ``reserve``
+        is the SOC (%) a peak-shaving plan holds now (None: no plan).
         """
         memory = self.memory
         expired = memory.mode_until is not None and now >= memory.mode_until
@@ -203,7 +210,7 @@ class BatteryStateMachine:
         else:
             memory.inputs_missing_since = None
         reading = None if soc is None else SocReading(soc, soc_uncertainty)
-        decision = self._decide(now, local, reading, cell_voltage)
+        decision = self._decide(now, local, reading, cell_voltage, reserve)
         if decision is None:
             return None
         state, reason, detail = decision
@@ -217,6 +224,7 @@ class BatteryStateMachine:
         local: time,
         soc: SocReading | None,
         cell_v: float | None,
+        reserve: float | None = None,
     ) -> Decision | None:
         """Return the state to go to and why, or None to stay: the rules in order."""
         if soc is None or cell_v is None:
@@ -231,6 +239,10 @@ class BatteryStateMachine:
         )
         if self.memory.mode is not BatteryMode.AUTO:
             return self._requested(can_charge=can_charge, can_sell=can_sell)
+        if (held := self._peak_reserve(soc, reserve)) is not None:
+            return held
+        if reserve is not None and soc.low <= reserve + SOC_HYSTERESIS:
+            can_sell = False
         return self._automatic(
             now, local, soc, can_charge=can_charge, can_sell=can_sell
         )
@@ -276,6 +288,21 @@ class BatteryStateMachine:
             )
         return None
 
+    def _peak_reserve(self, soc: SocReading, reserve: float | None) -> Decision | None:
+        """Rule 3: stop an automatic sale at the energy the peak plan holds."""
+        if (
+            reserve is None
+            or self.memory.state is not BatteryState.SELL
+            or soc.low > reserve
+        ):
+            return None
+        return (
+            BatteryState.REST,
+            Reason.PEAK_RESERVE,
+            f"State of charge {soc} reached the {reserve:.0f} % peak shaving holds"
+            " for the hours ahead.",
+        )
+
     def _requested(self, *, can_charge: bool, can_sell: bool) -> Decision | None:
         """Rule 2: go to the requested state where the limits allow it."""
         wanted = BatteryState(self.memory.mode.value)
@@ -301,7 +328,7 @@ class BatteryStateMachine:
         can_charge: bool,
         can_sell: bool,
     ) -> Decision | None:
-        """Rule 3: stop at the ceiling or a closed window; after a rest, go on."""
+        """Rule 4: stop at the ceiling or a closed window; after a rest, go on."""
         memory = self.memory
         limits = self.limits
         rest = BatteryState.REST

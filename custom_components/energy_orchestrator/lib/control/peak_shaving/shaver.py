@@ -21,6 +21,7 @@ from .status import (
     classify,
     plan_rows,
     planned_soc,
+    reserve_soc,
 )
 
 
@@ -314,6 +315,10 @@ class PeakShaver:
             if self.memory.heavy_stretch
             else 0.0,
             phase_headroom_w=rounded_or_none(phase_headroom, WATT_DECIMALS),
+            reserve_soc=rounded_or_none(
+                reserve_soc(plan, capacity, now) if self.memory.started else None,
+                PERCENT_DECIMALS,
+            ),
         )
 
     def snapshot(self) -> dict[str, Any]:

@@ -79,6 +79,9 @@ class PeakShavingStatus:
     # How far the busiest phase is from the phase limit now (W), where the
     # limit is set and the phases are measured.
     phase_headroom_w: float | None = None
+    # The least SOC (%) that still holds the planned peak from now on: the
+    # reserve other controllers leave in the battery (None: no plan).
+    reserve_soc: float | None = None
 
 
 def classify(
@@ -127,6 +130,25 @@ def planned_soc(plan: Plan | None, capacity_wh: float, now: datetime) -> float |
     if 0 <= index < len(plan.energy_ceiling_wh):
         return 100 * plan.energy_ceiling_wh[index] / capacity_wh
     return None
+
+
+def reserve_soc(plan: Plan | None, capacity_wh: float, now: datetime) -> float | None:
+    """Return the SOC (%) the plan needs held from now on, None when it needs none.
+
+    The higher of the floors at both ends of the running step: energy sold
+    during the step must not leave the next one short. A floor at the
+    battery's minimum (the plan's last floor) holds nothing for later.
+    """
+    if plan is None or capacity_wh <= 0:
+        return None
+    floors = plan.energy_floor_wh
+    index = int((now - plan.start) / plan.step)
+    if not 0 <= index < len(floors) - 1:
+        return None
+    needed_wh = max(floors[index], floors[index + 1])
+    if needed_wh <= floors[-1] + 1e-6:
+        return None
+    return 100 * needed_wh / capacity_wh
 
 
 def plan_rows(plan: Plan | None, capacity_wh: float) -> tuple[PlanRow, ...]:
