@@ -20,6 +20,7 @@ from custom_components.energy_orchestrator.peak_shaving import (
 from custom_components.energy_orchestrator.site_report import (
     sensor as site_report_sensor,
 )
+from custom_components.energy_orchestrator.site_view import sensor as site_sensor
 from custom_components.energy_orchestrator.wallbox_manager import (
     button as wallbox_button,
     select as wallbox_select,
@@ -173,6 +174,7 @@ def test_every_action_and_controller_entity_is_on_its_page() -> None:
             ("button", (wallbox_button.CHARGE_NOW,)),
         ),
         "reports.md": (("sensor", site_report_sensor.SENSORS),),
+        "orchestration.md": (("sensor", site_sensor.SENSORS),),
     }
     missing = []
     for page, platforms in pages.items():
@@ -279,6 +281,7 @@ def test_every_canonical_key_has_a_translated_name() -> None:
             *peak_sensor.SENSORS,
             *wallbox_sensor.SENSORS,
             *site_report_sensor.SENSORS,
+            *site_sensor.SENSORS,
         )
     } | {"active_customers"}
     # On a part (a PV input, a pack, a meter) a value's name leaves out what

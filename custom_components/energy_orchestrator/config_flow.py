@@ -30,6 +30,7 @@ from .const import (
     KIND_BATTERY_MANAGER,
     KIND_DEVICE,
     KIND_PEAK_SHAVING,
+    KIND_SITE,
     KIND_SITE_REPORT,
     KIND_WALLBOX_MANAGER,
 )
@@ -48,6 +49,7 @@ from .kinds import KINDS, async_claimed_output, kind_of
 from .lib.drivers.families import FAMILIES, Family
 from .peak_shaving import flow as peak_flow
 from .site_report import flow as site_report_flow
+from .site_view.flow import STEP_SITE
 from .wallbox_manager import flow as wallbox_flow
 
 
@@ -75,6 +77,7 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
                 KIND_PEAK_SHAVING,
                 KIND_WALLBOX_MANAGER,
                 KIND_SITE_REPORT,
+                KIND_SITE,
             ],
         )
 
@@ -147,6 +150,21 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
             site_report_flow.STEP_SITE_REPORT,
             site_report_flow.validate_site_report,
             user_input,
+        )
+
+    async def async_step_site(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Add the site device: there is one, it needs only a name."""
+        if any(
+            entry.data.get(CONF_KIND) == KIND_SITE
+            for entry in self._async_current_entries(include_ignore=False)
+        ):
+            return self.async_abort(reason="site_exists")
+        if user_input is None:
+            return self.async_show_form(step_id=KIND_SITE, data_schema=STEP_SITE)
+        return self.async_create_entry(
+            title=user_input[CONF_NAME], data={CONF_KIND: KIND_SITE}
         )
 
     async def _async_step_controller(

@@ -128,4 +128,5 @@ CONF_PV_ROUTING_SHARE: Final = "pv_routing_share"
 # Site report entries: the site's entities by role (lib/reports/statistics.py
 # Role; the PV field holds a list, one per inverter).
 KIND_SITE_REPORT: Final = "site_report"
+KIND_SITE: Final = "site"
 CONF_SUPPLY_THRESHOLD: Final = "supply_threshold"

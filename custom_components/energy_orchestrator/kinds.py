@@ -2,7 +2,7 @@
 
 A device entry reads one device; a controller entry (battery manager, peak
 shaving, wallbox manager) steers devices through entities; a site report
-reports on the site's entities. The entry's
+reports on the site's entities; the site shows how the controllers share it. The entry's
 ``kind`` field names its kind; every place that treats kinds differently
 (set-up, platforms, flows, diagnostics, actions) asks this registry.
 """
@@ -17,7 +17,14 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 import probatio
 
-from . import battery_manager, device, peak_shaving, site_report, wallbox_manager
+from . import (
+    battery_manager,
+    device,
+    peak_shaving,
+    site_report,
+    site_view,
+    wallbox_manager,
+)
 from .battery_manager.flow import (
     STEP_BATTERY_MANAGER,
     BatteryManagerOptionsFlow,
@@ -38,6 +45,7 @@ from .const import (
     KIND_BATTERY_MANAGER,
     KIND_DEVICE,
     KIND_PEAK_SHAVING,
+    KIND_SITE,
     KIND_SITE_REPORT,
     KIND_WALLBOX_MANAGER,
 )
@@ -159,6 +167,13 @@ KINDS: Mapping[str, EntryKind] = {
             async_unload=site_report.async_unload_site_report,
             async_remove=site_report.async_remove_site_report,
             diagnostics=site_report.site_report_diagnostics,
+        ),
+        EntryKind(
+            key=KIND_SITE,
+            platforms=site_view.PLATFORMS,
+            async_setup=site_view.async_setup_site,
+            async_unload=site_view.async_unload_site,
+            diagnostics=site_view.site_diagnostics,
         ),
     )
 }

@@ -42,6 +42,7 @@ from ..const import (
 )
 from ..controller.base import ControllerCoordinator
 from ..controller.inputs import InputQuantity, read_input
+from ..controller.site_decisions import SAFE_STATE, Why
 from ..controller.site_limits import async_battery_reserve, entity_devices
 from ..lib.control.battery_manager import (
     BatteryManager,
@@ -51,6 +52,7 @@ from ..lib.control.battery_manager import (
     BatteryStatus,
     Transition,
 )
+from ..lib.control.reason_layers import layer_of
 from .settings import settings_from_options, validate_options
 
 type BatteryManagerConfigEntry = ConfigEntry[BatteryManagerRuntimeData]
@@ -121,7 +123,9 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
         )
         if status.transition is not None:
             self._fire_transition(status.transition)
-        await self.async_apply_outputs(status.state)
+        await self.async_apply_outputs(
+            status.state, Why(layer=layer_of(status.reason), reason=status.reason)
+        )
         self.schedule_save()
         return status
 
@@ -185,8 +189,10 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
             },
         )
 
-    async def async_apply_outputs(self, state: BatteryState) -> None:
-        """Bring every output to its value for ``state``.
+    async def async_apply_outputs(
+        self, state: BatteryState, why: Why | None = None
+    ) -> None:
+        """Bring every output to its value for ``state``, for the reason ``why``.
 
         An output that fails is logged once and retried next step; the
         others are still set, so one unavailable switch does not keep an
@@ -195,7 +201,7 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
         """
         now = dt_util.utcnow()
         for entity_id, values in self.outputs.items():
-            await self.writer.async_write(entity_id, values[state], now)
+            await self.writer.async_write(entity_id, values[state], now, why=why)
 
     async def async_request_mode(
         self, mode: BatteryMode, until: datetime | None = None
@@ -244,7 +250,7 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
         charging or selling on a decision nobody will revisit.
         """
         try:
-            await self.async_apply_outputs(BatteryState.REST)
+            await self.async_apply_outputs(BatteryState.REST, SAFE_STATE)
         finally:
             await self.async_save_now()
 

@@ -29,6 +29,7 @@ from homeassistant.exceptions import HomeAssistantError
 
 from ..const import DOMAIN
 from .ownership import OutputClaims
+from .site_decisions import OutputChange, Why, async_record_change
 
 # The domains an output entity may live in, and how each takes a value.
 NUMBER_DOMAINS = ("number", "input_number")
@@ -157,6 +158,7 @@ class OutputWriter:
         now: datetime,
         *,
         lapses: bool | None = None,
+        why: Why | None = None,
     ) -> bool:
         """Bring ``entity_id`` to ``value``; return whether a command was sent.
 
@@ -164,6 +166,7 @@ class OutputWriter:
         command is ``keepalive`` old, even if the entity shows the value. A
         failure is logged (once, until the output takes commands again) and
         not raised: one unavailable output must not keep the others unset.
+        A change sent with ``why`` is recorded for the site view.
         """
         if self.claims is not None and not self.claims.async_claim(entity_id):
             return False
@@ -189,4 +192,16 @@ class OutputWriter:
             self._logger.info("%s: %s takes commands again", self.name, entity_id)
         if sent:
             self._sent_at[entity_id] = now
+            if why is not None:
+                async_record_change(
+                    self.hass,
+                    OutputChange(
+                        entity_id=entity_id,
+                        value=value,
+                        controller=self.name,
+                        layer=why.layer,
+                        reason=str(why.reason),
+                        at=now,
+                    ),
+                )
         return sent

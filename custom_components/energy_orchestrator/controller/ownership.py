@@ -202,3 +202,11 @@ def owned_outputs(hass: HomeAssistant, entry_id: str) -> Iterable[str]:
         for entity_id, claims in hass.data.get(OWNERS, {}).items()
         if claims.entry_id == entry_id
     )
+
+
+def owner_of_each(hass: HomeAssistant) -> dict[str, str]:
+    """Return every claimed output and the title of the controller that drives it."""
+    return {
+        entity_id: claims.title
+        for entity_id, claims in sorted(hass.data.get(OWNERS, {}).items())
+    }

@@ -40,6 +40,7 @@ from ..const import (
 )
 from ..controller.base import ControllerCoordinator, refused_as_invalid_request
 from ..controller.inputs import InputQuantity, read_input
+from ..controller.site_decisions import SAFE_STATE, Why
 from ..controller.site_limits import (
     BatteryReserve,
     SiteHeadroom,
@@ -55,6 +56,7 @@ from ..lib.control.peak_shaving import (
     PeakShavingSettings,
     PeakShavingStatus,
 )
+from ..lib.control.reason_layers import layer_of
 from ..lib.control.setpoint_limits import BatteryPhases
 from .batteries import (
     BatteryEntities,
@@ -230,7 +232,9 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
             if bank
             else [0.0] * len(self.batteries)
         )
-        await self._async_set_batteries(shares)
+        await self._async_set_batteries(
+            shares, Why(layer=layer_of(status.reason), reason=status.reason)
+        )
         async_post_headroom(
             self.hass,
             self.config_entry.entry_id,
@@ -306,12 +310,14 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
             ),
         )
 
-    async def _async_set_batteries(self, setpoints_w: Sequence[float]) -> None:
+    async def _async_set_batteries(
+        self, setpoints_w: Sequence[float], why: Why
+    ) -> None:
         """Write each battery's setpoint (in its output's sign), in time before it lapses."""
         now = dt_util.utcnow()
         for battery, setpoint_w in zip(self.batteries, setpoints_w, strict=True):
             value = -setpoint_w if battery.invert_setpoint else setpoint_w
-            await self.writer.async_write(battery.setpoint, round(value), now)
+            await self.writer.async_write(battery.setpoint, round(value), now, why=why)
 
     async def async_start(self) -> None:
         """Start shaving (the default), then step at once."""
@@ -355,7 +361,7 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
         async_withdraw_headroom(self.hass, self.config_entry.entry_id)
         async_post_reserve(self.hass, self.config_entry.entry_id, None)
         try:
-            await self._async_set_batteries([0.0] * len(self.batteries))
+            await self._async_set_batteries([0.0] * len(self.batteries), SAFE_STATE)
         finally:
             await self.async_save_now()
 

@@ -43,6 +43,12 @@ from ..const import (
 from ..controller.base import ControllerCoordinator, refused_as_invalid_request
 from ..controller.inputs import InputQuantity, read_input
 from ..controller.outputs import async_set_output
+from ..controller.site_decisions import (
+    SAFE_STATE,
+    OutputChange,
+    Why,
+    async_record_change,
+)
 from ..controller.site_limits import async_site_headroom
 from ..lib.control.ev_charging import (
     ChargeMode,
@@ -54,6 +60,7 @@ from ..lib.control.ev_charging import (
     PvRoute,
     WallboxLimits,
 )
+from ..lib.control.reason_layers import layer_of
 
 type WallboxManagerConfigEntry = ConfigEntry[WallboxManagerRuntimeData]
 
@@ -114,7 +121,11 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
         """Run one step and command the wallbox."""
         now = dt_util.utcnow()
         status = self.manager.update(now, self._inputs(now))
-        await self._async_command(status.command, now)
+        await self._async_command(
+            status.command,
+            now,
+            Why(layer=layer_of(status.reason), reason=status.reason),
+        )
         self.schedule_save()
         return status
 
@@ -175,7 +186,7 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
             phase_cap = per_phase + headroom.phase_w / limits.voltage_v
         return peak_cap, phase_cap
 
-    async def _async_command(self, command: EvCommand, now: datetime) -> None:
+    async def _async_command(self, command: EvCommand, now: datetime, why: Why) -> None:
         """Write enable, phases (only while off) and current.
 
         Phases are written while the command is off, and at a start while
@@ -215,7 +226,7 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
             else [*switch, *phases, *routing]
         )
         for entity_id, value, lapses in writes:
-            await self.writer.async_write(entity_id, value, now, lapses=lapses)
+            await self.writer.async_write(entity_id, value, now, lapses=lapses, why=why)
 
     async def async_start(
         self,
@@ -261,9 +272,23 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
         """Stop charging on the wallbox and write the session at once."""
         try:
             entity = self.config_entry.data.get(CONF_ENABLE_ENTITY)
-            if entity and self.claims.async_claim(entity):
-                await async_set_output(
+            if (
+                entity
+                and self.claims.async_claim(entity)
+                and await async_set_output(
                     self.hass, entity, False, context=self.claims.context
+                )
+            ):
+                async_record_change(
+                    self.hass,
+                    OutputChange(
+                        entity_id=entity,
+                        value=False,
+                        controller=self.name,
+                        layer=SAFE_STATE.layer,
+                        reason=SAFE_STATE.reason,
+                        at=dt_util.utcnow(),
+                    ),
                 )
         except HomeAssistantError as err:
             LOGGER.warning("%s: cannot stop the wallbox: %s", self.name, err)

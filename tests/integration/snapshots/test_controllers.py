@@ -157,6 +157,21 @@ async def wallbox_manager(hass: HomeAssistant) -> MockConfigEntry:
     )
 
 
+async def site(hass: HomeAssistant) -> MockConfigEntry:
+    """Return the site entry, over a loaded wallbox manager."""
+    wallbox = await wallbox_manager(hass)
+    wallbox.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(wallbox.entry_id)
+    await hass.async_block_till_done()
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="Site",
+        entry_id="site",
+        minor_version=2,
+        data={CONF_KIND: "site"},
+    )
+
+
 type ControllerSetup = Callable[[HomeAssistant], Awaitable[MockConfigEntry]]
 
 CONTROLLERS: dict[str, tuple[ControllerSetup, tuple[Platform, ...]]] = {
@@ -165,6 +180,7 @@ CONTROLLERS: dict[str, tuple[ControllerSetup, tuple[Platform, ...]]] = {
         (Platform.NUMBER, Platform.SELECT, Platform.SENSOR),
     ),
     "peak_shaving": (peak_shaving, (Platform.SENSOR,)),
+    "site": (site, (Platform.SENSOR,)),
     "wallbox_manager": (
         wallbox_manager,
         (Platform.BUTTON, Platform.SELECT, Platform.SENSOR),
