@@ -251,6 +251,11 @@ async def test_the_sunspec_storage_rates_cap_the_battery() -> None:
         _run(site, 10)
         assert site.battery_power_w == pytest.approx(-200, abs=1)
         assert site.grid_power_w == pytest.approx(site.load_w - 200, abs=1)
+        # The driver sets the 124 revert timer (600 s): the cap lapses.
+        _run(site, 600)
+        await driver.async_read()
+        _run(site, 1)
+        assert site.battery_power_w < -250
 
 
 async def test_the_sunspec_inverter_refuses_a_limit_out_of_range() -> None:
