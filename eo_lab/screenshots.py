@@ -187,7 +187,8 @@ PEAK_SHAVING_FORM: dict[str, Any] = {
     "battery_power_entity": f"sensor.{GX}_battery_power",
     "battery_soc_entity": f"sensor.{GX}_battery_state_of_charge",
     "battery_voltage_entity": f"sensor.{GX}_battery_voltage",
-    # The GX's one signed power number; the simulator does not act on it.
+    # The GX's one signed power number, for the pictures: the simulator
+    # takes it as the grid setpoint it is, not as a battery power.
     "battery_setpoint_entity": f"number.{GX}_grid_setpoint",
     "invert_setpoint": False,
     "battery_capacity_kwh": 10,

@@ -15,15 +15,23 @@ Power balance at the grid connection, with the value model's signs::
 
 ``load`` is the profile's household load; ``consumers`` what the devices
 added with ``add_consumer`` draw (a simulated wallbox's car), each on the
-phases it draws on. The battery inverter runs a plain self-consumption
+phases it draws on. The battery inverter runs a self-consumption
 controller on what the grid meter sees: it charges from PV surplus and
 discharges to cover the deficit (the car's too, as a hybrid inverter whose
 meter sits at the grid connection does), within its power rating and a SOC
 window. Load is spread over the phases by a fixed split; PV and battery
 inverters are three-phase and balanced.
+
+The simulated devices steer that inverter through ``InverterCommands``:
+each device keeps its own (``Site.commands(source)``) and the inverter
+obeys them all together (``combine``): a grid setpoint the controller aims
+at instead of 0, a battery power held whatever the grid (remote control),
+a charge power taken from the grid if need be, caps on the charge and
+discharge power, and a cap on the inverter's AC output that curtails PV.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 import math
 import random
 from typing import Protocol
@@ -41,6 +49,64 @@ _TWO_PI = 2 * math.pi
 # move this far back in before using the battery in that direction again;
 # without it, self-discharge would make it toggle full power every second.
 _SOC_HYSTERESIS = 0.02
+
+
+@dataclass(slots=True)
+class InverterCommands:
+    """What one device told the site's battery inverter; the defaults ask nothing.
+
+    Signs as the value model's: battery > 0 charging, grid > 0 importing.
+    """
+
+    # The grid power the self-consumption controller aims at (ESS setpoint).
+    grid_setpoint_w: float = 0.0
+    # A battery power held whatever the grid does (remote control, passthru).
+    battery_power_w: float | None = None
+    # A charge power taken from the grid when PV gives less (grid charging).
+    min_charge_w: float | None = None
+    max_charge_w: float | None = None
+    max_discharge_w: float | None = None
+    # A cap on PV minus the battery, the hybrid inverter's AC output.
+    ac_limit_w: float | None = None
+
+    @property
+    def steers(self) -> bool:
+        """Return whether the battery is asked for more than self-consumption."""
+        return (
+            self.battery_power_w is not None
+            or self.min_charge_w is not None
+            or self.grid_setpoint_w > 0
+        )
+
+
+def _lowest(values: Iterable[float | None]) -> float | None:
+    """Return the lowest of the values given, None when none is."""
+    given = [value for value in values if value is not None]
+    return min(given) if given else None
+
+
+def _capped(rating_w: float, cap_w: float | None) -> float:
+    """Return the power allowed: the rating, or the cap when lower (never < 0)."""
+    return rating_w if cap_w is None else max(min(rating_w, cap_w), 0.0)
+
+
+def combine(commands: Iterable[InverterCommands]) -> InverterCommands:
+    """Return what an inverter told by several devices does.
+
+    Caps hold together (the lowest wins), setpoints add up, the first
+    battery power held wins, the largest grid charge is taken.
+    """
+    every = list(commands)
+    held = [c.battery_power_w for c in every if c.battery_power_w is not None]
+    charges = [c.min_charge_w for c in every if c.min_charge_w is not None]
+    return InverterCommands(
+        grid_setpoint_w=sum(c.grid_setpoint_w for c in every),
+        battery_power_w=held[0] if held else None,
+        min_charge_w=max(charges) if charges else None,
+        max_charge_w=_lowest(c.max_charge_w for c in every),
+        max_discharge_w=_lowest(c.max_discharge_w for c in every),
+        ac_limit_w=_lowest(c.ac_limit_w for c in every),
+    )
 
 
 class Consumer(Protocol):
@@ -132,6 +198,9 @@ class Site:
         self._charge_blocked = False
         self._discharge_blocked = False
         self.consumers: list[Consumer] = []
+        self._commands: dict[str, InverterCommands] = {}
+        # What the inverter obeys now: every device's commands together.
+        self.obeyed = InverterCommands()
         self.load_w = 0.0
         self.consumer_power_w = 0.0
         self.consumer_power_phases: PhaseValues = (0.0, 0.0, 0.0)
@@ -170,6 +239,14 @@ class Site:
     def add_consumer(self, consumer: Consumer) -> None:
         """Put a device on the site's supply: the grid meter sees what it draws."""
         self.consumers.append(consumer)
+
+    def commands(self, source: str) -> InverterCommands:
+        """Return the commands a device (``source``) gives the battery inverter.
+
+        The device changes them in place when it is told something; the
+        inverter obeys from the next step on.
+        """
+        return self._commands.setdefault(source, InverterCommands())
 
     def profile_time(self, sim_time: float) -> float:
         """Return the profile time (s since its start) for a simulated epoch."""
@@ -228,11 +305,16 @@ class Site:
             for phase, power in enumerate(consumer.phase_powers(at)):
                 drawn[phase] += power
         consumers = sum(drawn)
+        commands = self.obeyed = combine(self._commands.values())
         battery_power = 0.0
         if dt > 0:
             battery_power = self._run_battery(
-                self._battery_target(pv - load - consumers), dt
+                self._battery_target(pv - load - consumers, commands), dt
             )
+        limit = commands.ac_limit_w
+        if limit is not None and pv - battery_power > limit:
+            # The inverter curtails PV; the battery keeps its power.
+            pv = max(limit + battery_power, 0.0)
         self.load_w = load
         self.consumer_power_w = consumers
         self.consumer_power_phases = (drawn[0], drawn[1], drawn[2])
@@ -249,20 +331,33 @@ class Site:
             load * split[2] + drawn[2] + shared,
         )
 
-    def _battery_target(self, surplus_w: float) -> float:
-        """Return the battery power the self-consumption controller wants."""
+    def _battery_target(self, surplus_w: float, commands: InverterCommands) -> float:
+        """Return the battery power the inverter wants, as it was told.
+
+        Left alone it charges from the surplus and covers the deficit, within
+        the SOC window. Told to charge (a power held, grid charging, a grid
+        setpoint above 0) it charges on to full; it never discharges below
+        the window's floor.
+        """
+        ceiling = 1.0 if commands.steers else self.soc_max
         soc = self.battery.soc
-        if soc >= self.soc_max:
+        if soc >= ceiling:
             self._charge_blocked = True
-        elif soc < self.soc_max - _SOC_HYSTERESIS:
+        elif soc < ceiling - _SOC_HYSTERESIS:
             self._charge_blocked = False
         if soc <= self.soc_min:
             self._discharge_blocked = True
         elif soc > self.soc_min + _SOC_HYSTERESIS:
             self._discharge_blocked = False
-        target = min(
-            max(surplus_w, -self.battery_max_power_w), self.battery_max_power_w
-        )
+        if commands.battery_power_w is not None:
+            target = commands.battery_power_w
+        else:
+            target = surplus_w + commands.grid_setpoint_w
+            if commands.min_charge_w is not None:
+                target = max(target, commands.min_charge_w)
+        most_charge = _capped(self.battery_max_power_w, commands.max_charge_w)
+        most_discharge = _capped(self.battery_max_power_w, commands.max_discharge_w)
+        target = min(max(target, -most_discharge), most_charge)
         if (target > 0 and self._charge_blocked) or (
             target < 0 and self._discharge_blocked
         ):

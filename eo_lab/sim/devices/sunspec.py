@@ -20,10 +20,12 @@ the official model definitions (the driver's own ``codec``) and follow a
 
 It takes writes to the writable points of its models only (anything else is
 "illegal data address"), refuses values outside a point's range ("illegal
-data value"), and keeps what was written: a limit enabled through 123 caps
-the AC output at ``WMaxLimPct`` of ``WRtg`` (the site's physics do not see
-the curtailment) until the revert timer, counted in the site's time, runs
-out. ``failing_models`` makes reads touching those models fail as a gateway
+data value"), and keeps what was written. The site's inverter obeys it: a
+limit enabled through 123 caps the AC output (PV minus the battery's
+charge) at ``WMaxLimPct`` of ``WRtg`` by curtailing PV, and the 124 rates
+enabled by the ``StorCtl_Mod`` bits cap the battery's charge (``InWRte``)
+and discharge (``OutWRte``) power at that share of ``WChaMax``, each until
+its revert timer, counted in the site's time, runs out. ``failing_models`` makes reads touching those models fail as a gateway
 whose RS485 device stays silent does.
 
 ``register_image_device`` serves a register dump (a real device's) as it was
@@ -139,6 +141,7 @@ class SunSpecInverterEmulator:
         self.requests = 0
         self.writes: list[tuple[int, list[int]]] = []
         self._limit_set_at: float | None = None
+        self._rates_set_at: float | None = None
         self.battery_strings = tuple(battery_strings) if battery else ()
         ids = [1, 103, 120, 121, 122, 123]
         if storage:
@@ -242,17 +245,25 @@ class SunSpecInverterEmulator:
                 # The timer ran out: the inverter drops the limit by itself.
                 data["WMaxLim_Ena"] = 0
                 self._limit_set_at = None
+            if definition.id == 124 and self._expired(
+                settings.get("InOutWRte_RvrtTms"), self._rates_set_at
+            ):
+                data["StorCtl_Mod"] = 0
+                self._rates_set_at = None
         return data
 
-    def _limit_expired(self, controls: GroupValues) -> bool:
-        """Return whether the revert timer of the written limit ran out."""
-        revert = controls.get("WMaxLimPct_RvrtTms")
+    def _expired(self, revert: object, set_at: float | None) -> bool:
+        """Return whether a revert timer (s, 0: none) set at ``set_at`` ran out."""
         return (
             isinstance(revert, int)
             and revert > 0
-            and self._limit_set_at is not None
-            and self.site.time - self._limit_set_at >= revert
+            and set_at is not None
+            and self.site.time - set_at >= revert
         )
+
+    def _limit_expired(self, controls: GroupValues) -> bool:
+        """Return whether the revert timer of the written limit ran out."""
+        return self._expired(controls.get("WMaxLimPct_RvrtTms"), self._limit_set_at)
 
     def _limit_w(self, controls: GroupValues | None) -> float | None:
         """Return the AC power limit in force, None when there is none."""
@@ -277,6 +288,28 @@ class SunSpecInverterEmulator:
             pv = max(pv - (ac - limit), 0.0)
             ac = pv - battery
         return pv, ac
+
+    def obey(self) -> None:
+        """Set the site's inverter as the written controls say."""
+        commands = self.site.commands(f"sunspec {self.serial_number}")
+        commands.ac_limit_w = self._limit_w(self.current_values(123))
+        commands.max_charge_w = commands.max_discharge_w = None
+        storage = self.current_values(124) if self.hybrid else None
+        if storage is None:
+            return
+        mode = storage.get("StorCtl_Mod")
+        reference = storage.number("WChaMax")
+        if not isinstance(mode, int) or reference is None:
+            return
+        for bit, rate in ((0, "InWRte"), (1, "OutWRte")):
+            percent = storage.number(rate)
+            if not mode & (1 << bit) or percent is None:
+                continue
+            allowed = reference * max(percent, 0.0) / 100
+            if bit == 0:
+                commands.max_charge_w = allowed
+            else:
+                commands.max_discharge_w = allowed
 
     def current_values(self, model_id: int) -> GroupValues | None:
         """Return a model's values as the registers hold them now."""
@@ -633,6 +666,7 @@ class SunSpecInverterEmulator:
             target[start : start + model.count] = words[: model.count]
             if registers is not None:
                 self._words[start : start + model.count] = words[: model.count]
+        self.obey()
 
     async def _action(  # noqa: PLR0917 - pymodbus' SimAction signature
         self,
@@ -682,7 +716,10 @@ class SunSpecInverterEmulator:
             self._words[start : start + model.count] = trial
             if model.definition.id == 123:
                 self._limit_set_at = self.site.time
+            if model.definition.id == 124:
+                self._rates_set_at = self.site.time
         self.writes.append((address, values))
+        self.obey()
         return None
 
 

@@ -18,7 +18,16 @@ every request the way dbus_modbustcp's ``Mappings`` does:
 
 The VE.Bus external-control setpoints (/Hub4/L*/AcPowerSetpoint) fall back
 to 0 when not rewritten within ``watchdog_s``, as the real inverter drops to
-passthru; the emulator's clock is passed in so tests move it by hand.
+passthru; the emulator's clock is passed in so tests move it by hand. A
+write outside what the setting takes (an ESS mode other than 1-3, a limit
+below -1) is refused with "illegal data value", and nothing changes.
+
+``site_gx_emulator`` obeys its ESS settings on the site's battery inverter
+(``obey_ess``): in ESS modes 1 and 2 the inverter aims the grid at the
+setpoint (2700), within the maximum discharge power (2704, W) and the DVCC
+maximum charge current (2705, A at the battery's voltage); in mode 3 it
+holds the grid at the sum of the phase setpoints while they are rewritten,
+and goes to passthru (the battery idle) when they are not.
 """
 
 from collections.abc import Callable, Iterable, Mapping
@@ -52,6 +61,18 @@ _EXTERNAL_SETPOINTS = (
     "/Hub4/L2/AcPowerSetpoint",
     "/Hub4/L3/AcPowerSetpoint",
 )
+_HUB4_MODE = "/Settings/CGwacs/Hub4Mode"
+_GRID_SETPOINT = "/Settings/CGwacs/AcPowerSetPoint"
+_MAX_DISCHARGE_POWER = "/Settings/CGwacs/MaxDischargePower"
+_MAX_CHARGE_CURRENT = "/Settings/SystemSetup/MaxChargeCurrent"
+# What localsettings takes for the settings a controller writes; -1 is
+# Victron's "no limit".
+_SETTING_RANGES: Mapping[str, tuple[float, float]] = {
+    _HUB4_MODE: (1, 3),
+    _MAX_DISCHARGE_POWER: (-1, math.inf),
+    _MAX_CHARGE_CURRENT: (-1, math.inf),
+}
+ESS_EXTERNAL_CONTROL = 3
 
 DEFAULT_GX_SERIAL = "c0619ab2e5f1"
 # Venus v3.14, as /FirmwareVersion holds it: major, minor, beta (0 = release).
@@ -141,10 +162,15 @@ class VictronGXEmulator:
         clock: Callable[[], float] = time.monotonic,
         watchdog_s: float = VE_BUS_WATCHDOG_S,
         table: VictronTable | None = None,
+        after_write: Callable[[VictronGXEmulator], None] | None = None,
     ) -> None:
-        """Describe the GX; ``sim_devices`` builds its Modbus devices."""
+        """Describe the GX; ``sim_devices`` builds its Modbus devices.
+
+        ``after_write`` runs after every write taken (to act on it).
+        """
         self.values = values
         self.refresh = refresh
+        self.after_write = after_write
         self.clock = clock
         self.watchdog_s = watchdog_s
         self.table = table if table is not None else gx_table()
@@ -205,7 +231,10 @@ class VictronGXEmulator:
             return walked
         if function_code in _WRITE_FUNCTIONS:
             words = [int(v) for v in set_values or []]
-            return self._write(unit, services, walked, address, words)
+            refused = self._write(unit, services, walked, address, words)
+            if refused is None and self.after_write is not None:
+                self.after_write(self)
+            return refused
         for register in walked:
             words = register_words(register, self._dbus_value(services, register))
             for index, word in enumerate(words):
@@ -274,17 +303,28 @@ class VictronGXEmulator:
         if any(not r.writable for r in walked if r.kind != "reserved"):
             return ExcCodes.ILLEGAL_ADDRESS
         offset = 0
+        taken: list[tuple[VictronRegister, float]] = []
         for register in walked:
             chunk = words[offset : offset + register.count]
             offset += register.count
             if register.kind in {"reserved", "string"}:
                 continue
             value = written_value(register, chunk)
+            low, high = _SETTING_RANGES.get(register.path, (-math.inf, math.inf))
+            if not low <= value <= high:
+                return ExcCodes.ILLEGAL_VALUE
+            taken.append((register, value))
+        for register, value in taken:
             services[register.service][register.path] = value
             self.writes.append((unit, register.service, register.path, value))
             if register.path in _EXTERNAL_SETPOINTS:
                 self._setpoint_written[unit] = self.clock()
         return None
+
+    def setpoints_held(self, unit: int) -> bool:
+        """Return whether a unit's external-control setpoints are fresh."""
+        self._expire_setpoints()
+        return unit in self._setpoint_written
 
     def _expire_setpoints(self) -> None:
         """Drop external-control setpoints not refreshed within the watchdog."""
@@ -329,7 +369,7 @@ def site_gx_emulator(
     site: Site,
     *,
     serial: str = DEFAULT_GX_SERIAL,
-    clock: Callable[[], float] = time.monotonic,
+    clock: Callable[[], float] | None = None,
     sync: Callable[[], None] | None = None,
     ess_mode: int = 1,
 ) -> VictronGXEmulator:
@@ -337,8 +377,8 @@ def site_gx_emulator(
 
     ``sync`` brings the site up to date before each request (a running
     ``SimulatedSite``'s ``sync``). The ESS settings start as a fresh ESS
-    install leaves them, in ``ess_mode``; what is written to them stays,
-    but the site's own controller does not follow them.
+    install leaves them, in ``ess_mode``; the site's battery inverter obeys
+    them (``obey_ess``). The GX runs on the site's clock unless given one.
     """
     values: GXValues = {
         100: {
@@ -361,9 +401,54 @@ def site_gx_emulator(
     def refresh(gx: VictronGXEmulator) -> None:
         if sync is not None:
             sync()
+        obey_ess(gx, site)
         _update_from_site(gx, site)
 
-    return VictronGXEmulator(values, refresh=refresh, clock=clock)
+    gx = VictronGXEmulator(
+        values,
+        refresh=refresh,
+        clock=clock if clock is not None else (lambda: site.time),
+        after_write=lambda written: obey_ess(written, site),
+    )
+    obey_ess(gx, site)
+    return gx
+
+
+def _number(values: ServiceValues, path: str, default: float) -> float:
+    """Return a dbus value as a number, ``default`` when it is not one."""
+    value = values.get(path)
+    return float(value) if isinstance(value, int | float) else default
+
+
+def obey_ess(gx: VictronGXEmulator, site: Site) -> None:
+    """Set the site's battery inverter as the GX's ESS settings say.
+
+    Modes 1 and 2 aim the grid at the setpoint within the limits; mode 3
+    holds the grid at the phase setpoints while they are fresh, and idles
+    the battery (passthru) when they are not.
+    """
+    settings = gx.service_values(100, "settings")
+    commands = site.commands("victron_gx")
+    vebus_unit = SITE_UNITS["vebus"]
+    if _number(settings, _HUB4_MODE, 1) == ESS_EXTERNAL_CONTROL:
+        vebus = gx.service_values(vebus_unit, "vebus")
+        if gx.setpoints_held(vebus_unit):
+            commands.grid_setpoint_w = sum(
+                _number(vebus, path, 0.0) for path in _EXTERNAL_SETPOINTS
+            )
+            commands.battery_power_w = None
+        else:
+            commands.grid_setpoint_w = 0.0
+            commands.battery_power_w = 0.0
+    else:
+        commands.grid_setpoint_w = _number(settings, _GRID_SETPOINT, 0.0)
+        commands.battery_power_w = None
+    discharge = _number(settings, _MAX_DISCHARGE_POWER, -1.0)
+    commands.max_discharge_w = discharge if discharge >= 0 else None
+    charge_a = _number(settings, _MAX_CHARGE_CURRENT, -1.0)
+    commands.max_charge_w = (
+        charge_a * site.battery.terminal_voltage if charge_a >= 0 else None
+    )
 
 
 def _update_from_site(gx: VictronGXEmulator, site: Site) -> None:

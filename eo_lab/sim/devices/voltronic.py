@@ -9,8 +9,17 @@ the setters a battery manager sends (POP, PCP, MNCHGC, MCHGC, MUCHGC, PSDV,
 PCVV, PBFT) with ACK and remembers them, and answers NAK to a value outside
 what a 48 V Axpert takes and to anything it does not know.
 
-The settings are remembered and read back through QPIRI, but they do not
-steer the site: the site's battery runs its own self-consumption controller.
+The settings are remembered, read back through QPIRI, and obeyed by the
+site's battery inverter (``obey``):
+
+- output source priority: SBU lets the battery cover the load; utility first
+  and solar first keep it from discharging (the grid covers what PV does
+  not);
+- charger source priority: utility first, and solar and utility, charge the
+  battery from the grid at the maximum AC charging current (MUCHGC); solar
+  first and only solar charge it from PV surplus alone;
+- the maximum charging current (MCHGC, MNCHGC) caps the charge power, at the
+  battery's voltage.
 
 Tests make it misbehave: ``silent`` stops it answering, ``fault`` raises an
 inverter fault, ``refused`` lists commands answered NAK (``{"QPIRI"}``),
@@ -74,6 +83,10 @@ class InverterSettings:
 
 
 _VOLTAGE = r"([0-9][0-9]\.[0-9])"
+_SBU = 2
+# Charger source priorities that charge from the grid: utility first, and
+# solar and utility.
+_GRID_CHARGING = frozenset({0, 2})
 
 
 class VoltronicEmulator(SerialPeer):
@@ -100,6 +113,7 @@ class VoltronicEmulator(SerialPeer):
         # The unit a driver is given; a PI30 inverter has no bus address.
         self.address = 1
         self.settings = InverterSettings()
+        self.obey()
         self.silent = False
         self.fault = False
         self.knows_mnchgc = True
@@ -179,8 +193,26 @@ class VoltronicEmulator(SerialPeer):
         """Carry out a setter; return whether it was taken."""
         for pattern, apply in self._setters:
             if match := pattern.fullmatch(command):
-                return apply(match)
+                self._sync()
+                taken = apply(match)
+                self.obey()
+                return taken
         return False
+
+    def obey(self) -> None:
+        """Set the site's battery inverter as the settings say."""
+        settings = self.settings
+        commands = self.site.commands(f"voltronic {self.serial_number}")
+        volts = self.site.battery.terminal_voltage
+        commands.max_discharge_w = (
+            None if settings.output_source_priority == _SBU else 0.0
+        )
+        commands.min_charge_w = (
+            settings.max_ac_charging_current * volts
+            if settings.charger_source_priority in _GRID_CHARGING
+            else None
+        )
+        commands.max_charge_w = settings.max_charging_current * volts
 
     def _sync(self) -> None:
         """Bring the site up to now, when the host gave a way to."""

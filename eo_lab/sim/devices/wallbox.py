@@ -10,7 +10,10 @@ current.
 The car: when plugged in and wanting energy, it draws the current the
 station offers (at least 6 A, else nothing), up to its own limit, on one
 phase or on three as the station is switched (and as many as the car's
-charger has). Energy is counted over the emulator's clock. A phase switch
+charger has): power = current x voltage x phases x power factor. A car with
+a battery (``capacity_kwh``) counts what it takes into its SOC and stops
+wanting energy at its target SOC; one without never gets full. Energy is
+counted over the emulator's clock. A phase switch
 while current flows is carried out (as a station would) but counted in
 ``switches_under_load``, so a test can check a controller never does it.
 
@@ -77,6 +80,19 @@ class Car:
     wants_energy: bool = True
     max_current_a: float = 16.0
     phases: int = 3  # what its on-board charger can use
+    capacity_kwh: float | None = None  # None: a battery that never fills
+    soc: float = 0.5  # 0..1, when it has a battery
+    target_soc: float = 1.0  # where it stops charging
+    charge_efficiency: float = 0.9  # what reaches the battery of what it draws
+
+    def take(self, energy_wh: float) -> None:
+        """Count energy drawn from the station into the battery, if it has one."""
+        if self.capacity_kwh is None or energy_wh <= 0:
+            return
+        stored = energy_wh * self.charge_efficiency / (self.capacity_kwh * 1000)
+        self.soc = min(self.soc + stored, 1.0)
+        if self.soc >= self.target_soc:
+            self.wants_energy = False
 
 
 @dataclass
@@ -129,7 +145,12 @@ class AlfenEmulator:
         return "wallbox"
 
     def phase_powers(self, at: float) -> PhaseValues:
-        """Return what the car draws on each phase at a moment of the clock (W)."""
+        """Return what the car draws on each phase at a moment of the clock (W).
+
+        The site asks at the end of each of its steps: the station counts
+        the energy up to then first, so the car's SOC follows the site.
+        """
+        self._advance(at)
         volts = self.voltages()
         amps = self._currents_at(at)
         return (
@@ -176,13 +197,12 @@ class AlfenEmulator:
             return "C1" if car.wants_energy else "B1"
         return "C2" if car.wants_energy else "B2"
 
-    def _advance(self) -> None:
-        """Count the energy delivered since the last request.
+    def _advance(self, now: float) -> None:
+        """Count the energy delivered up to ``now`` into the meter and the car.
 
-        The draw is constant between requests but for the moment the EMS
+        The draw is constant between calls but for the moment the EMS
         setpoint expires, where the interval is split.
         """
-        now = self.clock()
         last = self._last_time
         self._last_time = now
         if last is None or now <= last:
@@ -193,11 +213,15 @@ class AlfenEmulator:
             amps = self._currents_at((start + end) / 2)
             volts = self.voltages()
             hours = (end - start) / 3600
+            drawn = [
+                v * a * _POWER_FACTOR * hours for v, a in zip(volts, amps, strict=True)
+            ]
             self.energy_wh = (
-                self.energy_wh[0] + volts[0] * amps[0] * _POWER_FACTOR * hours,
-                self.energy_wh[1] + volts[1] * amps[1] * _POWER_FACTOR * hours,
-                self.energy_wh[2] + volts[2] * amps[2] * _POWER_FACTOR * hours,
+                self.energy_wh[0] + drawn[0],
+                self.energy_wh[1] + drawn[1],
+                self.energy_wh[2] + drawn[2],
             )
+            self.car.take(sum(drawn))
 
     # The registers.
 
@@ -295,7 +319,7 @@ class AlfenEmulator:
         self.requests += 1
         if self.sync is not None:
             self.sync()
-        self._advance()
+        self._advance(self.clock())
         if function_code in _WRITES:
             return self._write(unit, address, [int(v) for v in set_values or []])
         if function_code != _READ:
@@ -333,17 +357,21 @@ class AlfenEmulator:
 
 
 def site_wallbox(
-    site: Site, *, sync: Callable[[], None] | None = None
+    site: Site, *, sync: Callable[[], None] | None = None, car: Car | None = None
 ) -> AlfenEmulator:
     """Return a station on the site's supply, with a car that wants energy.
 
     The station runs on the site's clock, so its setpoint's validity time
     is simulated time; what the car draws is part of the site's balance.
     ``sync`` brings the site up to the moment of each request (a running
-    ``SimulatedSite``'s ``sync``).
+    ``SimulatedSite``'s ``sync``); ``car`` is the car plugged in (by
+    default one whose battery never fills).
     """
     station = AlfenEmulator(
-        voltages=site.phase_voltages, clock=lambda: site.time, sync=sync
+        voltages=site.phase_voltages,
+        clock=lambda: site.time,
+        sync=sync,
+        car=car if car is not None else Car(),
     )
     site.add_consumer(station)
     return station
