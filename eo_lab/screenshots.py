@@ -12,6 +12,8 @@ and photographs:
 - ``device-page.png``: the SDM630 grid meter's device page;
 - ``battery-manager.png``, ``peak-shaving.png``, ``wallbox-manager.png``:
   each controller's device page;
+- ``site.png``: the site device's page (who drives each output, the
+  last decision, headroom);
 - ``site-dashboard.png``: a dashboard made by the integration's strategy;
 - ``plan-card.png``: its plan card, alone.
 
@@ -88,6 +90,8 @@ BATTERY_MANAGER = "battery-manager.png"
 PEAK_SHAVING = "peak-shaving.png"
 WALLBOX_MANAGER = "wallbox-manager.png"
 SITE_DASHBOARD = "site-dashboard.png"
+SITE = "site.png"
+SITE_NAME = "Site"
 # Pictures of the whole window; the card's is of the card alone.
 SCREENSHOTS = (
     ADD_DEVICE,
@@ -95,6 +99,7 @@ SCREENSHOTS = (
     BATTERY_MANAGER,
     PEAK_SHAVING,
     WALLBOX_MANAGER,
+    SITE,
     SITE_DASHBOARD,
 )
 PLAN_CARD = "plan-card.png"
@@ -1115,6 +1120,17 @@ def _add_controllers_in_browser(
     return entries, refusals
 
 
+def _add_site_in_browser(dialog: ConfigFlowDialog, lab: Lab) -> str:
+    """Add the site device through its form; return its entry."""
+    before = lab.entry_ids()
+    with _in_browser("adding the site"):
+        dialog.open("site")
+        dialog.fill("site", {"name": SITE_NAME})
+        dialog.submit()
+        dialog.finish()
+    return lab.new_entry(before)
+
+
 def _read_device_pages(page: Page, lab: Lab) -> dict[str, list[str]]:
     """Open every device's page; return its entities' names by device name."""
     return {
@@ -1199,11 +1215,13 @@ def take_screenshots(
                 every_s=2,
             )
             lab.set_option(*WALLBOX_MODE)
+            entries["site"] = _add_site_in_browser(dialog, lab)
             pages = [(lab.device_of(entries["sdm630"]), "Eastron SDM630", DEVICE_PAGE)]
             pages += [
                 (lab.device_of(entries[step]), form["name"], file)
                 for step, form, file in CONTROLLERS
             ]
+            pages.append((lab.device_of(entries["site"]), SITE_NAME, SITE))
             shown = [
                 e for device_id, _, _ in pages for e in lab.device_entities(device_id)
             ]
