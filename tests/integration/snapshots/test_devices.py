@@ -63,6 +63,7 @@ FAMILY_PLATFORMS: dict[str, tuple[Platform, ...]] = {
     "pylontech": (Platform.SENSOR,),
     "jk_pb": (Platform.SENSOR,),
     "daly": (Platform.SENSOR,),
+    "pylontech_can": (Platform.SENSOR,),
 }
 
 
@@ -86,6 +87,14 @@ def _form(device: fleet.Served) -> tuple[str, dict[str, Any]]:
     """Return how a served device is reached and what a user types for it."""
     family = FAMILIES[device.family]
     address = {} if family.address is None else {family.address.value: device.unit}
+    if family.protocol is Protocol.CAN:
+        # An slcan adapter behind ser2net.
+        return "can", {
+            "interface": "slcan",
+            "channel": device.url,
+            "bitrate": family.default_bitrate,
+            "more_options": {"keepalive": False},
+        }
     if family.protocol is Protocol.MODBUS:
         url = urlsplit(device.url)
         return "tcp", {
