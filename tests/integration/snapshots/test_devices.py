@@ -195,3 +195,23 @@ async def test_diagnostics(
         exclude=props("port", "timestamp"), matcher=free_port
     )
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_can_battery_diagnostics(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    snapshot: SnapshotAssertion,
+    pinned_fleet: dict[str, fleet.Served],
+) -> None:
+    """What a support request gets from a CAN battery: the latest frames, the flags."""
+    entry = await add_device(hass, pinned_fleet["pylontech_can"])
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    # The battery broadcasts: how many frames came depends on the test's pace.
+    assert diagnostics == snapshot(
+        exclude=props(
+            "port", "timestamp", "frames_received", "bytes_received", "requests"
+        ),
+        matcher=free_port,
+    )
+    assert diagnostics["driver"]["frames"]["0x359"]["fresh"] is True
+    assert await hass.config_entries.async_unload(entry.entry_id)

@@ -187,12 +187,20 @@ class PylontechCanBattery(Driver):
     async def async_identify(self) -> Identity:
         """Listen until the battery's frames came by, or the probe time is up.
 
+        A battery heard before is given two of its periods, not the probe
+        time: an entry whose bus went quiet shows that sooner.
+
         Raises LinkError when the bus cannot be opened, DeviceSilentError
         when nothing is heard, and WrongDeviceError when only other frames
         are.
         """
         await self._async_listen()
-        deadline = self._monotonic() + self.probe_time
+        # A battery heard before that went quiet is silent now: one that is
+        # back sends within a period or two, so no probe time is waited.
+        wait = (
+            min(self.probe_time, 2 * FRAME_PERIOD) if self.frames else self.probe_time
+        )
+        deadline = self._monotonic() + wait
         while not self._fresh().keys() >= set(BMS_FRAMES):
             remaining = deadline - self._monotonic()
             if remaining <= 0:
