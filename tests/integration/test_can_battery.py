@@ -9,7 +9,11 @@ from collections.abc import AsyncIterator
 import time
 from typing import Any
 
-from homeassistant.config_entries import ConfigEntry, ConfigEntryState
+from homeassistant.config_entries import (
+    SOURCE_RECONFIGURE,
+    ConfigEntry,
+    ConfigEntryState,
+)
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -17,7 +21,7 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
-from custom_components.energy_orchestrator.const import SCAN_INTERVAL
+from custom_components.energy_orchestrator.const import DOMAIN, SCAN_INTERVAL
 from custom_components.energy_orchestrator.lib.drivers.bms import pylontech_can
 from custom_components.energy_orchestrator.lib.drivers.bms.pylontech_can import (
     frame_values,
@@ -257,3 +261,31 @@ async def test_the_form_offers_the_interfaces(hass: HomeAssistant) -> None:
     assert set(fields) == {"interface", "channel", "bitrate", "more_options"}
     assert fields["interface"].default() == "socketcan"
     assert fields["bitrate"].default() == 500000
+
+
+async def test_reconfigure_turns_the_keepalive_on(
+    hass: HomeAssistant, battery: PylontechCanEmulator
+) -> None:
+    """The entry lets go of the adapter for the probe, then reloads with the change."""
+    entry = await _add(hass, battery.url)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_RECONFIGURE, "entry_id": entry.entry_id}
+    )
+    assert result["step_id"] == "reconfigure"
+    schema: dict[Any, Any] = result["data_schema"].schema
+    fields = {str(key): key for key in schema}
+    assert fields["channel"].description == {"suggested_value": battery.url}
+    (keepalive,) = schema[fields["more_options"]].schema.schema
+    assert keepalive.description == {"suggested_value": False}
+    battery.waits_for_keepalive = True
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _form(battery.url, keepalive=True)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert entry.data["keepalive"] is True
+    assert entry.state is ConfigEntryState.LOADED
+    assert battery.keepalives >= 1
+    assert _states(hass)["battery_alarm"] == "none"
+    assert await hass.config_entries.async_unload(entry.entry_id)
