@@ -28,9 +28,12 @@ import signal
 import sys
 from typing import Any, TextIO
 
+from custom_components.energy_orchestrator.lib.drivers.base import Driver
 from custom_components.energy_orchestrator.lib.drivers.errors import DeviceError
 from custom_components.energy_orchestrator.lib.drivers.families import (
     FAMILIES,
+    Protocol,
+    build_can_driver,
     build_driver,
 )
 from custom_components.energy_orchestrator.lib.drivers.transport.endpoint import (
@@ -68,7 +71,14 @@ def _parser() -> argparse.ArgumentParser:
         "--url",
         required=True,
         help="tcp://HOST:PORT, rtu-over-tcp://HOST:PORT, a serial device path,"
-        " socket://HOST:PORT or rfc2217://HOST:PORT",
+        " socket://HOST:PORT or rfc2217://HOST:PORT; for a battery on a CAN"
+        " bus, python-can's channel (can0, /dev/ttyACM0, socket://HOST:PORT)",
+    )
+    probe.add_argument(
+        "--interface",
+        default="socketcan",
+        help="python-can's interface, for a battery on a CAN bus: socketcan,"
+        " slcan (also through ser2net), virtual... (default: socketcan)",
     )
     probe.add_argument(
         "--unit",
@@ -328,6 +338,9 @@ async def _probe(args: argparse.Namespace) -> int:
         return _fail(f"--baudrate {args.baudrate} is outside 1-{_MAX_BAUDRATE}")
     if not 0 < args.timeout <= 3600:
         return _fail(f"--timeout {args.timeout} is outside 0-3600 seconds")
+    if family.protocol is Protocol.CAN:
+        driver = build_can_driver(family, args.interface, args.url)
+        return await _probe_driver(args, driver, None, str(driver.link.endpoint))
     try:
         endpoint = parse_endpoint(
             args.url, baudrate=args.baudrate or family.default_baudrate
@@ -347,6 +360,17 @@ async def _probe(args: argparse.Namespace) -> int:
         driver = build_driver(pool, family, endpoint, unit, register_map)
     except ValueError as err:
         return _fail(str(err))
+    return await _probe_driver(args, driver, pool, f"{endpoint} unit {unit}")
+
+
+async def _probe_driver(
+    args: argparse.Namespace, driver: Driver, pool: LinkPool | None, where: str
+) -> int:
+    """Identify and read a device with its driver; give its link back after.
+
+    ``pool`` holds the link; a CAN bus (no pool) is the driver's own.
+    ``where`` is where the device was reached, for the table's first line.
+    """
     try:
         identity = await driver.async_identify()
         readings = await driver.async_read()
@@ -355,7 +379,10 @@ async def _probe(args: argparse.Namespace) -> int:
     except Exception as err:
         return _fail(f"unexpected {type(err).__name__}: {err}")
     finally:
-        await pool.release(driver.link)
+        if pool is None:
+            await driver.link.close()
+        else:
+            await pool.release(driver.link)
     result: dict[str, Any] = {
         "family": args.family,
         "identity": {
@@ -374,7 +401,7 @@ async def _probe(args: argparse.Namespace) -> int:
         return 0
     print(
         f"{identity.manufacturer} {identity.model}, serial {identity.serial_number}"
-        f" at {endpoint} unit {unit}"
+        f" at {where}"
     )
     width = max((len(key) for key in readings), default=0)
     for key, reading in sorted(readings.items()):

@@ -24,6 +24,7 @@ from .const import (
     CONF_CONNECTION,
     CONF_FAMILY,
     CONF_KIND,
+    CONNECTION_CAN,
     CONNECTION_SERIAL,
     CONNECTION_TCP,
     DOMAIN,
@@ -46,7 +47,7 @@ from .device.flow import (
 )
 from .device.links import unique_id_for
 from .kinds import KINDS, async_claimed_output, kind_of
-from .lib.drivers.families import FAMILIES, Family
+from .lib.drivers.families import FAMILIES, Family, Transport, families_reached_over
 from .peak_shaving import flow as peak_flow
 from .site_report import flow as site_report_flow
 from .site_view.flow import STEP_SITE
@@ -73,6 +74,7 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
             menu_options=[
                 CONNECTION_TCP,
                 CONNECTION_SERIAL,
+                CONNECTION_CAN,
                 KIND_BATTERY_MANAGER,
                 KIND_PEAK_SHAVING,
                 KIND_WALLBOX_MANAGER,
@@ -222,6 +224,18 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
             return await self.async_step_serial_connection()
         return self._show_families(CONNECTION_SERIAL, user_input)
 
+    async def async_step_can(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask which family the device on a CAN bus is of; skip that if one is."""
+        if (family := self._chosen_family(user_input)) is None:
+            families = families_reached_over(Transport.CAN)
+            if len(families) != 1:
+                return self._show_families(CONNECTION_CAN, user_input)
+            family = families[0]
+        self._family = family
+        return await self.async_step_can_connection()
+
     @staticmethod
     def _chosen_family(user_input: dict[str, Any] | None) -> Family | None:
         """Return the family the first form chose, if it chose one."""
@@ -251,6 +265,12 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Handle a device on a serial port or a remote serial URL."""
         return await self._async_step_connection(CONNECTION_SERIAL, user_input)
+
+    async def async_step_can_connection(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Handle a battery on a CAN bus (socketcan, slcan, slcan via ser2net)."""
+        return await self._async_step_connection(CONNECTION_CAN, user_input)
 
     async def _async_step_connection(
         self, connection_type: str, user_input: dict[str, Any] | None

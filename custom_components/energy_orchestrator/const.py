@@ -15,6 +15,12 @@ CONF_BAUDRATE: Final = "baudrate"
 CONF_FRAMING: Final = "framing"
 # The JSON register map of a device of the generic family.
 CONF_REGISTER_MAP: Final = "register_map"
+# A battery on a CAN bus: python-can's interface and channel, the bitrate,
+# and whether to send the inverter's keep-alive.
+CONF_INTERFACE: Final = "interface"
+CONF_CHANNEL: Final = "channel"
+CONF_BITRATE: Final = "bitrate"
+CONF_KEEPALIVE: Final = "keepalive"
 
 # What a config entry is: its ``kind`` (a device, or one of the controllers)
 # and, for a device, its ``connection``. Both are fields of the entry's data.
@@ -23,6 +29,7 @@ CONF_CONNECTION: Final = "connection"
 KIND_DEVICE: Final = "device"
 CONNECTION_TCP: Final = "tcp"
 CONNECTION_SERIAL: Final = "serial"
+CONNECTION_CAN: Final = "can"
 
 # How frames travel to a networked device: plain Modbus TCP, or RTU frames
 # through a transparent RS485 gateway.

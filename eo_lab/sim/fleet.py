@@ -10,7 +10,9 @@ the next ports:
   site's supply: the grid meter, the GX and the inverter's meter see the car.
 
 Families that speak a raw serial protocol are added by ``SERIAL_PEERS``: each
-one is a TCP peer reached as ``socket://host:port``, as through ser2net.
+one is a TCP peer reached as ``socket://host:port``, as through ser2net. The
+battery on a CAN bus is one of them too: an slcan adapter behind ser2net,
+reached with python-can's ``slcan`` interface at that URL.
 """
 
 import asyncio
@@ -18,6 +20,17 @@ from collections.abc import AsyncIterator, Callable
 import contextlib
 from dataclasses import dataclass
 
+from custom_components.energy_orchestrator.lib.drivers.base import Driver
+from custom_components.energy_orchestrator.lib.drivers.families import (
+    FAMILIES,
+    Protocol,
+    build_can_driver,
+    build_driver,
+)
+from custom_components.energy_orchestrator.lib.drivers.transport.endpoint import (
+    parse_endpoint,
+)
+from custom_components.energy_orchestrator.lib.drivers.transport.pool import LinkPool
 from eo_lab.sim.devices.bms import EMULATORS as BMS_EMULATORS
 from eo_lab.sim.devices.eastron_variants import EastronEmulator, single_phase_values
 from eo_lab.sim.devices.sunspec import SunSpecInverterEmulator
@@ -74,10 +87,34 @@ SERIAL_PEERS: list[SerialPeer] = [
     _bms_peer("pylontech", packs=2),
     _bms_peer("jk_pb"),
     _bms_peer("daly"),
+    _bms_peer("pylontech_can"),
 ]
 # The ports the fleet takes from the site's on: the site, three Modbus
 # gateways, one port per serial peer.
 FLEET_PORTS = 4 + len(SERIAL_PEERS)
+
+
+@contextlib.asynccontextmanager
+async def served_driver(pool: LinkPool, device: Served) -> AsyncIterator[Driver]:
+    """Yield the family's driver for a served device; give its link back after.
+
+    A Modbus or serial device's link comes from ``pool``; a CAN battery's bus
+    (slcan at the served URL) is its own.
+    """
+    family = FAMILIES[device.family]
+    if family.protocol is Protocol.CAN:
+        driver = build_can_driver(family, "slcan", device.url)
+        try:
+            yield driver
+        finally:
+            await driver.link.close()
+        return
+    endpoint = parse_endpoint(device.url, baudrate=family.default_baudrate)
+    driver = build_driver(pool, family, endpoint, device.unit)
+    try:
+        yield driver
+    finally:
+        await pool.release(driver.link)
 
 
 @contextlib.asynccontextmanager

@@ -21,6 +21,9 @@ async def open_connection_form(
         result["flow_id"], {"next_step_id": connection}
     )
     assert result["type"] is FlowResultType.FORM
+    if result["step_id"] == f"{connection}_connection":
+        # The only family reached this way (a battery on a CAN bus) is chosen.
+        return result
     assert result["step_id"] == connection
     # The frontend's button says Next: the connection form follows.
     assert result["last_step"] is False

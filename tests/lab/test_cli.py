@@ -157,6 +157,34 @@ async def test_probe_takes_the_family_s_address_and_speed(
     assert first == f"Pylontech US2KBPL, serial EOSIMPYL0001 at {stack.url} unit 2"
 
 
+async def test_probe_a_battery_on_a_can_bus(
+    site: SimulatedSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through its slcan adapter behind "ser2net": --interface and the channel."""
+    from eo_lab.sim.devices.bms import EMULATORS
+
+    async with EMULATORS["pylontech_can"](
+        site.site, sync=site.sync, host="127.0.0.1", port=0
+    ) as battery:
+        status = await _run(
+            [
+                "probe",
+                "--family",
+                "pylontech_can",
+                "--interface",
+                "slcan",
+                "--url",
+                battery.url,
+                "--json",
+            ]
+        )
+    assert status == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["identity"]["manufacturer"] == "Pylontech"
+    assert result["readings"]["battery_alarm"] == {"value": "none", "unit": ""}
+    assert result["readings"]["battery_soc"]["unit"] == "%"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -170,10 +198,10 @@ async def test_probe_takes_the_family_s_address_and_speed(
         ),
         (
             ["--port", "65530"],
-            "eo: --port 65530 cannot serve 8 devices on consecutive ports;"
-            " give 0 (free ports) or 1-65528",
+            "eo: --port 65530 cannot serve 9 devices on consecutive ports;"
+            " give 0 (free ports) or 1-65527",
         ),
-        (["--port", "-1"], "eo: --port -1 cannot serve 8 devices"),
+        (["--port", "-1"], "eo: --port -1 cannot serve 9 devices"),
         (["--initial-soc", "120"], "eo: --initial-soc must be 0-100 (%)"),
         (
             ["--port", "0", "--gateways", "3"],

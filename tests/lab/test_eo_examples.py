@@ -4,7 +4,7 @@ The examples are read from the page's ``console`` blocks: a line ``$ eo ...``
 is a command, the lines under it what it prints, ``...`` standing for what
 varies (a whole line, or part of one). Each command runs as a user runs it,
 from the repository's root, as ``python -m eo_lab`` (what ``.venv/bin/eo``
-runs). The page's simulated devices are on ports 5020-5027 (the site) and
+runs). The page's simulated devices are on ports 5020-5028 (the site) and
 5100-5104 (the mini-grid); here they run on free ports instead, so the test
 does not collide with a ``scripts/develop`` or another test run, and those
 port numbers are translated in the commands and their output alike.
@@ -25,8 +25,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "eo.md"
-# The ports the page uses: the simulated site's eight, the mini-grid's five.
-SITE_PORT, SITE_PORTS = 5020, 8
+# The ports the page uses: the simulated site's nine, the mini-grid's five.
+SITE_PORT, SITE_PORTS = 5020, 9
 GRID_PORT, GRID_PORTS = 5100, 5
 # Examples slower than the rest of the suite, by their command's start.
 SLOW = ("eo bench scale", "eo bench report", "eo backtest-site", "eo bench loads")

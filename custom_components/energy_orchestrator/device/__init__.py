@@ -16,10 +16,16 @@ from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
 
-from ..const import CONF_FAMILY, CONF_REGISTER_MAP, CONF_UNIT_ID, DOMAIN
+from ..const import (
+    CONF_FAMILY,
+    CONF_KEEPALIVE,
+    CONF_REGISTER_MAP,
+    CONF_UNIT_ID,
+    DOMAIN,
+)
 from ..lib.drivers.base import Driver
 from ..lib.drivers.errors import DeviceError, LinkError, LinkSettingsConflictError
-from ..lib.drivers.families import FAMILIES, build_driver
+from ..lib.drivers.families import FAMILIES, Protocol, build_can_driver, build_driver
 from ..lib.drivers.transport.modbus import ModbusLink
 from ..lib.drivers.values import Identity
 from . import number, select, sensor, switch
@@ -29,7 +35,7 @@ from .coordinator import (
     DeviceRuntimeData,
     async_verify_identity,
 )
-from .links import EntryLinks, endpoint_from_data
+from .links import EntryLinks, can_channel_from_data, endpoint_from_data
 
 # Each platform's set-up for device entries.
 PLATFORMS = {
@@ -46,13 +52,7 @@ async def async_setup_device(hass: HomeAssistant, entry: DeviceConfigEntry) -> N
     Its links are held until the entry unloads, a failed setup included.
     """
     try:
-        driver = build_driver(
-            EntryLinks(hass, entry),
-            FAMILIES[entry.data[CONF_FAMILY]],
-            endpoint_from_data(entry.data),
-            entry.data[CONF_UNIT_ID],
-            entry.data.get(CONF_REGISTER_MAP),
-        )
+        driver = _build_driver(hass, entry)
         if isinstance(driver.link, ModbusLink):
             # Taken now, so a bus held at other settings fails the setup
             # rather than every poll.
@@ -114,6 +114,30 @@ async def async_setup_device(hass: HomeAssistant, entry: DeviceConfigEntry) -> N
         identity=identity,
         device_info=device_info,
         sub_device_info=sub_device_info,
+    )
+
+
+def _build_driver(hass: HomeAssistant, entry: DeviceConfigEntry) -> Driver:
+    """Return the entry's driver on its link, given back when the entry unloads."""
+    family = FAMILIES[entry.data[CONF_FAMILY]]
+    if family.protocol is Protocol.CAN:
+        # A CAN bus is the battery's own: it opens with the entry.
+        bus = can_channel_from_data(entry.data)
+        driver = build_can_driver(
+            family,
+            bus.interface,
+            bus.channel,
+            bus.bitrate,
+            keepalive=entry.data.get(CONF_KEEPALIVE, False),
+        )
+        entry.async_on_unload(driver.link.close)
+        return driver
+    return build_driver(
+        EntryLinks(hass, entry),
+        family,
+        endpoint_from_data(entry.data),
+        entry.data[CONF_UNIT_ID],
+        entry.data.get(CONF_REGISTER_MAP),
     )
 
 

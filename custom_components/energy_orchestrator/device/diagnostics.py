@@ -11,7 +11,7 @@ from .links import async_connection_info
 
 # A serial number identifies a household's hardware; a host or a serial URL
 # can name a machine outside the house.
-TO_REDACT = {"serial_number", "unique_id", "host", "device"}
+TO_REDACT = {"serial_number", "unique_id", "host", "device", "channel"}
 
 
 def device_diagnostics(entry: DeviceConfigEntry) -> dict[str, Any]:

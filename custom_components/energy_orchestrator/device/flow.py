@@ -1,9 +1,9 @@
 """The device part of the config flow: the forms, and the probe behind them.
 
 A device is added in two forms: its family, among those that can be reached
-the way the user chose (the network or a serial port), then how it is
-reached, with that family's defaults and help. It is read once before it is
-added; its identity becomes the entry's.
+the way the user chose (the network, a serial port or a CAN bus), then how
+it is reached, with that family's defaults and help. It is read once before
+it is added; its identity becomes the entry's.
 """
 
 from collections.abc import Mapping
@@ -15,6 +15,7 @@ from homeassistant.const import CONF_DEVICE, CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import section
 from homeassistant.helpers.selector import (
+    BooleanSelector,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -29,12 +30,17 @@ import probatio
 
 from ..const import (
     CONF_BAUDRATE,
+    CONF_BITRATE,
+    CONF_CHANNEL,
     CONF_CONNECTION,
     CONF_FAMILY,
     CONF_FRAMING,
+    CONF_INTERFACE,
+    CONF_KEEPALIVE,
     CONF_KIND,
     CONF_REGISTER_MAP,
     CONF_UNIT_ID,
+    CONNECTION_CAN,
     CONNECTION_SERIAL,
     CONNECTION_TCP,
     FRAMING_RTU_OVER_TCP,
@@ -54,13 +60,20 @@ from ..lib.drivers.families import (
     FAMILIES,
     AddressKind,
     Family,
+    Protocol,
     Transport,
+    build_can_driver,
     build_driver,
     families_reached_over,
 )
+from ..lib.drivers.transport.can_link import INTERFACES
 from ..lib.drivers.values import Identity
 from .coordinator import DeviceConfigEntry
-from .links import ProbeLinks, endpoint_from_data, link_settings_clash
+from .links import (
+    ProbeLinks,
+    endpoint_from_data,
+    link_settings_clash,
+)
 
 SECTION_MORE_OPTIONS = "more_options"
 
@@ -81,10 +94,20 @@ def _box(minimum: int, maximum: int) -> Any:
 TRANSPORTS: Mapping[str, Transport] = {
     CONNECTION_TCP: Transport.NETWORK,
     CONNECTION_SERIAL: Transport.SERIAL,
+    CONNECTION_CAN: Transport.CAN,
 }
 
 # Only the generic family reads one: the register map a user wrote.
 REGISTER_MAP_SELECTOR = TextSelector(TextSelectorConfig(multiline=True))
+
+# python-can's interfaces users have; another one can be typed in.
+INTERFACE_SELECTOR = SelectSelector(
+    SelectSelectorConfig(
+        options=list(INTERFACES),
+        translation_key=CONF_INTERFACE,
+        custom_value=True,
+    )
+)
 
 FRAMING_SELECTOR = SelectSelector(
     SelectSelectorConfig(
@@ -122,6 +145,8 @@ def connection_schema(connection_type: str, family: Family) -> probatio.Schema:
     on their factory address and plain Modbus TCP, so those settings wait in
     a collapsed section; a device without an address has no such field.
     """
+    if connection_type == CONNECTION_CAN:
+        return can_schema(family)
     fields: dict[Any, Any] = {}
     more_options: dict[Any, Any] = {}
     if connection_type == CONNECTION_TCP:
@@ -153,6 +178,35 @@ def connection_schema(connection_type: str, family: Family) -> probatio.Schema:
     return probatio.Schema(fields)
 
 
+def can_schema(family: Family) -> probatio.Schema:
+    """Return the form of a battery on a CAN bus: python-can's bus, the keep-alive.
+
+    The keep-alive is for a battery that waits for an inverter: off on a bus
+    that has one, so it waits in the collapsed section.
+    """
+    return probatio.Schema(
+        {
+            probatio.Required(CONF_INTERFACE, default=INTERFACES[0]): (
+                INTERFACE_SELECTOR
+            ),
+            probatio.Required(CONF_CHANNEL): TextSelector(),
+            probatio.Required(CONF_BITRATE, default=family.default_bitrate): _box(
+                10000, 1000000
+            ),
+            probatio.Required(SECTION_MORE_OPTIONS): section(
+                probatio.Schema(
+                    {
+                        probatio.Required(
+                            CONF_KEEPALIVE, default=False
+                        ): BooleanSelector()
+                    }
+                ),
+                {"collapsed": True},
+            ),
+        }
+    )
+
+
 def form_placeholders(family: Family) -> dict[str, str]:
     """Return what the connection form's texts say of the family."""
     minimum, maximum = family.address_range
@@ -163,6 +217,7 @@ def form_placeholders(family: Family) -> dict[str, str]:
         "address": str(family.default_unit),
         "address_min": str(minimum),
         "address_max": str(maximum),
+        "bitrate": str(family.default_bitrate),
         "error": "",
     }
 
@@ -178,6 +233,10 @@ def flatten(
         **user_input,
     }
     more_options = dict(data.pop(SECTION_MORE_OPTIONS, {}))
+    if connection_type == CONNECTION_CAN:
+        data[CONF_CHANNEL] = data[CONF_CHANNEL].strip()
+        data[CONF_INTERFACE] = data[CONF_INTERFACE].strip()
+        return {**data, **more_options, CONF_UNIT_ID: family.default_unit}
     data[CONF_UNIT_ID] = (
         family.default_unit
         if family.address is None
@@ -195,6 +254,11 @@ def flatten(
 def sectioned(data: Mapping[str, Any]) -> dict[str, Any]:
     """Shape config entry data back into the connection form."""
     family = FAMILIES[data[CONF_FAMILY]]
+    if family.protocol is Protocol.CAN:
+        return {
+            **{k: data[k] for k in (CONF_INTERFACE, CONF_CHANNEL, CONF_BITRATE)},
+            SECTION_MORE_OPTIONS: {CONF_KEEPALIVE: data.get(CONF_KEEPALIVE, False)},
+        }
     more_options = {k: data[k] for k in (CONF_FRAMING,) if k in data}
     if family.address is not None:
         more_options[family.address.value] = data[CONF_UNIT_ID]
@@ -221,13 +285,15 @@ async def async_probe(
     hold on Home Assistant's shared connection, which stays up while an
     entry holds it too.
     """
+    family = FAMILIES[data[CONF_FAMILY]]
+    if family.protocol is Protocol.CAN:
+        return await _async_probe_can(family, data, errors, placeholders)
     try:
         endpoint = endpoint_from_data(data)
     except ValueError as err:
         errors["base"] = "invalid_address"
         placeholders["error"] = str(err)
         return None
-    family = FAMILIES[data[CONF_FAMILY]]
     async with AsyncExitStack() as stack:
         try:
             driver = build_driver(
@@ -252,6 +318,26 @@ async def async_probe(
         return await _async_identify(driver, family, data, errors, placeholders)
 
 
+async def _async_probe_can(
+    family: Family,
+    data: Mapping[str, Any],
+    errors: dict[str, str],
+    placeholders: dict[str, str],
+) -> Identity | None:
+    """Listen to the CAN bus for the battery's frames; close the bus after."""
+    driver = build_can_driver(
+        family,
+        data[CONF_INTERFACE],
+        data[CONF_CHANNEL],
+        data[CONF_BITRATE],
+        keepalive=data.get(CONF_KEEPALIVE, False),
+    )
+    try:
+        return await _async_identify(driver, family, data, errors, placeholders)
+    finally:
+        await driver.link.close()
+
+
 async def _async_identify(
     driver: Driver,
     family: Family,
@@ -266,10 +352,11 @@ async def _async_identify(
         errors["base"] = "bus_settings_conflict"
         placeholders["error"] = str(err)
     except DeviceSilentError as err:
-        errors["base"] = _SILENCE[family.address]
+        errors["base"] = _silence_error(family)
         placeholders["error"] = f"{err}{silence_hint(family, data)}"
     except LinkError as err:
-        errors["base"] = "cannot_connect"
+        can = family.protocol is Protocol.CAN
+        errors["base"] = "can_unusable" if can else "cannot_connect"
         placeholders["error"] = str(err)
     except WrongDeviceError as err:
         errors["base"] = "wrong_device"
@@ -292,6 +379,13 @@ _SILENCE: Mapping[AddressKind | None, str] = {
     AddressKind.BMS: "no_response_at_address",
     None: "no_answer",
 }
+
+
+def _silence_error(family: Family) -> str:
+    """Return the error of a silent device: its address, or a quiet CAN bus."""
+    if family.protocol is Protocol.CAN:
+        return "no_can_frames"
+    return _SILENCE[family.address]
 
 
 def silence_hint(family: Family, data: Mapping[str, Any]) -> str:
@@ -326,8 +420,15 @@ def _baudrate_hint(family: Family, data: Mapping[str, Any]) -> str | None:
     """Return the line speed to check, where a wrong one can be the cause.
 
     A serial port runs at the form's baud rate; through ser2net (socket://)
-    ser2net's own setting applies and the form's is not used.
+    ser2net's own setting applies and the form's is not used. A CAN bus has
+    its bitrate, and a battery there may wait for the keep-alive.
     """
+    if data[CONF_CONNECTION] == CONNECTION_CAN:
+        return (
+            f"a battery talks at {family.default_bitrate} bit/s (on socketcan the"
+            " interface's own bitrate applies: ip link); a battery alone on the"
+            " bus may wait for the inverter's keep-alive (More options)"
+        )
     if data[CONF_CONNECTION] != CONNECTION_SERIAL:
         return None
     usual = f"{family.name} usually runs at {family.default_baudrate} baud"

@@ -31,16 +31,21 @@ from homeassistant.util.hass_dict import HassKey
 
 from ..const import (
     CONF_BAUDRATE,
+    CONF_BITRATE,
+    CONF_CHANNEL,
     CONF_CONNECTION,
     CONF_FAMILY,
     CONF_FRAMING,
+    CONF_INTERFACE,
     CONF_UNIT_ID,
+    CONNECTION_CAN,
     CONNECTION_SERIAL,
     DOMAIN,
     FRAMING_TCP,
 )
 from ..lib.drivers.errors import LinkSettingsConflictError
 from ..lib.drivers.families import FAMILIES, Protocol
+from ..lib.drivers.transport.can_link import CanChannel
 from ..lib.drivers.transport.endpoint import Endpoint, parse_endpoint
 from ..lib.drivers.transport.modbus import ModbusLink, modbus_params
 from ..lib.drivers.transport.pool import SerialLinkPool, protocol_conflict
@@ -196,6 +201,8 @@ def endpoint_from_data(data: Mapping[str, Any]) -> Endpoint:
 
     Raises ValueError for data no link can be built from.
     """
+    if data[CONF_CONNECTION] == CONNECTION_CAN:
+        return can_channel_from_data(data).endpoint
     if data[CONF_CONNECTION] == CONNECTION_SERIAL:
         return parse_endpoint(data[CONF_DEVICE], baudrate=data[CONF_BAUDRATE])
     framing = data.get(CONF_FRAMING, FRAMING_TCP)
@@ -203,6 +210,11 @@ def endpoint_from_data(data: Mapping[str, Any]) -> Endpoint:
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"  # an IPv6 address
     return parse_endpoint(f"{framing}://{host}:{data[CONF_PORT]}")
+
+
+def can_channel_from_data(data: Mapping[str, Any]) -> CanChannel:
+    """Return the CAN bus config entry data describes."""
+    return CanChannel(data[CONF_INTERFACE], data[CONF_CHANNEL], data[CONF_BITRATE])
 
 
 def link_settings_clash(
@@ -218,7 +230,11 @@ def link_settings_clash(
         new = endpoint_from_data(new_data)
     except ValueError:
         return False
-    if FAMILIES[new_data[CONF_FAMILY]].protocol is Protocol.MODBUS:
+    protocol = FAMILIES[new_data[CONF_FAMILY]].protocol
+    if protocol is Protocol.CAN:
+        # An slcan adapter (or ser2net in front of one) takes one host.
+        return current.bus_key == new.bus_key
+    if protocol is Protocol.MODBUS:
         current_params, new_params = modbus_params(current), modbus_params(new)
         return (
             current_params.endpoint == new_params.endpoint

@@ -63,6 +63,7 @@ FAMILY_PLATFORMS: dict[str, tuple[Platform, ...]] = {
     "pylontech": (Platform.SENSOR,),
     "jk_pb": (Platform.SENSOR,),
     "daly": (Platform.SENSOR,),
+    "pylontech_can": (Platform.SENSOR,),
 }
 
 
@@ -86,6 +87,14 @@ def _form(device: fleet.Served) -> tuple[str, dict[str, Any]]:
     """Return how a served device is reached and what a user types for it."""
     family = FAMILIES[device.family]
     address = {} if family.address is None else {family.address.value: device.unit}
+    if family.protocol is Protocol.CAN:
+        # An slcan adapter behind ser2net.
+        return "can", {
+            "interface": "slcan",
+            "channel": device.url,
+            "bitrate": family.default_bitrate,
+            "more_options": {"keepalive": False},
+        }
     if family.protocol is Protocol.MODBUS:
         url = urlsplit(device.url)
         return "tcp", {
@@ -185,4 +194,24 @@ async def test_diagnostics(
     assert diagnostics == snapshot(
         exclude=props("port", "timestamp"), matcher=free_port
     )
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_can_battery_diagnostics(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    snapshot: SnapshotAssertion,
+    pinned_fleet: dict[str, fleet.Served],
+) -> None:
+    """What a support request gets from a CAN battery: the latest frames, the flags."""
+    entry = await add_device(hass, pinned_fleet["pylontech_can"])
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    # The battery broadcasts: how many frames came depends on the test's pace.
+    assert diagnostics == snapshot(
+        exclude=props(
+            "port", "timestamp", "frames_received", "bytes_received", "requests"
+        ),
+        matcher=free_port,
+    )
+    assert diagnostics["driver"]["frames"]["0x359"]["fresh"] is True
     assert await hass.config_entries.async_unload(entry.entry_id)

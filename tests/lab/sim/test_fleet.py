@@ -1,14 +1,7 @@
 """Every simulated device answers its family's driver, as ``eo simulate`` serves it."""
 
-from custom_components.energy_orchestrator.lib.drivers.families import (
-    FAMILIES,
-    build_driver,
-)
-from custom_components.energy_orchestrator.lib.drivers.transport.endpoint import (
-    parse_endpoint,
-)
 from custom_components.energy_orchestrator.lib.drivers.transport.pool import LinkPool
-from eo_lab.sim.fleet import serve_fleet
+from eo_lab.sim.fleet import serve_fleet, served_driver
 from eo_lab.sim.simulated_site import SimulatedSite
 
 
@@ -28,16 +21,11 @@ async def test_every_device_of_the_fleet_reads_with_its_driver(
             "pylontech",
             "jk_pb",
             "daly",
+            "pylontech_can",
         }
         for device in served:
-            endpoint = parse_endpoint(
-                device.url, baudrate=FAMILIES[device.family].default_baudrate
-            )
-            driver = build_driver(pool, FAMILIES[device.family], endpoint, device.unit)
-            try:
+            async with served_driver(pool, device) as driver:
                 identity = await driver.async_identify()
                 readings = await driver.async_read()
-            finally:
-                await pool.release(driver.link)
             assert identity.serial_number, device
             assert readings, device

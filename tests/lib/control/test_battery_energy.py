@@ -11,10 +11,6 @@ from custom_components.energy_orchestrator.lib.control.battery_energy import (
 )
 from custom_components.energy_orchestrator.lib.drivers.bms import PylontechStack
 from custom_components.energy_orchestrator.lib.drivers.cadence import ALL_CADENCES
-from custom_components.energy_orchestrator.lib.drivers.families import (
-    FAMILIES,
-    build_driver,
-)
 from custom_components.energy_orchestrator.lib.drivers.transport.endpoint import (
     parse_endpoint,
 )
@@ -28,7 +24,7 @@ from custom_components.energy_orchestrator.lib.drivers.values import (
 )
 from eo_lab.sim.battery import SimBattery
 from eo_lab.sim.devices.bms import PylontechStackEmulator
-from eo_lab.sim.fleet import serve_fleet
+from eo_lab.sim.fleet import serve_fleet, served_driver
 from eo_lab.sim.profiles import Profile
 from eo_lab.sim.simulated_site import SimulatedSite
 from eo_lab.sim.site import Site
@@ -236,6 +232,7 @@ BATTERY_FAMILIES = (
     "pylontech",
     "jk_pb",
     "daly",
+    "pylontech_can",
 )
 
 
@@ -249,15 +246,9 @@ async def test_every_battery_of_the_fleet_has_both_counters(
         for device in served:
             if device.family not in BATTERY_FAMILIES:
                 continue
-            endpoint = parse_endpoint(
-                device.url, baudrate=FAMILIES[device.family].default_baudrate
-            )
-            driver = build_driver(pool, FAMILIES[device.family], endpoint, device.unit)
-            try:
+            async with served_driver(pool, device) as driver:
                 await driver.async_identify()
                 await driver.async_read()
-            finally:
-                await pool.release(driver.link)
             keys = driver.available_keys()
             found[device.family] = {
                 key

@@ -1,9 +1,10 @@
 """The device families this integration can talk to, by family id.
 
-A family says how its devices are reached (Modbus, or a raw serial protocol)
-and builds its driver on a link: Home Assistant's shared Modbus connections
-or the lab's own (``transport.pool.Links``). The config flow, ``eo probe``
-and the simulator all look families up here.
+A family says how its devices are reached (Modbus, a raw serial protocol, or
+a CAN bus) and builds its driver on a link: Home Assistant's shared Modbus
+connections or the lab's own (``transport.pool.Links``), or a CAN bus of its
+own (``build_can_driver``). The config flow, ``eo probe``, ``eo node`` and
+the simulator all look families up here.
 """
 
 from collections.abc import Callable, Mapping
@@ -11,11 +12,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from .base import Driver
-from .bms import DalyBms, JkPbBms, PylontechStack
+from .bms import DalyBms, JkPbBms, PylontechCanBattery, PylontechStack
 from .eastron import SDM630
 from .eastron_variants import SDM72, SDM120
 from .generic import GenericModbus, parse_register_map
 from .sunspec import SunSpecDriver
+from .transport.can_link import DEFAULT_BITRATE, CanChannel, CanLink
 from .transport.endpoint import Endpoint
 from .transport.modbus import ModbusLink
 from .transport.pool import Links
@@ -30,6 +32,7 @@ class Protocol(StrEnum):
 
     MODBUS = "modbus"
     SERIAL = "serial"  # a raw serial protocol: serial ports and pyserial URLs only
+    CAN = "can"  # frames on a CAN bus, through python-can
 
 
 class Transport(StrEnum):
@@ -39,6 +42,8 @@ class Transport(StrEnum):
     NETWORK = "network"
     # A serial port, or a pyserial URL (socket:// for ser2net).
     SERIAL = "serial"
+    # A CAN bus: python-can's interface, channel and bitrate.
+    CAN = "can"
 
 
 class AddressKind(StrEnum):
@@ -64,11 +69,14 @@ class Family:
     id: str
     name: str
     protocol: Protocol
-    transports: frozenset[Transport] = frozenset(Transport)
+    transports: frozenset[Transport] = frozenset({Transport.NETWORK, Transport.SERIAL})
     address: AddressKind | None = AddressKind.MODBUS_UNIT
     address_range: tuple[int, int] = (1, 247)
     build_modbus: Callable[[ModbusLink, int], Driver] | None = None
     build_serial: Callable[[SerialLink, int], Driver] | None = None
+    # A CAN family's driver on its bus; the flag sends the inverter's keep-alive.
+    build_can: Callable[[CanLink, bool], Driver] | None = None
+    default_bitrate: int = DEFAULT_BITRATE
     default_unit: int = 1
     default_baudrate: int = 9600
     default_port: int = 502
@@ -106,6 +114,11 @@ def build_driver(
             raise ValueError(f"{family.name} needs a register map (JSON)")
         parsed = parse_register_map(register_map)
         return GenericModbus(links.acquire_modbus(endpoint), unit, parsed)
+    if family.protocol is Protocol.CAN:
+        raise ValueError(
+            f"{family.name} is reached over a CAN bus: give its interface,"
+            " channel and bitrate"
+        )
     if family.protocol is Protocol.MODBUS:
         assert family.build_modbus is not None
         return family.build_modbus(links.acquire_modbus(endpoint), unit)
@@ -115,6 +128,28 @@ def build_driver(
             " pyserial URL (socket://host:port for ser2net)"
         )
     return family.build_serial(links.acquire_serial(endpoint), unit)
+
+
+def build_can_driver(
+    family: Family,
+    interface: str,
+    channel: str,
+    bitrate: int | None = None,
+    *,
+    keepalive: bool = False,
+) -> Driver:
+    """Return a CAN family's driver on a bus of its own.
+
+    ``interface`` and ``channel`` are python-can's (``socketcan`` and
+    ``can0``, ``slcan`` and ``/dev/ttyACM0`` or ``socket://host:port``);
+    ``bitrate`` defaults to the family's. Nothing opens before the driver's
+    first identify or poll; the caller closes ``driver.link`` when done.
+    Raises ValueError for a family not reached over CAN.
+    """
+    if family.build_can is None:
+        raise ValueError(f"{family.name} is not reached over a CAN bus")
+    bus = CanChannel(interface, channel, bitrate or family.default_bitrate)
+    return family.build_can(CanLink(bus), keepalive)
 
 
 FAMILIES: Mapping[str, Family] = {
@@ -201,6 +236,17 @@ FAMILIES: Mapping[str, Family] = {
             transports=frozenset({Transport.SERIAL}),
             address=AddressKind.BMS,
             address_range=(1, 255),
+            unique_serial=False,
+        ),
+        Family(
+            "pylontech_can",
+            "Battery on CAN bus (Pylontech protocol: Pylontech, JK, Seplos...)",
+            Protocol.CAN,
+            build_can=PylontechCanBattery,
+            transports=frozenset({Transport.CAN}),
+            # The only battery on its bus: the protocol has no address.
+            address=None,
+            # The protocol carries no serial number: the bus tells them apart.
             unique_serial=False,
         ),
         Family(

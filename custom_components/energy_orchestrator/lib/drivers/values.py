@@ -321,6 +321,30 @@ QUANTITIES: Mapping[str, Quantity] = {
             2000,
             resolution=2,
         ),
+        Quantity(
+            "battery_alarm",
+            Unit.NONE,
+            "The worst alarm the BMS flags: a warning, or a protection that"
+            " cuts the current",
+            options=("none", "warning", "protection"),
+        ),
+        Quantity(
+            "battery_permission",
+            Unit.NONE,
+            "What the BMS allows: charging, discharging, both or neither",
+            options=(
+                "charge_and_discharge",
+                "charge_only",
+                "discharge_only",
+                "neither",
+            ),
+        ),
+        Quantity(
+            "battery_charge_request",
+            Unit.NONE,
+            "What the BMS asks the inverter: a force charge, a full charge",
+            options=("none", "full_charge", "force_charge"),
+        ),
         Quantity("pv_voltage", Unit.VOLT, "PV (DC) voltage", 0, 2000, resolution=2),
         Quantity("pv_current", Unit.AMPERE, "PV (DC) current", 0, _MAX_CURRENT),
         Quantity(

@@ -6,7 +6,10 @@ Each emulator answers from a ``Site``'s battery:
   consecutive addresses, the site battery split evenly over them (capacity
   and current);
 - ``JkPbEmulator`` (``jk``): a JK PB BMS;
-- ``DalyEmulator`` (``daly``): a Daly smart BMS.
+- ``DalyEmulator`` (``daly``): a Daly smart BMS;
+- ``PylontechCanEmulator`` (``pylontech_can``): a battery broadcasting the
+  Pylontech CAN frames, served as an slcan adapter on a TCP socket (and on
+  any python-can bus).
 
 Each is a ``BmsEmulator`` (``common``, with what they share), a
 ``SerialPeer``: an async context manager (``async with ... as bms``) with
@@ -21,8 +24,9 @@ from eo_lab.sim.devices.bms.common import BmsEmulator
 from eo_lab.sim.devices.bms.daly import DalyEmulator
 from eo_lab.sim.devices.bms.jk import JkPbEmulator
 from eo_lab.sim.devices.bms.pylontech import PylontechStackEmulator
+from eo_lab.sim.devices.bms.pylontech_can import PylontechCanEmulator
 
-type EmulatorFactory = Callable[..., BmsEmulator]
+type EmulatorFactory = Callable[..., BmsEmulator | PylontechCanEmulator]
 
 # The BMS emulators by family id: ``EMULATORS[family](site, sync=..., host=...,
 # port=...)`` builds one, ``async with`` serves it at ``.url``; each has an
@@ -31,6 +35,13 @@ EMULATORS: Mapping[str, EmulatorFactory] = {
     "pylontech": PylontechStackEmulator,
     "jk_pb": JkPbEmulator,
     "daly": DalyEmulator,
+    "pylontech_can": PylontechCanEmulator,
 }
 
-__all__ = ["EMULATORS", "DalyEmulator", "JkPbEmulator", "PylontechStackEmulator"]
+__all__ = [
+    "EMULATORS",
+    "DalyEmulator",
+    "JkPbEmulator",
+    "PylontechCanEmulator",
+    "PylontechStackEmulator",
+]

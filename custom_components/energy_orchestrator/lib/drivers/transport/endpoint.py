@@ -15,11 +15,13 @@ from urllib.parse import urlsplit
 
 
 class LinkKind(StrEnum):
-    """How Modbus frames travel."""
+    """How frames travel: Modbus over TCP or a serial line, or a CAN bus."""
 
     TCP = "tcp"
     RTU_OVER_TCP = "rtu-over-tcp"
     SERIAL = "serial"
+    # A CAN bus through python-can (``can_link``), named ``interface:channel``.
+    CAN = "can"
 
 
 DEFAULT_MODBUS_PORT = 502
@@ -75,7 +77,7 @@ class Endpoint:
 
     def __str__(self) -> str:
         """Return the endpoint as the URL it was given as."""
-        if self.kind is LinkKind.SERIAL:
+        if self.kind in (LinkKind.SERIAL, LinkKind.CAN):
             return self.address
         return f"{self.kind.value}://{self.address}"
 
