@@ -153,6 +153,39 @@ def test_minimum_times_and_an_uninterrupted_run_hold_in_the_plan() -> None:
     assert len(_runs(result.loads["dishwasher"].power_w)) == 1
 
 
+def test_an_uninterrupted_run_carried_in_finishes_and_is_not_run_again() -> None:
+    """A dishwasher 15 minutes into its hour runs 45 more minutes, then no more."""
+    # 10:00 UTC, in the window; a surplus later in it would tempt a second run.
+    start = START + 10 * HOUR
+    base = [-3000.0 if 8 <= index < 24 else 300.0 for index in range(160)]
+    dishwasher = FlexibleLoad(
+        "dishwasher", 1800, 1800, 9 * 60, 21 * 60, interruptible=False
+    )
+    now = LoadNow(dishwasher, 450.0, is_on=True, in_state_for=timedelta(minutes=15))
+    result = plan(PlanRequest(start, base, FLAT, [now]))
+    power = result.loads["dishwasher"].power_w
+    # Today's window: the three owed steps only; tomorrow's run lies in tomorrow's.
+    assert _runs(power[:44]) == [(0, 3)]
+    tomorrow = _runs(power[44:])
+    assert len(tomorrow) == 1 and tomorrow[0][1] == 4
+
+
+def test_a_plan_started_from_the_previous_one_costs_the_same() -> None:
+    """The warm start changes how fast HiGHS proves the plan, not the plan's cost."""
+    base = _sunny_day(192)
+    loads = [
+        LoadNow(_heater()),
+        LoadNow(
+            FlexibleLoad("dishwasher", 1800, 1800, 9 * 60, 21 * 60, interruptible=False)
+        ),
+    ]
+    battery = BatteryNow(10000, 5000, 5000, reserve_wh=1000)
+    cold = plan(PlanRequest(START, base, FLAT, loads, battery))
+    warm = plan(PlanRequest(START, base, FLAT, loads, battery, previous=cold))
+    assert warm.optimal and cold.optimal
+    assert warm.cost == pytest.approx(cold.cost, abs=2e-3)
+
+
 def _runs(power: list[float]) -> list[tuple[int, int]]:
     """Return (start, length) of each run of steps with power."""
     runs: list[tuple[int, int]] = []

@@ -206,6 +206,7 @@ class FlexibleLoadsController:
             self.period_so_far_wh,
             self.step,
             self.timezone,
+            previous=self.plan,
         )
         try:
             self.plan = plan(request)

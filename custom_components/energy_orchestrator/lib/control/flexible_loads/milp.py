@@ -98,9 +98,18 @@ class Model:
         raise IndexError(index)
 
     def solve(
-        self, *, time_limit_s: float, mip_rel_gap: float, mip_abs_gap: float = 0.0
+        self,
+        *,
+        time_limit_s: float,
+        mip_rel_gap: float,
+        mip_abs_gap: float = 0.0,
+        start: dict[int, float] | None = None,
     ) -> Solution:
-        """Minimise; raise SolveError when HiGHS has no feasible solution."""
+        """Minimise; raise SolveError when HiGHS has no feasible solution.
+
+        ``start`` gives some variables' values of a likely good solution
+        (the previous plan's): HiGHS completes it and starts from there.
+        """
         began = time.perf_counter()
         highs = highspy.Highs()  # type: ignore[no-untyped-call]  # its stub leaves __init__ untyped
         highs.setOptionValue("output_flag", False)
@@ -112,6 +121,10 @@ class Model:
         # HiGHS's defaults spend most of their time at the root on them.
         highs.setOptionValue("mip_pool_soft_limit", 10)
         highs.setOptionValue("mip_lp_age_limit", 5)
+        # RINS and RENS sub-MIPs took two thirds of a 48-hour plan's time and
+        # rarely found what the other heuristics do not (docs/flexible-loads.md).
+        highs.setOptionValue("mip_heuristic_run_rins", False)
+        highs.setOptionValue("mip_heuristic_run_rens", False)
         lower = np.concatenate(self._lower) if self._lower else np.zeros(0)
         upper = np.concatenate(self._upper) if self._upper else np.zeros(0)
         highs.addVars(self.columns, lower, upper)
@@ -129,6 +142,12 @@ class Model:
                 np.asarray(self._starts, np.int32),
                 np.asarray(self._indices, np.int32),
                 np.asarray(self._values, float),
+            )
+        if start:
+            highs.setSolution(
+                len(start),
+                np.fromiter(start.keys(), np.int32, len(start)),
+                np.fromiter(start.values(), float, len(start)),
             )
         highs.run()
         status = highs.getModelStatus()
