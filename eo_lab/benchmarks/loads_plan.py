@@ -24,7 +24,7 @@ from custom_components.energy_orchestrator.lib.control.flexible_loads import (
     plan,
     time_of_use,
 )
-from eo_lab.sim.profiles import bundled_profile
+from eo_lab.sim.profiles import Profile, bundled_profile
 
 # The bundled profile starts on 12 March; the plan starts on the 18th.
 OFFSET_S = 6 * 86400
@@ -114,7 +114,7 @@ def loads_plan_benchmark(plans: int = 10, hours: int = 48) -> dict[str, Any]:
     }
 
 
-def _base_w(profile: Any, index: int) -> float:
+def _base_w(profile: Profile, index: int) -> float:
     """Return the bundled household's load minus PV in plan step ``index``."""
     return profile.load_w(OFFSET_S + index * 900) - profile.pv_w(OFFSET_S + index * 900)
 
