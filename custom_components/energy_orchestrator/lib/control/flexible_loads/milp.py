@@ -28,6 +28,8 @@ class Solution:
     optimal: bool
     gap: float
     seconds: float
+    # The lowest objective HiGHS proved possible (the objective when optimal).
+    dual_bound: float | None = None
 
 
 class Model:
@@ -82,6 +84,19 @@ class Model:
         """Add to one variable's cost."""
         block, offset = self._locate(index)
         self._cost[block][offset] += cost
+
+    def take_costs(self, first: int, last: int) -> dict[int, float]:
+        """Return the costs of variables ``first`` to ``last - 1`` (not 0), and clear them."""
+        taken: dict[int, float] = {}
+        offset = 0
+        for block in self._cost:
+            begin, end = max(first - offset, 0), min(last - offset, len(block))
+            for local in range(begin, end):
+                if block[local]:
+                    taken[offset + local] = float(block[local])
+                    block[local] = 0.0
+            offset += len(block)
+        return taken
 
     def fix(self, index: int, lower: float, upper: float) -> None:
         """Narrow one variable's bounds."""
@@ -158,10 +173,13 @@ class Model:
         values = np.asarray(highs.getSolution().col_value, float)
         optimal = status == highspy.HighsModelStatus.kOptimal
         gap = float(info.mip_gap) if integer.any() else 0.0
+        objective = float(info.objective_function_value)
+        dual = float(info.mip_dual_bound) if integer.any() else objective
         return Solution(
             values,
-            float(info.objective_function_value),
+            objective,
             optimal,
             gap if np.isfinite(gap) else 0.0,
             time.perf_counter() - began,
+            dual if np.isfinite(dual) else None,
         )

@@ -19,7 +19,12 @@ horizon (24 hours by default), solved exactly by HiGHS (proven within a tenth of
   worth the horizon's lowest export price (after discharge losses);
 - within each netting period (aligned to the clock; the step without
   netting), import and export cancel; the period's net import pays the
-  import price of its first step, its net export earns the export price.
+  import price of its first step, its net export earns the export price;
+- with a demand charge, each billing interval's average import (each
+  step's import, what the interval imported before the plan's start
+  included) is at most the billing period's peak, which costs the charge
+  per kW above the peak already billed (a new billing period in the
+  horizon starts from none).
 
 Among plans of equal cost the one that runs the loads later wins (a
 thousandth of a cent per kWh and step sooner): the real-time layer soaks
@@ -35,6 +40,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 import math
 
+from ..billing import billing_period_key, interval_start_of
 from .loads import FlexibleLoad, LoadControl
 from .milp import INFINITY, Model, Solution
 from .tariff import Tariff
@@ -94,6 +100,10 @@ class PlanRequest:
     timezone: tzinfo = UTC
     # The plan made before: where it still holds, HiGHS starts from it.
     previous: Plan | None = None
+    # With a demand charge: the billing period's peak so far (W), and what
+    # the billing interval running at ``start`` imported before it (Wh).
+    billed_peak_w: float = 0.0
+    interval_import_so_far_wh: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -120,6 +130,12 @@ class Plan:
     # before, and when each period ends.
     period_net_wh: list[float] = field(default_factory=list)
     period_ends: list[datetime] = field(default_factory=list)
+    # ``cost`` is their sum: the energy's, and what the plan adds to the
+    # billed peaks (0 without a demand charge).
+    energy_cost: float = 0.0
+    demand_cost: float = 0.0
+    # The peak the plan bills in the billing period of its start (W).
+    billed_peak_w: float = 0.0
 
     def period_target_wh(self, moment: datetime) -> float | None:
         """Return the planned net of the netting period ``moment`` falls in."""
@@ -165,13 +181,14 @@ class _Builder:
                 power_terms[index].append((first + index, self._scale(now.load)))
         battery = self._add_battery(power_terms)
         periods = self._add_periods(power_terms)
+        peaks = self._add_demand(power_terms)
         solution = self.model.solve(
             time_limit_s=TIME_LIMIT_S,
             mip_rel_gap=MIP_REL_GAP,
             mip_abs_gap=MIP_ABS_GAP,
             start=self.warm,
         )
-        return self._read(solution, battery, periods)
+        return self._read(solution, battery, periods, peaks)
 
     @staticmethod
     def _scale(load: FlexibleLoad) -> float:
@@ -462,11 +479,64 @@ class _Builder:
             periods.append((indices, columns))
         return periods
 
+    def _add_demand(
+        self, power_terms: list[list[tuple[int, float]]]
+    ) -> list[tuple[int, float]]:
+        """Add each step's import and each billing period's peak; return the peaks.
+
+        Each peak comes with the peak already billed (its lowest value).
+        """
+        request, tariff = self.request, self.request.tariff
+        if tariff.demand_charge_per_kw <= 0:
+            return []
+        step_s = request.step.total_seconds()
+        interval_s = tariff.billing_interval.total_seconds()
+        imports = self.model.add(self.steps)
+        intervals: dict[datetime, list[int]] = {}
+        for index in range(self.steps):
+            terms = power_terms[index]
+            # import >= base + loads + battery (and >= 0, its bound)
+            self.model.row(
+                [imports + index, *(c for c, _ in terms)],
+                [1.0, *(-v for _, v in terms)],
+                lower=request.base_w[index],
+            )
+            moment = request.start + index * request.step
+            intervals.setdefault(interval_start_of(moment, interval_s), []).append(
+                index
+            )
+        first_key = billing_period_key(
+            request.start, tariff.billing_period, request.timezone
+        )
+        peaks: dict[str, tuple[int, float]] = {}
+        price = tariff.demand_charge_per_kw / 1000
+        for begins, indices in intervals.items():
+            key = billing_period_key(begins, tariff.billing_period, request.timezone)
+            if key not in peaks:
+                billed = request.billed_peak_w if key == first_key else 0.0
+                peaks[key] = (self.model.add(1, billed, INFINITY, price), billed)
+            peak, _ = peaks[key]
+            # The interval's average import over its whole length (the plan
+            # may cover only part of it: the part before counts what it did).
+            share = step_s / max(interval_s, step_s)
+            before = 0.0
+            if begins <= request.start:
+                before = (
+                    request.interval_import_so_far_wh * 3600 / max(interval_s, step_s)
+                )
+            self.model.row(
+                [peak, *(imports + i for i in indices)],
+                [1.0, *(-share for _ in indices)],
+                lower=before,
+            )
+        return list(peaks.values())
+
     def _read(
         self,
         solution: Solution,
         battery: int | None,
         periods: list[tuple[list[int], int]],
+        peaks: list[tuple[int, float]],
     ) -> Plan:
         """Read the solved values into a plan."""
         values, steps = solution.values, self.steps
@@ -500,13 +570,18 @@ class _Builder:
             - self.exports[indices[0]] / 1000 * max(-net, 0.0)
             for (indices, _), net in zip(periods, period_net, strict=True)
         )
+        tariff = self.request.tariff
+        demand = sum(
+            tariff.demand_cost(float(values[column]) - billed)
+            for column, billed in peaks
+        )
         return Plan(
             self.request.start,
             self.request.step,
             loads,
             battery_w,
             grid,
-            cost,
+            cost + demand,
             solution.optimal,
             solution.seconds,
             period_net,
@@ -514,4 +589,7 @@ class _Builder:
                 self.request.start + (indices[-1] + 1) * self.request.step
                 for indices, _ in periods
             ],
+            energy_cost=cost,
+            demand_cost=demand,
+            billed_peak_w=float(values[peaks[0][0]]) if peaks else 0.0,
         )
