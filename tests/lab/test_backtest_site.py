@@ -225,6 +225,26 @@ def test_cli_prints_one_json_object(
 
 
 @pytest.mark.slow
+def test_cli_bound_adds_foresight_and_the_causal_bound(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--bound`` adds the orchestrator with the real future and the causal bound."""
+    profile = tmp_path / "profile.csv"
+    profile.write_text("\n".join(_sunny_profile(2)))
+    site = tmp_path / "site.json"
+    site.write_text(json.dumps({**SITE, "timezone": "UTC"}))
+    args = ["backtest-site", "--input", str(profile), "--site", str(site), "--bound"]
+    assert main([*args, "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert "foresight" in printed["strategies"]
+    assert printed["causal_bound"]["share"] == pytest.approx(1.0)
+    foresight = printed["strategies"]["foresight"]["cost"]
+    assert foresight >= printed["strategies"]["optimal"]["cost"] - 1e-6
+    assert main(args) == 0
+    assert "causal bound: 100.0%" in capsys.readouterr().out
+
+
+@pytest.mark.slow
 def test_the_measured_profile_runs_through_the_cli(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
