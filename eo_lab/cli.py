@@ -251,6 +251,11 @@ def _parser() -> argparse.ArgumentParser:
     backtest_site.add_argument(
         "--prices", default=None, help="CSV: time, import, export (per kWh)"
     )
+    backtest_site.add_argument(
+        "--bound",
+        action="store_true",
+        help="add the orchestrator with the real future (foresight) and the causal bound",
+    )
     backtest_site.add_argument("--json", action="store_true")
 
     bench = commands.add_parser("bench", help="print performance figures")
@@ -545,9 +550,11 @@ def _backtest_site(args: argparse.Namespace) -> int:
     """Replay a profile with the site's flexible loads through the strategies."""
     from eo_lab.backtest.profile import read_profile  # noqa: PLC0415
     from eo_lab.backtest.site import (  # noqa: PLC0415
+        STRATEGIES,
         format_backtest_site,
         run_site_backtest,
     )
+    from eo_lab.backtest.site_bound import causal_site_bound  # noqa: PLC0415
     from eo_lab.backtest.site_config import read_site  # noqa: PLC0415
 
     try:
@@ -563,7 +570,12 @@ def _backtest_site(args: argparse.Namespace) -> int:
 
     def run(profile: TextIO) -> str:
         """Return every strategy's figures."""
-        result = run_site_backtest(read_profile(profile), site)
+        series = read_profile(profile)
+        if not args.bound:
+            result = run_site_backtest(series, site)
+        else:
+            result = run_site_backtest(series, site, (*STRATEGIES, "foresight"))
+            result["causal_bound"] = causal_site_bound(series, site)
         return json.dumps(result) if args.json else format_backtest_site(result)
 
     return _on_profile(args.input, run)

@@ -434,6 +434,7 @@ def _main_site() -> int:
                 str(Path(folder) / f"{profile}.csv"),
                 "--site",
                 str(site_path),
+                "--bound",
                 "--json",
             ],
             capture_output=True,

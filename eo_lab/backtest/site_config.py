@@ -3,7 +3,8 @@
 SITE.json::
 
     {"timezone": "Europe/Madrid",
-     "tariff": {"import_price": 0.20, "export_price": 0.05, "netting_minutes": 60},
+     "tariff": {"import_price": 0.20, "export_price": 0.05, "netting_minutes": 60,
+                "demand_charge_per_kw": 10, "billing_minutes": 15},
      "loads": [{"name": "water_heater", "power_w": 2000, "energy_kwh_per_day": 4,
                 "window": ["00:00", "24:00"], "min_on_minutes": 10,
                 "min_off_minutes": 10, "priority": 1,
@@ -12,7 +13,9 @@ SITE.json::
 
 A price is a number or a time-of-use schedule, ``[["00:00", 0.10],
 ["08:00", 0.15], ...]`` (from each time of day on, in the site's time
-zone). PRICES.csv (``time``, ``import``, ``export``) replaces both.
+zone). PRICES.csv (``time``, ``import``, ``export``) replaces both. The
+demand charge (per kW, 0 when absent) bills the highest average import over
+a billing interval (``billing_minutes``, 15 when absent) in each month.
 """
 
 from collections.abc import Iterable
@@ -98,13 +101,17 @@ def _tariff(
 ) -> Tariff:
     """Return the tariff; PRICES.csv replaces its prices."""
     netting = int(data.get("netting_minutes", 60))
+    demand = float(data.get("demand_charge_per_kw", 0.0))
+    billing = int(data.get("billing_minutes", 15))
     if prices is not None:
         imports, exports = read_prices(prices)
-        return Tariff(imports, exports, netting)
+        return Tariff(imports, exports, netting, demand, billing)
     return Tariff(
         _price(data["import_price"], timezone),
         _price(data["export_price"], timezone),
         netting,
+        demand,
+        billing,
     )
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from eo_lab.backtest.profile import read_profile
 from eo_lab.backtest.site import run_site_backtest
+from eo_lab.backtest.site_bound import causal_site_bound
 from eo_lab.backtest.site_config import SiteError, read_site
 from eo_lab.cli import main
 
@@ -106,6 +107,74 @@ def test_a_battery_and_prices_from_a_file(tmp_path: Path) -> None:
     assert plain["optimal"]["cost"] < plain["none"]["cost"]
 
 
+def test_the_demand_charge_bills_each_strategys_peak() -> None:
+    """Cost is energy plus 10 per kW of the highest 15-minute import, hand-computed."""
+    utc = {
+        **SITE,
+        "timezone": "UTC",
+        "tariff": {**SITE["tariff"], "demand_charge_per_kw": 10, "billing_minutes": 15},
+    }
+    site = read_site(json.dumps(utc))
+    assert site.tariff.billing_interval == timedelta(minutes=15)
+    series = read_profile(_sunny_profile(2))
+    names = ("none", "orchestrator", "optimal")
+    strategies = run_site_backtest(series, site, names)["strategies"]
+    plain = run_site_backtest(
+        series, read_site(json.dumps({**SITE, "timezone": "UTC"})), ("none", "optimal")
+    )["strategies"]
+    timer = strategies["none"]
+    # The timer heats 00:00-02:00 on top of 500 W: 2.5 kW billed, 25.
+    assert timer["peak_import_w"] == pytest.approx(2500.0)
+    assert timer["demand_cost"] == pytest.approx(25.0)
+    assert timer["energy_cost"] == pytest.approx(plain["none"]["cost"])
+    assert timer["cost"] == pytest.approx(timer["energy_cost"] + 25.0)
+    # On the sun: only the house's 500 W is billed, 5.
+    best = strategies["optimal"]
+    assert best["peak_import_w"] == pytest.approx(500.0)
+    assert best["demand_cost"] == pytest.approx(5.0)
+    assert best["cost"] == pytest.approx(plain["optimal"]["cost"] + 5.0, abs=1e-3)
+    assert best["proven"]
+    ours = strategies["orchestrator"]
+    assert ours["peak_import_w"] == pytest.approx(500.0)
+    assert ours["cost"] == pytest.approx(best["cost"], abs=0.01)
+
+
+def test_the_causal_bound_is_whole_where_waiting_costs_nothing() -> None:
+    """At one import price a controller can wait for the sun: all of the saving."""
+    site = read_site(json.dumps({**SITE, "timezone": "UTC"}))
+    bound = causal_site_bound(read_profile(_sunny_profile(2)), site)
+    assert bound["branches"] == 23
+    assert bound["share"] == pytest.approx(1.0)
+
+
+def test_the_causal_bound_is_short_where_the_night_must_guess_the_day() -> None:
+    """A battery filled at night for a day without sun: no controller is sure of it all.
+
+    Cheap nights, dear days; the third day has no sun. Whether to fill the
+    battery from the grid at night pays off only on the sunless day, and
+    the branches (the day before repeated: sun) say the opposite.
+    """
+    lines = _sunny_profile(3)
+    dark = [
+        line if index <= 2 * 96 else line.rsplit(",", 1)[0] + ",0"
+        for index, line in enumerate(lines)
+    ]
+    prices = [["00:00", 0.10], ["08:00", 0.30]]
+    site = read_site(
+        json.dumps(
+            {
+                **SITE,
+                "timezone": "UTC",
+                "tariff": {**SITE["tariff"], "import_price": prices},
+                "battery": {"capacity_kwh": 10, "power_kw": 5},
+            }
+        )
+    )
+    bound = causal_site_bound(read_profile(dark), site)
+    assert 0.0 < bound["share"] < 0.95
+    assert bound["relaxed_optimal_cost"] < bound["none_cost"]
+
+
 def test_bad_sites_say_why() -> None:
     """A site that cannot be used names its fault."""
     with pytest.raises(SiteError, match="does not fit the window"):
@@ -128,6 +197,10 @@ def test_bad_sites_say_why() -> None:
         read_site(
             json.dumps({**SITE, "tariff": {**SITE["tariff"], "netting_minutes": 30}})
         )  # type: ignore[dict-item]
+    with pytest.raises(SiteError, match="billing interval"):
+        read_site(
+            json.dumps({**SITE, "tariff": {**SITE["tariff"], "billing_minutes": 7}})
+        )  # type: ignore[dict-item]
     with pytest.raises(SiteError, match="time zone"):
         read_site(json.dumps({**SITE, "timezone": "Mars/Olympus"}))
 
@@ -149,6 +222,26 @@ def test_cli_prints_one_json_object(
     site.write_text("{")
     assert main(args) == 1
     assert "SITE.json" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_bound_adds_foresight_and_the_causal_bound(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--bound`` adds the orchestrator with the real future and the causal bound."""
+    profile = tmp_path / "profile.csv"
+    profile.write_text("\n".join(_sunny_profile(2)))
+    site = tmp_path / "site.json"
+    site.write_text(json.dumps({**SITE, "timezone": "UTC"}))
+    args = ["backtest-site", "--input", str(profile), "--site", str(site), "--bound"]
+    assert main([*args, "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert "foresight" in printed["strategies"]
+    assert printed["causal_bound"]["share"] == pytest.approx(1.0)
+    foresight = printed["strategies"]["foresight"]["cost"]
+    assert foresight >= printed["strategies"]["optimal"]["cost"] - 1e-6
+    assert main(args) == 0
+    assert "causal bound: 100.0%" in capsys.readouterr().out
 
 
 @pytest.mark.slow

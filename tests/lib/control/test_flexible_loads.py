@@ -153,6 +153,41 @@ def test_minimum_times_and_an_uninterrupted_run_hold_in_the_plan() -> None:
     assert len(_runs(result.loads["dishwasher"].power_w)) == 1
 
 
+def test_an_uninterrupted_run_carried_in_finishes_and_is_not_run_again() -> None:
+    """A dishwasher 15 minutes into its hour runs 45 more minutes, then no more."""
+    # 10:00 UTC, in the window; a surplus later in it would tempt a second run.
+    start = START + 10 * HOUR
+    base = [-3000.0 if 8 <= index < 24 else 300.0 for index in range(160)]
+    dishwasher = FlexibleLoad(
+        "dishwasher", 1800, 1800, 9 * 60, 21 * 60, interruptible=False
+    )
+    now = LoadNow(dishwasher, 450.0, is_on=True, in_state_for=timedelta(minutes=15))
+    result = plan(PlanRequest(start, base, FLAT, [now]))
+    power = result.loads["dishwasher"].power_w
+    # Today's window: the three owed steps only; tomorrow's run lies in tomorrow's.
+    assert _runs(power[:44]) == [(0, 3)]
+    tomorrow = _runs(power[44:])
+    assert len(tomorrow) == 1
+    assert tomorrow[0][1] == 4
+
+
+def test_a_plan_started_from_the_previous_one_costs_the_same() -> None:
+    """The warm start changes how fast HiGHS proves the plan, not the plan's cost."""
+    base = _sunny_day(192)
+    loads = [
+        LoadNow(_heater()),
+        LoadNow(
+            FlexibleLoad("dishwasher", 1800, 1800, 9 * 60, 21 * 60, interruptible=False)
+        ),
+    ]
+    battery = BatteryNow(10000, 5000, 5000, reserve_wh=1000)
+    cold = plan(PlanRequest(START, base, FLAT, loads, battery))
+    warm = plan(PlanRequest(START, base, FLAT, loads, battery, previous=cold))
+    assert warm.optimal
+    assert cold.optimal
+    assert warm.cost == pytest.approx(cold.cost, abs=2e-3)
+
+
 def _runs(power: list[float]) -> list[tuple[int, int]]:
     """Return (start, length) of each run of steps with power."""
     runs: list[tuple[int, int]] = []
@@ -163,6 +198,68 @@ def _runs(power: list[float]) -> list[tuple[int, int]]:
             else:
                 runs.append((index, 1))
     return runs
+
+
+def test_the_demand_charge_spreads_a_need_below_the_billed_peak() -> None:
+    """2 kWh in two hours on 1 kW of base: 1 kW more each step, 2 kW billed."""
+    tariff = Tariff(FixedPrice(0.20), FixedPrice(0.05), 60, demand_charge_per_kw=10)
+    router = FlexibleLoad(
+        "router", 2000, 2000, 0, 120, control=LoadControl.ADJUSTABLE
+    )  # 00:00-02:00
+    base = [1000.0] * 8
+    fresh = plan(PlanRequest(START, base, tariff, [LoadNow(router)]))
+    assert fresh.loads["router"].power_w == pytest.approx([1000.0] * 8, abs=1e-3)
+    assert fresh.billed_peak_w == pytest.approx(2000.0, abs=1e-3)
+    # 4 kWh at 0.20, and 10 per kW of a 2 kW peak.
+    assert fresh.energy_cost == pytest.approx(0.80, abs=1e-3)
+    assert fresh.demand_cost == pytest.approx(20.0, abs=1e-3)
+    assert fresh.cost == pytest.approx(20.80, abs=1e-3)
+    # A month that already billed 2.5 kW: up to it costs nothing more.
+    billed = plan(
+        PlanRequest(START, base, tariff, [LoadNow(router)], billed_peak_w=2500.0)
+    )
+    assert billed.demand_cost == pytest.approx(0.0, abs=1e-6)
+    assert billed.cost == pytest.approx(0.80, abs=1e-3)
+    assert max(billed.grid_w) <= 2500.0 + 1e-3
+    # What the running interval imported before the start counts in it:
+    # 500 Wh of its 15 minutes are gone, so the first step stays at the base.
+    started = plan(
+        PlanRequest(
+            START,
+            base,
+            tariff,
+            [LoadNow(router)],
+            billed_peak_w=2000.0,
+            interval_import_so_far_wh=500.0,
+        )
+    )
+    assert started.loads["router"].power_w[0] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_a_tariff_refuses_a_billing_interval_that_does_not_divide_a_day() -> None:
+    """Billing intervals divide a day; a demand charge is never negative."""
+    with pytest.raises(TariffError, match="billing interval"):
+        Tariff(FixedPrice(0.2), FixedPrice(0.05), 60, billing_minutes=7)
+    with pytest.raises(TariffError, match="demand charge"):
+        Tariff(FixedPrice(0.2), FixedPrice(0.05), 60, demand_charge_per_kw=-1)
+    assert Tariff(
+        FixedPrice(0.2), FixedPrice(0.05), demand_charge_per_kw=8
+    ).demand_cost(2500.0) == pytest.approx(20.0)
+
+
+def test_the_controller_keeps_the_months_billed_peak() -> None:
+    """Its interval meter bills 3 kW after a quarter-hour at 3 kW, and a new month none."""
+    tariff = Tariff(FixedPrice(0.20), FixedPrice(0.05), 60, demand_charge_per_kw=10)
+    controller = FlexibleLoadsController(
+        tariff, [_heater()], lambda start, steps: [400.0] * steps
+    )
+    moment = datetime(2025, 6, 30, 23, 0, tzinfo=UTC)
+    for minute in range(0, 31):
+        controller.run(moment + timedelta(minutes=minute), Measurement(3000.0, {}))
+    assert controller.billed_peak_w(moment + timedelta(minutes=30)) == pytest.approx(
+        3000.0
+    )
+    assert controller.billed_peak_w(datetime(2025, 7, 1, 0, 1, tzinfo=UTC)) == 0.0
 
 
 def test_a_need_that_cannot_be_met_says_by_how_much() -> None:

@@ -6,7 +6,9 @@ open window), plans again at every plan step (or when it has no plan), and
 decides each load's power with the real-time layer and, with a battery, the
 grid power the battery is to hold: the power that brings the period to the
 plan's net for it (the plan's grid power without netting), never below 0
-(a planned export is a forecast surplus that may not come). The battery's
+(a planned export is a forecast surplus that may not come) nor, with a
+demand charge, above the peak the plan bills (its interval meter, peak
+shaving's, keeps the billing period's peak so far). The battery's
 own fast loop (a grid setpoint) holds it. ``eo backtest-site`` drives it
 with a forecast from the past only.
 """
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 import logging
 
+from ..billing import IntervalMeter, billing_period_key
 from .loads import FlexibleLoad
 from .milp import SolveError
 from .netting import LoadDecision, LoadLive, Projection, decide, project
@@ -90,11 +93,28 @@ class FlexibleLoadsController:
     period_start: datetime | None = None
     period_so_far_wh: float = 0.0
     last_tick: datetime | None = None
+    # With a demand charge: the billed quantity (None without one).
+    demand_meter: IntervalMeter | None = None
 
     def __post_init__(self) -> None:
-        """Start a book for every load."""
+        """Start a book for every load, and the interval meter for a demand charge."""
         for load in self.loads:
             self.books.setdefault(load.name, LoadBook())
+        if self.demand_meter is None and self.tariff.demand_charge_per_kw > 0:
+            self.demand_meter = IntervalMeter(
+                self.tariff.billing_interval.total_seconds(),
+                self.tariff.billing_period,
+                self.timezone,
+            )
+
+    def billed_peak_w(self, now: datetime) -> float:
+        """Return the billing period's peak so far (0 without a demand charge)."""
+        meter = self.demand_meter
+        if meter is None:
+            return 0.0
+        key = billing_period_key(now, self.tariff.billing_period, self.timezone)
+        # The meter starts a new period's peak when its first interval closes.
+        return meter.billed_peak_w if meter.period_key == key else 0.0
 
     def need_wh(self, load: FlexibleLoad) -> float:
         """Return the load's need in its window (the override for today where set)."""
@@ -136,6 +156,8 @@ class FlexibleLoadsController:
         if self.period_start != start:
             self.period_start, self.period_so_far_wh = start, 0.0
         self.period_so_far_wh += measured.grid_w * hours
+        if self.demand_meter is not None:
+            self.demand_meter.add(now, measured.grid_w)
         today = now.astimezone(self.timezone).date()
         for load in self.loads:
             book = self.books[load.name]
@@ -206,11 +228,23 @@ class FlexibleLoadsController:
             self.period_so_far_wh,
             self.step,
             self.timezone,
+            previous=self.plan,
+            billed_peak_w=self.billed_peak_w(now),
+            interval_import_so_far_wh=self._interval_import_wh(start),
         )
         try:
             self.plan = plan(request)
         except SolveError as err:
             _LOGGER.warning("No plan for the flexible loads: %s", err)
+
+    def _interval_import_wh(self, start: datetime) -> float:
+        """Return what the billing interval running at ``start`` imported so far."""
+        meter = self.demand_meter
+        if meter is None or meter.interval_start is None:
+            return 0.0
+        if meter.interval_start > start:
+            return 0.0
+        return meter.import_wh
 
     def _period_end(self, now: datetime) -> datetime:
         """Return when the netting period ``now`` falls in ends (a tick without)."""
@@ -238,7 +272,9 @@ class FlexibleLoadsController:
             return None
         if self.tariff.netting is None:
             slot = self.plan.at(now)
-            return max(self.plan.grid_w[slot], 0.0) if slot is not None else None
+            if slot is None:
+                return None
+            return self._under_peak(max(self.plan.grid_w[slot], 0.0), now)
         target = self.plan.period_target_wh(now)
         if target is None:
             return None
@@ -247,7 +283,13 @@ class FlexibleLoadsController:
         )
         # Never a planned export: where the forecast's surplus does not come,
         # the battery would sell its energy at the export price to meet it.
-        return max((target - self.period_so_far_wh) / hours, 0.0)
+        return self._under_peak(max((target - self.period_so_far_wh) / hours, 0.0), now)
+
+    def _under_peak(self, target_w: float, now: datetime) -> float:
+        """Return the grid power held no higher than the peak the plan bills."""
+        if self.demand_meter is None or self.plan is None:
+            return target_w
+        return min(target_w, max(self.plan.billed_peak_w, self.billed_peak_w(now)))
 
 
 def _with_need(load: FlexibleLoad, need_wh: float) -> FlexibleLoad:

@@ -28,6 +28,8 @@ class Solution:
     optimal: bool
     gap: float
     seconds: float
+    # The lowest objective HiGHS proved possible (the objective when optimal).
+    dual_bound: float | None = None
 
 
 class Model:
@@ -83,6 +85,19 @@ class Model:
         block, offset = self._locate(index)
         self._cost[block][offset] += cost
 
+    def take_costs(self, first: int, last: int) -> dict[int, float]:
+        """Return the costs of variables ``first`` to ``last - 1`` (not 0), and clear them."""
+        taken: dict[int, float] = {}
+        offset = 0
+        for block in self._cost:
+            begin, end = max(first - offset, 0), min(last - offset, len(block))
+            for local in range(begin, end):
+                if block[local]:
+                    taken[offset + local] = float(block[local])
+                    block[local] = 0.0
+            offset += len(block)
+        return taken
+
     def fix(self, index: int, lower: float, upper: float) -> None:
         """Narrow one variable's bounds."""
         block, offset = self._locate(index)
@@ -98,9 +113,18 @@ class Model:
         raise IndexError(index)
 
     def solve(
-        self, *, time_limit_s: float, mip_rel_gap: float, mip_abs_gap: float = 0.0
+        self,
+        *,
+        time_limit_s: float,
+        mip_rel_gap: float,
+        mip_abs_gap: float = 0.0,
+        start: dict[int, float] | None = None,
     ) -> Solution:
-        """Minimise; raise SolveError when HiGHS has no feasible solution."""
+        """Minimise; raise SolveError when HiGHS has no feasible solution.
+
+        ``start`` gives some variables' values of a likely good solution
+        (the previous plan's): HiGHS completes it and starts from there.
+        """
         began = time.perf_counter()
         highs = highspy.Highs()  # type: ignore[no-untyped-call]  # its stub leaves __init__ untyped
         highs.setOptionValue("output_flag", False)
@@ -112,6 +136,10 @@ class Model:
         # HiGHS's defaults spend most of their time at the root on them.
         highs.setOptionValue("mip_pool_soft_limit", 10)
         highs.setOptionValue("mip_lp_age_limit", 5)
+        # RINS and RENS sub-MIPs took two thirds of a 48-hour plan's time and
+        # rarely found what the other heuristics do not (docs/flexible-loads.md).
+        highs.setOptionValue("mip_heuristic_run_rins", False)
+        highs.setOptionValue("mip_heuristic_run_rens", False)
         lower = np.concatenate(self._lower) if self._lower else np.zeros(0)
         upper = np.concatenate(self._upper) if self._upper else np.zeros(0)
         highs.addVars(self.columns, lower, upper)
@@ -130,6 +158,12 @@ class Model:
                 np.asarray(self._indices, np.int32),
                 np.asarray(self._values, float),
             )
+        if start:
+            highs.setSolution(
+                len(start),
+                np.fromiter(start.keys(), np.int32, len(start)),
+                np.fromiter(start.values(), float, len(start)),
+            )
         highs.run()
         status = highs.getModelStatus()
         info = highs.getInfo()
@@ -139,10 +173,13 @@ class Model:
         values = np.asarray(highs.getSolution().col_value, float)
         optimal = status == highspy.HighsModelStatus.kOptimal
         gap = float(info.mip_gap) if integer.any() else 0.0
+        objective = float(info.objective_function_value)
+        dual = float(info.mip_dual_bound) if integer.any() else objective
         return Solution(
             values,
-            float(info.objective_function_value),
+            objective,
             optimal,
             gap if np.isfinite(gap) else 0.0,
             time.perf_counter() - began,
+            dual if np.isfinite(dual) else None,
         )

@@ -19,7 +19,12 @@ horizon (24 hours by default), solved exactly by HiGHS (proven within a tenth of
   worth the horizon's lowest export price (after discharge losses);
 - within each netting period (aligned to the clock; the step without
   netting), import and export cancel; the period's net import pays the
-  import price of its first step, its net export earns the export price.
+  import price of its first step, its net export earns the export price;
+- with a demand charge, each billing interval's average import (each
+  step's import, what the interval imported before the plan's start
+  included) is at most the billing period's peak, which costs the charge
+  per kW above the peak already billed (a new billing period in the
+  horizon starts from none).
 
 Among plans of equal cost the one that runs the loads later wins (a
 thousandth of a cent per kWh and step sooner): the real-time layer soaks
@@ -35,6 +40,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 import math
 
+from ..billing import billing_period_key, interval_start_of
 from .loads import FlexibleLoad, LoadControl
 from .milp import INFINITY, Model, Solution
 from .tariff import Tariff
@@ -92,6 +98,12 @@ class PlanRequest:
     period_so_far_wh: float = 0.0
     step: timedelta = STEP
     timezone: tzinfo = UTC
+    # The plan made before: where it still holds, HiGHS starts from it.
+    previous: Plan | None = None
+    # With a demand charge: the billing period's peak so far (W), and what
+    # the billing interval running at ``start`` imported before it (Wh).
+    billed_peak_w: float = 0.0
+    interval_import_so_far_wh: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -118,6 +130,12 @@ class Plan:
     # before, and when each period ends.
     period_net_wh: list[float] = field(default_factory=list)
     period_ends: list[datetime] = field(default_factory=list)
+    # ``cost`` is their sum: the energy's, and what the plan adds to the
+    # billed peaks (0 without a demand charge).
+    energy_cost: float = 0.0
+    demand_cost: float = 0.0
+    # The peak the plan bills in the billing period of its start (W).
+    billed_peak_w: float = 0.0
 
     def period_target_wh(self, moment: datetime) -> float | None:
         """Return the planned net of the netting period ``moment`` falls in."""
@@ -151,6 +169,8 @@ class _Builder:
         self.model = Model()
         self.load_columns: list[tuple[int, LoadNow]] = []
         self.shortfalls: list[list[int]] = []
+        # The previous plan's values of the binaries, where it covers them.
+        self.warm: dict[int, float] = {}
 
     def build(self) -> Plan:
         """Add every part, solve, and read the plan out."""
@@ -161,10 +181,14 @@ class _Builder:
                 power_terms[index].append((first + index, self._scale(now.load)))
         battery = self._add_battery(power_terms)
         periods = self._add_periods(power_terms)
+        peaks = self._add_demand(power_terms)
         solution = self.model.solve(
-            time_limit_s=TIME_LIMIT_S, mip_rel_gap=MIP_REL_GAP, mip_abs_gap=MIP_ABS_GAP
+            time_limit_s=TIME_LIMIT_S,
+            mip_rel_gap=MIP_REL_GAP,
+            mip_abs_gap=MIP_ABS_GAP,
+            start=self.warm,
         )
-        return self._read(solution, battery, periods)
+        return self._read(solution, battery, periods, peaks)
 
     @staticmethod
     def _scale(load: FlexibleLoad) -> float:
@@ -193,15 +217,34 @@ class _Builder:
             / 1000
             for index in range(steps)
         ]
-        first = self.model.add(steps, 0.0, upper, sooner, integer=switched)
+        # An uninterrupted run's state follows its start binaries.
+        integer = switched and load.interruptible
+        first = self.model.add(steps, 0.0, upper, sooner, integer=integer)
         self.load_columns.append((first, now))
-        if switched:
-            self._add_switching(now, first, in_window, windows)
+        if switched and load.interruptible:
+            self._add_switching(now, first, in_window)
+            for index in range(steps):
+                was_on = self._was_on(load, index)
+                if was_on is not None:
+                    self.warm[first + index] = 1.0 if was_on and upper[index] else 0.0
+        elif switched:
+            self._add_run(now, first, in_window, windows)
         shortfalls: list[int] = []
         for opens, closes in windows:
             shortfalls.append(self._add_need(now, first, opens, closes))
         self.shortfalls.append(shortfalls)
         return first
+
+    def _was_on(self, load: FlexibleLoad, index: int) -> bool | None:
+        """Return whether the previous plan had the load on in step ``index``."""
+        previous = self.request.previous
+        if previous is None or load.name not in previous.loads:
+            return None
+        moment = self.request.start + index * self.request.step
+        slot = previous.at(moment)
+        if slot is None or previous.step != self.request.step:
+            return None
+        return previous.loads[load.name].power_w[slot] > 0
 
     def _add_need(
         self, now: LoadNow, first: int, opens: datetime, closes: datetime
@@ -256,7 +299,6 @@ class _Builder:
         now: LoadNow,
         first: int,
         in_window: list[bool],
-        windows: list[tuple[datetime, datetime]],
     ) -> None:
         """Add starts and stops with the minimum on and off times."""
         load, step, steps = now.load, self.request.step, self.steps
@@ -276,20 +318,15 @@ class _Builder:
                 self.model.row(
                     [stops + index, state, before], [1.0, 1.0, -1.0], lower=0.0
                 )
-        min_on = (
-            load.min_on if load.interruptible else max(load.min_on, load.run_length)
-        )
-        on_steps = math.ceil(min_on / step - 1e-9)
+        on_steps = math.ceil(load.min_on / step - 1e-9)
         off_steps = math.ceil(load.min_off / step - 1e-9)
         for index in range(steps):
             if on_steps > 1:
                 back = range(max(0, index - on_steps + 1), index + 1)
-                # An uninterrupted run is on exactly while a start is recent.
                 self.model.row(
                     [first + index, *(starts + b for b in back)],
                     [1.0, *(-1.0 for _ in back)],
                     lower=0.0,
-                    upper=0.0 if not load.interruptible and not now.is_on else INFINITY,
                 )
             if off_steps > 1:
                 back = range(max(0, index - off_steps + 1), index + 1)
@@ -299,23 +336,77 @@ class _Builder:
                     upper=1.0,
                 )
         # What the state carried in still owes its minimum time.
-        owed = (min_on if now.is_on else load.min_off) - now.in_state_for
+        owed = (load.min_on if now.is_on else load.min_off) - now.in_state_for
         for index in range(min(steps, math.ceil(owed / step - 1e-9))):
             if now.is_on and in_window[index]:
                 self.model.fix(first + index, 1.0, 1.0)
             elif not now.is_on:
                 self.model.fix(first + index, 0.0, 0.0)
-        if not load.interruptible:
-            for opens, closes in windows:
-                indices = [
-                    index
-                    for index in range(steps)
-                    if opens <= self.request.start + index * step < closes
-                ]
-                if indices:
-                    self.model.row(
-                        [starts + i for i in indices], [1.0] * len(indices), upper=1.0
-                    )
+
+    def _add_run(
+        self,
+        now: LoadNow,
+        first: int,
+        in_window: list[bool],
+        windows: list[tuple[datetime, datetime]],
+    ) -> None:
+        """Add an uninterrupted run: one start binary per step it may start at.
+
+        The run is on in a step exactly when it started within its length
+        before (a sum of starts: its state needs no binary of its own, and
+        the relaxation knows each run is whole). It starts at most once per
+        window, early enough to end in it; two runs lie at least their
+        length and the minimum off time apart. A run carried in goes on for
+        what it still owes, and its window gets no other.
+        """
+        load, step, start = now.load, self.request.step, self.request.start
+        length = math.ceil(max(load.min_on, load.run_length) / step - 1e-9)
+        off_steps = math.ceil(load.min_off / step - 1e-9)
+        owed = [index for index in self._owed_on(now) if in_window[index]]
+        if now.is_on:
+            earliest = len(owed) + off_steps
+        else:
+            earliest = max(
+                0, math.ceil((load.min_off - now.in_state_for) / step - 1e-9)
+            )
+        by_step: dict[int, int] = {}
+        for opens, closes in windows:
+            if now.is_on and opens <= start:
+                continue
+            last = math.floor((closes - start) / step + 1e-9) - length
+            allowed = [
+                index
+                for index in range(earliest, min(last + 1, self.steps))
+                if start + index * step >= opens
+            ]
+            if not allowed:
+                continue
+            column = self.model.add(len(allowed), 0.0, 1.0, integer=True)
+            columns = list(range(column, column + len(allowed)))
+            self.model.row(columns, [1.0] * len(columns), upper=1.0)
+            by_step.update(zip(allowed, columns, strict=True))
+        for index, column in by_step.items():
+            was_on, before = self._was_on(load, index), self._was_on(load, index - 1)
+            if was_on is not None and before is not None:
+                self.warm[column] = 1.0 if was_on and not before else 0.0
+        for index in range(self.steps):
+            recent = [
+                by_step[b] for b in range(index - length + 1, index + 1) if b in by_step
+            ]
+            carried = 1.0 if index in owed else 0.0
+            self.model.row(
+                [first + index, *recent],
+                [1.0, *(-1.0 for _ in recent)],
+                lower=carried,
+                upper=carried,
+            )
+            near = [
+                by_step[b]
+                for b in range(index - length - off_steps + 1, index + 1)
+                if b in by_step
+            ]
+            if off_steps and len(near) > 1:
+                self.model.row(near, [1.0] * len(near), upper=1.0)
 
     def _add_battery(self, power_terms: list[list[tuple[int, float]]]) -> int | None:
         """Add the battery's charge, discharge and energy; return its first column."""
@@ -388,11 +479,64 @@ class _Builder:
             periods.append((indices, columns))
         return periods
 
+    def _add_demand(
+        self, power_terms: list[list[tuple[int, float]]]
+    ) -> list[tuple[int, float]]:
+        """Add each step's import and each billing period's peak; return the peaks.
+
+        Each peak comes with the peak already billed (its lowest value).
+        """
+        request, tariff = self.request, self.request.tariff
+        if tariff.demand_charge_per_kw <= 0:
+            return []
+        step_s = request.step.total_seconds()
+        interval_s = tariff.billing_interval.total_seconds()
+        imports = self.model.add(self.steps)
+        intervals: dict[datetime, list[int]] = {}
+        for index in range(self.steps):
+            terms = power_terms[index]
+            # import >= base + loads + battery (and >= 0, its bound)
+            self.model.row(
+                [imports + index, *(c for c, _ in terms)],
+                [1.0, *(-v for _, v in terms)],
+                lower=request.base_w[index],
+            )
+            moment = request.start + index * request.step
+            intervals.setdefault(interval_start_of(moment, interval_s), []).append(
+                index
+            )
+        first_key = billing_period_key(
+            request.start, tariff.billing_period, request.timezone
+        )
+        peaks: dict[str, tuple[int, float]] = {}
+        price = tariff.demand_charge_per_kw / 1000
+        for begins, indices in intervals.items():
+            key = billing_period_key(begins, tariff.billing_period, request.timezone)
+            if key not in peaks:
+                billed = request.billed_peak_w if key == first_key else 0.0
+                peaks[key] = (self.model.add(1, billed, INFINITY, price), billed)
+            peak, _ = peaks[key]
+            # The interval's average import over its whole length (the plan
+            # may cover only part of it: the part before counts what it did).
+            share = step_s / max(interval_s, step_s)
+            before = 0.0
+            if begins <= request.start:
+                before = (
+                    request.interval_import_so_far_wh * 3600 / max(interval_s, step_s)
+                )
+            self.model.row(
+                [peak, *(imports + i for i in indices)],
+                [1.0, *(-share for _ in indices)],
+                lower=before,
+            )
+        return list(peaks.values())
+
     def _read(
         self,
         solution: Solution,
         battery: int | None,
         periods: list[tuple[list[int], int]],
+        peaks: list[tuple[int, float]],
     ) -> Plan:
         """Read the solved values into a plan."""
         values, steps = solution.values, self.steps
@@ -426,13 +570,18 @@ class _Builder:
             - self.exports[indices[0]] / 1000 * max(-net, 0.0)
             for (indices, _), net in zip(periods, period_net, strict=True)
         )
+        tariff = self.request.tariff
+        demand = sum(
+            tariff.demand_cost(float(values[column]) - billed)
+            for column, billed in peaks
+        )
         return Plan(
             self.request.start,
             self.request.step,
             loads,
             battery_w,
             grid,
-            cost,
+            cost + demand,
             solution.optimal,
             solution.seconds,
             period_net,
@@ -440,4 +589,7 @@ class _Builder:
                 self.request.start + (indices[-1] + 1) * self.request.step
                 for indices, _ in periods
             ],
+            energy_cost=cost,
+            demand_cost=demand,
+            billed_peak_w=float(values[peaks[0][0]]) if peaks else 0.0,
         )

@@ -1,5 +1,10 @@
 """What energy costs: import and export prices per time, and the netting period.
 
+A demand charge (per kW of the billed peak: the highest average import
+over a billing interval, 15 minutes by default, in a billing period, a
+month by default; peak shaving's meter, ``control.billing``) may be part of
+it.
+
 Prices come from fixed values, a time-of-use schedule (prices from times of
 day on, in the site's time zone) or a price series (a price entity with its
 forecast: each price holds from its start until the next one). Within a
@@ -13,7 +18,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta, tzinfo
 import math
 
+from ..billing import BillingPeriod
+
 NETTING_MINUTES = (0, 15, 60)
+MINUTES_PER_DAY = 1440
 
 
 class TariffError(ValueError):
@@ -102,11 +110,30 @@ class Tariff:
     netting_minutes: int = 60
     # Where a price series ends before the plan does, the last price known
     # goes on (a plan needs a price for every slot).
+    # Per kW of the billing period's billed peak (0: no demand charge).
+    demand_charge_per_kw: float = 0.0
+    billing_minutes: int = 15
+    billing_period: BillingPeriod = BillingPeriod.MONTH
 
     def __post_init__(self) -> None:
-        """Refuse a netting period other than none, 15 or 60 minutes."""
+        """Refuse a netting period other than none, 15 or 60 minutes, and bad billing."""
         if self.netting_minutes not in NETTING_MINUTES:
             raise TariffError("the netting period is none, 15 or 60 minutes")
+        if self.demand_charge_per_kw < 0:
+            raise TariffError("the demand charge cannot be negative")
+        if self.billing_minutes <= 0 or MINUTES_PER_DAY % self.billing_minutes:
+            raise TariffError(
+                "the billing interval must divide a day into whole minutes"
+            )
+
+    @property
+    def billing_interval(self) -> timedelta:
+        """Return the billing interval whose average import is billed."""
+        return timedelta(minutes=self.billing_minutes)
+
+    def demand_cost(self, billed_peak_w: float) -> float:
+        """Return what a billing period's billed peak costs."""
+        return self.demand_charge_per_kw * max(billed_peak_w, 0.0) / 1000
 
     @property
     def netting(self) -> timedelta | None:
