@@ -3,7 +3,8 @@
 ``FaultProxy`` listens on a port of its own and forwards every Modbus TCP
 frame to the device behind it, until told to misbehave (``inject``):
 
-- ``DROP``: close every connection, at once and as soon as one is opened;
+- ``DROP``: reset every connection (TCP RST), at once and as soon as one
+  is opened;
 - ``REFUSE``: stop listening, so a connect is refused (a gateway rebooting);
 - ``STALL``: read every request and never answer (a hung gateway);
 - ``BLACKHOLE``: read nothing, answer nothing, close nothing (a cable
@@ -27,6 +28,7 @@ import contextlib
 from dataclasses import dataclass
 from enum import StrEnum
 import random
+import socket
 import struct
 from types import TracebackType
 from typing import Self
@@ -39,6 +41,7 @@ _EXCEPTION_BIT = 0x80
 _READ_HOLDING = 3
 _READ_INPUT = 4
 _MAX_PDU = 253
+_NO_LINGER = struct.pack("ii", 1, 0)
 
 
 class Fault(StrEnum):
@@ -146,9 +149,13 @@ class _Session:
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
 
-    async def close(self) -> None:
-        """Close both connections."""
+    async def close(self, *, reset: bool = False) -> None:
+        """Close both connections; ``reset`` closes the client's with a TCP RST."""
         await self.close_upstream()
+        if reset and (sock := self.client.get_extra_info("socket")) is not None:
+            # No lingering: the kernel answers the close with a reset, as a
+            # gateway that reboots does.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _NO_LINGER)
         self.client.close()
         with contextlib.suppress(OSError):
             await self.client.wait_closed()
@@ -187,6 +194,7 @@ class FaultProxy:
         self._tasks: set[asyncio.Task[None]] = set()
         self._healed = asyncio.Event()
         self._healed.set()
+        self._fault_ended = asyncio.Event()
 
     async def start(self) -> None:
         """Listen (again); ``port`` tells where once started."""
@@ -218,6 +226,7 @@ class FaultProxy:
         await self.heal()
         self.fault, self.code, self.delay_s = fault, code, delay_s
         self.rewrite = rewrite
+        self._fault_ended.clear()
         if fault is Fault.BLACKHOLE:
             self._healed.clear()
         elif fault is Fault.DROP:
@@ -231,9 +240,12 @@ class FaultProxy:
         self.fault = Fault.NONE
         self.rewrite = None
         self._healed.set()
+        self._fault_ended.set()
         await self.start()
 
-    async def swap_to(self, port: int, *, host: str = "127.0.0.1", reconnect: bool) -> None:
+    async def swap_to(
+        self, port: int, *, host: str = "127.0.0.1", reconnect: bool
+    ) -> None:
         """Forward to another device from now on.
 
         Without ``reconnect`` the client's connections stay open and the
@@ -245,10 +257,12 @@ class FaultProxy:
             await self.drop()
 
     async def drop(self) -> None:
-        """Close every client connection now."""
+        """Reset every client connection now."""
         sessions = list(self._sessions)
         self._sessions.clear()
-        await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
+        await asyncio.gather(
+            *(s.close(reset=True) for s in sessions), return_exceptions=True
+        )
 
     async def _stop_listening(self) -> None:
         """Close the listening socket: connects are refused."""
@@ -276,7 +290,7 @@ class FaultProxy:
                 self.requests += 1
                 if not await self._answer(session, request):
                     return
-        except (asyncio.IncompleteReadError, ValueError, OSError):
+        except asyncio.IncompleteReadError, ValueError, OSError:
             pass
         finally:
             self._sessions.discard(session)
@@ -293,7 +307,9 @@ class FaultProxy:
             case Fault.STALL:
                 return True
             case Fault.GARBAGE:
-                session.client.write(self._random.randbytes(self._random.randint(3, 12)))
+                session.client.write(
+                    self._random.randbytes(self._random.randint(3, 12))
+                )
                 await session.client.drain()
                 return True
             case Fault.EXCEPTION:
@@ -308,7 +324,7 @@ class FaultProxy:
             case Fault.TRUNCATE:
                 data = data[: len(data) // 2]
             case Fault.SLOW:
-                await asyncio.sleep(self.delay_s)
+                await self._delay()
             case Fault.REWRITE if self.rewrite is not None:
                 data = _rewritten(request, answer, self.rewrite).encode()
         if self.fault is Fault.BLACKHOLE:
@@ -316,6 +332,11 @@ class FaultProxy:
         session.client.write(data)
         await session.client.drain()
         return True
+
+    async def _delay(self) -> None:
+        """Wait ``delay_s``, or less if the fault ends meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._fault_ended.wait(), self.delay_s)
 
     async def _forward(self, session: _Session, request: Frame) -> Frame | None:
         """Send a request to the device; return its answer (None: it is gone)."""
@@ -335,7 +356,7 @@ class FaultProxy:
                 answer = await read_frame(upstream_reader)
                 if answer.transaction == request.transaction:
                     return answer
-        except (asyncio.IncompleteReadError, ValueError, OSError):
+        except asyncio.IncompleteReadError, ValueError, OSError:
             await session.close_upstream()
             return None
 

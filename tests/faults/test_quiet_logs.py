@@ -1,0 +1,136 @@
+"""Logs under fault (issue 26, item 5): one warning, one info, no traceback."""
+
+import logging
+
+from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.energy_orchestrator.device.quiet_transport import (
+    KnownTransportErrorFilter,
+)
+from eo_lab.faults.proxy import Fault, FaultProxy
+
+from .runner import GRID_POWER
+
+_TCP_LOGGER = "tmodbus.transport.async_tcp"
+
+
+async def _poll(hass: HomeAssistant, entry: MockConfigEntry, polls: int = 1) -> None:
+    for _ in range(polls):
+        await entry.runtime_data.coordinator.async_refresh()
+        await hass.async_block_till_done()
+
+
+def _shown(hass: HomeAssistant) -> bool:
+    state = hass.states.get(GRID_POWER)
+    return state is not None and state.state != STATE_UNAVAILABLE
+
+
+async def test_a_reset_gateway_logs_one_warning_and_one_info(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    proxy: FaultProxy,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    await _poll(hass, entry)
+    caplog.clear()
+
+    # The gateway resets the connection and refuses new ones for three polls.
+    await proxy.inject(Fault.REFUSE)
+    await _poll(hass, entry, 3)
+    assert not _shown(hass)
+    await proxy.heal()
+    await _poll(hass, entry, 2)
+    assert _shown(hass)
+
+    complaints = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [(r.levelname, r.name) for r in complaints] == [
+        ("WARNING", "custom_components.energy_orchestrator")
+    ], [r.getMessage() for r in complaints]
+    assert complaints[0].getMessage().startswith("Eastron SDM630 is unavailable: ")
+    assert complaints[0].exc_info is None
+    recovered = [r for r in caplog.records if "recovered" in r.getMessage()]
+    assert [r.levelname for r in recovered] == ["INFO"]
+    # tmodbus said the connection was reset, at INFO rather than ERROR.
+    resets = [
+        r
+        for r in caplog.records
+        if r.name == _TCP_LOGGER and "connection lost due to error" in r.msg
+    ]
+    assert resets
+    assert {r.levelname for r in resets} == {"INFO"}
+    assert isinstance(resets[0].args, tuple)
+    assert isinstance(resets[0].args[0], ConnectionResetError)
+
+
+async def test_an_answer_after_its_timeout_is_info(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    proxy: FaultProxy,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A blackholed gateway, back: the answers it held come late, quietly."""
+    await _poll(hass, entry)
+    await proxy.inject(Fault.BLACKHOLE)
+    await _poll(hass, entry, 2)
+    caplog.clear()
+    await proxy.heal()
+    await _poll(hass, entry, 2)
+    late = [r for r in caplog.records if "unexpected response" in r.getMessage()]
+    assert late
+    assert {r.levelname for r in late} == {"INFO"}
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def _record(level: int, msg: str, *args: object) -> logging.LogRecord:
+    return logging.LogRecord(_TCP_LOGGER, level, __file__, 1, msg, args, None)
+
+
+@pytest.mark.parametrize(
+    ("record", "level"),
+    [
+        (
+            _record(
+                logging.ERROR,
+                "Async TCP connection lost due to error: %s",
+                ConnectionResetError(104, "Connection reset by peer"),
+            ),
+            logging.INFO,
+        ),
+        (
+            _record(
+                logging.ERROR,
+                "Async TCP connection lost due to error: %s",
+                ValueError("a bug"),
+            ),
+            logging.ERROR,
+        ),
+        (
+            _record(
+                logging.ERROR,
+                "The PDU class returned an invalid expected length. %s",
+                "00 01",
+            ),
+            logging.ERROR,
+        ),
+        (
+            _record(
+                logging.WARNING,
+                "Received unexpected response with Transaction ID: %d. %s",
+                3,
+                "00 03",
+            ),
+            logging.INFO,
+        ),
+        (_record(logging.WARNING, "Invalid frame received: %s", "x"), logging.WARNING),
+    ],
+)
+def test_only_known_network_events_are_lowered(
+    record: logging.LogRecord, level: int
+) -> None:
+    assert KnownTransportErrorFilter().filter(record)
+    assert record.levelno == level
+    assert record.levelname == logging.getLevelName(level)

@@ -1,0 +1,75 @@
+"""The fault campaign in the test suite: one scenario per fault (issue 26).
+
+Each scenario runs Home Assistant with the simulated grid meter behind a
+fault proxy and asserts what a user must be able to rely on: no wrong
+value ever shown, energy totals never backwards nor above the meter's,
+unavailable within a bound, back within a bound, no traceback, at most
+one warning per outage.
+"""
+
+import logging
+
+from homeassistant.core import HomeAssistant
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from eo_lab.faults.proxy import FaultProxy
+from eo_lab.faults.scenarios import SCENARIOS, Action, Scenario
+from eo_lab.sim.simulated_site import SimulatedSite
+
+from .runner import run_scenario, wrong_values
+
+# Polls: the first failed poll retries once at once; the second blanks.
+UNAVAILABLE_WITHIN_POLLS = 2
+RECOVERED_WITHIN_POLLS = 2
+# Short in the default run (about a second each); the rest are slow.
+QUICK = {"drop", "stall", "garbage", "exception 4", "identity swap", "counter spike"}
+
+
+# Found by the campaign and not fixed yet (see docs/faults.md).
+KNOWN_DEFECTS = {
+    "truncate": (
+        "tmodbus keeps a truncated answer's first half in its buffer after the"
+        " timeout: its declared length swallows the next answers, and the"
+        " connection stays out of step for several polls"
+    ),
+}
+
+
+def _marked(scenario: Scenario) -> object:
+    marks: list[pytest.MarkDecorator] = []
+    if scenario.name not in QUICK:
+        marks.append(pytest.mark.slow)
+    if (reason := KNOWN_DEFECTS.get(scenario.name)) is not None:
+        marks.append(pytest.mark.xfail(reason=reason, strict=True))
+    return pytest.param(scenario, id=scenario.name.replace(" ", "-"), marks=marks)
+
+
+@pytest.mark.parametrize("scenario", [_marked(s) for s in SCENARIOS])
+async def test_fault(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    site: SimulatedSite,
+    proxy: FaultProxy,
+    *,
+    impostor: SimulatedSite,
+    caplog: pytest.LogCaptureFixture,
+    scenario: Scenario,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    outcome = await run_scenario(
+        hass, entry, site, proxy, scenario, caplog=caplog, impostor=impostor
+    )
+
+    assert not wrong_values(outcome.shown), wrong_values(outcome.shown)
+    if scenario.unavailable:
+        assert outcome.polls_to_unavailable is not None
+        assert outcome.polls_to_unavailable <= UNAVAILABLE_WITHIN_POLLS
+    assert outcome.polls_to_recover is not None
+    assert outcome.polls_to_recover <= RECOVERED_WITHIN_POLLS
+    assert not outcome.tracebacks(), outcome.tracebacks()
+    complaints = outcome.complaints()
+    assert len(complaints) <= 1, [r.getMessage() for r in complaints]
+    if scenario.action not in {Action.SWAP, Action.SWAP_RECONNECT}:
+        # Only another device at the address is the user's to fix: an ERROR.
+        assert all(r.levelno == logging.WARNING for r in complaints), complaints
