@@ -16,6 +16,11 @@ frame to the device behind it, until told to misbehave (``inject``):
 - ``REWRITE``: answer the device's answer with registers rewritten
   (``rewrite_point``: a counter that spikes).
 
+A fault that answers request by request (stall, garbage, truncate, slow,
+exception, rewrite) may be given ``units``: only the requests to those unit
+ids get it, the others are forwarded faithfully (a sub-device that fails
+behind a gateway whose other units answer).
+
 ``swap_to`` sends the frames to another device from then on (a gateway
 re-mapped, a unit swapped), over the connections already open or, with
 ``reconnect``, after dropping them. ``heal`` ends the fault. The proxy
@@ -23,7 +28,7 @@ works frame by frame, so it needs the Modbus TCP framing (MBAP header).
 """
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 import contextlib
 from dataclasses import dataclass
 from enum import StrEnum
@@ -58,6 +63,9 @@ class Fault(StrEnum):
     EXCEPTION = "exception"
     REWRITE = "rewrite"
 
+
+# Faults that take the whole connection, whatever unit a request is for.
+_CONNECTION_FAULTS = frozenset({Fault.DROP, Fault.REFUSE, Fault.BLACKHOLE})
 
 # A rewrite: (unit, function code, first address, registers) -> registers.
 type Rewrite = Callable[[int, int, int, list[int]], list[int]]
@@ -186,6 +194,7 @@ class FaultProxy:
         self.code = 4
         self.delay_s = 0.0
         self.rewrite: Rewrite | None = None
+        self.units: frozenset[int] | None = None
         self.requests = 0
         self.connections = 0
         self._random = random.Random(seed)
@@ -221,11 +230,18 @@ class FaultProxy:
         code: int = 4,
         delay_s: float = 0.0,
         rewrite: Rewrite | None = None,
+        units: Collection[int] | None = None,
     ) -> None:
-        """Start a fault (ending any other); see the module's list."""
+        """Start a fault (ending any other); see the module's list.
+
+        ``units`` limits a request-by-request fault to those unit ids.
+        """
+        if units is not None and fault in _CONNECTION_FAULTS:
+            raise ValueError(f"{fault} takes the whole connection, not units")
         await self.heal()
         self.fault, self.code, self.delay_s = fault, code, delay_s
         self.rewrite = rewrite
+        self.units = None if units is None else frozenset(units)
         self._fault_ended.clear()
         if fault is Fault.BLACKHOLE:
             self._healed.clear()
@@ -239,6 +255,7 @@ class FaultProxy:
         """End the fault: forward faithfully, listen again."""
         self.fault = Fault.NONE
         self.rewrite = None
+        self.units = None
         self._healed.set()
         self._fault_ended.set()
         await self.start()
@@ -301,7 +318,8 @@ class FaultProxy:
     async def _answer(self, session: _Session, request: Frame) -> bool:
         """Answer one request as the fault says; return False to close."""
         await self._healed.wait()  # a blackhole begun while it was read
-        match self.fault:
+        fault = self._fault_for(request)
+        match fault:
             case Fault.DROP:
                 return False
             case Fault.STALL:
@@ -320,18 +338,24 @@ class FaultProxy:
         if answer is None:
             return False
         data = answer.encode()
-        match self.fault:
+        match fault:
             case Fault.TRUNCATE:
                 data = data[: len(data) // 2]
             case Fault.SLOW:
                 await self._delay()
             case Fault.REWRITE if self.rewrite is not None:
                 data = _rewritten(request, answer, self.rewrite).encode()
-        if self.fault is Fault.BLACKHOLE:
+        if fault is Fault.BLACKHOLE:
             return True  # the answer is lost in the hole
         session.client.write(data)
         await session.client.drain()
         return True
+
+    def _fault_for(self, request: Frame) -> Fault:
+        """Return the fault a request gets: none if it is not for the units hit."""
+        if self.units is not None and request.unit not in self.units:
+            return Fault.NONE
+        return self.fault
 
     async def _delay(self) -> None:
         """Wait ``delay_s``, or less if the fault ends meanwhile."""

@@ -59,11 +59,11 @@ async def test_forwards_faithfully(link: ModbusLink, site: SimulatedSite) -> Non
     ("fault", "code", "error"),
     [
         (Fault.STALL, 4, DeviceSilentError),
-        (Fault.BLACKHOLE, 4, DeviceSilentError),
-        (Fault.EXCEPTION, 4, DeviceRejectedError),
+        pytest.param(Fault.BLACKHOLE, 4, DeviceSilentError, marks=pytest.mark.slow),
+        pytest.param(Fault.EXCEPTION, 4, DeviceRejectedError, marks=pytest.mark.slow),
         (Fault.EXCEPTION, 2, IllegalAddressError),
-        (Fault.EXCEPTION, 11, DeviceSilentError),
-        (Fault.DROP, 4, LinkError),
+        pytest.param(Fault.EXCEPTION, 11, DeviceSilentError, marks=pytest.mark.slow),
+        pytest.param(Fault.DROP, 4, LinkError, marks=pytest.mark.slow),
         (Fault.REFUSE, 4, LinkError),
     ],
 )
@@ -100,6 +100,19 @@ async def test_garbage_and_truncated_answers_fail_the_read(
     await proxy.heal()
 
 
+async def test_a_fault_limited_to_units_spares_the_others(
+    link: ModbusLink, proxy: FaultProxy
+) -> None:
+    await proxy.inject(Fault.EXCEPTION, code=4, units={2})
+    assert await _import_wh(link) is not None
+    await proxy.inject(Fault.EXCEPTION, code=4, units={1})
+    with pytest.raises(DeviceRejectedError):
+        await _import_wh(link)
+    with pytest.raises(ValueError, match="whole connection"):
+        await proxy.inject(Fault.DROP, units={1})
+
+
+@pytest.mark.slow
 async def test_slow_answers_arrive_late_or_time_out(
     link: ModbusLink, proxy: FaultProxy
 ) -> None:

@@ -1,16 +1,25 @@
 """Logs under fault (issue 26, item 5): one warning, one info, no traceback."""
 
+from collections.abc import AsyncIterator
 import logging
 
-from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.const import CONF_HOST, CONF_PORT, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.energy_orchestrator.const import (
+    CONF_CONNECTION,
+    CONF_KIND,
+    DOMAIN,
+)
 from custom_components.energy_orchestrator.device.quiet_transport import (
     KnownTransportErrorFilter,
 )
 from eo_lab.faults.proxy import Fault, FaultProxy
+from eo_lab.sim.devices.victron import DEFAULT_GX_SERIAL, SITE_UNITS, site_gx_emulator
+from eo_lab.sim.servers import serve_devices
+from eo_lab.sim.simulated_site import SimulatedSite
 
 from .runner import GRID_POWER
 
@@ -89,48 +98,120 @@ def _record(level: int, msg: str, *args: object) -> logging.LogRecord:
     return logging.LogRecord(_TCP_LOGGER, level, __file__, 1, msg, args, None)
 
 
+# tmodbus' records and the level each must be logged at.
+_CASES = (
+    (
+        _record(
+            logging.ERROR,
+            "Async TCP connection lost due to error: %s",
+            ConnectionResetError(104, "Connection reset by peer"),
+        ),
+        logging.INFO,
+    ),
+    (
+        _record(
+            logging.ERROR,
+            "Async TCP connection lost due to error: %s",
+            ValueError("a bug"),
+        ),
+        logging.ERROR,
+    ),
+    (
+        _record(
+            logging.ERROR,
+            "The PDU class returned an invalid expected length. %s",
+            "00 01",
+        ),
+        logging.ERROR,
+    ),
+    (
+        _record(
+            logging.WARNING,
+            "Received unexpected response with Transaction ID: %d. %s",
+            3,
+            "00 03",
+        ),
+        logging.INFO,
+    ),
+    (_record(logging.WARNING, "Invalid frame received: %s", "x"), logging.WARNING),
+)
+
+
+def test_only_known_network_events_are_lowered() -> None:
+    for record, level in _CASES:
+        assert KnownTransportErrorFilter().filter(record)
+        assert (record.levelno, record.levelname) == (
+            level,
+            logging.getLevelName(level),
+        ), record.msg
+
+
+@pytest.fixture
+async def gx_entry(
+    hass: HomeAssistant, site: SimulatedSite
+) -> AsyncIterator[tuple[MockConfigEntry, FaultProxy]]:
+    """Add a Victron GX, whose parts are unit ids behind one gateway, via a proxy."""
+    gx = site_gx_emulator(site.site, sync=site.sync)
+    async with (
+        serve_devices("127.0.0.1", 0, gx.sim_devices()) as server,
+        FaultProxy(server.port) as proxy,
+    ):
+        added = MockConfigEntry(
+            domain=DOMAIN,
+            minor_version=2,
+            unique_id=DEFAULT_GX_SERIAL,
+            data={
+                CONF_KIND: "device",
+                CONF_CONNECTION: "tcp",
+                "family": "victron_gx",
+                CONF_HOST: "127.0.0.1",
+                CONF_PORT: proxy.port,
+                "unit_id": 100,
+                "framing": "tcp",
+            },
+            title="Victron GX",
+        )
+        added.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(added.entry_id)
+        await hass.async_block_till_done()
+        yield added, proxy
+        await hass.config_entries.async_unload(added.entry_id)
+        await hass.async_block_till_done()
+
+
 @pytest.mark.parametrize(
-    ("record", "level"),
+    ("fault", "code"),
     [
-        (
-            _record(
-                logging.ERROR,
-                "Async TCP connection lost due to error: %s",
-                ConnectionResetError(104, "Connection reset by peer"),
-            ),
-            logging.INFO,
-        ),
-        (
-            _record(
-                logging.ERROR,
-                "Async TCP connection lost due to error: %s",
-                ValueError("a bug"),
-            ),
-            logging.ERROR,
-        ),
-        (
-            _record(
-                logging.ERROR,
-                "The PDU class returned an invalid expected length. %s",
-                "00 01",
-            ),
-            logging.ERROR,
-        ),
-        (
-            _record(
-                logging.WARNING,
-                "Received unexpected response with Transaction ID: %d. %s",
-                3,
-                "00 03",
-            ),
-            logging.INFO,
-        ),
-        (_record(logging.WARNING, "Invalid frame received: %s", "x"), logging.WARNING),
+        pytest.param(Fault.EXCEPTION, 11, id="gateway"),
+        pytest.param(Fault.STALL, 4, id="stall", marks=pytest.mark.slow),
     ],
 )
-def test_only_known_network_events_are_lowered(
-    record: logging.LogRecord, level: int
+async def test_a_silent_sub_device_logs_one_warning_and_one_info(
+    hass: HomeAssistant,
+    gx_entry: tuple[MockConfigEntry, FaultProxy],
+    caplog: pytest.LogCaptureFixture,
+    fault: Fault,
+    code: int,
 ) -> None:
-    assert KnownTransportErrorFilter().filter(record)
-    assert record.levelno == level
-    assert record.levelname == logging.getLevelName(level)
+    """The solar charger behind the GX stops answering for five polls, then is back."""
+    entry, proxy = gx_entry
+    caplog.set_level(logging.DEBUG)
+    await _poll(hass, entry)
+    caplog.clear()
+
+    await proxy.inject(fault, code=code, units={SITE_UNITS["solarcharger"]})
+    await _poll(hass, entry, 5)
+    assert entry.runtime_data.coordinator.last_update_success
+    await proxy.heal()
+    await _poll(hass, entry, 2)
+
+    # One warning for five silent polls, whatever tmodbus and HA said.
+    complaints = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.levelname for r in complaints] == ["WARNING"], [
+        r.getMessage() for r in complaints
+    ]
+    said = complaints[0].getMessage()
+    assert said.startswith("Victron GX: Solar charger 1 did not answer; its values")
+    assert not [r for r in caplog.records if r.exc_info is not None]
+    back = [r for r in caplog.records if "is answering again" in r.getMessage()]
+    assert [r.levelname for r in back] == ["INFO"]

@@ -251,12 +251,17 @@ class DeviceCoordinator(DataUpdateCoordinator[Readings]):
                 LOGGER.warning(
                     "%s: %s did not answer; its values are unavailable: %s",
                     self.name,
-                    part or "the device",
+                    self._part_name(part),
                     error,
                 )
         for part in self._silent_parts - failed.keys():
             self._silent_parts.discard(part)
-            LOGGER.info("%s: %s is answering again", self.name, part or "the device")
+            LOGGER.info("%s: %s is answering again", self.name, self._part_name(part))
+
+    def _part_name(self, part: str) -> str:
+        """Return a part of the device as its device page names it."""
+        names = {sub.key: sub.name for sub in self.driver.sub_devices}
+        return names.get(part) or part or "the device"
 
     async def _async_check_identity(self) -> None:
         """Check the serial number after a reconnect and now and then.
