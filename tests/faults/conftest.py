@@ -1,11 +1,13 @@
 """Home Assistant reading the simulated grid meter through a fault proxy."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from functools import partial
 from typing import Any
+from unittest.mock import PropertyMock, patch
 
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity import Entity
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -37,6 +39,16 @@ def short_link_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
+def every_sensor_enabled() -> Iterator[None]:
+    """Enable the sensors a user would have to enable: every one is checked."""
+    with patch.object(
+        Entity, "entity_registry_enabled_default", new_callable=PropertyMock
+    ) as enabled:
+        enabled.return_value = True
+        yield
+
+
+@pytest.fixture
 async def proxy(site: SimulatedSite) -> AsyncIterator[FaultProxy]:
     """Put a fault proxy in front of the simulated site."""
     async with FaultProxy(site.port) as running:
@@ -55,9 +67,9 @@ async def impostor() -> AsyncIterator[SimulatedSite]:
 
 @pytest.fixture
 async def entry(
-    hass: HomeAssistant, proxy: FaultProxy
+    hass: HomeAssistant, proxy: FaultProxy, every_sensor_enabled: None
 ) -> AsyncIterator[MockConfigEntry]:
-    """Add the grid meter to Home Assistant through the proxy."""
+    """Add the grid meter to Home Assistant through the proxy, every sensor enabled."""
     data: dict[str, Any] = {
         CONF_KIND: "device",
         CONF_CONNECTION: "tcp",

@@ -21,7 +21,7 @@ from eo_lab.sim.devices.victron import DEFAULT_GX_SERIAL, SITE_UNITS, site_gx_em
 from eo_lab.sim.servers import serve_devices
 from eo_lab.sim.simulated_site import SimulatedSite
 
-from .runner import GRID_POWER
+from .runner import GRID_POWER, complaints
 
 _TCP_LOGGER = "tmodbus.transport.async_tcp"
 
@@ -55,12 +55,12 @@ async def test_a_reset_gateway_logs_one_warning_and_one_info(
     await _poll(hass, entry, 2)
     assert _shown(hass)
 
-    complaints = [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert [(r.levelname, r.name) for r in complaints] == [
+    loud = complaints(caplog.records)
+    assert [(r.levelname, r.name) for r in loud] == [
         ("WARNING", "custom_components.energy_orchestrator")
-    ], [r.getMessage() for r in complaints]
-    assert complaints[0].getMessage().startswith("Eastron SDM630 is unavailable: ")
-    assert complaints[0].exc_info is None
+    ], [r.getMessage() for r in loud]
+    assert loud[0].getMessage().startswith("Eastron SDM630 is unavailable: ")
+    assert loud[0].exc_info is None
     recovered = [r for r in caplog.records if "recovered" in r.getMessage()]
     assert [r.levelname for r in recovered] == ["INFO"]
     # tmodbus said the connection was reset, at INFO rather than ERROR.
@@ -91,7 +91,7 @@ async def test_an_answer_after_its_timeout_is_info(
     late = [r for r in caplog.records if "unexpected response" in r.getMessage()]
     assert late
     assert {r.levelname for r in late} == {"INFO"}
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not complaints(caplog.records)
 
 
 def _record(level: int, msg: str, *args: object) -> logging.LogRecord:
@@ -206,11 +206,9 @@ async def test_a_silent_sub_device_logs_one_warning_and_one_info(
     await _poll(hass, entry, 2)
 
     # One warning for five silent polls, whatever tmodbus and HA said.
-    complaints = [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert [r.levelname for r in complaints] == ["WARNING"], [
-        r.getMessage() for r in complaints
-    ]
-    said = complaints[0].getMessage()
+    loud = complaints(caplog.records)
+    assert [r.levelname for r in loud] == ["WARNING"], [r.getMessage() for r in loud]
+    said = loud[0].getMessage()
     assert said.startswith("Victron GX: Solar charger 1 did not answer; its values")
     assert not [r for r in caplog.records if r.exc_info is not None]
     back = [r for r in caplog.records if "is answering again" in r.getMessage()]

@@ -17,7 +17,7 @@ from eo_lab.faults.proxy import FaultProxy
 from eo_lab.faults.scenarios import SCENARIOS, Action, Scenario
 from eo_lab.sim.simulated_site import SimulatedSite
 
-from .runner import run_scenario, wrong_values
+from .runner import Shown, Watched, run_scenario, wrong_values
 
 # Polls: the first failed poll retries once at once; the second blanks.
 UNAVAILABLE_WITHIN_POLLS = 2
@@ -73,3 +73,24 @@ async def test_fault(
     if scenario.action not in {Action.SWAP, Action.SWAP_RECONNECT}:
         # Only another device at the address is the user's to fix: an ERROR.
         assert all(r.levelno == logging.WARNING for r in complaints), complaints
+
+
+def test_wrong_values_are_caught() -> None:
+    """The check the scenarios rely on flags each kind of wrong value."""
+    power = Watched("sensor.power", "grid_power", "W", total=False)
+    energy = Watched("sensor.energy", "grid_import_energy", "kWh", total=True)
+    shown = [
+        Shown(power, "1000.0", 1010.0, 1010.0),  # within tolerance
+        Shown(power, "1500.0", 1000.0, 1010.0),  # another value
+        Shown(power, "unavailable", 1000.0, 1010.0),
+        Shown(energy, "4321.0", 4321.0, 4321.0),
+        Shown(energy, "50000.0", 4321.1, 4321.1),  # a spike shown
+        Shown(energy, "4321.2", 4321.2, 4321.2),  # backwards after it
+        Shown(energy, "4321.3", 0.0, 4321.3),  # a reset meter: kept, right
+    ]
+
+    assert wrong_values(shown) == [
+        "sensor.power 1500.0, truth 1000.000",
+        "sensor.energy 50000.0 above the truth 4321.1",
+        "sensor.energy went back from 50000.0 to 4321.2",
+    ]
