@@ -258,6 +258,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     backtest_site.add_argument("--json", action="store_true")
 
+    faults = commands.add_parser(
+        "faults",
+        help="run the fault campaign against Home Assistant and the simulated site",
+    )
+    faults.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="FAULT",
+        help="run this scenario only (repeatable); all by default",
+    )
+    faults.add_argument("--json", action="store_true")
     bench = commands.add_parser("bench", help="print performance figures")
     which = bench.add_subparsers(dest="benchmark", required=True)
     poll = which.add_parser(
@@ -325,9 +337,36 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _report(args)
         if args.command == "backtest-site":
             return _backtest_site(args)
+        if args.command == "faults":
+            return _faults(args)
         return asyncio.run(_bench(args))
     except KeyboardInterrupt:
         return 130
+
+
+def _faults(args: argparse.Namespace) -> int:
+    """Run the fault campaign; print its table or JSON; fail if a fault did not hold."""
+    # Imported here: the campaign drives Home Assistant, which other commands skip.
+    from eo_lab.faults import campaign  # noqa: PLC0415
+    from eo_lab.faults.scenarios import SCENARIOS  # noqa: PLC0415
+    from eo_lab.screenshots import StepError  # noqa: PLC0415
+
+    names = {s.name for s in SCENARIOS}
+    if unknown := [name for name in args.only if name not in names]:
+        return _fail(
+            f"no fault {', '.join(map(repr, unknown))}; the faults are:"
+            f" {', '.join(s.name for s in SCENARIOS)}"
+        )
+    try:
+        rows = campaign.run_campaign(args.only)
+    except StepError as err:
+        return _fail(str(err))
+    print(
+        json.dumps(campaign.rows_as_dicts(rows))
+        if args.json
+        else campaign.format_rows(rows)
+    )
+    return 0 if all(row.held for row in rows) else 1
 
 
 async def _probe(args: argparse.Namespace) -> int:

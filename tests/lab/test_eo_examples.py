@@ -29,8 +29,16 @@ DOC = ROOT / "docs" / "eo.md"
 SITE_PORT, SITE_PORTS = 5020, 9
 GRID_PORT, GRID_PORTS = 5100, 5
 # Examples slower than the rest of the suite, by their command's start.
-SLOW = ("eo bench scale", "eo bench report", "eo backtest-site", "eo bench loads")
+SLOW = (
+    "eo bench scale",
+    "eo bench report",
+    "eo backtest-site",
+    "eo bench loads",
+    "eo faults",
+)
 _TIMEOUT_S = 120.0
+# Examples that start Home Assistant first.
+_LONG_TIMEOUT_S = {"eo faults": 600.0}
 
 
 @dataclass(frozen=True)
@@ -265,7 +273,7 @@ def test_example(
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=_TIMEOUT_S,
+        timeout=_LONG_TIMEOUT_S.get(" ".join(example.command.split()[:2]), _TIMEOUT_S),
         check=False,
     )
     assert result.returncode == 0, result.stderr

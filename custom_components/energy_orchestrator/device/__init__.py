@@ -36,6 +36,7 @@ from .coordinator import (
     async_verify_identity,
 )
 from .links import EntryLinks, can_channel_from_data, endpoint_from_data
+from .quiet_transport import quiet_known_transport_errors
 
 # Each platform's set-up for device entries.
 PLATFORMS = {
@@ -54,6 +55,7 @@ async def async_setup_device(hass: HomeAssistant, entry: DeviceConfigEntry) -> N
     try:
         driver = _build_driver(hass, entry)
         if isinstance(driver.link, ModbusLink):
+            quiet_known_transport_errors()
             # Taken now, so a bus held at other settings fails the setup
             # rather than every poll.
             await driver.link.unit(entry.data[CONF_UNIT_ID])

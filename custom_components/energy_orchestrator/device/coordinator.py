@@ -132,6 +132,46 @@ class DeviceCoordinator(DataUpdateCoordinator[Readings]):
                 LOGGER.debug("%s: cannot read %s back: %s", self.name, kind, err)
 
     @override
+    async def _async_refresh(
+        self,
+        log_failures: bool = True,
+        raise_on_auth_failed: bool = False,
+        scheduled: bool = False,
+        raise_on_entry_error: bool = False,
+    ) -> None:
+        """Refresh, logging a device that falls silent once, as a warning.
+
+        Home Assistant logs a failed poll as an ERROR; a device that does
+        not answer is a fault of the device or the network, not of Home
+        Assistant, so it is one warning here, and Home Assistant's info
+        line says when it is back. Errors that are not the device's still
+        get Home Assistant's own log line, traceback included.
+        """
+        was_answering = self.last_update_success
+        try:
+            await super()._async_refresh(
+                log_failures=False,
+                raise_on_auth_failed=raise_on_auth_failed,
+                scheduled=scheduled,
+                raise_on_entry_error=raise_on_entry_error,
+            )
+        finally:
+            if log_failures and was_answering and not self.last_update_success:
+                self._log_failure(self.last_exception)
+
+    def _log_failure(self, err: BaseException | None) -> None:
+        """Log the first failed poll of an outage: a warning for a device fault.
+
+        An unexpected exception is not here: Home Assistant logs it with its
+        traceback whatever ``log_failures`` says.
+        """
+        if isinstance(err, UpdateFailed):
+            LOGGER.warning("%s is unavailable: %s", self.name, err)
+        elif isinstance(err, ConfigEntryError):
+            # Another device answers at this address: the user must act.
+            LOGGER.error("%s: %s", self.name, err)
+
+    @override
     async def _async_update_data(self) -> Readings:
         """Read what is due, with one retry for a device that just fell silent.
 
@@ -211,12 +251,17 @@ class DeviceCoordinator(DataUpdateCoordinator[Readings]):
                 LOGGER.warning(
                     "%s: %s did not answer; its values are unavailable: %s",
                     self.name,
-                    part or "the device",
+                    self._part_name(part),
                     error,
                 )
         for part in self._silent_parts - failed.keys():
             self._silent_parts.discard(part)
-            LOGGER.info("%s: %s is answering again", self.name, part or "the device")
+            LOGGER.info("%s: %s is answering again", self.name, self._part_name(part))
+
+    def _part_name(self, part: str) -> str:
+        """Return a part of the device as its device page names it."""
+        names = {sub.key: sub.name for sub in self.driver.sub_devices}
+        return names.get(part) or part or "the device"
 
     async def _async_check_identity(self) -> None:
         """Check the serial number after a reconnect and now and then.
