@@ -2,6 +2,7 @@
 
 - ``eo probe``: read a device with the integration's own driver code.
 - ``eo simulate``: serve the simulated site over real Modbus TCP.
+- ``eo node``: run a remote node's agent (``eo_node``): its devices to MQTT.
 - ``eo soc``: run the battery manager's SOC estimator over a recorded trace.
 - ``eo backtest``: replay a measured profile through the peak-shaving strategies.
 - ``eo backtest-bound``: the most a controller seeing only the past can reach
@@ -90,6 +91,19 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=_finite, default=3.0, help="seconds per request"
     )
     probe.add_argument("--json", action="store_true", help="print one JSON object")
+
+    node = commands.add_parser(
+        "node", help="run a remote node's agent: devices to MQTT and back"
+    )
+    node.add_argument(
+        "--config", required=True, help="the node's YAML file (docs/node.md)"
+    )
+    node.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="how much the node logs to stderr",
+    )
 
     simulate = commands.add_parser("simulate", help="run the simulated site")
     simulate.add_argument("--host", default="127.0.0.1", help="address to serve on")
@@ -296,6 +310,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "probe":
             return asyncio.run(_probe(args))
+        if args.command == "node":
+            from eo_node.main import run  # noqa: PLC0415
+
+            return run(Path(args.config), log_level=args.log_level)
         if args.command == "simulate":
             return asyncio.run(_simulate(args))
         if args.command == "soc":
