@@ -269,7 +269,8 @@ def _endpoint(
     family = FAMILIES.get(family_id)
     url = check.text(section, "url", f"{key}.url")
     if url is None:
-        if family is not None and not all(name in section for name in CAN_KEYS):
+        given = "url" in section  # given but empty: already said so
+        if not given and family is not None and not all(n in section for n in CAN_KEYS):
             check.fail(f"{key}.url", "is required")
         return None
     default_baudrate = family.default_baudrate if family is not None else 9600

@@ -24,13 +24,28 @@ from typing import Any
 import uuid
 
 import aiomqtt
+from jsonschema import Draft202012Validator
 import pytest
 import yaml
 
 ROOT = Path(__file__).parent.parent.parent
 ACL = ROOT / "docs" / "mosquitto" / "acl"
+SCHEMAS = ROOT / "docs" / "schemas"
 PREFIX = "energy_orchestrator"
 USERS = {"homeassistant": "ha-secret", "shed": "shed-secret", "barn": "barn-secret"}
+
+
+def schema(kind: str) -> Draft202012Validator:
+    """Return the validator of docs/schemas/node-<kind>.schema.json."""
+    document = json.loads((SCHEMAS / f"node-{kind}.schema.json").read_text())
+    Draft202012Validator.check_schema(document)
+    return Draft202012Validator(
+        document, format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+# The schema of what the node publishes on a topic, by the topic's last level.
+_PUBLISHED = ("state", "config", "response", "event")
 
 
 def free_port() -> int:
@@ -135,6 +150,24 @@ class Client:
     messages: dict[str, list[dict[str, Any] | str]] = field(default_factory=dict)
     retained: dict[str, bool] = field(default_factory=dict)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    # Every message the node published that its schema refuses.
+    invalid: list[str] = field(default_factory=list)
+    validators: dict[str, Draft202012Validator] = field(
+        default_factory=lambda: {
+            kind: schema(kind) for kind in (*_PUBLISHED, "request")
+        }
+    )
+
+    def check(self, topic: str, message: Any) -> None:
+        """Validate a message against the schema of its topic, noting failures."""
+        leaf = topic.rsplit("/", 1)[-1]
+        if leaf == "request":
+            return
+        if leaf in self.validators:
+            self.invalid.extend(
+                f"{topic}: {error.message}"
+                for error in self.validators[leaf].iter_errors(message)
+            )
 
     def topic(self, *levels: str) -> str:
         """Return a topic under the node."""
@@ -188,6 +221,7 @@ class Client:
             "parameters": parameters or {},
             **extra,
         }
+        self.validators["request"].validate(body)
         return await self.send(comp, json.dumps(body).encode(), request_id)
 
     async def send(
@@ -216,6 +250,7 @@ async def _collect(client: Client) -> None:
         except ValueError:
             decoded = text
         topic = message.topic.value
+        client.check(topic, decoded)
         client.messages.setdefault(topic, []).append(decoded)
         client.retained[topic] = bool(message.retain)
         client.arrived.set()
@@ -242,6 +277,8 @@ async def mqtt_client(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        # Every message the node published kept to docs/schemas/.
+        assert not client.invalid
 
 
 @dataclass
