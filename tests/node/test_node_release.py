@@ -35,7 +35,9 @@ async def _component(pool: LinkPool, family: str, url: str, unit: int) -> Compon
     return component
 
 
-async def test_victron_setpoint_goes_back_to_the_one_it_had(site: SimulatedSite) -> None:
+async def test_victron_setpoint_goes_back_to_the_one_it_had(
+    site: SimulatedSite,
+) -> None:
     """The GX's ESS setpoint is restored: Victron's own value, not 0."""
     gx = site_gx_emulator(site.site, sync=site.sync)
     async with serve_devices("127.0.0.1", 0, gx.sim_devices()) as server:
