@@ -139,10 +139,10 @@ class Component:
             async with self._lock:
                 poll = await self.driver.async_poll(due)
         except DeviceError as err:
-            self._unavailable(str(err))
+            self.mark_unavailable(str(err))
             return False
         if not poll.answered:
-            self._unavailable(str(next(iter(poll.failed.values()))))
+            self.mark_unavailable(str(next(iter(poll.failed.values()))))
             return False
         if Cadence.SLOW in due:
             self._slow_read_at = now
@@ -153,7 +153,7 @@ class Component:
         self.error = None
         return True
 
-    def _unavailable(self, error: str) -> None:
+    def mark_unavailable(self, error: str) -> None:
         """Forget every value: none of them is current any more."""
         if self.available or self.error != error:
             _LOGGER.warning("%s: %s", self.id, error)
@@ -208,6 +208,11 @@ class Component:
         A refused request changes nothing: limits are checked before the
         device is touched. While the fail-safe holds, settings are refused.
         """
+        if self.identity is None:
+            raise RequestError(
+                ErrorCode.DEVICE_ERROR,
+                f"{self.id} has not answered yet: {self.error or 'not identified'}",
+            )
         if command == READ:
             if not await self.poll():
                 raise RequestError(ErrorCode.DEVICE_ERROR, self.error or "no answer")

@@ -6,6 +6,8 @@ from pathlib import Path
 import signal
 import sys
 
+from custom_components.energy_orchestrator.lib.drivers.errors import DeviceError
+
 from .config import ConfigError, load_config
 from .node import Node
 
@@ -45,7 +47,8 @@ def run(config_path: Path, *, log_level: str = "INFO") -> int:
 
     try:
         asyncio.run(main())
-    except ValueError as err:
+    except (ValueError, DeviceError) as err:
+        # A family that cannot be built so, a bus asked for at two speeds.
         print(f"eo node: {err}", file=sys.stderr)
         return 1
     return 0

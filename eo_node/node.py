@@ -281,23 +281,33 @@ class Node:
             await asyncio.sleep(max(0.0, started + interval - self._monotonic()))
 
     async def _poll_once(self, component: Component) -> None:
-        """One round: identify where needed, read, publish the state."""
+        """One round: identify where needed, read, publish the state.
+
+        A failure no driver foresaw is logged and shown as the component
+        being unavailable; the node goes on polling it.
+        """
+        try:
+            await self._read(component)
+        except Exception as err:
+            _LOGGER.exception("%s: unexpected failure", component.id)
+            component.mark_unavailable(f"unexpected {type(err).__name__}: {err}")
+        await self._publish(
+            self.topics.component(component.id, "state"),
+            encode(self.state_message(component)),
+        )
+
+    async def _read(self, component: Component) -> None:
+        """Identify the component where needed, then poll it."""
         if component.needs_identify:
             try:
                 await component.identify()
             except DeviceError as err:
                 component.identity = None
-                component.available = False
-                component.error = str(err)
-                component.values.clear()
+                component.mark_unavailable(str(err))
             else:
                 await self._publish_config(component)
         if component.identity is not None:
             await component.poll()
-        await self._publish(
-            self.topics.component(component.id, "state"),
-            encode(self.state_message(component)),
-        )
 
     # Requests.
 
@@ -357,6 +367,14 @@ class Node:
             )
         except RequestError as err:
             await self._respond(comp, request, error=err)
+            return
+        except Exception as err:
+            # A request is always answered, even through a failure no one foresaw.
+            _LOGGER.exception("%s: %s failed", comp, request.command)
+            failure = RequestError(
+                ErrorCode.DEVICE_ERROR, f"unexpected {type(err).__name__}: {err}"
+            )
+            await self._respond(comp, request, error=failure)
             return
         await self._respond(comp, request, values=values)
 

@@ -241,6 +241,12 @@ class Client:
 
 
 async def _collect(client: Client) -> None:
+    """Keep every message the client receives, decoded, until the broker goes."""
+    with contextlib.suppress(aiomqtt.MqttError):
+        await _receive(client)
+
+
+async def _receive(client: Client) -> None:
     """Keep every message the client receives, decoded."""
     async for message in client.mqtt.messages:
         payload = message.payload

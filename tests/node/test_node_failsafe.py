@@ -13,6 +13,7 @@ import signal
 import time
 from typing import Any
 
+import aiomqtt
 import pytest
 
 from eo_lab.sim.devices.sunspec import SunSpecInverterEmulator
@@ -65,7 +66,9 @@ async def heartbeat(client: Client) -> AsyncIterator[None]:
 
     async def beat() -> None:
         while True:
-            await client.mqtt.publish(client.topic("heartbeat"), utc_now(), qos=1)
+            # It goes on beating through a lost broker, as a controller would.
+            with contextlib.suppress(aiomqtt.MqttError):
+                await client.mqtt.publish(client.topic("heartbeat"), utc_now(), qos=1)
             await asyncio.sleep(0.5)
 
     task = asyncio.create_task(beat())
@@ -277,4 +280,38 @@ async def test_broker_restart_reconnects_and_applies_nothing_late(
             assert [r["request_id"] for r in client.received("inv1", "response")].count(
                 7
             ) == 2
+        assert node.process.returncode is None
+
+
+@pytest.mark.slow
+async def test_broker_lost_for_the_timeout_releases_the_device(
+    tmp_path: Path,
+    broker: Broker,
+    inverter: tuple[SunSpecInverterEmulator, DeviceServer],
+) -> None:
+    """No heartbeat crosses a lost broker: the node releases on its own."""
+    emulator, server = inverter
+    released_after: float | None = None
+    async with run_node(_config(tmp_path, broker, server.url)) as node:
+        # The client's own goodbye fails with the broker gone; what counts
+        # is checked inside.
+        with contextlib.suppress(aiomqtt.MqttError):
+            async with mqtt_client(broker) as client:
+                await client.state("inv1", available=True)
+                async with heartbeat(client):
+                    await client.request("inv1", "active_power_limit", {"value": 35})
+                    assert _limit(emulator) == (1, 35.0)
+                    broker.stop()
+                    released_after = await _wait_until(
+                        lambda: _limit(emulator)[0] == 0,
+                        TIMEOUT_S + INTERVAL_S + 2,
+                        "release without the broker",
+                    )
+        assert released_after is not None
+        assert released_after <= TIMEOUT_S + INTERVAL_S + 1.5
+        broker.start()
+        async with mqtt_client(broker) as client:
+            # The event that could not be sent goes out once the broker is back.
+            entered = await client.wait_for(lambda: _events(client, "entered"), 20)
+            assert entered[0]["components"]["inv1"][0]["value"] == 100.0
         assert node.process.returncode is None

@@ -181,3 +181,43 @@ async def test_every_bad_request_is_answered_and_changes_nothing(
         still = await client.request("inv1", "read")
         assert "error" not in still
         assert node.process.returncode is None
+
+
+async def test_a_device_that_stops_answering_is_unavailable_with_no_values(
+    tmp_path: Path,
+    broker: Broker,
+    site: SimulatedSite,
+    inverter: tuple[SunSpecInverterEmulator, DeviceServer],
+    closed_port: int,
+) -> None:
+    """No stale value is ever sent as current; a missing device says why."""
+    _, server = inverter
+    config = write_config(
+        tmp_path,
+        broker,
+        {
+            "node": "shed",
+            "components": [
+                {"id": "inv1", "family": "sunspec", "url": server.url, "interval": 0.5},
+                {
+                    "id": "ghost",
+                    "family": "sdm630",
+                    "url": f"tcp://127.0.0.1:{closed_port}",
+                    "interval": 0.5,
+                },
+            ],
+        },
+    )
+    async with mqtt_client(broker) as client, run_node(config):
+        ghost = await client.state("ghost", available=False)
+        assert "values" not in ghost
+        assert ghost["error"]["code"] == "device_error"
+        refused = await client.request("ghost", "read")
+        assert refused["error"]["code"] == "device_error"
+        await client.state("inv1", available=True)
+        await server.stop()
+        gone = await client.state("inv1", available=False)
+        assert "values" not in gone
+        await server.start()
+        back = await client.state("inv1", available=True)
+        assert back["values"]["ac_power"]["unit"] == "W"
