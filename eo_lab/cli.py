@@ -10,7 +10,7 @@
 - ``eo report``: a site's hourly or daily metrics from a recorder database.
 - ``eo backtest-site``: replay a profile with the site's flexible loads under
   its tariff (SITE.json, optional PRICES.csv).
-- ``eo bench poll|scale|soc|plan|report|loads``: the figures docs/benchmarks.md records.
+- ``eo bench poll|scale|soc|plan|report|loads|node``: the figures docs/benchmarks.md records.
 
 Failures print one line and exit with status 1; nothing here prints a
 traceback at a user.
@@ -272,6 +272,18 @@ def _parser() -> argparse.ArgumentParser:
         "--interval", type=_finite, default=5.0, help="seconds between poll cycles"
     )
     scale.add_argument("--json", action="store_true")
+    node_bench = which.add_parser(
+        "node", help="eo node processes on one MQTT broker: throughput, latency, CPU"
+    )
+    node_bench.add_argument("--nodes", type=int, default=10)
+    node_bench.add_argument("--components", type=int, default=5)
+    node_bench.add_argument(
+        "--seconds", type=_finite, default=30.0, help="how long to measure"
+    )
+    node_bench.add_argument(
+        "--interval", type=_finite, default=1.0, help="seconds between polls"
+    )
+    node_bench.add_argument("--json", action="store_true")
     soc_bench = which.add_parser(
         "soc", help="SOC error of the estimator over simulated months, per day"
     )
@@ -711,6 +723,8 @@ async def _bench(args: argparse.Namespace) -> int:
         return 0
     if args.benchmark == "soc":
         return _bench_soc(args)
+    if args.benchmark == "node":
+        return await _bench_node(args)
     if (problem := _bench_problem(args)) is not None:
         return _fail(problem)
     if args.benchmark == "poll":
@@ -726,6 +740,27 @@ async def _bench(args: argparse.Namespace) -> int:
         print(json.dumps(figures))
     else:
         print(benchmarks.format_figures(figures))
+    return 0
+
+
+async def _bench_node(args: argparse.Namespace) -> int:
+    """Run the node benchmark and print its figures."""
+    from eo_lab.benchmarks import node  # noqa: PLC0415
+
+    if not (1 <= args.nodes <= 50 and 1 <= args.components <= 50):
+        return _fail("--nodes and --components must be 1-50")
+    if not (0 < args.seconds <= 3600 and 0.2 <= args.interval <= 3600):
+        return _fail("--seconds must be 0-3600 and --interval 0.2-3600")
+    try:
+        figures = await node.node_benchmark(
+            nodes=args.nodes,
+            components=args.components,
+            seconds=args.seconds,
+            interval=args.interval,
+        )
+    except RuntimeError as err:
+        return _fail(str(err))
+    print(json.dumps(figures) if args.json else node.format_node_figures(figures))
     return 0
 
 
