@@ -6,7 +6,7 @@ touches a device or the broker.
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 import math
 from pathlib import Path
 import re
@@ -38,7 +38,9 @@ _MAX_BAUDRATE = 4_000_000
 RESERVED_IDS = frozenset({"status", "heartbeat", "event"})
 RELEASE = "release"
 # The keys a family reached over CAN takes instead of ``url`` (python-can).
-CAN_KEYS = ("interface", "channel", "bitrate")
+CAN_KEYS = ("interface", "channel", "bitrate", "keepalive")
+# Classical CAN runs from 10 kbit/s to 1 Mbit/s.
+_CAN_BITRATES = (10_000, 1_000_000)
 
 
 class ConfigError(ValueError):
@@ -80,6 +82,23 @@ class SafeCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class CanConfig:
+    """Where a CAN family's device is: python-can's interface, channel and bitrate."""
+
+    interface: str
+    channel: str
+    # None: the family's own (500 kbit/s for the Pylontech protocol).
+    bitrate: int | None = None
+    # Send the inverter's keep-alive, for a BMS that waits for one.
+    keepalive: bool = False
+
+
+def reached_over_can(family: object) -> bool:
+    """Return whether a family of the registry is reached over a CAN bus."""
+    return getattr(family, "build_can", None) is not None
+
+
+@dataclass(frozen=True, slots=True)
 class ComponentConfig:
     """One device the node reads and commands."""
 
@@ -89,8 +108,8 @@ class ComponentConfig:
     unit: int
     interval: float = DEFAULT_INTERVAL_S
     register_map: str | None = None
-    # A CAN family's python-can settings (interface, channel, bitrate).
-    can: Mapping[str, str | int] = field(default_factory=dict)
+    # A CAN family's bus, instead of an endpoint.
+    can: CanConfig | None = None
     # None: release what the node wrote; else these commands, in order.
     safe_action: tuple[SafeCommand, ...] | None = None
 
@@ -267,10 +286,16 @@ def _endpoint(
 ) -> Endpoint | None:
     """Return where a component is reached, from its url and baudrate."""
     family = FAMILIES.get(family_id)
+    if family is not None and reached_over_can(family):
+        for name in ("url", "unit", "baudrate"):
+            if name in section:
+                check.fail(
+                    f"{key}.{name}", "a family on a CAN bus takes interface and channel"
+                )
+        return None
     url = check.text(section, "url", f"{key}.url")
     if url is None:
-        given = "url" in section  # given but empty: already said so
-        if not given and family is not None and not all(n in section for n in CAN_KEYS):
+        if "url" not in section and family is not None:  # empty: already said so
             check.fail(f"{key}.url", "is required")
         return None
     default_baudrate = family.default_baudrate if family is not None else 9600
@@ -282,6 +307,30 @@ def _endpoint(
     except ValueError as err:
         check.fail(f"{key}.url", str(err))
         return None
+
+
+def _can(
+    check: _Checker, section: Mapping[str, Any], key: str, family: object
+) -> CanConfig | None:
+    """Return a CAN family's bus; note CAN keys given to any other family."""
+    if family is None:
+        return None
+    if not reached_over_can(family):
+        for name in CAN_KEYS:
+            if name in section:
+                check.fail(f"{key}.{name}", "only a family on a CAN bus takes it")
+        return None
+    interface = check.text(section, "interface", f"{key}.interface", required=True)
+    channel = check.text(section, "channel", f"{key}.channel", required=True)
+    bitrate = None
+    if "bitrate" in section:
+        bitrate = check.integer(section, "bitrate", f"{key}.bitrate", 0, *_CAN_BITRATES)
+    keepalive = section.get("keepalive", False)
+    if not isinstance(keepalive, bool):
+        check.fail(f"{key}.keepalive", f"must be true or false, not {keepalive!r}")
+    if interface is None or channel is None:
+        return None
+    return CanConfig(interface, channel, bitrate, keepalive is True)
 
 
 def _component(check: _Checker, raw: object, key: str) -> ComponentConfig | None:
@@ -301,8 +350,9 @@ def _component(check: _Checker, raw: object, key: str) -> ComponentConfig | None
             f"unknown family {family_id!r}; known: {', '.join(sorted(FAMILIES))}",
         )
     endpoint = _endpoint(check, section, key, family_id)
+    can = _can(check, section, key, family)
     unit = 1
-    if family is not None:
+    if family is not None and not reached_over_can(family):
         low, high = family.address_range
         unit = check.integer(
             section, "unit", f"{key}.unit", family.default_unit, low, high
@@ -318,7 +368,6 @@ def _component(check: _Checker, raw: object, key: str) -> ComponentConfig | None
     register_map = check.path(section, "register_map", f"{key}.register_map")
     if family is not None and family.needs_register_map and register_map is None:
         check.fail(f"{key}.register_map", f"{family.name} needs a register map (JSON)")
-    can = {name: section[name] for name in CAN_KEYS if name in section}
     return ComponentConfig(
         component_id,
         family_id,

@@ -19,6 +19,7 @@ from typing import Any
 
 import aiomqtt
 
+from custom_components.energy_orchestrator.lib.drivers import families
 from custom_components.energy_orchestrator.lib.drivers.base import Driver
 from custom_components.energy_orchestrator.lib.drivers.errors import DeviceError
 from custom_components.energy_orchestrator.lib.drivers.families import (
@@ -62,16 +63,26 @@ _WATCH_STEP_S = 0.2
 def build_component_driver(pool: LinkPool, config: ComponentConfig) -> Driver:
     """Return a component's driver, for any family of the registry.
 
-    A family reached by URL goes through ``families.build_driver``; one
-    reached over CAN (``interface``, ``channel``, ``bitrate``) through its
-    ``build_can`` hook. Raises ValueError when the family cannot be built so.
+    A family reached by URL goes through ``families.build_driver`` on the
+    node's pool; one on a CAN bus through ``families.build_can_driver``, on
+    a bus of its own. Raises ValueError when the family cannot be built so.
     """
     family = FAMILIES[config.family]
-    if config.endpoint is None:
-        build_can: Callable[..., Driver] | None = getattr(family, "build_can", None)
+    if config.can is not None:
+        build_can: Callable[..., Driver] | None = getattr(
+            families, "build_can_driver", None
+        )
         if build_can is None:
-            raise ValueError(f"{family.name} is reached through a url")
-        return build_can(**config.can)
+            raise ValueError(f"{family.name}: this version reads no CAN bus")
+        return build_can(
+            family,
+            config.can.interface,
+            config.can.channel,
+            config.can.bitrate,
+            keepalive=config.can.keepalive,
+        )
+    if config.endpoint is None:
+        raise ValueError(f"{family.name} is reached through a url")
     register_map = None
     if config.register_map is not None:
         with open(config.register_map, encoding="utf-8") as source:
@@ -145,10 +156,18 @@ class Node:
                 task.cancel()
             await asyncio.gather(*workers, *self._tasks, return_exceptions=True)
             for component in self.components.values():
-                link = getattr(component.driver, "link", None)
-                if link is not None:
-                    with contextlib.suppress(Exception):
-                        await self.pool.release(link)
+                await self._close(component)
+
+    async def _close(self, component: Component) -> None:
+        """Give a component's link back: to the pool, or shut its own CAN bus."""
+        link = getattr(component.driver, "link", None)
+        if link is None:
+            return
+        with contextlib.suppress(Exception):
+            if component.config.can is not None:
+                await link.close()
+            else:
+                await self.pool.release(link)
 
     async def _say_offline(self) -> None:
         """Publish the retained ``offline`` on a clean stop (the will is for crashes)."""
