@@ -341,7 +341,8 @@ class Node:
                 self._spawn(self._heartbeat())
             return
         if topic == HOME_ASSISTANT_STATUS:
-            if payload.strip() == OFFLINE.encode():
+            # A retained will is an old one, met again at each reconnect.
+            if payload.strip() == OFFLINE.encode() and not message.retain:
                 self._spawn(
                     self._trip(self.watchdog.home_assistant_offline(self._monotonic()))
                 )
