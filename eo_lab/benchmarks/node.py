@@ -69,10 +69,19 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def mosquitto_program(name: str = "mosquitto") -> str | None:
+    """Return the path of one of Mosquitto's programs, None when missing.
+
+    Debian puts the broker in /usr/sbin, off a plain user's PATH.
+    """
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin")
+
+
 @contextlib.contextmanager
 def _broker(folder: Path) -> Any:
     """Run Mosquitto on a free loopback port; yield the port."""
-    if shutil.which("mosquitto") is None:
+    mosquitto = mosquitto_program()
+    if mosquitto is None:
         raise RuntimeError("mosquitto is not installed (scripts/setup installs it)")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -83,7 +92,7 @@ def _broker(folder: Path) -> Any:
         "max_queued_messages 100000\n"
     )
     process = subprocess.Popen(
-        ["mosquitto", "-c", str(config)],
+        [mosquitto, "-c", str(config)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

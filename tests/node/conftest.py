@@ -14,7 +14,6 @@ import getpass
 import json
 import os
 from pathlib import Path
-import shutil
 import signal
 import socket
 import subprocess
@@ -27,6 +26,8 @@ import aiomqtt
 from jsonschema import Draft202012Validator
 import pytest
 import yaml
+
+from eo_lab.benchmarks.node import mosquitto_program
 
 ROOT = Path(__file__).parent.parent.parent
 ACL = ROOT / "docs" / "mosquitto" / "acl"
@@ -67,8 +68,10 @@ class Broker:
     def start(self) -> None:
         """Start Mosquitto and wait until it takes connections."""
         config = self.folder / "mosquitto.conf"
+        mosquitto = mosquitto_program()
+        assert mosquitto is not None
         self.process = subprocess.Popen(
-            ["mosquitto", "-c", str(config)],
+            [mosquitto, "-c", str(config)],
             stdout=subprocess.DEVNULL,
             stderr=(self.folder / "mosquitto.log").open("ab"),
         )
@@ -97,7 +100,8 @@ class Broker:
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
     """Run Mosquitto with the users above and the shipped ACL."""
-    if shutil.which("mosquitto") is None or shutil.which("mosquitto_passwd") is None:
+    passwd = mosquitto_program("mosquitto_passwd")
+    if mosquitto_program() is None or passwd is None:
         pytest.fail("mosquitto is not installed: run scripts/setup")
     folder = tmp_path / "broker"
     folder.mkdir()
@@ -105,7 +109,7 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
     passwords.touch(mode=0o600)
     for user, password in USERS.items():
         subprocess.run(
-            ["mosquitto_passwd", "-b", str(passwords), user, password],
+            [passwd, "-b", str(passwords), user, password],
             check=True,
             capture_output=True,
         )
