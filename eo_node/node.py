@@ -53,7 +53,9 @@ KEEPALIVE_S = 10
 RECONNECT_MIN_S = 0.5
 RECONNECT_MAX_S = 30.0
 # How many answered requests a node remembers, to answer a repeat without
-# carrying it out twice (a QoS 1 message the broker delivers again).
+# carrying it out twice (a QoS 1 message the broker delivers again). A repeat
+# is the same payload: a client whose ids restart (a Node-RED counter after
+# a deploy) sends new requests under old ids.
 _REMEMBERED_RESPONSES = 256
 # Events that could not be sent while the broker was away, sent once back.
 _UNSENT_EVENTS = 32
@@ -131,7 +133,10 @@ class Node:
                 component, driver, lock, wall_clock
             )
         self._client: aiomqtt.Client | None = None
-        self._answered: OrderedDict[tuple[str, str | int], bytes] = OrderedDict()
+        # (comp, request_id) -> (the request's payload, its response's).
+        self._answered: OrderedDict[tuple[str, str | int], tuple[bytes, bytes]] = (
+            OrderedDict()
+        )
         self._unsent_events: list[bytes] = []
         # Components whose safe action did not complete yet (a device away).
         self._unsafe: set[str] = set()
@@ -363,13 +368,15 @@ class Node:
         try:
             request = parse_request(payload, comp, self.config.node, now)
         except Refused as refused:
-            await self._respond(comp, refused.request, error=refused)
+            await self._respond(comp, refused.request, payload, error=refused)
             return
         assert request.request_id is not None
-        key = (comp, request.request_id)
-        if (earlier := self._answered.get(key)) is not None:
+        earlier = self._answered.get((comp, request.request_id))
+        if earlier is not None and earlier[0] == payload:
             # The same request again: the same answer, nothing done twice.
-            await self._publish(self.topics.component(comp, "response"), earlier, qos=1)
+            await self._publish(
+                self.topics.component(comp, "response"), earlier[1], qos=1
+            )
             return
         component = self.components.get(comp)
         if component is None:
@@ -378,7 +385,7 @@ class Node:
                 f"node {self.config.node} has no component {comp!r};"
                 f" it has {', '.join(self.components)}",
             )
-            await self._respond(comp, request, error=error)
+            await self._respond(comp, request, payload, error=error)
             return
         assert request.command is not None
         try:
@@ -386,7 +393,7 @@ class Node:
                 request.command, request.parameters, failsafe=self.watchdog.holding
             )
         except RequestError as err:
-            await self._respond(comp, request, error=err)
+            await self._respond(comp, request, payload, error=err)
             return
         except Exception as err:
             # A request is always answered, even through a failure no one foresaw.
@@ -394,25 +401,28 @@ class Node:
             failure = RequestError(
                 ErrorCode.DEVICE_ERROR, f"unexpected {type(err).__name__}: {err}"
             )
-            await self._respond(comp, request, error=failure)
+            await self._respond(comp, request, payload, error=failure)
             return
-        await self._respond(comp, request, values=values)
+        await self._respond(comp, request, payload, values=values)
 
     async def _respond(
         self,
         comp: str,
         request: Request,
+        asked: bytes,
         *,
         values: dict[str, Any] | None = None,
         error: RequestError | None = None,
     ) -> None:
-        """Publish a response and remember it by request id."""
+        """Publish a response and remember it by request id, with the request."""
         body = response(
             request, self.config.node, comp, self._wall_clock(), values, error
         )
         payload = encode(body)
         if request.request_id is not None:
-            self._answered[(comp, request.request_id)] = payload
+            key = (comp, request.request_id)
+            self._answered.pop(key, None)
+            self._answered[key] = (asked, payload)
             while len(self._answered) > _REMEMBERED_RESPONSES:
                 self._answered.popitem(last=False)
         await self._publish(self.topics.component(comp, "response"), payload, qos=1)

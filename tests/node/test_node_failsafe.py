@@ -256,24 +256,20 @@ async def test_broker_restart_reconnects_and_applies_nothing_late(
             )
             assert late["error"]["code"] == "stale"
             assert len(emulator.writes) == writes
-            answer = await client.request(
-                "inv1", "active_power_limit", {"value": 25}, request_id=7
-            )
+            request = json.dumps(
+                {
+                    "request_id": 7,
+                    "time": utc_now(),
+                    "command": "active_power_limit",
+                    "parameters": {"value": 25},
+                }
+            ).encode()
+            answer = await client.send("inv1", request, 7)
             assert answer["values"]["active_power_limit"]["value"] == 25.0
-            # The same request again is answered the same, and not carried out twice.
+            # The same request again, as the broker redelivers it: answered
+            # the same, and not carried out twice.
             writes = len(emulator.writes)
-            repeat = await client.send(
-                "inv1",
-                json.dumps(
-                    {
-                        "request_id": 7,
-                        "time": utc_now(),
-                        "command": "active_power_limit",
-                        "parameters": {"value": 25},
-                    }
-                ).encode(),
-                7,
-            )
+            repeat = await client.send("inv1", request, 7)
             assert repeat["values"] == answer["values"]
             assert len(emulator.writes) == writes
             await asyncio.sleep(1)

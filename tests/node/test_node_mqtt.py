@@ -111,6 +111,14 @@ async def test_state_config_and_a_command_round_trip(
         assert answer["comp"] == "inv1"
         assert answer["parameters"] == {"value": 50}
         assert _limit(emulator) == (1, 50.0)
+        # Ids that restart (a Node-RED counter after a deploy): the same id
+        # with another request is a new request, carried out.
+        await client.request("inv1", "active_power_limit", {"value": 60}, request_id=1)
+        again = await client.request(
+            "inv1", "active_power_limit", {"value": 55}, request_id=1
+        )
+        assert again["values"] == {"active_power_limit": {"value": 55.0, "unit": "%"}}
+        assert _limit(emulator) == (1, 55.0)
 
         read = await client.request("inv1", "read")
         assert read["values"]["ac_power"]["unit"] == "W"
