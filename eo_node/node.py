@@ -137,6 +137,8 @@ class Node:
         self._answered: OrderedDict[tuple[str, str | int], tuple[bytes, bytes]] = (
             OrderedDict()
         )
+        # Requests being carried out: (comp, request_id, payload).
+        self._running: set[tuple[str, str | int, bytes]] = set()
         self._unsent_events: list[bytes] = []
         # Components whose safe action did not complete yet (a device away).
         self._unsafe: set[str] = set()
@@ -378,6 +380,18 @@ class Node:
                 self.topics.component(comp, "response"), earlier[1], qos=1
             )
             return
+        running = (comp, request.request_id, payload)
+        if running in self._running:
+            # Delivered again while it runs: its one answer is on the way.
+            return
+        self._running.add(running)
+        try:
+            await self._carry_out(comp, request, payload)
+        finally:
+            self._running.discard(running)
+
+    async def _carry_out(self, comp: str, request: Request, payload: bytes) -> None:
+        """Carry out a checked request on its component and answer it."""
         component = self.components.get(comp)
         if component is None:
             error = RequestError(
