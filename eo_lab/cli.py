@@ -2,6 +2,7 @@
 
 - ``eo probe``: read a device with the integration's own driver code.
 - ``eo simulate``: serve the simulated site over real Modbus TCP.
+- ``eo node``: run a remote node's agent (``eo_node``): its devices to MQTT.
 - ``eo soc``: run the battery manager's SOC estimator over a recorded trace.
 - ``eo backtest``: replay a measured profile through the peak-shaving strategies.
 - ``eo backtest-bound``: the most a controller seeing only the past can reach
@@ -9,7 +10,7 @@
 - ``eo report``: a site's hourly or daily metrics from a recorder database.
 - ``eo backtest-site``: replay a profile with the site's flexible loads under
   its tariff (SITE.json, optional PRICES.csv).
-- ``eo bench poll|scale|soc|plan|report|loads``: the figures docs/benchmarks.md records.
+- ``eo bench poll|scale|soc|plan|report|loads|node``: the figures docs/benchmarks.md records.
 
 Failures print one line and exit with status 1; nothing here prints a
 traceback at a user.
@@ -100,6 +101,19 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=_finite, default=3.0, help="seconds per request"
     )
     probe.add_argument("--json", action="store_true", help="print one JSON object")
+
+    node = commands.add_parser(
+        "node", help="run a remote node's agent: devices to MQTT and back"
+    )
+    node.add_argument(
+        "--config", required=True, help="the node's YAML file (docs/node.md)"
+    )
+    node.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="how much the node logs to stderr",
+    )
 
     simulate = commands.add_parser("simulate", help="run the simulated site")
     simulate.add_argument("--host", default="127.0.0.1", help="address to serve on")
@@ -285,6 +299,18 @@ def _parser() -> argparse.ArgumentParser:
         "--interval", type=_finite, default=5.0, help="seconds between poll cycles"
     )
     scale.add_argument("--json", action="store_true")
+    node_bench = which.add_parser(
+        "node", help="eo node processes on one MQTT broker: throughput, latency, CPU"
+    )
+    node_bench.add_argument("--nodes", type=int, default=10)
+    node_bench.add_argument("--components", type=int, default=5)
+    node_bench.add_argument(
+        "--seconds", type=_finite, default=30.0, help="how long to measure"
+    )
+    node_bench.add_argument(
+        "--interval", type=_finite, default=1.0, help="seconds between polls"
+    )
+    node_bench.add_argument("--json", action="store_true")
     soc_bench = which.add_parser(
         "soc", help="SOC error of the estimator over simulated months, per day"
     )
@@ -323,6 +349,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "probe":
             return asyncio.run(_probe(args))
+        if args.command == "node":
+            from eo_node.main import run  # noqa: PLC0415
+
+            return run(Path(args.config), log_level=args.log_level)
         if args.command == "simulate":
             return asyncio.run(_simulate(args))
         if args.command == "soc":
@@ -771,6 +801,8 @@ async def _bench(args: argparse.Namespace) -> int:
         return 0
     if args.benchmark == "soc":
         return _bench_soc(args)
+    if args.benchmark == "node":
+        return await _bench_node(args)
     if (problem := _bench_problem(args)) is not None:
         return _fail(problem)
     if args.benchmark == "poll":
@@ -786,6 +818,27 @@ async def _bench(args: argparse.Namespace) -> int:
         print(json.dumps(figures))
     else:
         print(benchmarks.format_figures(figures))
+    return 0
+
+
+async def _bench_node(args: argparse.Namespace) -> int:
+    """Run the node benchmark and print its figures."""
+    from eo_lab.benchmarks import node  # noqa: PLC0415
+
+    if not (1 <= args.nodes <= 50 and 1 <= args.components <= 50):
+        return _fail("--nodes and --components must be 1-50")
+    if not (0 < args.seconds <= 3600 and 0.2 <= args.interval <= 3600):
+        return _fail("--seconds must be 0-3600 and --interval 0.2-3600")
+    try:
+        figures = await node.node_benchmark(
+            nodes=args.nodes,
+            components=args.components,
+            seconds=args.seconds,
+            interval=args.interval,
+        )
+    except RuntimeError as err:
+        return _fail(str(err))
+    print(json.dumps(figures) if args.json else node.format_node_figures(figures))
     return 0
 
 

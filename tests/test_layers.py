@@ -1,5 +1,8 @@
 """The layers stay apart: the library never imports Home Assistant, HACS ships no lab.
 
+``eo_node`` runs on a Pi with the project's package alone: it imports the
+library and nothing of Home Assistant, the integration or the lab.
+
 ``custom_components/energy_orchestrator/lib`` (drivers, control) must run
 where Home Assistant is not installed (the ``eo`` lab, a remote node), and
 the integration must ship only what Home Assistant runs.
@@ -14,6 +17,7 @@ ROOT = Path(__file__).parent.parent
 INTEGRATION = ROOT / "custom_components" / "energy_orchestrator"
 LIBRARY = INTEGRATION / "lib"
 LAB = ROOT / "eo_lab"
+NODE = ROOT / "eo_node"
 
 
 def _module_name(path: Path) -> str:
@@ -121,3 +125,46 @@ def test_home_assistant_finds_its_hooks_at_import() -> None:
         "'async_setup_entry',",
         "'async_unload_entry']",
     ]
+
+
+def test_node_imports_only_the_library() -> None:
+    """eo_node's own imports reach lib/ and outside the project, nothing else."""
+    library = _module_name(LIBRARY / "__init__.py")
+    offending = {
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in NODE.rglob("*.py")
+        for name in _imports(path)
+        if name.split(".")[0] in {"homeassistant", "eo_lab"}
+        or (name.startswith("custom_components") and not name.startswith(library))
+    }
+    assert not offending
+
+
+def test_node_runs_without_home_assistant() -> None:
+    """``eo node``'s whole import graph, the CLI included, leaves HA unimported.
+
+    The node is started through ``eo node`` (eo_lab/cli.py), so the CLI's
+    own imports count too; Home Assistant is made unimportable, as on a Pi.
+    """
+    modules = sorted(_module_name(path) for path in NODE.rglob("*.py"))
+    code = (
+        "import importlib, sys\n"
+        "class Fence:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'homeassistant':\n"
+        "            raise ImportError('homeassistant is not on a node')\n"
+        "sys.meta_path.insert(0, Fence())\n"
+        f"for name in {[*modules, 'eo_lab.cli']!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'homeassistant'))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert result.stdout.strip() == "[]"
+    assert "eo_node.node" in modules

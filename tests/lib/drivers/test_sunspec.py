@@ -748,6 +748,30 @@ async def test_battery_charge_and_discharge_power() -> None:
         await link.close()
 
 
+async def test_release_disables_the_limit_and_each_storage_rate() -> None:
+    """Released, the enable and the mode bit are off: the device's own limits rule."""
+    emulator = SunSpecInverterEmulator(_site())
+    async with serve_devices("127.0.0.1", 0, {1: emulator.sim_device(1)}) as server:
+        link = _link(server.port)
+        driver = SunSpecDriver(link, 1)
+        await driver.async_identify()
+        await execute(driver, Command(CommandKind.ACTIVE_POWER_LIMIT, 30.0))
+        await execute(driver, Command(CommandKind.BATTERY_CHARGE_POWER, 2000.0))
+        await execute(driver, Command(CommandKind.BATTERY_DISCHARGE_POWER, 1000.0))
+        assert await driver.async_release(CommandKind.ACTIVE_POWER_LIMIT)
+        assert await driver.async_release(CommandKind.BATTERY_CHARGE_POWER)
+        controls = emulator.current_values(123)
+        storage = emulator.current_values(124)
+        assert controls is not None
+        assert storage is not None
+        assert controls.get("WMaxLim_Ena") == 0
+        assert storage.get("StorCtl_Mod") == 0b10  # discharge still limited
+        limit = Command(CommandKind.ACTIVE_POWER_LIMIT, 0)
+        assert await driver.async_read_back(limit) == 100.0
+        assert not await driver.async_release(CommandKind.GRID_SETPOINT)
+        await link.close()
+
+
 async def test_sub_device_targets_are_refused() -> None:
     emulator = SunSpecInverterEmulator(_site())
     async with serve_devices("127.0.0.1", 0, {1: emulator.sim_device(1)}) as server:

@@ -474,3 +474,20 @@ async def test_an_uneven_current_list_is_checked_by_the_driver(
 
 def test_requests_carry_the_crc() -> None:
     assert encode_request("QPIGS") == bytes.fromhex("5150494753b7a90d")
+
+
+async def test_raw_queries_answer_their_decoded_fields(
+    peer: Callable[[Answer], Awaitable[Peer]],
+) -> None:
+    """QPIGS by field name with units; QID, QMOD, QVFW as one value; others refused."""
+    inverter = await peer(_script())
+    driver = _driver(inverter)
+    status = await driver.async_query("QPIGS")
+    assert status["grid_voltage"][1] == "V"
+    assert isinstance(status["battery_voltage"][0], float)
+    assert await driver.async_query("QID") == {"serial_number": ("9293333010501", "")}
+    assert await driver.async_query("QVFW") == {"firmware": ("00072.70", "")}
+    assert set(await driver.async_query("QMOD")) == {"mode"}
+    with pytest.raises(CommandRejectedError):
+        await driver.async_query("PE")  # a setter is no query
+    await driver.link.close()

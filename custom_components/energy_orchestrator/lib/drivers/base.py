@@ -98,6 +98,9 @@ class Driver(ABC):
     manufacturer: ClassVar[str]
     model: ClassVar[str]
     keys: ClassVar[tuple[str, ...]]
+    # The device protocol's own queries a client may ask by name (PI30's
+    # QPIGS), answered decoded by ``async_query``.
+    raw_queries: ClassVar[tuple[str, ...]] = ()
     link: Link
 
     def __init__(self, *, wall_clock: Callable[[], float] = time.time) -> None:
@@ -144,6 +147,22 @@ class Driver(ABC):
     async def async_apply(self, command: Command) -> None:
         """Send a checked command; only ``execute`` calls this."""
         raise CommandRejectedError(f"this device does not take {command.kind} commands")
+
+    async def async_query(self, query: str) -> dict[str, tuple[float | str, str]]:
+        """Ask one of ``raw_queries``; return its fields as (value, unit).
+
+        A field the device leaves empty is absent.
+        """
+        raise CommandRejectedError(f"this device answers no {query} query")
+
+    async def async_release(self, kind: CommandKind) -> bool:
+        """Hand a control back to the device's own logic; say whether it could.
+
+        A device whose command can be switched off (a SunSpec limit's enable)
+        does it here; elsewhere this returns False and whoever wrote the
+        setting writes back the one it found (``eo node``'s fail-safe).
+        """
+        return False
 
     async def async_read_serial_number(self) -> str | None:
         """Return the serial number read in one request; None where that costs more.

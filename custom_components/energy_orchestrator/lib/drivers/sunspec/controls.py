@@ -140,6 +140,11 @@ class PowerLimitControl:
         await _write_point(io, self.block, values, self.percent, raw)
         await _write_point(io, self.block, values, self.enabled, _ENABLED)
 
+    async def release(self, io: ModelIO) -> None:
+        """Disable the limit: the inverter runs to its own maximum again."""
+        values = await io.read_model(self.block)
+        await _write_point(io, self.block, values, self.enabled, _DISABLED)
+
     async def read_back(self, io: ModelIO) -> float:
         """Return the limit in effect: 100 % when none is enabled."""
         values = await io.read_model(self.block)
@@ -223,6 +228,15 @@ class StoragePowerControl:
         bits = mode if isinstance(mode, int) else 0
         await _write_point(
             io, self.block, values, "StorCtl_Mod", bits | (1 << self.mode_bit)
+        )
+
+    async def release(self, io: ModelIO) -> None:
+        """Clear the rate's bit of ``StorCtl_Mod``: the battery's own limits rule."""
+        values = await io.read_model(self.block)
+        mode = values.get("StorCtl_Mod")
+        bits = mode if isinstance(mode, int) else 0
+        await _write_point(
+            io, self.block, values, "StorCtl_Mod", bits & ~(1 << self.mode_bit)
         )
 
     async def read_back(self, io: ModelIO) -> float:

@@ -447,6 +447,14 @@ class SunSpecDriver(Driver):
         """Read back the setting a command changed."""
         return await self._control(command).read_back(self)
 
+    async def async_release(self, kind: CommandKind) -> bool:
+        """Disable a limit or a storage rate: the inverter's own settings rule."""
+        control = self._controls.get(kind)
+        if control is None:
+            return False
+        await control.release(self)
+        return True
+
     def diagnostics(self) -> Mapping[str, object]:
         """Return the map the driver found and how it reads it."""
         return {

@@ -96,6 +96,7 @@ class VoltronicPI30(Driver):
     manufacturer: ClassVar[str] = "Voltronic Power"
     model: ClassVar[str] = "PI30 inverter"
     keys: ClassVar[tuple[str, ...]] = (*STATUS_KEYS, MODE_KEY, *RATING_KEYS)
+    raw_queries: ClassVar[tuple[str, ...]] = ("QPIGS", "QPIRI", "QID", "QMOD", "QVFW")
     link: SerialLink
 
     def __init__(
@@ -317,6 +318,29 @@ class VoltronicPI30(Driver):
         flags = await self._extra("QFLAG", parse_flags)
         if flags is not None:
             self.flags = flags
+
+    async def async_query(self, query: str) -> dict[str, tuple[float | str, str]]:
+        """Ask a PI30 query by its name; return its decoded fields.
+
+        QPIGS and QPIRI give their fields by name with units; QID gives
+        ``serial_number``, QMOD ``mode`` and QVFW ``firmware``.
+        """
+        if query not in self.raw_queries:
+            raise CommandRejectedError(f"this device answers no {query} query")
+        payload = await self._query(query)
+        if query in ("QPIGS", "QPIRI"):
+            layout = QPIGS if query == "QPIGS" else QPIRI
+            units = {field.name: field.unit for field in layout.fields}
+            return {
+                name: (value, units.get(name, ""))
+                for name, value in parse_fields(payload, layout).items()
+                if value is not None
+            }
+        if query == "QID":
+            return {"serial_number": (parse_serial_number(payload), "")}
+        if query == "QMOD":
+            return {"mode": (str(parse_mode(payload)), "")}
+        return {"firmware": (parse_firmware(payload), "")}
 
     async def async_apply(self, command: Command) -> None:
         """Send a setter; raise NakError (a DeviceRejectedError) on NAK."""
