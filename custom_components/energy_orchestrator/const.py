@@ -129,3 +129,33 @@ CONF_PV_ROUTING_SHARE: Final = "pv_routing_share"
 # Role; the PV field holds a list, one per inverter).
 KIND_SITE_REPORT: Final = "site_report"
 CONF_SUPPLY_THRESHOLD: Final = "supply_threshold"
+
+# Flexible loads entries: the grid meter, the tariff, the PV forecast in the
+# entry; each load a subentry.
+KIND_FLEXIBLE_LOADS: Final = "flexible_loads"
+CONF_GRID_IMPORT_ENERGY_ENTITY: Final = "grid_import_energy_entity"
+CONF_GRID_EXPORT_ENERGY_ENTITY: Final = "grid_export_energy_entity"
+CONF_IMPORT_PRICE: Final = "import_price"
+CONF_EXPORT_PRICE: Final = "export_price"
+# Import prices from times of day on: "07:00 0.25, 23:00 0.10".
+CONF_TIME_OF_USE: Final = "time_of_use"
+CONF_IMPORT_PRICE_ENTITY: Final = "import_price_entity"
+CONF_EXPORT_PRICE_ENTITY: Final = "export_price_entity"
+CONF_NETTING_MINUTES: Final = "netting_minutes"
+CONF_SAFE_STATE: Final = "safe_state"
+SAFE_STATE_OFF: Final = "off"
+SAFE_STATE_LEAVE: Final = "leave"
+SUBENTRY_LOAD: Final = "load"
+CONF_LOAD_ENTITY: Final = "load_entity"
+CONF_LOAD_POWER_W: Final = "power_w"
+CONF_LOAD_POWER_ENTITY: Final = "load_power_entity"
+CONF_ENERGY_KWH_PER_DAY: Final = "energy_kwh_per_day"
+CONF_WINDOW_START: Final = "window_start"
+CONF_WINDOW_END: Final = "window_end"
+CONF_MIN_ON_MINUTES: Final = "min_on_minutes"
+CONF_MIN_OFF_MINUTES: Final = "min_off_minutes"
+CONF_PRIORITY: Final = "priority"
+CONF_INTERRUPTIBLE: Final = "interruptible"
+# What one unit of an adjustable load's number in A is worth in W.
+CONF_WATTS_PER_AMP: Final = "watts_per_amp"
+EVENT_LOAD_SWITCHED: Final = f"{DOMAIN}_load_switched"

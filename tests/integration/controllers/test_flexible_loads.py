@@ -1,0 +1,520 @@
+"""The flexible loads entry in Home Assistant: flow, stepping, actions, restart.
+
+The loads are input_booleans (a water heater, a pool pump), the meter an
+input_number in W, as a user's helpers would be; the controller switches
+the helpers through their actions.
+"""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.input_boolean import DOMAIN as INPUT_BOOLEAN
+from homeassistant.components.input_number import DOMAIN as INPUT_NUMBER
+from homeassistant.config_entries import ConfigEntryState, ConfigSubentryData
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP
+from homeassistant.core import Event, HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.setup import async_setup_component
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+)
+
+from custom_components.energy_orchestrator.const import (
+    CONF_KIND,
+    DOMAIN,
+    EVENT_LOAD_SWITCHED,
+)
+from custom_components.energy_orchestrator.logbook import async_describe_events
+
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
+METER = "input_number.grid_power"
+HEATER = "input_boolean.water_heater"
+PUMP = "input_boolean.pool_pump"
+HEATER_STATE = "sensor.water_heater_state"
+HEATER_ENERGY = "sensor.water_heater_energy_today"
+PUMP_STATE = "sensor.pool_pump_state"
+PERIOD_NET = "sensor.flexible_loads_period_net_energy"
+PROJECTED = "sensor.flexible_loads_period_net_energy_projected"
+COST = "sensor.flexible_loads_cost_today"
+CONTROL = "switch.flexible_loads_control_the_loads"
+
+pytestmark = pytest.mark.freeze_time(NOW)
+
+
+def _load(title: str, entity_id: str, **data: Any) -> ConfigSubentryData:
+    """Return a load's subentry: 2 kW, 4 kWh a day, all day."""
+    return ConfigSubentryData(
+        subentry_type="load",
+        title=title,
+        unique_id=None,
+        data={
+            "load_entity": entity_id,
+            "power_w": 2000.0,
+            "energy_kwh_per_day": 4.0,
+            "window_start": "00:00:00",
+            "window_end": "00:00:00",
+            "min_on_minutes": 0.0,
+            "min_off_minutes": 0.0,
+            "priority": 0.0,
+            "interruptible": True,
+        }
+        | data,
+    )
+
+
+def _entry(**options: Any) -> MockConfigEntry:
+    """Return a flexible loads entry with the heater and the pump as loads."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        minor_version=2,
+        title="Flexible loads",
+        entry_id="flexible_loads",
+        data={CONF_KIND: "flexible_loads", "grid_power_entity": METER},
+        options={
+            "import_price": 0.2,
+            "export_price": 0.05,
+            "netting_minutes": "60",
+            "safe_state": "off",
+        }
+        | options,
+        subentries_data=[
+            _load("Water heater", HEATER, priority=1.0),
+            _load("Pool pump", PUMP, power_w=1000.0, energy_kwh_per_day=2.0),
+        ],
+    )
+
+
+@pytest.fixture
+async def helpers(hass: HomeAssistant) -> None:
+    """Make the loads' switches and the meter."""
+    assert await async_setup_component(
+        hass, INPUT_BOOLEAN, {INPUT_BOOLEAN: {"water_heater": {}, "pool_pump": {}}}
+    )
+    assert await async_setup_component(
+        hass,
+        INPUT_NUMBER,
+        {
+            INPUT_NUMBER: {
+                "grid_power": {
+                    "min": -20000,
+                    "max": 20000,
+                    "step": 1,
+                    "unit_of_measurement": "W",
+                }
+            }
+        },
+    )
+
+
+async def _meter(hass: HomeAssistant, watts: float) -> None:
+    """Set the grid meter (+ import)."""
+    await hass.services.async_call(
+        INPUT_NUMBER, "set_value", {"entity_id": METER, "value": watts}, blocking=True
+    )
+
+
+async def _setup(hass: HomeAssistant, entry: MockConfigEntry) -> MockConfigEntry:
+    """Add the entry and take its first step."""
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry
+
+
+async def _step(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float = 5
+) -> None:
+    """Let time pass, and take the next step."""
+    freezer.tick(timedelta(seconds=seconds))
+    (entry,) = hass.config_entries.async_loaded_entries(DOMAIN)
+    await entry.runtime_data.coordinator.async_refresh()
+    await hass.async_block_till_done()
+
+
+@pytest.mark.usefixtures("helpers")
+async def test_surplus_switches_the_loads_on_by_priority(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """2.5 kW exported: the heater (2 kW, higher priority) goes on, the pump waits."""
+    await _meter(hass, -2500)
+    events = async_capture_events(hass, EVENT_LOAD_SWITCHED)
+    await _setup(hass, _entry())
+    assert hass.states.get(HEATER).state == "on"
+    assert hass.states.get(PUMP).state == "off"
+    assert hass.states.get(HEATER_STATE).state == "soaking_surplus"
+    assert hass.states.get(PUMP_STATE).state == "waiting"
+    assert hass.states.get(HEATER_STATE).attributes["power"] == 2000
+    assert [(e.data["entity_id"], e.data["state"]) for e in events] == [(HEATER, "on")]
+    assert hass.states.get(CONTROL).state == "on"
+    # The heater now draws its 2 kW: the meter shows 0.5 kW exported.
+    await _meter(hass, -500)
+    await _step(hass, freezer, 60)
+    assert hass.states.get(HEATER).state == "on"
+    energy = float(hass.states.get(HEATER_ENERGY).state)
+    # A minute at 2 kW.
+    assert energy == pytest.approx(2000 / 60, abs=2)
+    assert hass.states.get(HEATER_ENERGY).attributes["need"] == 4000
+    # The hour's net so far: exported.
+    assert float(hass.states.get(PERIOD_NET).state) < 0
+    assert float(hass.states.get(PROJECTED).state) < float(
+        hass.states.get(PERIOD_NET).state
+    )
+    # Exported energy at 0.05 per kWh: the day so far earns.
+    assert float(hass.states.get(COST).state) < 0
+    # Importing 1.5 kW: the period would end importing; the heater goes off.
+    await _meter(hass, 1500)
+    await _step(hass, freezer)
+    assert hass.states.get(HEATER).state == "off"
+    assert hass.states.get(HEATER_STATE).state == "avoiding_import"
+    assert events[-1].data["state"] == "off"
+    assert events[-1].data["reason"] == "avoiding_import"
+
+
+@pytest.mark.usefixtures("helpers")
+async def test_logbook_says_which_load_switched_and_why(hass: HomeAssistant) -> None:
+    described: dict[str, Any] = {}
+
+    def describe(domain: str, event_type: str, fn: Any) -> None:
+        described[event_type] = fn
+
+    async_describe_events(hass, describe)
+    message = described[EVENT_LOAD_SWITCHED](
+        Event(
+            EVENT_LOAD_SWITCHED,
+            {
+                "entity_id": HEATER,
+                "name": "Water heater",
+                "state": "on",
+                "power": 2000,
+                "reason": "soaking_surplus",
+            },
+        )
+    )
+    assert message == {
+        "name": "Water heater",
+        "entity_id": HEATER,
+        "message": "switched on: soaking up surplus",
+    }
+
+
+@pytest.mark.usefixtures("helpers")
+async def test_boost_and_need_actions(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """A boost runs the load while importing; a need replaces today's."""
+    await _meter(hass, 500)
+    entry = await _setup(hass, _entry())
+    assert hass.states.get(PUMP).state == "off"
+    await hass.services.async_call(
+        DOMAIN,
+        "boost_load",
+        {"config_entry_id": entry.entry_id, "entity_id": PUMP, "duration": "00:30:00"},
+        blocking=True,
+    )
+    assert hass.states.get(PUMP).state == "on"
+    assert hass.states.get(PUMP_STATE).state == "boost"
+    # Half an hour at 1 kW on top of a 2 kWh need not started: still 2 kWh.
+    energy = hass.states.get("sensor.pool_pump_energy_today")
+    assert energy.attributes["need"] == 2000
+    await hass.services.async_call(
+        DOMAIN,
+        "set_load_need",
+        {"config_entry_id": entry.entry_id, "entity_id": HEATER, "energy": 1.5},
+        blocking=True,
+    )
+    assert hass.states.get(HEATER_ENERGY).attributes["need"] == 1500
+    for data, key in (
+        ({"entity_id": "input_boolean.kettle", "energy": 1}, "not_a_load"),
+        ({"entity_id": HEATER, "energy": 100}, "load_need_too_large"),
+    ):
+        with pytest.raises(ServiceValidationError) as err:
+            await hass.services.async_call(
+                DOMAIN,
+                "set_load_need",
+                {"config_entry_id": entry.entry_id} | data,
+                blocking=True,
+            )
+        assert err.value.translation_key == key
+    await hass.services.async_call(
+        DOMAIN,
+        "stop_flexible_loads",
+        {"config_entry_id": entry.entry_id},
+        blocking=True,
+    )
+    assert hass.states.get(PUMP).state == "off"
+    assert hass.states.get(PUMP_STATE).state == "stopped"
+    assert hass.states.get(CONTROL).state == "off"
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "boost_load",
+            {"config_entry_id": entry.entry_id, "entity_id": PUMP, "duration": 600},
+            blocking=True,
+        )
+    assert err.value.translation_key == "flexible_loads_stopped"
+    await hass.services.async_call(
+        "switch", "turn_on", {"entity_id": CONTROL}, blocking=True
+    )
+    assert hass.states.get(CONTROL).state == "on"
+    assert hass.states.get(PUMP_STATE).state != "stopped"
+
+
+@pytest.mark.usefixtures("helpers")
+async def test_a_load_outside_its_window_cannot_be_boosted(hass: HomeAssistant) -> None:
+    """The tests' time zone is US/Pacific: 12:00 UTC is 05:00 there."""
+    await _meter(hass, 0)
+    entry = _entry()
+    entry.subentries_data = ()
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        minor_version=2,
+        title="Flexible loads",
+        data=dict(entry.data),
+        options=dict(entry.options),
+        subentries_data=[
+            _load(
+                "Water heater", HEATER, window_start="08:00:00", window_end="12:00:00"
+            )
+        ],
+    )
+    await _setup(hass, entry)
+    assert hass.states.get(HEATER_STATE).state == "outside_window"
+    for service, data in (
+        ("boost_load", {"duration": 600}),
+        ("set_load_need", {"energy": 1}),
+    ):
+        with pytest.raises(ServiceValidationError) as err:
+            await hass.services.async_call(
+                DOMAIN,
+                service,
+                {"config_entry_id": entry.entry_id, "entity_id": HEATER} | data,
+                blocking=True,
+            )
+        assert err.value.translation_key == "load_window_closed"
+
+
+@pytest.mark.usefixtures("helpers")
+async def test_needs_and_energy_today_survive_a_restart(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    await _meter(hass, -3000)
+    entry = await _setup(hass, _entry())
+    await hass.services.async_call(
+        DOMAIN,
+        "set_load_need",
+        {"config_entry_id": entry.entry_id, "entity_id": HEATER, "energy": 3},
+        blocking=True,
+    )
+    await _meter(hass, -1000)
+    for _ in range(12):
+        await _step(hass, freezer)
+    before = float(hass.states.get(HEATER_ENERGY).state)
+    assert before > 20
+    # Home Assistant stops (the heater goes off) and starts again.
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+    await hass.async_block_till_done()
+    assert hass.states.get(HEATER).state == "off"
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.NOT_LOADED
+    await _meter(hass, 0)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert float(hass.states.get(HEATER_ENERGY).state) == pytest.approx(before)
+    assert hass.states.get(HEATER_ENERGY).attributes["need"] == 3000
+
+
+@pytest.mark.usefixtures("helpers")
+async def test_unload_leaves_the_loads_as_they_are_when_set_so(
+    hass: HomeAssistant,
+) -> None:
+    await _meter(hass, -3000)
+    entry = await _setup(hass, _entry(safe_state="leave"))
+    assert hass.states.get(HEATER).state == "on"
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert hass.states.get(HEATER).state == "on"
+
+
+@pytest.mark.usefixtures("helpers")
+async def test_unload_switches_the_loads_off(hass: HomeAssistant) -> None:
+    await _meter(hass, -3000)
+    entry = await _setup(hass, _entry())
+    assert hass.states.get(HEATER).state == "on"
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert hass.states.get(HEATER).state == "off"
+
+
+ENTSOE = "sensor.average_electricity_price"
+
+
+@pytest.mark.usefixtures("helpers")
+async def test_prices_from_an_entsoe_sensor_and_when_they_cannot_be_read(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """The cost is priced from the sensor's forecast; unreadable, it is unknown."""
+    prices = [
+        {"time": (NOW + timedelta(hours=hour)).isoformat(), "price": 300.0}
+        for hour in range(-12, 12)
+    ]
+    hass.states.async_set(
+        ENTSOE,
+        "120.0",
+        {"unit_of_measurement": "EUR/MWh", "prices_today": prices, "prices": prices},
+    )
+    await _meter(hass, 2000)
+    entry = await _setup(hass, _entry(import_price_entity=ENTSOE))
+    await _step(hass, freezer, 60)
+    # 2 kW for a minute at 0.30 per kWh.
+    assert float(hass.states.get(COST).state) == pytest.approx(0.01, rel=0.01)
+    assert hass.states.get(COST).attributes["price_problem"] is None
+    hass.states.async_set(ENTSOE, "unavailable", {})
+    await _step(hass, freezer)
+    assert hass.states.get(COST).state == "unknown"
+    assert (
+        "carries no price forecast" in hass.states.get(COST).attributes["price_problem"]
+    )
+    issues = ir.async_get(hass).issues
+    assert any(key[1].startswith(entry.entry_id) for key in issues)
+
+
+async def test_flow_adds_the_entry_then_its_loads(hass: HomeAssistant) -> None:
+    assert await async_setup_component(
+        hass, INPUT_BOOLEAN, {INPUT_BOOLEAN: {"water_heater": {}}}
+    )
+    hass.states.async_set("sensor.grid", "0", {"unit_of_measurement": "W"})
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": "user"}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "flexible_loads"}
+    )
+    form = {
+        "name": "Flexible loads",
+        "import_price": 0.2,
+        "export_price": 0.05,
+        "netting_minutes": "60",
+        "safe_state": "off",
+    }
+    refusals = [
+        ({}, {"grid_power_entity": "meter_missing"}),
+        (
+            {
+                "grid_power_entity": "sensor.grid",
+                "grid_import_energy_entity": "sensor.i",
+            },
+            {"grid_power_entity": "meter_twice"},
+        ),
+        (
+            {"grid_power_entity": "sensor.grid", "time_of_use": "07:00 zero"},
+            {"time_of_use": "invalid_time_of_use"},
+        ),
+        (
+            {
+                "grid_power_entity": "sensor.grid",
+                "time_of_use": "07:00 0.3",
+                "import_price_entity": ENTSOE,
+            },
+            {"time_of_use": "price_twice"},
+        ),
+        (
+            {
+                "grid_power_entity": "sensor.grid",
+                "pv_forecast_entity": "sensor.solcast",
+            },
+            {"pv_power_entity": "pv_forecast_without_pv"},
+        ),
+    ]
+    hass.states.async_set(ENTSOE, "0.1", {"unit_of_measurement": "EUR/kWh"})
+    refusals.append(
+        (
+            {"grid_power_entity": "sensor.grid", "import_price_entity": ENTSOE},
+            {"import_price_entity": "price_entity_unreadable"},
+        )
+    )
+    for fields, errors in refusals:
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], form | fields
+        )
+        assert result["type"] is FlowResultType.FORM
+        assert result["errors"] == errors, fields
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        form
+        | {"grid_power_entity": "sensor.grid", "time_of_use": "00:00 0.1, 08:00 0.3"},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    entry = result["result"]
+    assert entry.data == {
+        CONF_KIND: "flexible_loads",
+        "grid_power_entity": "sensor.grid",
+    }
+    assert entry.options["time_of_use"] == "00:00 0.1, 08:00 0.3"
+    await hass.async_block_till_done()
+
+    load = {
+        "name": "Water heater",
+        "load_entity": HEATER,
+        "power_w": 2000,
+        "energy_kwh_per_day": 4,
+        "window_start": "00:00:00",
+        "window_end": "00:00:00",
+        "min_on_minutes": 10,
+        "min_off_minutes": 10,
+        "priority": 0,
+        "interruptible": True,
+    }
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, "load"), context={"source": "user"}
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], load | {"energy_kwh_per_day": 100}
+    )
+    assert result["errors"] == {"base": "invalid"}
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], load
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    # The same switch again, in this entry and in another one.
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, "load"), context={"source": "user"}
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], load
+    )
+    assert result["errors"] == {"load_entity": "load_in_use"}
+    other = MockConfigEntry(
+        domain=DOMAIN,
+        minor_version=2,
+        title="Other loads",
+        data={CONF_KIND: "flexible_loads", "grid_power_entity": "sensor.grid"},
+        options=dict(entry.options),
+    )
+    other.add_to_hass(hass)
+    result = await hass.config_entries.subentries.async_init(
+        (other.entry_id, "load"), context={"source": "user"}
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], load
+    )
+    assert result["errors"] == {"load_entity": "output_in_use"}
+    assert "Flexible loads" in result["description_placeholders"]["error"]
+    # The options: the tariff.
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            "import_price": 0.25,
+            "export_price": 0.04,
+            "netting_minutes": "15",
+            "safe_state": "leave",
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options["netting_minutes"] == "15"
+    assert "time_of_use" not in entry.options
