@@ -99,7 +99,7 @@ def _plan(load: LoadStatus) -> Mapping[str, Any]:
 LOAD_SENSORS: tuple[LoadSensorEntityDescription, ...] = (
     LoadSensorEntityDescription(
         key="state",
-        translation_key="load_state",
+        translation_key="flexible_load_state",
         device_class=SensorDeviceClass.ENUM,
         options=[*(reason.value for reason in LoadReason), STOPPED],
         value_fn=lambda load: load.reason,
@@ -107,7 +107,7 @@ LOAD_SENSORS: tuple[LoadSensorEntityDescription, ...] = (
     ),
     LoadSensorEntityDescription(
         key="energy_today",
-        translation_key="load_energy_today",
+        translation_key="flexible_load_energy_today",
         device_class=SensorDeviceClass.ENERGY,
         native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
         # The count starts again each day: a new cycle to statistics.

@@ -13,10 +13,10 @@ from homeassistant.components.input_boolean import DOMAIN as INPUT_BOOLEAN
 from homeassistant.components.input_number import DOMAIN as INPUT_NUMBER
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentryData
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
-from homeassistant.core import Event, HomeAssistant
+from homeassistant.core import Event, HomeAssistant, ServiceCall, SupportsResponse
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import ServiceValidationError
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import (
@@ -518,3 +518,111 @@ async def test_flow_adds_the_entry_then_its_loads(hass: HomeAssistant) -> None:
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options["netting_minutes"] == "15"
     assert "time_of_use" not in entry.options
+
+
+@pytest.mark.usefixtures("helpers")
+async def test_with_a_day_of_history_the_plan_runs_loads_in_cheap_hours(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """Cheap from 05:00 to 06:00 (local, US/Pacific): the plan puts the need there."""
+    await _meter(hass, 300)
+    entry = _entry(time_of_use="00:00 0.30, 05:00 0.05, 06:00 0.30")
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    coordinator = entry.runtime_data.coordinator
+    # Yesterday's site: 300 W all day, without PV.
+    for minute in range(0, 24 * 60, 5):
+        coordinator.load_history.add(NOW - timedelta(days=1, minutes=minute), 300.0)
+    coordinator.controller.plan = None
+    await _step(hass, freezer)
+    state = hass.states.get(HEATER_STATE)
+    plan = state.attributes["plan"]
+    assert len(plan) == 96
+    assert plan[0]["start"] == NOW.isoformat()
+    # 4 kWh at 2 kW is two hours: the cheap hour takes its share first.
+    assert [row["power"] for row in plan[:4]] == [2000] * 4
+    assert state.state == "cheap_hour"
+    assert hass.states.get(HEATER).state == "on"
+    assert hass.states.get(COST).attributes["plan_cost"] > 0
+
+
+NORDPOOL_SENSOR = "sensor.nord_pool_se3_current_price"
+
+
+@pytest.mark.usefixtures("helpers")
+async def test_nordpool_prices_come_from_its_action(hass: HomeAssistant) -> None:
+    """The price sensor names the entry and area; the action gives the prices."""
+    nordpool_entry = MockConfigEntry(domain="nordpool", title="Nord Pool")
+    nordpool_entry.add_to_hass(hass)
+    er.async_get(hass).async_get_or_create(
+        "sensor",
+        "nordpool",
+        "SE3-current_price",
+        config_entry=nordpool_entry,
+        suggested_object_id="nord_pool_se3_current_price",
+    )
+    asked: list[dict[str, Any]] = []
+
+    async def get_prices_for_date(call: ServiceCall) -> dict[str, Any]:
+        asked.append(dict(call.data))
+        day = datetime.fromisoformat(call.data["date"]).date()
+        start = datetime(day.year, day.month, day.day, 7, tzinfo=UTC)
+        return {
+            "SE3": [
+                {
+                    "start": (start + timedelta(hours=hour)).isoformat(),
+                    "end": (start + timedelta(hours=hour + 1)).isoformat(),
+                    "price": 400.0,
+                }
+                for hour in range(24)
+            ]
+        }
+
+    hass.services.async_register(
+        "nordpool",
+        "get_prices_for_date",
+        get_prices_for_date,
+        supports_response=SupportsResponse.ONLY,
+    )
+    await _meter(hass, 1000)
+    await _setup(hass, _entry(import_price_entity=NORDPOOL_SENSOR))
+    assert [call["areas"] for call in asked] == [["SE3"], ["SE3"]]
+    assert asked[0]["config_entry"] == nordpool_entry.entry_id
+    assert asked[0]["date"] == "2026-06-01"
+    assert hass.states.get(COST).attributes["price_problem"] is None
+
+
+OCTOPUS = "event.octopus_energy_electricity_21l1234_1234567890_current_day_rates"
+
+
+@pytest.mark.usefixtures("helpers")
+async def test_octopus_rates_event_entity(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """Octopus Energy's current day rates, as its event entity keeps them."""
+    midnight = datetime(2026, 6, 1, tzinfo=UTC)
+    rates = [
+        {
+            "start": (midnight + timedelta(minutes=30 * i)).isoformat(),
+            "end": (midnight + timedelta(minutes=30 * (i + 1))).isoformat(),
+            "value_inc_vat": 0.24,
+            "is_capped": False,
+        }
+        for i in range(48)
+    ]
+    hass.states.async_set(
+        OCTOPUS,
+        "2026-06-01T00:00:00.000+00:00",
+        {
+            "event_types": ["octopus_energy_electricity_current_day_rates"],
+            "event_type": "octopus_energy_electricity_current_day_rates",
+            "rates": rates,
+            "tariff_code": "E-1R-AGILE-24-10-01-C",
+        },
+    )
+    await _meter(hass, 3000)
+    await _setup(hass, _entry(import_price_entity=OCTOPUS))
+    await _step(hass, freezer, 60)
+    # 3 kW for a minute at 0.24 per kWh.
+    assert float(hass.states.get(COST).state) == pytest.approx(0.012, rel=0.01)
