@@ -10,6 +10,7 @@ and the real-time layer live HA-free in ``lib/control/flexible_loads/``.
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 
 from ..controller.base import async_setup_controller, async_unload_controller
 from ..controller.entity import controller_device_info
@@ -32,9 +33,13 @@ async def async_setup_flexible_loads(
 ) -> None:
     """Restore the loads' books, seed the forecast, take the first step."""
     coordinator = FlexibleLoadsCoordinator(hass, entry)
+    device_info = controller_device_info(entry, "Flexible loads")
+    # Each load's device is reached through the controller's: it must exist.
+    device = dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id, **device_info
+    )
     runtime_data = FlexibleLoadsRuntimeData(
-        coordinator=coordinator,
-        device_info=controller_device_info(entry, "Flexible loads"),
+        coordinator=coordinator, device_info=device_info, device_id=device.id
     )
     await async_setup_controller(hass, entry, coordinator, runtime_data)
     entry.async_on_unload(entry.add_update_listener(_async_reload))

@@ -676,3 +676,5 @@ class FlexibleLoadsRuntimeData:
 
     coordinator: FlexibleLoadsCoordinator
     device_info: DeviceInfo
+    # The controller's device, which each load's device is reached through.
+    device_id: str

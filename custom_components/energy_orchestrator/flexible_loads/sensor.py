@@ -179,7 +179,7 @@ class LoadSensor(ControllerEntity[FlexibleLoadsCoordinator], SensorEntity):
             manufacturer="Energy Orchestrator",
             model="Flexible load",
             name=entry.subentries[subentry_id].title,
-            via_device=(DOMAIN, entry.entry_id),
+            via_device_id=entry.runtime_data.device_id,
         )
         super().__init__(coordinator, device_info, description)
         self._subentry_id = subentry_id

@@ -16,7 +16,11 @@ from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import Event, HomeAssistant, ServiceCall, SupportsResponse
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import ServiceValidationError
-from homeassistant.helpers import entity_registry as er, issue_registry as ir
+from homeassistant.helpers import (
+    device_registry as dr,
+    entity_registry as er,
+    issue_registry as ir,
+)
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import (
@@ -151,6 +155,12 @@ async def test_surplus_switches_the_loads_on_by_priority(
     assert hass.states.get(HEATER_STATE).attributes["power"] == 2000
     assert [(e.data["entity_id"], e.data["state"]) for e in events] == [(HEATER, "on")]
     assert hass.states.get(CONTROL).state == "on"
+    # The heater's entities are on its own device, under the controller's.
+    devices = dr.async_get(hass)
+    heater = devices.async_get(er.async_get(hass).async_get(HEATER_STATE).device_id)
+    assert heater.name == "Water heater"
+    controller = devices.async_get(heater.via_device_id)
+    assert controller.name == "Flexible loads"
     # The heater now draws its 2 kW: the meter shows 0.5 kW exported.
     await _meter(hass, -500)
     await _step(hass, freezer, 60)
