@@ -38,6 +38,23 @@ OCTOPUS_TODAY = "_current_day_rates"
 OCTOPUS_TOMORROW = "_next_day_rates"
 
 
+def nordpool_area(hass: HomeAssistant, entry: er.RegistryEntry) -> str:
+    """Return the area of a Nord Pool price entity.
+
+    Its unique id holds the area between dashes (``SE3-current_price``, or
+    ``off_peak_1-SE3-block_average`` for a block's price): the part that is
+    one of its config entry's areas, else the first.
+    """
+    parts = entry.unique_id.split("-")
+    config_entry = (
+        hass.config_entries.async_get_entry(entry.config_entry_id)
+        if entry.config_entry_id
+        else None
+    )
+    areas = config_entry.data.get("areas", []) if config_entry is not None else []
+    return next((part for part in parts if part in areas), parts[0])
+
+
 class PriceReader:
     """Reads one price entity's series (see the module doc)."""
 
@@ -103,8 +120,7 @@ class PriceReader:
         self, entry: er.RegistryEntry, now: datetime
     ) -> PriceSeries:
         """Ask Nord Pool for today's and tomorrow's prices of the entity's area."""
-        # Nord Pool names its price entities' unique ids by area first.
-        area = entry.unique_id.partition("-")[0]
+        area = nordpool_area(self.hass, entry)
         today = dt_util.as_local(now).date()
         responses = []
         for day in (today, today + timedelta(days=1)):

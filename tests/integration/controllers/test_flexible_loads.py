@@ -561,14 +561,23 @@ NORDPOOL_SENSOR = "sensor.nord_pool_se3_current_price"
 
 
 @pytest.mark.usefixtures("helpers")
-async def test_nordpool_prices_come_from_its_action(hass: HomeAssistant) -> None:
+@pytest.mark.parametrize(
+    "unique_id", ["SE3-current_price", "off_peak_1-SE3-block_average"]
+)
+async def test_nordpool_prices_come_from_its_action(
+    hass: HomeAssistant, unique_id: str
+) -> None:
     """The price sensor names the entry and area; the action gives the prices."""
-    nordpool_entry = MockConfigEntry(domain="nordpool", title="Nord Pool")
+    nordpool_entry = MockConfigEntry(
+        domain="nordpool",
+        title="Nord Pool",
+        data={"areas": ["SE3"], "currency": "SEK"},
+    )
     nordpool_entry.add_to_hass(hass)
     er.async_get(hass).async_get_or_create(
         "sensor",
         "nordpool",
-        "SE3-current_price",
+        unique_id,
         config_entry=nordpool_entry,
         suggested_object_id="nord_pool_se3_current_price",
     )
@@ -636,3 +645,50 @@ async def test_octopus_rates_event_entity(
     await _step(hass, freezer, 60)
     # 3 kW for a minute at 0.24 per kWh.
     assert float(hass.states.get(COST).state) == pytest.approx(0.012, rel=0.01)
+
+
+TIBBER_SENSOR = "sensor.electricity_price_home"
+
+
+@pytest.mark.usefixtures("helpers")
+async def test_tibber_prices_come_from_its_action(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """Tibber's ``get_prices`` answers per home; the cost is priced from it."""
+    tibber_entry = MockConfigEntry(domain="tibber", title="Tibber")
+    tibber_entry.add_to_hass(hass)
+    er.async_get(hass).async_get_or_create(
+        "sensor",
+        "tibber",
+        "home-id-1",
+        config_entry=tibber_entry,
+        suggested_object_id="electricity_price_home",
+    )
+    hass.states.async_set(TIBBER_SENSOR, "0.3", {"unit_of_measurement": "EUR/kWh"})
+
+    async def get_prices(call: ServiceCall) -> dict[str, Any]:
+        start = datetime.fromisoformat(call.data["start"])
+        # As Tibber's own answer: local times with milliseconds, per kWh.
+        return {
+            "prices": {
+                "Home": [
+                    {
+                        "start_time": (start + timedelta(hours=hour)).isoformat(
+                            timespec="milliseconds"
+                        ),
+                        "price": 0.3,
+                    }
+                    for hour in range(48)
+                ]
+            }
+        }
+
+    hass.services.async_register(
+        "tibber", "get_prices", get_prices, supports_response=SupportsResponse.ONLY
+    )
+    await _meter(hass, 2000)
+    await _setup(hass, _entry(import_price_entity=TIBBER_SENSOR))
+    await _step(hass, freezer, 60)
+    assert hass.states.get(COST).attributes["price_problem"] is None
+    # 2 kW for a minute at 0.30 per kWh.
+    assert float(hass.states.get(COST).state) == pytest.approx(0.01, rel=0.01)
