@@ -108,6 +108,8 @@ class LoadStatus:
     delivered_today_wh: float
     need_wh: float
     remaining_wh: float
+    # When a boost asked for ends (None: not boosted).
+    boost_until: datetime | None = None
     # The plan's power per step from its start (W).
     plan: list[tuple[datetime, float]] = field(default_factory=list)
 
@@ -190,6 +192,8 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
         self._counters: tuple[datetime, float, float] | None = None
         self._counter_w: float | None = None
         self._last_step: datetime | None = None
+        # When each boosted load's boost ends, by load name.
+        self.boost_until: dict[str, datetime] = {}
         self.controller = FlexibleLoadsController(
             self.tariff,
             [load.load for load in self.loads],
@@ -232,11 +236,18 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
         running = bool(saved["running"])
         period_start = _moment(saved["period_start"])
         so_far = float(saved["period_so_far_wh"])
+        boost_until = {
+            key: datetime.fromisoformat(moment)
+            for key, moment in saved.get("boost_until", {}).items()
+        }
         # Every part read: now they replace the new start's.
         for key, book in books.items():
             if key in self.controller.books:
                 self.controller.books[key] = book
         self.cost, self.running = cost, running
+        self.boost_until = {
+            key: moment for key, moment in boost_until.items() if key in books
+        }
         self.controller.period_start = period_start
         self.controller.period_so_far_wh = so_far
 
@@ -250,6 +261,9 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
             "period_start": _iso(controller.period_start),
             "period_so_far_wh": controller.period_so_far_wh,
             "cost": self.cost.snapshot(),
+            "boost_until": {
+                key: moment.isoformat() for key, moment in self.boost_until.items()
+            },
             "books": {
                 key: {
                     "window_opens": _iso(book.window_opens),
@@ -321,6 +335,7 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
         await self._async_read_prices(now)
         await self._async_read_pv_forecast(now)
         grid_w = self._read_grid(now)
+        self._end_boosts(now)
         last_step, self._last_step = self._last_step, now
         if grid_w is not None and last_step is not None:
             if self.tariff is None:
@@ -383,6 +398,9 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
                 delivered_today_wh=book.delivered_today_wh,
                 need_wh=controller.need_wh(load.load),
                 remaining_wh=controller.remaining_wh(load.load, now),
+                boost_until=self.boost_until.get(load.load.name)
+                if book.boost
+                else None,
                 plan=[
                     (plan.start + index * plan.step, watts)
                     for index, watts in enumerate(planned.power_w)
@@ -559,7 +577,16 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
             book.delivered_wh + load.load.power_w * (run / timedelta(hours=1)),
         )
         book.boost = True
+        self.boost_until[load.load.name] = now + run
         await self.async_refresh()
+
+    def _end_boosts(self, now: datetime) -> None:
+        """End the boosts whose time is up; the plan takes the loads back."""
+        for name, until in list(self.boost_until.items()):
+            book = self.controller.books[name]
+            if now >= until or not book.boost:
+                book.boost = False
+                del self.boost_until[name]
 
     async def async_set_need(self, entity_id: str, energy_wh: float) -> None:
         """Set a load's need for its window open now (today's)."""

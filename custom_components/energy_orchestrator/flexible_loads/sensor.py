@@ -89,6 +89,7 @@ def _plan(load: LoadStatus) -> Mapping[str, Any]:
     """Return the load's state in numbers, and its plan as rows a chart can draw."""
     return {
         "power": round(load.power_w),
+        "boost_until": load.boost_until.isoformat() if load.boost_until else None,
         "plan": [
             {"start": start.isoformat(), "power": round(watts)}
             for start, watts in load.plan

@@ -275,6 +275,39 @@ async def test_boost_and_need_actions(
 
 
 @pytest.mark.usefixtures("helpers")
+async def test_a_boost_ends_when_its_time_is_up(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """Half an hour asked: the pump runs half an hour, not until its 2 kWh are met."""
+    await _meter(hass, 500)
+    entry = await _setup(hass, _entry())
+    await hass.services.async_call(
+        DOMAIN,
+        "boost_load",
+        {"config_entry_id": entry.entry_id, "entity_id": PUMP, "duration": "00:30:00"},
+        blocking=True,
+    )
+    assert hass.states.get(PUMP_STATE).attributes["boost_until"] == (
+        (NOW + timedelta(minutes=30)).isoformat()
+    )
+    for _ in range(29):
+        await _step(hass, freezer, 60)
+        # The meter reports every minute; it sees the pump's import.
+        await _meter(hass, 1500)
+    assert hass.states.get(PUMP).state == "on"
+    await _step(hass, freezer, 60)
+    await _meter(hass, 1500)
+    await _step(hass, freezer, 60)
+    assert hass.states.get(PUMP).state == "off"
+    assert hass.states.get(PUMP_STATE).state != "boost"
+    assert hass.states.get(PUMP_STATE).attributes["boost_until"] is None
+    # Half an hour at 1 kW, the need still ahead.
+    energy = hass.states.get("sensor.pool_pump_energy_today")
+    assert float(energy.state) == pytest.approx(500, abs=20)
+    assert energy.attributes["need"] == 2000
+
+
+@pytest.mark.usefixtures("helpers")
 async def test_a_load_outside_its_window_cannot_be_boosted(hass: HomeAssistant) -> None:
     """The tests' time zone is US/Pacific: 12:00 UTC is 05:00 there."""
     await _meter(hass, 0)
