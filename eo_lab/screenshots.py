@@ -87,6 +87,7 @@ DEVICE_PAGE = "device-page.png"
 BATTERY_MANAGER = "battery-manager.png"
 PEAK_SHAVING = "peak-shaving.png"
 WALLBOX_MANAGER = "wallbox-manager.png"
+FLEXIBLE_LOADS = "flexible-loads.png"
 SITE_DASHBOARD = "site-dashboard.png"
 # Pictures of the whole window; the card's is of the card alone.
 SCREENSHOTS = (
@@ -95,6 +96,7 @@ SCREENSHOTS = (
     BATTERY_MANAGER,
     PEAK_SHAVING,
     WALLBOX_MANAGER,
+    FLEXIBLE_LOADS,
     SITE_DASHBOARD,
 )
 PLAN_CARD = "plan-card.png"
@@ -129,6 +131,14 @@ energy:
 history:
 logbook:
 system_health:
+
+# The flexible loads' switches: helpers standing in for a water heater's
+# and a pool pump's.
+input_boolean:
+  water_heater:
+    name: Water heater switch
+  pool_pump:
+    name: Pool pump switch
 
 logger:
   default: warning
@@ -213,6 +223,41 @@ WALLBOX_MANAGER_FORM: dict[str, Any] = {
     "battery_power_entity": f"sensor.{GX}_battery_power",
     "battery_soc_entity": f"sensor.{GX}_battery_state_of_charge",
 }
+FLEXIBLE_LOADS_FORM: dict[str, Any] = {
+    "name": "Flexible loads",
+    "grid_power_entity": GRID_POWER,
+    "import_price": 0.25,
+    "export_price": 0.05,
+    "netting_minutes": "60",
+    "safe_state": "off",
+}
+# The flexible loads' loads, added to it as subentries.
+FLEXIBLE_LOADS_LOADS: tuple[dict[str, Any], ...] = (
+    {
+        "name": "Water heater",
+        "load_entity": "input_boolean.water_heater",
+        "power_w": 2000,
+        "energy_kwh_per_day": 4,
+        "window_start": "00:00:00",
+        "window_end": "00:00:00",
+        "min_on_minutes": 10,
+        "min_off_minutes": 10,
+        "priority": 1,
+        "interruptible": True,
+    },
+    {
+        "name": "Pool pump",
+        "load_entity": "input_boolean.pool_pump",
+        "power_w": 1000,
+        "energy_kwh_per_day": 2,
+        "window_start": "10:00:00",
+        "window_end": "18:00:00",
+        "min_on_minutes": 15,
+        "min_off_minutes": 15,
+        "priority": 0,
+        "interruptible": True,
+    },
+)
 SOC_ENTITY = PEAK_SHAVING_FORM["battery_soc_entity"]
 # The wallbox manager starts off; fast charging shows it at work at any hour.
 WALLBOX_MODE = ("select.wallbox_charging_mode", "fast")
@@ -220,6 +265,7 @@ CONTROLLERS = (
     ("battery_manager", BATTERY_MANAGER_FORM, BATTERY_MANAGER),
     ("peak_shaving", PEAK_SHAVING_FORM, PEAK_SHAVING),
     ("wallbox_manager", WALLBOX_MANAGER_FORM, WALLBOX_MANAGER),
+    ("flexible_loads", FLEXIBLE_LOADS_FORM, FLEXIBLE_LOADS),
 )
 
 # The config flow's steps (config_flow.py) and what the forms show.
@@ -612,6 +658,24 @@ class Lab:
             raise StepError(f"adding {step} {form.get('name', '')} failed: {reason}")
         entry_id: str = result["result"]["entry_id"]
         return entry_id
+
+    def add_subentry(self, entry_id: str, kind: str, form: Mapping[str, Any]) -> None:
+        """Add a subentry of ``kind`` (a load) to an entry through its flow."""
+        flow = self.api.request(
+            "POST",
+            "/api/config/config_entries/subentries/flow",
+            {"handler": [entry_id, kind]},
+        )
+        result = self.api.request(
+            "POST",
+            f"/api/config/config_entries/subentries/flow/{flow['flow_id']}",
+            form,
+        )
+        if result.get("type") != "create_entry":
+            reason = result.get("errors") or result.get("reason") or result.get("type")
+            raise StepError(
+                f"adding the {kind} {form.get('name', '')} failed: {reason}"
+            )
 
     def entities(self) -> list[EntityRow]:
         """Return every entity of the integration and where it belongs."""
@@ -1188,8 +1252,20 @@ def take_screenshots(
 
             controllers, refusals = _add_controllers_in_browser(dialog, lab)
             entries |= controllers
+            for load in FLEXIBLE_LOADS_LOADS:
+                lab.add_subentry(entries["flexible_loads"], "load", load)
+                # The entry starts again with each load: one at a time, or
+                # a load added while it restarts is not seen until the next.
+                state = f"sensor.{load['name'].lower().replace(' ', '_')}_state"
+                _wait(
+                    f"the load {load['name']} has no state",
+                    lambda state=state: state in lab.api.states(),
+                    VALUES_TIMEOUT_S,
+                    every_s=1,
+                )
             _say(
-                "added the battery manager, peak shaving and the wallbox manager in Chromium"
+                "added the battery manager, peak shaving, the wallbox manager and"
+                f" the flexible loads in Chromium, with {len(FLEXIBLE_LOADS_LOADS)} loads"
             )
             _wait(
                 "peak shaving made no plan from the history",
