@@ -33,6 +33,7 @@ import argparse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 import contextlib
 from dataclasses import asdict, dataclass, field
+import functools
 import json
 import os
 from pathlib import Path
@@ -677,6 +678,10 @@ class Lab:
                 f"adding the {kind} {form.get('name', '')} failed: {reason}"
             )
 
+    def has_entity(self, entity_id: str) -> bool:
+        """Return whether Home Assistant has a state for ``entity_id``."""
+        return entity_id in self.api.states()
+
     def entities(self) -> list[EntityRow]:
         """Return every entity of the integration and where it belongs."""
         return [
@@ -1259,7 +1264,7 @@ def take_screenshots(
                 state = f"sensor.{load['name'].lower().replace(' ', '_')}_state"
                 _wait(
                     f"the load {load['name']} has no state",
-                    lambda state=state: state in lab.api.states(),
+                    functools.partial(lab.has_entity, state),
                     VALUES_TIMEOUT_S,
                     every_s=1,
                 )
