@@ -35,6 +35,7 @@ import argparse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 import contextlib
 from dataclasses import asdict, dataclass, field
+import functools
 import json
 import os
 from pathlib import Path
@@ -89,6 +90,7 @@ DEVICE_PAGE = "device-page.png"
 BATTERY_MANAGER = "battery-manager.png"
 PEAK_SHAVING = "peak-shaving.png"
 WALLBOX_MANAGER = "wallbox-manager.png"
+FLEXIBLE_LOADS = "flexible-loads.png"
 SITE_DASHBOARD = "site-dashboard.png"
 SITE = "site.png"
 SITE_NAME = "Site"
@@ -100,6 +102,7 @@ SCREENSHOTS = (
     PEAK_SHAVING,
     WALLBOX_MANAGER,
     SITE,
+    FLEXIBLE_LOADS,
     SITE_DASHBOARD,
 )
 PLAN_CARD = "plan-card.png"
@@ -134,6 +137,14 @@ energy:
 history:
 logbook:
 system_health:
+
+# The flexible loads' switches: helpers standing in for a water heater's
+# and a pool pump's.
+input_boolean:
+  water_heater:
+    name: Water heater switch
+  pool_pump:
+    name: Pool pump switch
 
 logger:
   default: warning
@@ -219,6 +230,41 @@ WALLBOX_MANAGER_FORM: dict[str, Any] = {
     "battery_power_entity": f"sensor.{GX}_battery_power",
     "battery_soc_entity": f"sensor.{GX}_battery_state_of_charge",
 }
+FLEXIBLE_LOADS_FORM: dict[str, Any] = {
+    "name": "Flexible loads",
+    "grid_power_entity": GRID_POWER,
+    "import_price": 0.25,
+    "export_price": 0.05,
+    "netting_minutes": "60",
+    "safe_state": "off",
+}
+# The flexible loads' loads, added to it as subentries.
+FLEXIBLE_LOADS_LOADS: tuple[dict[str, Any], ...] = (
+    {
+        "name": "Water heater",
+        "load_entity": "input_boolean.water_heater",
+        "power_w": 2000,
+        "energy_kwh_per_day": 4,
+        "window_start": "00:00:00",
+        "window_end": "00:00:00",
+        "min_on_minutes": 10,
+        "min_off_minutes": 10,
+        "priority": 1,
+        "interruptible": True,
+    },
+    {
+        "name": "Pool pump",
+        "load_entity": "input_boolean.pool_pump",
+        "power_w": 1000,
+        "energy_kwh_per_day": 2,
+        "window_start": "10:00:00",
+        "window_end": "18:00:00",
+        "min_on_minutes": 15,
+        "min_off_minutes": 15,
+        "priority": 0,
+        "interruptible": True,
+    },
+)
 SOC_ENTITY = PEAK_SHAVING_FORM["battery_soc_entity"]
 # The wallbox manager starts off; fast charging shows it at work at any hour.
 WALLBOX_MODE = ("select.wallbox_charging_mode", "fast")
@@ -226,6 +272,7 @@ CONTROLLERS = (
     ("battery_manager", BATTERY_MANAGER_FORM, BATTERY_MANAGER),
     ("peak_shaving", PEAK_SHAVING_FORM, PEAK_SHAVING),
     ("wallbox_manager", WALLBOX_MANAGER_FORM, WALLBOX_MANAGER),
+    ("flexible_loads", FLEXIBLE_LOADS_FORM, FLEXIBLE_LOADS),
 )
 
 # The config flow's steps (config_flow.py) and what the forms show.
@@ -618,6 +665,28 @@ class Lab:
             raise StepError(f"adding {step} {form.get('name', '')} failed: {reason}")
         entry_id: str = result["result"]["entry_id"]
         return entry_id
+
+    def add_subentry(self, entry_id: str, kind: str, form: Mapping[str, Any]) -> None:
+        """Add a subentry of ``kind`` (a load) to an entry through its flow."""
+        flow = self.api.request(
+            "POST",
+            "/api/config/config_entries/subentries/flow",
+            {"handler": [entry_id, kind]},
+        )
+        result = self.api.request(
+            "POST",
+            f"/api/config/config_entries/subentries/flow/{flow['flow_id']}",
+            form,
+        )
+        if result.get("type") != "create_entry":
+            reason = result.get("errors") or result.get("reason") or result.get("type")
+            raise StepError(
+                f"adding the {kind} {form.get('name', '')} failed: {reason}"
+            )
+
+    def has_entity(self, entity_id: str) -> bool:
+        """Return whether Home Assistant has a state for ``entity_id``."""
+        return entity_id in self.api.states()
 
     def entities(self) -> list[EntityRow]:
         """Return every entity of the integration and where it belongs."""
@@ -1205,8 +1274,20 @@ def take_screenshots(
 
             controllers, refusals = _add_controllers_in_browser(dialog, lab)
             entries |= controllers
+            for load in FLEXIBLE_LOADS_LOADS:
+                lab.add_subentry(entries["flexible_loads"], "load", load)
+                # The entry starts again with each load: one at a time, or
+                # a load added while it restarts is not seen until the next.
+                state = f"sensor.{load['name'].lower().replace(' ', '_')}_state"
+                _wait(
+                    f"the load {load['name']} has no state",
+                    functools.partial(lab.has_entity, state),
+                    VALUES_TIMEOUT_S,
+                    every_s=1,
+                )
             _say(
-                "added the battery manager, peak shaving and the wallbox manager in Chromium"
+                "added the battery manager, peak shaving, the wallbox manager and"
+                f" the flexible loads in Chromium, with {len(FLEXIBLE_LOADS_LOADS)} loads"
             )
             _wait(
                 "peak shaving made no plan from the history",

@@ -11,6 +11,10 @@ from custom_components.energy_orchestrator.battery_manager import (
     select as battery_select,
     sensor as battery_sensor,
 )
+from custom_components.energy_orchestrator.flexible_loads import (
+    sensor as loads_sensor,
+    switch as loads_switch,
+)
 from custom_components.energy_orchestrator.lib.drivers.base import SubDeviceKind
 from custom_components.energy_orchestrator.lib.drivers.values import QUANTITIES
 from custom_components.energy_orchestrator.peak_shaving import (
@@ -175,6 +179,10 @@ def test_every_action_and_controller_entity_is_on_its_page() -> None:
         ),
         "reports.md": (("sensor", site_report_sensor.SENSORS),),
         "orchestration.md": (("sensor", site_sensor.SENSORS),),
+        "flexible-loads.md": (
+            ("sensor", (*loads_sensor.SENSORS, *loads_sensor.LOAD_SENSORS)),
+            ("switch", (loads_switch.CONTROL,)),
+        ),
     }
     missing = []
     for page, platforms in pages.items():
@@ -282,6 +290,8 @@ def test_every_canonical_key_has_a_translated_name() -> None:
             *wallbox_sensor.SENSORS,
             *site_report_sensor.SENSORS,
             *site_sensor.SENSORS,
+            *loads_sensor.SENSORS,
+            *loads_sensor.LOAD_SENSORS,
         )
     } | {"active_customers"}
     # On a part (a PV input, a pack, a meter) a value's name leaves out what
@@ -347,6 +357,7 @@ def test_every_command_has_a_translated_entity_name() -> None:
     controller_keys = {d.translation_key for d in battery_number.THRESHOLDS} | {
         wallbox_select.MODE.translation_key,
         wallbox_select.PHASES.translation_key,
+        loads_switch.CONTROL.translation_key,
     }
     assert named == {kind.value for kind in CommandKind} | controller_keys
 
@@ -374,6 +385,8 @@ def test_controller_entities_and_actions_are_translated() -> None:
         ("button", (wallbox_button.CHARGE_NOW,)),
         ("number", battery_number.THRESHOLDS),
         ("select", (battery_select.MODE,)),
+        ("sensor", (*loads_sensor.SENSORS, *loads_sensor.LOAD_SENSORS)),
+        ("switch", (loads_switch.CONTROL,)),
     ):
         for description in descriptions:
             key = description.translation_key

@@ -30,6 +30,7 @@ from .const import (
     DOMAIN,
     KIND_BATTERY_MANAGER,
     KIND_DEVICE,
+    KIND_FLEXIBLE_LOADS,
     KIND_PEAK_SHAVING,
     KIND_SITE,
     KIND_SITE_REPORT,
@@ -46,6 +47,7 @@ from .device.flow import (
     sectioned,
 )
 from .device.links import unique_id_for
+from .flexible_loads import flow as loads_flow
 from .kinds import KINDS, async_claimed_output, kind_of
 from .lib.drivers.families import FAMILIES, Family, Transport, families_reached_over
 from .peak_shaving import flow as peak_flow
@@ -78,6 +80,7 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
                 KIND_BATTERY_MANAGER,
                 KIND_PEAK_SHAVING,
                 KIND_WALLBOX_MANAGER,
+                KIND_FLEXIBLE_LOADS,
                 KIND_SITE_REPORT,
                 KIND_SITE,
             ],
@@ -130,6 +133,18 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
             wallbox_flow.STEP_WALLBOX_MANAGER,
             lambda form: wallbox_flow.validate_wallbox_manager(self.hass, form),
             user_input,
+        )
+
+    async def async_step_flexible_loads(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Add flexible loads: the grid meter, the tariff; the loads come after."""
+        return await self._async_step_controller(
+            KIND_FLEXIBLE_LOADS,
+            loads_flow.STEP_FLEXIBLE_LOADS,
+            lambda form: loads_flow.validate_flexible_loads(self.hass, form),
+            user_input,
+            errors=await loads_flow.async_check_flexible_loads(self.hass, user_input),
         )
 
     async def async_step_battery_manager(

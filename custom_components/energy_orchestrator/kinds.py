@@ -1,8 +1,9 @@
 """The kinds of config entry, and what each brings: one registry, read everywhere.
 
 A device entry reads one device; a controller entry (battery manager, peak
-shaving, wallbox manager) steers devices through entities; a site report
-reports on the site's entities; the site shows how the controllers share it. The entry's
+shaving, wallbox manager, flexible loads) steers devices through entities;
+a site report reports on the site's entities; the site shows how the
+controllers share it. The entry's
 ``kind`` field names its kind; every place that treats kinds differently
 (set-up, platforms, flows, diagnostics, actions) asks this registry.
 """
@@ -20,6 +21,7 @@ import probatio
 from . import (
     battery_manager,
     device,
+    flexible_loads,
     peak_shaving,
     site_report,
     site_view,
@@ -36,6 +38,7 @@ from .const import (
     CONF_CURRENT_ENTITY_OUT,
     CONF_ENABLE_ENTITY,
     CONF_KIND,
+    CONF_LOAD_ENTITY,
     CONF_MODE_SELECT_ENTITY,
     CONF_PHASES_ENTITY,
     CONF_PV_ROUTING_ENTITY,
@@ -44,6 +47,7 @@ from .const import (
     DOMAIN,
     KIND_BATTERY_MANAGER,
     KIND_DEVICE,
+    KIND_FLEXIBLE_LOADS,
     KIND_PEAK_SHAVING,
     KIND_SITE,
     KIND_SITE_REPORT,
@@ -53,6 +57,12 @@ from .controller.base import async_remove_controller
 from .controller.diagnostics import controller_diagnostics
 from .controller.problems import SetupProblem
 from .device.diagnostics import device_diagnostics
+from .flexible_loads.flow import (
+    SUBENTRY_FLOWS as FLEXIBLE_LOADS_SUBENTRY_FLOWS,
+    WATCHED_FORM as FLEXIBLE_LOADS_FORM,
+    FlexibleLoadsOptionsFlow,
+    setup_problems as flexible_loads_problems,
+)
 from .peak_shaving.flow import (
     STEP_PEAK_SHAVING,
     SUBENTRY_FLOWS as PEAK_SHAVING_SUBENTRY_FLOWS,
@@ -159,6 +169,20 @@ KINDS: Mapping[str, EntryKind] = {
                 CONF_PHASES_ENTITY,
                 CONF_PV_ROUTING_ENTITY,
             ),
+        ),
+        EntryKind(
+            key=KIND_FLEXIBLE_LOADS,
+            platforms=flexible_loads.PLATFORMS,
+            async_setup=flexible_loads.async_setup_flexible_loads,
+            async_unload=flexible_loads.async_unload_flexible_loads,
+            async_remove=async_remove_controller,
+            diagnostics=controller_diagnostics,
+            options_flow=FlexibleLoadsOptionsFlow,
+            subentry_flows=FLEXIBLE_LOADS_SUBENTRY_FLOWS,
+            form=FLEXIBLE_LOADS_FORM,
+            setup_problems=flexible_loads_problems,
+            # Each load's switch or number, in its subentry.
+            output_keys=(CONF_LOAD_ENTITY,),
         ),
         EntryKind(
             key=KIND_SITE_REPORT,

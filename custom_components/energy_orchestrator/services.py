@@ -9,7 +9,7 @@ the action's response, and the controller keeps running as it was.
 from datetime import timedelta
 from typing import Any
 
-from homeassistant.const import ATTR_CONFIG_ENTRY_ID
+from homeassistant.const import ATTR_CONFIG_ENTRY_ID, ATTR_ENTITY_ID
 from homeassistant.core import HomeAssistant, ServiceCall, SupportsResponse, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
@@ -27,9 +27,11 @@ from .const import (
     CONF_KIND,
     DOMAIN,
     KIND_BATTERY_MANAGER,
+    KIND_FLEXIBLE_LOADS,
     KIND_PEAK_SHAVING,
     KIND_WALLBOX_MANAGER,
 )
+from .flexible_loads.coordinator import FlexibleLoadsCoordinator
 from .lib.control.battery_manager import BatteryMode
 from .lib.control.ev_charging import ChargeMode, PhaseChoice
 from .peak_shaving.coordinator import PeakShavingCoordinator
@@ -47,6 +49,11 @@ SERVICE_RESET_BILLED_PEAK = "reset_billed_peak"
 SERVICE_START_CHARGING = "start_charging"
 SERVICE_STOP_CHARGING = "stop_charging"
 SERVICE_SET_CHARGER_PHASES = "set_charger_phases"
+SERVICE_START_FLEXIBLE_LOADS = "start_flexible_loads"
+SERVICE_STOP_FLEXIBLE_LOADS = "stop_flexible_loads"
+SERVICE_BOOST_LOAD = "boost_load"
+SERVICE_SET_LOAD_NEED = "set_load_need"
+ATTR_ENERGY = "energy"
 ATTR_TARGET_ENERGY = "target_energy"
 ATTR_DEADLINE = "deadline"
 ATTR_ABOVE_PEAK_LIMIT = "above_peak_limit"
@@ -123,6 +130,24 @@ START_CHARGING_SCHEMA = ENTRY_SCHEMA.extend(
         probatio.Optional(ATTR_ABOVE_PEAK_LIMIT, default=False): cv.boolean,
     }
 )
+BOOST_LOAD_SCHEMA = ENTRY_SCHEMA.extend(
+    {
+        probatio.Required(ATTR_ENTITY_ID): cv.entity_id,
+        probatio.Required(ATTR_DURATION): probatio.All(
+            cv.positive_time_period,
+            probatio.Range(min=timedelta(minutes=1), max=timedelta(days=1)),
+        ),
+    }
+)
+SET_LOAD_NEED_SCHEMA = ENTRY_SCHEMA.extend(
+    {
+        probatio.Required(ATTR_ENTITY_ID): cv.entity_id,
+        # kWh for the load's window open now.
+        probatio.Required(ATTR_ENERGY): probatio.All(
+            probatio.Coerce(float), probatio.Range(min=0, max=10_000)
+        ),
+    }
+)
 SET_CHARGER_PHASES_SCHEMA = ENTRY_SCHEMA.extend(
     {probatio.Required(ATTR_PHASES): probatio.In([c.value for c in PhaseChoice])}
 )
@@ -169,6 +194,38 @@ def _battery_manager(
         hass, call, KIND_BATTERY_MANAGER, "not_a_battery_manager"
     )
     return coordinator
+
+
+def _flexible_loads(hass: HomeAssistant, call: ServiceCall) -> FlexibleLoadsCoordinator:
+    """Return the coordinator of the flexible loads entry the call names."""
+    coordinator: FlexibleLoadsCoordinator = _coordinator(
+        hass, call, KIND_FLEXIBLE_LOADS, "not_flexible_loads"
+    )
+    return coordinator
+
+
+async def _start_flexible_loads(call: ServiceCall) -> None:
+    """Start steering the flexible loads."""
+    await _flexible_loads(call.hass, call).async_start()
+
+
+async def _stop_flexible_loads(call: ServiceCall) -> None:
+    """Stop steering the flexible loads; they go to their safe state."""
+    await _flexible_loads(call.hass, call).async_stop()
+
+
+async def _boost_load(call: ServiceCall) -> None:
+    """Run a load now, for a while."""
+    await _flexible_loads(call.hass, call).async_boost(
+        call.data[ATTR_ENTITY_ID], call.data[ATTR_DURATION]
+    )
+
+
+async def _set_load_need(call: ServiceCall) -> None:
+    """Set a load's need for today."""
+    await _flexible_loads(call.hass, call).async_set_need(
+        call.data[ATTR_ENTITY_ID], call.data[ATTR_ENERGY] * 1000
+    )
 
 
 async def _set_battery_mode(call: ServiceCall) -> None:
@@ -269,6 +326,10 @@ def async_setup_services(hass: HomeAssistant) -> None:
         (SERVICE_REPLAN_PEAK_SHAVING, _replan_peak_shaving, ENTRY_SCHEMA),
         (SERVICE_RESET_BILLED_PEAK, _reset_billed_peak, ENTRY_SCHEMA),
         (SERVICE_SET_GRID_LIMITS, _set_grid_limits, SET_GRID_LIMITS_SCHEMA),
+        (SERVICE_START_FLEXIBLE_LOADS, _start_flexible_loads, ENTRY_SCHEMA),
+        (SERVICE_STOP_FLEXIBLE_LOADS, _stop_flexible_loads, ENTRY_SCHEMA),
+        (SERVICE_BOOST_LOAD, _boost_load, BOOST_LOAD_SCHEMA),
+        (SERVICE_SET_LOAD_NEED, _set_load_need, SET_LOAD_NEED_SCHEMA),
         (SERVICE_SET_BATTERY_MODE, _set_battery_mode, SET_BATTERY_MODE_SCHEMA),
         (SERVICE_CALIBRATE_SOC, _calibrate_soc, CALIBRATE_SOC_SCHEMA),
         (

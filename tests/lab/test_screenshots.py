@@ -114,6 +114,9 @@ def test_every_device_page_shows_its_entities_by_name(
         "House battery",
         "Peak shaving",
         "Wallbox",
+        "Flexible loads",
+        "Water heater",
+        "Pool pump",
     } <= set(pages)
     assert "Phases to charge on" in pages["Alfen Eve (NG910)"]
     # Every battery offers the Energy dashboard its two counters.

@@ -42,7 +42,7 @@ from ..const import (
 )
 from ..controller.base import ControllerCoordinator
 from ..controller.inputs import InputQuantity, read_input
-from ..controller.site_decisions import SAFE_STATE, Why
+from ..controller.site_decisions import TO_SAFE_STATE, Why
 from ..controller.site_limits import async_battery_reserve, entity_devices
 from ..lib.control.battery_manager import (
     BatteryManager,
@@ -250,7 +250,7 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
         charging or selling on a decision nobody will revisit.
         """
         try:
-            await self.async_apply_outputs(BatteryState.REST, SAFE_STATE)
+            await self.async_apply_outputs(BatteryState.REST, TO_SAFE_STATE)
         finally:
             await self.async_save_now()
 

@@ -37,7 +37,7 @@ class OutputChange:
 
 
 # Every controller's stop leaves its outputs in their documented safe state.
-SAFE_STATE = Why(layer=Layer.SAFETY, reason="safe_state")
+TO_SAFE_STATE = Why(layer=Layer.SAFETY, reason="safe_state")
 
 CHANGES: HassKey[dict[str, OutputChange]] = HassKey(f"{DOMAIN}_output_changes")
 

@@ -40,7 +40,7 @@ from ..const import (
 )
 from ..controller.base import ControllerCoordinator, refused_as_invalid_request
 from ..controller.inputs import InputQuantity, read_input
-from ..controller.site_decisions import SAFE_STATE, Why
+from ..controller.site_decisions import TO_SAFE_STATE, Why
 from ..controller.site_limits import (
     BatteryReserve,
     SiteHeadroom,
@@ -361,7 +361,7 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
         async_withdraw_headroom(self.hass, self.config_entry.entry_id)
         async_post_reserve(self.hass, self.config_entry.entry_id, None)
         try:
-            await self._async_set_batteries([0.0] * len(self.batteries), SAFE_STATE)
+            await self._async_set_batteries([0.0] * len(self.batteries), TO_SAFE_STATE)
         finally:
             await self.async_save_now()
 

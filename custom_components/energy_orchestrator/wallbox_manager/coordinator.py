@@ -44,7 +44,7 @@ from ..controller.base import ControllerCoordinator, refused_as_invalid_request
 from ..controller.inputs import InputQuantity, read_input
 from ..controller.outputs import async_set_output
 from ..controller.site_decisions import (
-    SAFE_STATE,
+    TO_SAFE_STATE,
     OutputChange,
     Why,
     async_record_change,
@@ -285,8 +285,8 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
                         entity_id=entity,
                         value=False,
                         controller=self.name,
-                        layer=SAFE_STATE.layer,
-                        reason=SAFE_STATE.reason,
+                        layer=TO_SAFE_STATE.layer,
+                        reason=TO_SAFE_STATE.reason,
                         at=dt_util.utcnow(),
                     ),
                 )

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from homeassistant.components.input_boolean import DOMAIN as INPUT_BOOLEAN
 from homeassistant.components.input_number import DOMAIN as INPUT_NUMBER
 from homeassistant.components.input_select import DOMAIN as INPUT_SELECT
+from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
@@ -172,6 +173,54 @@ async def site(hass: HomeAssistant) -> MockConfigEntry:
     )
 
 
+async def flexible_loads(hass: HomeAssistant) -> MockConfigEntry:
+    """Return flexible loads with 2.5 kW exported: the water heater soaks it up."""
+    assert await async_setup_component(
+        hass, INPUT_BOOLEAN, {INPUT_BOOLEAN: {"water_heater": {}, "pool_pump": {}}}
+    )
+    _sensor(hass, "sensor.meter_grid_power", -2500, "W")
+
+    def load(title: str, entity_id: str, subentry_id: str) -> ConfigSubentryData:
+        return ConfigSubentryData(
+            subentry_type="load",
+            subentry_id=subentry_id,
+            title=title,
+            unique_id=None,
+            data={
+                "load_entity": entity_id,
+                "power_w": 2000.0,
+                "energy_kwh_per_day": 4.0,
+                "window_start": "00:00:00",
+                "window_end": "00:00:00",
+                "min_on_minutes": 10.0,
+                "min_off_minutes": 10.0,
+                "priority": 0.0,
+                "interruptible": True,
+            },
+        )
+
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="Flexible loads",
+        entry_id="flexible_loads",
+        minor_version=2,
+        data={
+            CONF_KIND: "flexible_loads",
+            "grid_power_entity": "sensor.meter_grid_power",
+        },
+        options={
+            "import_price": 0.2,
+            "export_price": 0.05,
+            "netting_minutes": "60",
+            "safe_state": "off",
+        },
+        subentries_data=[
+            load("Water heater", "input_boolean.water_heater", "water_heater"),
+            load("Pool pump", "input_boolean.pool_pump", "pool_pump"),
+        ],
+    )
+
+
 type ControllerSetup = Callable[[HomeAssistant], Awaitable[MockConfigEntry]]
 
 CONTROLLERS: dict[str, tuple[ControllerSetup, tuple[Platform, ...]]] = {
@@ -181,6 +230,7 @@ CONTROLLERS: dict[str, tuple[ControllerSetup, tuple[Platform, ...]]] = {
     ),
     "peak_shaving": (peak_shaving, (Platform.SENSOR,)),
     "site": (site, (Platform.SENSOR,)),
+    "flexible_loads": (flexible_loads, (Platform.SENSOR, Platform.SWITCH)),
     "wallbox_manager": (
         wallbox_manager,
         (Platform.BUTTON, Platform.SELECT, Platform.SENSOR),

@@ -9,6 +9,9 @@ from custom_components.energy_orchestrator.lib.control.battery_states import (
 from custom_components.energy_orchestrator.lib.control.ev_charging import (
     ChargingReason,
 )
+from custom_components.energy_orchestrator.lib.control.flexible_loads.netting import (
+    LoadReason,
+)
 from custom_components.energy_orchestrator.lib.control.peak_shaving import (
     ShavingReason,
 )
@@ -19,7 +22,9 @@ from custom_components.energy_orchestrator.lib.control.reason_layers import (
 )
 
 
-@pytest.mark.parametrize("reasons", [BatteryReason, ShavingReason, ChargingReason])
+@pytest.mark.parametrize(
+    "reasons", [BatteryReason, ShavingReason, ChargingReason, LoadReason]
+)
 def test_every_reason_has_a_layer(reasons: type[BatteryReason]) -> None:
     """A reason added to a controller without a layer fails here, not in the UI."""
     assert [reason for reason in reasons if reason not in LAYERS] == []
@@ -40,6 +45,8 @@ def test_every_reason_has_a_layer(reasons: type[BatteryReason]) -> None:
         (ChargingReason.PEAK_LIMIT, Layer.PEAK_LIMIT),
         (ShavingReason.ABOVE_LIMIT, Layer.PEAK_LIMIT),
         (ChargingReason.SURPLUS, Layer.SELF_CONSUMPTION),
+        (LoadReason.BOOST, Layer.USER_REQUEST),
+        (LoadReason.CHEAP_HOUR, Layer.SITE_PLAN),
     ],
 )
 def test_the_layers_of_the_site_s_order(reason: BatteryReason, layer: Layer) -> None:

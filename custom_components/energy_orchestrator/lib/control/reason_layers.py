@@ -11,6 +11,7 @@ from enum import StrEnum
 from .arbitration import Layer
 from .battery_states import Reason as BatteryReason
 from .ev_charging import ChargingReason
+from .flexible_loads.netting import LoadReason
 from .peak_shaving.status import ShavingReason
 
 _SAFETY = Layer.SAFETY
@@ -69,6 +70,19 @@ LAYERS: dict[StrEnum, Layer] = {
     ChargingReason.PHASES: _SAFETY,
     ChargingReason.PAUSING: _SAFETY,
     ChargingReason.RESUMED: _OWN,
+    # Flexible loads: the plan's needs and prices; a boost is the user's;
+    # minimum times and a run that must not stop protect the appliance.
+    LoadReason.SOAKING_SURPLUS: _OWN,
+    LoadReason.MEETING_NEED: _PLAN,
+    LoadReason.CHEAP_HOUR: _PLAN,
+    LoadReason.MIN_ON_TIME: _SAFETY,
+    LoadReason.MIN_OFF_TIME: _SAFETY,
+    LoadReason.UNINTERRUPTED_RUN: _SAFETY,
+    LoadReason.AVOIDING_IMPORT: _PLAN,
+    LoadReason.WAITING: _PLAN,
+    LoadReason.NEED_MET: _PLAN,
+    LoadReason.OUTSIDE_WINDOW: _PLAN,
+    LoadReason.BOOST: _USER,
 }
 
 
