@@ -129,3 +129,8 @@ CONF_PV_ROUTING_SHARE: Final = "pv_routing_share"
 # Role; the PV field holds a list, one per inverter).
 KIND_SITE_REPORT: Final = "site_report"
 CONF_SUPPLY_THRESHOLD: Final = "supply_threshold"
+# The site report's opt-in backfill of Victron VRM's hourly history.
+CONF_VRM_BACKFILL: Final = "vrm_backfill"
+CONF_VRM_TOKEN: Final = "vrm_api_token"
+CONF_VRM_SITE_ID: Final = "vrm_site_id"
+CONF_VRM_SOURCES: Final = "vrm_sources"
