@@ -33,14 +33,14 @@ from .vrm_server import OFFLINE, SITE_ID, TOKEN, VrmReplay, start_vrm
 NOW = datetime(2026, 3, 20, 10, 30, tzinfo=UTC)
 FIRST = datetime(2026, 1, 10, 5, tzinfo=UTC)  # CREATED's hour
 END = datetime(2026, 3, 20, 9, tzinfo=UTC)
-# By hand: VRM has 10 January 05:00 to 24 January (15 days, less 3 hours
-# offline on the 20th) and 14 March to 20 March 09:00 (6 days and 9 hours).
+# By hand: VRM has 10 January 05:00 to 12 January (3 days, less 3 hours
+# offline on the 11th) and 18 March to 20 March 09:00 (2 days and 9 hours).
 # PV: 13.5 kWh a day (1.5 an hour from 06:00 to 14:59), 4.5 on 20 March.
-PV_KWH = 15 * 13.5 - 3 * 1.5 + 6 * 13.5 + 3 * 1.5
+PV_KWH = 3 * 13.5 - 3 * 1.5 + 2 * 13.5 + 3 * 1.5
 # The load: the PV's 9 kWh to the consumers and the battery's 2.4 a day.
-LOAD_KWH = 15 * 11.4 - 3 * 1.0 + 6 * 11.4 + 3 * 1.0
-CHARGED_KWH = 15 * 4.5 - 3 * 0.5 + 6 * 4.5 + 3 * 0.5
-HOURS = (15 * 24 - 5 - 3) + (6 * 24 + 9)
+LOAD_KWH = 3 * 11.4 - 3 * 1.0 + 2 * 11.4 + 3 * 1.0
+CHARGED_KWH = 3 * 4.5 - 3 * 0.5 + 2 * 4.5 + 3 * 0.5
+HOURS = (3 * 24 - 5 - 3) + (2 * 24 + 9)
 VRM_DATA = {
     CONF_KIND: "site_report",
     "vrm_backfill": True,
@@ -174,10 +174,10 @@ async def test_first_backfill_fetches_the_history_window_by_window(
     ]
     await _assert_whole_history(hass)
 
-    # VRM's statistics are the report's sources: 20 January lost 3 sun hours
+    # VRM's statistics are the report's sources: 11 January lost 3 sun hours
     # (4.5 kWh) and flags them, and 13:00, whose energy needs 12:00's sum.
     coordinator = entry.runtime_data.coordinator
-    [row] = await coordinator.async_report(date(2026, 1, 20), date(2026, 1, 20), "day")
+    [row] = await coordinator.async_report(date(2026, 1, 11), date(2026, 1, 11), "day")
     assert row.pv_kwh == pytest.approx(13.5 - 4.5 - 1.5)
     assert row.complete_hours == 20
     assert row.battery_discharged_kwh == pytest.approx(2.4)
@@ -209,7 +209,7 @@ async def test_a_backfill_stopped_midway_resumes_from_the_recorder(
     assert "VRM did not answer" in caplog.text
     pv = await _rows(hass, Role.PV)
     # The first window's last record: the GX device went offline after it.
-    last = datetime(2026, 1, 24, 23, tzinfo=UTC)
+    last = datetime(2026, 1, 12, 23, tzinfo=UTC)
     assert _hour(pv[-1]) == last
 
     vrm.down_from = None

@@ -12,8 +12,8 @@ when the flow has no data), and the errors' ``success``/``errors``/
 The site is an off-grid mini-grid: PV to the consumers and the battery, the
 battery to the consumers, no grid and no generator (their flows are
 ``false``). It was added to VRM on 10 January 2026 at 05:17 UTC; its GX
-device was offline on 20 January from 10:00 to 12:59 UTC, and from 25
-January to 13 March (VRM has no record of those hours: a whole window of
+device was offline on 11 January from 10:00 to 12:59 UTC, and from 13
+January to 17 March (VRM has no record of those hours: a whole window of
 31 days has none).
 """
 
@@ -29,8 +29,8 @@ USER_ID = 22
 SITE_ID = 151734
 CREATED = datetime(2026, 1, 10, 5, 17, tzinfo=UTC)
 OFFLINE = (
-    (datetime(2026, 1, 20, 10, tzinfo=UTC), datetime(2026, 1, 20, 13, tzinfo=UTC)),
-    (datetime(2026, 1, 25, tzinfo=UTC), datetime(2026, 3, 14, tzinfo=UTC)),
+    (datetime(2026, 1, 11, 10, tzinfo=UTC), datetime(2026, 1, 11, 13, tzinfo=UTC)),
+    (datetime(2026, 1, 13, tzinfo=UTC), datetime(2026, 3, 18, tzinfo=UTC)),
 )
 FLOWS = ("Pc", "Pb", "Pg", "Bc", "Bg", "Gc", "Gb", "gc", "gb")
 
