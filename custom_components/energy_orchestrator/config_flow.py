@@ -24,6 +24,7 @@ from .const import (
     CONF_CONNECTION,
     CONF_FAMILY,
     CONF_KIND,
+    CONF_VRM_BACKFILL,
     CONNECTION_CAN,
     CONNECTION_SERIAL,
     CONNECTION_TCP,
@@ -65,6 +66,8 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
 
     # The family chosen in the first device form, for the second.
     _family: Family
+    # The site report's first form, for its VRM step.
+    _site_report: dict[str, Any]
 
     @override
     async def async_step_user(
@@ -161,7 +164,13 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_site_report(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Add a site report: the site's energy entities by role."""
+        """Add a site report: the site's energy entities by role.
+
+        Where VRM's history is wanted, its settings are a step of their own.
+        """
+        if user_input is not None and user_input.get(CONF_VRM_BACKFILL):
+            self._site_report = site_report_flow.validate_site_report(user_input)[0]
+            return await self.async_step_site_report_vrm()
         return await self._async_step_controller(
             KIND_SITE_REPORT,
             site_report_flow.STEP_SITE_REPORT,
@@ -182,6 +191,31 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
             return self.async_show_form(step_id=KIND_SITE, data_schema=STEP_SITE)
         return self.async_create_entry(
             title=user_input[CONF_NAME], data={CONF_KIND: KIND_SITE}
+        )
+
+    async def async_step_site_report_vrm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Take VRM's token and site, once VRM takes them (it is Victron's cloud)."""
+        errors: dict[str, str] = {}
+        placeholders = {"error": ""}
+        if user_input is not None:
+            vrm, errors, placeholders = await site_report_flow.async_validate_vrm(
+                self.hass, self._site_report, user_input
+            )
+            if not errors:
+                data = self._site_report | vrm
+                title = data.pop(CONF_NAME)
+                return self.async_create_entry(
+                    title=title, data={CONF_KIND: KIND_SITE_REPORT, **data}
+                )
+        return self.async_show_form(
+            step_id=site_report_flow.STEP_VRM,
+            data_schema=self.add_suggested_values_to_schema(
+                site_report_flow.STEP_SITE_REPORT_VRM, user_input or {}
+            ),
+            errors=errors,
+            description_placeholders=placeholders,
         )
 
     async def _async_step_controller(

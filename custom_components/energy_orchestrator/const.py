@@ -167,3 +167,8 @@ CONF_INTERRUPTIBLE: Final = "interruptible"
 # What one unit of an adjustable load's number in A is worth in W.
 CONF_WATTS_PER_AMP: Final = "watts_per_amp"
 EVENT_LOAD_SWITCHED: Final = f"{DOMAIN}_load_switched"
+# The site report's opt-in backfill of Victron VRM's hourly history.
+CONF_VRM_BACKFILL: Final = "vrm_backfill"
+CONF_VRM_TOKEN: Final = "vrm_api_token"
+CONF_VRM_SITE_ID: Final = "vrm_site_id"
+CONF_VRM_SOURCES: Final = "vrm_sources"

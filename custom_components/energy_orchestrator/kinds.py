@@ -69,6 +69,7 @@ from .peak_shaving.flow import (
     PeakShavingOptionsFlow,
     setup_problems as peak_shaving_problems,
 )
+from .site_report.flow import SiteReportOptionsFlow
 from .wallbox_manager.flow import (
     STEP_WALLBOX_MANAGER,
     WallboxManagerOptionsFlow,
@@ -191,6 +192,7 @@ KINDS: Mapping[str, EntryKind] = {
             async_unload=site_report.async_unload_site_report,
             async_remove=site_report.async_remove_site_report,
             diagnostics=site_report.site_report_diagnostics,
+            options_flow=SiteReportOptionsFlow,
         ),
         EntryKind(
             key=KIND_SITE,

@@ -6,14 +6,17 @@ purchases, and offers today's and this month's figures as sensors and the
 whole report through the ``export_report`` action.
 """
 
+from datetime import datetime
 from typing import Any
 
+from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryError
+from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.util import dt as dt_util
 
-from ..const import DOMAIN
+from ..const import CONF_VRM_BACKFILL, CONF_VRM_TOKEN, DOMAIN
 from ..controller.entity import controller_device_info
 from ..lib.reports.metrics import ReportRow, report_json
 from . import sensor
@@ -22,6 +25,7 @@ from .coordinator import (
     SiteReportCoordinator,
     SiteReportRuntimeData,
 )
+from .vrm import RUN_INTERVAL, VrmBackfill
 
 PLATFORMS = {Platform.SENSOR: sensor.async_setup_entry}
 
@@ -42,6 +46,21 @@ async def async_setup_site_report(
     )
     await coordinator.async_load_purchases()
     await coordinator.async_config_entry_first_refresh()
+    if entry.data.get(CONF_VRM_BACKFILL):
+        _start_vrm_backfill(hass, entry)
+
+
+def _start_vrm_backfill(hass: HomeAssistant, entry: SiteReportConfigEntry) -> None:
+    """Backfill VRM's history now and every hour; refresh the figures after."""
+    backfill = VrmBackfill(hass, entry.entry_id, entry.title, entry.data)
+    entry.runtime_data.vrm = backfill
+
+    async def run(_now: datetime | None = None) -> None:
+        if await backfill.async_run():
+            await entry.runtime_data.coordinator.async_request_refresh()
+
+    entry.async_create_background_task(hass, run(), f"{entry.title} VRM backfill")
+    entry.async_on_unload(async_track_time_interval(hass, run, RUN_INTERVAL))
 
 
 async def async_unload_site_report(
@@ -65,7 +84,7 @@ def site_report_diagnostics(entry: SiteReportConfigEntry) -> dict[str, Any]:
     figures = coordinator.data
     pv = coordinator.entities.pv
     return {
-        "entry": {"data": dict(entry.data)},
+        "entry": {"data": async_redact_data(entry.data, {CONF_VRM_TOKEN})},
         "last_update_success": coordinator.last_update_success,
         "purchases": {
             "count": len(coordinator.purchases.purchases),

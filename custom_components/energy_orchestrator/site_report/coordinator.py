@@ -17,7 +17,13 @@ from homeassistant.helpers.storage import Store
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
-from ..const import CONF_SUPPLY_THRESHOLD, DOMAIN
+from ..const import (
+    CONF_SUPPLY_THRESHOLD,
+    CONF_VRM_BACKFILL,
+    CONF_VRM_SITE_ID,
+    CONF_VRM_SOURCES,
+    DOMAIN,
+)
 from ..lib.reports.metrics import (
     ReportRow,
     ReportSettings,
@@ -32,8 +38,16 @@ from ..lib.reports.purchases import (
     parse_purchases,
     purchases_csv,
 )
-from ..lib.reports.statistics import HOUR, ReportError, Role, SiteEntities
+from ..lib.reports.statistics import (
+    ENERGY_ROLES,
+    HOUR,
+    ReportError,
+    Role,
+    SiteEntities,
+)
+from ..lib.reports.vrm import vrm_sources
 from .recorder import async_read_statistics
+from .vrm import VrmBackfill
 
 _LOGGER = logging.getLogger(__name__)
 UPDATE_INTERVAL = timedelta(minutes=15)
@@ -61,10 +75,21 @@ class SiteReportRuntimeData:
 
     coordinator: SiteReportCoordinator
     device_info: DeviceInfo
+    # The VRM backfill, where the user turned it on.
+    vrm: VrmBackfill | None = None
 
 
 def site_entities(data: Any) -> SiteEntities:
-    """Return the site's entities from the entry's data."""
+    """Return the site's entities from the entry's data.
+
+    With VRM's history as the sources, its statistics stand for every energy
+    role; the SOC and supply stay the entities named.
+    """
+    if data.get(CONF_VRM_BACKFILL) and data.get(CONF_VRM_SOURCES):
+        data = {
+            **{key: value for key, value in data.items() if key not in ENERGY_ROLES},
+            **vrm_sources(int(data[CONF_VRM_SITE_ID])),
+        }
     pairs = [(Role.PV.value, entity_id) for entity_id in data.get(Role.PV, [])]
     pairs += [
         (role.value, data[role])

@@ -307,6 +307,50 @@ async def test_purchases_survive_a_restart(
     assert len(site.runtime_data.coordinator.purchases.purchases) == 4
 
 
+async def test_options_change_the_entities_without_re_adding(
+    hass: HomeAssistant, site: MockConfigEntry
+) -> None:
+    """Configure takes the entities as they are and reloads the entry with new ones."""
+    month = site.runtime_data.coordinator.data.month
+    assert month is not None
+    assert month.pv_kwh == pytest.approx(19 * 12 + 1.5 + 18 * 4 + 1 + 0.5)
+    result = await hass.config_entries.options.async_init(site.entry_id)
+    assert result["step_id"] == "site_report"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"supply_threshold": 0}
+    )
+    assert result["errors"] == {"base": "no_site_entities"}
+    # Inverter B goes; the supply threshold is raised.
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            "pv": ["sensor.pv_a"],
+            "load": "sensor.load",
+            "soc": "sensor.soc",
+            "supply": "sensor.supply",
+            "supply_threshold": 100,
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert site.data == {
+        CONF_KIND: "site_report",
+        "pv": ["sensor.pv_a"],
+        "load": "sensor.load",
+        "soc": "sensor.soc",
+        "supply": "sensor.supply",
+        "supply_threshold": 100.0,
+    }
+    assert site.state is ConfigEntryState.LOADED
+    coordinator = site.runtime_data.coordinator
+    assert coordinator.entities.pv == ("sensor.pv_a",)
+    assert coordinator.settings.supply_threshold == 100.0
+    month = coordinator.data.month
+    assert month is not None
+    assert month.pv_kwh == pytest.approx(19 * 12 + 1.5)  # inverter A alone
+    assert month.battery_charged_kwh is None
+
+
 async def test_entities_and_diagnostics_snapshot(
     hass: HomeAssistant,
     site: MockConfigEntry,
