@@ -20,6 +20,7 @@ deadlines.
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, override
 
 from homeassistant.config_entries import ConfigEntry
@@ -54,6 +55,7 @@ from ..const import (
 from ..controller.base import ControllerCoordinator
 from ..controller.inputs import MAX_INPUT_AGE, InputQuantity, read_input
 from ..controller.site_decisions import TO_SAFE_STATE, Why
+from ..controller.site_limits import async_site_headroom
 from ..lib.control.flexible_loads.controller import (
     FlexibleLoadsController,
     LoadBook,
@@ -362,8 +364,14 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
         self.load_history.add(now, base + (pv_w or 0.0))
         self.pv_history.add(now, pv_w)
         before = {key: book.power_w for key, book in self.controller.books.items()}
+        headroom = async_site_headroom(self.hass, now)
         result = await self.hass.async_add_executor_job(
-            self.controller.run, now, Measurement(grid_w, measured)
+            partial(
+                self.controller.run,
+                now,
+                Measurement(grid_w, measured),
+                headroom_w=headroom.grid_w if headroom else None,
+            )
         )
         for load, decision in zip(self.loads, result.decisions, strict=True):
             await self._async_set_load(

@@ -2,7 +2,7 @@
 
 It steers nothing: its sensors show who drives each output, which layer of
 the site's priority order decided the last change, the room left under the
-site's limits and the combined plan (the battery's, the cars').
+site's limits and the combined plan (the battery's, the cars', the loads').
 """
 
 from typing import Any
@@ -45,4 +45,5 @@ def site_diagnostics(entry: SiteConfigEntry) -> dict[str, Any]:
         "phase_headroom_w": view.phase_headroom_w,
         "battery_plan_rows": len(view.battery),
         "cars": len(view.cars),
+        "loads": len(view.loads),
     }

@@ -20,6 +20,7 @@ from ..const import (
     CONF_KIND,
     CONTROLLER_STEP,
     DOMAIN,
+    KIND_FLEXIBLE_LOADS,
     KIND_PEAK_SHAVING,
     KIND_WALLBOX_MANAGER,
     LOGGER,
@@ -27,6 +28,7 @@ from ..const import (
 from ..controller.ownership import owner_of_each
 from ..controller.site_decisions import OutputChange, async_output_changes
 from ..controller.site_limits import async_site_headroom
+from ..flexible_loads.coordinator import FlexibleLoadsStatus
 from ..lib.control.ev_charging import EvStatus
 from ..lib.control.peak_shaving import PeakShavingStatus
 
@@ -58,6 +60,17 @@ class BatteryPlanRow:
 
 
 @dataclass(frozen=True, kw_only=True)
+class LoadPlan:
+    """One flexible load: what it does now and its plan, step by step."""
+
+    controller: str
+    load: str
+    reason: str | None
+    power_w: float
+    plan: tuple[tuple[datetime, float], ...]
+
+
+@dataclass(frozen=True, kw_only=True)
 class SiteView:
     """What the site device shows after a step."""
 
@@ -67,6 +80,7 @@ class SiteView:
     phase_headroom_w: float | None
     battery: tuple[BatteryPlanRow, ...] = ()
     cars: tuple[CarPlan, ...] = ()
+    loads: tuple[LoadPlan, ...] = ()
 
     @property
     def last_change(self) -> OutputChange | None:
@@ -105,6 +119,7 @@ class SiteViewCoordinator(DataUpdateCoordinator[SiteView]):
         headroom = async_site_headroom(self.hass, now)
         battery: list[BatteryPlanRow] = []
         cars: list[CarPlan] = []
+        loads: list[LoadPlan] = []
         # Each loaded controller's outputs, written yet or not; a claim made
         # at run time says who really holds one.
         owners: dict[str, str] = {}
@@ -127,6 +142,19 @@ class SiteViewCoordinator(DataUpdateCoordinator[SiteView]):
                 )
             elif kind == KIND_WALLBOX_MANAGER and isinstance(status, EvStatus):
                 cars.append(_car_plan(entry, status))
+            elif kind == KIND_FLEXIBLE_LOADS and isinstance(
+                status, FlexibleLoadsStatus
+            ):
+                loads.extend(
+                    LoadPlan(
+                        controller=entry.title,
+                        load=load.title,
+                        reason=load.reason,
+                        power_w=load.power_w,
+                        plan=tuple(load.plan),
+                    )
+                    for load in status.loads.values()
+                )
         return SiteView(
             owners=dict(sorted({**owners, **owner_of_each(self.hass)}.items())),
             changes=async_output_changes(self.hass),
@@ -134,6 +162,7 @@ class SiteViewCoordinator(DataUpdateCoordinator[SiteView]):
             phase_headroom_w=None if headroom is None else headroom.phase_w,
             battery=tuple(battery),
             cars=tuple(cars),
+            loads=tuple(loads),
         )
 
 

@@ -49,7 +49,7 @@ def _outputs(view: SiteView) -> Mapping[str, Any]:
 
 
 def _plan(view: SiteView) -> Mapping[str, Any]:
-    """Return the combined plan: the battery's rows, the cars' sessions."""
+    """Return the combined plan: the battery's rows, the cars' sessions, the loads'."""
     return {
         "battery": [
             {
@@ -71,6 +71,19 @@ def _plan(view: SiteView) -> Mapping[str, Any]:
                 "delivered_energy": round(car.delivered_kwh, 3),
             }
             for car in view.cars
+        ],
+        "loads": [
+            {
+                "controller": load.controller,
+                "load": load.load,
+                "reason": load.reason,
+                "power": round(load.power_w),
+                "plan": [
+                    {"start": start.isoformat(), "power": round(power)}
+                    for start, power in load.plan
+                ],
+            }
+            for load in view.loads
         ],
     }
 
@@ -141,4 +154,6 @@ class SiteSensor(ControllerSensor[SiteView]):
     """One figure of the site view."""
 
     # The plan and the changes are for the dashboard now, not for history.
-    _unrecorded_attributes = frozenset({"battery", "cars", "changes", "owners"})
+    _unrecorded_attributes = frozenset(
+        {"battery", "cars", "loads", "changes", "owners"}
+    )

@@ -22,6 +22,7 @@ from homeassistant.helpers import (
     issue_registry as ir,
 )
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -32,6 +33,10 @@ from custom_components.energy_orchestrator.const import (
     CONF_KIND,
     DOMAIN,
     EVENT_LOAD_SWITCHED,
+)
+from custom_components.energy_orchestrator.controller.site_limits import (
+    SiteHeadroom,
+    async_post_headroom,
 )
 from custom_components.energy_orchestrator.logbook import async_describe_events
 
@@ -725,3 +730,39 @@ async def test_tibber_prices_come_from_its_action(
     assert hass.states.get(COST).attributes["price_problem"] is None
     # 2 kW for a minute at 0.30 per kWh.
     assert float(hass.states.get(COST).state) == pytest.approx(0.01, rel=0.01)
+
+
+@pytest.mark.usefixtures("helpers")
+async def test_a_need_waits_for_room_under_the_billed_peak(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """The heater must run to meet its need by its window's end, but peak
+    shaving leaves 500 W: it waits (``peak_limit``) until there is room."""
+    closes = dt_util.as_local(NOW + timedelta(hours=2)).strftime("%H:%M:00")
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        minor_version=2,
+        title="Flexible loads",
+        data=dict(_entry().data),
+        options=dict(_entry().options),
+        subentries_data=[_load("Water heater", HEATER, window_end=closes)],
+    )
+    await _meter(hass, 1000)
+
+    def room(watts: float) -> None:
+        async_post_headroom(
+            hass,
+            "peak_shaving",
+            SiteHeadroom(
+                at=dt_util.utcnow(), source="Peak shaving", grid_w=watts, phase_w=None
+            ),
+        )
+
+    room(500)
+    await _setup(hass, entry)
+    assert hass.states.get(HEATER).state == "off"
+    assert hass.states.get(HEATER_STATE).state == "peak_limit"
+    room(2500)
+    await _step(hass, freezer)
+    assert hass.states.get(HEATER).state == "on"
+    assert hass.states.get(HEATER_STATE).state == "meeting_need"

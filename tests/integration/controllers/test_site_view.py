@@ -6,9 +6,15 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.energy_orchestrator.const import DOMAIN
+from tests.integration.controllers.test_flexible_loads import (
+    _entry as flexible_loads_entry,
+    _meter as flexible_loads_meter,
+    helpers,
+)
 from tests.integration.controllers.test_site_limits import (
     LIMIT_W,
     SETPOINT,
@@ -18,7 +24,7 @@ from tests.integration.controllers.test_site_limits import (
 from tests.integration.controllers.test_site_stop_and_restart import wallbox
 from tests.integration.controllers.test_wallbox_manager import CURRENT, ENABLE
 
-__all__ = ["site_entries", "wallbox"]  # fixtures, shared
+__all__ = ["helpers", "site_entries", "wallbox"]  # fixtures, shared
 
 T0 = datetime(2026, 12, 7, 17, 0, tzinfo=UTC)
 LAST = "sensor.site_last_decision"
@@ -168,3 +174,24 @@ async def test_the_site_alone_shows_nothing_driven(hass: HomeAssistant) -> None:
     assert hass.states.get(LAST).state == "unknown"
     assert hass.states.get(HEADROOM).state == "unavailable"
     assert hass.states.get(PLAN).state == "unknown"
+
+
+@pytest.mark.usefixtures("helpers")
+async def test_the_site_plan_carries_the_loads(hass: HomeAssistant) -> None:
+    """Each flexible load, its reason and power, in the combined plan."""
+    await flexible_loads_meter(hass, -2500)
+    loads = flexible_loads_entry()
+    loads.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(loads.entry_id)
+    await hass.async_block_till_done()
+    await add_site(hass)
+    shown = {
+        load["load"]: (load["controller"], load["reason"], load["power"])
+        for load in hass.states.get(PLAN).attributes["loads"]
+    }
+    assert shown == {
+        "Water heater": ("Flexible loads", "soaking_surplus", 2000),
+        "Pool pump": ("Flexible loads", "waiting", 0),
+    }
+    owners = hass.states.get(OUTPUTS).attributes["owners"]
+    assert owners["input_boolean.water_heater"] == "Flexible loads"

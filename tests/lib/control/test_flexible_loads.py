@@ -427,3 +427,47 @@ def test_a_load_is_not_switched_off_when_its_minimum_off_time_would_miss_the_nee
     early = _live(pump, 1000.0, remaining_wh=900.0, window_closes=now + 5 * HOUR)
     decision = decide(now, importing, [early], None, timedelta(minutes=1))[0]
     assert decision.reason is LoadReason.AVOIDING_IMPORT
+
+
+def test_needs_wait_under_the_peak_limit_boosts_and_soaking_do_not() -> None:
+    """A need that would import waits for room under the billed peak; the
+    higher priority is served first; a boost and a soaked export go through."""
+    now = START + timedelta(minutes=30)
+    importing = project(now, START + HOUR, 500.0, 1000.0)
+    tick = timedelta(minutes=1)
+    late = {"remaining_wh": 2000.0, "window_closes": now + HOUR}
+    low = _live(_heater(name="low", priority=0), 0.0, **late)
+    high = _live(_heater(name="high", priority=5), 0.0, **late)
+    # Room for one 2 kW heater: the higher priority takes it.
+    decisions = decide(now, importing, [low, high], None, tick, headroom_w=2500.0)
+    assert [(d.name, d.power_w, d.reason) for d in decisions] == [
+        ("low", 0.0, LoadReason.PEAK_LIMIT),
+        ("high", 2000.0, LoadReason.MEETING_NEED),
+    ]
+    # No room: both wait; without a limit known, both run.
+    held = decide(now, importing, [low, high], None, tick, headroom_w=-300.0)
+    assert {d.reason for d in held} == {LoadReason.PEAK_LIMIT}
+    free = decide(now, importing, [low, high], None, tick)
+    assert {d.reason for d in free} == {LoadReason.MEETING_NEED}
+    # The user's boost goes through the peak limit.
+    boosted = _live(_heater(), 0.0, boost=True)
+    [decision] = decide(now, importing, [boosted], None, tick, headroom_w=0.0)
+    assert decision.reason is LoadReason.BOOST
+    # Soaking up an export imports nothing: no room is needed.
+    export = project(now, START + HOUR, -3000.0, -3000.0)
+    [decision] = decide(
+        now, export, [_live(_heater(), 0.0)], None, tick, headroom_w=0.0
+    )
+    assert decision.reason is LoadReason.SOAKING_SURPLUS
+
+
+def test_an_adjustable_load_takes_what_room_there_is() -> None:
+    """A router with a need that cannot wait rises only by the room left."""
+    now = START + timedelta(minutes=30)
+    importing = project(now, START + HOUR, 500.0, 1000.0)
+    router = FlexibleLoad("router", 3000, 2000, control=LoadControl.ADJUSTABLE)
+    live = _live(router, 500.0, remaining_wh=3000.0, window_closes=now + HOUR)
+    [decision] = decide(
+        now, importing, [live], None, timedelta(minutes=1), headroom_w=800.0
+    )
+    assert (decision.power_w, decision.reason) == (1300.0, LoadReason.PEAK_LIMIT)

@@ -83,6 +83,7 @@ LAYERS: dict[StrEnum, Layer] = {
     LoadReason.NEED_MET: _PLAN,
     LoadReason.OUTSIDE_WINDOW: _PLAN,
     LoadReason.BOOST: _USER,
+    LoadReason.PEAK_LIMIT: _PEAK,
 }
 
 

@@ -127,15 +127,27 @@ class FlexibleLoadsController:
             return 0.0
         return max(0.0, self.need_wh(load) - self.books[load.name].delivered_wh)
 
-    def run(self, now: datetime, measured: Measurement) -> TickResult:
-        """Book the last tick, plan when due, and decide the next tick."""
+    def run(
+        self,
+        now: datetime,
+        measured: Measurement,
+        *,
+        headroom_w: float | None = None,
+    ) -> TickResult:
+        """Book the last tick, plan when due, and decide the next tick.
+
+        ``headroom_w`` is the room peak shaving leaves under the billed peak
+        (None: none known); the loads raise their import within it.
+        """
         self._book(now, measured)
         if self.plan is None or self._plan_due(now):
             self._plan(now, measured)
         period_end = self._period_end(now)
         projection = project(now, period_end, self.period_so_far_wh, measured.grid_w)
         lives = [self._live(load, now) for load in self.loads]
-        decisions = decide(now, projection, lives, self.plan, self.tick)
+        decisions = decide(
+            now, projection, lives, self.plan, self.tick, headroom_w=headroom_w
+        )
         for decision, live in zip(decisions, lives, strict=True):
             book = self.books[decision.name]
             if (decision.power_w > 0) != (live.power_w > 0):

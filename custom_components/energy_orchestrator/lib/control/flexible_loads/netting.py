@@ -14,7 +14,12 @@ end) and:
 - sets an adjustable load to the power that brings the projection to zero;
 - keeps every load's minimum on and off times, lets an uninterrupted run
   finish, stops a load whose need is met or whose window has closed, and
-  starts one whose need would otherwise miss its deadline.
+  starts one whose need would otherwise miss its deadline;
+- raises no load's import past the site's headroom under the billed peak
+  (what peak shaving leaves, when it runs): a load the plan or its need
+  would start waits (``peak_limit``), higher priority first served; a boost
+  (the user's request) and an uninterrupted run go through it, and soaking
+  up an export raises no import.
 
 The projection only moves a load when it is past a deadband, a switched
 load goes on only when the export covers it to the period's end, and the
@@ -50,6 +55,7 @@ class LoadReason(StrEnum):
     NEED_MET = "need_met"
     OUTSIDE_WINDOW = "outside_window"
     BOOST = "boost"
+    PEAK_LIMIT = "peak_limit"
 
 
 @dataclass(frozen=True)
@@ -154,8 +160,14 @@ def decide(
     loads: Sequence[LoadLive],
     plan: Plan | None,
     tick: timedelta,
+    *,
+    headroom_w: float | None = None,
 ) -> list[LoadDecision]:
-    """Return each load's power and reason for the next tick (see the module doc)."""
+    """Return each load's power and reason for the next tick (see the module doc).
+
+    ``headroom_w`` is the room under the billed peak with the loads as they
+    draw now (None: no limit known).
+    """
     remaining_h = max((projection.period_end - now) / timedelta(hours=1), 0.0)
     remaining_h = max(remaining_h, tick / timedelta(hours=1))
     state = _Tick(now, remaining_h, projection.projected_wh, plan)
@@ -177,7 +189,40 @@ def decide(
     for live in reversed(by_priority):
         if live.load.name not in decided:
             decided[live.load.name] = _switch_on(state, live)
+    if headroom_w is not None:
+        _hold_within(decided, loads, headroom_w)
     return [decided[live.load.name] for live in loads]
+
+
+# What may raise a load's import past the peak's headroom: the user's boost,
+# a run that must not stop, and an export soaked up (it imports nothing).
+_THROUGH_PEAK_LIMIT = (
+    LoadReason.BOOST,
+    LoadReason.UNINTERRUPTED_RUN,
+    LoadReason.SOAKING_SURPLUS,
+)
+
+
+def _hold_within(
+    decided: dict[str, LoadDecision], loads: Sequence[LoadLive], headroom_w: float
+) -> None:
+    """Hold the loads' raises within the headroom, higher priority served first."""
+    room = max(headroom_w, 0.0)
+    for live in sorted(loads, key=lambda live: live.load.priority, reverse=True):
+        decision = decided[live.load.name]
+        raise_w = decision.power_w - live.power_w
+        if raise_w <= 0 or decision.reason in _THROUGH_PEAK_LIMIT:
+            continue
+        if raise_w <= room:
+            room -= raise_w
+            continue
+        held = live.power_w
+        if live.load.control is LoadControl.ADJUSTABLE and room >= ADJUST_STEP_W:
+            held += room
+        room -= held - live.power_w
+        decided[live.load.name] = LoadDecision(
+            live.load.name, held, LoadReason.PEAK_LIMIT
+        )
 
 
 def _fixed(state: _Tick, live: LoadLive, tick: timedelta) -> LoadDecision | None:
