@@ -167,7 +167,8 @@ _SERVED_LINE = re.compile(
 # The families the simulator serves as ser2net would, over socket://.
 SERIAL_FAMILY_BY_DESCRIPTION = (
     ("Voltronic PI30", "voltronic_pi30"),
-    ("Pylontech", "pylontech"),
+    # "Pylontech stack": the CAN battery speaks "Pylontech protocol" too.
+    ("Pylontech stack", "pylontech"),
     ("JK BMS", "jk_pb"),
     ("Daly", "daly"),
 )
