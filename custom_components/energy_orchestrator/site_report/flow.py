@@ -59,6 +59,8 @@ def validate_site_report(
     data: dict[str, Any] = {
         key: value for key, value in user_input.items() if value not in (None, "", [])
     }
+    # A name left empty is the form's default, not a missing field.
+    data.setdefault(CONF_NAME, "Site report")
     errors: dict[str, str] = {}
     if not any(role.value in data for role in Role):
         errors["base"] = "no_site_entities"
