@@ -25,6 +25,7 @@ import json
 import math
 from pathlib import Path
 import re
+import reprlib
 import signal
 import sys
 from typing import Any, TextIO
@@ -870,8 +871,9 @@ def _report(args: argparse.Namespace) -> int:
 
     try:
         tz = ZoneInfo(args.timezone)
-    except ZoneInfoNotFoundError, ValueError:
-        return _fail(f"unknown time zone {args.timezone!r}")
+    except ZoneInfoNotFoundError, ValueError, OSError:
+        # OSError: a name longer than a file name can be.
+        return _fail(f"unknown time zone {reprlib.repr(args.timezone)}")
     resolution = Resolution(args.resolution)
     try:
         entities = SiteEntities.parse(args.entities)

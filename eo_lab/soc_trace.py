@@ -64,9 +64,12 @@ def _number(text: str | None, column: str) -> float | None:
     if text is None or not text.strip():
         return None
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise ValueError(f"{column} {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{column} {text!r} is not a number")
+    return value
 
 
 def read_trace(lines: Iterable[str]) -> Iterator[TraceRow]:

@@ -10,6 +10,8 @@ from custom_components.energy_orchestrator.lib.drivers.transport import link
 from eo_lab.sim.devices.serial_peer import Answer, RequestEnd, SerialPeer
 from eo_lab.sim.simulated_site import SimulatedSite
 
+from .fuzzing import LONG, QUICK
+
 SIM_SERIAL = "63000001"
 
 
@@ -78,3 +80,15 @@ async def serial_peers() -> AsyncIterator[StartPeer]:
     yield start
     for running in peers:
         await running.stop()
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(QUICK, id="quick"),
+        pytest.param(LONG, id="long", marks=pytest.mark.slow),
+    ]
+)
+def examples(request: pytest.FixtureRequest) -> int:
+    """Return how many examples a fuzz test tries: few by default, many when slow."""
+    value: int = request.param
+    return value

@@ -37,7 +37,7 @@ from .const import (
     KIND_SITE_REPORT,
     KIND_WALLBOX_MANAGER,
 )
-from .controller.flow import ControllerForm
+from .controller.flow import ControllerForm, not_numbers
 from .device.flow import (
     async_probe,
     connection_schema,
@@ -233,7 +233,9 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
         """
         errors = dict(errors or {})
         placeholders: dict[str, str] = {"error": ""}
-        if user_input is not None:
+        if user_input is not None and (not_a_number := not_numbers(user_input)):
+            errors |= not_a_number
+        elif user_input is not None:
             data, options, form_errors, placeholders = validate(user_input)
             errors |= form_errors
             outputs = KINDS[kind].outputs(data)

@@ -6,7 +6,8 @@ floor above the ceiling is a translated validation error the user sees in
 the action's response, and the controller keeps running as it was.
 """
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from homeassistant.const import ATTR_CONFIG_ENTRY_ID, ATTR_ENTITY_ID
@@ -65,12 +66,40 @@ ATTR_MODE = "mode"
 ATTR_DURATION = "duration"
 ATTR_SOC = "soc"
 
+
+def _in_range(validator: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Return the validator, refusing what overflows a float, a time or a date.
+
+    Home Assistant's validators let OverflowError through (an unknown error
+    to the user); here it is the field's validation error.
+    """
+
+    def validate(value: Any) -> Any:
+        try:
+            return validator(value)
+        except OverflowError:
+            raise probatio.Invalid("value is out of range") from None
+
+    return validate
+
+
+def _local_to_utc(value: datetime) -> datetime:
+    """Return a time as UTC; one without a zone is in Home Assistant's."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt_util.get_default_time_zone())
+    return dt_util.as_utc(value)
+
+
 # A hold beyond a year is a typo; far beyond it, it is past the last date.
-_DURATION = probatio.All(
-    cv.positive_time_period,
-    probatio.Range(min=timedelta(minutes=1), max=timedelta(days=366)),
+_DURATION = _in_range(
+    probatio.All(
+        cv.positive_time_period,
+        probatio.Range(min=timedelta(minutes=1), max=timedelta(days=366)),
+    )
 )
-_PERCENT = probatio.All(probatio.Coerce(float), probatio.Range(min=0, max=100))
+_PERCENT = _in_range(
+    probatio.All(probatio.Coerce(float), probatio.Range(min=0, max=100))
+)
 
 SET_BATTERY_MODE_SCHEMA = probatio.Schema(
     {
@@ -92,8 +121,8 @@ SET_BATTERY_THRESHOLDS_SCHEMA = probatio.All(
             probatio.Required(ATTR_CONFIG_ENTRY_ID): cv.string,
             probatio.Optional(SETTING_SOC_FLOOR): _PERCENT,
             probatio.Optional(SETTING_SOC_CEILING): _PERCENT,
-            probatio.Optional(SETTING_MIN_REST_MINUTES): probatio.All(
-                probatio.Coerce(float), probatio.Range(min=0, max=24 * 60)
+            probatio.Optional(SETTING_MIN_REST_MINUTES): _in_range(
+                probatio.All(probatio.Coerce(float), probatio.Range(min=0, max=24 * 60))
             ),
         }
     ),
@@ -104,7 +133,9 @@ SET_BATTERY_THRESHOLDS_SCHEMA = probatio.All(
 
 
 ENTRY_SCHEMA = probatio.Schema({probatio.Required(ATTR_CONFIG_ENTRY_ID): cv.string})
-_WATTS = probatio.All(probatio.Coerce(float), probatio.Range(min=0, max=10_000_000))
+_WATTS = _in_range(
+    probatio.All(probatio.Coerce(float), probatio.Range(min=0, max=10_000_000))
+)
 SET_GRID_LIMITS_SCHEMA = probatio.All(
     ENTRY_SCHEMA.extend(
         {
@@ -123,19 +154,23 @@ START_CHARGING_SCHEMA = ENTRY_SCHEMA.extend(
         probatio.Required(ATTR_MODE): probatio.In(
             [mode.value for mode in ChargeMode if mode is not ChargeMode.OFF]
         ),
-        probatio.Optional(ATTR_TARGET_ENERGY): probatio.All(
-            probatio.Coerce(float), probatio.Range(min=0.1, max=500)
+        probatio.Optional(ATTR_TARGET_ENERGY): _in_range(
+            probatio.All(probatio.Coerce(float), probatio.Range(min=0.1, max=500))
         ),
-        probatio.Optional(ATTR_DEADLINE): cv.datetime,
+        probatio.Optional(ATTR_DEADLINE): probatio.All(
+            cv.datetime, _in_range(_local_to_utc)
+        ),
         probatio.Optional(ATTR_ABOVE_PEAK_LIMIT, default=False): cv.boolean,
     }
 )
 BOOST_LOAD_SCHEMA = ENTRY_SCHEMA.extend(
     {
         probatio.Required(ATTR_ENTITY_ID): cv.entity_id,
-        probatio.Required(ATTR_DURATION): probatio.All(
-            cv.positive_time_period,
-            probatio.Range(min=timedelta(minutes=1), max=timedelta(days=1)),
+        probatio.Required(ATTR_DURATION): _in_range(
+            probatio.All(
+                cv.positive_time_period,
+                probatio.Range(min=timedelta(minutes=1), max=timedelta(days=1)),
+            )
         ),
     }
 )
@@ -143,8 +178,8 @@ SET_LOAD_NEED_SCHEMA = ENTRY_SCHEMA.extend(
     {
         probatio.Required(ATTR_ENTITY_ID): cv.entity_id,
         # kWh for the load's window open now.
-        probatio.Required(ATTR_ENERGY): probatio.All(
-            probatio.Coerce(float), probatio.Range(min=0, max=10_000)
+        probatio.Required(ATTR_ENERGY): _in_range(
+            probatio.All(probatio.Coerce(float), probatio.Range(min=0, max=10_000))
         ),
     }
 )
@@ -287,17 +322,10 @@ async def _start_charging(call: ServiceCall) -> None:
     """Start charging the car in a mode, with a target and deadline."""
     coordinator = _wallbox_manager(call.hass, call)
     target = call.data.get(ATTR_TARGET_ENERGY)
-    deadline = call.data.get(ATTR_DEADLINE)
-    if deadline is not None:
-        deadline = dt_util.as_utc(
-            deadline
-            if deadline.tzinfo
-            else deadline.replace(tzinfo=dt_util.get_default_time_zone())
-        )
     await coordinator.async_start(
         mode=ChargeMode(call.data[ATTR_MODE]),
         target_energy_wh=target * 1000 if target is not None else None,
-        deadline=deadline,
+        deadline=call.data.get(ATTR_DEADLINE),
         above_peak_limit=call.data[ATTR_ABOVE_PEAK_LIMIT],
     )
 

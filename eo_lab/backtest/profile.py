@@ -29,6 +29,8 @@ from eo_lab.sim.profiles import Profile
 
 STEP = timedelta(minutes=5)
 WARMUP = timedelta(days=1)
+# Longer than any measured profile; past it a grid of steps is a hang.
+MAX_SPAN = timedelta(days=366 * 20)
 
 
 class ProfileError(ValueError):
@@ -103,6 +105,16 @@ def read_profile(lines: Iterable[str], step: timedelta = STEP) -> Series:
     times = sorted(samples)
     if all(samples[t][0] is None for t in times):
         raise ProfileError("the profile has no load values")
+    if times[-1] - times[0] > MAX_SPAN.total_seconds():
+        raise ProfileError(
+            f"the profile spans {(times[-1] - times[0]) / 86400 / 365.25:.0f} years;"
+            f" a backtest takes at most {MAX_SPAN.days // 366}"
+        )
+    try:
+        start = datetime.fromtimestamp(times[0], UTC)
+        datetime.fromtimestamp(times[-1], UTC) + 2 * MAX_SPAN
+    except OverflowError, OSError, ValueError:
+        raise ProfileError("a time of the profile is out of range") from None
     profile = Profile.from_samples(
         times, [samples[t][0] for t in times], [samples[t][1] for t in times]
     )
@@ -111,7 +123,7 @@ def read_profile(lines: Iterable[str], step: timedelta = STEP) -> Series:
     count = int(profile.period // step_s)
     load = step_means(profile.times, profile.load, profile.period, step_s, count)
     pv = step_means(profile.times, profile.pv, profile.period, step_s, count)
-    return Series(datetime.fromtimestamp(times[0], UTC), step, load, pv)
+    return Series(start, step, load, pv)
 
 
 def step_means(

@@ -21,8 +21,10 @@ a billing interval (``billing_minutes``, 15 when absent) in each month.
 from collections.abc import Iterable
 import csv
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 import json
+import math
+import reprlib
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -72,14 +74,26 @@ def read_site(text: str, prices: Iterable[str] | None = None) -> Site:
         raise SiteError("SITE.json holds an object")
     try:
         timezone = ZoneInfo(str(data.get("timezone", "UTC")))
-    except ZoneInfoNotFoundError, ValueError:
-        raise SiteError(f"unknown time zone {data.get('timezone')!r}") from None
+    except ZoneInfoNotFoundError, ValueError, OSError:
+        # OSError: a name longer than a file name can be.
+        raise SiteError(
+            f"SITE.json: unknown time zone {reprlib.repr(data.get('timezone'))}"
+        ) from None
     try:
         tariff = _tariff(data.get("tariff", {}), timezone, prices)
         loads = tuple(_load(entry) for entry in data.get("loads", []))
         battery = _battery(data.get("battery"))
-    except (TariffError, LoadError, KeyError, TypeError, ValueError) as err:
+    except (
+        TariffError,
+        LoadError,
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+    ) as err:
         raise SiteError(f"SITE.json: {err}") from None
+    except OverflowError:
+        raise SiteError("SITE.json: a number is out of range") from None
     if not loads:
         raise SiteError("SITE.json: no loads")
     if len({load.name for load in loads}) != len(loads):
@@ -118,6 +132,8 @@ def _tariff(
 def _load(data: dict[str, Any]) -> FlexibleLoad:
     """Return one load."""
     window = data.get("window", ["00:00", "24:00"])
+    if not isinstance(window, list) or len(window) != 2:
+        raise TypeError(f"a load's window is [start, end] as HH:MM, not {window!r}")
     return FlexibleLoad(
         name=str(data["name"]),
         power_w=float(data["power_w"]),
@@ -147,31 +163,27 @@ def _battery(data: dict[str, Any] | None) -> BatterySpec | None:
 
 def read_prices(lines: Iterable[str]) -> tuple[PriceSeries, PriceSeries]:
     """Return import and export price series from PRICES.csv."""
-    from datetime import UTC, datetime  # noqa: PLC0415
-
     reader = csv.DictReader(lines)
     columns = [name.strip() for name in reader.fieldnames or ()]
     if not {"time", "import", "export"} <= set(columns):
         raise SiteError("PRICES.csv needs the columns time, import and export")
     reader.fieldnames = columns
-    rows: list[tuple[float, float, float]] = []
+    rows: list[tuple[datetime, float, float]] = []
     for row in reader:
         try:
-            rows.append(
-                (
-                    parse_time(row["time"].strip()),
-                    float(row["import"]),
-                    float(row["export"]),
-                )
-            )
-        except ValueError, AttributeError:
+            at = datetime.fromtimestamp(parse_time(row["time"].strip()), UTC)
+            prices = (float(row["import"]), float(row["export"]))
+        except ValueError, AttributeError, OverflowError, OSError:
+            prices = (math.nan, math.nan)
+        if not all(math.isfinite(price) for price in prices):
             raise SiteError(
                 f"PRICES.csv line {reader.line_num}: not a time and two prices"
-            ) from None
+            )
+        rows.append((at, *prices))
     if not rows:
         raise SiteError("PRICES.csv has no prices")
     rows.sort()
-    starts = tuple(datetime.fromtimestamp(at, UTC) for at, _, _ in rows)
+    starts = tuple(at for at, _, _ in rows)
     lasts = starts[-1] - starts[-2] if len(starts) > 1 else timedelta(hours=1)
     return (
         PriceSeries(starts, tuple(r[1] for r in rows), lasts),

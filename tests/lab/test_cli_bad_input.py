@@ -87,6 +87,24 @@ def test_a_bad_file_is_one_line_naming_it(
         (["bench", "poll", "--polls", "0"], "eo: --polls must be at least 1"),
         (["bench", "soc", "--days", "99999999999"], "eo: --days must be 1-3650"),
         (["faults", "--only", "flood"], "eo: no fault 'flood'; the faults are: drop,"),
+        (
+            [
+                "report",
+                "--db",
+                "sqlite:///nowhere.db",
+                "--entities",
+                "load=sensor.load",
+                "--from",
+                "2025-01-01",
+                "--to",
+                "2025-01-02",
+                "--out",
+                "-",
+                "--timezone",
+                "Europe/" + "x" * 300,
+            ],
+            "eo: unknown time zone 'Europe/xxx",
+        ),
     ],
 )
 def test_a_bad_option_is_one_line_naming_it(

@@ -93,6 +93,8 @@ class ControllerCoordinator[StatusT](DataUpdateCoordinator[StatusT]):
         )
         key = storage_key(kind, entry.entry_id)
         self.store: Store[dict[str, Any]] = Store(hass, STORAGE_VERSION, key)
+        # Whether the controller was built (restored): only then is there a state.
+        self._built = False
         # The last state that was read back and resumed from, or written at a
         # clean stop: what a damaged file falls back to.
         self.previous: Store[dict[str, Any]] = Store(
@@ -118,11 +120,19 @@ class ControllerCoordinator[StatusT](DataUpdateCoordinator[StatusT]):
 
     async def async_save_now(self) -> None:
         """Write the state at once (the entry unloads), and keep it as the good copy."""
+        if not self._built:
+            return  # The set-up failed before the controller was: keep what is saved.
         snapshot = self.snapshot()
         await self.store.async_save(snapshot)
         await self.previous.async_save(snapshot)
 
     async def async_restore[T](self, build: Callable[[dict[str, Any] | None], T]) -> T:
+        """Return the controller built from its saved state (see ``_async_restore``)."""
+        built = await self._async_restore(build)
+        self._built = True
+        return built
+
+    async def _async_restore[T](self, build: Callable[[dict[str, Any] | None], T]) -> T:
         """Return the controller built from its saved state, whatever became of it.
 
         ``build`` makes the controller from a saved state (None: anew) and

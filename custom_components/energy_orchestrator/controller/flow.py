@@ -6,6 +6,7 @@ an options flow built on ``ControllerOptionsFlow``.
 """
 
 from collections.abc import Callable, Mapping
+import math
 from typing import Any
 
 from homeassistant.config_entries import ConfigFlowResult, OptionsFlowWithReload
@@ -16,6 +17,20 @@ import probatio
 type ControllerForm = tuple[
     dict[str, Any], dict[str, Any], dict[str, str], dict[str, str]
 ]
+
+
+def not_numbers(user_input: Mapping[str, Any]) -> dict[str, str]:
+    """Return an error for each field (or section) holding NaN or infinity.
+
+    Home Assistant's number selector lets them through its range check;
+    a controller built from them fails to start.
+    """
+    errors: dict[str, str] = {}
+    for field, value in user_input.items():
+        values = value.values() if isinstance(value, Mapping) else (value,)
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            errors[field] = "not_a_number"
+    return errors
 
 
 class ControllerOptionsFlow(OptionsFlowWithReload):
@@ -33,7 +48,7 @@ class ControllerOptionsFlow(OptionsFlowWithReload):
         """Show the settings; refuse a combination that cannot work."""
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {"error": ""}
-        if user_input is not None:
+        if user_input is not None and not (errors := not_numbers(user_input)):
             options, errors, placeholders = self.validate_input(user_input)
             if not errors:
                 return self.async_create_entry(data=options)

@@ -33,6 +33,9 @@ ATTR_RESOLUTION = "resolution"
 ATTR_FORMAT = "format"
 ATTR_PATH = "path"
 FORMATS = ("csv", "json")
+# Every hour of the period is summed in the event loop: ten years took
+# 12 s there, a year about one.
+MAX_REPORT_DAYS = 366
 # Where export_report writes, under the configuration folder.
 REPORTS_FOLDER = f"{DOMAIN}/reports"
 
@@ -88,9 +91,26 @@ async def async_export_report(call: ServiceCall) -> ServiceResponse:
             translation_key="report_period_reversed",
             translation_placeholders={"from": str(first), "to": str(last)},
         )
+    if (last - first).days >= MAX_REPORT_DAYS:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="report_period_too_long",
+            translation_placeholders={
+                "from": str(first),
+                "to": str(last),
+                "days": str(MAX_REPORT_DAYS),
+            },
+        )
     resolution = Resolution(call.data[ATTR_RESOLUTION])
     try:
         rows = await coordinator.async_report(first, last, resolution)
+    except OverflowError as err:
+        # A day at the calendar's edge has no UTC hour to start from.
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="report_failed",
+            translation_placeholders={"error": f"{first} is out of range"},
+        ) from err
     except ReportError as err:
         raise ServiceValidationError(
             translation_domain=DOMAIN,
@@ -110,7 +130,14 @@ async def async_export_report(call: ServiceCall) -> ServiceResponse:
 
 def _read_purchases_file(hass: HomeAssistant, path: Path) -> str:
     """Read a purchases file from a folder Home Assistant may read."""
-    resolved = path.resolve()
+    try:
+        resolved = path.resolve()
+    except (OSError, ValueError) as err:  # ValueError: a NUL in the path
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="purchases_unreadable",
+            translation_placeholders={"path": repr(str(path)), "error": str(err)},
+        ) from err
     # This integration's own folder, or a folder the user allowed.
     own = Path(hass.config.path(DOMAIN)).resolve()
     if not resolved.is_relative_to(own) and not hass.config.is_allowed_path(

@@ -7,6 +7,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.input_boolean import DOMAIN as INPUT_BOOLEAN
 from homeassistant.components.input_number import DOMAIN as INPUT_NUMBER
 from homeassistant.components.input_select import DOMAIN as INPUT_SELECT
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import ServiceValidationError
@@ -336,3 +337,22 @@ async def test_config_flow_checks_the_phase_control(
         "charger_phases_entity": "The phase control cannot be set to one and to"
         f" three phases: {error}"
     }
+
+
+@pytest.mark.usefixtures("wallbox")
+async def test_a_manager_that_failed_to_start_stops_cleanly(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    """Found by the form sweep: stopping one never built raised AttributeError."""
+    bad = MockConfigEntry(
+        domain=DOMAIN,
+        minor_version=2,
+        title="Wallbox",
+        data=dict(entry.data),
+        options={**entry.options, "pv_routing_share": float("nan")},
+    )
+    bad.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(bad.entry_id)
+    assert bad.state is ConfigEntryState.SETUP_RETRY
+    # Home Assistant's stop saves every controller's state: nothing to save here.
+    await hass.async_stop(force=True)

@@ -93,7 +93,7 @@ class Point:
         """Return the registers that decode to ``value`` (for simulators)."""
         raw: float | int = value / self.scale
         if self.data_type is not DataType.FLOAT32:
-            raw = round(raw)
+            raw = saturated(round(raw), self.data_type.struct_format)
         raw_bytes = struct.pack(">" + self.data_type.struct_format, raw)
         words = [
             int.from_bytes(raw_bytes[index : index + 2], "big")
@@ -130,7 +130,7 @@ class Point64(Point):
         """Return the registers that decode to ``value`` (for simulators)."""
         raw: float | int = value / self.scale
         if self.struct_format != "d":
-            raw = round(raw)
+            raw = saturated(round(raw), self.struct_format)
         raw_bytes = struct.pack(">" + self.struct_format, raw)
         words = [int.from_bytes(raw_bytes[i : i + 2], "big") for i in range(0, 8, 2)]
         if self.word_order is WordOrder.LITTLE:
@@ -143,6 +143,18 @@ class Point64(Point):
         if self.word_order is WordOrder.LITTLE:
             words.reverse()
         return b"".join(word.to_bytes(2, "big") for word in words)
+
+
+def saturated(raw: int, struct_format: str) -> int:
+    """Return ``raw`` held within what an integer struct format can pack.
+
+    A 64-bit count near its top is a float on the way in (2**64 - 1 rounds
+    up to 2**64), which the format cannot hold: it saturates instead.
+    """
+    bits = 8 * struct.calcsize(struct_format)
+    if struct_format.islower():
+        return min(max(raw, -(1 << (bits - 1))), (1 << (bits - 1)) - 1)
+    return min(max(raw, 0), (1 << bits) - 1)
 
 
 def scaled(value: float, scale: float) -> float:

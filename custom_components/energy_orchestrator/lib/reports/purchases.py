@@ -146,7 +146,16 @@ def _purchase(row: dict[str, str], columns: set[str], tz: tzinfo) -> Purchase:
 
 def parse_purchases(text: str, tz: tzinfo) -> Purchases:
     """Read a purchases CSV; raise PurchasesError naming every bad line."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=None))
+    try:
+        return _read_rows(reader, tz)
+    except csv.Error as err:
+        # A field past the csv module's limit (128 KiB): the line being read.
+        raise PurchasesError([(reader.line_num + 1, f"not CSV: {err}")]) from None
+
+
+def _read_rows(reader: csv.DictReader[str], tz: tzinfo) -> Purchases:
+    """Read the rows after the header; raise PurchasesError naming every bad line."""
     columns = {name.strip() for name in reader.fieldnames or ()}
     missing = [name for name in _REQUIRED if name not in columns]
     if not {"energy_wh"} <= columns and not {"amount", "tariff_per_kwh"} <= columns:
@@ -166,6 +175,9 @@ def parse_purchases(text: str, tz: tzinfo) -> Purchases:
             purchases.append(_purchase(row, columns, tz))
         except ValueError as err:
             errors.append((reader.line_num, str(err)))
+        except OverflowError:
+            # A time at the calendar's edge, or a validity past it.
+            errors.append((reader.line_num, "a time or validity is out of range"))
     if errors:
         raise PurchasesError(errors)
     return dedupe(purchases)
