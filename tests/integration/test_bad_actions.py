@@ -41,6 +41,7 @@ from custom_components.energy_orchestrator.lib.control.battery_model import Chem
 
 from .controllers import (
     test_battery_manager as battery,
+    test_flexible_loads as loads,
     test_peak_shaving_entry as peak,
     test_wallbox_manager as wallbox,
 )
@@ -65,6 +66,10 @@ KIND_OF_ACTION = {
     "set_charger_phases": "wallbox_manager",
     "export_report": "site_report",
     "import_purchases": "site_report",
+    "start_flexible_loads": "flexible_loads",
+    "stop_flexible_loads": "flexible_loads",
+    "boost_load": "flexible_loads",
+    "set_load_need": "flexible_loads",
 }
 # A sensible call of each action: the sweep spoils one field at a time.
 GOOD: dict[str, dict[str, Any]] = {
@@ -93,6 +98,11 @@ GOOD: dict[str, dict[str, Any]] = {
         "format": "json",
     },
     "import_purchases": {"path": "energy_orchestrator/purchases.csv"},
+    "boost_load": {
+        "entity_id": "input_boolean.water_heater",
+        "duration": {"minutes": 30},
+    },
+    "set_load_need": {"entity_id": "input_boolean.water_heater", "energy": 3},
 }
 NONSENSE: list[Any] = [
     None,
@@ -195,7 +205,13 @@ async def controllers(
         ),
         (
             INPUT_BOOLEAN,
-            {"grid_charge": {}, "wallbox_charging": {}, "pv_bundle": {}},
+            {
+                "grid_charge": {},
+                "wallbox_charging": {},
+                "pv_bundle": {},
+                "water_heater": {},
+                "pool_pump": {},
+            },
         ),
         (
             INPUT_NUMBER,
@@ -207,6 +223,7 @@ async def controllers(
     ):
         assert await async_setup_component(hass, domain, {domain: config})
     battery.set_battery(hass, 53.0, 0.0, soc=50)
+    hass.states.async_set(loads.METER, "-500", {"unit_of_measurement": "W"})
     peak.report(hass, 1000, 0)
     options = default_options(Chemistry.LFP, 16, 100)
     made = {
@@ -258,6 +275,7 @@ async def controllers(
                 "charge_now_mode": "solar",
             },
         ),
+        "flexible_loads": loads._entry(),
         "site_report": MockConfigEntry(
             domain=DOMAIN, title="Village grid", minor_version=2, data=SITE_REPORT_DATA
         ),

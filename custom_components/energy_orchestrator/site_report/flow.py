@@ -104,8 +104,9 @@ def validate_site_report(
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, str], dict[str, str]]:
     """Return the entry's data; at least one entity, or VRM's history, is needed."""
     data = _kept(user_input)
-    # A name left empty is the form's default, not a missing field.
-    data.setdefault(CONF_NAME, "Site report")
+    if CONF_NAME in user_input:
+        # A name left empty is the form's default, not a missing field.
+        data.setdefault(CONF_NAME, "Site report")
     errors: dict[str, str] = {}
     if not data.get(CONF_VRM_BACKFILL):
         data.pop(CONF_VRM_BACKFILL, None)
