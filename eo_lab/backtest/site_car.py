@@ -16,11 +16,16 @@ counts the steps above it (``limit_violations``); the profiles have no
 per-phase columns, so the limit is the site's import alone.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 import math
 from typing import Any
 
 from custom_components.energy_orchestrator.lib.control.ev_charging import (
+    ChargeMode,
+    EvChargingManager,
+    EvInputs,
     PhaseChoice,
     WallboxLimits,
 )
@@ -155,3 +160,152 @@ def _number(
     if not math.isfinite(value):
         raise CarError(f"{entry}: {key} is a finite number")
     return float(value)
+
+
+@dataclass(frozen=True)
+class CarSeen:
+    """What a car's charger sees at the start of a step."""
+
+    moment: datetime
+    # The open session (its departure) and what it still needs; None when away.
+    departs: datetime | None
+    remaining_wh: float
+    # Last step's meter, car and battery (> 0 charging).
+    grid_w: float
+    car_w: float
+    battery_w: float
+
+
+class DeadlineCharger:
+    """The wallbox manager in ``deadline`` mode, as Home Assistant runs it alone.
+
+    ``EvChargingManager`` itself, stepped with the replay's clock: it is
+    started at each arrival with the need and the departure, follows the
+    sun, and begins its final stretch at the latest moment that still
+    meets the need at the wallbox's full power. It knows nothing of the
+    billed peak or the grid's limit.
+    """
+
+    def __init__(self, car: CarSpec, now: datetime) -> None:
+        """Make the manager."""
+        self.car = car
+        self.manager = EvChargingManager(car.limits(), now=now)
+        self.manager.set_phases(now, car.phase_choice())
+        self.session: datetime | None = None
+
+    def decide(self, seen: CarSeen) -> float:
+        """Return the car's power for the step."""
+        manager = self.manager
+        if seen.departs is None:
+            if self.session is not None:
+                manager.stop(seen.moment)
+                self.session = None
+            return 0.0
+        if self.session != seen.departs:
+            self.session = seen.departs
+            manager.stop(seen.moment)
+            manager.start(
+                seen.moment, ChargeMode.DEADLINE, seen.remaining_wh, seen.departs
+            )
+        status = manager.update(
+            seen.moment,
+            EvInputs(
+                grid_power_w=seen.grid_w,
+                ev_power_w=seen.car_w,
+                battery_power_w=seen.battery_w,
+            ),
+        )
+        command = status.command
+        if not command.enable:
+            return 0.0
+        return command.current_a * command.phases * VOLTAGE_V
+
+
+# The orchestrator charges at the grid's pace once holding off one more step
+# would leave less time than the need takes at the power the limit leaves.
+FORCE_MARGIN = timedelta(minutes=15)
+
+
+class BudgetCharger:
+    """The car as the orchestrator charges it: deadline mode within the site caps.
+
+    A re-implementation of the wallbox manager's ``deadline`` mode (the
+    manager has no site caps to take yet), with the orchestrator's budget:
+
+    - the sun first: the car takes what the site would export (with what the
+      car and the battery's charging already take);
+    - the grid at the pace that meets the need by the departure (less 15
+      minutes), at least the wallbox's minimum, only in steps where that
+      keeps the import within the budget: the billing period's peak so far
+      (``budget_w``, from the orchestrator's interval meter) and the grid's
+      limit;
+    - when holding off one more step would leave less time than the need
+      takes at the power the limit leaves (the import now taken to last),
+      the car charges at that power: the need comes before the billed peak,
+      never before the limit.
+
+    Whole amps, one phase below the three-phase minimum, three above.
+    """
+
+    def __init__(self, car: CarSpec, limit_w: float | None) -> None:
+        """Keep the car and the limit."""
+        self.car = car
+        self.limit_w = math.inf if limit_w is None else limit_w
+
+    def decide(self, seen: CarSeen, budget_w: float, step: timedelta) -> float:
+        """Return the car's power for the step, within ``budget_w`` where it can."""
+        if seen.departs is None or seen.remaining_wh <= 0:
+            return 0.0
+        car = self.car
+        base_w = seen.grid_w - seen.car_w
+        surplus = max(-seen.grid_w + seen.car_w + max(seen.battery_w, 0.0), 0.0)
+        hours_left = (seen.departs - seen.moment - FORCE_MARGIN) / timedelta(hours=1)
+        step_h = step / timedelta(hours=1)
+        pace = seen.remaining_wh / max(hours_left, step_h)
+        under_limit = self.limit_w - base_w
+        usable = min(car.max_power_w, max(under_limit, car.min_power_w()))
+        forced = seen.remaining_wh > (hours_left - step_h) * usable
+        if forced:
+            # As much as the limit leaves: amps rounded down.
+            return max(self._whole_amps(usable, math.floor), surplus_w(car, surplus))
+        wanted = surplus
+        if base_w + max(pace, car.min_power_w()) <= min(budget_w, self.limit_w):
+            wanted = max(wanted, pace)
+        if wanted < car.min_power_w() / 2:
+            return 0.0
+        return self._whole_amps(min(wanted, car.max_power_w), math.ceil)
+
+    def _whole_amps(self, power: float, rounding: Callable[[float], int]) -> float:
+        """Return the power of whole amps (``rounding``) on the phases that carry it."""
+        car = self.car
+        phases = (
+            3
+            if 3 in car.phases
+            and (power > VOLTAGE_V * car.max_current_a or car.phases == (3,))
+            else 1
+        )
+        amps = min(
+            max(rounding(power / (VOLTAGE_V * phases)), MIN_CURRENT_A),
+            car.max_current_a,
+        )
+        return amps * phases * VOLTAGE_V
+
+
+def surplus_w(car: CarSpec, surplus: float) -> float:
+    """Return the whole-amp power the car takes of a surplus (0 below its minimum)."""
+    if surplus < car.min_power_w():
+        return 0.0
+    phases = 3 if 3 in car.phases and surplus >= 3 * VOLTAGE_V * MIN_CURRENT_A else 1
+    if car.phases == (3,):
+        phases = 3
+    amps = min(math.floor(surplus / (VOLTAGE_V * phases)), car.max_current_a)
+    return amps * phases * VOLTAGE_V if amps >= MIN_CURRENT_A else 0.0
+
+
+def car_solar_w(pv_w: float, others_w: float, car_w: float) -> float:
+    """Return the part of the car's power the sun gives: the PV the rest leaves.
+
+    The rest is the measured load and the other loads; what a battery gives
+    the car is not counted as sun.
+    """
+    return min(car_w, max(pv_w - others_w, 0.0))

@@ -26,6 +26,7 @@ from collections.abc import Iterable
 import csv
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 import json
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -68,12 +69,16 @@ class Site:
     car: CarSpec | None = None
     grid: GridSpec | None = None
 
+    @cached_property
+    def car_load(self) -> FlexibleLoad | None:
+        """Return the car as a load (see ``site_car``), one object throughout."""
+        return None if self.car is None else self.car.as_load()
+
     @property
     def all_loads(self) -> tuple[FlexibleLoad, ...]:
-        """Return the loads and the car as a load (see ``site_car``)."""
-        if self.car is None:
-            return self.loads
-        return (*self.loads, self.car.as_load())
+        """Return the loads and the car as a load."""
+        car = self.car_load
+        return self.loads if car is None else (*self.loads, car)
 
 
 def read_site(text: str, prices: Iterable[str] | None = None) -> Site:

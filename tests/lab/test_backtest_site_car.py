@@ -1,10 +1,13 @@
 """``eo backtest-site`` with a car and a grid limit (issue 24)."""
 
+from datetime import UTC, datetime, timedelta
 import json
 from typing import Any
 
 import pytest
 
+from eo_lab.backtest.profile import read_profile
+from eo_lab.backtest.site import run_site_backtest
 from eo_lab.backtest.site_config import SiteError, read_site
 
 BASE: dict[str, Any] = {
@@ -69,3 +72,81 @@ def test_a_bad_grid_says_why(grid: Any, message: str) -> None:
     """Each mistake in the grid is named."""
     with pytest.raises(SiteError, match=message):
         read_site(json.dumps({**BASE, "grid": grid}))
+
+
+def _profile(days: int, evening_w: float) -> list[str]:
+    """Return a profile: 500 W, ``evening_w`` from 18:00 to 21:00, 4 kW of sun midday."""
+    start = datetime(2025, 6, 1, tzinfo=UTC)
+    lines = ["time,load,pv"]
+    for quarter in range(days * 96):
+        moment = start + quarter * timedelta(minutes=15)
+        pv = 4000 if 40 <= quarter % 96 < 60 else 0
+        load = evening_w if 72 <= quarter % 96 < 84 else 500
+        lines.append(f"{moment.isoformat()},{load},{pv}")
+    return lines
+
+
+def _run(car: dict[str, Any], evening_w: float, days: int = 3) -> dict[str, Any]:
+    """Return every strategy on the profile with a demand charge and a 12 kW limit."""
+    site = read_site(
+        json.dumps(
+            {
+                **BASE,
+                "tariff": {**BASE["tariff"], "demand_charge_per_kw": 10},
+                "car": car,
+                "grid": {"import_limit_w": 12000},
+            }
+        )
+    )
+    return run_site_backtest(read_profile(_profile(days, evening_w)), site)
+
+
+@pytest.fixture(scope="module")
+def overnight() -> dict[str, Any]:
+    """Return the five strategies with the issue's car on three days."""
+    return _run(CAR, 3000)
+
+
+def test_every_strategy_meets_the_car_and_reports_it(
+    overnight: dict[str, Any],
+) -> None:
+    """Each strategy charges the car's need and has the issue's fields."""
+    strategies = overnight["strategies"]
+    assert set(strategies) == {
+        "none",
+        "instant",
+        "orchestrator",
+        "optimal",
+        "independent",
+    }
+    for name, figures in strategies.items():
+        assert figures["car"]["need_kwh"] == 10.0, name
+        assert figures["car"]["energy_kwh"] == pytest.approx(10.0, abs=1e-3), name
+        assert figures["car"]["shortfall_kwh"] == 0.0, name
+        assert figures["car"]["solar_kwh"] >= 0.0
+        assert figures["cost"] == pytest.approx(
+            figures["energy_cost"] + figures["demand_cost"], abs=1e-3
+        )
+        assert figures["limit_violations"] >= 0
+        assert figures["loads"]["water_heater"]["shortfall_kwh"] == 0.0, name
+
+
+def test_the_dumb_charger_lifts_the_peak_and_the_orchestrator_spreads_it(
+    overnight: dict[str, Any],
+) -> None:
+    """``none`` charges at 11 kW in the evening; the orchestrator stays at optimal's peak."""
+    strategies = overnight["strategies"]
+    assert strategies["none"]["peak_import_w"] > 11000
+    orchestrator = strategies["orchestrator"]
+    assert orchestrator["peak_import_w"] <= strategies["optimal"]["peak_import_w"] + 1
+    assert orchestrator["cost"] < strategies["independent"]["cost"]
+
+
+def test_independent_breaks_the_limit_where_the_orchestrator_does_not() -> None:
+    """A short evening session under a 9.5 kW evening: the deadline stretch stacks on it."""
+    car = {**CAR, "arrive": "17:00", "depart": "21:00", "need_kwh": 8}
+    strategies = _run(car, 9500)["strategies"]
+    assert strategies["independent"]["limit_violations"] > 0
+    assert strategies["orchestrator"]["limit_violations"] == 0
+    assert strategies["orchestrator"]["car"]["shortfall_kwh"] == 0.0
+    assert strategies["independent"]["car"]["shortfall_kwh"] == 0.0
