@@ -522,7 +522,6 @@ class _Orchestrator:
                 site.car, None if site.grid is None else site.grid.import_limit_w
             )
         )
-        self.history_peak_w = _history_peak_w(scored)
 
     def _remember(self, index: int) -> None:
         """Add one step of the measured load and PV to the history."""
@@ -558,18 +557,15 @@ class _Orchestrator:
         target = result.grid_target_w
         powers = {d.name: d.power_w for d in result.decisions}
         if self.charger is not None:
+            seen = _seen(tally, moment, last, self.car_w)
+            ahead = None
+            if seen.departs is not None:
+                steps = math.ceil((seen.departs - moment) / PLAN_STEP)
+                ahead = self._forecast(moment, steps)
             powers[CAR] = self.charger.decide(
-                _seen(tally, moment, last, self.car_w),
-                self._budget_w(moment),
-                PLAN_STEP,
+                seen, ahead, PLAN_STEP, self.scored.series.step
             )
         return powers, (0.0 if target is None else target)
-
-    def _budget_w(self, moment: datetime) -> float:
-        """Return the import the car may fill to: the billed peak so far (history's at least)."""
-        if self.scored.site.tariff.demand_charge_per_kw <= 0:
-            return math.inf
-        return max(self.history_peak_w, self.controller.billed_peak_w(moment))
 
 
 def _seen(tally: _Tally, moment: datetime, last: Measurement, car_w: float) -> CarSeen:
@@ -584,20 +580,6 @@ def _seen(tally: _Tally, moment: datetime, last: Measurement, car_w: float) -> C
         car_w,
         last.battery_w,
     )
-
-
-def _history_peak_w(scored: _Scored) -> float:
-    """Return the history's highest billing-interval import of the base load less PV."""
-    series = scored.series
-    per = max(round(scored.site.tariff.billing_interval / series.step), 1)
-    peak = 0.0
-    for begin in range(0, scored.first - per + 1, per):
-        steps = range(begin, begin + per)
-        peak = max(
-            peak,
-            sum(max(series.load_w[i] - series.pv_w[i], 0.0) for i in steps) / per,
-        )
-    return peak
 
 
 class _Independent(_Instant):

@@ -16,7 +16,7 @@ counts the steps above it (``limit_violations``); the profiles have no
 per-phase columns, so the limit is the site's import alone.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import math
@@ -224,20 +224,24 @@ class DeadlineCharger:
 # The orchestrator charges at the grid's pace once holding off one more step
 # would leave less time than the need takes at the power the limit leaves.
 FORCE_MARGIN = timedelta(minutes=15)
+# The plan asks a tenth more than the need: forecasts of the night run low.
+NEED_SPARE = 1.1
 
 
 class BudgetCharger:
     """The car as the orchestrator charges it: deadline mode within the site caps.
 
     A re-implementation of the wallbox manager's ``deadline`` mode (the
-    manager has no site caps to take yet), with the orchestrator's budget:
+    manager has no site caps to take yet), planned with the orchestrator's
+    forecast of the site's import (load less PV, the past days' means):
 
-    - the sun first: the car takes what the site would export (with what the
-      car and the battery's charging already take);
-    - the grid at the pace that meets the need by the departure (less 15
-      minutes), at least the wallbox's minimum, only in steps where that
-      keeps the import within the budget: the billing period's peak so far
-      (``budget_w``, from the orchestrator's interval meter) and the grid's
+    - each step the charger finds the lowest import level that still
+      delivers what the session needs (and a tenth more) by the departure
+      (less 15 minutes) if the car fills the forecast up to that level
+      wherever that gives it at least its minimum (``fill_level``): the
+      valleys of the night and the sun first, the peak last;
+    - it charges at the level less the import measured now (whole amps
+      rounded down, nothing below the minimum), never above the grid's
       limit;
     - when holding off one more step would leave less time than the need
       takes at the power the limit leaves (the import now taken to last),
@@ -252,28 +256,35 @@ class BudgetCharger:
         self.car = car
         self.limit_w = math.inf if limit_w is None else limit_w
 
-    def decide(self, seen: CarSeen, budget_w: float, step: timedelta) -> float:
-        """Return the car's power for the step, within ``budget_w`` where it can."""
+    def decide(
+        self,
+        seen: CarSeen,
+        forecast_w: Sequence[float] | None,
+        plan_step: timedelta,
+        step: timedelta,
+    ) -> float:
+        """Return the car's power for the step (``forecast_w``: the import per plan step)."""
         if seen.departs is None or seen.remaining_wh <= 0:
             return 0.0
         car = self.car
         base_w = seen.grid_w - seen.car_w
-        surplus = max(-seen.grid_w + seen.car_w + max(seen.battery_w, 0.0), 0.0)
         hours_left = (seen.departs - seen.moment - FORCE_MARGIN) / timedelta(hours=1)
         step_h = step / timedelta(hours=1)
-        pace = seen.remaining_wh / max(hours_left, step_h)
         under_limit = self.limit_w - base_w
         usable = min(car.max_power_w, max(under_limit, car.min_power_w()))
-        forced = seen.remaining_wh > (hours_left - step_h) * usable
-        if forced:
+        if seen.remaining_wh > (hours_left - step_h) * usable:
             # As much as the limit leaves: amps rounded down.
-            return max(self._whole_amps(usable, math.floor), surplus_w(car, surplus))
-        wanted = surplus
-        if base_w + max(pace, car.min_power_w()) <= min(budget_w, self.limit_w):
-            wanted = max(wanted, pace)
-        if wanted < car.min_power_w() / 2:
+            return self._whole_amps(usable, math.floor)
+        steps = max(math.floor(hours_left / (plan_step / timedelta(hours=1))), 1)
+        ahead = [base_w, *(forecast_w or [base_w] * steps)[1:steps]]
+        level = min(
+            fill_level(car, ahead, plan_step, seen.remaining_wh * NEED_SPARE),
+            self.limit_w,
+        )
+        room = min(level - base_w, car.max_power_w)
+        if room < car.min_power_w():
             return 0.0
-        return self._whole_amps(min(wanted, car.max_power_w), math.ceil)
+        return self._whole_amps(room, math.floor)
 
     def _whole_amps(self, power: float, rounding: Callable[[float], int]) -> float:
         """Return the power of whole amps (``rounding``) on the phases that carry it."""
@@ -289,6 +300,39 @@ class BudgetCharger:
             car.max_current_a,
         )
         return amps * phases * VOLTAGE_V
+
+
+def fill_level(
+    car: CarSpec, imports_w: Sequence[float], step: timedelta, need_wh: float
+) -> float:
+    """Return the lowest import level the car can fill ``imports_w`` to for ``need_wh``.
+
+    The car takes the level less the import in each step, up to its power,
+    and nothing where that is below its minimum; the level is found by
+    bisection (to a watt).
+    """
+    step_h = step / timedelta(hours=1)
+
+    def energy(level: float) -> float:
+        """Return what filling to ``level`` gives the car."""
+        total = 0.0
+        for imported in imports_w:
+            room = level - imported
+            if room >= car.min_power_w():
+                total += min(room, car.max_power_w) * step_h
+        return total
+
+    low = min(imports_w, default=0.0)
+    high = max(imports_w, default=0.0) + car.max_power_w
+    if energy(high) < need_wh:
+        return high
+    while high - low > 1.0:
+        middle = (low + high) / 2
+        if energy(middle) >= need_wh:
+            high = middle
+        else:
+            low = middle
+    return high
 
 
 def surplus_w(car: CarSpec, surplus: float) -> float:
