@@ -267,7 +267,8 @@ class BudgetCharger:
         if seen.departs is None or seen.remaining_wh <= 0:
             return 0.0
         car = self.car
-        base_w = seen.grid_w - seen.car_w
+        # The site without the car and the battery: what the forecast forecasts.
+        base_w = seen.grid_w - seen.car_w - seen.battery_w
         hours_left = (seen.departs - seen.moment - FORCE_MARGIN) / timedelta(hours=1)
         step_h = step / timedelta(hours=1)
         under_limit = self.limit_w - base_w

@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +11,9 @@ from eo_lab.backtest.profile import read_profile
 from eo_lab.backtest.site import run_site_backtest
 from eo_lab.backtest.site_config import SiteError, read_site
 
+ROOT = Path(__file__).parents[2]
+SITES_CAR = ROOT / "eo_lab" / "samples" / "sites_car"
+FIXTURE = ROOT / "tests" / "fixtures" / "profiles" / "emhass_10days_30min.csv"
 BASE: dict[str, Any] = {
     "timezone": "UTC",
     "tariff": {"import_price": 0.20, "export_price": 0.05},
@@ -150,3 +154,20 @@ def test_independent_breaks_the_limit_where_the_orchestrator_does_not() -> None:
     assert strategies["orchestrator"]["limit_violations"] == 0
     assert strategies["orchestrator"]["car"]["shortfall_kwh"] == 0.0
     assert strategies["independent"]["car"]["shortfall_kwh"] == 0.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["car_demand", "car_demand_battery"])
+def test_the_orchestrator_beats_independent_on_the_measured_fixture(name: str) -> None:
+    """On the EMHASS days: cheaper than independent, no limit broken, every need met."""
+    site = read_site((SITES_CAR / f"{name}.json").read_text())
+    with FIXTURE.open() as lines:
+        series = read_profile(lines)
+    strategies = run_site_backtest(series, site, ("orchestrator", "independent"))[
+        "strategies"
+    ]
+    orchestrator, independent = strategies["orchestrator"], strategies["independent"]
+    assert orchestrator["cost"] < independent["cost"]
+    assert orchestrator["limit_violations"] <= independent["limit_violations"]
+    assert orchestrator["car"]["shortfall_kwh"] == 0.0
+    assert all(load["shortfall_kwh"] == 0.0 for load in orchestrator["loads"].values())
