@@ -26,6 +26,14 @@ says otherwise):
   possible stands for it (``proven`` false): a bound still;
 - ``foresight`` (on request): the orchestrator given the real future as
   its forecast.
+- ``independent``: today's controllers side by side, uncoordinated: the
+  loads by ``instant``'s rule, the battery in self-consumption, the car by
+  the wallbox manager's ``deadline`` mode without site caps.
+
+A car (``site_car``) is one more load, ``car``: ``none`` and ``instant``
+charge it at full power from arrival, ``orchestrator`` by
+``BudgetCharger`` (the forecast's valleys, within the grid's limit),
+``optimal`` as an adjustable load, ``independent`` by ``DeadlineCharger``.
 
 With a demand charge, each strategy's ``cost`` is its ``energy_cost`` plus
 its ``demand_cost``: the charge per kW of each billing period's peak
