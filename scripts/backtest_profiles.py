@@ -17,8 +17,10 @@ orchestrator itself stands on the same profiles. With ``--site``, ``eo
 backtest-site`` runs each load set of ``eo_lab/samples/sites/`` on five
 days (one of history) of the EMHASS 10 days, the EMHASS year and the
 SimBench household (``SITE_ROWS``), two at a time: the table of
-``docs/flexible-loads.md``. Usage:
-``.venv/bin/python scripts/backtest_profiles.py [--ev | --sweep | --bound | --site]``.
+``docs/flexible-loads.md``; ``--site-car`` does the same with the sites of
+``eo_lab/samples/sites_car/`` (a car, a demand charge, a grid limit): the
+table of ``docs/orchestration.md``. Usage:
+``.venv/bin/python scripts/backtest_profiles.py [--ev | --sweep | --bound | --site | --site-car]``.
 """
 
 from concurrent.futures import ThreadPoolExecutor
@@ -168,6 +170,8 @@ SITE_ROWS = [
     ("simbench_household", "2016-05-02", 5),
 ]
 SITES = Path(__file__).resolve().parent.parent / "eo_lab" / "samples" / "sites"
+# The car, the demand charge and the grid's limit (issue 24): ``--site-car``.
+CAR_SITES = SITES.parent / "sites_car"
 
 
 def _convert(name: str, source: str, path: Path) -> None:
@@ -230,6 +234,8 @@ def main() -> int:
         return _main_ev()
     if "--bound" in sys.argv:
         return _main_bound()
+    if "--site-car" in sys.argv:
+        return _main_site(CAR_SITES)
     if "--site" in sys.argv:
         return _main_site()
     sweep = "--sweep" in sys.argv
@@ -418,8 +424,8 @@ def _slice(path: Path, first: str, days: int) -> None:
         csv.writer(dst).writerows([rows[0], *kept])
 
 
-def _main_site() -> int:
-    """Run ``eo backtest-site`` with every load set on each ``SITE_ROWS`` profile."""
+def _main_site(sites: Path = SITES) -> int:
+    """Run ``eo backtest-site`` with every site of ``sites`` on each ``SITE_ROWS`` profile."""
     sources = {name: source for name, source, _, _ in ROWS}
 
     def site(folder: str, profile: str, site_path: Path) -> str:
@@ -454,7 +460,7 @@ def _main_site() -> int:
         runs = [
             (name, site_path)
             for name, _, _ in SITE_ROWS
-            for site_path in sorted(SITES.glob("*.json"))
+            for site_path in sorted(sites.glob("*.json"))
         ]
         # Two at a time: the machine has two cores, each run takes one.
         with ThreadPoolExecutor(2) as pool:

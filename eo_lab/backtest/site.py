@@ -26,6 +26,14 @@ says otherwise):
   possible stands for it (``proven`` false): a bound still;
 - ``foresight`` (on request): the orchestrator given the real future as
   its forecast.
+- ``independent``: today's controllers side by side, uncoordinated: the
+  loads by ``instant``'s rule, the battery in self-consumption, the car by
+  the wallbox manager's ``deadline`` mode without site caps.
+
+A car (``site_car``) is one more load, ``car``: ``none`` and ``instant``
+charge it at full power from arrival, ``orchestrator`` by
+``BudgetCharger`` (the forecast's valleys, within the grid's limit),
+``optimal`` as an adjustable load, ``independent`` by ``DeadlineCharger``.
 
 With a demand charge, each strategy's ``cost`` is its ``energy_cost`` plus
 its ``demand_cost``: the charge per kW of each billing period's peak
@@ -70,9 +78,16 @@ from custom_components.energy_orchestrator.lib.control.forecast import (
 )
 from eo_lab.backtest.battery import Battery, battery_limits
 from eo_lab.backtest.profile import Series, split_warmup
+from eo_lab.backtest.site_car import (
+    CAR,
+    BudgetCharger,
+    CarSeen,
+    DeadlineCharger,
+    car_solar_w,
+)
 from eo_lab.backtest.site_config import Site
 
-STRATEGIES = ("none", "instant", "orchestrator", "optimal")
+STRATEGIES = ("none", "instant", "orchestrator", "optimal", "independent")
 PLAN_STEP = timedelta(minutes=15)
 # ``optimal`` is proven within a tenth of a cent, or after this long, the
 # lowest cost HiGHS proved possible stands for it.
@@ -134,7 +149,7 @@ def _scored(series: Series, site: Site) -> _Scored:
         raise ValueError("the profile needs a whole day to score after its first day")
     scored = _Scored(series, max(start_index, first), end_index, site)
     begins, ends = scored.moment(scored.first), scored.moment(scored.last)
-    for load in site.loads:
+    for load in site.all_loads:
         for opens, closes in load.windows(begins, ends, zone):
             if opens >= begins and closes <= ends:
                 scored.windows.append(
@@ -153,6 +168,7 @@ class _Tally:
     starts: dict[str, int] = field(default_factory=dict)
     energy_wh: dict[str, float] = field(default_factory=dict)
     was_on: dict[str, bool] = field(default_factory=dict)
+    car_solar_wh: float = 0.0
 
     def window(self, load: FlexibleLoad, moment: datetime) -> _Window | None:
         """Return the load's counted window open at ``moment``."""
@@ -173,7 +189,7 @@ class _Tally:
         scored, moment = self.scored, self.scored.moment(index)
         step_h = scored.step_h
         real: dict[str, float] = {}
-        for load in scored.site.loads:
+        for load in scored.site.all_loads:
             window = self.window(load, moment)
             wanted = max(powers.get(load.name, 0.0), 0.0)
             if window is None:
@@ -192,6 +208,10 @@ class _Tally:
             self.was_on[load.name] = on
         load_w = scored.series.load_w[index] + sum(real.values())
         grid = load_w - scored.series.pv_w[index] + battery_w
+        if CAR in real:
+            self.car_solar_wh += step_h * car_solar_w(
+                scored.series.pv_w[index], load_w - real[CAR], real[CAR]
+            )
         charge, discharge = max(battery_w, 0.0), max(-battery_w, 0.0)
         if not math.isclose(
             grid,
@@ -215,6 +235,7 @@ class _Tally:
             self.energy_wh,
             self.starts,
             battery_change_wh=battery_change_wh,
+            car_solar_wh=self.car_solar_wh,
         )
 
 
@@ -249,8 +270,9 @@ def _figures(
     starts: dict[str, int],
     *,
     battery_change_wh: float = 0.0,
+    car_solar_wh: float = 0.0,
 ) -> dict[str, Any]:
-    """Return cost, energies and each load's energy against its need."""
+    """Return cost, energies, each load's and the car's energy against its need."""
     step_h, tariff = scored.step_h, scored.site.tariff
     begins = scored.moment(scored.first)
     imports, exports = tariff.prices(begins, scored.series.step, len(grid_w))
@@ -277,6 +299,22 @@ def _figures(
     cost -= battery_change_wh / 1000 * _refill_price(scored)
     peaks = _billed_peaks(scored, grid_w)
     demand = sum((tariff.demand_cost(peak) for peak in peaks.values()), 0.0)
+    grid = scored.site.grid
+    limit = math.inf if grid is None else grid.import_limit_w
+    extra: dict[str, Any] = {
+        "limit_violations": sum(1 for g in grid_w if g > limit + 1e-6)
+    }
+    if scored.site.car is not None:
+        sessions = [w for w in windows if w.load.name == CAR]
+        extra["car"] = {
+            "energy_kwh": round(energy_wh.get(CAR, 0.0) / 1000, 3),
+            "need_kwh": round(sum(w.need_wh for w in sessions) / 1000, 3),
+            "shortfall_kwh": round(
+                sum(max(w.need_wh - w.delivered_wh, 0.0) for w in sessions) / 1000,
+                3,
+            ),
+            "solar_kwh": round(car_solar_wh / 1000, 3),
+        }
     return {
         "cost": round(cost + demand, 4),
         "energy_cost": round(cost, 4),
@@ -288,6 +326,7 @@ def _figures(
         "netted_export_kwh": round(netted_out, 3),
         "battery_change_kwh": round(battery_change_wh / 1000, 3),
         "loads": loads,
+        **extra,
     }
 
 
@@ -349,7 +388,7 @@ def _capped(
             load.power_w,
             tally.remaining_wh(load, moment) / step_h,
         )
-        for load in scored.site.loads
+        for load in scored.site.all_loads
     }
 
 
@@ -387,7 +426,7 @@ class _Timer:
         moment = self.scored.moment(index)
         return {
             load.name: load.power_w if tally.remaining_wh(load, moment) > 0 else 0.0
-            for load in self.scored.site.loads
+            for load in self.scored.site.all_loads
         }, 0.0
 
 
@@ -423,6 +462,10 @@ class _Instant:
             if (power > 0) != (was > 0):
                 self.switched[load.name] = moment
             wanted[load.name] = power
+        car = self.scored.site.car
+        if car is not None:
+            # The real-time layer does not know the car: it charges as plugged in.
+            wanted[CAR] = car.max_power_w
         return wanted, 0.0
 
     def _decide(
@@ -479,6 +522,14 @@ class _Orchestrator:
             tick=series.step,
         )
         self.last: Measurement | None = None
+        self.car_w = 0.0
+        self.charger = (
+            None
+            if site.car is None
+            else BudgetCharger(
+                site.car, None if site.grid is None else site.grid.import_limit_w
+            )
+        )
 
     def _remember(self, index: int) -> None:
         """Add one step of the measured load and PV to the history."""
@@ -499,7 +550,9 @@ class _Orchestrator:
     ) -> None:
         """Remember the step's base load and PV and what the meter said."""
         self._remember(index)
-        self.last = Measurement(grid_w, dict(real), battery_w)
+        loads = {name: power for name, power in real.items() if name != CAR}
+        self.last = Measurement(grid_w, loads, battery_w)
+        self.car_w = real.get(CAR, 0.0)
 
     def step(
         self, index: int, tally: _Tally, battery_wh: float | None
@@ -510,9 +563,71 @@ class _Orchestrator:
         measured = Measurement(last.grid_w, last.load_w, last.battery_w, battery_wh)
         result = self.controller.run(moment, measured)
         target = result.grid_target_w
-        return {d.name: d.power_w for d in result.decisions}, (
-            0.0 if target is None else target
+        powers = {d.name: d.power_w for d in result.decisions}
+        if self.charger is not None:
+            seen = _seen(tally, moment, last, self.car_w)
+            ahead = None
+            if seen.departs is not None:
+                steps = math.ceil((seen.departs - moment) / PLAN_STEP)
+                ahead = self._forecast(moment, steps)
+            powers[CAR] = self.charger.decide(
+                seen, ahead, PLAN_STEP, self.scored.series.step
+            )
+        return powers, (0.0 if target is None else target)
+
+
+def _seen(tally: _Tally, moment: datetime, last: Measurement, car_w: float) -> CarSeen:
+    """Return what a car's charger sees at ``moment``."""
+    car = tally.scored.site.car_load
+    window = None if car is None else tally.window(car, moment)
+    return CarSeen(
+        moment,
+        None if window is None else window.closes,
+        0.0 if window is None else max(window.need_wh - window.delivered_wh, 0.0),
+        last.grid_w,
+        car_w,
+        last.battery_w,
+    )
+
+
+class _Independent(_Instant):
+    """``independent``: today's controllers side by side, uncoordinated.
+
+    The loads by the instant real-time layer (``instant``'s rule), the
+    battery in self-consumption (holding 0 W at the meter, as the battery
+    manager does), the car by the wallbox manager in ``deadline`` mode with
+    no site caps (``DeadlineCharger``).
+    """
+
+    def __init__(self, scored: _Scored) -> None:
+        """Start the loads off and make the wallbox manager."""
+        super().__init__(scored)
+        car = scored.site.car
+        self.charger = (
+            None if car is None else DeadlineCharger(car, scored.moment(scored.first))
         )
+        self.last = Measurement(0.0, {}, 0.0)
+        self.car_w = 0.0
+
+    def observe(
+        self, index: int, real: dict[str, float], battery_w: float, grid_w: float
+    ) -> None:
+        """Read the meter, the loads, the car and the battery."""
+        super().observe(index, real, battery_w, grid_w)
+        self.last = Measurement(grid_w, {}, battery_w)
+        self.car_w = real.get(CAR, 0.0)
+
+    def step(
+        self, index: int, tally: _Tally, battery_wh: float | None
+    ) -> tuple[dict[str, float], float]:
+        """Run the loads' layer and the wallbox manager, each on its own."""
+        powers, _ = super().step(index, tally, battery_wh)
+        if self.charger is not None:
+            moment = self.scored.moment(index)
+            powers[CAR] = self.charger.decide(
+                _seen(tally, moment, self.last, self.car_w)
+            )
+        return powers, 0.0
 
 
 class _Foresight(_Orchestrator):
@@ -559,6 +674,8 @@ class _Bound:
     nets: int = -1
     end: int = -1
     peaks: list[int] = field(default_factory=list)
+    # The car's energy the sun gave, set by ``flows``.
+    car_solar_wh: float = 0.0
     # Loads take any energy up to their power in a step (no switch): the
     # causal bound's linear relaxation.
     relaxed: bool = False
@@ -781,7 +898,9 @@ class _Bound:
         ]
         energy_wh: dict[str, float] = {}
         starts: dict[str, int] = {}
-        for load in scored.site.loads:
+        others = [scored.series.load_w[scored.first + o] for o in range(self.count)]
+        car_e = [0.0] * self.count
+        for load in scored.site.all_loads:
             column = self.energy[load.name]
             energies = [max(float(values[column + o]), 0.0) for o in range(self.count)]
             energy_wh[load.name] = sum(energies)
@@ -797,6 +916,10 @@ class _Bound:
                     if window.opens <= self.moment(o) < window.closes
                 )
             grid = [g + e / step_h for g, e in zip(grid, energies, strict=True)]
+            if load.name == CAR:
+                car_e = energies
+            else:
+                others = [o + e / step_h for o, e in zip(others, energies, strict=True)]
         if self.battery is not None:
             count = len(self.slots)
             for number, slot in enumerate(self.slots):
@@ -805,6 +928,13 @@ class _Bound:
                 )
                 for offset in slot:
                     grid[offset] += net / (len(slot) * step_h)
+        self.car_solar_wh = sum(
+            step_h
+            * car_solar_w(
+                scored.series.pv_w[scored.first + o], others[o], car_e[o] / step_h
+            )
+            for o in range(self.count)
+        )
         return grid, energy_wh, starts
 
 
@@ -860,7 +990,7 @@ def _program(
     imports, exports = site.tariff.prices(
         scored.moment(scored.first), series.step, scored.last - scored.first
     )
-    for load in site.loads:
+    for load in site.all_loads:
         bound.add_load(load)
     battery = _battery(scored)
     if battery is not None:
@@ -892,7 +1022,13 @@ def _optimal(scored: _Scored) -> dict[str, Any]:
     if battery is not None:
         change = float(solution.values[bound.end]) - start_wh
     figures = _figures(
-        scored, grid, bound.windows, energy_wh, starts, battery_change_wh=change
+        scored,
+        grid,
+        bound.windows,
+        energy_wh,
+        starts,
+        battery_change_wh=change,
+        car_solar_wh=bound.car_solar_wh,
     )
     peaks = [float(solution.values[p]) for p in bound.peaks]
     demand = sum((site.tariff.demand_cost(p) for p in peaks), 0.0)
@@ -925,6 +1061,7 @@ def run_site_backtest(
         "instant": _Instant,
         "orchestrator": _Orchestrator,
         "foresight": _Foresight,
+        "independent": _Independent,
     }
     for name in strategies:
         if name == "optimal":
@@ -942,15 +1079,18 @@ def format_backtest_site(result: dict[str, Any]) -> str:
     """Return the strategies' figures as a table."""
     lines = [
         f"scored {result['scored_from']} to {result['scored_to']}",
-        f"{'strategy':<13}{'cost':>10}{'demand':>9}{'peak W':>9}{'import kWh':>12}"
-        f"{'export kWh':>12}{'netted in':>11}{'netted out':>12}  needs",
+        f"{'strategy':<13}{'cost':>10}{'demand':>9}{'peak W':>9}{'over':>6}"
+        f"{'import kWh':>12}{'export kWh':>12}{'netted in':>11}{'netted out':>12}"
+        "  needs",
     ]
     for name, figures in result["strategies"].items():
         short = sum(load["shortfall_kwh"] for load in figures["loads"].values())
+        short += figures.get("car", {}).get("shortfall_kwh", 0.0)
         needs = "met" if short <= 0 else f"{short:.2f} kWh short"
         lines.append(
             f"{name:<13}{figures['cost']:>10.2f}{figures['demand_cost']:>9.2f}"
-            f"{figures['peak_import_w']:>9.0f}{figures['import_kwh']:>12.2f}"
+            f"{figures['peak_import_w']:>9.0f}{figures['limit_violations']:>6}"
+            f"{figures['import_kwh']:>12.2f}"
             f"{figures['export_kwh']:>12.2f}{figures['netted_import_kwh']:>11.2f}"
             f"{figures['netted_export_kwh']:>12.2f}  {needs}"
         )

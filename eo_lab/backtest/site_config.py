@@ -9,19 +9,24 @@ SITE.json::
                 "window": ["00:00", "24:00"], "min_on_minutes": 10,
                 "min_off_minutes": 10, "priority": 1,
                 "adjustable": false, "interruptible": true}],
-     "battery": {"capacity_kwh": 10, "power_kw": 5}}
+     "battery": {"capacity_kwh": 10, "power_kw": 5},
+     "car": {"arrive": "17:00", "depart": "07:30", "need_kwh": 10,
+             "max_current_a": 16, "phases": [1, 3]},
+     "grid": {"import_limit_w": 12000}}
 
 A price is a number or a time-of-use schedule, ``[["00:00", 0.10],
 ["08:00", 0.15], ...]`` (from each time of day on, in the site's time
 zone). PRICES.csv (``time``, ``import``, ``export``) replaces both. The
 demand charge (per kW, 0 when absent) bills the highest average import over
-a billing interval (``billing_minutes``, 15 when absent) in each month.
+a billing interval (``billing_minutes``, 15 when absent) in each month. The
+car and the grid are read by ``eo_lab.backtest.site_car``.
 """
 
 from collections.abc import Iterable
 import csv
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 import json
 import math
 import reprlib
@@ -44,6 +49,7 @@ from custom_components.energy_orchestrator.lib.control.flexible_loads.tariff imp
     PriceSource,
 )
 from eo_lab.backtest.profile import parse_time
+from eo_lab.backtest.site_car import CarError, CarSpec, GridSpec, read_car, read_grid
 
 # The backtest's battery, like ``eo backtest``'s: 10 % reserve, 95 % each way.
 RESERVE_SHARE = 0.1
@@ -62,6 +68,19 @@ class Site:
     loads: tuple[FlexibleLoad, ...]
     battery: BatterySpec | None
     timezone: ZoneInfo
+    car: CarSpec | None = None
+    grid: GridSpec | None = None
+
+    @cached_property
+    def car_load(self) -> FlexibleLoad | None:
+        """Return the car as a load (see ``site_car``), one object throughout."""
+        return None if self.car is None else self.car.as_load()
+
+    @property
+    def all_loads(self) -> tuple[FlexibleLoad, ...]:
+        """Return the loads and the car as a load."""
+        car = self.car_load
+        return self.loads if car is None else (*self.loads, car)
 
 
 def read_site(text: str, prices: Iterable[str] | None = None) -> Site:
@@ -83,6 +102,10 @@ def read_site(text: str, prices: Iterable[str] | None = None) -> Site:
         tariff = _tariff(data.get("tariff", {}), timezone, prices)
         loads = tuple(_load(entry) for entry in data.get("loads", []))
         battery = _battery(data.get("battery"))
+        car = read_car(data.get("car"))
+        grid = read_grid(data.get("grid"))
+    except CarError as err:
+        raise SiteError(f"SITE.json: {err}") from None
     except (
         TariffError,
         LoadError,
@@ -98,7 +121,9 @@ def read_site(text: str, prices: Iterable[str] | None = None) -> Site:
         raise SiteError("SITE.json: no loads")
     if len({load.name for load in loads}) != len(loads):
         raise SiteError("SITE.json: two loads have one name")
-    return Site(tariff, loads, battery, timezone)
+    if car is not None and any(load.name == "car" for load in loads):
+        raise SiteError("SITE.json: a load named car and a car")
+    return Site(tariff, loads, battery, timezone, car, grid)
 
 
 def _price(value: Any, timezone: ZoneInfo) -> PriceSource:

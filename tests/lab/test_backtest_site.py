@@ -216,7 +216,13 @@ def test_cli_prints_one_json_object(
     args = ["backtest-site", "--input", str(profile), "--site", str(site)]
     assert main([*args, "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert set(printed["strategies"]) == {"none", "instant", "orchestrator", "optimal"}
+    assert set(printed["strategies"]) == {
+        "none",
+        "instant",
+        "orchestrator",
+        "optimal",
+        "independent",
+    }
     assert main(args) == 0
     assert "orchestrator" in capsys.readouterr().out
     site.write_text("{")
