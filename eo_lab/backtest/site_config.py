@@ -198,7 +198,8 @@ def read_prices(lines: Iterable[str]) -> tuple[PriceSeries, PriceSeries]:
         try:
             at = datetime.fromtimestamp(parse_time(row["time"].strip()), UTC)
             prices = (float(row["import"]), float(row["export"]))
-        except ValueError, AttributeError, OverflowError, OSError:
+        # TypeError: a short row, whose missing fields csv gives as None.
+        except ValueError, TypeError, AttributeError, OverflowError, OSError:
             prices = (math.nan, math.nan)
         if not all(math.isfinite(price) for price in prices):
             raise SiteError(

@@ -140,6 +140,14 @@ def test_any_prices_file_is_read_or_says_why(examples: int) -> None:
     fuzz(examples * 4, check, _rows(["time", "import", "export"]))
 
 
+def test_a_prices_row_cut_short_names_its_line() -> None:
+    """Found by the long fuzz run: a CR inside a row leaves its last field out."""
+    with pytest.raises(
+        SiteError, match=r"PRICES\.csv line 2: not a time and two prices"
+    ):
+        read_prices(_csv([["time", "import", "export"], ["0", "0\r", ""]]))
+
+
 JSON_VALUES = st.recursive(
     st.none()
     | st.booleans()
