@@ -16,7 +16,6 @@ from typing import Any, override
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.util import dt as dt_util
 
@@ -38,16 +37,12 @@ from ..const import (
     CONF_PV_ROUTING_SHARE,
     CONTROLLER_STEP,
     KIND_WALLBOX_MANAGER,
-    LOGGER,
 )
 from ..controller.base import ControllerCoordinator, refused_as_invalid_request
 from ..controller.inputs import InputQuantity, read_input
-from ..controller.outputs import async_set_output
 from ..controller.site_decisions import (
     TO_SAFE_STATE,
-    OutputChange,
     Why,
-    async_record_change,
 )
 from ..controller.site_limits import async_site_headroom
 from ..lib.control.ev_charging import (
@@ -269,29 +264,16 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
 
     @override
     async def async_stop_steering(self) -> None:
-        """Stop charging on the wallbox and write the session at once."""
+        """Stop charging on the wallbox and write the session at once.
+
+        The writer claims the switch, logs a failure once and records the
+        change, as the other controllers' stops do.
+        """
         try:
-            entity = self.config_entry.data.get(CONF_ENABLE_ENTITY)
-            if (
-                entity
-                and self.claims.async_claim(entity)
-                and await async_set_output(
-                    self.hass, entity, False, context=self.claims.context
+            if entity := self.config_entry.data.get(CONF_ENABLE_ENTITY):
+                await self.writer.async_write(
+                    entity, False, dt_util.utcnow(), lapses=False, why=TO_SAFE_STATE
                 )
-            ):
-                async_record_change(
-                    self.hass,
-                    OutputChange(
-                        entity_id=entity,
-                        value=False,
-                        controller=self.name,
-                        layer=TO_SAFE_STATE.layer,
-                        reason=TO_SAFE_STATE.reason,
-                        at=dt_util.utcnow(),
-                    ),
-                )
-        except HomeAssistantError as err:
-            LOGGER.warning("%s: cannot stop the wallbox: %s", self.name, err)
         finally:
             await self.async_save_now()
 
