@@ -92,10 +92,11 @@ def entry_data() -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def entry() -> MockConfigEntry:
+def manager_entry(**changes: Any) -> MockConfigEntry:
+    """Return a battery manager on a 16-cell LFP battery of 100 Ah, no minimum rest."""
     options = default_options(Chemistry.LFP, 16, 100)
     options["min_rest_minutes"] = 0
+    options.update(changes)
     return MockConfigEntry(
         domain=DOMAIN,
         minor_version=2,
@@ -103,6 +104,11 @@ def entry() -> MockConfigEntry:
         data=entry_data(),
         options=options,
     )
+
+
+@pytest.fixture
+def entry() -> MockConfigEntry:
+    return manager_entry()
 
 
 async def setup(hass: HomeAssistant, entry: MockConfigEntry) -> None:

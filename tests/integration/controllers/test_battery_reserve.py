@@ -10,20 +10,16 @@ from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.energy_orchestrator.battery_manager.settings import (
-    default_options,
-)
 from custom_components.energy_orchestrator.const import CONF_KIND, DOMAIN
 from custom_components.energy_orchestrator.controller.site_limits import (
     async_battery_reserve,
 )
-from custom_components.energy_orchestrator.lib.control.battery_model import Chemistry
 from tests.integration.controllers.test_battery_manager import (
     BMS_SOC,
     CURRENT,
     STATE,
     VOLTAGE,
-    entry_data,
+    manager_entry as battery_manager_entry,
     set_battery,
 )
 
@@ -71,15 +67,7 @@ async def bms_device(hass: HomeAssistant) -> str:
 
 def manager_entry() -> MockConfigEntry:
     """A battery manager that sells from 50 % (its ceiling is below)."""
-    options = default_options(Chemistry.LFP, 16, 100)
-    options.update(min_rest_minutes=0, soc_ceiling=40, soc_floor=10)
-    return MockConfigEntry(
-        domain=DOMAIN,
-        minor_version=2,
-        title="House battery",
-        data=entry_data(),
-        options=options,
-    )
+    return battery_manager_entry(soc_ceiling=40, soc_floor=10)
 
 
 def peak_entry() -> MockConfigEntry:

@@ -1,6 +1,8 @@
 """Peak shaving and the wallbox manager on one site: the car within the billed peak."""
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.input_number import DOMAIN as INPUT_NUMBER
@@ -120,6 +122,24 @@ async def minute(
     return measure(hass)
 
 
+async def load_all(hass: HomeAssistant, entries: Iterable[MockConfigEntry]) -> None:
+    """Add the entries and set each up, in their order."""
+    for entry in entries:
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+
+
+async def charge_fast(
+    hass: HomeAssistant, car: MockConfigEntry, *, above_peak_limit: bool = False
+) -> None:
+    """Start a fast session, sent through the billed peak or not."""
+    data: dict[str, Any] = {"config_entry_id": car.entry_id, "mode": "fast"}
+    if above_peak_limit:
+        data["above_peak_limit"] = True
+    await hass.services.async_call(DOMAIN, "start_charging", data, blocking=True)
+
+
 __all__ = ["wallbox"]  # the wallbox fixture, shared
 
 
@@ -132,16 +152,8 @@ async def test_a_fast_car_stays_under_the_billed_peak_unless_sent_through(
     freezer.move_to(T0)
     measure(hass)
     peak, car = site_entries
-    for entry in site_entries:
-        entry.add_to_hass(hass)
-        assert await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
-    await hass.services.async_call(
-        DOMAIN,
-        "start_charging",
-        {"config_entry_id": car.entry_id, "mode": "fast"},
-        blocking=True,
-    )
+    await load_all(hass, site_entries)
+    await charge_fast(hass, car)
     imports = [await minute(hass, freezer, site_entries) for _ in range(6)]
     headroom = async_site_headroom(hass, freezer.time_to_freeze.replace(tzinfo=UTC))
     assert headroom is not None
@@ -151,12 +163,7 @@ async def test_a_fast_car_stays_under_the_billed_peak_unless_sent_through(
     assert float(hass.states.get(CURRENT).state) == 7  # floor(5000 / 690)
     assert hass.states.get(STATE).attributes["reason"] == "peak_limit"
 
-    await hass.services.async_call(
-        DOMAIN,
-        "start_charging",
-        {"config_entry_id": car.entry_id, "mode": "fast", "above_peak_limit": True},
-        blocking=True,
-    )
+    await charge_fast(hass, car, above_peak_limit=True)
     await minute(hass, freezer, site_entries)
     assert float(hass.states.get(CURRENT).state) == 16
     assert hass.states.get(STATE).attributes["reason"] == "fast"

@@ -10,19 +10,17 @@ from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.energy_orchestrator.battery_manager.settings import (
-    default_options,
-)
 from custom_components.energy_orchestrator.const import DOMAIN
-from custom_components.energy_orchestrator.lib.control.battery_model import Chemistry
 from tests.integration.controllers.test_battery_manager import (
     STATE as BATTERY_STATE,
-    entry_data,
+    manager_entry,
     set_battery,
 )
 from tests.integration.controllers.test_site_limits import (
     LIMIT_W,
     SETPOINT,
+    charge_fast,
+    load_all,
     measure,
     site_entries,
 )
@@ -71,19 +69,6 @@ async def wallbox(hass: HomeAssistant) -> None:
         assert await async_setup_component(hass, domain, {domain: config})
 
 
-def battery_manager() -> MockConfigEntry:
-    """A battery manager on the inverter (mode select, grid-charge switch)."""
-    options = default_options(Chemistry.LFP, 16, 100)
-    options["min_rest_minutes"] = 0
-    return MockConfigEntry(
-        domain=DOMAIN,
-        minor_version=2,
-        title="House battery",
-        data=entry_data(),
-        options=options,
-    )
-
-
 async def minute(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory, entries: list[MockConfigEntry]
 ) -> None:
@@ -112,17 +97,9 @@ async def test_stop_leaves_every_output_safe_and_a_restart_resumes_all(
     measure(hass)
     set_battery(hass, 53.0, 0.0, soc=40)
     peak, car = site_entries
-    entries = [peak, car, battery_manager()]
-    for entry in entries:
-        entry.add_to_hass(hass)
-        assert await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
-    await hass.services.async_call(
-        DOMAIN,
-        "start_charging",
-        {"config_entry_id": car.entry_id, "mode": "fast", "above_peak_limit": True},
-        blocking=True,
-    )
+    entries = [peak, car, manager_entry()]
+    await load_all(hass, entries)
+    await charge_fast(hass, car, above_peak_limit=True)
     for _ in range(20):
         await minute(hass, freezer, entries)
     assert hass.states.get(CAR_STATE).state == "charging"

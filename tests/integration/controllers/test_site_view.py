@@ -18,6 +18,8 @@ from tests.integration.controllers.test_flexible_loads import (
 from tests.integration.controllers.test_site_limits import (
     LIMIT_W,
     SETPOINT,
+    charge_fast,
+    load_all,
     measure,
     site_entries,
 )
@@ -72,20 +74,12 @@ async def test_the_site_shows_owners_decisions_headroom_and_plan(
     freezer.move_to(T0)
     measure(hass)
     peak, car = site_entries
-    for entry in site_entries:
-        entry.add_to_hass(hass)
-        assert await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
+    await load_all(hass, site_entries)
     site = hass.config_entries.async_get_entry(await add_site(hass))
     assert site is not None
     entries = [peak, car, site]
 
-    await hass.services.async_call(
-        DOMAIN,
-        "start_charging",
-        {"config_entry_id": car.entry_id, "mode": "fast"},
-        blocking=True,
-    )
+    await charge_fast(hass, car)
     for _ in range(3):
         await minute(hass, freezer, entries)
     owners = hass.states.get(OUTPUTS).attributes["owners"]
@@ -116,12 +110,7 @@ async def test_the_site_shows_owners_decisions_headroom_and_plan(
         ("Wallbox", "fast", 7 * 3 * 230)
     ]
 
-    await hass.services.async_call(
-        DOMAIN,
-        "start_charging",
-        {"config_entry_id": car.entry_id, "mode": "fast", "above_peak_limit": True},
-        blocking=True,
-    )
+    await charge_fast(hass, car, above_peak_limit=True)
     await minute(hass, freezer, entries)
     changes = hass.states.get(OUTPUTS).attributes["changes"]
     assert (changes[CURRENT]["layer"], changes[CURRENT]["value"]) == (
