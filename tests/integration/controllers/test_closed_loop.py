@@ -15,19 +15,12 @@ integration would. Its whole simulated day runs in the lab
 """
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-import functools
-import time
+from datetime import UTC, datetime
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.input_number import DOMAIN as INPUT_NUMBER
-from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.setup import async_setup_component
 import pytest
@@ -40,91 +33,25 @@ from custom_components.energy_orchestrator.const import CONF_KIND, DOMAIN
 from custom_components.energy_orchestrator.lib.control.battery_model import Chemistry
 from eo_lab.sim.battery import SimBattery
 from eo_lab.sim.devices.victron import site_gx_emulator
-from eo_lab.sim.devices.wallbox import AlfenEmulator, Car, site_wallbox
+from eo_lab.sim.devices.wallbox import Car, site_wallbox
 from eo_lab.sim.servers import serve_devices
 from eo_lab.sim.simulated_site import SimulatedSite
-from tests.integration.flows import add_device
+from tests.integration.controllers.simulated_site import (
+    ALFEN_SERIAL,
+    METER_SERIAL,
+    SiteRun,
+    add_tcp_device,
+    frozen_at,
+)
 
 # 03:00 UTC: no PV, 1.0-1.6 kW of load for an hour and a half.
 NIGHT = datetime(2026, 6, 2, 3, tzinfo=UTC)
 # 20:00 UTC: the profile's first evening, 2.2-2.5 kW of load and no sun.
 EVENING = datetime(2026, 6, 2, 20, tzinfo=UTC)
-METER_SERIAL = "63000001"
 GX = "victron_energy_gx_device"
 GX_BATTERY = f"sensor.{GX}_battery_monitor"
 GRID_SETPOINT = f"number.{GX}_grid_setpoint"
-ALFEN_SERIAL = "ACE0123456"
 REMOTE_CONTROL = "input_number.battery_remote_control"
-
-
-class Clock:
-    """The simulated site's clock, moved by hand with Home Assistant's."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start.timestamp()
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
-class Loop:
-    """The running site, its wallbox, and the device entries on them."""
-
-    sim: SimulatedSite
-    station: AlfenEmulator
-    clock: Clock
-    freezer: FrozenDateTimeFactory
-    hass: HomeAssistant
-    devices: list[ConfigEntry[Any]]
-
-    def entity(self, domain: str, serial: str, key: str) -> str:
-        """Return the entity id of a device entry's entity by its key."""
-        entity_id = er.async_get(self.hass).async_get_entity_id(
-            domain, DOMAIN, f"{serial}_{key}"
-        )
-        assert entity_id is not None, key
-        return entity_id
-
-    def value(self, entity_id: str) -> float:
-        """Return an entity's state as a number."""
-        state = self.hass.states.get(entity_id)
-        assert state is not None, entity_id
-        return float(state.state)
-
-    @property
-    def grid_power(self) -> float:
-        """Return the grid meter's power as Home Assistant shows it."""
-        return self.value(self.entity("sensor", METER_SERIAL, "grid_power"))
-
-    async def step(self, seconds: float, *controllers: ConfigEntry[Any]) -> None:
-        """Move both clocks, poll the devices, then step the controllers."""
-        self.clock.now += seconds
-        self.freezer.tick(timedelta(seconds=seconds))
-        for entry in (*self.devices, *controllers):
-            await entry.runtime_data.coordinator.async_refresh()
-        await self.hass.async_block_till_done()
-
-
-async def _add_device(
-    hass: HomeAssistant, url: str, family: str, unit: int
-) -> ConfigEntry[Any]:
-    """Add a Modbus TCP device through the config flow, as a user does."""
-    host, _, port = url.removeprefix("tcp://").rpartition(":")
-    result = await add_device(
-        hass,
-        "tcp",
-        family,
-        {
-            CONF_HOST: host,
-            CONF_PORT: int(port),
-            "more_options": {"unit_id": unit, "framing": "tcp"},
-        },
-    )
-    assert result["type"] is FlowResultType.CREATE_ENTRY, result
-    await hass.async_block_till_done()
-    entry: ConfigEntry[Any] = result["result"]
-    return entry
 
 
 async def _serve(
@@ -133,40 +60,35 @@ async def _serve(
     monkeypatch: pytest.MonkeyPatch,
     start: datetime,
     soc: float,
-) -> AsyncIterator[Loop]:
+) -> AsyncIterator[SiteRun]:
     """Serve the site at ``start`` with its GX and wallbox; add the devices.
 
     Home Assistant's time stands still but for the steps, which move it with
-    the site's; the event loop keeps real time for the Modbus links (see
-    test_wallbox_manager_on_the_alfen.py).
+    the site's (``frozen_at``).
     """
-    monkeypatch.setattr(
-        hass.loop, "time", functools.partial(time.clock_gettime, time.CLOCK_MONOTONIC)
-    )
-    freezer.move_to(start)
-    clock = Clock(start)
     battery = SimBattery(capacity_ah=200.0, initial_soc=soc)
-    async with SimulatedSite(
-        host="127.0.0.1", port=0, clock=clock, start_time=clock.now, battery=battery
-    ) as sim:
-        gx = site_gx_emulator(sim.site, sync=sim.sync)
-        car = Car(capacity_kwh=40.0, soc=0.3)
-        station = site_wallbox(sim.site, sync=sim.sync, car=car)
-        async with (
-            serve_devices("127.0.0.1", 0, gx.sim_devices()) as gx_server,
-            serve_devices("127.0.0.1", 0, station.sim_devices()) as wallbox,
-        ):
-            # Nothing has told the station anything yet: the car would take
-            # its safe 6 A. The battery tests want the car out of the way.
-            car.plugged_in = False
-            devices = [
-                await _add_device(hass, sim.url, "sdm630", 1),
-                await _add_device(hass, gx_server.url, "victron_gx", 100),
-                await _add_device(hass, wallbox.url, "alfen", 1),
-            ]
-            yield Loop(sim, station, clock, freezer, hass, devices)
-            for entry in devices:
-                assert await hass.config_entries.async_unload(entry.entry_id)
+    with frozen_at(hass, freezer, monkeypatch, start) as clock:
+        async with SimulatedSite(
+            host="127.0.0.1", port=0, clock=clock, start_time=clock.now, battery=battery
+        ) as sim:
+            gx = site_gx_emulator(sim.site, sync=sim.sync)
+            car = Car(capacity_kwh=40.0, soc=0.3)
+            station = site_wallbox(sim.site, sync=sim.sync, car=car)
+            async with (
+                serve_devices("127.0.0.1", 0, gx.sim_devices()) as gx_server,
+                serve_devices("127.0.0.1", 0, station.sim_devices()) as wallbox,
+            ):
+                # Nothing has told the station anything yet: the car would take
+                # its safe 6 A. The battery tests want the car out of the way.
+                car.plugged_in = False
+                devices = [
+                    await add_tcp_device(hass, sim.url, "sdm630"),
+                    await add_tcp_device(hass, gx_server.url, "victron_gx", 100),
+                    await add_tcp_device(hass, wallbox.url, "alfen"),
+                ]
+                run = SiteRun(sim, station, clock, freezer, hass, devices)
+                yield run
+                await run.async_unload_devices()
 
 
 @pytest.fixture
@@ -174,7 +96,7 @@ async def night(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[Loop]:
+) -> AsyncIterator[SiteRun]:
     """The site at night, its battery half full."""
     async for loop in _serve(hass, freezer, monkeypatch, NIGHT, 0.5):
         yield loop
@@ -185,7 +107,7 @@ async def evening(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[Loop]:
+) -> AsyncIterator[SiteRun]:
     """The site in the evening, its battery nearly full."""
     async for loop in _serve(hass, freezer, monkeypatch, EVENING, 0.9):
         yield loop
@@ -205,7 +127,7 @@ async def _add_entry(
 
 
 async def test_the_battery_manager_s_charge_charges_the_simulated_battery(
-    night: Loop,
+    night: SiteRun,
 ) -> None:
     hass, site = night.hass, night.sim.site
     options = default_options(Chemistry.LFP, 16, 200)
@@ -265,7 +187,7 @@ async def test_the_battery_manager_s_charge_charges_the_simulated_battery(
 
 @pytest.mark.slow
 async def test_peak_shaving_holds_the_simulated_grid_under_its_limit(
-    evening: Loop,
+    evening: SiteRun,
 ) -> None:
     hass, site = evening.hass, evening.sim.site
     assert await async_setup_component(
@@ -321,7 +243,7 @@ async def test_peak_shaving_holds_the_simulated_grid_under_its_limit(
 
 
 async def test_the_wallbox_manager_s_current_reaches_the_car_and_the_meter(
-    night: Loop,
+    night: SiteRun,
 ) -> None:
     hass, site, station = night.hass, night.sim.site, night.station
     car = station.car

@@ -9,102 +9,31 @@ car takes, and none of the session is sun.
 """
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-import functools
-import time
+from datetime import UTC, datetime
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_USER, ConfigEntry
-from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.helpers import entity_registry as er
 import pytest
 
 from custom_components.energy_orchestrator.const import DOMAIN
 from eo_lab.sim.battery import SimBattery
-from eo_lab.sim.devices.wallbox import AlfenEmulator, site_wallbox
+from eo_lab.sim.devices.wallbox import site_wallbox
 from eo_lab.sim.servers import serve_devices
 from eo_lab.sim.simulated_site import SimulatedSite
-from tests.integration.flows import add_device
+from tests.integration.controllers.simulated_site import (
+    ALFEN_SERIAL,
+    METER_SERIAL,
+    SiteRun,
+    add_tcp_device,
+    frozen_at,
+)
 from tests.integration.texts import errors_shown
 
 # 01:00 UTC: the bundled profile's PV is 0 W.
 NIGHT = datetime(2026, 6, 2, 1, tzinfo=UTC)
-METER_SERIAL = "63000001"
-ALFEN_SERIAL = "ACE0123456"
-
-
-class Clock:
-    """The simulated site's clock, moved by hand with Home Assistant's."""
-
-    def __init__(self) -> None:
-        self.now = NIGHT.timestamp()
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
-class Night:
-    """The simulated site at night, its wallbox, and the entries on them."""
-
-    sim: SimulatedSite
-    station: AlfenEmulator
-    clock: Clock
-    freezer: FrozenDateTimeFactory
-    hass: HomeAssistant
-    devices: list[ConfigEntry[Any]]
-
-    def entity(self, domain: str, serial: str, key: str) -> str:
-        """Return the entity id of a device entry's entity by its key."""
-        entity_id = er.async_get(self.hass).async_get_entity_id(
-            domain, DOMAIN, f"{serial}_{key}"
-        )
-        assert entity_id is not None, key
-        return entity_id
-
-    def value(self, entity_id: str) -> float:
-        """Return an entity's state as a number."""
-        state = self.hass.states.get(entity_id)
-        assert state is not None, entity_id
-        return float(state.state)
-
-    def car_currents(self) -> list[float]:
-        """Return the current the car draws on each phase, as the Alfen reads it."""
-        return [
-            self.value(self.entity("sensor", ALFEN_SERIAL, f"ac_current_l{phase}"))
-            for phase in (1, 2, 3)
-        ]
-
-    async def step(self, seconds: float, *controllers: ConfigEntry[Any]) -> None:
-        """Move both clocks, poll the devices, then step the controllers."""
-        self.clock.now += seconds
-        self.freezer.tick(timedelta(seconds=seconds))
-        for entry in (*self.devices, *controllers):
-            await entry.runtime_data.coordinator.async_refresh()
-        await self.hass.async_block_till_done()
-
-
-async def _add_device(hass: HomeAssistant, url: str, family: str) -> ConfigEntry[Any]:
-    """Add a Modbus TCP device through the config flow, as a user does."""
-    host, _, port = url.removeprefix("tcp://").rpartition(":")
-    result = await add_device(
-        hass,
-        "tcp",
-        family,
-        {
-            CONF_HOST: host,
-            CONF_PORT: int(port),
-            "more_options": {"unit_id": 1, "framing": "tcp"},
-        },
-    )
-    assert result["type"] is FlowResultType.CREATE_ENTRY, result
-    await hass.async_block_till_done()
-    entry: ConfigEntry[Any] = result["result"]
-    return entry
 
 
 @pytest.fixture
@@ -112,37 +41,30 @@ async def night(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[Night]:
+) -> AsyncIterator[SiteRun]:
     """Serve the site at night with an empty battery; add its meter and the Alfen.
 
     Home Assistant's time stands still but for the steps, which move it with
-    the site's. The event loop keeps real time: the Modbus links need its
-    timers (pymodbus pauses after connecting), and the test harness runs it
-    on ``time.monotonic``, which freezegun freezes; the OS clock read
-    directly is not frozen.
+    the site's (``frozen_at``).
     """
-    monkeypatch.setattr(
-        hass.loop, "time", functools.partial(time.clock_gettime, time.CLOCK_MONOTONIC)
-    )
-    freezer.move_to(NIGHT)
-    clock = Clock()
     # At its SOC floor the battery covers nothing: the grid gives the car all.
     battery = SimBattery(capacity_ah=200.0, initial_soc=0.09)
-    async with SimulatedSite(
-        host="127.0.0.1", port=0, clock=clock, start_time=clock.now, battery=battery
-    ) as sim:
-        station = site_wallbox(sim.site, sync=sim.sync)
-        async with serve_devices("127.0.0.1", 0, station.sim_devices()) as wallbox:
-            devices = [
-                await _add_device(hass, sim.url, "sdm630"),
-                await _add_device(hass, wallbox.url, "alfen"),
-            ]
-            yield Night(sim, station, clock, freezer, hass, devices)
-            for entry in devices:
-                assert await hass.config_entries.async_unload(entry.entry_id)
+    with frozen_at(hass, freezer, monkeypatch, NIGHT) as clock:
+        async with SimulatedSite(
+            host="127.0.0.1", port=0, clock=clock, start_time=clock.now, battery=battery
+        ) as sim:
+            station = site_wallbox(sim.site, sync=sim.sync)
+            async with serve_devices("127.0.0.1", 0, station.sim_devices()) as wallbox:
+                devices = [
+                    await add_tcp_device(hass, sim.url, "sdm630"),
+                    await add_tcp_device(hass, wallbox.url, "alfen"),
+                ]
+                run = SiteRun(sim, station, clock, freezer, hass, devices)
+                yield run
+                await run.async_unload_devices()
 
 
-async def _add_manager(night: Night, phases: str) -> ConfigEntry[Any]:
+async def _add_manager(night: SiteRun, phases: str) -> ConfigEntry[Any]:
     """Add the wallbox manager in the config flow on the Alfen's entities."""
     hass = night.hass
     result = await hass.config_entries.flow.async_init(
@@ -175,7 +97,7 @@ async def _add_manager(night: Night, phases: str) -> ConfigEntry[Any]:
     return entry
 
 
-async def test_the_alfen_shows_what_it_applies(night: Night) -> None:
+async def test_the_alfen_shows_what_it_applies(night: SiteRun) -> None:
     """Before any EMS wrote to it, the station charges at its safe current."""
     switch = night.entity("switch", ALFEN_SERIAL, "command_charger_enabled")
     current = night.entity("number", ALFEN_SERIAL, "command_charger_current")
@@ -195,7 +117,7 @@ async def test_the_alfen_shows_what_it_applies(night: Night) -> None:
     assert night.value(current) == 6.0
 
 
-async def test_the_manager_switches_phases_and_sets_the_current(night: Night) -> None:
+async def test_the_manager_switches_phases_and_sets_the_current(night: SiteRun) -> None:
     hass, station = night.hass, night.station
     meter = night.entity("sensor", METER_SERIAL, "grid_power")
     car = night.entity("sensor", ALFEN_SERIAL, "charger_power")
@@ -257,7 +179,7 @@ async def test_the_manager_switches_phases_and_sets_the_current(night: Night) ->
 
 
 async def test_a_phase_control_that_cannot_take_one_and_three_is_refused(
-    night: Night,
+    night: SiteRun,
 ) -> None:
     hass = night.hass
     current = night.entity("number", ALFEN_SERIAL, "command_charger_current")
