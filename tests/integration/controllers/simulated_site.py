@@ -64,14 +64,14 @@ def frozen_at(
 
 @dataclass
 class SiteRun:
-    """The running site, its wallbox, and the device entries on them."""
+    """The running site, its wallbox if it has one, and its device entries."""
 
     sim: SimulatedSite
-    station: AlfenEmulator
     clock: Clock
     freezer: FrozenDateTimeFactory
     hass: HomeAssistant
     devices: list[ConfigEntry[Any]]
+    station: AlfenEmulator | None = None
 
     def entity(self, domain: str, serial: str, key: str) -> str:
         """Return the entity id of a device entry's entity by its key."""

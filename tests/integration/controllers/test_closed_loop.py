@@ -86,7 +86,7 @@ async def _serve(
                     await add_tcp_device(hass, gx_server.url, "victron_gx", 100),
                     await add_tcp_device(hass, wallbox.url, "alfen"),
                 ]
-                run = SiteRun(sim, station, clock, freezer, hass, devices)
+                run = SiteRun(sim, clock, freezer, hass, devices, station)
                 yield run
                 await run.async_unload_devices()
 
@@ -246,6 +246,7 @@ async def test_the_wallbox_manager_s_current_reaches_the_car_and_the_meter(
     night: SiteRun,
 ) -> None:
     hass, site, station = night.hass, night.sim.site, night.station
+    assert station is not None
     car = station.car
     car.plugged_in = True
     phases = night.entity("number", ALFEN_SERIAL, "command_charger_phases")

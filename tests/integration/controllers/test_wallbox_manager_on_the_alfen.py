@@ -59,7 +59,7 @@ async def night(
                     await add_tcp_device(hass, sim.url, "sdm630"),
                     await add_tcp_device(hass, wallbox.url, "alfen"),
                 ]
-                run = SiteRun(sim, station, clock, freezer, hass, devices)
+                run = SiteRun(sim, clock, freezer, hass, devices, station)
                 yield run
                 await run.async_unload_devices()
 
@@ -119,6 +119,7 @@ async def test_the_alfen_shows_what_it_applies(night: SiteRun) -> None:
 
 async def test_the_manager_switches_phases_and_sets_the_current(night: SiteRun) -> None:
     hass, station = night.hass, night.station
+    assert station is not None
     meter = night.entity("sensor", METER_SERIAL, "grid_power")
     car = night.entity("sensor", ALFEN_SERIAL, "charger_power")
     phases = night.entity("number", ALFEN_SERIAL, "command_charger_phases")
