@@ -8,6 +8,12 @@ them. Likewise the energy its plan holds in the battery for the hours ahead
 (its *reserve*): a battery manager on the same battery stops selling there.
 A post older than ``FRESH_FOR`` no longer counts: a peak shaver that
 stopped stepping leaves the others as they would be without one.
+
+The room is shared, not handed to each: a controller that raises its
+import records what it took (``async_take_headroom``), and the others see
+the room less that until the meter, and so peak shaving's next posts, show
+it (``TAKEN_HOLDS_FOR``). Without this the car and a load stepping between
+two posts would each take all of it.
 """
 
 from collections.abc import Iterable
@@ -22,6 +28,9 @@ from ..const import DOMAIN
 
 # Three of peak shaving's 15 s steps: a missed step or two still counts.
 FRESH_FOR = timedelta(seconds=45)
+# How long room taken stays taken: a car ramps within seconds, the meter is
+# read every few and peak shaving posts every 15; two posts show it for sure.
+TAKEN_HOLDS_FOR = timedelta(seconds=30)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,6 +49,21 @@ class SiteHeadroom:
 POSTS: HassKey[dict[str, SiteHeadroom]] = HassKey(f"{DOMAIN}_site_headroom")
 
 
+@dataclass(frozen=True, kw_only=True)
+class TakenHeadroom:
+    """Room a controller took at one step by raising its import (W)."""
+
+    at: datetime
+    taker: str
+    grid_w: float
+    # What the busiest phase may carry more: all of it for a load whose
+    # phase is unknown, a share per phase for a car on several.
+    phase_w: float
+
+
+TAKEN: HassKey[list[TakenHeadroom]] = HassKey(f"{DOMAIN}_site_headroom_taken")
+
+
 @callback
 def async_post_headroom(
     hass: HomeAssistant, entry_id: str, headroom: SiteHeadroom
@@ -55,11 +79,21 @@ def async_withdraw_headroom(hass: HomeAssistant, entry_id: str) -> None:
 
 
 @callback
-def async_site_headroom(hass: HomeAssistant, now: datetime) -> SiteHeadroom | None:
+def async_take_headroom(hass: HomeAssistant, taken: TakenHeadroom) -> None:
+    """Record room a controller took, for the others' next steps."""
+    if taken.grid_w > 0 or taken.phase_w > 0:
+        hass.data.setdefault(TAKEN, []).append(taken)
+
+
+@callback
+def async_site_headroom(
+    hass: HomeAssistant, now: datetime, taker: str | None = None
+) -> SiteHeadroom | None:
     """Return the least room any fresh post leaves, None when there is none.
 
     With two peak shavers (two connections' meters), each side is the
-    tighter of the two.
+    tighter of the two. What other controllers than ``taker`` took lately
+    is taken off: it may not show on the meter yet.
     """
     fresh = [
         post
@@ -68,13 +102,30 @@ def async_site_headroom(hass: HomeAssistant, now: datetime) -> SiteHeadroom | No
     ]
     if not fresh:
         return None
+    takes = hass.data[TAKEN] = [
+        take
+        for take in hass.data.get(TAKEN, [])
+        if timedelta(0) <= now - take.at <= TAKEN_HOLDS_FOR
+    ]
+    # A taker that steps again before the meter shows its rise takes the
+    # same room again: each other taker counts once, at its largest take.
+    by_taker: dict[str, tuple[float, float]] = {}
+    for take in takes:
+        if take.taker != taker:
+            grid_w, phase_w = by_taker.get(take.taker, (0.0, 0.0))
+            by_taker[take.taker] = (
+                max(grid_w, take.grid_w),
+                max(phase_w, take.phase_w),
+            )
+    taken_grid = sum(grid_w for grid_w, _ in by_taker.values())
+    taken_phase = sum(phase_w for _, phase_w in by_taker.values())
     grid = [post.grid_w for post in fresh if post.grid_w is not None]
     phase = [post.phase_w for post in fresh if post.phase_w is not None]
     return SiteHeadroom(
         at=min(post.at for post in fresh),
         source=", ".join(sorted(post.source for post in fresh)),
-        grid_w=min(grid) if grid else None,
-        phase_w=min(phase) if phase else None,
+        grid_w=min(grid) - taken_grid if grid else None,
+        phase_w=min(phase) - taken_phase if phase else None,
     )
 
 

@@ -55,7 +55,11 @@ from ..const import (
 from ..controller.base import ControllerCoordinator
 from ..controller.inputs import MAX_INPUT_AGE, InputQuantity, read_input
 from ..controller.site_decisions import TO_SAFE_STATE, Why
-from ..controller.site_limits import async_site_headroom
+from ..controller.site_limits import (
+    TakenHeadroom,
+    async_site_headroom,
+    async_take_headroom,
+)
 from ..lib.control.flexible_loads.controller import (
     FlexibleLoadsController,
     LoadBook,
@@ -364,7 +368,7 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
         self.load_history.add(now, base + (pv_w or 0.0))
         self.pv_history.add(now, pv_w)
         before = {key: book.power_w for key, book in self.controller.books.items()}
-        headroom = async_site_headroom(self.hass, now)
+        headroom = async_site_headroom(self.hass, now, self.config_entry.entry_id)
         result = await self.hass.async_add_executor_job(
             partial(
                 self.controller.run,
@@ -372,6 +376,17 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
                 Measurement(grid_w, measured),
                 headroom_w=headroom.grid_w if headroom else None,
             )
+        )
+        rise = sum(
+            max(decision.power_w - before[load.load.name], 0.0)
+            for load, decision in zip(self.loads, result.decisions, strict=True)
+        )
+        # A load's phase is not known: its whole rise may be on the busiest.
+        async_take_headroom(
+            self.hass,
+            TakenHeadroom(
+                at=now, taker=self.config_entry.entry_id, grid_w=rise, phase_w=rise
+            ),
         )
         for load, decision in zip(self.loads, result.decisions, strict=True):
             await self._async_set_load(

@@ -44,7 +44,11 @@ from ..controller.site_decisions import (
     TO_SAFE_STATE,
     Why,
 )
-from ..controller.site_limits import async_site_headroom
+from ..controller.site_limits import (
+    TakenHeadroom,
+    async_site_headroom,
+    async_take_headroom,
+)
 from ..lib.control.ev_charging import (
     ChargeMode,
     EvChargingManager,
@@ -115,14 +119,34 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
     async def _async_update_data(self) -> EvStatus:
         """Run one step and command the wallbox."""
         now = dt_util.utcnow()
-        status = self.manager.update(now, self._inputs(now))
+        inputs = self._inputs(now)
+        status = self.manager.update(now, inputs)
         await self._async_command(
             status.command,
             now,
             Why(layer=layer_of(status.reason), reason=status.reason),
         )
+        self._take_headroom(now, status.command, inputs.ev_power_w)
         self.schedule_save()
         return status
+
+    def _take_headroom(
+        self, now: datetime, command: EvCommand, ev_power: float | None
+    ) -> None:
+        """Record the room a rise of the car's current takes from the site."""
+        if not command.enable:
+            return
+        commanded = command.current_a * self.manager.limits.voltage_v * command.phases
+        rise = commanded - max(ev_power or 0.0, 0.0)
+        async_take_headroom(
+            self.hass,
+            TakenHeadroom(
+                at=now,
+                taker=self.config_entry.entry_id,
+                grid_w=rise,
+                phase_w=rise / max(command.phases, 1),
+            ),
+        )
 
     def _inputs(self, now: datetime) -> EvInputs:
         """Read the site; what cannot be trusted is None."""
@@ -169,7 +193,7 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
         The room peak shaving left, plus what the car takes already (the
         room was measured with it); None where no peak shaver says.
         """
-        headroom = async_site_headroom(self.hass, now)
+        headroom = async_site_headroom(self.hass, now, self.config_entry.entry_id)
         if headroom is None:
             return None, None
         taking = max(ev_power or 0.0, 0.0)

@@ -13,7 +13,11 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.energy_orchestrator.const import CONF_KIND, DOMAIN
 from custom_components.energy_orchestrator.controller.site_limits import (
+    SiteHeadroom,
+    TakenHeadroom,
+    async_post_headroom,
     async_site_headroom,
+    async_take_headroom,
 )
 from tests.integration.controllers.test_wallbox_manager import (
     CURRENT,
@@ -171,3 +175,69 @@ async def test_a_fast_car_stays_under_the_billed_peak_unless_sent_through(
     # Peak shaving gone: nothing holds the car back, nor is anything posted.
     assert await hass.config_entries.async_unload(peak.entry_id)
     assert async_site_headroom(hass, freezer.time_to_freeze.replace(tzinfo=UTC)) is None
+
+
+async def test_room_one_controller_took_is_not_given_to_another(
+    hass: HomeAssistant,
+) -> None:
+    """The car and the loads share the room: each sees it less what the other took."""
+    post = SiteHeadroom(at=T0, source="Peak shaving", grid_w=3000.0, phase_w=1500.0)
+    async_post_headroom(hass, "peak", post)
+
+    def room(seconds: float, taker: str) -> tuple[float | None, float | None]:
+        headroom = async_site_headroom(hass, T0 + timedelta(seconds=seconds), taker)
+        assert headroom is not None
+        return headroom.grid_w, headroom.phase_w
+
+    async_take_headroom(
+        hass, TakenHeadroom(at=T0, taker="loads", grid_w=2000.0, phase_w=2000.0)
+    )
+    assert room(5, "car") == (1000.0, -500.0)
+    # Its own take is in the meter's next reading already, as far as it knows.
+    assert room(5, "loads") == (3000.0, 1500.0)
+    # Taking the same room again at its next step counts it once.
+    async_take_headroom(
+        hass,
+        TakenHeadroom(
+            at=T0 + timedelta(seconds=10), taker="loads", grid_w=2000.0, phase_w=2000.0
+        ),
+    )
+    assert room(12, "car") == (1000.0, -500.0)
+    # Half a minute on, the meter and peak shaving's posts show the rise.
+    async_post_headroom(
+        hass, "peak", SiteHeadroom(at=T0 + timedelta(seconds=40), **_room(1000.0))
+    )
+    assert room(41, "car") == (1000.0, 1500.0)
+
+
+def _room(grid_w: float) -> dict[str, Any]:
+    """Return a peak shaver's post's fields but its time."""
+    return {"source": "Peak shaving", "grid_w": grid_w, "phase_w": 1500.0}
+
+
+async def test_the_car_gets_only_the_room_the_loads_left(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    site_entries: tuple[MockConfigEntry, MockConfigEntry],
+) -> None:
+    """A load that started between peak shaving's step and the car's keeps its room."""
+    freezer.move_to(T0)
+    measure(hass)
+    peak, car = site_entries
+    await load_all(hass, site_entries)
+    await charge_fast(hass, car)
+    for _ in range(3):
+        await minute(hass, freezer, site_entries)
+    assert float(hass.states.get(CURRENT).state) == 7  # floor(5000 / 690)
+    freezer.tick(timedelta(minutes=1))
+    measure(hass)
+    await peak.runtime_data.coordinator.async_refresh()
+    now = freezer.time_to_freeze.replace(tzinfo=UTC)
+    # A 700 W load goes on: 7 A on three phases no longer fits, 6 A does.
+    async_take_headroom(
+        hass, TakenHeadroom(at=now, taker="loads", grid_w=700.0, phase_w=700.0)
+    )
+    await car.runtime_data.coordinator.async_refresh()
+    await hass.async_block_till_done()
+    assert float(hass.states.get(CURRENT).state) == 6
+    assert hass.states.get(STATE).attributes["reason"] == "peak_limit"
