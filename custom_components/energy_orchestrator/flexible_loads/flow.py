@@ -14,12 +14,10 @@ from typing import Any, override
 from homeassistant.components.sensor import SensorDeviceClass
 from homeassistant.config_entries import (
     ConfigFlowResult,
-    ConfigSubentry,
     ConfigSubentryFlow,
-    SubentryFlowResult,
 )
 from homeassistant.const import CONF_NAME, STATE_UNAVAILABLE, STATE_UNKNOWN
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.issue_registry import IssueSeverity
 from homeassistant.helpers.selector import (
     BooleanSelector,
@@ -65,7 +63,7 @@ from ..const import (
     SAFE_STATE_OFF,
     SUBENTRY_LOAD,
 )
-from ..controller.flow import ControllerOptionsFlow
+from ..controller.flow import ControllerOptionsFlow, ControllerSubentryFlow
 from ..controller.outputs import NUMBER_DOMAINS, SWITCH_DOMAINS
 from ..controller.problems import SetupProblem
 from ..controller.selectors import number_box, sensor_picker
@@ -344,69 +342,12 @@ def setup_problems(
     return [problem for problem in problems if problem is not None]
 
 
-@callback
-def _async_claimed_load(
-    hass: HomeAssistant, entry: FlexibleLoadsConfigEntry, entity_id: str
-) -> str | None:
-    """Return which other controller drives a load's entity, if any."""
-    # kinds.py registers the subentry flow, so it is imported when first needed.
-    from ..kinds import async_claimed_output  # noqa: PLC0415
-
-    return async_claimed_output(hass, [entity_id], other_than=entry.entry_id)
-
-
-class LoadSubentryFlow(ConfigSubentryFlow):
+class LoadSubentryFlow(ControllerSubentryFlow):
     """Add or edit a load of a flexible loads entry."""
 
-    async def async_step_user(
-        self, user_input: dict[str, Any] | None = None
-    ) -> SubentryFlowResult:
-        """Add a load: its entity, power, need and window."""
-        return await self._async_load_form("user", user_input, None)
-
-    async def async_step_reconfigure(
-        self, user_input: dict[str, Any] | None = None
-    ) -> SubentryFlowResult:
-        """Edit a load; the entry starts again with it."""
-        return await self._async_load_form(
-            "reconfigure", user_input, self._get_reconfigure_subentry()
-        )
-
-    async def _async_load_form(
-        self,
-        step_id: str,
-        user_input: dict[str, Any] | None,
-        subentry: ConfigSubentry | None,
-    ) -> SubentryFlowResult:
-        """Show the load's form; add or change the load once it checks out."""
-        errors: dict[str, str] = {}
-        placeholders = {"error": ""}
-        entry = self._get_entry()
-        if user_input is not None:
-            data, errors, placeholders = validate_load(
-                user_input, entry, subentry.subentry_id if subentry else None
-            )
-            if not errors and (
-                claimed := _async_claimed_load(self.hass, entry, data[CONF_LOAD_ENTITY])
-            ):
-                errors[CONF_LOAD_ENTITY] = "output_in_use"
-                placeholders["error"] = claimed
-            if not errors:
-                title = data.pop(CONF_NAME)
-                if subentry is None:
-                    return self.async_create_entry(title=title, data=data)
-                return self.async_update_and_abort(
-                    entry, subentry, title=title, data=data
-                )
-        shown = user_input or (
-            {CONF_NAME: subentry.title, **subentry.data} if subentry else {}
-        )
-        return self.async_show_form(
-            step_id=step_id,
-            data_schema=self.add_suggested_values_to_schema(STEP_LOAD, shown),
-            errors=errors,
-            description_placeholders=placeholders,
-        )
+    schema = STEP_LOAD
+    output_key = CONF_LOAD_ENTITY
+    validate = staticmethod(validate_load)
 
 
 SUBENTRY_FLOWS: dict[str, type[ConfigSubentryFlow]] = {SUBENTRY_LOAD: LoadSubentryFlow}

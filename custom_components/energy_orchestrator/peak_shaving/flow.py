@@ -17,12 +17,10 @@ from typing import Any, override
 from homeassistant.components.sensor import SensorDeviceClass
 from homeassistant.config_entries import (
     ConfigFlowResult,
-    ConfigSubentry,
     ConfigSubentryFlow,
-    SubentryFlowResult,
 )
 from homeassistant.const import CONF_NAME, STATE_UNAVAILABLE, STATE_UNKNOWN, UnitOfPower
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.issue_registry import IssueSeverity
 from homeassistant.helpers.selector import (
     BooleanSelector,
@@ -63,7 +61,7 @@ from ..const import (
     KIND_PEAK_SHAVING,
     SUBENTRY_BATTERY,
 )
-from ..controller.flow import ControllerOptionsFlow
+from ..controller.flow import ControllerOptionsFlow, ControllerSubentryFlow
 from ..controller.outputs import NUMBER_DOMAINS
 from ..controller.problems import (
     OUTPUT_WRONG_UNIT,
@@ -432,83 +430,26 @@ def validate_battery(
     return data, errors, placeholders
 
 
-@callback
-def _async_claimed_setpoint(
-    hass: HomeAssistant, entry: PeakShavingConfigEntry, data: Mapping[str, Any]
-) -> str | None:
-    """Return which other controller drives a further battery's setpoint, if any.
-
-    The entry's own batteries are checked by ``validate_battery``.
-    """
-    # kinds.py registers the subentry flow, so it is imported when first needed.
-    from ..kinds import async_claimed_output  # noqa: PLC0415
-
-    return async_claimed_output(
-        hass, [data[CONF_BATTERY_SETPOINT_ENTITY]], other_than=entry.entry_id
-    )
-
-
-class BatterySubentryFlow(ConfigSubentryFlow):
+class BatterySubentryFlow(ControllerSubentryFlow):
     """Add or edit a further battery of a peak-shaving entry."""
 
-    async def async_step_user(
-        self, user_input: dict[str, Any] | None = None
-    ) -> SubentryFlowResult:
-        """Add a battery: where it is read and set, its size and limits."""
-        return await self._async_battery_form("user", user_input, None)
+    schema = STEP_BATTERY
+    output_key = CONF_BATTERY_SETPOINT_ENTITY
+    validate = staticmethod(validate_battery)
 
-    async def async_step_reconfigure(
-        self, user_input: dict[str, Any] | None = None
-    ) -> SubentryFlowResult:
-        """Edit a battery; the entry starts again with it."""
-        return await self._async_battery_form(
-            "reconfigure", user_input, self._get_reconfigure_subentry()
-        )
-
-    async def _async_battery_form(
-        self,
-        step_id: str,
-        user_input: dict[str, Any] | None,
-        subentry: ConfigSubentry | None,
-    ) -> SubentryFlowResult:
-        """Show the battery's form; add or change the battery once it checks out."""
-        errors: dict[str, str] = {}
-        placeholders = {"error": ""}
-        entry = self._get_entry()
-        if user_input is not None:
-            data, errors, placeholders = validate_battery(
-                user_input, entry, subentry.subentry_id if subentry else None
+    @override
+    def further_problems(
+        self, data: Mapping[str, Any]
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """Check that the setpoint's range takes the battery's power."""
+        return form_errors(
+            (
+                setpoint_problem(
+                    self.hass,
+                    data[CONF_BATTERY_SETPOINT_ENTITY],
+                    data[CONF_BATTERY_MAX_KW],
+                ),
             )
-            if not errors:
-                errors, placeholders = form_errors(
-                    (
-                        setpoint_problem(
-                            self.hass,
-                            data[CONF_BATTERY_SETPOINT_ENTITY],
-                            data[CONF_BATTERY_MAX_KW],
-                        ),
-                    )
-                )
-            if not errors and (
-                claimed := _async_claimed_setpoint(self.hass, entry, data)
-            ):
-                errors[CONF_BATTERY_SETPOINT_ENTITY] = "output_in_use"
-                placeholders["error"] = claimed
-            if not errors:
-                title = data.pop(CONF_NAME)
-                if subentry is None:
-                    return self.async_create_entry(title=title, data=data)
-                return self.async_update_and_abort(
-                    entry, subentry, title=title, data=data
-                )
-        shown = user_input or (
-            {CONF_NAME: subentry.title, **subentry.data} if subentry else {}
-        )
-        return self.async_show_form(
-            step_id=step_id,
-            data_schema=self.add_suggested_values_to_schema(STEP_BATTERY, shown),
-            errors=errors,
-            description_placeholders=placeholders,
         )
 
 
