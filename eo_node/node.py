@@ -533,7 +533,7 @@ class Node:
         if tripped is None:
             return
         _LOGGER.warning(
-            "fail-safe: %s (%.1f s since the heartbeat)",
+            "fail-safe: %s (%.1f s without a heartbeat)",
             tripped.reason,
             tripped.silent_s,
         )

@@ -243,6 +243,9 @@ async def test_a_restarted_node_gives_back_the_setpoint_it_found(
             "the setpoint given back",
         )
         assert again.watchdog.holding
+        # The read-back done, the ledger is emptied (a stop before that
+        # would leave it whole, for the next start to release again).
+        await wait_until(lambda: not again.components["gx"].written, 5, "forgotten")
     assert took <= SHORT_TIMEOUT_S + INTERVAL_S + 1
     # Released, the ledger is empty: the next start has nothing to release.
     assert _saved(state_file) == Saved({}, watched=True)
