@@ -3,7 +3,9 @@
 A component keeps the values of its last poll and says ``available: false``
 with no values as soon as a poll fails: a stale value is never published as
 current. Before the node first writes a setting, it reads the one in force,
-so that the fail-safe can hand the device back as it found it.
+so that the fail-safe can hand the device back as it found it. What was
+written, and found, is its ledger: the node keeps it in its state file, so
+that a restarted node still knows it.
 """
 
 import asyncio
@@ -32,6 +34,7 @@ from custom_components.energy_orchestrator.lib.drivers.values import (
 
 from .config import ComponentConfig, SafeCommand
 from .protocol import IDENTIFY, READ, RELEASE, ErrorCode, RequestError
+from .state_file import Before
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -63,7 +66,7 @@ class Released:
 class _Written:
     """A setting the node wrote, and the value it found before (None: unknown)."""
 
-    before: float | str | None
+    before: Before
 
 
 def spec_dict(spec: CommandSpec) -> dict[str, Any]:
@@ -91,8 +94,16 @@ class Component:
         driver: Driver,
         bus_lock: asyncio.Lock,
         clock: Callable[[], float],
+        *,
+        written: Mapping[CommandKind, Before] | None = None,
+        ledger_changed: Callable[[], None] | None = None,
     ) -> None:
-        """Bind the driver; nothing is read before ``identify``."""
+        """Bind the driver; nothing is read before ``identify``.
+
+        ``written`` is the ledger an earlier run left (its state file);
+        ``ledger_changed`` is called whenever the ledger changes, before
+        the device is written, so that the node can save it first.
+        """
         self.config = config
         self.driver = driver
         self._lock = bus_lock
@@ -103,7 +114,10 @@ class Component:
         self.error: str | None = None
         self._connects = -1
         self._slow_read_at = -math.inf
-        self._written: dict[CommandKind, _Written] = {}
+        self._written: dict[CommandKind, _Written] = {
+            kind: _Written(before) for kind, before in (written or {}).items()
+        }
+        self._ledger_changed = ledger_changed
 
     @property
     def id(self) -> str:
@@ -114,6 +128,22 @@ class Component:
     def written(self) -> set[CommandKind]:
         """Return the settings the node wrote since they were last released."""
         return set(self._written)
+
+    @property
+    def ledger(self) -> dict[CommandKind, Before]:
+        """Return each setting written and the value found before it."""
+        return {kind: written.before for kind, written in self._written.items()}
+
+    def _forget(self, kinds: list[CommandKind]) -> None:
+        """Drop settings from the ledger once they are handed back."""
+        forgotten = [k for k in kinds if self._written.pop(k, None) is not None]
+        if forgotten:
+            self._note_ledger_change()
+
+    def _note_ledger_change(self) -> None:
+        """Tell the node that the ledger changed."""
+        if self._ledger_changed is not None:
+            self._ledger_changed()
 
     async def identify(self) -> Identity:
         """Read who the device is and what it takes; raise its DeviceError."""
@@ -291,6 +321,9 @@ class Component:
             async with self._lock:
                 if order.kind not in self._written:
                     self._written[order.kind] = _Written(await self._read_now(order))
+                    # Saved before the device is written: a crash in between
+                    # must leave a ledger that knows it.
+                    self._note_ledger_change()
                 actual = await execute(self.driver, order)
         except CommandNotConfirmedError as err:
             raise RequestError(ErrorCode.NOT_CONFIRMED, str(err)) from None
@@ -341,6 +374,9 @@ class Component:
         written = self._written.get(kind)
         spec = self.driver.commands.get(kind)
         if spec is None:
+            if self.identity is None:
+                # A restarted node whose device has not answered yet.
+                return Released(str(kind), error=self.error or "not identified yet")
             return Released(str(kind), error="the device no longer takes it")
         try:
             async with self._lock:
@@ -352,7 +388,7 @@ class Component:
             return Released(str(kind), error=str(err))
         except ValueError as err:
             return Released(str(kind), error=str(err))
-        self._written.pop(kind, None)
+        self._forget([kind])
         return Released(str(kind), value)
 
     async def _restore(
@@ -372,7 +408,11 @@ class Component:
     async def apply_safe_action(
         self, commands: tuple[SafeCommand, ...] | None
     ) -> list[Released]:
-        """Apply the configured commands, or release every setting written."""
+        """Apply the configured commands, or release every setting written.
+
+        Once a fixed command set is all written, the ledger is cleared: the
+        set is the installer's safe state for the whole component.
+        """
         if commands is None:
             return [await self.release(kind) for kind in sorted(self._written)]
         results: list[Released] = []
@@ -385,6 +425,7 @@ class Component:
             except DeviceError as err:
                 results.append(Released(str(safe.command), error=str(err)))
                 continue
-            self._written.pop(safe.command, None)
             results.append(Released(str(safe.command), value))
+        if all(result.error is None for result in results):
+            self._forget(list(self._written))
         return results

@@ -21,6 +21,8 @@ from custom_components.energy_orchestrator.lib.drivers.transport.endpoint import
     parse_endpoint,
 )
 
+from .state_file import default_state_file
+
 # What a node, a component or a prefix may be called: one MQTT topic level
 # with no wildcard, no separator and nothing a shell or a URL would mangle.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -122,6 +124,8 @@ class NodeConfig:
     mqtt: MqttConfig
     heartbeat_timeout: float
     components: tuple[ComponentConfig, ...]
+    # Where the settings written are kept across restarts; None: nowhere.
+    state_file: Path | None = None
 
 
 class _Checker:
@@ -426,12 +430,28 @@ def _safe_actions(
     return actions
 
 
+def _state_file(check: _Checker, top: Mapping[str, Any], node: str) -> Path:
+    """Return the state file's path: given, or the default for the node."""
+    text = check.text(top, "state_file", "state_file")
+    if text is None:
+        return default_state_file(node, check.base)
+    path = Path(text).expanduser()
+    if not path.is_absolute():
+        path = check.base / path
+    if path.is_dir():
+        check.fail("state_file", f"{path} is a folder; name a file in it")
+    elif not path.parent.is_dir():
+        check.fail("state_file", f"the folder {path.parent} does not exist")
+    return path
+
+
 def parse_config(raw: object, base: Path) -> NodeConfig:
     """Return the node's configuration from parsed YAML; raise ConfigError."""
     check = _Checker(base)
     top = check.mapping(raw, "(top level)")
-    check.unknown(top, "", {"node", "mqtt", "failsafe", "components"})
+    check.unknown(top, "", {"node", "mqtt", "failsafe", "components", "state_file"})
     node = check.name(top, "node", "node")
+    state_file = _state_file(check, top, node)
     if "mqtt" not in top:
         check.fail("mqtt", "is required")
     mqtt = _mqtt(check, top.get("mqtt", {}))
@@ -481,6 +501,7 @@ def parse_config(raw: object, base: Path) -> NodeConfig:
             )
             for c in components
         ),
+        state_file,
     )
 
 

@@ -1,7 +1,9 @@
 """The fail-safe's watchdog: when the controller is gone, and when it is back.
 
 It arms when the first heartbeat is heard: a node nobody controls has
-nothing to guard. Armed, it trips when the heartbeat has been missing for
+nothing to guard. A node restarted with settings its earlier run wrote
+arms at start instead, as if a heartbeat had been heard then: a controller
+that does not show up within the timeout gets them released. Armed, it trips when the heartbeat has been missing for
 the timeout (which covers the broker being lost that long: no heartbeat
 arrives through a lost broker), or at once when Home Assistant's MQTT will
 says ``offline``. A heartbeat heard while tripped hands control back.
@@ -18,6 +20,7 @@ class Reason(StrEnum):
 
     HEARTBEAT_MISSING = "heartbeat_missing"
     HOME_ASSISTANT_OFFLINE = "home_assistant_offline"
+    RESTARTED_WITHOUT_HEARTBEAT = "restarted_without_heartbeat"
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +28,7 @@ class Tripped:
     """The fail-safe has just tripped."""
 
     reason: Reason
-    # Seconds since the last heartbeat.
+    # Seconds since the last heartbeat (since the start, when none was heard).
     silent_s: float
 
 
@@ -44,10 +47,16 @@ class Watchdog:
         self.timeout = timeout
         self.last_heartbeat: float | None = None
         self.tripped_at: float | None = None
+        # Whether a heartbeat was heard, not only assumed at start.
+        self.heard = False
+
+    def arm_at_start(self, now: float) -> None:
+        """Watch from now, as if a heartbeat had just been heard."""
+        self.last_heartbeat = now
 
     @property
     def armed(self) -> bool:
-        """Return whether a heartbeat was ever heard."""
+        """Return whether it watches: a heartbeat heard, or armed at start."""
         return self.last_heartbeat is not None
 
     @property
@@ -58,6 +67,7 @@ class Watchdog:
     def heartbeat(self, now: float) -> Restored | None:
         """Note a heartbeat; return Restored when it ends the safe state."""
         self.last_heartbeat = now
+        self.heard = True
         if self.tripped_at is None:
             return None
         held = now - self.tripped_at
@@ -79,6 +89,8 @@ class Watchdog:
         if silent < self.timeout:
             return None
         self.tripped_at = now
+        if not self.heard:
+            return Tripped(Reason.RESTARTED_WITHOUT_HEARTBEAT, silent)
         return Tripped(Reason.HEARTBEAT_MISSING, silent)
 
     def due_in(self, now: float) -> float | None:

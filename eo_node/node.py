@@ -5,7 +5,9 @@ one task keeps the broker connection (reconnecting with a back-off, the
 retained ``online`` again each time, ``offline`` as the MQTT will); one
 task watches the controller's heartbeat and applies the safe actions. A
 slow device never delays the heartbeat: each request runs in a task of its
-own, serialised per bus by the bus's lock.
+own, serialised per bus by the bus's lock. What the node wrote is kept in
+its state file, so that a node restarted while the controller is away
+still releases it.
 """
 
 import asyncio
@@ -45,6 +47,7 @@ from .protocol import (
     response,
     utc_now_text,
 )
+from .state_file import Saved, StateFile
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -121,6 +124,13 @@ class Node:
         self._monotonic = monotonic
         self.pool = LinkPool()
         self.watchdog = Watchdog(config.heartbeat_timeout)
+        self.state_file = (
+            StateFile(config.state_file, config.node)
+            if config.state_file is not None
+            else None
+        )
+        self._earlier = self._load_state()
+        earlier = dict(self._earlier.written)
         locks: dict[object, asyncio.Lock] = {}
         self.components: dict[str, Component] = {}
         for component in config.components:
@@ -130,7 +140,19 @@ class Node:
             )
             lock = locks.setdefault(bus, asyncio.Lock())
             self.components[component.id] = Component(
-                component, driver, lock, wall_clock
+                component,
+                driver,
+                lock,
+                wall_clock,
+                written=earlier.pop(component.id, None),
+                ledger_changed=self._save_ledger,
+            )
+        for comp, settings in earlier.items():
+            _LOGGER.warning(
+                "the state file names %s, which the config no longer has: %s left"
+                " as the earlier run wrote it",
+                comp,
+                ", ".join(settings),
             )
         self._client: aiomqtt.Client | None = None
         # (comp, request_id) -> (the request's payload, its response's).
@@ -147,8 +169,52 @@ class Node:
 
     # Running.
 
+    def _load_state(self) -> Saved:
+        """Return what the earlier run saved; save a fresh file if it is unusable."""
+        if self.state_file is None:
+            return Saved()
+        saved = self.state_file.load()
+        if saved is None:
+            # A good file now: a place it cannot be written in is told at start.
+            self.state_file.save({}, watched=False)
+            return Saved()
+        return saved
+
+    def _save_ledger(self) -> None:
+        """Save every component's ledger (a tiny file, written whole)."""
+        if self.state_file is not None:
+            self.state_file.save(
+                {c.id: c.ledger for c in self.components.values()},
+                watched=self.watchdog.armed,
+            )
+
+    def _arm_if_restarted(self) -> None:
+        """Watch the heartbeat from the start when an earlier run left settings.
+
+        Only where that run watched a heartbeat: what a client wrote without
+        one (a Node-RED flow) has no fail-safe, after a restart as before.
+        """
+        left = {c.id: sorted(c.written) for c in self.components.values() if c.written}
+        if not left:
+            return
+        if not self._earlier.watched:
+            _LOGGER.info(
+                "settings an earlier run wrote without a heartbeat are left as"
+                " they are: %s",
+                "; ".join(f"{c}: {', '.join(kinds)}" for c, kinds in left.items()),
+            )
+            return
+        self.watchdog.arm_at_start(self._monotonic())
+        _LOGGER.warning(
+            "restarted with settings an earlier run wrote (%s): released unless"
+            " the controller's heartbeat arrives within %g s",
+            "; ".join(f"{comp}: {', '.join(kinds)}" for comp, kinds in left.items()),
+            self.config.heartbeat_timeout,
+        )
+
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; leave ``offline`` behind on the way out."""
+        self._arm_if_restarted()
         workers = [
             asyncio.create_task(self._poll_forever(c), name=f"poll {c.id}")
             for c in self.components.values()
@@ -445,7 +511,11 @@ class Node:
 
     async def _heartbeat(self) -> None:
         """Note a heartbeat; when it ends the safe state, say so."""
+        first = not self.watchdog.armed
         restored = self.watchdog.heartbeat(self._monotonic())
+        if first:
+            # From now on, a restart watches the heartbeat from its start.
+            self._save_ledger()
         if restored is not None:
             await self._left(restored)
 
@@ -463,7 +533,7 @@ class Node:
         if tripped is None:
             return
         _LOGGER.warning(
-            "fail-safe: %s (%.1f s since the heartbeat)",
+            "fail-safe: %s (%.1f s without a heartbeat)",
             tripped.reason,
             tripped.silent_s,
         )

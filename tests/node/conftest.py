@@ -291,6 +291,45 @@ async def mqtt_client(
         assert not client.invalid
 
 
+@contextlib.asynccontextmanager
+async def heartbeat(client: Client) -> AsyncIterator[None]:
+    """Publish the controller's heartbeat twice a second while inside."""
+
+    async def beat() -> None:
+        while True:
+            # It goes on beating through a lost broker, as a controller would.
+            with contextlib.suppress(aiomqtt.MqttError):
+                await client.mqtt.publish(client.topic("heartbeat"), utc_now(), qos=1)
+            await asyncio.sleep(0.5)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def wait_until(condition: Any, within: float, what: str) -> float:
+    """Wait until ``condition()`` holds, as a device is read; return how long it took."""
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > within:
+            raise AssertionError(f"{what} not within {within} s")
+        await asyncio.sleep(0.05)
+    return time.monotonic() - start
+
+
+def failsafe_events(client: Client, state: str) -> list[dict[str, Any]]:
+    """Return the ``failsafe`` events of a state (entered, left) so far."""
+    return [
+        e
+        for e in client.received("event")
+        if isinstance(e, dict) and e.get("event") == "failsafe" and e["state"] == state
+    ]
+
+
 @dataclass
 class NodeProcess:
     """``eo node`` running as a subprocess."""

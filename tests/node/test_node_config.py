@@ -206,3 +206,45 @@ def test_watchdog_arms_on_the_first_heartbeat_and_trips_once() -> None:
     assert watchdog.home_assistant_offline(1051) == Tripped(
         Reason.HOME_ASSISTANT_OFFLINE, 1
     )
+
+
+def test_watchdog_armed_at_start_trips_as_a_restart_until_a_heartbeat() -> None:
+    """Armed at start, it trips after the timeout; once heard, as a missing one."""
+    restarted = Watchdog(30)
+    restarted.arm_at_start(1000)
+    assert restarted.armed
+    assert restarted.check(1029.9) is None
+    assert restarted.check(1030) == Tripped(Reason.RESTARTED_WITHOUT_HEARTBEAT, 30)
+    heard = Watchdog(30)
+    heard.arm_at_start(1000)
+    assert heard.heartbeat(1010) is None
+    assert heard.check(1039.9) is None
+    assert heard.check(1040) == Tripped(Reason.HEARTBEAT_MISSING, 30)
+
+
+def test_state_file_defaults_beside_the_config_or_in_systemds_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``<node>.state.json``: in STATE_DIRECTORY when systemd gives one."""
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    assert parse_config(_good(), tmp_path).state_file == tmp_path / "shed.state.json"
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/eo-node")
+    assert parse_config(_good(), tmp_path).state_file == Path(
+        "/var/lib/eo-node/shed.state.json"
+    )
+    (tmp_path / "x" / "state").mkdir(parents=True)
+    given = parse_config({**_good(), "state_file": "state/shed.json"}, tmp_path / "x")
+    # Relative to the config file's folder, like every path of the config.
+    assert given.state_file == tmp_path / "x" / "state" / "shed.json"
+
+
+def test_state_file_in_a_missing_folder_or_a_folder_is_refused(
+    tmp_path: Path,
+) -> None:
+    """The key is named before the node starts, not at its first write."""
+    assert _problems({**_good(), "state_file": "nowhere/shed.json"}, tmp_path) == [
+        f"state_file: the folder {tmp_path / 'nowhere'} does not exist"
+    ]
+    assert _problems({**_good(), "state_file": str(tmp_path)}, tmp_path) == [
+        f"state_file: {tmp_path} is a folder; name a file in it"
+    ]

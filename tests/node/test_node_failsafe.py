@@ -20,7 +20,18 @@ from eo_lab.sim.devices.sunspec import SunSpecInverterEmulator
 from eo_lab.sim.servers import DeviceServer, serve_devices
 from eo_lab.sim.simulated_site import SimulatedSite
 
-from .conftest import Broker, Client, mqtt_client, run_node, utc_now, write_config
+from .conftest import (
+    Broker,
+    Client,
+    NodeProcess,
+    failsafe_events,
+    heartbeat,
+    mqtt_client,
+    run_node,
+    utc_now,
+    wait_until,
+    write_config,
+)
 
 TIMEOUT_S = 3.0
 INTERVAL_S = 0.5
@@ -61,42 +72,16 @@ def _limit(emulator: SunSpecInverterEmulator) -> tuple[Any, Any]:
 
 
 @contextlib.asynccontextmanager
-async def heartbeat(client: Client) -> AsyncIterator[None]:
-    """Publish the controller's heartbeat twice a second while inside."""
-
-    async def beat() -> None:
-        while True:
-            # It goes on beating through a lost broker, as a controller would.
-            with contextlib.suppress(aiomqtt.MqttError):
-                await client.mqtt.publish(client.topic("heartbeat"), utc_now(), qos=1)
-            await asyncio.sleep(0.5)
-
-    task = asyncio.create_task(beat())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-async def _wait_until(condition: Any, within: float, what: str) -> float:
-    """Wait until ``condition()`` holds; return how long it took."""
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > within:
-            raise AssertionError(f"{what} not within {within} s")
-        await asyncio.sleep(0.05)
-    return time.monotonic() - start
-
-
-def _events(client: Client, state: str) -> list[dict[str, Any]]:
-    """Return the failsafe events of a state so far."""
-    return [
-        e
-        for e in client.received("event")
-        if isinstance(e, dict) and e.get("event") == "failsafe" and e["state"] == state
-    ]
+async def _shed(
+    tmp_path: Path, broker: Broker, server: DeviceServer, **failsafe: Any
+) -> AsyncIterator[tuple[Client, NodeProcess]]:
+    """Run node shed with the inverter and a client; yield once the inverter is read."""
+    async with (
+        mqtt_client(broker) as client,
+        run_node(_config(tmp_path, broker, server.url, **failsafe)) as node,
+    ):
+        await client.state("inv1", available=True)
+        yield client, node
 
 
 @pytest.mark.slow
@@ -107,26 +92,22 @@ async def test_heartbeat_stopping_releases_the_limit_and_its_return_hands_back(
 ) -> None:
     """The limit is disabled within the timeout plus one poll, then control returns."""
     emulator, server = inverter
-    async with (
-        mqtt_client(broker) as client,
-        run_node(_config(tmp_path, broker, server.url)),
-    ):
-        await client.state("inv1", available=True)
+    async with _shed(tmp_path, broker, server) as (client, _):
         async with heartbeat(client):
             answer = await client.request("inv1", "active_power_limit", {"value": 40})
             assert answer["values"]["active_power_limit"]["value"] == 40.0
             await asyncio.sleep(TIMEOUT_S + 1)
             # A heartbeat that keeps coming holds the limit.
             assert _limit(emulator) == (1, 40.0)
-            assert not _events(client, "entered")
+            assert not failsafe_events(client, "entered")
         stopped = time.monotonic()
-        await _wait_until(
+        await wait_until(
             lambda: _limit(emulator)[0] == 0, TIMEOUT_S + INTERVAL_S + 2, "release"
         )
         released_after = time.monotonic() - stopped
         assert released_after <= TIMEOUT_S + INTERVAL_S + 1.0
         entered = await client.wait_for(
-            lambda: _events(client, "entered"), what="failsafe"
+            lambda: failsafe_events(client, "entered"), what="failsafe"
         )
         assert entered[0]["reason"] == "heartbeat_missing"
         assert entered[0]["components"]["inv1"] == [
@@ -136,7 +117,9 @@ async def test_heartbeat_stopping_releases_the_limit_and_its_return_hands_back(
         assert refused["error"]["code"] == "failsafe"
         assert _limit(emulator)[0] == 0
         async with heartbeat(client):
-            await client.wait_for(lambda: _events(client, "left"), what="failsafe left")
+            await client.wait_for(
+                lambda: failsafe_events(client, "left"), what="failsafe left"
+            )
             again = await client.request("inv1", "active_power_limit", {"value": 30})
             assert again["values"]["active_power_limit"]["value"] == 30.0
             assert _limit(emulator) == (1, 30.0)
@@ -150,23 +133,17 @@ async def test_home_assistant_offline_applies_the_configured_commands_at_once(
 ) -> None:
     """Home Assistant's will trips at once; a fixed safe action is written."""
     emulator, server = inverter
-    config = _config(
-        tmp_path,
-        broker,
-        server.url,
-        safe_actions={"inv1": [{"command": "active_power_limit", "value": 10}]},
-    )
-    async with mqtt_client(broker) as client, run_node(config):
-        await client.state("inv1", available=True)
+    safe = {"inv1": [{"command": "active_power_limit", "value": 10}]}
+    async with _shed(tmp_path, broker, server, safe_actions=safe) as (client, _):
         async with heartbeat(client):
             await client.request("inv1", "active_power_limit", {"value": 70})
             await client.mqtt.publish("homeassistant/status", "offline", qos=1)
-            took = await _wait_until(
+            took = await wait_until(
                 lambda: _limit(emulator) == (1, 10.0), TIMEOUT_S, "the safe action"
             )
         assert took < TIMEOUT_S
         entered = await client.wait_for(
-            lambda: _events(client, "entered"), what="event"
+            lambda: failsafe_events(client, "entered"), what="event"
         )
         assert entered[0]["reason"] == "home_assistant_offline"
 
@@ -178,11 +155,7 @@ async def test_killed_node_shows_offline_through_its_will(
 ) -> None:
     """SIGKILL leaves no time to say goodbye: the broker publishes the will."""
     _, server = inverter
-    async with (
-        mqtt_client(broker) as client,
-        run_node(_config(tmp_path, broker, server.url)) as node,
-    ):
-        await client.state("inv1", available=True)
+    async with _shed(tmp_path, broker, server) as (client, node):
         assert client.received("status")[-1] == "online"
         await node.stop(signal.SIGKILL)
         killed = time.monotonic()
@@ -201,11 +174,9 @@ async def test_one_nodes_credentials_cannot_command_another_node(
     """barn's user publishes a request to shed's inverter: the broker drops it."""
     emulator, server = inverter
     async with (
-        mqtt_client(broker) as client,
         mqtt_client(broker, "barn") as barn,
-        run_node(_config(tmp_path, broker, server.url)),
+        _shed(tmp_path, broker, server) as (client, _),
     ):
-        await client.state("inv1", available=True)
         writes = len(emulator.writes)
         body = {
             "request_id": "from-barn",
@@ -298,7 +269,7 @@ async def test_broker_lost_for_the_timeout_releases_the_device(
                     await client.request("inv1", "active_power_limit", {"value": 35})
                     assert _limit(emulator) == (1, 35.0)
                     broker.stop()
-                    released_after = await _wait_until(
+                    released_after = await wait_until(
                         lambda: _limit(emulator)[0] == 0,
                         TIMEOUT_S + INTERVAL_S + 2,
                         "release without the broker",
@@ -308,6 +279,8 @@ async def test_broker_lost_for_the_timeout_releases_the_device(
         broker.start()
         async with mqtt_client(broker) as client:
             # The event that could not be sent goes out once the broker is back.
-            entered = await client.wait_for(lambda: _events(client, "entered"), 20)
+            entered = await client.wait_for(
+                lambda: failsafe_events(client, "entered"), 20
+            )
             assert entered[0]["components"]["inv1"][0]["value"] == 100.0
         assert node.process.returncode is None

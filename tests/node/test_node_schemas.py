@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from eo_node.failsafe import Reason
 from eo_node.protocol import ErrorCode, Request, RequestError, response
 
 from .conftest import SCHEMAS, schema
@@ -74,3 +75,19 @@ def test_every_error_code_is_in_the_schema(code: ErrorCode) -> None:
         Request(None, None, {}, None), "shed", "x", 0.0, error=RequestError(code, "m")
     )
     schema("response").validate(refused)
+
+
+@pytest.mark.parametrize("reason", list(Reason))
+def test_every_failsafe_reason_is_in_the_schema(reason: Reason) -> None:
+    """A reason the node can give is one the event schema lists."""
+    schema("event").validate(
+        {
+            "time": "2026-12-07T08:00:00.000Z",
+            "node": "shed",
+            "event": "failsafe",
+            "state": "entered",
+            "reason": str(reason),
+            "silent_s": 30.0,
+            "components": {"inv1": []},
+        }
+    )
