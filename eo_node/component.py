@@ -9,7 +9,7 @@ that a restarted node still knows it.
 """
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 import logging
 import math
@@ -96,7 +96,7 @@ class Component:
         clock: Callable[[], float],
         *,
         written: Mapping[CommandKind, Before] | None = None,
-        ledger_changed: Callable[[], None] | None = None,
+        ledger_changed: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """Bind the driver; nothing is read before ``identify``.
 
@@ -134,16 +134,16 @@ class Component:
         """Return each setting written and the value found before it."""
         return {kind: written.before for kind, written in self._written.items()}
 
-    def _forget(self, kinds: list[CommandKind]) -> None:
+    async def _forget(self, kinds: list[CommandKind]) -> None:
         """Drop settings from the ledger once they are handed back."""
         forgotten = [k for k in kinds if self._written.pop(k, None) is not None]
         if forgotten:
-            self._note_ledger_change()
+            await self._note_ledger_change()
 
-    def _note_ledger_change(self) -> None:
+    async def _note_ledger_change(self) -> None:
         """Tell the node that the ledger changed."""
         if self._ledger_changed is not None:
-            self._ledger_changed()
+            await self._ledger_changed()
 
     async def identify(self) -> Identity:
         """Read who the device is and what it takes; raise its DeviceError."""
@@ -323,7 +323,7 @@ class Component:
                     self._written[order.kind] = _Written(await self._read_now(order))
                     # Saved before the device is written: a crash in between
                     # must leave a ledger that knows it.
-                    self._note_ledger_change()
+                    await self._note_ledger_change()
                 actual = await execute(self.driver, order)
         except CommandNotConfirmedError as err:
             raise RequestError(ErrorCode.NOT_CONFIRMED, str(err)) from None
@@ -388,7 +388,7 @@ class Component:
             return Released(str(kind), error=str(err))
         except ValueError as err:
             return Released(str(kind), error=str(err))
-        self._forget([kind])
+        await self._forget([kind])
         return Released(str(kind), value)
 
     async def _restore(
@@ -427,5 +427,5 @@ class Component:
                 continue
             results.append(Released(str(safe.command), value))
         if all(result.error is None for result in results):
-            self._forget(list(self._written))
+            await self._forget(list(self._written))
         return results

@@ -180,10 +180,15 @@ class Node:
             return Saved()
         return saved
 
-    def _save_ledger(self) -> None:
-        """Save every component's ledger (a tiny file, written whole)."""
+    async def _save_ledger(self) -> None:
+        """Save every component's ledger (a tiny file, written whole).
+
+        In a thread: its fsync can take a slow SD card a good fraction of a
+        second, and the loop keeps the broker's keep-alive meanwhile.
+        """
         if self.state_file is not None:
-            self.state_file.save(
+            await asyncio.to_thread(
+                self.state_file.save,
                 {c.id: c.ledger for c in self.components.values()},
                 watched=self.watchdog.armed,
             )
@@ -515,7 +520,7 @@ class Node:
         restored = self.watchdog.heartbeat(self._monotonic())
         if first:
             # From now on, a restart watches the heartbeat from its start.
-            self._save_ledger()
+            await self._save_ledger()
         if restored is not None:
             await self._left(restored)
 
