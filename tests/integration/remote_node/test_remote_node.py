@@ -26,9 +26,14 @@ from homeassistant.const import (
 )
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from syrupy.assertion import SnapshotAssertion
 
 from custom_components.energy_orchestrator.const import DOMAIN
 from custom_components.energy_orchestrator.lib.drivers.commands import (
@@ -301,3 +306,59 @@ async def test_bad_commands_are_translated_errors(
         assert timed_out.value.translation_key == "communication_error"
         assert "did not answer" in str(timed_out.value)
         assert driver.pending == {}
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("broker", "ha_mqtt")
+async def test_entities_devices_and_diagnostics(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    node_config: Path,
+    snapshot: SnapshotAssertion,
+) -> None:
+    """The remote entities are a local connection's: snapshot of what they are."""
+    async with run_node(node_config):
+        entry = await _add_node(hass)
+        entities = er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+        devices = dr.async_get(hass)
+        names = {
+            device.id: device.name
+            for device in dr.async_entries_for_config_entry(devices, entry.entry_id)
+        }
+        assert snapshot(name="devices") == sorted(
+            (
+                device.name,
+                device.model,
+                device.serial_number,
+                names.get(device.via_device_id or ""),
+            )
+            for device in dr.async_entries_for_config_entry(devices, entry.entry_id)
+        )
+        assert snapshot(name="entities") == sorted(
+            (
+                entity.unique_id,
+                entity.entity_id,
+                entity.translation_key,
+                entity.original_device_class,
+                entity.unit_of_measurement,
+                str(entity.entity_category),
+                names.get(entity.device_id or ""),
+            )
+            for entity in entities
+        )
+        # The same unit and class as a local device's sensor of the key.
+        grid = hass.states.get(GRID_POWER)
+        assert grid is not None
+        assert grid.attributes["device_class"] == "power"
+        assert grid.attributes["state_class"] == "measurement"
+
+        diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+        assert diagnostics["node"] == "shed"
+        assert diagnostics["status"] == "online"
+        assert diagnostics["heartbeat_period_s"] == pytest.approx(TIMEOUT_S / 3)
+        inv = diagnostics["components"]["inv1"]
+        assert inv["family"] == "sunspec"
+        assert inv["pending_requests"] == []
+        assert inv["last_state_time"].endswith("Z")
+        assert inv["last_state_age_s"] < 3 * INTERVAL_S + 2
+        assert inv["last_update_success"] is True

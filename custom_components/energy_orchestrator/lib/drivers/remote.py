@@ -105,8 +105,13 @@ def spec_from(kind: CommandKind, body: Mapping[str, Any]) -> CommandSpec:
     )
 
 
-def _sub_device_kind(key: str, values: Collection[str]) -> SubDeviceKind:
-    """Return what a sub-device is, from the prefix its values share."""
+def _sub_device_kind(said: object, values: Collection[str]) -> SubDeviceKind:
+    """Return what a sub-device is: as the node says, or by its values' prefix.
+
+    A node older than the ``kind`` field leaves the values to tell.
+    """
+    if isinstance(said, str) and said in {kind.value for kind in SubDeviceKind}:
+        return SubDeviceKind(said)
     own = [v.rpartition(SUB_DEVICE_SEPARATOR)[2] for v in values]
     for prefix, kind in _KIND_BY_PREFIX.items():
         if own and all(v.startswith(f"{prefix}_") for v in own):
@@ -193,7 +198,7 @@ class RemoteDriver(Driver):
                     key=key,
                     name=str(sub.get("name") or key),
                     model=sub.get("model"),
-                    kind=_sub_device_kind(key, own),
+                    kind=_sub_device_kind(sub.get("kind"), own),
                 )
             )
 
