@@ -5,8 +5,9 @@ subscribes to the node's status and its components' config, state and
 response topics, and publishes requests and the heartbeat. Each component
 is a device with a ``RemoteDriver`` and a coordinator of its own, so its
 entities are the ones a local device has; a state message refreshes its
-coordinator at once (no polling delay), and the coordinator's own timer
-notices a component whose state stopped coming.
+coordinator at once (no polling delay). Each refresh starts the
+coordinator's timer again, so the timer fires only when the state stopped
+coming, and makes the component's entities unavailable.
 """
 
 import asyncio
@@ -38,10 +39,9 @@ if TYPE_CHECKING:
 
 type RemoteNodeConfigEntry = ConfigEntry[RemoteNode]
 
-# The coordinator's own timer never runs slower than this: it is what
-# notices a component whose state stopped coming.
-_MAX_CHECK = timedelta(seconds=5)
-_MIN_CHECK = timedelta(seconds=0.5)
+# A coordinator's timer starts again at each state message, so it fires
+# only once the state is stale; this margin makes sure it is by then.
+_STALE_CHECK_MARGIN_S = 0.5
 
 
 class RemoteComponentCoordinator(DeviceCoordinator):
@@ -222,13 +222,14 @@ class RemoteNode:
 
     def _component(self, comp: str, driver: RemoteDriver) -> DeviceRuntimeData:
         """Return a component's device, sub-devices and coordinator."""
-        interval = timedelta(seconds=driver.interval)
         coordinator = RemoteComponentCoordinator(
             self.hass,
             self.entry,
             driver,
             name=f"{self.node}/{comp}",
-            update_interval=min(max(interval, _MIN_CHECK), _MAX_CHECK),
+            update_interval=timedelta(
+                seconds=driver.stale_after() + _STALE_CHECK_MARGIN_S
+            ),
         )
         identity = driver.identity
         unique_id = f"{self.unique_id}/{comp}"
