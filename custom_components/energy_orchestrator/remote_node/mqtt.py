@@ -58,6 +58,15 @@ async def async_publish(hass: HomeAssistant, topic: str, payload: str) -> None:
     await mqtt.async_publish(hass, topic, payload, qos=1)
 
 
+def subscribe_connection(
+    hass: HomeAssistant, on_change: Callable[[bool], None]
+) -> CALLBACK_TYPE:
+    """Call ``on_change(connected)`` whenever Home Assistant's broker link changes."""
+    from homeassistant.components import mqtt  # noqa: PLC0415
+
+    return mqtt.async_subscribe_connection_status(hass, on_change)
+
+
 def is_connected(hass: HomeAssistant) -> bool:
     """Return whether Home Assistant is connected to the broker now."""
     from homeassistant.components import mqtt  # noqa: PLC0415

@@ -32,7 +32,7 @@ from ..const import CONF_NODE, CONF_PREFIX, DOMAIN, LOGGER
 from ..device.coordinator import DeviceCoordinator, DeviceRuntimeData
 from ..lib.drivers.errors import DeviceError
 from ..lib.drivers.remote import DEFAULT_HEARTBEAT_TIMEOUT_S, RemoteDriver, utc_text
-from .mqtt import async_publish, async_subscribe, is_connected
+from .mqtt import async_publish, async_subscribe, is_connected, subscribe_connection
 
 if TYPE_CHECKING:
     from .mqtt import Message
@@ -114,6 +114,7 @@ class RemoteNode:
             (self.topic("+", "response"), self._on_response),
         ):
             self.entry.async_on_unload(await async_subscribe(self.hass, topic, handler))
+        self.entry.async_on_unload(subscribe_connection(self.hass, self._on_connection))
         self._heartbeat_task = self.entry.async_create_background_task(
             self.hass, self._beat_forever(), f"{DOMAIN} heartbeat of {self.node}"
         )
@@ -168,6 +169,14 @@ class RemoteNode:
             await async_publish(self.hass, topic, payload)
         except HomeAssistantError as err:
             raise DeviceError(str(err)) from err
+
+    @callback
+    def _on_connection(self, connected: bool) -> None:
+        """Make every component unavailable at once when the broker is lost."""
+        for driver in self.drivers.values():
+            driver.on_broker(connected=connected)
+        if not connected:
+            self._refresh_all()
 
     @callback
     def _on_status(self, message: Message) -> None:

@@ -161,6 +161,9 @@ async def test_a_poll_is_the_last_state_and_never_an_old_one() -> None:
         await driver.async_poll(ALL_CADENCES)
     driver.on_status("online")
     assert (await driver.async_poll(ALL_CADENCES)).readings["ac_power"].value == 10.0
+    driver.on_broker(connected=False)
+    with pytest.raises(DeviceSilentError, match="not connected"):
+        await driver.async_poll(ALL_CADENCES)
 
 
 async def test_a_setting_is_a_request_and_its_response_the_read_back() -> None:

@@ -148,6 +148,7 @@ class RemoteDriver(Driver):
         self.response_timeout = response_timeout
         self.config: Mapping[str, Any] = {}
         self.node_online = True
+        self.broker_connected = True
         self.state: Mapping[str, Any] | None = None
         self.state_at: float | None = None
         self.pending: dict[str, asyncio.Future[Mapping[str, Any]]] = {}
@@ -243,12 +244,18 @@ class RemoteDriver(Driver):
         """Take the node's status: ``online``, or ``offline`` (its will)."""
         self.node_online = payload == "online"
 
+    def on_broker(self, *, connected: bool) -> None:
+        """Take whether the client is connected to the broker: no news without it."""
+        self.broker_connected = connected
+
     def stale_after(self) -> float:
         """Return how long a state message stays current (s)."""
         return STALE_INTERVALS * self.interval + STALE_MARGIN_S
 
     def silent_reason(self) -> str | None:
         """Return why the component's values cannot be shown now, or None."""
+        if not self.broker_connected:
+            return "not connected to the MQTT broker"
         if not self.node_online:
             return f"node {self.node} is offline"
         if self.state is None or self.state_at is None:
