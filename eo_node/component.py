@@ -225,7 +225,12 @@ class Component:
             },
             "queries": list(self.driver.raw_queries),
             "sub_devices": [
-                {"key": sub.key, "name": sub.name, "model": sub.model}
+                {
+                    "key": sub.key,
+                    "name": sub.name,
+                    "model": sub.model,
+                    "kind": str(sub.kind),
+                }
                 for sub in self.driver.sub_devices
             ],
         }

@@ -341,6 +341,8 @@ class Node:
             "node": self.config.node,
             "comp": component.id,
             **component.describe(),
+            # What a controller's heartbeat must beat (Home Assistant: a third).
+            "heartbeat_timeout": self.config.heartbeat_timeout,
         }
         await self._publish(
             self.topics.component(component.id, "config"),

@@ -17,6 +17,7 @@ from homeassistant.config_entries import (
 from homeassistant.const import CONF_NAME
 from homeassistant.core import callback
 from homeassistant.data_entry_flow import UnknownHandler
+from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
 import probatio
 
 from .battery_manager.flow import STEP_BATTERY_MANAGER, validate_battery_manager
@@ -24,6 +25,8 @@ from .const import (
     CONF_CONNECTION,
     CONF_FAMILY,
     CONF_KIND,
+    CONF_NODE,
+    CONF_PREFIX,
     CONF_VRM_BACKFILL,
     CONNECTION_CAN,
     CONNECTION_SERIAL,
@@ -33,6 +36,7 @@ from .const import (
     KIND_DEVICE,
     KIND_FLEXIBLE_LOADS,
     KIND_PEAK_SHAVING,
+    KIND_REMOTE_NODE,
     KIND_SITE,
     KIND_SITE_REPORT,
     KIND_WALLBOX_MANAGER,
@@ -52,6 +56,15 @@ from .flexible_loads import flow as loads_flow
 from .kinds import KINDS, async_claimed_output, kind_of
 from .lib.drivers.families import FAMILIES, Family, Transport, families_reached_over
 from .peak_shaving import flow as peak_flow
+from .remote_node.flow import (
+    STEP_REMOTE_NODE,
+    async_find_nodes,
+    is_component_config,
+    parse_config_topic,
+    pick_schema,
+)
+from .remote_node.mqtt import async_mqtt_ready
+from .remote_node.runtime import node_id
 from .site_report import flow as site_report_flow
 from .site_view.flow import STEP_SITE
 from .wallbox_manager import flow as wallbox_flow
@@ -68,6 +81,11 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
     _family: Family
     # The site report's first form, for its VRM step.
     _site_report: dict[str, Any]
+    # A remote node's prefix and name, and the nodes found on the broker.
+    _prefix: str
+    _node: str
+    _discovered_comp: str
+    _nodes: dict[str, list[str]]
 
     @override
     async def async_step_user(
@@ -86,7 +104,100 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
                 KIND_FLEXIBLE_LOADS,
                 KIND_SITE_REPORT,
                 KIND_SITE,
+                KIND_REMOTE_NODE,
             ],
+        )
+
+    async def async_step_remote_node(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask the topic prefix of the nodes, then list those found on the broker."""
+        if not await async_mqtt_ready(self.hass):
+            return self.async_abort(reason="mqtt_not_configured")
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            self._prefix = user_input[CONF_PREFIX].strip().strip("/")
+            configured = {
+                entry.unique_id
+                for entry in self._async_current_entries(include_ignore=False)
+            }
+            self._nodes = {
+                node: comps
+                for node, comps in (
+                    await async_find_nodes(self.hass, self._prefix)
+                ).items()
+                if node_id(self._prefix, node) not in configured
+            }
+            if self._nodes:
+                return await self.async_step_remote_node_pick()
+            errors["base"] = "no_nodes"
+        return self.async_show_form(
+            step_id=KIND_REMOTE_NODE,
+            data_schema=self.add_suggested_values_to_schema(
+                STEP_REMOTE_NODE, user_input or {}
+            ),
+            errors=errors,
+        )
+
+    async def async_step_remote_node_pick(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Add one of the nodes found."""
+        if user_input is not None:
+            return await self._async_create_remote_node(
+                self._prefix, user_input[CONF_NODE]
+            )
+        return self.async_show_form(
+            step_id="remote_node_pick",
+            data_schema=pick_schema(self._nodes),
+            description_placeholders={"prefix": self._prefix},
+        )
+
+    async def async_step_mqtt(
+        self, discovery_info: MqttServiceInfo
+    ) -> ConfigFlowResult:
+        """Offer a node whose component's retained config arrived (MQTT discovery).
+
+        One entry per node: a further component of a node that is known, or
+        being confirmed, aborts; the node's entry picks it up itself.
+        """
+        where = parse_config_topic(discovery_info.topic)
+        if where is None or not is_component_config(discovery_info.payload):
+            return self.async_abort(reason="invalid_discovery_info")
+        prefix, node, comp = where
+        await self.async_set_unique_id(node_id(prefix, node))
+        self._abort_if_unique_id_configured()
+        self._prefix, self._node = prefix, node
+        self.context["title_placeholders"] = {"node": node}
+        self._discovered_comp = comp
+        return await self.async_step_remote_node_confirm()
+
+    async def async_step_remote_node_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask the user to add the discovered node."""
+        if user_input is not None:
+            if not await async_mqtt_ready(self.hass):
+                return self.async_abort(reason="mqtt_not_configured")
+            return await self._async_create_remote_node(self._prefix, self._node)
+        return self.async_show_form(
+            step_id="remote_node_confirm",
+            description_placeholders={
+                "node": self._node,
+                "prefix": self._prefix,
+                "comp": self._discovered_comp,
+            },
+        )
+
+    async def _async_create_remote_node(
+        self, prefix: str, node: str
+    ) -> ConfigFlowResult:
+        """Create a node's entry; one per node."""
+        await self.async_set_unique_id(node_id(prefix, node), raise_on_progress=False)
+        self._abort_if_unique_id_configured()
+        return self.async_create_entry(
+            title=node,
+            data={CONF_KIND: KIND_REMOTE_NODE, CONF_PREFIX: prefix, CONF_NODE: node},
         )
 
     @staticmethod
@@ -358,6 +469,8 @@ class EnergyOrchestratorConfigFlow(ConfigFlow, domain=DOMAIN):
         are its options.
         """
         entry = self._get_reconfigure_entry()
+        if entry.data[CONF_KIND] == KIND_REMOTE_NODE:
+            return self.async_abort(reason="remote_node_not_reconfigurable")
         if entry.data[CONF_KIND] != KIND_DEVICE:
             return self.async_abort(reason="controller_not_reconfigurable")
         connection_type = entry.data[CONF_CONNECTION]

@@ -172,3 +172,10 @@ CONF_VRM_BACKFILL: Final = "vrm_backfill"
 CONF_VRM_TOKEN: Final = "vrm_api_token"
 CONF_VRM_SITE_ID: Final = "vrm_site_id"
 CONF_VRM_SOURCES: Final = "vrm_sources"
+
+# Remote node entries (issue 29): a node running ``eo node``, reached over
+# MQTT through Home Assistant's own MQTT integration.
+KIND_REMOTE_NODE: Final = "remote_node"
+CONF_PREFIX: Final = "prefix"
+CONF_NODE: Final = "node"
+DEFAULT_NODE_PREFIX: Final = "energy_orchestrator"

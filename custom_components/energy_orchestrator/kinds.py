@@ -1,6 +1,7 @@
 """The kinds of config entry, and what each brings: one registry, read everywhere.
 
-A device entry reads one device; a controller entry (battery manager, peak
+A device entry reads one device; a remote node entry the devices of a node
+running ``eo node``, over MQTT; a controller entry (battery manager, peak
 shaving, wallbox manager, flexible loads) steers devices through entities;
 a site report reports on the site's entities; the site shows how the
 controllers share it. The entry's
@@ -23,6 +24,7 @@ from . import (
     device,
     flexible_loads,
     peak_shaving,
+    remote_node,
     site_report,
     site_view,
     wallbox_manager,
@@ -49,6 +51,7 @@ from .const import (
     KIND_DEVICE,
     KIND_FLEXIBLE_LOADS,
     KIND_PEAK_SHAVING,
+    KIND_REMOTE_NODE,
     KIND_SITE,
     KIND_SITE_REPORT,
     KIND_WALLBOX_MANAGER,
@@ -193,6 +196,13 @@ KINDS: Mapping[str, EntryKind] = {
             async_remove=site_report.async_remove_site_report,
             diagnostics=site_report.site_report_diagnostics,
             options_flow=SiteReportOptionsFlow,
+        ),
+        EntryKind(
+            key=KIND_REMOTE_NODE,
+            platforms=remote_node.PLATFORMS,
+            async_setup=remote_node.async_setup_remote_node,
+            async_unload=remote_node.async_unload_remote_node,
+            diagnostics=remote_node.remote_node_diagnostics,
         ),
         EntryKind(
             key=KIND_SITE,

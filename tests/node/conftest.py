@@ -100,10 +100,20 @@ class Broker:
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
     """Run Mosquitto with the users above and the shipped ACL."""
+    running = start_broker(tmp_path / "broker")
+    yield running
+    running.stop()
+
+
+def start_broker(folder: Path) -> Broker:
+    """Start Mosquitto with the users above and the shipped ACL in a new folder.
+
+    It blocks until the broker takes connections: inside Home Assistant's
+    loop, run it in an executor.
+    """
     passwd = mosquitto_program("mosquitto_passwd")
     if mosquitto_program() is None or passwd is None:
         pytest.fail("mosquitto is not installed: run scripts/setup")
-    folder = tmp_path / "broker"
     folder.mkdir()
     passwords = folder / "passwd"
     passwords.touch(mode=0o600)
@@ -132,8 +142,7 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
     )
     running = Broker(folder, port)
     running.start()
-    yield running
-    running.stop()
+    return running
 
 
 def utc_now() -> str:

@@ -113,6 +113,7 @@ async def async_setup_device(hass: HomeAssistant, entry: DeviceConfigEntry) -> N
     _async_remove_stale_devices(hass, entry, device_info, sub_device_info.values())
     entry.runtime_data = DeviceRuntimeData(
         coordinator=coordinator,
+        unique_id=unique_id,
         identity=identity,
         device_info=device_info,
         sub_device_info=sub_device_info,

@@ -20,17 +20,17 @@ from ..lib.drivers.commands import (
     CommandSpec,
 )
 from ..lib.drivers.errors import DeviceError
-from .coordinator import DeviceConfigEntry
+from .coordinator import DeviceRuntimeData
 from .entity import EnergyOrchestratorEntity
 
 
 class CommandEntity(EnergyOrchestratorEntity):
     """An entity that sets one of a device's commands."""
 
-    def __init__(self, entry: DeviceConfigEntry, spec: CommandSpec) -> None:
+    def __init__(self, device: DeviceRuntimeData, spec: CommandSpec) -> None:
         """Initialize the entity for one command."""
         super().__init__(
-            entry,
+            device,
             EntityDescription(key=f"command_{spec.kind}", translation_key=spec.kind),
         )
         self.spec = spec
@@ -42,8 +42,14 @@ class CommandEntity(EnergyOrchestratorEntity):
 
     @property
     def available(self) -> bool:
-        """Return whether the device answers and its setting is known."""
-        return self.coordinator.last_update_success and self.setting is not None
+        """Return whether the device answers and its setting is known.
+
+        A remote component's setting is unknown until written (the node
+        does not publish it): its entity can be set all the same.
+        """
+        return self.coordinator.last_update_success and (
+            self.setting is not None or not self.coordinator.reads_settings
+        )
 
     async def async_command(self, value: float | str) -> None:
         """Send the command through the one checked path; show the read-back."""
@@ -82,10 +88,10 @@ def is_switch(spec: CommandSpec) -> bool:
 
 
 def commands_of(
-    entry: DeviceConfigEntry, accept: Callable[[CommandSpec], bool]
+    device: DeviceRuntimeData, accept: Callable[[CommandSpec], bool]
 ) -> list[CommandSpec]:
     """Return the device's commands a platform shows, in a stable order."""
-    commands = entry.runtime_data.coordinator.driver.commands
+    commands = device.coordinator.driver.commands
     return [
         commands[kind]
         for kind in CommandKind

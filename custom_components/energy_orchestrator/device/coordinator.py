@@ -2,8 +2,8 @@
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import override
+from datetime import datetime, timedelta
+from typing import Any, override
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
@@ -39,7 +39,7 @@ type DeviceConfigEntry = ConfigEntry[DeviceRuntimeData]
 METER_REPLACED = "meter_replaced"
 
 
-async def async_verify_identity(driver: Driver, entry: DeviceConfigEntry) -> Identity:
+async def async_verify_identity(driver: Driver, entry: ConfigEntry[Any]) -> Identity:
     """Read who answers at the entry's address; stop the entry if not its device.
 
     Raises ConfigEntryError when the device is of another family or another
@@ -75,13 +75,19 @@ class DeviceCoordinator(DataUpdateCoordinator[Readings]):
     once and logs once more when the device is back.
     """
 
-    config_entry: DeviceConfigEntry
+    config_entry: ConfigEntry[Any]
+    # Whether every setting is read from the device at set-up; where not
+    # (a remote component), a setting is unknown until written.
+    reads_settings = True
 
     def __init__(
         self,
         hass: HomeAssistant,
-        entry: DeviceConfigEntry,
+        entry: ConfigEntry[Any],
         driver: Driver,
+        *,
+        name: str | None = None,
+        update_interval: timedelta = SCAN_INTERVAL,
     ) -> None:
         """Initialize the coordinator."""
         super().__init__(
@@ -89,8 +95,8 @@ class DeviceCoordinator(DataUpdateCoordinator[Readings]):
             LOGGER,
             config_entry=entry,
             # The title, not the serial number, goes into log lines.
-            name=entry.title,
-            update_interval=SCAN_INTERVAL,
+            name=name or entry.title,
+            update_interval=update_interval,
         )
         self.driver = driver
         self._identity_checked_at = dt_util.utcnow()
@@ -301,9 +307,14 @@ class DeviceCoordinator(DataUpdateCoordinator[Readings]):
 
 @dataclass(kw_only=True)
 class DeviceRuntimeData:
-    """Runtime data of a device entry."""
+    """One device and its entities' coordinator: a device entry's runtime data.
+
+    A remote node's entry holds one of these per component. ``unique_id``
+    prefixes its entities' unique ids.
+    """
 
     coordinator: DeviceCoordinator
+    unique_id: str
     identity: Identity
     device_info: DeviceInfo
     # Sub-devices (MPPTs, packs, meters behind an inverter) by their key.

@@ -6,33 +6,33 @@ from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from ..lib.drivers.values import SUB_DEVICE_SEPARATOR
-from .coordinator import DeviceConfigEntry, DeviceCoordinator
+from .coordinator import DeviceCoordinator, DeviceRuntimeData
 
 
 class EnergyOrchestratorEntity(CoordinatorEntity[DeviceCoordinator]):
     """An entity showing one canonical value of a device.
 
-    Its unique id is the device's serial number and the canonical key, so it
-    survives a change of address, gateway or unit id.
+    Its unique id is the device's (its serial number, for a device entry)
+    and the canonical key, so it survives a change of address, gateway or
+    unit id. It takes the device, not an entry: a remote node's entry has
+    several devices.
     """
 
     _attr_has_entity_name = True
 
     def __init__(
         self,
-        entry: DeviceConfigEntry,
+        device: DeviceRuntimeData,
         description: EntityDescription,
     ) -> None:
-        """Initialize the entity."""
-        super().__init__(entry.runtime_data.coordinator)
+        """Initialize the entity of one of a device's values."""
+        super().__init__(device.coordinator)
         self.entity_description = description
-        self._attr_unique_id = f"{entry.unique_id}_{description.key}"
+        self._attr_unique_id = f"{device.unique_id}_{description.key}"
         # A sub-device's value ("pack2/battery_soc") belongs to that device.
         sub_device, _, _ = description.key.rpartition(SUB_DEVICE_SEPARATOR)
         self._attr_device_info = (
-            entry.runtime_data.sub_device_info[sub_device]
-            if sub_device
-            else entry.runtime_data.device_info
+            device.sub_device_info[sub_device] if sub_device else device.device_info
         )
 
     @property

@@ -9,7 +9,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from ..lib.drivers.commands import CommandSpec
 from .command_entity import CommandEntity, commands_of
-from .coordinator import DeviceConfigEntry
+from .coordinator import DeviceConfigEntry, DeviceRuntimeData
 
 
 def _is_number(spec: CommandSpec) -> bool:
@@ -25,9 +25,12 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add a number for every numeric command the device takes."""
-    async_add_entities(
-        CommandNumber(entry, spec) for spec in commands_of(entry, _is_number)
-    )
+    async_add_entities(numbers_of(entry.runtime_data))
+
+
+def numbers_of(device: DeviceRuntimeData) -> list[CommandNumber]:
+    """Return a number for every numeric command a device takes."""
+    return [CommandNumber(device, spec) for spec in commands_of(device, _is_number)]
 
 
 class CommandNumber(CommandEntity, NumberEntity):
@@ -36,9 +39,9 @@ class CommandNumber(CommandEntity, NumberEntity):
     _attr_entity_category = EntityCategory.CONFIG
     _attr_mode = NumberMode.BOX
 
-    def __init__(self, entry: DeviceConfigEntry, spec: CommandSpec) -> None:
+    def __init__(self, device: DeviceRuntimeData, spec: CommandSpec) -> None:
         """Initialize the number with the device's limits."""
-        super().__init__(entry, spec)
+        super().__init__(device, spec)
         assert spec.minimum is not None
         assert spec.maximum is not None
         self._attr_native_min_value = spec.minimum

@@ -7,17 +7,31 @@ Home Assistant loads it with the integration's repairs platform
 from typing import Any
 
 from homeassistant.components.repairs import RepairsFlow, RepairsFlowResult
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.helpers import issue_registry as ir
 import probatio
 
 from ..const import DOMAIN
-from .coordinator import DeviceConfigEntry
+from .coordinator import DeviceCoordinator, DeviceRuntimeData
+
+
+def _coordinators(entry: ConfigEntry[Any]) -> list[DeviceCoordinator]:
+    """Return the coordinators of a device entry, or of a remote node's components.
+
+    A count that is not a replaced meter's is left as it is by
+    ``accept_replacement``, so a remote node's components can all be asked.
+    """
+    runtime = entry.runtime_data
+    if isinstance(runtime, DeviceRuntimeData):
+        return [runtime.coordinator]
+    components: dict[str, DeviceRuntimeData] = getattr(runtime, "components", {})
+    return [component.coordinator for component in components.values()]
 
 
 class MeterReplacedFlow(RepairsFlow):
     """Confirm that a meter was replaced; its lower count becomes the total."""
 
-    def __init__(self, entry: DeviceConfigEntry, key: str) -> None:
+    def __init__(self, entry: ConfigEntry[Any], key: str) -> None:
         """Confirm the replacement behind the energy sensor of ``key``."""
         self.entry = entry
         self.key = key
@@ -33,10 +47,10 @@ class MeterReplacedFlow(RepairsFlow):
     ) -> RepairsFlowResult:
         """Ask to confirm; on yes, the sensor shows the new meter's count."""
         if user_input is not None:
-            coordinator = self.entry.runtime_data.coordinator
-            if (total := coordinator.energy_totals.get(self.key)) is not None:
-                total.accept_replacement()
-            coordinator.async_update_listeners()
+            for coordinator in _coordinators(self.entry):
+                if (total := coordinator.energy_totals.get(self.key)) is not None:
+                    total.accept_replacement()
+                coordinator.async_update_listeners()
             return self.async_create_entry(data={})
         return self.async_show_form(
             step_id="confirm",

@@ -9,7 +9,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from ..lib.drivers.commands import CommandSpec
 from .command_entity import CommandEntity, commands_of, is_switch
-from .coordinator import DeviceConfigEntry
+from .coordinator import DeviceConfigEntry, DeviceRuntimeData
 
 
 async def async_setup_entry(
@@ -18,12 +18,17 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add a select for every command with options (switches aside)."""
-    async_add_entities(
-        CommandSelect(entry, spec)
+    async_add_entities(selects_of(entry.runtime_data))
+
+
+def selects_of(device: DeviceRuntimeData) -> list[CommandSelect]:
+    """Return a select for every command of a device with options (switches aside)."""
+    return [
+        CommandSelect(device, spec)
         for spec in commands_of(
-            entry, lambda spec: spec.options is not None and not is_switch(spec)
+            device, lambda spec: spec.options is not None and not is_switch(spec)
         )
-    )
+    ]
 
 
 class CommandSelect(CommandEntity, SelectEntity):
@@ -31,9 +36,9 @@ class CommandSelect(CommandEntity, SelectEntity):
 
     _attr_entity_category = EntityCategory.CONFIG
 
-    def __init__(self, entry: DeviceConfigEntry, spec: CommandSpec) -> None:
+    def __init__(self, device: DeviceRuntimeData, spec: CommandSpec) -> None:
         """Initialize the select with the device's options."""
-        super().__init__(entry, spec)
+        super().__init__(device, spec)
         self._attr_options = list(spec.options or ())
 
     @property

@@ -39,7 +39,7 @@ from ..lib.drivers.values import (
     Unit,
     quantity_of,
 )
-from .coordinator import METER_REPLACED, DeviceConfigEntry
+from .coordinator import METER_REPLACED, DeviceConfigEntry, DeviceRuntimeData
 from .entity import EnergyOrchestratorEntity
 
 
@@ -231,7 +231,12 @@ async def async_setup_entry(
     device turned out not to have while setting up (registers it refused,
     modules it does not carry).
     """
-    coordinator = entry.runtime_data.coordinator
+    async_add_entities(sensors_of(entry.runtime_data))
+
+
+def sensors_of(device: DeviceRuntimeData) -> list[EnergyOrchestratorSensor]:
+    """Return a sensor for every value a device and its sub-devices have."""
+    coordinator = device.coordinator
     driver = coordinator.driver
     counted = counted_keys(driver.available_keys())
     kinds = {sub.key: sub.kind for sub in driver.sub_devices}
@@ -242,10 +247,10 @@ async def async_setup_entry(
         )
         for key in sorted(coordinator.available_keys())
     )
-    async_add_entities(
-        _sensor_class(description, counted)(entry, description)
+    return [
+        _sensor_class(description, counted)(device, description)
         for description in descriptions
-    )
+    ]
 
 
 def _sensor_class(

@@ -7,7 +7,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .command_entity import CommandEntity, commands_of, is_switch
-from .coordinator import DeviceConfigEntry
+from .coordinator import DeviceConfigEntry, DeviceRuntimeData
 
 
 async def async_setup_entry(
@@ -16,9 +16,12 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add a switch for every on/off command."""
-    async_add_entities(
-        CommandSwitch(entry, spec) for spec in commands_of(entry, is_switch)
-    )
+    async_add_entities(switches_of(entry.runtime_data))
+
+
+def switches_of(device: DeviceRuntimeData) -> list[CommandSwitch]:
+    """Return a switch for every on/off command of a device."""
+    return [CommandSwitch(device, spec) for spec in commands_of(device, is_switch)]
 
 
 class CommandSwitch(CommandEntity, SwitchEntity):

@@ -35,6 +35,7 @@ from custom_components.energy_orchestrator.const import (
     CONF_KIND,
     DOMAIN,
     KIND_DEVICE,
+    KIND_REMOTE_NODE,
     KIND_SITE_REPORT,
 )
 from custom_components.energy_orchestrator.kinds import KINDS
@@ -244,8 +245,9 @@ def test_every_controller_platform_is_snapshotted() -> None:
         kind.key: set(kind.platforms)
         for kind in KINDS.values()
         # The site report needs the recorder: its snapshots are in
-        # tests/integration/site_report/test_entry.py.
-        if kind.key not in {KIND_DEVICE, KIND_SITE_REPORT}
+        # tests/integration/site_report/test_entry.py; a remote node's need a
+        # broker and a node: tests/integration/remote_node/test_remote_node.py.
+        if kind.key not in {KIND_DEVICE, KIND_SITE_REPORT, KIND_REMOTE_NODE}
     }
 
 
