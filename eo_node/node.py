@@ -130,6 +130,8 @@ class Node:
             else None
         )
         self._earlier = self._load_state()
+        # Saves run in a thread; one at a time, so the last one wins.
+        self._save_lock = asyncio.Lock()
         earlier = dict(self._earlier.written)
         locks: dict[object, asyncio.Lock] = {}
         self.components: dict[str, Component] = {}
@@ -186,7 +188,10 @@ class Node:
         In a thread: its fsync can take a slow SD card a good fraction of a
         second, and the loop keeps the broker's keep-alive meanwhile.
         """
-        if self.state_file is not None:
+        if self.state_file is None:
+            return
+        async with self._save_lock:
+            # Taken inside the lock: what is saved last is the latest ledger.
             await asyncio.to_thread(
                 self.state_file.save,
                 {c.id: c.ledger for c in self.components.values()},
