@@ -24,6 +24,7 @@ from .battery_states import (
     BatteryMode,
     BatteryState,
     BatteryStateMachine,
+    Decision,
     Reason,
     StateLimits,
     Transition,
@@ -143,11 +144,13 @@ class BatteryManager:
         sample: BatterySample,
         *,
         reserve_soc: float | None = None,
+        plan: Decision | None = None,
     ) -> BatteryStatus:
         """Run one step: count, let the witnesses speak, decide the state.
 
         ``reserve_soc`` is the SOC (%) a peak-shaving plan holds in this
-        battery now; automatic selling stops there.
+        battery now; automatic selling stops there. ``plan`` is the state
+        the price plan asks for now and why (None: the time windows decide).
         """
         voltage = self.estimator.update(
             now, sample, idle=self.machine.memory.state is BatteryState.REST
@@ -161,6 +164,7 @@ class BatteryManager:
             voltage / self.settings.cells_in_series if voltage is not None else None,
             self.counter.state.uncertainty * 100,
             reserve=reserve_soc,
+            plan=plan,
         )
         self._status = self._make_status(now, transition, reserve_soc)
         return self._status
