@@ -15,7 +15,7 @@ planned export as well); ``rest`` keeps the energy, taking a surplus only.
 
 from datetime import datetime, time, timedelta
 import math
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from custom_components.energy_orchestrator.lib.control.battery_price_plan import (
     BatteryPricePlan,
@@ -35,10 +35,28 @@ from custom_components.energy_orchestrator.lib.control.forecast import (
     SlotHistory,
     forecast,
 )
+from eo_lab.backtest.profile import Series
+from eo_lab.backtest.site_config import Site
 
-if TYPE_CHECKING:
-    # ``site`` imports this module: its types only for the checker.
-    from eo_lab.backtest.site import _Scored, _Tally
+
+class ScoredDays(Protocol):
+    """What the strategy reads of ``site._Scored`` (``site`` imports this module)."""
+
+    @property
+    def site(self) -> Site:
+        """Return the site."""
+
+    @property
+    def series(self) -> Series:
+        """Return the profile."""
+
+    @property
+    def first(self) -> int:
+        """Return the first scored step."""
+
+    def moment(self, index: int) -> datetime:
+        """Return when step ``index`` begins."""
+
 
 PLAN_SLOT = timedelta(minutes=15)
 PLAN_EVERY = timedelta(minutes=15)
@@ -52,7 +70,7 @@ MID_CELL_V = 3.3
 class PricePlanStrategy:
     """``orchestrator`` on a battery-only site (see the module doc)."""
 
-    def __init__(self, scored: _Scored) -> None:
+    def __init__(self, scored: ScoredDays) -> None:
         """Remember the history; start the state machine at rest."""
         self.scored = scored
         site = scored.site
@@ -145,7 +163,7 @@ class PricePlanStrategy:
         self.plans += 1
 
     def step(
-        self, index: int, tally: _Tally, battery_wh: float | None
+        self, index: int, tally: object, battery_wh: float | None
     ) -> tuple[dict[str, float], float]:
         """Plan when due, step the state machine, return the grid power to hold."""
         moment = self.scored.moment(index)

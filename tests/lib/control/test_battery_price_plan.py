@@ -1,5 +1,6 @@
 """The battery's price plan: exact against brute force, the classic cases, the reserve."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 import itertools
 import math
@@ -305,3 +306,39 @@ def test_the_limits_win_over_the_plan() -> None:
         BatteryState.REST,
         Reason.PEAK_RESERVE,
     )
+
+
+def test_when_the_plan_ends_the_battery_rests_then_the_windows_decide() -> None:
+    """Prices gone mid-charge: rest, said so; the automatic rules go on from there."""
+    machine = BatteryStateMachine.starting(replace(LIMITS, charge_window=None), T0)
+    charge = (BatteryState.CHARGE, Reason.CHEAP_HOUR, "Cheap hour.")
+    machine.step(T0, T0.time(), 50, MID_V, plan=charge)
+    assert machine.memory.reason is Reason.CHEAP_HOUR
+    later = T0 + timedelta(minutes=1)
+    transition = machine.step(later, later.time(), 51, MID_V)
+    assert transition is not None
+    assert (transition.to_state, transition.reason) == (
+        BatteryState.REST,
+        Reason.PRICE_PLAN_ENDED,
+    )
+    after_rest = later + LIMITS.min_rest
+    machine.step(after_rest, after_rest.time(), 51, MID_V)
+    assert (machine.memory.state, machine.memory.reason) == (
+        BatteryState.CHARGE,
+        Reason.REST_OVER,
+    )
+
+
+def test_the_plan_takes_over_a_state_without_a_transition() -> None:
+    """Charging by the automatic rules when the plan says charge: its reason, no event."""
+    machine = BatteryStateMachine.starting(replace(LIMITS, charge_window=None), T0)
+    machine.step(T0, T0.time(), 50, MID_V)
+    assert machine.memory.reason is Reason.REST_OVER
+    charge = (BatteryState.CHARGE, Reason.CHEAP_HOUR, "Cheap hour.")
+    later = T0 + timedelta(minutes=1)
+    assert machine.step(later, later.time(), 50, MID_V, plan=charge) is None
+    assert (machine.memory.state, machine.memory.reason) == (
+        BatteryState.CHARGE,
+        Reason.CHEAP_HOUR,
+    )
+    assert machine.memory.since == T0

@@ -19,6 +19,7 @@ from ..rounding import (
     rounded,
 )
 from .battery_model import Chemistry
+from .battery_price_plan import BatteryPricePlan
 from .battery_settings import BatteryManagerSettings, SettingsError, is_finite
 from .battery_states import (
     BatteryMode,
@@ -86,6 +87,8 @@ class BatteryStatus:
     transition: Transition | None = None
     # The SOC (%) a peak-shaving plan holds in this battery (None: no plan).
     reserve_soc: float | None = None
+    # The price plan the state followed (None: the time windows decided).
+    price_plan: BatteryPricePlan | None = None
 
 
 class BatteryManager:

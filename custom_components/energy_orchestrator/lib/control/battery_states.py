@@ -85,11 +85,31 @@ class Reason(StrEnum):
     DEAR_HOUR = "dear_hour"
     HOLDING_CHARGE = "holding_charge"
     FILLING_PEAK_RESERVE = "filling_peak_reserve"
+    PRICE_PLAN_ENDED = "price_plan_ended"
 
 
 # What a rule decides: the state to go to, the reason code and the sentence.
 type Decision = tuple[BatteryState, Reason, str]
 
+# The price plan's own reasons.
+_PLAN_REASONS = frozenset(
+    {
+        Reason.CHEAP_HOUR,
+        Reason.DEAR_HOUR,
+        Reason.HOLDING_CHARGE,
+        Reason.FILLING_PEAK_RESERVE,
+    }
+)
+# Reasons the price plan takes over for the state they hold: the windows'
+# and the automatic rules', and its own.
+_RELABELLED = _PLAN_REASONS | {
+    Reason.STARTED,
+    Reason.REST_OVER,
+    Reason.CHARGE_WINDOW_CLOSED,
+    Reason.SELL_WINDOW_CLOSED,
+    Reason.REQUEST_EXPIRED,
+    Reason.PRICE_PLAN_ENDED,
+}
 # Stops at a limit, after which the battery rests its minimum rest time.
 _LIMIT_STOPS = frozenset(
     {Reason.SOC_CEILING, Reason.SOC_FLOOR, Reason.VOLTAGE_HIGH, Reason.VOLTAGE_LOW}
@@ -234,6 +254,10 @@ class BatteryStateMachine:
         state, reason, detail = decision
         if expired and reason is not Reason.REQUESTED:
             detail = f"Requested mode expired. {detail}"
+        if state is memory.state:
+            # The price plan took over the state the battery is in.
+            memory.reason, memory.detail = reason, detail
+            return None
         return self._enter(now, state, reason, detail)
 
     def _decide(
@@ -266,6 +290,13 @@ class BatteryStateMachine:
         if plan is not None:
             return self._planned(
                 now, soc, plan, can_charge=can_charge, can_sell=can_sell
+            )
+        if self.memory.reason in _PLAN_REASONS:
+            # Prices gone: rest, and the windows decide from there.
+            return (
+                BatteryState.REST,
+                Reason.PRICE_PLAN_ENDED,
+                "The price plan ended; the time windows decide.",
             )
         return self._automatic(
             now, local, soc, can_charge=can_charge, can_sell=can_sell
@@ -347,15 +378,21 @@ class BatteryStateMachine:
         rest = BatteryState.REST
         full_ceiling = limits.soc_ceiling >= 100
         top = soc.estimate if full_ceiling else soc.high
-        if memory.state is BatteryState.CHARGE and wanted is BatteryState.CHARGE:
-            if not full_ceiling and top >= limits.soc_ceiling:
-                return (
-                    rest,
-                    Reason.SOC_CEILING,
-                    f"State of charge {soc} reached the ceiling {limits.soc_ceiling:.0f} %.",
-                )
-            return None
+        if (
+            memory.state is BatteryState.CHARGE
+            and wanted is BatteryState.CHARGE
+            and not full_ceiling
+            and top >= limits.soc_ceiling
+        ):
+            return (
+                rest,
+                Reason.SOC_CEILING,
+                f"State of charge {soc} reached the ceiling {limits.soc_ceiling:.0f} %.",
+            )
         if wanted is memory.state:
+            if memory.reason in _RELABELLED and memory.reason is not reason:
+                # Same state, now the plan's: its reason, no transition.
+                return wanted, reason, detail
             return None
         allowed = {
             BatteryState.CHARGE: can_charge

@@ -41,6 +41,7 @@ LAYERS: dict[StrEnum, Layer] = {
     BatteryReason.DEAR_HOUR: _PLAN,
     BatteryReason.HOLDING_CHARGE: _PLAN,
     BatteryReason.FILLING_PEAK_RESERVE: _PEAK,
+    BatteryReason.PRICE_PLAN_ENDED: _PLAN,
     # Peak shaving: the peak limit, but for the battery's and the fuses' limits.
     ShavingReason.STARTED: _PEAK,
     ShavingReason.STOPPED: _USER,
