@@ -45,7 +45,11 @@ from ..const import (
 from ..controller.base import ControllerCoordinator
 from ..controller.inputs import InputQuantity, read_input
 from ..controller.site_decisions import TO_SAFE_STATE, Why
-from ..controller.site_limits import async_battery_reserve, entity_devices
+from ..controller.site_limits import (
+    BatteryReserve,
+    async_battery_reserve,
+    entity_devices,
+)
 from ..flexible_loads.prices import PriceReader
 from ..lib.control.battery_manager import (
     BatteryManager,
@@ -140,7 +144,7 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
         self.price_plan: BatteryPricePlan | None = None
         # Why the prices cannot be read now (None: they can, or none are set).
         self.price_problem: str | None = None
-        self._planned_from: tuple[tuple[float, ...], float | None] | None = None
+        self._planned_from: tuple[tuple[float, ...], tuple[int, ...]] | None = None
         self._started = dt_util.utcnow()
         self._prices_read = False
 
@@ -179,7 +183,7 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
         now = dt_util.utcnow()
         reserve = async_battery_reserve(self.hass, now, self._battery_devices())
         reserve_soc = reserve.soc if reserve else None
-        plan = await self._async_price_plan(now, reserve_soc)
+        plan = await self._async_price_plan(now, reserve)
         status = self.manager.update(
             now,
             self._sample(now),
@@ -197,7 +201,7 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
         return status
 
     async def _async_price_plan(
-        self, now: datetime, reserve_soc: float | None
+        self, now: datetime, reserve: BatteryReserve | None
     ) -> BatteryPricePlan | None:
         """Return the price plan for now: read the prices, plan again when due.
 
@@ -234,7 +238,7 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
         except TariffError as err:
             self._price_failed(str(err))
             return None
-        planned_from = (tuple(imports), reserve_soc)
+        planned_from = (tuple(imports), _reserve_key(reserve))
         plan = self.price_plan
         if (
             plan is not None
@@ -244,7 +248,7 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
             and self._same_inputs(planned_from, start, plan)
         ):
             return plan
-        made = self._plan(now, start, imports, reserve_soc, settings)
+        made = self._plan(now, start, imports, reserve, settings)
         if made is not None:
             self.price_plan = made
             self._planned_from = planned_from
@@ -252,7 +256,7 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
 
     def _same_inputs(
         self,
-        planned_from: tuple[tuple[float, ...], float | None],
+        planned_from: tuple[tuple[float, ...], tuple[int, ...]],
         start: datetime,
         plan: BatteryPricePlan,
     ) -> bool:
@@ -261,11 +265,9 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
         before, reserve_before = self._planned_from
         prices, reserve = planned_from
         offset = round((start - plan.slots[0].start) / SLOT)
-        if prices != before[offset : offset + len(prices)]:
-            return False
-        if (reserve is None) != (reserve_before is None):
-            return False
-        return reserve is None or abs(reserve - (reserve_before or 0.0)) < 1.0
+        return prices == before[offset : offset + len(prices)] and (
+            reserve == reserve_before
+        )
 
     async def _async_prices(
         self, now: datetime, settings: PricePlanSettings
@@ -298,7 +300,7 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
         now: datetime,
         start: datetime,
         imports: list[float],
-        reserve_soc: float | None,
+        reserve: BatteryReserve | None,
         settings: PricePlanSettings,
     ) -> BatteryPricePlan | None:
         """Return a new plan from the battery's state now, None when there is none."""
@@ -333,7 +335,10 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
                     ),
                     round_trip_efficiency=settings.round_trip_efficiency,
                     cycle_cost_per_kwh=settings.cycle_cost_per_kwh,
-                    reserve_wh=(reserve_soc or 0.0) / 100 * capacity_wh,
+                    reserve_wh=(reserve.soc if reserve else 0.0) / 100 * capacity_wh,
+                    reserve_ahead_wh=_reserve_by_slot(
+                        reserve, start, len(imports), capacity_wh
+                    ),
                 ),
                 now,
             )
@@ -468,6 +473,29 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
             await self.async_apply_outputs(BatteryState.REST, TO_SAFE_STATE)
         finally:
             await self.async_save_now()
+
+
+def _reserve_key(reserve: BatteryReserve | None) -> tuple[int, ...]:
+    """Return a reserve and its schedule in whole points: a change worth a new plan."""
+    if reserve is None:
+        return ()
+    return (round(reserve.soc), *(round(soc) for _, soc in reserve.ahead))
+
+
+def _reserve_by_slot(
+    reserve: BatteryReserve | None, start: datetime, slots: int, capacity_wh: float
+) -> list[float] | None:
+    """Return the energy peak shaving's schedule needs at each slot's end (Wh)."""
+    if reserve is None or not reserve.ahead:
+        return None
+    needed = []
+    for index in range(slots):
+        end = start + (index + 1) * SLOT
+        socs = [soc for moment, soc in reserve.ahead if moment <= end]
+        # Past the schedule's end, it needs nothing.
+        past = end > reserve.ahead[-1][0]
+        needed.append(0.0 if past or not socs else socs[-1] / 100 * capacity_wh)
+    return needed
 
 
 @dataclass(kw_only=True)

@@ -12,16 +12,24 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.energy_orchestrator.const import DOMAIN
+from custom_components.energy_orchestrator.controller.site_limits import (
+    BatteryReserve,
+    async_post_reserve,
+    entity_devices,
+)
 from tests.integration.controllers.test_battery_manager import (
+    BMS_SOC,
     STATE,
     inverter,
     manager_entry,
     set_battery,
     setup,
 )
+from tests.integration.controllers.test_battery_reserve import bms_device
 from tests.integration.texts import errors_shown
 
-__all__ = ["inverter"]  # the fixture, shared with the battery manager's tests
+# The fixtures, shared with the battery manager's tests.
+__all__ = ["bms_device", "inverter"]
 
 PLAN = "sensor.house_battery_price_plan"
 ENTSOE = "sensor.average_electricity_price"
@@ -204,3 +212,51 @@ async def test_options_take_the_tariff_and_refuse_what_cannot_work(
     assert settings.cycle_cost_per_kwh == 0.02
     assert settings.round_trip_efficiency == pytest.approx(0.85)
     assert hass.states.get(PLAN) is not None
+
+
+@pytest.mark.usefixtures("bms_device")
+async def test_peak_shavings_schedule_is_filled_in_the_cheap_hours_before_it(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """A reserve of 70 % from 06:00 on: bought at the night's cheapest, not at once."""
+    freezer.move_to(NOW)
+    set_battery(hass, 53.0, 0.0, soc=30)
+    # Charging costs at 0.25 now, 0.05 from 02:00; no arbitrage at a flat 0.25 after.
+    entry = manager_entry(
+        time_of_use="00:00 0.25, 02:00 0.05, 04:00 0.25", round_trip_efficiency=50
+    )
+    await _planned(hass, entry)
+    devices = entity_devices(hass, [BMS_SOC])
+    async_post_reserve(
+        hass,
+        "peak",
+        BatteryReserve(
+            at=NOW,
+            source="Peak shaving",
+            soc=20.0,
+            devices=devices,
+            ahead=tuple(
+                (NOW + timedelta(minutes=15 * index), 20.0 if index < 24 else 70.0)
+                for index in range(48)
+            ),
+        ),
+    )
+    await _refresh(hass, entry)
+    rows = hass.states.get(PLAN).attributes["plan"]
+    modes = {row["start"][11:16]: (row["mode"], row["reason"]) for row in rows}
+    # Not bought at once at 0.25 (selling some then pays: it comes back at 0.05).
+    assert modes["00:00"][0] != "charge"
+    night = [
+        modes[f"{hour:02d}:{minute:02d}"]
+        for hour in (2, 3)
+        for minute in (0, 15, 30, 45)
+    ]
+    assert ("charge", "filling_peak_reserve") in night
+    early = [
+        modes[f"{hour:02d}:{minute:02d}"]
+        for hour in (0, 1)
+        for minute in (0, 15, 30, 45)
+    ]
+    assert all(mode != "charge" for mode, _ in early)
+    at_six = next(row for row in rows if row["start"].startswith("2026-03-02T05:45"))
+    assert at_six["soc"] >= 70.0 - 0.1

@@ -342,3 +342,19 @@ def test_the_plan_takes_over_a_state_without_a_transition() -> None:
         Reason.CHEAP_HOUR,
     )
     assert machine.memory.since == T0
+
+
+def test_a_reserve_schedule_is_filled_in_the_cheapest_hours_before_it() -> None:
+    """Peak shaving needs 50 % from slot 6 on: bought at 0.05-0.06, not at once."""
+    prices = [0.30, 0.30, 0.05, 0.06, 0.10, 0.10, 0.10, 0.10]
+    plan = plan_battery(
+        request(
+            prices,
+            round_trip_efficiency=0.81,
+            reserve_ahead_wh=[0.0] * 5 + [5000.0] * 3,
+        ),
+        T0,
+    )
+    assert modes(plan)[:2] == "RR"
+    assert {plan.slots[2].reason, plan.slots[3].reason} == {Reason.FILLING_PEAK_RESERVE}
+    assert plan.slots[4].soc >= 50.0 - 0.1

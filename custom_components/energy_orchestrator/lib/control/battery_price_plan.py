@@ -84,6 +84,8 @@ class PricePlanRequest:
     # The energy a peak-shaving plan holds, from ``reserve_from`` (a slot) on.
     reserve_wh: float = 0.0
     reserve_from: int = 0
+    # Or its schedule: the energy it needs at each slot's end (Wh).
+    reserve_ahead_wh: Sequence[float] | None = None
     slot: timedelta = SLOT
 
     def validate(self) -> None:
@@ -241,14 +243,12 @@ def plan_battery(request: PricePlanRequest, made_at: datetime) -> BatteryPricePl
     now_wh = min(max(request.energy_wh, 0.0), request.capacity_wh)
     # A battery below its floor now may stay there: the plan is still feasible.
     lowest = [min(request.floor_wh, now_wh)] * slots
-    reserve = min(request.reserve_wh, request.ceiling_wh)
-    if reserve > request.floor_wh:
-        for index in range(slots):
+    needed = _reserve_needed(request, slots)
+    reserve = max(needed, default=0.0)
+    for index, wanted in enumerate(needed):
+        if wanted > request.floor_wh:
             reachable = now_wh + eta * request.charge_w * hours * (index + 1)
-            if index + 1 >= request.reserve_from:
-                lowest[index] = max(lowest[index], min(reserve, reachable))
-            else:
-                lowest[index] = max(lowest[index], min(reserve, now_wh))
+            lowest[index] = max(lowest[index], min(wanted, reachable))
     highest = [max(request.ceiling_wh, now_wh)] * slots
     model = Model()
     kwh = hours / 1000
@@ -313,9 +313,11 @@ def plan_battery(request: PricePlanRequest, made_at: datetime) -> BatteryPricePl
             0.0 if request.base_w is None else max(-float(request.base_w[index]), 0.0)
         )
         if net_w > surplus_w + POWER_EPSILON_W:
+            # Charging towards a reserve still to come is filling it.
+            ahead = max(needed[index:], default=0.0)
             reason = (
                 Reason.FILLING_PEAK_RESERVE
-                if before_wh < reserve - 1.0
+                if reserve > request.floor_wh and before_wh < ahead - 1.0
                 else Reason.CHEAP_HOUR
             )
             mode = BatteryState.CHARGE
@@ -341,6 +343,26 @@ def plan_battery(request: PricePlanRequest, made_at: datetime) -> BatteryPricePl
         tuple(plan_slots),
         round(idle - solution.objective, 4),
     )
+
+
+def _reserve_needed(request: PricePlanRequest, slots: int) -> list[float]:
+    """Return the energy peak shaving needs at each slot's end (0: none).
+
+    Before ``reserve_from``, a battery already above the reserve keeps what
+    it has of it: no sale below it, however soon it is needed.
+    """
+    now_wh = min(max(request.energy_wh, 0.0), request.capacity_wh)
+    needed = [0.0] * slots
+    reserve = min(request.reserve_wh, request.ceiling_wh)
+    for index in range(slots):
+        if index + 1 >= request.reserve_from:
+            needed[index] = reserve
+        else:
+            needed[index] = min(reserve, now_wh)
+    if request.reserve_ahead_wh is not None:
+        for index, wanted in enumerate(request.reserve_ahead_wh[:slots]):
+            needed[index] = max(needed[index], min(wanted, request.ceiling_wh))
+    return needed
 
 
 def _idle_cost(request: PricePlanRequest, refill: float, now_wh: float) -> float:
