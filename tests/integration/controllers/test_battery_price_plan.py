@@ -26,6 +26,7 @@ from tests.integration.controllers.test_battery_manager import (
     setup,
 )
 from tests.integration.controllers.test_battery_reserve import bms_device
+from tests.integration.controllers.test_site_view import add_site
 from tests.integration.texts import errors_shown
 
 # The fixtures, shared with the battery manager's tests.
@@ -260,3 +261,24 @@ async def test_peak_shavings_schedule_is_filled_in_the_cheap_hours_before_it(
     assert all(mode != "charge" for mode, _ in early)
     at_six = next(row for row in rows if row["start"].startswith("2026-03-02T05:45"))
     assert at_six["soc"] >= 70.0 - 0.1
+
+
+@pytest.mark.usefixtures("inverter")
+async def test_the_site_plan_carries_the_battery_price_plan(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """The site device's Planned peak shows the price plan, slot by slot."""
+    freezer.move_to(NOW)
+    set_battery(hass, 53.0, 0.0, soc=30)
+    entry = manager_entry(time_of_use=NIGHT_AND_EVENING)
+    await _planned(hass, entry)
+    await add_site(hass)
+    rows = hass.states.get("sensor.site_planned_peak").attributes["battery_prices"]
+    assert len(rows) == 96
+    assert rows[0] == {
+        "controller": "House battery",
+        "start": NOW.isoformat(),
+        "mode": "charge",
+        "price": 0.08,
+        "soc": rows[0]["soc"],
+    }
