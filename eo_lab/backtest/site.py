@@ -12,7 +12,9 @@ says otherwise):
   export), within its minimum on and off times; whatever need is left runs
   at the end of its window;
 - ``orchestrator``: ``FlexibleLoadsController``, the code Home Assistant
-  runs, planning every 15 minutes from forecasts of the past days only;
+  runs, planning every 15 minutes from forecasts of the past days only
+  (on a site with a battery and no loads, the battery manager's price
+  plan, ``site_battery``);
 - ``optimal``: perfect foresight, solved exactly, the lower bound no
   controller beats: a mixed-integer program over the scored days on the
   replay's own grid, in which a switched load is on or off in each step
@@ -78,6 +80,7 @@ from custom_components.energy_orchestrator.lib.control.forecast import (
 )
 from eo_lab.backtest.battery import Battery, battery_limits
 from eo_lab.backtest.profile import Series, split_warmup
+from eo_lab.backtest.site_battery import PricePlanStrategy
 from eo_lab.backtest.site_car import (
     CAR,
     BudgetCharger,
@@ -1063,6 +1066,10 @@ def run_site_backtest(
         "foresight": _Foresight,
         "independent": _Independent,
     }
+    battery_only = not site.all_loads and site.battery is not None
+    if battery_only:
+        # A battery alone: what its manager runs, the price plan.
+        makers["orchestrator"] = PricePlanStrategy
     for name in strategies:
         if name == "optimal":
             results[name] = _optimal(scored)

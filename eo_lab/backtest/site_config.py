@@ -9,7 +9,7 @@ SITE.json::
                 "window": ["00:00", "24:00"], "min_on_minutes": 10,
                 "min_off_minutes": 10, "priority": 1,
                 "adjustable": false, "interruptible": true}],
-     "battery": {"capacity_kwh": 10, "power_kw": 5},
+     "battery": {"capacity_kwh": 10, "power_kw": 5, "cycle_cost_per_kwh": 0.02},
      "car": {"arrive": "17:00", "depart": "07:30", "need_kwh": 10,
              "max_current_a": 16, "phases": [1, 3]},
      "grid": {"import_limit_w": 12000}}
@@ -19,7 +19,10 @@ A price is a number or a time-of-use schedule, ``[["00:00", 0.10],
 zone). PRICES.csv (``time``, ``import``, ``export``) replaces both. The
 demand charge (per kW, 0 when absent) bills the highest average import over
 a billing interval (``billing_minutes``, 15 when absent) in each month. The
-car and the grid are read by ``eo_lab.backtest.site_car``.
+car and the grid are read by ``eo_lab.backtest.site_car``. A site may
+have a battery and no loads: its ``orchestrator`` is the battery's price
+plan (``site_battery``), whose cycle cost (wear per kWh, 0 when absent)
+is ``cycle_cost_per_kwh``.
 """
 
 from collections.abc import Iterable
@@ -70,6 +73,8 @@ class Site:
     timezone: ZoneInfo
     car: CarSpec | None = None
     grid: GridSpec | None = None
+    # Wear per kWh through the battery, for its price plan (battery-only sites).
+    battery_cycle_cost_per_kwh: float = 0.0
 
     @cached_property
     def car_load(self) -> FlexibleLoad | None:
@@ -104,6 +109,7 @@ def read_site(text: str, prices: Iterable[str] | None = None) -> Site:
         battery = _battery(data.get("battery"))
         car = read_car(data.get("car"))
         grid = read_grid(data.get("grid"))
+        cycle_cost = _cycle_cost(data.get("battery"))
     except CarError as err:
         raise SiteError(f"SITE.json: {err}") from None
     except (
@@ -117,13 +123,14 @@ def read_site(text: str, prices: Iterable[str] | None = None) -> Site:
         raise SiteError(f"SITE.json: {err}") from None
     except OverflowError:
         raise SiteError("SITE.json: a number is out of range") from None
-    if not loads:
-        raise SiteError("SITE.json: no loads")
+    if not loads and battery is None:
+        # A battery alone is planned against the prices (``site_battery``).
+        raise SiteError("SITE.json: no loads and no battery")
     if len({load.name for load in loads}) != len(loads):
         raise SiteError("SITE.json: two loads have one name")
     if car is not None and any(load.name == "car" for load in loads):
         raise SiteError("SITE.json: a load named car and a car")
-    return Site(tariff, loads, battery, timezone, car, grid)
+    return Site(tariff, loads, battery, timezone, car, grid, cycle_cost)
 
 
 def _price(value: Any, timezone: ZoneInfo) -> PriceSource:
@@ -184,6 +191,14 @@ def _battery(data: dict[str, Any] | None) -> BatterySpec | None:
     if capacity <= 0 or power <= 0:
         raise ValueError("the battery's capacity and power must be above 0")
     return BatterySpec(capacity, power, capacity * RESERVE_SHARE, EFFICIENCY)
+
+
+def _cycle_cost(data: dict[str, Any] | None) -> float:
+    """Return the battery's wear per kWh through it (0 when absent)."""
+    cost = float((data or {}).get("cycle_cost_per_kwh", 0.0))
+    if not (math.isfinite(cost) and cost >= 0):
+        raise ValueError("the battery's cycle_cost_per_kwh must be 0 or more")
+    return cost
 
 
 def read_prices(lines: Iterable[str]) -> tuple[PriceSeries, PriceSeries]:

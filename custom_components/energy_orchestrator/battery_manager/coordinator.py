@@ -9,8 +9,10 @@ voltage.
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+import logging
+import math
 from typing import Any, override
 
 from homeassistant.config_entries import ConfigEntry
@@ -43,17 +45,53 @@ from ..const import (
 from ..controller.base import ControllerCoordinator
 from ..controller.inputs import InputQuantity, read_input
 from ..controller.site_decisions import TO_SAFE_STATE, Why
-from ..controller.site_limits import async_battery_reserve, entity_devices
+from ..controller.site_limits import (
+    BatteryReserve,
+    async_battery_reserve,
+    entity_devices,
+)
+from ..flexible_loads.prices import PriceReader
 from ..lib.control.battery_manager import (
     BatteryManager,
+    BatteryManagerSettings,
     BatteryMode,
     BatterySample,
     BatteryState,
     BatteryStatus,
     Transition,
 )
+from ..lib.control.battery_price_plan import (
+    SLOT,
+    BatteryPricePlan,
+    PricePlanError,
+    PricePlanRequest,
+    plan_battery,
+)
+from ..lib.control.flexible_loads.prices import PriceSourceError
+from ..lib.control.flexible_loads.tariff import PriceSource, Tariff, TariffError
 from ..lib.control.reason_layers import layer_of
-from .settings import settings_from_options, validate_options
+from .settings import (
+    PricePlanSettings,
+    nominal_voltage,
+    price_plan_settings,
+    settings_from_options,
+    validate_options,
+)
+
+LOGGER = logging.getLogger(__name__)
+
+# The price plan is made again this often, and at once when the prices or
+# the peak reserve change.
+PLAN_EVERY = timedelta(minutes=15)
+# How far a plan looks: a price entity's forecast, up to two days; a fixed
+# price or a schedule, a day.
+HORIZON_MAX = timedelta(hours=48)
+FIXED_HORIZON = timedelta(hours=24)
+# After a start, a price integration may not be loaded yet: the plan saved
+# before the restart runs on this long before the prices count as unreadable.
+START_GRACE = timedelta(minutes=2)
+# Without a setpoint or a current limit, a battery's power is taken as C/2.
+DEFAULT_C_RATE = 0.5
 
 type BatteryManagerConfigEntry = ConfigEntry[BatteryManagerRuntimeData]
 
@@ -98,6 +136,17 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
         """Initialize the coordinator; ``async_setup`` restores the manager."""
         super().__init__(hass, entry, kind=KIND_BATTERY_MANAGER, step=CONTROLLER_STEP)
         self.outputs = outputs_by_state(entry.data)
+        self.price_settings: PricePlanSettings | None = price_plan_settings(
+            entry.options, dt_util.get_default_time_zone()
+        )
+        entity_id = self.price_settings.entity_id if self.price_settings else None
+        self.price_reader = PriceReader(hass, entity_id) if entity_id else None
+        self.price_plan: BatteryPricePlan | None = None
+        # Why the prices cannot be read now (None: they can, or none are set).
+        self.price_problem: str | None = None
+        self._planned_from: tuple[tuple[float, ...], tuple[int, ...]] | None = None
+        self._started = dt_util.utcnow()
+        self._prices_read = False
 
     @override
     async def _async_setup(self) -> None:
@@ -110,17 +159,39 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
         now = dt_util.utcnow()
         settings = settings_from_options(self.config_entry.options)
         self.manager = await self.async_restore(
-            lambda saved: BatteryManager(settings, now=now, saved=saved)
+            lambda saved: self._restored(settings, now, saved)
         )
+
+    def _restored(
+        self,
+        settings: BatteryManagerSettings,
+        now: datetime,
+        saved: dict[str, Any] | None,
+    ) -> BatteryManager:
+        """Return the manager from its saved state, and take the saved price plan."""
+        manager = BatteryManager(settings, now=now, saved=saved)
+        if saved is not None and self.price_settings is not None:
+            try:
+                self.price_plan = BatteryPricePlan.from_dict(saved["price_plan"])
+            except (KeyError, TypeError, ValueError) as err:
+                LOGGER.debug("%s: no saved price plan (%s)", self.name, err)
+        return manager
 
     @override
     async def _async_update_data(self) -> BatteryStatus:
         """Run one step: read inputs, step the manager, act on the outcome."""
         now = dt_util.utcnow()
         reserve = async_battery_reserve(self.hass, now, self._battery_devices())
+        reserve_soc = reserve.soc if reserve else None
+        plan = await self._async_price_plan(now, reserve)
         status = self.manager.update(
-            now, self._sample(now), reserve_soc=reserve.soc if reserve else None
+            now,
+            self._sample(now),
+            reserve_soc=reserve_soc,
+            plan=plan.directive(now) if plan is not None else None,
         )
+        if plan is not None:
+            status = replace(status, price_plan=plan)
         if status.transition is not None:
             self._fire_transition(status.transition)
         await self.async_apply_outputs(
@@ -128,6 +199,152 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
         )
         self.schedule_save()
         return status
+
+    async def _async_price_plan(
+        self, now: datetime, reserve: BatteryReserve | None
+    ) -> BatteryPricePlan | None:
+        """Return the price plan for now: read the prices, plan again when due.
+
+        Prices that cannot be read mean no plan (the time windows decide)
+        and a repair issue; never a guess.
+        """
+        settings = self.price_settings
+        if settings is None:
+            return None
+        try:
+            source, end = await self._async_prices(now, settings)
+        except PriceSourceError as err:
+            restored = self.price_plan
+            if (
+                not self._prices_read
+                and now - self._started < START_GRACE
+                and restored is not None
+                and restored.slot_at(now) is not None
+            ):
+                return restored
+            self._price_failed(str(err))
+            return None
+        self._prices_read = True
+        if self.price_problem is not None:
+            LOGGER.info("%s: prices can be read again", self.name)
+            self.price_problem = None
+        start = now.replace(second=0, microsecond=0)
+        start -= timedelta(minutes=start.minute % (SLOT // timedelta(minutes=1)))
+        slots = max(math.ceil((end - start) / SLOT), 1)
+        try:
+            imports, _ = Tariff(source, source, netting_minutes=0).prices(
+                start, SLOT, slots
+            )
+        except TariffError as err:
+            self._price_failed(str(err))
+            return None
+        planned_from = (tuple(imports), _reserve_key(reserve))
+        plan = self.price_plan
+        if (
+            plan is not None
+            and plan.slot_at(now) is not None
+            and now - plan.made_at < PLAN_EVERY
+            and self._planned_from is not None
+            and self._same_inputs(planned_from, start, plan)
+        ):
+            return plan
+        made = self._plan(now, start, imports, reserve, settings)
+        if made is not None:
+            self.price_plan = made
+            self._planned_from = planned_from
+        return made
+
+    def _same_inputs(
+        self,
+        planned_from: tuple[tuple[float, ...], tuple[int, ...]],
+        start: datetime,
+        plan: BatteryPricePlan,
+    ) -> bool:
+        """Return whether the prices and reserve are those the plan was made from."""
+        assert self._planned_from is not None
+        before, reserve_before = self._planned_from
+        prices, reserve = planned_from
+        offset = round((start - plan.slots[0].start) / SLOT)
+        return prices == before[offset : offset + len(prices)] and (
+            reserve == reserve_before
+        )
+
+    async def _async_prices(
+        self, now: datetime, settings: PricePlanSettings
+    ) -> tuple[PriceSource, datetime]:
+        """Return the import prices and where they end; raise PriceSourceError."""
+        if self.price_reader is None:
+            assert settings.fixed is not None
+            return settings.fixed, now + FIXED_HORIZON
+        series = await self.price_reader.async_read(now)
+        if series.at(now) is None:
+            raise PriceSourceError(
+                f"{self.price_reader.entity_id}: no price for {now.isoformat()}"
+            )
+        return series, min(series.end, now + HORIZON_MAX)
+
+    def _price_failed(self, problem: str) -> None:
+        """Drop the plan for prices that cannot be read; say so once."""
+        if problem != self.price_problem:
+            LOGGER.warning(
+                "%s: prices cannot be read, the time windows decide: %s",
+                self.name,
+                problem,
+            )
+        self.price_problem = problem
+        self.price_plan = None
+        self._planned_from = None
+
+    def _plan(
+        self,
+        now: datetime,
+        start: datetime,
+        imports: list[float],
+        reserve: BatteryReserve | None,
+        settings: PricePlanSettings,
+    ) -> BatteryPricePlan | None:
+        """Return a new plan from the battery's state now, None when there is none."""
+        status = self.manager.status
+        battery = self.manager.settings
+        if status.soc is None:
+            return None
+        volts = nominal_voltage(battery)
+        capacity_wh = battery.capacity_ah * volts
+        data = self.config_entry.data
+
+        def power(setpoint_key: str, current_a: float | None) -> float:
+            """Return the battery's power one way: its setpoint, limit or C/2."""
+            if data.get(CONF_SETPOINT_ENTITY) and data.get(setpoint_key):
+                return abs(float(data[setpoint_key]))
+            if current_a:
+                return current_a * volts
+            return DEFAULT_C_RATE * capacity_wh
+
+        try:
+            return plan_battery(
+                PricePlanRequest(
+                    start=start,
+                    import_prices=imports,
+                    capacity_wh=capacity_wh,
+                    energy_wh=status.soc / 100 * capacity_wh,
+                    floor_wh=battery.soc_floor / 100 * capacity_wh,
+                    ceiling_wh=battery.soc_ceiling / 100 * capacity_wh,
+                    charge_w=power(CONF_SETPOINT_CHARGE, battery.max_charge_current_a),
+                    discharge_w=power(
+                        CONF_SETPOINT_SELL, battery.max_discharge_current_a
+                    ),
+                    round_trip_efficiency=settings.round_trip_efficiency,
+                    cycle_cost_per_kwh=settings.cycle_cost_per_kwh,
+                    reserve_wh=(reserve.soc if reserve else 0.0) / 100 * capacity_wh,
+                    reserve_ahead_wh=_reserve_by_slot(
+                        reserve, start, len(imports), capacity_wh
+                    ),
+                ),
+                now,
+            )
+        except PricePlanError as err:
+            LOGGER.warning("%s: no price plan: %s", self.name, err)
+            return None
 
     def _battery_devices(self) -> frozenset[str]:
         """Return the devices of the battery's inputs and outputs.
@@ -239,8 +456,11 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
 
     @override
     def snapshot(self) -> dict[str, Any]:
-        """Return the manager's state for the Store."""
-        return self.manager.snapshot()
+        """Return the manager's state for the Store, and the price plan's."""
+        saved = self.manager.snapshot()
+        if self.price_plan is not None:
+            saved["price_plan"] = self.price_plan.as_dict()
+        return saved
 
     @override
     async def async_stop_steering(self) -> None:
@@ -253,6 +473,29 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
             await self.async_apply_outputs(BatteryState.REST, TO_SAFE_STATE)
         finally:
             await self.async_save_now()
+
+
+def _reserve_key(reserve: BatteryReserve | None) -> tuple[int, ...]:
+    """Return a reserve and its schedule in whole points: a change worth a new plan."""
+    if reserve is None:
+        return ()
+    return (round(reserve.soc), *(round(soc) for _, soc in reserve.ahead))
+
+
+def _reserve_by_slot(
+    reserve: BatteryReserve | None, start: datetime, slots: int, capacity_wh: float
+) -> list[float] | None:
+    """Return the energy peak shaving's schedule needs at each slot's end (Wh)."""
+    if reserve is None or not reserve.ahead:
+        return None
+    needed = []
+    for index in range(slots):
+        end = start + (index + 1) * SLOT
+        socs = [soc for moment, soc in reserve.ahead if moment <= end]
+        # Past the schedule's end, it needs nothing.
+        past = end > reserve.ahead[-1][0]
+        needed.append(0.0 if past or not socs else socs[-1] / 100 * capacity_wh)
+    return needed
 
 
 @dataclass(kw_only=True)

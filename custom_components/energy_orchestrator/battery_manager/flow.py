@@ -7,13 +7,14 @@ must do is watched after the entry is added too (``setup_problems``).
 """
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, override
 
 from homeassistant.components.select import ATTR_OPTIONS
 from homeassistant.components.sensor import SensorDeviceClass
 from homeassistant.const import CONF_NAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import section
+from homeassistant.helpers.issue_registry import IssueSeverity
 from homeassistant.helpers.selector import (
     EntitySelector,
     EntitySelectorConfig,
@@ -45,18 +46,22 @@ from ..controller.flow import ControllerOptionsFlow
 from ..controller.outputs import NUMBER_DOMAINS, SELECT_DOMAINS, SWITCH_DOMAINS
 from ..controller.problems import SetupProblem, figure, form_errors, number_range
 from ..controller.selectors import choice_picker, sensor_picker
+from ..flexible_loads.flow import price_entity_problem
 from ..lib.control.battery_manager import Chemistry
 from .coordinator import BatteryManagerConfigEntry
 from .settings import (
     SETTING_CAPACITY_AH,
     SETTING_CELLS_IN_SERIES,
     SETTING_CHEMISTRY,
+    SETTING_PRICE_ENTITY,
     default_options,
     options_schema,
     validate_options,
 )
 
 SECTION_OUTPUTS = "outputs"
+# The price entity's prices could not be read while the manager ran.
+BATTERY_PRICES_UNREADABLE = "battery_prices_unreadable"
 
 _MODE_OPTIONS = (CONF_OPTION_CHARGE, CONF_OPTION_REST, CONF_OPTION_SELL)
 _SETPOINTS = (CONF_SETPOINT_CHARGE, CONF_SETPOINT_REST, CONF_SETPOINT_SELL)
@@ -207,17 +212,44 @@ def setpoint_problem(
 def setup_problems(
     hass: HomeAssistant, entry: BatteryManagerConfigEntry
 ) -> list[SetupProblem]:
-    """Return what keeps an added battery manager from working: its outputs."""
-    problems = (
+    """Return what keeps an added battery manager from working: outputs, prices."""
+    problems = [
         mode_select_problem(hass, entry.data),
         setpoint_problem(hass, entry.data),
-    )
+    ]
+    coordinator = getattr(entry.runtime_data, "coordinator", None)
+    price_problem = getattr(coordinator, "price_problem", None)
+    if price_problem:
+        problems.append(
+            SetupProblem(
+                code=BATTERY_PRICES_UNREADABLE,
+                field=SETTING_PRICE_ENTITY,
+                subject="prices",
+                detail=price_problem,
+                severity=IssueSeverity.WARNING,
+            )
+        )
     return [problem for problem in problems if problem is not None]
 
 
 class BatteryManagerOptionsFlow(ControllerOptionsFlow):
-    """Edit a battery manager's thresholds, chemistry, capacity and limits."""
+    """Edit a battery manager's thresholds, chemistry, capacity, limits and tariff."""
 
     step_id = "init"
     schema = staticmethod(options_schema)
     validate = staticmethod(validate_options)
+
+    @override
+    def validate_input(
+        self, user_input: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
+        """Check the settings, and that a price entity carries prices to read."""
+        options, errors, placeholders = validate_options(user_input)
+        if not errors and (
+            problem := price_entity_problem(
+                self.hass, SETTING_PRICE_ENTITY, options.get(SETTING_PRICE_ENTITY)
+            )
+        ):
+            errors[SETTING_PRICE_ENTITY] = problem.code
+            placeholders["error"] = problem.detail
+        return options, errors, placeholders

@@ -1,4 +1,9 @@
-"""Sensors of a battery manager: state of charge, counted charge and energy, state."""
+"""Sensors of a battery manager: state of charge, counted charge and energy, state.
+
+With a tariff, one more: the price plan's mode now, the plan as an attribute.
+"""
+
+from typing import Any
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -32,6 +37,35 @@ def _minutes_in_state(status: BatteryStatus) -> int:
     Whole minutes, so the sensor changes once a minute rather than every step.
     """
     return int((status.now - status.state_since).total_seconds() // 60)
+
+
+def _planned_mode(status: BatteryStatus) -> str | None:
+    """Return the price plan's mode now, None without a plan."""
+    plan = status.price_plan
+    slot = plan.slot_at(status.now) if plan is not None else None
+    return slot.mode.value if slot is not None else None
+
+
+def _plan_rows(status: BatteryStatus) -> dict[str, Any]:
+    """Return the price plan as rows a chart can draw: per slot mode, price, SOC."""
+    plan = status.price_plan
+    if plan is None:
+        return {"plan": [], "made_at": None, "saving": None}
+    return {
+        "plan": [
+            {
+                "start": slot.start.isoformat(),
+                "mode": slot.mode.value,
+                "reason": slot.reason.value,
+                "price": slot.price,
+                "soc": slot.soc,
+                "power": slot.battery_w,
+            }
+            for slot in plan.slots
+        ],
+        "made_at": plan.made_at.isoformat(),
+        "saving": plan.saving,
+    }
 
 
 SENSORS: tuple[BatteryManagerSensorEntityDescription, ...] = (
@@ -146,7 +180,23 @@ SENSORS: tuple[BatteryManagerSensorEntityDescription, ...] = (
         native_unit_of_measurement=UnitOfTime.MINUTES,
         value_fn=_minutes_in_state,
     ),
+    # With a tariff: the price plan's mode now, and the plan for a dashboard.
+    ControllerSensorEntityDescription[BatteryStatus](
+        key="price_plan",
+        translation_key="battery_price_plan",
+        device_class=SensorDeviceClass.ENUM,
+        options=[state.value for state in BatteryState],
+        value_fn=_planned_mode,
+        attributes_fn=_plan_rows,
+    ),
 )
+
+
+class BatteryManagerSensor(ControllerSensor[BatteryStatus]):
+    """One figure of a battery manager."""
+
+    # The plan is for the dashboard now, not for the database.
+    _unrecorded_attributes = frozenset({"plan"})
 
 
 async def async_setup_entry(
@@ -156,7 +206,9 @@ async def async_setup_entry(
 ) -> None:
     """Add the battery manager's sensors."""
     runtime = entry.runtime_data
+    priced = runtime.coordinator.price_settings is not None
     async_add_entities(
-        ControllerSensor(runtime.coordinator, runtime.device_info, description)
+        BatteryManagerSensor(runtime.coordinator, runtime.device_info, description)
         for description in SENSORS
+        if description.key != "price_plan" or priced
     )

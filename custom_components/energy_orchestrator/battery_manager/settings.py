@@ -3,27 +3,37 @@
 The options flow, and the coordinator for the threshold numbers and the
 set-thresholds action, check settings through ``validate_options``, so one
 check (a floor above the ceiling, a cut-off above the absorb voltage) guards
-every way in.
+every way in. The price plan's tariff (a fixed import price, prices by time
+of day, or a price entity) reads as the flexible loads' does: their
+schedule parser here, their price readers in the coordinator.
 """
 
 from collections.abc import Mapping
-from datetime import time
+from dataclasses import dataclass
+from datetime import UTC, time, tzinfo
 from typing import Any, Literal
 
 from homeassistant.helpers.selector import (
+    EntitySelector,
+    EntitySelectorConfig,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
+    TextSelector,
     TimeSelector,
 )
 import probatio
 
+from ..const import CONF_IMPORT_PRICE, CONF_IMPORT_PRICE_ENTITY, CONF_TIME_OF_USE
 from ..controller.selectors import choice_picker
+from ..flexible_loads.settings import parse_time_of_use
 from ..lib.control.battery_manager import (
     BatteryManagerSettings,
     Chemistry,
     SettingsError,
 )
+from ..lib.control.battery_model import cell_ocv
+from ..lib.control.flexible_loads.tariff import FixedPrice, PriceSource, TariffError
 
 SETTING_CHEMISTRY = "chemistry"
 SETTING_CELLS_IN_SERIES = "cells_in_series"
@@ -40,6 +50,15 @@ SETTING_SELL_WINDOW_START = "sell_window_start"
 SETTING_SELL_WINDOW_END = "sell_window_end"
 SETTING_MAX_CHARGE_CURRENT_A = "max_charge_current_a"
 SETTING_MAX_DISCHARGE_CURRENT_A = "max_discharge_current_a"
+# The price plan (the tariff's import price: fixed, by time of day, or an
+# entity's; the flexible loads' fields and readers).
+SETTING_IMPORT_PRICE = CONF_IMPORT_PRICE
+SETTING_TIME_OF_USE = CONF_TIME_OF_USE
+SETTING_PRICE_ENTITY = CONF_IMPORT_PRICE_ENTITY
+SETTING_CYCLE_COST = "cycle_cost_per_kwh"
+SETTING_ROUND_TRIP_EFFICIENCY = "round_trip_efficiency"
+DEFAULT_ROUND_TRIP_EFFICIENCY = 90.0
+_PRICES = (SETTING_IMPORT_PRICE, SETTING_TIME_OF_USE, SETTING_PRICE_ENTITY)
 
 _WINDOWS = (
     (SETTING_CHARGE_WINDOW_START, SETTING_CHARGE_WINDOW_END),
@@ -88,6 +107,15 @@ def options_schema() -> probatio.Schema:
             probatio.Optional(SETTING_SELL_WINDOW_END): TimeSelector(),
             probatio.Optional(SETTING_MAX_CHARGE_CURRENT_A): _box(0, 10000, "A"),
             probatio.Optional(SETTING_MAX_DISCHARGE_CURRENT_A): _box(0, 10000, "A"),
+            probatio.Optional(SETTING_IMPORT_PRICE): _box(-10, 100, "/kWh"),
+            probatio.Optional(SETTING_TIME_OF_USE): TextSelector(),
+            probatio.Optional(SETTING_PRICE_ENTITY): EntitySelector(
+                EntitySelectorConfig(domain=["sensor", "event"])
+            ),
+            probatio.Optional(SETTING_CYCLE_COST, default=0.0): _box(0, 10, "/kWh"),
+            probatio.Optional(
+                SETTING_ROUND_TRIP_EFFICIENCY, default=DEFAULT_ROUND_TRIP_EFFICIENCY
+            ): _box(1, 100, "%", 1),
         }
     )
 
@@ -157,6 +185,46 @@ _FIELD_OF = {
 }
 
 
+@dataclass(frozen=True)
+class PricePlanSettings:
+    """The price plan's settings: where the import price comes from, the battery's costs."""
+
+    # A fixed price or a time-of-use schedule; None with an entity's prices.
+    fixed: PriceSource | None
+    entity_id: str | None
+    cycle_cost_per_kwh: float
+    round_trip_efficiency: float  # 0..1
+
+
+def price_plan_settings(
+    options: Mapping[str, Any], timezone: tzinfo
+) -> PricePlanSettings | None:
+    """Return the price plan's settings, None without a price (the windows decide).
+
+    Raises TariffError for a schedule that cannot be read.
+    """
+    fixed: PriceSource | None = None
+    if schedule := options.get(SETTING_TIME_OF_USE):
+        fixed = parse_time_of_use(schedule, timezone)
+    elif options.get(SETTING_IMPORT_PRICE) is not None:
+        fixed = FixedPrice(float(options[SETTING_IMPORT_PRICE]))
+    entity_id = options.get(SETTING_PRICE_ENTITY) or None
+    if fixed is None and entity_id is None:
+        return None
+    return PricePlanSettings(
+        fixed,
+        entity_id,
+        float(options.get(SETTING_CYCLE_COST, 0.0)),
+        float(options.get(SETTING_ROUND_TRIP_EFFICIENCY, DEFAULT_ROUND_TRIP_EFFICIENCY))
+        / 100,
+    )
+
+
+def nominal_voltage(settings: BatteryManagerSettings) -> float:
+    """Return the battery's voltage at half charge: Ah to Wh."""
+    return settings.cells_in_series * cell_ocv(settings.chemistry, 0.5)
+
+
 def validate_options(
     options: Mapping[str, Any],
 ) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
@@ -167,8 +235,16 @@ def validate_options(
     for start, end in _WINDOWS:
         if (start in cleaned) != (end in cleaned):
             errors[start] = "window_incomplete"
+    if sum(key in cleaned for key in _PRICES) > 1:
+        # Which would the import price be? One source.
+        errors[SETTING_TIME_OF_USE] = "price_twice"
     if errors:
         return cleaned, errors, placeholders
+    try:
+        price_plan_settings(cleaned, UTC)
+    except TariffError as err:
+        placeholders["error"] = str(err)
+        return cleaned, {SETTING_TIME_OF_USE: "invalid_time_of_use"}, placeholders
     try:
         settings_from_options(cleaned).validate()
     except SettingsError as err:

@@ -139,6 +139,9 @@ class BatteryReserve:
     # The devices of the batteries' entities: how another controller knows
     # it drives one of the same batteries.
     devices: frozenset[str]
+    # The SOC the plan needs from each of its steps on (when, %): a price
+    # plan fills it in the cheap hours before it is needed.
+    ahead: tuple[tuple[datetime, float], ...] = ()
 
 
 RESERVES: HassKey[dict[str, BatteryReserve]] = HassKey(f"{DOMAIN}_battery_reserve")

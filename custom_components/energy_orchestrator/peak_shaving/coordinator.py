@@ -56,6 +56,7 @@ from ..lib.control.peak_shaving import (
     PeakShavingSettings,
     PeakShavingStatus,
 )
+from ..lib.control.peak_shaving.status import reserve_ahead
 from ..lib.control.reason_layers import layer_of
 from ..lib.control.setpoint_limits import BatteryPhases
 from .batteries import (
@@ -253,10 +254,14 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
         """Post the SOC the plan holds, for the other controllers on these batteries."""
         reserve = None
         if status.reserve_soc is not None:
+            shaver = self.shaver
             reserve = BatteryReserve(
                 at=now,
                 source=self.name,
                 soc=status.reserve_soc,
+                ahead=reserve_ahead(
+                    shaver.memory.plan, shaver.battery.capacity_wh, now
+                ),
                 devices=entity_devices(
                     self.hass,
                     (

@@ -20,6 +20,7 @@ from ..const import (
     CONF_KIND,
     CONTROLLER_STEP,
     DOMAIN,
+    KIND_BATTERY_MANAGER,
     KIND_FLEXIBLE_LOADS,
     KIND_PEAK_SHAVING,
     KIND_WALLBOX_MANAGER,
@@ -29,6 +30,7 @@ from ..controller.ownership import owner_of_each
 from ..controller.site_decisions import OutputChange, async_output_changes
 from ..controller.site_limits import async_site_headroom
 from ..flexible_loads.coordinator import FlexibleLoadsStatus
+from ..lib.control.battery_manager import BatteryStatus
 from ..lib.control.ev_charging import EvStatus
 from ..lib.control.peak_shaving import PeakShavingStatus
 
@@ -60,6 +62,17 @@ class BatteryPlanRow:
 
 
 @dataclass(frozen=True, kw_only=True)
+class BatteryPriceRow:
+    """One slot of a battery manager's price plan: its mode, price and SOC."""
+
+    controller: str
+    start: datetime
+    mode: str
+    price: float
+    soc: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class LoadPlan:
     """One flexible load: what it does now and its plan, step by step."""
 
@@ -79,6 +92,7 @@ class SiteView:
     grid_headroom_w: float | None
     phase_headroom_w: float | None
     battery: tuple[BatteryPlanRow, ...] = ()
+    battery_prices: tuple[BatteryPriceRow, ...] = ()
     cars: tuple[CarPlan, ...] = ()
     loads: tuple[LoadPlan, ...] = ()
 
@@ -118,6 +132,7 @@ class SiteViewCoordinator(DataUpdateCoordinator[SiteView]):
         now = dt_util.utcnow()
         headroom = async_site_headroom(self.hass, now)
         battery: list[BatteryPlanRow] = []
+        battery_prices: list[BatteryPriceRow] = []
         cars: list[CarPlan] = []
         loads: list[LoadPlan] = []
         # Each loaded controller's outputs, written yet or not; a claim made
@@ -140,6 +155,21 @@ class SiteViewCoordinator(DataUpdateCoordinator[SiteView]):
                     )
                     for row in status.plan
                 )
+            elif (
+                kind == KIND_BATTERY_MANAGER
+                and isinstance(status, BatteryStatus)
+                and status.price_plan is not None
+            ):
+                battery_prices.extend(
+                    BatteryPriceRow(
+                        controller=entry.title,
+                        start=slot.start,
+                        mode=slot.mode.value,
+                        price=slot.price,
+                        soc=slot.soc,
+                    )
+                    for slot in status.price_plan.slots
+                )
             elif kind == KIND_WALLBOX_MANAGER and isinstance(status, EvStatus):
                 cars.append(_car_plan(entry, status))
             elif kind == KIND_FLEXIBLE_LOADS and isinstance(
@@ -161,6 +191,7 @@ class SiteViewCoordinator(DataUpdateCoordinator[SiteView]):
             grid_headroom_w=None if headroom is None else headroom.grid_w,
             phase_headroom_w=None if headroom is None else headroom.phase_w,
             battery=tuple(battery),
+            battery_prices=tuple(battery_prices),
             cars=tuple(cars),
             loads=tuple(loads),
         )

@@ -49,7 +49,7 @@ def _outputs(view: SiteView) -> Mapping[str, Any]:
 
 
 def _plan(view: SiteView) -> Mapping[str, Any]:
-    """Return the combined plan: the battery's rows, the cars' sessions, the loads'."""
+    """Return the combined plan: the battery's rows, its price plan, the cars', the loads'."""
     return {
         "battery": [
             {
@@ -59,6 +59,17 @@ def _plan(view: SiteView) -> Mapping[str, Any]:
                 "grid_power": round(row.grid_w),
             }
             for row in view.battery
+        ],
+        # The battery managers' price plans: per 15-minute slot.
+        "battery_prices": [
+            {
+                "controller": row.controller,
+                "start": row.start.isoformat(),
+                "mode": row.mode,
+                "price": row.price,
+                "soc": row.soc,
+            }
+            for row in view.battery_prices
         ],
         "cars": [
             {
@@ -155,5 +166,5 @@ class SiteSensor(ControllerSensor[SiteView]):
 
     # The plan and the changes are for the dashboard now, not for history.
     _unrecorded_attributes = frozenset(
-        {"battery", "cars", "loads", "changes", "owners"}
+        {"battery", "battery_prices", "cars", "loads", "changes", "owners"}
     )

@@ -19,11 +19,13 @@ from ..rounding import (
     rounded,
 )
 from .battery_model import Chemistry
+from .battery_price_plan import BatteryPricePlan
 from .battery_settings import BatteryManagerSettings, SettingsError, is_finite
 from .battery_states import (
     BatteryMode,
     BatteryState,
     BatteryStateMachine,
+    Decision,
     Reason,
     StateLimits,
     Transition,
@@ -85,6 +87,8 @@ class BatteryStatus:
     transition: Transition | None = None
     # The SOC (%) a peak-shaving plan holds in this battery (None: no plan).
     reserve_soc: float | None = None
+    # The price plan the state followed (None: the time windows decided).
+    price_plan: BatteryPricePlan | None = None
 
 
 class BatteryManager:
@@ -143,11 +147,13 @@ class BatteryManager:
         sample: BatterySample,
         *,
         reserve_soc: float | None = None,
+        plan: Decision | None = None,
     ) -> BatteryStatus:
         """Run one step: count, let the witnesses speak, decide the state.
 
         ``reserve_soc`` is the SOC (%) a peak-shaving plan holds in this
-        battery now; automatic selling stops there.
+        battery now; automatic selling stops there. ``plan`` is the state
+        the price plan asks for now and why (None: the time windows decide).
         """
         voltage = self.estimator.update(
             now, sample, idle=self.machine.memory.state is BatteryState.REST
@@ -161,6 +167,7 @@ class BatteryManager:
             voltage / self.settings.cells_in_series if voltage is not None else None,
             self.counter.state.uncertainty * 100,
             reserve=reserve_soc,
+            plan=plan,
         )
         self._status = self._make_status(now, transition, reserve_soc)
         return self._status

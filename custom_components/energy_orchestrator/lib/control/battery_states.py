@@ -16,7 +16,10 @@ sentence for people. The rules, in the order they win:
 4. Automatic: charging stops at the ceiling, selling at the floor, either
    when its time window closes. After any stop the battery rests at least
    the minimum rest time, then goes the other way: down after a full
-   charge, up after an empty one, as windows allow.
+   charge, up after an empty one, as windows allow. With a price plan
+   (``battery_price_plan``) the plan's state of the hour takes the windows'
+   place: charge in a cheap hour, sell in a dear one, rest between, as
+   the limits allow.
 
 Thresholds have a hysteresis band: a battery that stopped at the ceiling
 does not start charging again until it has fallen below it by the band, so
@@ -77,10 +80,40 @@ class Reason(StrEnum):
     REQUEST_EXPIRED = "request_expired"
     INPUTS_UNAVAILABLE = "inputs_unavailable"
     PEAK_RESERVE = "peak_reserve"
+    # The price plan's (``battery_price_plan``).
+    CHEAP_HOUR = "cheap_hour"
+    DEAR_HOUR = "dear_hour"
+    HOLDING_CHARGE = "holding_charge"
+    FILLING_PEAK_RESERVE = "filling_peak_reserve"
+    PRICE_PLAN_ENDED = "price_plan_ended"
 
 
 # What a rule decides: the state to go to, the reason code and the sentence.
 type Decision = tuple[BatteryState, Reason, str]
+
+# The price plan's own reasons.
+_PLAN_REASONS = frozenset(
+    {
+        Reason.CHEAP_HOUR,
+        Reason.DEAR_HOUR,
+        Reason.HOLDING_CHARGE,
+        Reason.FILLING_PEAK_RESERVE,
+    }
+)
+# Reasons the price plan takes over for the state they hold: the windows'
+# and the automatic rules', and its own.
+_RELABELLED = _PLAN_REASONS | {
+    Reason.STARTED,
+    Reason.REST_OVER,
+    Reason.CHARGE_WINDOW_CLOSED,
+    Reason.SELL_WINDOW_CLOSED,
+    Reason.REQUEST_EXPIRED,
+    Reason.PRICE_PLAN_ENDED,
+}
+# Stops at a limit, after which the battery rests its minimum rest time.
+_LIMIT_STOPS = frozenset(
+    {Reason.SOC_CEILING, Reason.SOC_FLOOR, Reason.VOLTAGE_HIGH, Reason.VOLTAGE_LOW}
+)
 
 
 @dataclass(frozen=True)
@@ -194,11 +227,14 @@ class BatteryStateMachine:
         soc_uncertainty: float = 0.0,
         *,
         reserve: float | None = None,
+        plan: Decision | None = None,
     ) -> Transition | None:
         """Decide once; return the transition if the state changed.
 
         ``soc`` and its one-sigma ``soc_uncertainty`` are in %; ``reserve``
-        is the SOC (%) a peak-shaving plan holds now (None: no plan).
+        is the SOC (%) a peak-shaving plan holds now (None: no plan);
+        ``plan`` the state the price plan asks for now, and why (None: the
+        time windows decide).
         """
         memory = self.memory
         expired = memory.mode_until is not None and now >= memory.mode_until
@@ -210,12 +246,18 @@ class BatteryStateMachine:
         else:
             memory.inputs_missing_since = None
         reading = None if soc is None else SocReading(soc, soc_uncertainty)
-        decision = self._decide(now, local, reading, cell_voltage, reserve)
+        decision = self._decide(
+            now, local, reading, cell_voltage, reserve=reserve, plan=plan
+        )
         if decision is None:
             return None
         state, reason, detail = decision
         if expired and reason is not Reason.REQUESTED:
             detail = f"Requested mode expired. {detail}"
+        if state is memory.state:
+            # The price plan took over the state the battery is in.
+            memory.reason, memory.detail = reason, detail
+            return None
         return self._enter(now, state, reason, detail)
 
     def _decide(
@@ -224,7 +266,9 @@ class BatteryStateMachine:
         local: time,
         soc: SocReading | None,
         cell_v: float | None,
+        *,
         reserve: float | None = None,
+        plan: Decision | None = None,
     ) -> Decision | None:
         """Return the state to go to and why, or None to stay: the rules in order."""
         if soc is None or cell_v is None:
@@ -243,6 +287,17 @@ class BatteryStateMachine:
             return held
         if reserve is not None and soc.low <= reserve + SOC_HYSTERESIS:
             can_sell = False
+        if plan is not None:
+            return self._planned(
+                now, soc, plan, can_charge=can_charge, can_sell=can_sell
+            )
+        if self.memory.reason in _PLAN_REASONS:
+            # Prices gone: rest, and the windows decide from there.
+            return (
+                BatteryState.REST,
+                Reason.PRICE_PLAN_ENDED,
+                "The price plan ended; the time windows decide.",
+            )
         return self._automatic(
             now, local, soc, can_charge=can_charge, can_sell=can_sell
         )
@@ -302,6 +357,62 @@ class BatteryStateMachine:
             f"State of charge {soc} reached the {reserve:.0f} % peak shaving holds"
             " for the hours ahead.",
         )
+
+    def _planned(
+        self,
+        now: datetime,
+        soc: SocReading,
+        plan: Decision,
+        *,
+        can_charge: bool,
+        can_sell: bool,
+    ) -> Decision | None:
+        """Rule 4 with a price plan: its state where the limits allow it.
+
+        The plan takes the windows' place; the ceiling still ends a charge
+        and the minimum rest still holds after a stop at a limit.
+        """
+        memory = self.memory
+        limits = self.limits
+        wanted, reason, detail = plan
+        rest = BatteryState.REST
+        full_ceiling = limits.soc_ceiling >= 100
+        top = soc.estimate if full_ceiling else soc.high
+        if (
+            memory.state is BatteryState.CHARGE
+            and wanted is BatteryState.CHARGE
+            and not full_ceiling
+            and top >= limits.soc_ceiling
+        ):
+            return (
+                rest,
+                Reason.SOC_CEILING,
+                f"State of charge {soc} reached the ceiling {limits.soc_ceiling:.0f} %.",
+            )
+        if wanted is memory.state:
+            if memory.reason in _RELABELLED and memory.reason is not reason:
+                # Same state, now the plan's: its reason, no transition.
+                return wanted, reason, detail
+            return None
+        allowed = {
+            BatteryState.CHARGE: can_charge
+            and top < limits.soc_ceiling - SOC_HYSTERESIS,
+            BatteryState.SELL: can_sell,
+            BatteryState.REST: True,
+        }[wanted]
+        if not allowed:
+            if memory.state is rest:
+                return None
+            # The plan's state is out of reach: the battery waits at rest.
+            return rest, reason, f"{detail} Limits hold the battery at rest."
+        stopped_at_limit = memory.reason in _LIMIT_STOPS
+        if (
+            memory.state is rest
+            and stopped_at_limit
+            and now - memory.since < limits.min_rest
+        ):
+            return None
+        return wanted, reason, detail
 
     def _requested(self, *, can_charge: bool, can_sell: bool) -> Decision | None:
         """Rule 2: go to the requested state where the limits allow it."""

@@ -35,6 +35,13 @@ LAYERS: dict[StrEnum, Layer] = {
     BatteryReason.REQUEST_EXPIRED: _PLAN,
     BatteryReason.INPUTS_UNAVAILABLE: _SAFETY,
     BatteryReason.PEAK_RESERVE: _PEAK,
+    # The price plan: the site's plan for cost; filling the reserve peak
+    # shaving holds is the peak limit's.
+    BatteryReason.CHEAP_HOUR: _PLAN,
+    BatteryReason.DEAR_HOUR: _PLAN,
+    BatteryReason.HOLDING_CHARGE: _PLAN,
+    BatteryReason.FILLING_PEAK_RESERVE: _PEAK,
+    BatteryReason.PRICE_PLAN_ENDED: _PLAN,
     # Peak shaving: the peak limit, but for the battery's and the fuses' limits.
     ShavingReason.STARTED: _PEAK,
     ShavingReason.STOPPED: _USER,

@@ -151,6 +151,24 @@ def reserve_soc(plan: Plan | None, capacity_wh: float, now: datetime) -> float |
     return 100 * needed_wh / capacity_wh
 
 
+def reserve_ahead(
+    plan: Plan | None, capacity_wh: float, now: datetime
+) -> tuple[tuple[datetime, float], ...]:
+    """Return the SOC (%) the plan needs held from each step's start on, from now.
+
+    What a price plan on the same battery charges to in the cheap hours
+    before the peak needs it; empty without a plan.
+    """
+    if plan is None or capacity_wh <= 0:
+        return ()
+    floors = plan.energy_floor_wh
+    first = max(int((now - plan.start) / plan.step), 0)
+    return tuple(
+        (plan.start + index * plan.step, 100 * floors[index] / capacity_wh)
+        for index in range(first, len(floors))
+    )
+
+
 def plan_rows(plan: Plan | None, capacity_wh: float) -> tuple[PlanRow, ...]:
     """Return the plan step by step, for a chart."""
     if plan is None or capacity_wh <= 0:
