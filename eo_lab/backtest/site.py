@@ -65,6 +65,7 @@ from custom_components.energy_orchestrator.lib.control.billing import (
     interval_start_of,
 )
 from custom_components.energy_orchestrator.lib.control.flexible_loads import (
+    BatteryOrder,
     FlexibleLoad,
     FlexibleLoadsController,
     LoadControl,
@@ -348,8 +349,12 @@ class _Strategy(Protocol):
 
     def step(
         self, index: int, tally: _Tally, battery_wh: float | None
-    ) -> tuple[dict[str, float], float]:
-        """Return the loads' powers and the grid power the battery is to hold."""
+    ) -> tuple[dict[str, float], float | BatteryOrder]:
+        """Return the loads' powers and the grid power the battery is to hold.
+
+        Or, in place of that power, the controller's order: the battery
+        holds its grid power only where that pays.
+        """
 
     def observe(
         self, index: int, real: dict[str, float], battery_w: float, grid_w: float
@@ -372,7 +377,12 @@ def _replay(scored: _Scored, strategy: _Strategy) -> dict[str, Any]:
                 - scored.series.pv_w[index]
                 + sum(_capped(scored, tally, index, powers).values())
             )
-            battery_w = battery.run(grid_target - net, step_h)
+            wanted = (
+                grid_target.battery_w(net)
+                if isinstance(grid_target, BatteryOrder)
+                else grid_target - net
+            )
+            battery_w = battery.run(wanted, step_h)
         real = tally.book(index, powers, battery_w)
         strategy.observe(index, real, battery_w, tally.grid_w[-1])
     if battery is None:
@@ -559,7 +569,7 @@ class _Orchestrator:
 
     def step(
         self, index: int, tally: _Tally, battery_wh: float | None
-    ) -> tuple[dict[str, float], float]:
+    ) -> tuple[dict[str, float], float | BatteryOrder]:
         """Run the controller's tick."""
         moment = self.scored.moment(index)
         last = self.last or Measurement(0.0, {}, 0.0)
@@ -576,6 +586,8 @@ class _Orchestrator:
             powers[CAR] = self.charger.decide(
                 seen, ahead, PLAN_STEP, self.scored.series.step
             )
+        if result.battery is not None:
+            return powers, result.battery
         return powers, (0.0 if target is None else target)
 
 

@@ -429,9 +429,10 @@ def test_a_load_is_not_switched_off_when_its_minimum_off_time_would_miss_the_nee
     assert decision.reason is LoadReason.AVOIDING_IMPORT
 
 
-def test_needs_wait_under_the_peak_limit_boosts_and_soaking_do_not() -> None:
+def test_needs_and_soaking_wait_under_the_peak_limit_boosts_do_not() -> None:
     """A need that would import waits for room under the billed peak; the
-    higher priority is served first; a boost and a soaked export go through."""
+    higher priority is served first; a boost goes through; soaking up a
+    projected export needs room too (a cloud may take the export away)."""
     now = START + timedelta(minutes=30)
     importing = project(now, START + HOUR, 500.0, 1000.0)
     tick = timedelta(minutes=1)
@@ -453,12 +454,16 @@ def test_needs_wait_under_the_peak_limit_boosts_and_soaking_do_not() -> None:
     boosted = _live(_heater(), 0.0, boost=True)
     [decision] = decide(now, importing, [boosted], None, tick, headroom_w=0.0)
     assert decision.reason is LoadReason.BOOST
-    # Soaking up an export imports nothing: no room is needed.
+    # Soaking up an export: within the room it starts, past it it waits.
     export = project(now, START + HOUR, -3000.0, -3000.0)
     [decision] = decide(
-        now, export, [_live(_heater(), 0.0)], None, tick, headroom_w=0.0
+        now, export, [_live(_heater(), 0.0)], None, tick, headroom_w=2500.0
     )
     assert decision.reason is LoadReason.SOAKING_SURPLUS
+    [decision] = decide(
+        now, export, [_live(_heater(), 0.0)], None, tick, headroom_w=1000.0
+    )
+    assert decision.reason is LoadReason.PEAK_LIMIT
 
 
 def test_an_adjustable_load_takes_what_room_there_is() -> None:

@@ -10,7 +10,13 @@
   what Home Assistant and ``eo backtest-site`` drive.
 """
 
-from .controller import BatterySpec, FlexibleLoadsController, LoadBook, Measurement
+from .controller import (
+    BatteryOrder,
+    BatterySpec,
+    FlexibleLoadsController,
+    LoadBook,
+    Measurement,
+)
 from .loads import FlexibleLoad, LoadControl, LoadError, parse_minutes
 from .netting import LoadDecision, LoadReason
 from .planner import BatteryNow, LoadNow, Plan, PlanRequest, plan
@@ -18,6 +24,7 @@ from .tariff import FixedPrice, PriceSeries, Tariff, TariffError, TimeOfUse, tim
 
 __all__ = [
     "BatteryNow",
+    "BatteryOrder",
     "BatterySpec",
     "FixedPrice",
     "FlexibleLoad",

@@ -8,9 +8,20 @@ grid power the battery is to hold: the power that brings the period to the
 plan's net for it (the plan's grid power without netting), never below 0
 (a planned export is a forecast surplus that may not come) nor, with a
 demand charge, above the peak the plan bills (its interval meter, peak
-shaving's, keeps the billing period's peak so far). The battery's
-own fast loop (a grid setpoint) holds it. ``eo backtest-site`` drives it
-with a forecast from the past only.
+shaving's, keeps the billing period's peak so far).
+
+The battery holds that grid power only where it pays (``BatteryOrder``):
+a forecast miss that would make it discharge more (or charge less) than
+the plan is covered only where the grid price it avoids beats what the
+stored energy is worth to the plan (the dual of its energy balance, through
+the efficiency), and a surplus the plan did not see is stored only where
+the price it forgoes is below that worth; otherwise the battery runs at the
+plan's power and the miss goes to the grid. It never lets the import pass
+the billed peak. With a demand charge and no headroom given, the loads get
+their room under that peak from the meter (and the battery's spare power):
+the real-time layer starts them one at a time within it and sheds them
+when the import passes it. ``eo backtest-site`` drives it with a forecast
+from the past only.
 """
 
 from collections.abc import Callable, Sequence
@@ -26,6 +37,11 @@ from .planner import HORIZON, STEP, BatteryNow, LoadNow, Plan, PlanRequest, plan
 from .tariff import Tariff
 
 _LOGGER = logging.getLogger(__name__)
+
+# Above its reserve by less than this (Wh), the battery gives the loads no room.
+_BATTERY_SPARE_WH = 100.0
+# A planned battery power within this of 0 (W) is idle.
+_BATTERY_IDLE_W = 50.0
 
 # Load minus PV per plan step from ``start`` on, None when there is no forecast.
 type BaseForecast = Callable[[datetime, int], Sequence[float] | None]
@@ -67,6 +83,33 @@ class LoadBook:
 
 
 @dataclass(frozen=True)
+class BatteryOrder:
+    """What the battery is to do until the next tick (see the module doc)."""
+
+    grid_target_w: float
+    # The plan's battery power now (W, charging positive).
+    planned_w: float
+    # Below the plan (more discharge, less charge) to hold the target.
+    cover_import: bool = True
+    # Above the plan (more charge, less discharge) to hold the target.
+    take_surplus: bool = True
+    # The grid power it holds the import under whatever the worth (W).
+    ceiling_w: float | None = None
+
+    def battery_w(self, site_w: float) -> float:
+        """Return the battery's power given the site's power without it."""
+        holding = self.grid_target_w - site_w
+        power = self.planned_w
+        if (holding < power and self.cover_import) or (
+            holding > power and self.take_surplus
+        ):
+            power = holding
+        if self.ceiling_w is not None and site_w + power > self.ceiling_w:
+            power = self.ceiling_w - site_w
+        return power
+
+
+@dataclass(frozen=True)
 class TickResult:
     """A tick's decisions, the grid power for the battery to hold, the period's figures."""
 
@@ -74,6 +117,8 @@ class TickResult:
     # None without a battery (or a plan).
     grid_target_w: float | None
     projection: Projection
+    # How the battery holds it (None without a battery or a plan).
+    battery: BatteryOrder | None = None
 
 
 @dataclass
@@ -95,6 +140,10 @@ class FlexibleLoadsController:
     last_tick: datetime | None = None
     # With a demand charge: the billed quantity (None without one).
     demand_meter: IntervalMeter | None = None
+    # The plan's prices the battery's order reads, kept per plan.
+    _priced_plan: Plan | None = field(default=None, init=False, repr=False)
+    _dearest: list[float] = field(default_factory=list, init=False, repr=False)
+    _cheapest: float = field(default=0.0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         """Start a book for every load, and the interval meter for a demand charge."""
@@ -145,8 +194,18 @@ class FlexibleLoadsController:
         period_end = self._period_end(now)
         projection = project(now, period_end, self.period_so_far_wh, measured.grid_w)
         lives = [self._live(load, now) for load in self.loads]
+        own = headroom_w is None and self.demand_meter is not None
+        if own:
+            headroom_w = self._peak_headroom_w(now, measured)
         decisions = decide(
-            now, projection, lives, self.plan, self.tick, headroom_w=headroom_w
+            now,
+            projection,
+            lives,
+            self.plan,
+            self.tick,
+            headroom_w=headroom_w,
+            # The room is the meter's estimate: a need comes before it.
+            needs_wait=not own,
         )
         for decision, live in zip(decisions, lives, strict=True):
             book = self.books[decision.name]
@@ -156,7 +215,103 @@ class FlexibleLoadsController:
             book.power_w = decision.power_w
             if decision.power_w <= 0 or live.remaining_wh <= 0:
                 book.boost = False
-        return TickResult(decisions, self._grid_target_w(now, period_end), projection)
+        target = self._grid_target_w(now, period_end)
+        return TickResult(
+            decisions,
+            target,
+            projection,
+            self._battery_order(now, measured, period_end, target),
+        )
+
+    def _ceiling_w(self, now: datetime) -> float | None:
+        """Return the import the billed peak allows (None without a demand charge or plan)."""
+        if self.demand_meter is None or self.plan is None:
+            return None
+        return max(self.plan.billed_peak_w, self.billed_peak_w(now))
+
+    def _peak_headroom_w(self, now: datetime, measured: Measurement) -> float | None:
+        """Return the room under the billed peak: the meter's, and the battery's spare power."""
+        ceiling = self._ceiling_w(now)
+        if ceiling is None:
+            return None
+        spare = 0.0
+        spec, energy = self.battery, measured.battery_energy_wh
+        if spec is not None and energy is not None:
+            # Above its reserve the battery can cover what the loads add.
+            above = energy > spec.reserve_wh + _BATTERY_SPARE_WH
+            spare = max(spec.power_w + measured.battery_w, 0.0) if above else 0.0
+        return ceiling - measured.grid_w + spare
+
+    def _battery_order(
+        self,
+        now: datetime,
+        measured: Measurement,
+        period_end: datetime,
+        target: float | None,
+    ) -> BatteryOrder | None:
+        """Return how the battery holds the target: where covering a miss pays."""
+        if target is None or self.plan is None or self.battery is None:
+            return None
+        ceiling = self._ceiling_w(now)
+        slot = self.plan.at(now)
+        if slot is None or not self.plan.stored_value:
+            return BatteryOrder(target, 0.0, ceiling_w=ceiling)
+        planned = self.plan.battery_w[slot]
+        worth = self.plan.stored_value[slot]
+        efficiency = self.battery.efficiency
+        hours = max(
+            (period_end - now) / timedelta(hours=1), self.tick / timedelta(hours=1)
+        )
+        site_w = measured.grid_w - measured.battery_w
+        # The period's end with the battery at the plan's power: its sign
+        # says which price one more kWh through the meter moves.
+        projected = self.period_so_far_wh + (site_w + planned) * hours
+        imports, exports = self.tariff.prices(
+            self.tariff.period_start(now), self.step, 1
+        )
+        dearest, cheapest = self._plan_prices(slot)
+        avoided = imports[0] if projected > 0 else exports[0]
+        forgone = exports[0] if projected < 0 else imports[0]
+        # What a kWh less through the meter takes from the store (through
+        # the efficiency on the side the plan is on), and a kWh more charged
+        # gives it.
+        spent = worth / efficiency if planned <= 0 else worth * efficiency
+        kept = max(worth, cheapest) * efficiency
+        # The store's worth is never below what the plan's dearest
+        # discharge before its next charge avoids (a miss then costs that)
+        # nor below the cheapest import it could later displace. Less
+        # discharge than planned is always taken (the plan's timing within
+        # the period is arbitrary; exporting stored energy never pays).
+        return BatteryOrder(
+            target,
+            planned,
+            cover_import=avoided >= max(spent, dearest),
+            take_surplus=planned < 0 or forgone <= kept,
+            ceiling_w=ceiling,
+        )
+
+    def _plan_prices(self, slot: int) -> tuple[float, float]:
+        """Return the plan's dearest import it discharges into from ``slot`` on.
+
+        Up to its next charge; and the cheapest import of the plan.
+        """
+        assert self.plan is not None
+        plan = self.plan
+        if self._priced_plan is not plan:
+            imports, _ = self.tariff.prices(plan.start, plan.step, len(plan.grid_w))
+            dearest = [0.0] * (len(imports) + 1)
+            for index in range(len(imports) - 1, -1, -1):
+                power = plan.battery_w[index]
+                if power > _BATTERY_IDLE_W:
+                    dearest[index] = 0.0
+                elif power < -_BATTERY_IDLE_W:
+                    dearest[index] = max(imports[index], dearest[index + 1])
+                else:
+                    dearest[index] = dearest[index + 1]
+            self._priced_plan = plan
+            self._dearest = dearest
+            self._cheapest = min(imports, default=0.0)
+        return self._dearest[slot], self._cheapest
 
     def _book(self, now: datetime, measured: Measurement) -> None:
         """Add the energy of the time since the last tick."""

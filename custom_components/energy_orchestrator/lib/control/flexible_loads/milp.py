@@ -30,6 +30,10 @@ class Solution:
     seconds: float
     # The lowest objective HiGHS proved possible (the objective when optimal).
     dual_bound: float | None = None
+    # With ``duals``: each row's dual value (d objective / d row bound) in
+    # the linear program with the integers fixed at their values; None
+    # when not asked for or when that program did not solve.
+    row_duals: np.ndarray | None = None
 
 
 class Model:
@@ -72,13 +76,14 @@ class Model:
         values: Sequence[float],
         lower: float = -INFINITY,
         upper: float = INFINITY,
-    ) -> None:
-        """Add the row ``lower <= sum(values * x[indices]) <= upper``."""
+    ) -> int:
+        """Add the row ``lower <= sum(values * x[indices]) <= upper``; return its index."""
         self._starts.append(len(self._indices))
         self._indices.extend(indices)
         self._values.extend(values)
         self._row_lower.append(lower)
         self._row_upper.append(upper)
+        return len(self._row_lower) - 1
 
     def add_cost(self, index: int, cost: float) -> None:
         """Add to one variable's cost."""
@@ -119,11 +124,15 @@ class Model:
         mip_rel_gap: float,
         mip_abs_gap: float = 0.0,
         start: dict[int, float] | None = None,
+        duals: bool = False,
     ) -> Solution:
         """Minimise; raise SolveError when HiGHS has no feasible solution.
 
         ``start`` gives some variables' values of a likely good solution
         (the previous plan's): HiGHS completes it and starts from there.
+        With ``duals``, the integers are then fixed at their values and the
+        linear program that is left solved again for its row duals: the
+        marginal value of each row's bound with every on/off decision kept.
         """
         began = time.perf_counter()
         highs = highspy.Highs()  # type: ignore[no-untyped-call]  # its stub leaves __init__ untyped
@@ -175,6 +184,7 @@ class Model:
         gap = float(info.mip_gap) if integer.any() else 0.0
         objective = float(info.objective_function_value)
         dual = float(info.mip_dual_bound) if integer.any() else objective
+        row_duals = _row_duals(highs, values, integer) if duals else None
         return Solution(
             values,
             objective,
@@ -182,4 +192,23 @@ class Model:
             gap if np.isfinite(gap) else 0.0,
             time.perf_counter() - began,
             dual if np.isfinite(dual) else None,
+            row_duals,
         )
+
+
+def _row_duals(
+    highs: highspy.Highs, values: np.ndarray, integer: np.ndarray
+) -> np.ndarray | None:
+    """Return the row duals with the integers fixed at ``values`` (None: no solve)."""
+    if integer.any():
+        fixed = np.flatnonzero(integer).astype(np.int32)
+        levels = np.round(values[fixed])
+        highs.changeColsIntegrality(len(fixed), fixed, np.zeros(len(fixed), np.uint8))
+        highs.changeColsBounds(len(fixed), fixed, levels, levels)
+        highs.run()
+        if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+    solution = highs.getSolution()
+    if not solution.dual_valid:
+        return None
+    return np.asarray(solution.row_dual, float)

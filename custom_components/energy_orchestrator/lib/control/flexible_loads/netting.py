@@ -16,10 +16,15 @@ end) and:
   finish, stops a load whose need is met or whose window has closed, and
   starts one whose need would otherwise miss its deadline;
 - raises no load's import past the site's headroom under the billed peak
-  (what peak shaving leaves, when it runs): a load the plan or its need
-  would start waits (``peak_limit``), higher priority first served; a boost
-  (the user's request) and an uninterrupted run go through it, and soaking
-  up an export raises no import.
+  (what peak shaving leaves, or the controller's own meter): a load the
+  plan, its need or a projected export would start waits (``peak_limit``),
+  higher priority first served, and only one starts a tick (the meter
+  shows what it did before the next); where the import is already past
+  the peak (a cloud under loads soaking a projected export) loads are shed,
+  lowest priority first, their minimum on time notwithstanding; a boost
+  (the user's request) and an uninterrupted run go through it, and a need
+  that cannot wait is not shed (nor held, where the room is the
+  controller's own estimate rather than peak shaving's).
 
 The projection only moves a load when it is past a deadband, a switched
 load goes on only when the export covers it to the period's end, and the
@@ -162,11 +167,13 @@ def decide(
     tick: timedelta,
     *,
     headroom_w: float | None = None,
+    needs_wait: bool = True,
 ) -> list[LoadDecision]:
     """Return each load's power and reason for the next tick (see the module doc).
 
     ``headroom_w`` is the room under the billed peak with the loads as they
-    draw now (None: no limit known).
+    draw now (None: no limit known); with ``needs_wait`` False a need that
+    cannot wait goes through it (the room is the controller's own estimate).
     """
     remaining_h = max((projection.period_end - now) / timedelta(hours=1), 0.0)
     remaining_h = max(remaining_h, tick / timedelta(hours=1))
@@ -190,31 +197,51 @@ def decide(
         if live.load.name not in decided:
             decided[live.load.name] = _switch_on(state, live)
     if headroom_w is not None:
-        _hold_within(decided, loads, headroom_w)
+        through = _THROUGH_PEAK_LIMIT if needs_wait else (*_THROUGH_PEAK_LIMIT, _NEED)
+        # A load on whose need would miss its deadline once stopped (its
+        # minimum off time lost) is not shed.
+        keep = {
+            live.load.name
+            for live in loads
+            if live.power_w > 0 and state.must_run(live, tick)
+        }
+        _hold_within(decided, loads, headroom_w, through, keep)
     return [decided[live.load.name] for live in loads]
 
 
-# What may raise a load's import past the peak's headroom: the user's boost,
-# a run that must not stop, and an export soaked up (it imports nothing).
-_THROUGH_PEAK_LIMIT = (
-    LoadReason.BOOST,
-    LoadReason.UNINTERRUPTED_RUN,
-    LoadReason.SOAKING_SURPLUS,
-)
+# What may raise a load's import past the peak's headroom: the user's
+# boost and a run that must not stop.
+_THROUGH_PEAK_LIMIT = (LoadReason.BOOST, LoadReason.UNINTERRUPTED_RUN)
+_NEED = LoadReason.MEETING_NEED
+# What stays on when the import is past the peak: those, and a need that
+# cannot wait.
+_NOT_SHED = (*_THROUGH_PEAK_LIMIT, _NEED)
 
 
 def _hold_within(
-    decided: dict[str, LoadDecision], loads: Sequence[LoadLive], headroom_w: float
+    decided: dict[str, LoadDecision],
+    loads: Sequence[LoadLive],
+    headroom_w: float,
+    through: tuple[LoadReason, ...],
+    keep: set[str],
 ) -> None:
-    """Hold the loads' raises within the headroom, higher priority served first."""
-    room = max(headroom_w, 0.0)
-    for live in sorted(loads, key=lambda live: live.load.priority, reverse=True):
+    """Hold the loads' raises within the headroom, higher priority served first.
+
+    One load starts a tick; where the room is negative (the import is past
+    the peak already), loads are shed until it is not.
+    """
+    room = headroom_w
+    started = False
+    by_priority = sorted(loads, key=lambda live: live.load.priority, reverse=True)
+    for live in by_priority:
         decision = decided[live.load.name]
         raise_w = decision.power_w - live.power_w
-        if raise_w <= 0 or decision.reason in _THROUGH_PEAK_LIMIT:
+        if raise_w <= 0 or decision.reason in through:
             continue
-        if raise_w <= room:
+        starting = live.power_w <= 0 and decision.reason is not _NEED
+        if raise_w <= room and not (starting and started):
             room -= raise_w
+            started = started or starting
             continue
         held = live.power_w
         if live.load.control is LoadControl.ADJUSTABLE and room >= ADJUST_STEP_W:
@@ -222,6 +249,24 @@ def _hold_within(
         room -= held - live.power_w
         decided[live.load.name] = LoadDecision(
             live.load.name, held, LoadReason.PEAK_LIMIT
+        )
+    for live in reversed(by_priority):
+        if room >= 0:
+            return
+        decision = decided[live.load.name]
+        if (
+            decision.power_w <= 0
+            or decision.reason in _NOT_SHED
+            or live.load.name in keep
+        ):
+            continue
+        level = 0.0
+        if live.load.control is LoadControl.ADJUSTABLE:
+            level = max(decision.power_w + room, 0.0)
+            level = level if level >= ADJUST_STEP_W else 0.0
+        room += decision.power_w - level
+        decided[live.load.name] = LoadDecision(
+            live.load.name, level, LoadReason.PEAK_LIMIT
         )
 
 

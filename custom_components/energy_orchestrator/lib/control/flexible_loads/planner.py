@@ -136,6 +136,10 @@ class Plan:
     demand_cost: float = 0.0
     # The peak the plan bills in the billing period of its start (W).
     billed_peak_w: float = 0.0
+    # With a battery: what one more kWh stored at the end of each step is
+    # worth to the plan (its on/off decisions kept), per kWh; empty when
+    # unknown.
+    stored_value: list[float] = field(default_factory=list)
 
     def period_target_wh(self, moment: datetime) -> float | None:
         """Return the planned net of the netting period ``moment`` falls in."""
@@ -171,6 +175,8 @@ class _Builder:
         self.shortfalls: list[list[int]] = []
         # The previous plan's values of the binaries, where it covers them.
         self.warm: dict[int, float] = {}
+        # The battery's energy balance row of each step.
+        self.energy_rows: list[int] = []
 
     def build(self) -> Plan:
         """Add every part, solve, and read the plan out."""
@@ -187,6 +193,7 @@ class _Builder:
             mip_rel_gap=MIP_REL_GAP,
             mip_abs_gap=MIP_ABS_GAP,
             start=self.warm,
+            duals=self.request.battery is not None,
         )
         return self._read(solution, battery, periods, peaks)
 
@@ -432,14 +439,15 @@ class _Builder:
             values = [1.0, -eff * hours, hours / eff]
             if index == 0:
                 level = min(max(battery.energy_wh, 0.0), battery.capacity_wh)
-                self.model.row(columns, values, lower=level, upper=level)
+                row = self.model.row(columns, values, lower=level, upper=level)
             else:
-                self.model.row(
+                row = self.model.row(
                     [*columns, energy + index - 1],
                     [*values, -1.0],
                     lower=0.0,
                     upper=0.0,
                 )
+            self.energy_rows.append(row)
             power_terms[index].append((charge + index, 1.0))
             power_terms[index].append((discharge + index, -1.0))
         return charge
@@ -592,4 +600,17 @@ class _Builder:
             energy_cost=cost,
             demand_cost=demand,
             billed_peak_w=float(values[peaks[0][0]]) if peaks else 0.0,
+            stored_value=self._stored_value(solution),
         )
+
+    def _stored_value(self, solution: Solution) -> list[float]:
+        """Return each step's value of one more kWh stored (empty when unknown).
+
+        The dual of a step's energy balance is what one more Wh put into
+        the battery in that step would change the plan's cost by: its
+        negative is the stored energy's worth.
+        """
+        duals = solution.row_duals
+        if duals is None or not self.energy_rows:
+            return []
+        return [max(-float(duals[row]) * 1000, 0.0) for row in self.energy_rows]
