@@ -134,9 +134,9 @@ def test_the_sample_battery_site_on_the_household(
             "--input",
             str(SAMPLES / "household_10d_30min.csv"),
             "--site",
-            str(SAMPLES / "sites" / "battery_only.json"),
+            str(SAMPLES / "sites_battery" / "battery_only.json"),
             "--prices",
-            str(SAMPLES / "sites" / "battery_prices.csv"),
+            str(SAMPLES / "sites_battery" / "battery_prices.csv"),
             "--json",
         ]
     )
