@@ -222,8 +222,10 @@ async def async_setup_controller(
         """Leave the outputs safe and the state on disk."""
         await coordinator.async_stop_steering()
 
+    # Not ``async_listen_once``: its removal on a later unload, once it has
+    # fired, is an error in Home Assistant's log.
     entry.async_on_unload(
-        hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _async_on_stop)
+        hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _async_on_stop)
     )
 
 

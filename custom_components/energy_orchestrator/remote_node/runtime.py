@@ -120,9 +120,9 @@ class RemoteNode:
         )
         self.entry.async_on_unload(self.stop_heartbeat)
         self.entry.async_on_unload(
-            self.hass.bus.async_listen_once(
-                EVENT_HOMEASSISTANT_STOP, self._on_hass_stop
-            )
+            # Not ``async_listen_once``: its removal on a later unload, once
+            # it has fired, is an error in Home Assistant's log.
+            self.hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, self._on_hass_stop)
         )
 
     @callback

@@ -91,6 +91,7 @@ async def test_stop_leaves_every_output_safe_and_a_restart_resumes_all(
     freezer: FrozenDateTimeFactory,
     hass_storage: dict[str, Any],
     site_entries: tuple[MockConfigEntry, MockConfigEntry],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A car session through the billed peak, a peak month, a battery count."""
     freezer.move_to(T0)
@@ -132,6 +133,8 @@ async def test_stop_leaves_every_output_safe_and_a_restart_resumes_all(
     for entry in entries:
         assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
+    # Unloaded after the stop, nothing is left to remove twice.
+    assert "Unable to remove unknown job listener" not in caplog.text
     freezer.tick(timedelta(minutes=2))
     measure(hass)
     set_battery(hass, 53.5, 0.0, soc=10)  # a BMS that says otherwise: the count wins

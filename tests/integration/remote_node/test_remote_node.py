@@ -21,6 +21,7 @@ from homeassistant.components.number import (
 )
 from homeassistant.const import (
     ATTR_ENTITY_ID,
+    EVENT_HOMEASSISTANT_STOP,
     STATE_UNAVAILABLE,
 )
 from homeassistant.core import HomeAssistant, callback
@@ -242,13 +243,19 @@ async def test_a_restarted_broker_reconnects_both_and_a_command_works_once(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("how", ["unloaded", "stopped"])
 @pytest.mark.usefixtures("broker", "ha_mqtt")
 async def test_unloading_stops_the_heartbeat_and_the_node_releases(
     hass: HomeAssistant,
     inverter: tuple[SunSpecInverterEmulator, DeviceServer],
     node_config: Path,
+    how: str,
 ) -> None:
-    """No heartbeat: the inverter's limit is released within timeout + one poll."""
+    """No heartbeat: the inverter's limit is released within timeout + one poll.
+
+    Whether the entry is unloaded or Home Assistant stops (its MQTT client
+    then leaves cleanly: no will, only the missing heartbeat tells).
+    """
     emulator, _ = inverter
     async with run_node(node_config):
         entry = await _add_node(hass)
@@ -261,7 +268,11 @@ async def test_unloading_stops_the_heartbeat_and_the_node_releases(
         beats = node.heartbeats
         assert beats >= 3
 
-        assert await hass.config_entries.async_unload(entry.entry_id)
+        if how == "unloaded":
+            assert await hass.config_entries.async_unload(entry.entry_id)
+        else:
+            hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+            await hass.async_block_till_done()
         stopped = time.monotonic()
         await wait_until(
             hass,
@@ -273,7 +284,7 @@ async def test_unloading_stops_the_heartbeat_and_the_node_releases(
         assert node.heartbeats == beats
         assert released_s <= TIMEOUT_S + INTERVAL_S + 1
         print(
-            f"\nentry unloaded → limit released in {released_s:.2f} s"
+            f"\nentry {how} → limit released in {released_s:.2f} s"
             f" (heartbeat_timeout {TIMEOUT_S:g} s, poll {INTERVAL_S:g} s)"
         )
 
