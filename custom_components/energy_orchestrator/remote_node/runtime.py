@@ -227,7 +227,8 @@ class RemoteNode:
         # Added at once, so a platform set up meanwhile never adds them twice.
         for platform, add in self.adders.items():
             add(self.entity_makers[platform](component))
-        self._refresh(component.coordinator)
+        # Not refreshed now: its first state message does it, and a refresh
+        # before would log the new component unavailable.
 
     def _component(self, comp: str, driver: RemoteDriver) -> DeviceRuntimeData:
         """Return a component's device, sub-devices and coordinator."""

@@ -370,6 +370,12 @@ async def test_entities_devices_and_diagnostics(
         assert grid.attributes["device_class"] == "power"
         assert grid.attributes["state_class"] == "measurement"
 
+        # The inverter's first state may come a poll after the meter's.
+        await wait_until(
+            hass,
+            lambda: entry.runtime_data.drivers["inv1"].state_at is not None,
+            what="the inverter's first state",
+        )
         diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
         assert diagnostics["node"] == "shed"
         assert diagnostics["status"] == "online"
