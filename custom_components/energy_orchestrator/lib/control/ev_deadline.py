@@ -39,6 +39,8 @@ import math
 DEADLINE_SPARE = 0.1
 # The room now is taken to last in stretches this long where no plan says.
 ROOM_STEP = timedelta(minutes=15)
+# Two days of stretches at most: a deadline further away costs no more.
+MOST_STRETCHES = 192
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,11 @@ def rooms(
     result: list[Room] = []
     moment = now
     while moment < end:
+        if len(result) >= MOST_STRETCHES:
+            # A deadline days away: the rest is one stretch at the room now.
+            hours = (end - moment) / timedelta(hours=1)
+            result.append(Room(moment, hours, peak_now_w, grid_now_w))
+            break
         peak, grid, until = peak_now_w, grid_now_w, moment + ROOM_STEP
         if ahead is not None:
             index = math.floor((moment - ahead.start) / ahead.step)
