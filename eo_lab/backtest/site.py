@@ -33,9 +33,11 @@ says otherwise):
   the wallbox manager's ``deadline`` mode without site caps.
 
 A car (``site_car``) is one more load, ``car``: ``none`` and ``instant``
-charge it at full power from arrival, ``orchestrator`` by
-``BudgetCharger`` (the forecast's valleys, within the grid's limit),
-``optimal`` as an adjustable load, ``independent`` by ``DeadlineCharger``.
+charge it at full power from arrival, ``optimal`` as an adjustable load,
+``independent`` and ``orchestrator`` by the wallbox manager in
+``deadline`` mode (``DeadlineCharger``): ``independent`` without site
+caps, ``orchestrator`` with the caps peak shaving would post
+(``_site_room``).
 
 With a demand charge, each strategy's ``cost`` is its ``energy_cost`` plus
 its ``demand_cost``: the charge per kW of each billing period's peak
@@ -64,6 +66,8 @@ from custom_components.energy_orchestrator.lib.control.billing import (
     billing_period_key,
     interval_start_of,
 )
+from custom_components.energy_orchestrator.lib.control.ev_charging import site_caps
+from custom_components.energy_orchestrator.lib.control.ev_deadline import RoomAhead
 from custom_components.energy_orchestrator.lib.control.flexible_loads import (
     BatteryOrder,
     FlexibleLoad,
@@ -79,14 +83,18 @@ from custom_components.energy_orchestrator.lib.control.forecast import (
     SlotHistory,
     forecast,
 )
+from custom_components.energy_orchestrator.lib.control.peak_shaving.limiter import (
+    interval_budget_w,
+)
 from eo_lab.backtest.battery import Battery, battery_limits
 from eo_lab.backtest.profile import Series, split_warmup
 from eo_lab.backtest.site_battery import PricePlanStrategy
 from eo_lab.backtest.site_car import (
     CAR,
-    BudgetCharger,
+    VOLTAGE_V,
     CarSeen,
     DeadlineCharger,
+    SiteRoom,
     car_solar_w,
 )
 from eo_lab.backtest.site_config import Site
@@ -539,9 +547,7 @@ class _Orchestrator:
         self.charger = (
             None
             if site.car is None
-            else BudgetCharger(
-                site.car, None if site.grid is None else site.grid.import_limit_w
-            )
+            else DeadlineCharger(site.car, scored.moment(scored.first))
         )
 
     def _remember(self, index: int) -> None:
@@ -579,16 +585,66 @@ class _Orchestrator:
         powers = {d.name: d.power_w for d in result.decisions}
         if self.charger is not None:
             seen = _seen(tally, moment, last, self.car_w)
-            ahead = None
-            if seen.departs is not None:
-                steps = math.ceil((seen.departs - moment) / PLAN_STEP)
-                ahead = self._forecast(moment, steps)
-            powers[CAR] = self.charger.decide(
-                seen, ahead, PLAN_STEP, self.scored.series.step
-            )
+            powers[CAR] = self.charger.decide(seen, self._site_room(moment, last))
         if result.battery is not None:
             return powers, result.battery
         return powers, (0.0 if target is None else target)
+
+    def _site_room(self, moment: datetime, last: Measurement) -> SiteRoom:
+        """Return the caps peak shaving would post for the car, and the plan's room ahead.
+
+        Under the billed peak: the level the loads' plan holds (the higher
+        of its billed peak and the period's so far, as peak shaving holds
+        its plan's), the interval's budget at it (``interval_budget_w``,
+        peak shaving's) less the import before the battery, plus what the
+        car takes (``site_caps``). Under the grid's limit: the limit less
+        the import.
+        Ahead, per plan step: the level less the plan's import before the
+        battery, the limit less its import.
+        """
+        controller = self.controller
+        plan, meter = controller.plan, controller.demand_meter
+        limit = self.scored.site.grid
+        level = None
+        if meter is not None and plan is not None:
+            level = max(plan.billed_peak_w, controller.billed_peak_w(moment))
+        net = last.grid_w - last.battery_w
+        peak_cap, _ = site_caps(
+            ev_power_w=self.car_w,
+            phases=1,
+            voltage_v=VOLTAGE_V,
+            grid_headroom_w=None
+            if level is None or meter is None
+            else interval_budget_w(meter, moment, level) - net,
+            phase_headroom_w=None,
+        )
+        grid_cap = (
+            None
+            if limit is None
+            else max(self.car_w, 0.0) + limit.import_limit_w - last.grid_w
+        )
+        ahead = None
+        if plan is not None and (level is not None or limit is not None):
+            nets = [g - b for g, b in zip(plan.grid_w, plan.battery_w, strict=True)]
+            ahead = RoomAhead(
+                plan.start,
+                plan.step,
+                tuple(math.inf if level is None else level - n for n in nets),
+                None
+                if limit is None
+                else tuple(
+                    limit.import_limit_w - max(g, n)
+                    for g, n in zip(plan.grid_w, nets, strict=True)
+                ),
+            )
+        if ahead is not None and plan is not None:
+            # The replay's step stands for the manager's 15 s ones, which
+            # see the house rise as it comes: a step takes the room under
+            # the grid's limit of the plan step its end reaches too.
+            last_slot = plan.at(moment + self.scored.series.step)
+            if last_slot is not None and grid_cap is not None and ahead.grid_w:
+                grid_cap = min(grid_cap, ahead.grid_w[last_slot])
+        return SiteRoom(peak_cap, grid_cap, ahead)
 
 
 def _seen(tally: _Tally, moment: datetime, last: Measurement, car_w: float) -> CarSeen:
@@ -611,7 +667,7 @@ class _Independent(_Instant):
     The loads by the instant real-time layer (``instant``'s rule), the
     battery in self-consumption (holding 0 W at the meter, as the battery
     manager does), the car by the wallbox manager in ``deadline`` mode with
-    no site caps (``DeadlineCharger``).
+    no site caps (``DeadlineCharger`` given no ``SiteRoom``).
     """
 
     def __init__(self, scored: _Scored) -> None:

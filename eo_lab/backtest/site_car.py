@@ -16,9 +16,8 @@ counts the steps above it (``limit_violations``); the profiles have no
 per-phase columns, so the limit is the site's import alone.
 """
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 import math
 from typing import Any
 
@@ -29,6 +28,7 @@ from custom_components.energy_orchestrator.lib.control.ev_charging import (
     PhaseChoice,
     WallboxLimits,
 )
+from custom_components.energy_orchestrator.lib.control.ev_deadline import RoomAhead
 from custom_components.energy_orchestrator.lib.control.flexible_loads import (
     FlexibleLoad,
     LoadControl,
@@ -176,14 +176,25 @@ class CarSeen:
     battery_w: float
 
 
+@dataclass(frozen=True)
+class SiteRoom:
+    """The site's limits as the wallbox manager is given them (see ``EvInputs``)."""
+
+    peak_cap_w: float | None = None
+    grid_cap_w: float | None = None
+    room_ahead: RoomAhead | None = None
+
+
 class DeadlineCharger:
-    """The wallbox manager in ``deadline`` mode, as Home Assistant runs it alone.
+    """The wallbox manager in ``deadline`` mode, as Home Assistant runs it.
 
     ``EvChargingManager`` itself, stepped with the replay's clock: it is
     started at each arrival with the need and the departure, follows the
     sun, and begins its final stretch at the latest moment that still
-    meets the need at the wallbox's full power. It knows nothing of the
-    billed peak or the grid's limit.
+    meets the need. Without site caps (``independent``) that moment is the
+    one full power needs; with them (``orchestrator``) the stretch is
+    planned on the room they leave, and the deadline lifts the peak limit
+    only by what it needs (``ev_deadline``).
     """
 
     def __init__(self, car: CarSpec, now: datetime) -> None:
@@ -193,7 +204,7 @@ class DeadlineCharger:
         self.manager.set_phases(now, car.phase_choice())
         self.session: datetime | None = None
 
-    def decide(self, seen: CarSeen) -> float:
+    def decide(self, seen: CarSeen, room: SiteRoom | None = None) -> float:
         """Return the car's power for the step."""
         manager = self.manager
         if seen.departs is None:
@@ -207,144 +218,22 @@ class DeadlineCharger:
             manager.start(
                 seen.moment, ChargeMode.DEADLINE, seen.remaining_wh, seen.departs
             )
+        room = room or SiteRoom()
         status = manager.update(
             seen.moment,
             EvInputs(
                 grid_power_w=seen.grid_w,
                 ev_power_w=seen.car_w,
                 battery_power_w=seen.battery_w,
+                peak_cap_w=room.peak_cap_w,
+                grid_cap_w=room.grid_cap_w,
+                room_ahead=room.room_ahead,
             ),
         )
         command = status.command
         if not command.enable:
             return 0.0
         return command.current_a * command.phases * VOLTAGE_V
-
-
-# The orchestrator charges at the grid's pace once holding off one more step
-# would leave less time than the need takes at the power the limit leaves.
-FORCE_MARGIN = timedelta(minutes=15)
-# The plan asks a tenth more than the need: forecasts of the night run low.
-NEED_SPARE = 1.1
-
-
-class BudgetCharger:
-    """The car as the orchestrator charges it: deadline mode within the site caps.
-
-    A re-implementation of the wallbox manager's ``deadline`` mode (the
-    manager has no site caps to take yet), planned with the orchestrator's
-    forecast of the site's import (load less PV, the past days' means):
-
-    - each step the charger finds the lowest import level that still
-      delivers what the session needs (and a tenth more) by the departure
-      (less 15 minutes) if the car fills the forecast up to that level
-      wherever that gives it at least its minimum (``fill_level``): the
-      valleys of the night and the sun first, the peak last;
-    - it charges at the level less the import measured now (whole amps
-      rounded down, nothing below the minimum), never above the grid's
-      limit;
-    - when holding off one more step would leave less time than the need
-      takes at the power the limit leaves (the import now taken to last),
-      the car charges at that power: the need comes before the billed peak,
-      never before the limit.
-
-    Whole amps, one phase below the three-phase minimum, three above.
-    """
-
-    def __init__(self, car: CarSpec, limit_w: float | None) -> None:
-        """Keep the car and the limit."""
-        self.car = car
-        self.limit_w = math.inf if limit_w is None else limit_w
-
-    def decide(
-        self,
-        seen: CarSeen,
-        forecast_w: Sequence[float] | None,
-        plan_step: timedelta,
-        step: timedelta,
-    ) -> float:
-        """Return the car's power for the step (``forecast_w``: the import per plan step)."""
-        if seen.departs is None or seen.remaining_wh <= 0:
-            return 0.0
-        car = self.car
-        # The site without the car and the battery: what the forecast forecasts.
-        base_w = seen.grid_w - seen.car_w - seen.battery_w
-        hours_left = (seen.departs - seen.moment - FORCE_MARGIN) / timedelta(hours=1)
-        step_h = step / timedelta(hours=1)
-        under_limit = self.limit_w - base_w
-        usable = min(car.max_power_w, max(under_limit, car.min_power_w()))
-        if seen.remaining_wh > (hours_left - step_h) * usable:
-            # As much as the limit leaves: amps rounded down.
-            return self._whole_amps(usable, math.floor)
-        steps = max(math.floor(hours_left / (plan_step / timedelta(hours=1))), 1)
-        ahead = [base_w, *(forecast_w or [base_w] * steps)[1:steps]]
-        level = min(
-            fill_level(car, ahead, plan_step, seen.remaining_wh * NEED_SPARE),
-            self.limit_w,
-        )
-        room = min(level - base_w, car.max_power_w)
-        if room < car.min_power_w():
-            return 0.0
-        return self._whole_amps(room, math.floor)
-
-    def _whole_amps(self, power: float, rounding: Callable[[float], int]) -> float:
-        """Return the power of whole amps (``rounding``) on the phases that carry it."""
-        car = self.car
-        phases = (
-            3
-            if 3 in car.phases
-            and (power > VOLTAGE_V * car.max_current_a or car.phases == (3,))
-            else 1
-        )
-        amps = min(
-            max(rounding(power / (VOLTAGE_V * phases)), MIN_CURRENT_A),
-            car.max_current_a,
-        )
-        return amps * phases * VOLTAGE_V
-
-
-def fill_level(
-    car: CarSpec, imports_w: Sequence[float], step: timedelta, need_wh: float
-) -> float:
-    """Return the lowest import level the car can fill ``imports_w`` to for ``need_wh``.
-
-    The car takes the level less the import in each step, up to its power,
-    and nothing where that is below its minimum; the level is found by
-    bisection (to a watt).
-    """
-    step_h = step / timedelta(hours=1)
-
-    def energy(level: float) -> float:
-        """Return what filling to ``level`` gives the car."""
-        total = 0.0
-        for imported in imports_w:
-            room = level - imported
-            if room >= car.min_power_w():
-                total += min(room, car.max_power_w) * step_h
-        return total
-
-    low = min(imports_w, default=0.0)
-    high = max(imports_w, default=0.0) + car.max_power_w
-    if energy(high) < need_wh:
-        return high
-    while high - low > 1.0:
-        middle = (low + high) / 2
-        if energy(middle) >= need_wh:
-            high = middle
-        else:
-            low = middle
-    return high
-
-
-def surplus_w(car: CarSpec, surplus: float) -> float:
-    """Return the whole-amp power the car takes of a surplus (0 below its minimum)."""
-    if surplus < car.min_power_w():
-        return 0.0
-    phases = 3 if 3 in car.phases and surplus >= 3 * VOLTAGE_V * MIN_CURRENT_A else 1
-    if car.phases == (3,):
-        phases = 3
-    amps = min(math.floor(surplus / (VOLTAGE_V * phases)), car.max_current_a)
-    return amps * phases * VOLTAGE_V if amps >= MIN_CURRENT_A else 0.0
 
 
 def car_solar_w(pv_w: float, others_w: float, car_w: float) -> float:

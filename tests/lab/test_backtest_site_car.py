@@ -156,6 +156,34 @@ def test_independent_breaks_the_limit_where_the_orchestrator_does_not() -> None:
     assert strategies["independent"]["car"]["shortfall_kwh"] == 0.0
 
 
+def test_with_a_battery_the_car_lifts_the_billed_peak_by_its_minimum_only() -> None:
+    """The battery holds the 3 kW evening at 500 W; the car adds only its 6 A.
+
+    The loads' plan bills 500 W and leaves the car no room: the wallbox
+    manager lifts the level by the least its need takes (its minimum, one
+    phase at 6 A, all night), not to full power in the morning.
+    """
+    site = read_site(
+        json.dumps(
+            {
+                **BASE,
+                "tariff": {**BASE["tariff"], "demand_charge_per_kw": 10},
+                "battery": {"capacity_kwh": 10, "power_kw": 5},
+                "car": CAR,
+                "grid": {"import_limit_w": 12000},
+            }
+        )
+    )
+    strategies = run_site_backtest(
+        read_profile(_profile(3, 3000)), site, ("orchestrator", "independent")
+    )["strategies"]
+    orchestrator, independent = strategies["orchestrator"], strategies["independent"]
+    assert orchestrator["car"]["shortfall_kwh"] == 0.0
+    assert orchestrator["peak_import_w"] <= 500 + 230 * 6 + 1
+    assert orchestrator["cost"] < independent["cost"]
+    assert orchestrator["limit_violations"] == 0
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["car_demand", "car_demand_battery"])
 def test_the_orchestrator_beats_independent_on_the_measured_fixture(name: str) -> None:

@@ -58,6 +58,7 @@ from ..lib.control.ev_charging import (
     PhaseChoice,
     PvRoute,
     WallboxLimits,
+    site_caps,
 )
 from ..lib.control.reason_layers import layer_of
 
@@ -196,14 +197,13 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
         headroom = async_site_headroom(self.hass, now, self.config_entry.entry_id)
         if headroom is None:
             return None, None
-        taking = max(ev_power or 0.0, 0.0)
-        limits = self.manager.limits
-        peak_cap = None if headroom.grid_w is None else taking + headroom.grid_w
-        phase_cap = None
-        if headroom.phase_w is not None:
-            per_phase = taking / (limits.voltage_v * self.manager.memory.phases)
-            phase_cap = per_phase + headroom.phase_w / limits.voltage_v
-        return peak_cap, phase_cap
+        return site_caps(
+            ev_power_w=ev_power,
+            phases=self.manager.memory.phases,
+            voltage_v=self.manager.limits.voltage_v,
+            grid_headroom_w=headroom.grid_w,
+            phase_headroom_w=headroom.phase_w,
+        )
 
     async def _async_command(self, command: EvCommand, now: datetime, why: Why) -> None:
         """Write enable, phases (only while off) and current.

@@ -23,15 +23,28 @@ charges from the sun and starts charging at full power at the latest
 moment that still delivers the target energy by the deadline (on the
 phases in use when one phase still makes it): the house battery and the
 grid cover that last stretch, which is the energy the sun could not give.
+Within the site's limits (peak shaving's room under the billed peak, the
+grid connection's limit) the stretch is planned on the room they leave
+(``ev_deadline``): it begins earlier where the room is small, takes the
+room, and lifts the peak limit only by what the deadline needs.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 import math
 from typing import Any
 
 from .arbitration import Decision, Layer, Proposal, arbitrate
+from .ev_deadline import (
+    DEADLINE_SPARE,
+    RoomAhead,
+    Stretch,
+    fill_lift,
+    first_taken,
+    plan_stretch,
+    rooms,
+)
 
 # Delays of starting and stopping on the surplus, as evcc's defaults.
 ENABLE_DELAY = timedelta(minutes=1)
@@ -89,6 +102,7 @@ class ChargingReason(StrEnum):
     # shaving defends, a phase's fuse.
     PEAK_LIMIT = "peak_limit"
     PHASE_LIMIT = "phase_limit"
+    GRID_LIMIT = "grid_limit"
     # The stages of a phase switch: stop, switch, pause, resume.
     STOPPING = "stopping"
     PHASES = "phases"
@@ -170,6 +184,59 @@ class EvInputs:
     # most current per phase the busiest phase's fuse leaves it.
     peak_cap_w: float | None = None
     phase_cap_a: float | None = None
+    # The most the car may take under the grid connection's import limit
+    # (safety, W), and the room a site plan forecasts (deadline mode).
+    grid_cap_w: float | None = None
+    room_ahead: RoomAhead | None = None
+
+
+def room_at(ahead: RoomAhead | None, now: datetime) -> float | None:
+    """Return the forecast's room under the billed peak now, None outside it."""
+    if ahead is None:
+        return None
+    index = math.floor((now - ahead.start) / ahead.step)
+    return ahead.peak_w[index] if 0 <= index < len(ahead.peak_w) else None
+
+
+def within_forecast(now: datetime, inputs: EvInputs) -> EvInputs:
+    """Return the inputs with the grid's cap no higher than the forecast's for now.
+
+    A rise of the house the site plan expects in the step that begins holds
+    the car back under the grid's limit (safety) from its start, not a step
+    late. The peak's cap stays the measured one: the forecast's errors would
+    hold the car off room that is there.
+    """
+    ahead = inputs.room_ahead
+    if ahead is None:
+        return inputs
+    index = math.floor((now - ahead.start) / ahead.step)
+    if not 0 <= index < len(ahead.peak_w):
+        return inputs
+    grid = inputs.grid_cap_w
+    if grid is None or ahead.grid_w is None:
+        return inputs
+    return replace(inputs, grid_cap_w=min(grid, ahead.grid_w[index]))
+
+
+def site_caps(
+    *,
+    ev_power_w: float | None,
+    phases: int,
+    voltage_v: float,
+    grid_headroom_w: float | None,
+    phase_headroom_w: float | None,
+) -> tuple[float | None, float | None]:
+    """Return the car's caps (W; A per phase) from the room a peak shaver left.
+
+    The room was measured with the car taking what it takes: the cap is
+    that plus the room (None where the room is unknown).
+    """
+    taking = max(ev_power_w or 0.0, 0.0)
+    peak_cap = None if grid_headroom_w is None else taking + grid_headroom_w
+    phase_cap = None
+    if phase_headroom_w is not None:
+        phase_cap = taking / (voltage_v * phases) + phase_headroom_w / voltage_v
+    return peak_cap, phase_cap
 
 
 @dataclass(frozen=True)
@@ -222,6 +289,10 @@ class _Memory:
     # Since when, and why, the site's limits keep the car off.
     site_held_since: datetime | None = None
     site_held_by: ChargingReason | None = None
+    # A deadline's stretch planned on the site's room: once begun it runs to
+    # the end (no stop when the room grows); its planned start.
+    in_stretch: bool = False
+    stretch_start: datetime | None = None
     enabled: bool = False
     phases: int = 1
     last_switch: datetime | None = None
@@ -298,6 +369,7 @@ class EvChargingManager:
         memory.deadline = deadline
         memory.above_peak_limit = above_peak_limit
         memory.site_held_since = memory.site_held_by = None
+        memory.in_stretch, memory.stretch_start = False, None
 
     def stop(self, now: datetime) -> None:
         """End charging; the session's figures stay until the next start."""
@@ -320,6 +392,7 @@ class EvChargingManager:
         """Decide for the next step and book the last one's energy."""
         memory = self.memory
         self._book(now, inputs)
+        inputs = within_forecast(now, inputs)
         if memory.mode is ChargeMode.OFF or inputs.connected is False:
             reason = (
                 ChargingReason.OFF
@@ -349,9 +422,20 @@ class EvChargingManager:
                 available=None,
             )
         if memory.mode is ChargeMode.DEADLINE:
-            latest = self._deadline_start(now)
-            if latest is not None and now >= latest:
-                return self._final_stretch(now, inputs)
+            if self._capped(inputs) and self._fills_valleys(inputs):
+                filled = self._fill_valleys(now, inputs)
+                if filled is not None:
+                    return filled
+            elif self._capped(inputs):
+                stretch = self._plan_stretch(now, inputs)
+                if stretch is not None and (memory.in_stretch or now >= stretch.start):
+                    memory.in_stretch = True
+                    return self._capped_stretch(now, inputs, stretch.raise_w)
+            else:
+                memory.stretch_start = None
+                latest = self._deadline_start(now)
+                if latest is not None and now >= latest:
+                    return self._final_stretch(now, inputs)
         available = self._available(inputs)
         if available is None:
             return self._hold(
@@ -548,6 +632,124 @@ class EvChargingManager:
         power = self.limits.max_power_w(self._deadline_phases(now))
         return memory.deadline - timedelta(hours=missing / power) - DEADLINE_MARGIN
 
+    def _capped(self, inputs: EvInputs) -> bool:
+        """Return whether the site's limits bind a deadline's stretch."""
+        peak = inputs.peak_cap_w is not None and not self.memory.above_peak_limit
+        return peak or inputs.grid_cap_w is not None or inputs.phase_cap_a is not None
+
+    def _fills_valleys(self, inputs: EvInputs) -> bool:
+        """Return whether a forecast of the room under the billed peak is given."""
+        return (
+            inputs.room_ahead is not None
+            and inputs.peak_cap_w is not None
+            and not self.memory.above_peak_limit
+        )
+
+    def _fill_valleys(self, now: datetime, inputs: EvInputs) -> EvStatus | None:
+        """Charge in the forecast's valleys; None where now is not one.
+
+        The room moved by the least power that still holds the need
+        (``fill_lift``): the car takes what it leaves now, the peak lifted
+        by that power where it is above 0.
+        """
+        memory = self.memory
+        missing = self._missing_wh()
+        if memory.deadline is None or missing <= 0:
+            memory.stretch_start = None
+            return None
+        most, least = self._forced_phases(3), self._forced_phases(1)
+        peak, grid = self._room_now(inputs, most)
+        stretches = rooms(
+            now, memory.deadline - DEADLINE_MARGIN, peak, grid, inputs.room_ahead
+        )
+        sizes = {
+            "min_w": self.limits.min_power_w(least),
+            "max_w": self.limits.max_power_w(most),
+        }
+        lift = fill_lift(stretches, missing * (1 + DEADLINE_SPARE), **sizes)
+        memory.stretch_start = first_taken(stretches, lift, **sizes)
+        planned = room_at(inputs.room_ahead, now)
+        if lift > 0 and planned is not None:
+            # A lift moves the level, not what is left of this billing
+            # interval's budget at the old one (the car's own import in it
+            # would take the lift back): lift from the plan's room now.
+            lift += max(planned - peak, 0.0)
+        if min(sizes["max_w"], peak + lift, grid) < sizes["min_w"]:
+            return None
+        return self._capped_stretch(now, inputs, lift)
+
+    def _plan_stretch(self, now: datetime, inputs: EvInputs) -> Stretch | None:
+        """Return the stretch planned on the site's room (see ``ev_deadline``)."""
+        memory = self.memory
+        missing = self._missing_wh()
+        if memory.deadline is None or missing <= 0:
+            memory.stretch_start = None
+            return None
+        most, least = self._forced_phases(3), self._forced_phases(1)
+        peak, grid = self._room_now(inputs, most)
+        ahead = inputs.room_ahead
+        if ahead is not None and memory.above_peak_limit:
+            ahead = RoomAhead(
+                ahead.start, ahead.step, (math.inf,) * len(ahead.peak_w), ahead.grid_w
+            )
+        stretch = plan_stretch(
+            now,
+            rooms(now, memory.deadline - DEADLINE_MARGIN, peak, grid, ahead),
+            missing * (1 + DEADLINE_SPARE),
+            min_w=self.limits.min_power_w(least),
+            max_w=self.limits.max_power_w(most),
+            begun=memory.in_stretch,
+        )
+        memory.stretch_start = stretch.start
+        return stretch
+
+    def _room_now(self, inputs: EvInputs, phases: int) -> tuple[float, float]:
+        """Return the room (W) under the peak and under the safety limits now."""
+        peak = inputs.peak_cap_w
+        if peak is None or self.memory.above_peak_limit:
+            peak = math.inf
+        grid = math.inf if inputs.grid_cap_w is None else inputs.grid_cap_w
+        if inputs.phase_cap_a is not None:
+            grid = min(grid, inputs.phase_cap_a * self.limits.voltage_v * phases)
+        return peak, grid
+
+    def _capped_stretch(
+        self, now: datetime, inputs: EvInputs, raise_w: float
+    ) -> EvStatus:
+        """Take the room the site's limits leave (the peak lifted by ``raise_w``).
+
+        Three phases where the room is more than one phase carries and at
+        least the three-phase minimum, one otherwise; a switch waits for
+        the rest between switches.
+        """
+        limits = self.limits
+        peak, grid = self._room_now(inputs, self._forced_phases(3))
+        allowed = min(limits.max_power_w(3), peak + raise_w, grid)
+        # A room moved down (valleys only) is the plan's choice, not a limit.
+        raise_w = max(raise_w, 0.0)
+        phases = self.memory.phases
+        rested = (
+            self.memory.last_switch is None
+            or now - self.memory.last_switch >= limits.min_phase_switch_interval
+        )
+        if self._forced_phases(3) == 1:
+            phases = 1
+        elif self._forced_phases(1) == 3:
+            phases = 3
+        elif rested and phases == 1 and allowed > limits.max_power_w(1):
+            phases = 3 if allowed >= limits.min_power_w(3) else 1
+        elif rested and phases == 3 and allowed < limits.min_power_w(3):
+            phases = 1
+        return self._charge_at(
+            now,
+            inputs,
+            current=self._current(allowed, phases),
+            phases=phases,
+            reason=ChargingReason.DEADLINE,
+            available=self._available(inputs),
+            peak_raise_w=raise_w,
+        )
+
     def _final_stretch(self, now: datetime, inputs: EvInputs) -> EvStatus:
         """Charge at the pace the deadline needs, or with the sun when it gives more.
 
@@ -676,8 +878,9 @@ class EvChargingManager:
         reason: ChargingReason,
         available: float | None,
         count: bool = True,
+        peak_raise_w: float = 0.0,
     ) -> EvStatus:
-        """Command charging at a current."""
+        """Command charging at a current (the peak limit lifted by ``peak_raise_w``)."""
         memory = self.memory
         if (
             phases != memory.phases
@@ -689,8 +892,10 @@ class EvChargingManager:
             memory.phases = phases
             memory.last_switch = now
             memory.phase_switches += 1
-        decision = self._within_site_limits(now, inputs, current, phases, reason)
-        if self._held_by_site_limits(now, decision):
+        decision = self._within_site_limits(
+            now, inputs, current, phases, reason, peak_raise_w=peak_raise_w
+        )
+        if self._held_by_site_limits(now, decision, lifted=peak_raise_w > 0):
             return self._hold(
                 now,
                 enable=False,
@@ -707,8 +912,14 @@ class EvChargingManager:
         )
         return self._status
 
-    def _held_by_site_limits(self, now: datetime, decision: Decision) -> bool:
-        """Return whether the site's limits keep the car off this step."""
+    def _held_by_site_limits(
+        self, now: datetime, decision: Decision, *, lifted: bool = False
+    ) -> bool:
+        """Return whether the site's limits keep the car off this step.
+
+        A deadline that lifts the peak limit restarts after the hold
+        without the margin: its need sets the current, not a hovering limit.
+        """
         memory = self.memory
         minimum = self.limits.min_current_a
         if decision.value < minimum:
@@ -720,7 +931,7 @@ class EvChargingManager:
             return False
         if (
             now - memory.site_held_since < SITE_LIMIT_HOLD
-            or decision.value < minimum * (1 + SITE_LIMIT_RESTART_MARGIN)
+            or decision.value < minimum * (1 + SITE_LIMIT_RESTART_MARGIN * (not lifted))
         ):
             return True
         memory.site_held_since = memory.site_held_by = None
@@ -733,12 +944,15 @@ class EvChargingManager:
         current: float,
         phases: int,
         reason: ChargingReason,
+        *,
+        peak_raise_w: float = 0.0,
     ) -> Decision:
         """Return the current the site's limits leave of the wish, and why.
 
-        A phase's fuse is safety; the billed peak binds every mode but a
-        session the user sent through it (a user request, above the peak
-        limit). Whole amps, rounded down.
+        A phase's fuse and the grid connection's limit are safety; the
+        billed peak binds every mode but a session the user sent through it
+        (a user request, above the peak limit), lifted by what a deadline
+        needs (``peak_raise_w``). Whole amps, rounded down.
         """
         volts = self.limits.voltage_v * phases
         proposals = [
@@ -759,13 +973,24 @@ class EvChargingManager:
                     highest=max(math.floor(inputs.phase_cap_a), 0),
                 )
             )
+        if inputs.grid_cap_w is not None:
+            proposals.append(
+                Proposal(
+                    layer=Layer.SAFETY,
+                    reason=ChargingReason.GRID_LIMIT.value,
+                    lowest=0.0,
+                    highest=max(math.floor(inputs.grid_cap_w / volts), 0),
+                )
+            )
         if inputs.peak_cap_w is not None:
             proposals.append(
                 Proposal(
                     layer=Layer.PEAK_LIMIT,
                     reason=ChargingReason.PEAK_LIMIT.value,
                     lowest=0.0,
-                    highest=max(math.floor(inputs.peak_cap_w / volts), 0),
+                    highest=max(
+                        math.floor((inputs.peak_cap_w + peak_raise_w) / volts), 0
+                    ),
                 )
             )
         return arbitrate(proposals, now, default=0.0, default_reason=reason.value)
@@ -835,7 +1060,9 @@ class EvChargingManager:
             grid_energy_wh=memory.grid_wh,
             phase_switches=memory.phase_switches,
             start_stops=memory.start_stops,
-            deadline_start=self._deadline_start(now) if now else None,
+            deadline_start=(memory.stretch_start or self._deadline_start(now))
+            if now
+            else None,
         )
 
     def snapshot(self) -> dict[str, Any]:

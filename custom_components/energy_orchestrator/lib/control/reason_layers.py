@@ -73,6 +73,7 @@ LAYERS: dict[StrEnum, Layer] = {
     ChargingReason.DEADLINE: _USER,
     ChargingReason.PEAK_LIMIT: _PEAK,
     ChargingReason.PHASE_LIMIT: _SAFETY,
+    ChargingReason.GRID_LIMIT: _SAFETY,
     ChargingReason.STOPPING: _SAFETY,
     ChargingReason.PHASES: _SAFETY,
     ChargingReason.PAUSING: _SAFETY,

@@ -66,6 +66,17 @@ def limiter_setpoint(
     return setpoint
 
 
+def interval_budget_w(meter: IntervalMeter, now: datetime, level_w: float) -> float:
+    """Return the import the rest of the billing interval may average at ``level_w``.
+
+    Never above the level: what an interval saved early is not spent late
+    (a budget above the level would only make the battery ease off and
+    come back within one interval). The headroom peak shaving posts is
+    this less the import before the battery.
+    """
+    return min(import_budget_w(meter, now, level_w), level_w)
+
+
 def phase_headroom(
     limit_w: float | None, grid_phases_w: Sequence[float | None] | None
 ) -> float | None:
@@ -228,10 +239,7 @@ class Limiter:
         uninsured_peak_w: float | None,
     ) -> tuple[float, float]:
         """Return the interval's budget at ``level_w`` and the setpoint holding it."""
-        # What an interval saved early is not spent late: a budget above the
-        # level would only make the battery ease off and come back within
-        # one interval.
-        budget = min(import_budget_w(self.meter, now, level_w), level_w)
+        budget = interval_budget_w(self.meter, now, level_w)
         recharge_level = level_w
         if uninsured_peak_w is not None:
             recharge_level = min(
