@@ -445,8 +445,17 @@ def _main_site(sites: Path = SITES) -> int:
             ],
             capture_output=True,
             text=True,
-            check=True,
+            check=False,
         )
+        if result.returncode != 0:
+            # One run that fails must not hide the others, nor its reason.
+            return json.dumps(
+                {
+                    "profile": profile,
+                    "site": site_path.stem,
+                    "error": result.stderr.strip().splitlines()[-5:],
+                }
+            )
         return json.dumps(
             {"profile": profile, "site": site_path.stem, **json.loads(result.stdout)}
         )
