@@ -15,6 +15,7 @@ if "homeassistant.loader" in sys.modules:
     from .hooks import (
         CONFIG_SCHEMA,
         async_migrate_entry,
+        async_remove_config_entry_device,
         async_remove_entry,
         async_setup,
         async_setup_entry,
@@ -24,6 +25,7 @@ if "homeassistant.loader" in sys.modules:
     __all__ = [
         "CONFIG_SCHEMA",
         "async_migrate_entry",
+        "async_remove_config_entry_device",
         "async_remove_entry",
         "async_setup",
         "async_setup_entry",

@@ -9,6 +9,7 @@ from typing import Any
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.device_registry import DeviceEntry
 from homeassistant.helpers.typing import ConfigType
 
 from .const import (
@@ -71,6 +72,14 @@ async def async_remove_entry(hass: HomeAssistant, entry: ConfigEntry[Any]) -> No
     """Delete what a removed entry kept on disk (a controller's saved state)."""
     if (remove := kind_of(entry).async_remove) is not None:
         await remove(hass, entry)
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: ConfigEntry[Any], device: DeviceEntry
+) -> bool:
+    """Let a user delete a device the entry no longer has (a remote component gone)."""
+    remove = kind_of(entry).async_remove_device
+    return remove is not None and remove(hass, entry, device)
 
 
 async def async_migrate_entry(hass: HomeAssistant, entry: ConfigEntry[Any]) -> bool:

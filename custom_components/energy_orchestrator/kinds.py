@@ -16,6 +16,7 @@ from typing import Any
 from homeassistant.config_entries import ConfigEntry, ConfigSubentryFlow, OptionsFlow
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.device_registry import DeviceEntry
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 import probatio
 
@@ -98,6 +99,8 @@ class EntryKind:
     async_unload: Callable[[HomeAssistant, Any], Awaitable[bool]]
     # Runs when the entry is deleted: a controller's saved state goes with it.
     async_remove: Callable[[HomeAssistant, Any], Awaitable[None]] | None = None
+    # Whether a user may delete one of the entry's devices (and forgets it).
+    async_remove_device: Callable[[HomeAssistant, Any, DeviceEntry], bool] | None = None
     diagnostics: Callable[[Any], dict[str, Any]]
     options_flow: Callable[[], OptionsFlow] | None = None
     subentry_flows: Mapping[str, type[ConfigSubentryFlow]] = field(default_factory=dict)
@@ -202,6 +205,7 @@ KINDS: Mapping[str, EntryKind] = {
             platforms=remote_node.PLATFORMS,
             async_setup=remote_node.async_setup_remote_node,
             async_unload=remote_node.async_unload_remote_node,
+            async_remove_device=remote_node.async_remove_remote_device,
             diagnostics=remote_node.remote_node_diagnostics,
         ),
         EntryKind(

@@ -89,6 +89,22 @@ async def async_unload_remote_node(
     return True
 
 
+def async_remove_remote_device(
+    hass: HomeAssistant, entry: RemoteNodeConfigEntry, device: dr.DeviceEntry
+) -> bool:
+    """Let a user delete a component's device once the node no longer serves it.
+
+    A component whose values still come would come back at once; the node's
+    own device goes with the entry.
+    """
+    node = entry.runtime_data
+    comp = node.component_of_device(device)
+    if comp is None or node.drivers[comp].silent_reason() is None:
+        return False
+    node.forget(comp)
+    return True
+
+
 def remote_node_diagnostics(entry: RemoteNodeConfigEntry) -> dict[str, Any]:
     """Return the node, its components, their last states and pending requests."""
     return {"entry": dict(entry.data), **entry.runtime_data.diagnostics()}

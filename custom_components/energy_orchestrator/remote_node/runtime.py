@@ -200,9 +200,18 @@ class RemoteNode:
 
     @callback
     def _on_config(self, message: Message) -> None:
-        """Take a component's config: a new component, or a changed one."""
-        config = _json(message.payload)
+        """Take a component's config: a new component, a changed or a removed one."""
         comp = message.topic.split("/")[-2]
+        if not message.payload:
+            # The retained config cleared: the component left the node.
+            if (driver := self.drivers.get(comp)) is not None:
+                LOGGER.info(
+                    "%s: %s left the node; its device can be deleted", self.node, comp
+                )
+                driver.on_removed()
+                self._refresh(self.components[comp].coordinator)
+            return
+        config = _json(message.payload)
         if config is None or config.get("comp") != comp:
             LOGGER.warning("%s: unreadable config on %s", self.node, message.topic)
             return
@@ -210,6 +219,31 @@ class RemoteNode:
         self._take_config(comp, config)
         if self.heartbeat_period() < period:
             self._period_changed.set()
+
+    def component_of_device(self, device: dr.DeviceEntry) -> str | None:
+        """Return the component a device (or one of its parts) stands for."""
+        for comp, component in self.components.items():
+            identifiers = set(component.device_info["identifiers"])
+            for part in component.sub_device_info.values():
+                identifiers |= part["identifiers"]
+            if device.identifiers & identifiers:
+                return comp
+        return None
+
+    def forget(self, comp: str) -> None:
+        """Forget a component whose device the user deleted, with its parts.
+
+        A config message for it later adds it again, as a new component.
+        """
+        component = self.components.pop(comp)
+        self.drivers.pop(comp)
+        devices = dr.async_get(self.hass)
+        parts: set[tuple[str, str]] = set()
+        for part in component.sub_device_info.values():
+            parts |= part["identifiers"]
+        for device in dr.async_entries_for_config_entry(devices, self.entry.entry_id):
+            if device.identifiers & parts:
+                devices.async_remove_device(device.id)
 
     def _take_config(self, comp: str, config: dict[str, Any]) -> None:
         """Update a known component, or add a new one with its entities."""

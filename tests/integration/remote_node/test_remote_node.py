@@ -27,12 +27,16 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
-from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from pytest_homeassistant_custom_component.typing import (
+    ClientSessionGenerator,
+    WebSocketGenerator,
+)
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.energy_orchestrator.const import DOMAIN
@@ -173,11 +177,42 @@ async def _add_node(hass: HomeAssistant) -> MockConfigEntry:
 @pytest.mark.usefixtures("broker", "ha_mqtt")
 async def test_a_killed_node_goes_unavailable_at_once(
     hass: HomeAssistant,
+    hass_ws_client: WebSocketGenerator,
     node_config: Path,
 ) -> None:
-    """SIGKILL: the broker's will says offline, and every entity goes."""
+    """SIGKILL: the broker's will says offline, and every entity goes.
+
+    A component the node no longer serves may then be deleted, with its
+    parts and entities; one it serves may not.
+    """
     async with run_node(node_config) as node:
-        await _add_node(hass)
+        entry = await _add_node(hass)
+        devices = dr.async_get(hass)
+        inverter = devices.async_get_device_by_identifier(
+            (DOMAIN, "energy_orchestrator/shed/inv1"), entry.entry_id
+        )
+        assert inverter is not None
+        assert await async_setup_component(hass, "config", {})
+        client = await hass_ws_client(hass)
+
+        async def delete(device_id: str) -> bool:
+            await client.send_json_auto_id(
+                {
+                    "type": "config/device_registry/remove_config_entry",
+                    "config_entry_id": entry.entry_id,
+                    "device_id": device_id,
+                }
+            )
+            answer = await client.receive_json()
+            return bool(answer["success"])
+
+        await wait_until(
+            hass,
+            lambda: entry.runtime_data.drivers["inv1"].silent_reason() is None,
+            what="the inverter's values",
+        )
+        # Served: it would be back at its next state.
+        assert not await delete(inverter.id)
         killed = time.monotonic()
         await node.stop(signal.SIGKILL)
         await wait_until(
@@ -189,6 +224,18 @@ async def test_a_killed_node_goes_unavailable_at_once(
         print(
             f"\nremote node killed → unavailable in {time.monotonic() - killed:.2f} s"
         )
+        parts = [
+            device.id
+            for device in dr.async_entries_for_config_entry(devices, entry.entry_id)
+            if device.via_device_id == inverter.id
+        ]
+        assert parts
+        assert await delete(inverter.id)
+        await hass.async_block_till_done()
+        assert devices.async_get(inverter.id) is None
+        assert all(devices.async_get(part) is None for part in parts)
+        assert hass.states.get(LIMIT) is None
+        assert "inv1" not in entry.runtime_data.components
 
 
 @pytest.mark.slow

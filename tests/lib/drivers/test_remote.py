@@ -164,6 +164,14 @@ async def test_a_poll_is_the_last_state_and_never_an_old_one() -> None:
     driver.on_broker(connected=False)
     with pytest.raises(DeviceSilentError, match="not connected"):
         await driver.async_poll(ALL_CADENCES)
+    driver.on_broker(connected=True)
+
+    # Its retained config cleared: it left the node, until a config returns.
+    driver.on_removed()
+    with pytest.raises(DeviceSilentError, match="inv1 is no longer on node shed"):
+        await driver.async_poll(ALL_CADENCES)
+    driver.update_config(CONFIG)
+    assert (await driver.async_poll(ALL_CADENCES)).readings["ac_power"].value == 10.0
 
 
 async def test_a_setting_is_a_request_and_its_response_the_read_back() -> None:

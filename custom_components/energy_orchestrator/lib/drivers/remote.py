@@ -151,6 +151,8 @@ class RemoteDriver(Driver):
         self.broker_connected = True
         self.state: Mapping[str, Any] | None = None
         self.state_at: float | None = None
+        # The node cleared the component's retained config: it is gone.
+        self.removed = False
         self.pending: dict[str, asyncio.Future[Mapping[str, Any]]] = {}
         self._read_back: dict[CommandKind, float | str] = {}
         self.update_config(config)
@@ -181,6 +183,7 @@ class RemoteDriver(Driver):
     def update_config(self, config: Mapping[str, Any]) -> None:
         """Take a (new) config message: values, commands, sub-devices."""
         self.config = config
+        self.removed = False
         self._values = {
             key for key in config.get("values", {}) if self._is_canonical(key)
         }
@@ -240,6 +243,10 @@ class RemoteDriver(Driver):
         self.state = message
         self.state_at = self._monotonic()
 
+    def on_removed(self) -> None:
+        """Take the node's word that the component left it (its config cleared)."""
+        self.removed = True
+
     def on_status(self, payload: str) -> None:
         """Take the node's status: ``online``, or ``offline`` (its will)."""
         self.node_online = payload == "online"
@@ -258,6 +265,8 @@ class RemoteDriver(Driver):
             return "not connected to the MQTT broker"
         if not self.node_online:
             return f"node {self.node} is offline"
+        if self.removed:
+            return f"{self.comp} is no longer on node {self.node}"
         if self.state is None or self.state_at is None:
             return f"no state from {self.node}/{self.comp} yet"
         silent = self._monotonic() - self.state_at
