@@ -11,6 +11,7 @@ voltage.
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 import logging
 import math
 from typing import Any, override
@@ -248,7 +249,10 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
             and self._same_inputs(planned_from, start, plan)
         ):
             return plan
-        made = self._plan(now, start, imports, reserve, settings)
+        # HiGHS in a worker thread, as the loads' planner: the loop goes on.
+        made = await self.hass.async_add_executor_job(
+            partial(self._plan, now, start, imports, reserve, settings)
+        )
         if made is not None:
             self.price_plan = made
             self._planned_from = planned_from
