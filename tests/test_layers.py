@@ -120,6 +120,7 @@ def test_home_assistant_finds_its_hooks_at_import() -> None:
     )
     assert result.stdout.split() == [
         "['async_migrate_entry',",
+        "'async_remove_config_entry_device',",
         "'async_remove_entry',",
         "'async_setup',",
         "'async_setup_entry',",
