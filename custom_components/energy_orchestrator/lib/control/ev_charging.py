@@ -38,6 +38,7 @@ from typing import Any
 from .arbitration import Decision, Layer, Proposal, arbitrate
 from .ev_deadline import (
     DEADLINE_SPARE,
+    Room,
     RoomAhead,
     Stretch,
     fill_lift,
@@ -652,22 +653,12 @@ class EvChargingManager:
         (``fill_lift``): the car takes what it leaves now, the peak lifted
         by that power where it is above 0.
         """
-        memory = self.memory
-        missing = self._missing_wh()
-        if memory.deadline is None or missing <= 0:
-            memory.stretch_start = None
+        deadline = self._deadline_rooms(now, inputs, inputs.room_ahead)
+        if deadline is None:
             return None
-        most, least = self._forced_phases(3), self._forced_phases(1)
-        peak, grid = self._room_now(inputs, most)
-        stretches = rooms(
-            now, memory.deadline - DEADLINE_MARGIN, peak, grid, inputs.room_ahead
-        )
-        sizes = {
-            "min_w": self.limits.min_power_w(least),
-            "max_w": self.limits.max_power_w(most),
-        }
-        lift = fill_lift(stretches, missing * (1 + DEADLINE_SPARE), **sizes)
-        memory.stretch_start = first_taken(stretches, lift, **sizes)
+        need_wh, stretches, sizes, (peak, grid) = deadline
+        lift = fill_lift(stretches, need_wh, **sizes)
+        self.memory.stretch_start = first_taken(stretches, lift, **sizes)
         planned = room_at(inputs.room_ahead, now)
         if lift > 0 and planned is not None:
             # A lift moves the level, not what is left of this billing
@@ -681,27 +672,43 @@ class EvChargingManager:
     def _plan_stretch(self, now: datetime, inputs: EvInputs) -> Stretch | None:
         """Return the stretch planned on the site's room (see ``ev_deadline``)."""
         memory = self.memory
+        ahead = inputs.room_ahead
+        if ahead is not None and memory.above_peak_limit:
+            ahead = RoomAhead(
+                ahead.start, ahead.step, (math.inf,) * len(ahead.peak_w), ahead.grid_w
+            )
+        deadline = self._deadline_rooms(now, inputs, ahead)
+        if deadline is None:
+            return None
+        need_wh, stretches, sizes, _ = deadline
+        stretch = plan_stretch(
+            now, stretches, need_wh, **sizes, begun=memory.in_stretch
+        )
+        memory.stretch_start = stretch.start
+        return stretch
+
+    def _deadline_rooms(
+        self, now: datetime, inputs: EvInputs, ahead: RoomAhead | None
+    ) -> tuple[float, list[Room], dict[str, float], tuple[float, float]] | None:
+        """Return what a deadline still needs, with its spare, and the room until it.
+
+        Also the car's least and most power (``min_w``, ``max_w``) and the
+        room now under the peak and the safety limits; None, with no
+        stretch, where nothing is left to charge.
+        """
+        memory = self.memory
         missing = self._missing_wh()
         if memory.deadline is None or missing <= 0:
             memory.stretch_start = None
             return None
         most, least = self._forced_phases(3), self._forced_phases(1)
         peak, grid = self._room_now(inputs, most)
-        ahead = inputs.room_ahead
-        if ahead is not None and memory.above_peak_limit:
-            ahead = RoomAhead(
-                ahead.start, ahead.step, (math.inf,) * len(ahead.peak_w), ahead.grid_w
-            )
-        stretch = plan_stretch(
-            now,
-            rooms(now, memory.deadline - DEADLINE_MARGIN, peak, grid, ahead),
-            missing * (1 + DEADLINE_SPARE),
-            min_w=self.limits.min_power_w(least),
-            max_w=self.limits.max_power_w(most),
-            begun=memory.in_stretch,
-        )
-        memory.stretch_start = stretch.start
-        return stretch
+        stretches = rooms(now, memory.deadline - DEADLINE_MARGIN, peak, grid, ahead)
+        sizes = {
+            "min_w": self.limits.min_power_w(least),
+            "max_w": self.limits.max_power_w(most),
+        }
+        return missing * (1 + DEADLINE_SPARE), stretches, sizes, (peak, grid)
 
     def _room_now(self, inputs: EvInputs, phases: int) -> tuple[float, float]:
         """Return the room (W) under the peak and under the safety limits now."""
