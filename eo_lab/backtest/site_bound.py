@@ -34,8 +34,10 @@ from custom_components.energy_orchestrator.lib.control.flexible_loads.milp impor
     Model,
 )
 from eo_lab.backtest.profile import Series
-from eo_lab.backtest.site import _Bound, _program, _replay, _Scored, _scored, _Timer
 from eo_lab.backtest.site_config import Site
+from eo_lab.backtest.site_optimal import OptimalProgram, optimal_program
+from eo_lab.backtest.site_replay import Scored, replay, scored_days
+from eo_lab.backtest.site_strategies import Timer
 
 DAY = timedelta(days=1)
 BRANCH_EVERY = timedelta(hours=1)
@@ -47,7 +49,7 @@ def causal_site_bound(
     series: Series, site: Site, every: timedelta = BRANCH_EVERY
 ) -> dict[str, Any]:
     """Return the bound over branches every ``every`` (see the module doc)."""
-    measured = _scored(series, site)
+    measured = scored_days(series, site)
     count = measured.last - measured.first
     step = round(every / series.step)
     points = list(range(step, count, step))
@@ -56,7 +58,7 @@ def causal_site_bound(
     scenarios: list[tuple[datetime | None, float, float]] = []
     anchor = _add(model, measured, worst, anchor=None, point=None, scenarios=scenarios)
     for point in points:
-        branch = _scored(_branch(series, measured.first + point), site)
+        branch = scored_days(_branch(series, measured.first + point), site)
         _add(model, branch, worst, anchor=anchor, point=point, scenarios=scenarios)
     solution = model.solve(time_limit_s=600.0, mip_rel_gap=0.0)
     share = float(solution.values[worst])
@@ -82,22 +84,22 @@ def _branch(series: Series, point: int) -> Series:
 
 def _add(
     model: Model,
-    scored: _Scored,
+    scored: Scored,
     worst: int,
     *,
-    anchor: _Bound | None,
+    anchor: OptimalProgram | None,
     point: int | None,
     scenarios: list[tuple[datetime | None, float, float]],
-) -> _Bound:
+) -> OptimalProgram:
     """Add one profile's program; its share of the saving is at least ``worst``."""
-    none = float(_replay(scored, _Timer(scored))["cost"])
-    alone, left_out = _program(scored, relaxed=True)
+    none = float(replay(scored, Timer(scored))["cost"])
+    alone, left_out = optimal_program(scored, relaxed=True)
     lowest = alone.model.solve(time_limit_s=600.0, mip_rel_gap=0.0)
     optimum = lowest.objective + left_out
     at = None if point is None else scored.moment(scored.first + point)
     scenarios.append((at, none, optimum))
     first = model.columns
-    bound, left_out = _program(scored, model, relaxed=True)
+    bound, left_out = optimal_program(scored, model, relaxed=True)
     costs = model.take_costs(first, model.columns)
     if anchor is not None and point is not None:
         _tie(model, anchor, bound, point)
@@ -112,7 +114,9 @@ def _add(
     return bound
 
 
-def _tie(model: Model, anchor: _Bound, bound: _Bound, point: int) -> None:
+def _tie(
+    model: Model, anchor: OptimalProgram, bound: OptimalProgram, point: int
+) -> None:
     """Give a branch the measured profile's loads and battery before its point."""
     for name, column in bound.energy.items():
         other = anchor.energy[name]

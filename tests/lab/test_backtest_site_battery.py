@@ -12,9 +12,10 @@ from custom_components.energy_orchestrator.lib.control.battery_states import (
     BatteryState,
 )
 from eo_lab.backtest.profile import read_profile
-from eo_lab.backtest.site import _replay, _scored, run_site_backtest
+from eo_lab.backtest.site import run_site_backtest
 from eo_lab.backtest.site_battery import PricePlanStrategy
 from eo_lab.backtest.site_config import SiteError, read_site
+from eo_lab.backtest.site_replay import replay, scored_days
 from eo_lab.cli import main
 
 SAMPLES = Path(__file__).parents[2] / "eo_lab" / "samples"
@@ -53,9 +54,9 @@ def _run(site: dict[str, Any]) -> dict[str, Any]:
 
 def test_charges_at_night_and_discharges_in_the_evening() -> None:
     """The plan's states: charge in the cheap night, sell in the dear evening."""
-    scored = _scored(read_profile(_profile()), read_site(json.dumps(SITE)))
+    scored = scored_days(read_profile(_profile()), read_site(json.dumps(SITE)))
     strategy = PricePlanStrategy(scored)
-    _replay(scored, strategy)
+    replay(scored, strategy)
     by_hour: dict[int, set[BatteryState]] = {}
     for moment, state in strategy.states:
         by_hour.setdefault(moment.hour, set()).add(state)
@@ -78,9 +79,9 @@ def test_the_plan_saves_and_comes_near_the_optimum() -> None:
 def test_a_flat_price_leaves_the_battery_as_self_consumption_does() -> None:
     """No spread: the plan does nothing, and costs what holding the battery costs."""
     flat = {**SITE, "tariff": {**SITE["tariff"], "import_price": 0.25}}
-    scored = _scored(read_profile(_profile()), read_site(json.dumps(flat)))
+    scored = scored_days(read_profile(_profile()), read_site(json.dumps(flat)))
     strategy = PricePlanStrategy(scored)
-    figures = _replay(scored, strategy)
+    figures = replay(scored, strategy)
     assert {state for _, state in strategy.states} == {BatteryState.REST}
     assert figures["battery_change_kwh"] == pytest.approx(0.0)
 
@@ -97,14 +98,14 @@ def test_at_half_round_trip_a_small_spread_does_nothing() -> None:
     site = read_site(json.dumps(small))
     assert site.battery is not None
     lossy = replace(site, battery=replace(site.battery, efficiency=0.5**0.5))
-    scored = _scored(read_profile(_profile()), lossy)
+    scored = scored_days(read_profile(_profile()), lossy)
     strategy = PricePlanStrategy(scored)
-    _replay(scored, strategy)
+    replay(scored, strategy)
     assert {state for _, state in strategy.states} == {BatteryState.REST}
     # At the battery's own 95 % each way, the same spread is worth a cycle.
-    scored = _scored(read_profile(_profile()), site)
+    scored = scored_days(read_profile(_profile()), site)
     strategy = PricePlanStrategy(scored)
-    _replay(scored, strategy)
+    replay(scored, strategy)
     assert BatteryState.CHARGE in {state for _, state in strategy.states}
 
 
