@@ -101,6 +101,7 @@ def test_each_branch_is_judged_as_a_fresh_run_of_that_branch_would_be() -> None:
     assert shares.worst_share == min(shares.measured_share, *shares.branch_shares)
 
 
+@pytest.mark.slow
 def test_the_orchestrator_never_beats_the_bound() -> None:
     """It is one controller that sees only the past: its worst is at most the bound.
 
@@ -136,6 +137,7 @@ def test_a_long_first_evening_is_insured_and_the_battery_lasts(
     assert insured < 1150
 
 
+@pytest.mark.slow
 def test_the_bound_of_what_the_orchestrator_reached_limits_its_worst_branch() -> None:
     """Among controllers reaching its share on the measured profile, none is worse off.
 

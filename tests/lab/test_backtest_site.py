@@ -107,6 +107,7 @@ def test_a_battery_and_prices_from_a_file(tmp_path: Path) -> None:
     assert plain["optimal"]["cost"] < plain["none"]["cost"]
 
 
+@pytest.mark.slow
 def test_the_demand_charge_bills_each_strategys_peak() -> None:
     """Cost is energy plus 10 per kW of the highest 15-minute import, hand-computed."""
     utc = {
@@ -205,6 +206,7 @@ def test_bad_sites_say_why() -> None:
         read_site(json.dumps({**SITE, "timezone": "Mars/Olympus"}))
 
 
+@pytest.mark.slow
 def test_cli_prints_one_json_object(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

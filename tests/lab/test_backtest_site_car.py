@@ -111,6 +111,7 @@ def overnight() -> dict[str, Any]:
     return _run(CAR, 3000)
 
 
+@pytest.mark.slow
 def test_every_strategy_meets_the_car_and_reports_it(
     overnight: dict[str, Any],
 ) -> None:
@@ -135,6 +136,7 @@ def test_every_strategy_meets_the_car_and_reports_it(
         assert figures["loads"]["water_heater"]["shortfall_kwh"] == 0.0, name
 
 
+@pytest.mark.slow
 def test_the_dumb_charger_lifts_the_peak_and_the_orchestrator_spreads_it(
     overnight: dict[str, Any],
 ) -> None:
@@ -146,6 +148,7 @@ def test_the_dumb_charger_lifts_the_peak_and_the_orchestrator_spreads_it(
     assert orchestrator["cost"] < strategies["independent"]["cost"]
 
 
+@pytest.mark.slow
 def test_independent_breaks_the_limit_where_the_orchestrator_does_not() -> None:
     """A short evening session under a 9.5 kW evening: the deadline stretch stacks on it."""
     car = {**CAR, "arrive": "17:00", "depart": "21:00", "need_kwh": 8}
@@ -156,6 +159,7 @@ def test_independent_breaks_the_limit_where_the_orchestrator_does_not() -> None:
     assert strategies["independent"]["car"]["shortfall_kwh"] == 0.0
 
 
+@pytest.mark.slow
 def test_with_a_battery_the_car_lifts_the_billed_peak_by_its_minimum_only() -> None:
     """The battery holds the 3 kW evening at 500 W; the car adds only its 6 A.
 

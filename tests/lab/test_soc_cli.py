@@ -135,6 +135,7 @@ def test_bench_soc_refuses_a_month_it_does_not_have(
     assert "no month 'june'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_bench_plan_prints_the_planner_and_the_re_plans(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -153,6 +154,7 @@ def test_bench_plan_prints_the_planner_and_the_re_plans(
     ]
 
 
+@pytest.mark.slow
 def test_bench_poll_and_scale_run_their_devices(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
