@@ -224,7 +224,8 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
         # The battery planned with the loads (a battery manager's post).
         self.battery: PlannableBattery | None = None
         self._battery_limits: tuple[object, ...] | None = None
-        # The battery's part of the last plan, and the plan it is of.
+        # The battery's part of the last plan, and the plan it is of; set
+        # while it is posted.
         self._battery_part: tuple[Plan, BatteryPricePlan] | None = None
         self._batteries_seen = 0
         self.controller = FlexibleLoadsController(
@@ -380,6 +381,7 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
             # Nothing booked for a time not watched.
             self.controller.last_tick = None
             async_post_loads_plan(self.hass, self.config_entry.entry_id, None)
+            self._battery_part = None
             return self._status(now, grid_w, None)
         battery = self._battery_to_plan(now)
         load_w = {load.load.name: self._read_load(load, now) for load in self.loads}
@@ -580,7 +582,7 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
             plan_cost=plan.cost if plan is not None else None,
             loads=loads,
             planned_battery=self.battery.source
-            if self.battery is not None and self.running
+            if self.battery is not None and self._battery_part is not None
             else None,
         )
 

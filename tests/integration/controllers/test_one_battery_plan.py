@@ -74,14 +74,18 @@ async def _site(
     loads.add_to_hass(hass)
     assert await hass.config_entries.async_setup(loads.entry_id)
     await hass.async_block_till_done()
-    coordinator = loads.runtime_data.coordinator
-    # Yesterday's site: 300 W all day, without PV.
-    for minute in range(0, 24 * 60, 5):
-        coordinator.load_history.add(NOW - timedelta(days=1, minutes=minute), 300.0)
-    coordinator.controller.plan = None
+    _seed(loads)
     await _refresh(hass, loads)
     await _refresh(hass, battery)
     return battery, loads
+
+
+def _seed(loads: MockConfigEntry) -> None:
+    """Give the loads' forecast yesterday's site: 300 W all day, without PV."""
+    coordinator = loads.runtime_data.coordinator
+    for minute in range(0, 24 * 60, 5):
+        coordinator.load_history.add(NOW - timedelta(days=1, minutes=minute), 300.0)
+    coordinator.controller.plan = None
 
 
 async def _step(
@@ -206,12 +210,23 @@ async def test_a_stale_or_withdrawn_plan_hands_back_to_the_own_price_plan(
     # And the manager unloaded, the loads plan without a battery.
     assert await hass.config_entries.async_setup(loads.entry_id)
     await hass.async_block_till_done()
+    # (The recorder, absent here, gives a restarted entry its history.)
+    _seed(loads)
+    await _step(hass, freezer, timedelta(seconds=10), loads)
     assert hass.states.get(COST).attributes["planned_battery"] == "House battery"
     assert await hass.config_entries.async_unload(battery.entry_id)
     await hass.async_block_till_done()
     await _step(hass, freezer, timedelta(seconds=10), loads)
     assert hass.states.get(COST).attributes["planned_battery"] is None
     assert loads.runtime_data.coordinator.controller.battery is None
+
+    # The manager back (a restart of it): planned again, and followed, at
+    # the next steps.
+    assert await hass.config_entries.async_setup(battery.entry_id)
+    await hass.async_block_till_done()
+    await _step(hass, freezer, timedelta(seconds=10), loads, battery)
+    assert hass.states.get(COST).attributes["planned_battery"] == "House battery"
+    assert hass.states.get(PLAN).attributes["follows"] == "flexible_loads"
 
 
 async def test_without_the_option_the_loads_plan_leaves_the_battery_alone(
