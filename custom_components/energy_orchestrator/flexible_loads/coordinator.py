@@ -452,7 +452,8 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
         two, which is the plan's would be a guess: none. A battery that
         comes, goes or changes its limits is planned again at once.
         """
-        posts = async_plannable_batteries(self.hass, now)
+        wanted = self.config_entry.options.get(CONF_PLAN_BATTERY, True)
+        posts = async_plannable_batteries(self.hass, now) if wanted else []
         if len(posts) > 1 and self._batteries_seen <= 1:
             LOGGER.warning(
                 "%s: %d battery managers on the site; the plan covers none of"
@@ -461,12 +462,7 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
                 len(posts),
             )
         self._batteries_seen = len(posts)
-        battery = (
-            posts[0]
-            if len(posts) == 1
-            and self.config_entry.options.get(CONF_PLAN_BATTERY, True)
-            else None
-        )
+        battery = posts[0] if len(posts) == 1 else None
         self.battery = battery
         spec = None
         if battery is not None:
@@ -478,13 +474,15 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
                 efficiency=math.sqrt(battery.round_trip_efficiency),
                 charge_w=battery.charge_w,
             )
+        # In whole points of SOC: a peak reserve that moves each step by a
+        # tenth does not make a new plan each step.
         limits = (
             None
             if battery is None
             else (
                 battery.entry_id,
-                round(battery.floor_wh),
-                round(battery.ceiling_wh),
+                round(100 * battery.floor_wh / battery.capacity_wh),
+                round(100 * battery.ceiling_wh / battery.capacity_wh),
                 round(battery.charge_w),
                 round(battery.discharge_w),
                 battery.round_trip_efficiency,

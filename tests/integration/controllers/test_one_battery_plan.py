@@ -9,6 +9,7 @@ the plan goes stale, or its entry unloads, the manager is back on its own
 price plan at its next step.
 """
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +20,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.energy_orchestrator.controller.battery_plan import (
     async_loads_plan,
+    async_plannable_batteries,
+    async_post_battery,
 )
 from custom_components.energy_orchestrator.controller.site_decisions import (
     async_output_changes,
@@ -244,3 +247,25 @@ async def test_without_the_option_the_loads_plan_leaves_the_battery_alone(
     assert plan.state == "unknown"
     assert plan.attributes["follows"] is None
     assert hass.states.get(METER) is not None
+
+
+async def test_with_two_battery_managers_the_plan_covers_neither(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """Which battery would be a guess: none is planned, the managers on their own."""
+    battery, loads = await _site(hass, freezer)
+    assert hass.states.get(COST).attributes["planned_battery"] == "House battery"
+    (posted,) = async_plannable_batteries(hass, NOW)
+    # A second manager's post, of another battery.
+    async_post_battery(
+        hass,
+        "garage",
+        replace(
+            posted, entry_id="garage", source="Garage battery", devices=frozenset()
+        ),
+    )
+    await _step(hass, freezer, timedelta(seconds=10), battery, loads, battery)
+    assert hass.states.get(COST).attributes["planned_battery"] is None
+    assert loads.runtime_data.coordinator.controller.battery is None
+    assert hass.states.get(PLAN).attributes["follows"] is None
+    async_post_battery(hass, "garage", None)
