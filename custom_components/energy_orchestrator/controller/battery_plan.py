@@ -58,8 +58,9 @@ class LoadsBatteryPlan:
     # The battery manager's entry it is for.
     battery: str
     plan: BatteryPricePlan
-    # The grid power the real-time layer holds the battery to now (W, +
-    # import; None: none); the manager's states cannot follow it, it is shown.
+    # The grid power the real-time layer would hold the battery to now (W,
+    # + import; None: none). Posted for a manager that can hold a grid
+    # power; the battery manager's states (setpoints per state) cannot.
     grid_target_w: float | None = None
 
 
