@@ -151,6 +151,8 @@ CONF_IMPORT_PRICE_ENTITY: Final = "import_price_entity"
 CONF_EXPORT_PRICE_ENTITY: Final = "export_price_entity"
 CONF_NETTING_MINUTES: Final = "netting_minutes"
 CONF_SAFE_STATE: Final = "safe_state"
+# Flexible loads: plan the battery manager's battery with the loads.
+CONF_PLAN_BATTERY: Final = "plan_battery"
 SAFE_STATE_OFF: Final = "off"
 SAFE_STATE_LEAVE: Final = "leave"
 SUBENTRY_LOAD: Final = "load"

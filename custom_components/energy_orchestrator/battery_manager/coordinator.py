@@ -44,6 +44,13 @@ from ..const import (
     KIND_BATTERY_MANAGER,
 )
 from ..controller.base import ControllerCoordinator
+from ..controller.battery_plan import (
+    FOLLOWS_LOADS_PLAN,
+    FOLLOWS_OWN_PRICES,
+    PlannableBattery,
+    async_loads_plan,
+    async_post_battery,
+)
 from ..controller.inputs import InputQuantity, read_input
 from ..controller.site_decisions import TO_SAFE_STATE, Why
 from ..controller.site_limits import (
@@ -72,6 +79,8 @@ from ..lib.control.flexible_loads.prices import PriceSourceError
 from ..lib.control.flexible_loads.tariff import PriceSource, Tariff, TariffError
 from ..lib.control.reason_layers import layer_of
 from .settings import (
+    DEFAULT_ROUND_TRIP_EFFICIENCY,
+    SETTING_ROUND_TRIP_EFFICIENCY,
     PricePlanSettings,
     nominal_voltage,
     price_plan_settings,
@@ -148,6 +157,8 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
         self._planned_from: tuple[tuple[float, ...], tuple[int, ...]] | None = None
         self._started = dt_util.utcnow()
         self._prices_read = False
+        # Whose plan the last step followed (for a line in the log on a change).
+        self._follows: str | None = None
 
     @override
     async def _async_setup(self) -> None:
@@ -182,17 +193,40 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
     async def _async_update_data(self) -> BatteryStatus:
         """Run one step: read inputs, step the manager, act on the outcome."""
         now = dt_util.utcnow()
-        reserve = async_battery_reserve(self.hass, now, self._battery_devices())
+        devices = self._battery_devices()
+        reserve = async_battery_reserve(self.hass, now, devices)
         reserve_soc = reserve.soc if reserve else None
-        plan = await self._async_price_plan(now, reserve)
+        # A flexible loads entry that plans this battery with its loads
+        # takes the site-plan layer; the own price plan is the fallback.
+        loads_plan = async_loads_plan(self.hass, now, self.config_entry.entry_id)
+        follows: str | None
+        planned_by: str | None
+        if loads_plan is not None:
+            plan: BatteryPricePlan | None = loads_plan.plan
+            follows, planned_by = FOLLOWS_LOADS_PLAN, loads_plan.source
+        else:
+            plan = await self._async_price_plan(now, reserve)
+            follows, planned_by = FOLLOWS_OWN_PRICES, self.config_entry.title
+        if plan is None:
+            follows = planned_by = None
+        if follows != self._follows:
+            LOGGER.info("%s: follows %s", self.name, planned_by or "its windows")
+            self._follows = follows
+        sample = self._sample(now)
         status = self.manager.update(
             now,
-            self._sample(now),
+            sample,
             reserve_soc=reserve_soc,
             plan=plan.directive(now) if plan is not None else None,
         )
-        if plan is not None:
-            status = replace(status, price_plan=plan)
+        status = replace(
+            status, price_plan=plan, follows=follows, planned_by=planned_by
+        )
+        async_post_battery(
+            self.hass,
+            self.config_entry.entry_id,
+            self._plannable(now, status, sample, devices),
+        )
         if status.transition is not None:
             self._fire_transition(status.transition)
         await self.async_apply_outputs(
@@ -312,18 +346,8 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
         battery = self.manager.settings
         if status.soc is None:
             return None
-        volts = nominal_voltage(battery)
-        capacity_wh = battery.capacity_ah * volts
-        data = self.config_entry.data
-
-        def power(setpoint_key: str, current_a: float | None) -> float:
-            """Return the battery's power one way: its setpoint, limit or C/2."""
-            if data.get(CONF_SETPOINT_ENTITY) and data.get(setpoint_key):
-                return abs(float(data[setpoint_key]))
-            if current_a:
-                return current_a * volts
-            return DEFAULT_C_RATE * capacity_wh
-
+        capacity_wh = battery.capacity_ah * nominal_voltage(battery)
+        charge_w, discharge_w = self._powers()
         try:
             return plan_battery(
                 PricePlanRequest(
@@ -333,10 +357,8 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
                     energy_wh=status.soc / 100 * capacity_wh,
                     floor_wh=battery.soc_floor / 100 * capacity_wh,
                     ceiling_wh=battery.soc_ceiling / 100 * capacity_wh,
-                    charge_w=power(CONF_SETPOINT_CHARGE, battery.max_charge_current_a),
-                    discharge_w=power(
-                        CONF_SETPOINT_SELL, battery.max_discharge_current_a
-                    ),
+                    charge_w=charge_w,
+                    discharge_w=discharge_w,
                     round_trip_efficiency=settings.round_trip_efficiency,
                     cycle_cost_per_kwh=settings.cycle_cost_per_kwh,
                     reserve_wh=(reserve.soc if reserve else 0.0) / 100 * capacity_wh,
@@ -349,6 +371,63 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
         except PricePlanError as err:
             LOGGER.warning("%s: no price plan: %s", self.name, err)
             return None
+
+    def _powers(self) -> tuple[float, float]:
+        """Return the battery's charge and discharge power: setpoints, limits or C/2."""
+        battery = self.manager.settings
+        volts = nominal_voltage(battery)
+        data = self.config_entry.data
+
+        def power(setpoint_key: str, current_a: float | None) -> float:
+            """Return the battery's power one way."""
+            if data.get(CONF_SETPOINT_ENTITY) and data.get(setpoint_key):
+                return abs(float(data[setpoint_key]))
+            if current_a:
+                return current_a * volts
+            return DEFAULT_C_RATE * battery.capacity_ah * volts
+
+        return (
+            power(CONF_SETPOINT_CHARGE, battery.max_charge_current_a),
+            power(CONF_SETPOINT_SELL, battery.max_discharge_current_a),
+        )
+
+    def _plannable(
+        self,
+        now: datetime,
+        status: BatteryStatus,
+        sample: BatterySample,
+        devices: frozenset[str],
+    ) -> PlannableBattery | None:
+        """Return what a planner needs of the battery now (None: its SOC is unknown)."""
+        if status.soc is None:
+            return None
+        battery = self.manager.settings
+        volts = nominal_voltage(battery)
+        capacity_wh = battery.capacity_ah * volts
+        charge_w, discharge_w = self._powers()
+        floor = max(battery.soc_floor, status.reserve_soc or 0.0)
+        power_w = sample.power_w
+        if sample.current_a is not None and sample.voltage_v is not None:
+            power_w = sample.current_a * sample.voltage_v
+        return PlannableBattery(
+            at=now,
+            entry_id=self.config_entry.entry_id,
+            source=self.config_entry.title,
+            devices=devices,
+            capacity_wh=capacity_wh,
+            energy_wh=status.soc / 100 * capacity_wh,
+            floor_wh=min(floor, battery.soc_ceiling) / 100 * capacity_wh,
+            ceiling_wh=battery.soc_ceiling / 100 * capacity_wh,
+            charge_w=charge_w,
+            discharge_w=discharge_w,
+            round_trip_efficiency=float(
+                self.config_entry.options.get(
+                    SETTING_ROUND_TRIP_EFFICIENCY, DEFAULT_ROUND_TRIP_EFFICIENCY
+                )
+            )
+            / 100,
+            power_w=power_w,
+        )
 
     def _battery_devices(self) -> frozenset[str]:
         """Return the devices of the battery's inputs and outputs.
@@ -473,6 +552,7 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
         Called when the entry unloads or Home Assistant stops. Nothing is left
         charging or selling on a decision nobody will revisit.
         """
+        async_post_battery(self.hass, self.config_entry.entry_id, None)
         try:
             await self.async_apply_outputs(BatteryState.REST, TO_SAFE_STATE)
         finally:

@@ -1,6 +1,8 @@
 """Sensors of a battery manager: state of charge, counted charge and energy, state.
 
-With a tariff, one more: the price plan's mode now, the plan as an attribute.
+And the plan the battery follows: its mode now, the plan as an attribute,
+made from the manager's own tariff or by a flexible loads entry that plans
+the battery with its loads (``follows``, ``planned_by``).
 """
 
 from typing import Any
@@ -50,7 +52,13 @@ def _plan_rows(status: BatteryStatus) -> dict[str, Any]:
     """Return the price plan as rows a chart can draw: per slot mode, price, SOC."""
     plan = status.price_plan
     if plan is None:
-        return {"plan": [], "made_at": None, "saving": None}
+        return {
+            "plan": [],
+            "made_at": None,
+            "saving": None,
+            "follows": None,
+            "planned_by": None,
+        }
     return {
         "plan": [
             {
@@ -65,6 +73,8 @@ def _plan_rows(status: BatteryStatus) -> dict[str, Any]:
         ],
         "made_at": plan.made_at.isoformat(),
         "saving": plan.saving,
+        "follows": status.follows,
+        "planned_by": status.planned_by,
     }
 
 
@@ -180,7 +190,8 @@ SENSORS: tuple[BatteryManagerSensorEntityDescription, ...] = (
         native_unit_of_measurement=UnitOfTime.MINUTES,
         value_fn=_minutes_in_state,
     ),
-    # With a tariff: the price plan's mode now, and the plan for a dashboard.
+    # The plan's mode now (its own tariff's, or the flexible loads'), and
+    # the plan for a dashboard.
     ControllerSensorEntityDescription[BatteryStatus](
         key="price_plan",
         translation_key="battery_price_plan",
@@ -206,9 +217,7 @@ async def async_setup_entry(
 ) -> None:
     """Add the battery manager's sensors."""
     runtime = entry.runtime_data
-    priced = runtime.coordinator.price_settings is not None
     async_add_entities(
         BatteryManagerSensor(runtime.coordinator, runtime.device_info, description)
         for description in SENSORS
-        if description.key != "price_plan" or priced
     )

@@ -15,12 +15,19 @@ forecast service or sensor where the entry names one and a PV power
 sensor. Without a day of history, or without prices, there is no plan:
 the loads then only soak up surplus and meet their needs by their
 deadlines.
+
+Where the site has one battery manager (and the option "Plan the battery
+with the loads" is on), the plan covers its battery too, as
+``eo backtest-site`` runs it: the manager posts its battery's state
+(``controller/battery_plan.py``), the plan takes it in, and the battery's
+part of the plan is posted back, slot by slot, for the manager to follow.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
+import math
 from typing import Any, override
 
 from homeassistant.config_entries import ConfigEntry
@@ -39,6 +46,7 @@ from ..const import (
     CONF_IMPORT_PRICE_ENTITY,
     CONF_LOAD_ENTITY,
     CONF_LOAD_POWER_ENTITY,
+    CONF_PLAN_BATTERY,
     CONF_PV_FORECAST_ENTITY,
     CONF_PV_FORECAST_ENTRY,
     CONF_PV_POWER_ENTITY,
@@ -53,6 +61,12 @@ from ..const import (
     SUBENTRY_LOAD,
 )
 from ..controller.base import ControllerCoordinator
+from ..controller.battery_plan import (
+    LoadsBatteryPlan,
+    PlannableBattery,
+    async_plannable_batteries,
+    async_post_loads_plan,
+)
 from ..controller.inputs import MAX_INPUT_AGE, InputQuantity, read_input
 from ..controller.site_decisions import TO_SAFE_STATE, Why
 from ..controller.site_limits import (
@@ -60,10 +74,14 @@ from ..controller.site_limits import (
     async_site_headroom,
     async_take_headroom,
 )
+from ..lib.control.battery_price_plan import BatteryPricePlan
+from ..lib.control.flexible_loads.battery_part import battery_part
 from ..lib.control.flexible_loads.controller import (
+    BatterySpec,
     FlexibleLoadsController,
     LoadBook,
     Measurement,
+    TickResult,
 )
 from ..lib.control.flexible_loads.cost import CostBook
 from ..lib.control.flexible_loads.loads import FlexibleLoad, LoadControl
@@ -72,6 +90,7 @@ from ..lib.control.flexible_loads.netting import (
     LoadReason,
     Projection,
 )
+from ..lib.control.flexible_loads.planner import Plan
 from ..lib.control.flexible_loads.prices import PriceSourceError
 from ..lib.control.flexible_loads.tariff import PriceSource, Tariff
 from ..lib.control.forecast import SlotHistory, forecast, pv_override
@@ -136,6 +155,8 @@ class FlexibleLoadsStatus:
     plan_start: datetime | None
     plan_cost: float | None
     loads: dict[str, LoadStatus]
+    # The battery manager whose battery the plan covers (its title; None: none).
+    planned_battery: str | None = None
 
 
 def entry_loads(entry: FlexibleLoadsConfigEntry) -> list[EntryLoad]:
@@ -200,6 +221,13 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
         self._last_step: datetime | None = None
         # When each boosted load's boost ends, by load name.
         self.boost_until: dict[str, datetime] = {}
+        # The battery planned with the loads (a battery manager's post).
+        self.battery: PlannableBattery | None = None
+        self._battery_limits: tuple[object, ...] | None = None
+        # The battery's part of the last plan, and the plan it is of; set
+        # while it is posted.
+        self._battery_part: tuple[Plan, BatteryPricePlan] | None = None
+        self._batteries_seen = 0
         self.controller = FlexibleLoadsController(
             self.tariff,
             [load.load for load in self.loads],
@@ -352,7 +380,10 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
         if not self.running or grid_w is None:
             # Nothing booked for a time not watched.
             self.controller.last_tick = None
+            async_post_loads_plan(self.hass, self.config_entry.entry_id, None)
+            self._battery_part = None
             return self._status(now, grid_w, None)
+        battery = self._battery_to_plan(now)
         load_w = {load.load.name: self._read_load(load, now) for load in self.loads}
         measured = {name: watts for name, watts in load_w.items() if watts is not None}
         pv_w = read_input(
@@ -361,9 +392,17 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
             InputQuantity.POWER,
             now,
         )
-        base = grid_w - sum(
-            measured.get(load.load.name, self.controller.books[load.load.name].power_w)
-            for load in self.loads
+        # The battery planned is the plan's, not the base's.
+        battery_w = (battery.power_w or 0.0) if battery is not None else 0.0
+        base = (
+            grid_w
+            - battery_w
+            - sum(
+                measured.get(
+                    load.load.name, self.controller.books[load.load.name].power_w
+                )
+                for load in self.loads
+            )
         )
         self.load_history.add(now, base + (pv_w or 0.0))
         self.pv_history.add(now, pv_w)
@@ -373,7 +412,12 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
             partial(
                 self.controller.run,
                 now,
-                Measurement(grid_w, measured),
+                Measurement(
+                    grid_w,
+                    measured,
+                    battery_w,
+                    battery.energy_wh if battery is not None else None,
+                ),
                 headroom_w=headroom.grid_w if headroom else None,
             )
         )
@@ -397,8 +441,94 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
             )
             if (before[load.load.name] > 0) != decision.is_on:
                 self._fire_switched(load, decision.power_w, decision.reason)
+        self._post_battery_plan(now, battery, result)
         self.schedule_save()
         return self._status(now, grid_w, result.projection, result.decisions)
+
+    def _battery_to_plan(self, now: datetime) -> PlannableBattery | None:
+        """Return the battery to plan with the loads now, and set the controller's.
+
+        The one battery manager's fresh post, where the option is on; with
+        two, which is the plan's would be a guess: none. A battery that
+        comes, goes or changes its limits is planned again at once.
+        """
+        wanted = self.config_entry.options.get(CONF_PLAN_BATTERY, True)
+        posts = async_plannable_batteries(self.hass, now) if wanted else []
+        if len(posts) > 1 and self._batteries_seen <= 1:
+            LOGGER.warning(
+                "%s: %d battery managers on the site; the plan covers none of"
+                " their batteries",
+                self.name,
+                len(posts),
+            )
+        self._batteries_seen = len(posts)
+        battery = posts[0] if len(posts) == 1 else None
+        self.battery = battery
+        spec = None
+        if battery is not None:
+            # A battery outside its limits now may stay there: the plan holds.
+            spec = BatterySpec(
+                capacity_wh=max(battery.ceiling_wh, battery.energy_wh),
+                power_w=battery.discharge_w,
+                reserve_wh=min(battery.floor_wh, battery.energy_wh),
+                efficiency=math.sqrt(battery.round_trip_efficiency),
+                charge_w=battery.charge_w,
+            )
+        # In whole points of SOC: a peak reserve that moves each step by a
+        # tenth does not make a new plan each step.
+        limits = (
+            None
+            if battery is None
+            else (
+                battery.entry_id,
+                round(100 * battery.floor_wh / battery.capacity_wh),
+                round(100 * battery.ceiling_wh / battery.capacity_wh),
+                round(battery.charge_w),
+                round(battery.discharge_w),
+                battery.round_trip_efficiency,
+            )
+        )
+        if limits != self._battery_limits:
+            self._battery_limits = limits
+            self.controller.plan = None
+        self.controller.battery = spec
+        return battery
+
+    def _post_battery_plan(
+        self, now: datetime, battery: PlannableBattery | None, result: TickResult
+    ) -> None:
+        """Post the battery's part of the plan for its manager (or take it away)."""
+        plan, tariff = self.controller.plan, self.tariff
+        if battery is None or plan is None or tariff is None:
+            self._battery_part = None
+            async_post_loads_plan(self.hass, self.config_entry.entry_id, None)
+            return
+        if self._battery_part is None or self._battery_part[0] is not plan:
+            # A new plan, made this step from the energy posted now.
+            imports, _ = tariff.prices(plan.start, plan.step, len(plan.grid_w))
+            self._battery_part = (
+                plan,
+                battery_part(
+                    plan,
+                    imports,
+                    battery.energy_wh,
+                    battery.capacity_wh,
+                    efficiency=math.sqrt(battery.round_trip_efficiency),
+                    made_at=now,
+                ),
+            )
+        async_post_loads_plan(
+            self.hass,
+            self.config_entry.entry_id,
+            LoadsBatteryPlan(
+                at=now,
+                entry_id=self.config_entry.entry_id,
+                source=self.config_entry.title,
+                battery=battery.entry_id,
+                plan=self._battery_part[1],
+                grid_target_w=result.grid_target_w,
+            ),
+        )
 
     def _status(
         self,
@@ -449,6 +579,9 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
             plan_start=plan.start if plan is not None else None,
             plan_cost=plan.cost if plan is not None else None,
             loads=loads,
+            planned_battery=self.battery.source
+            if self.battery is not None and self._battery_part is not None
+            else None,
         )
 
     async def _async_read_prices(self, now: datetime) -> None:
@@ -662,6 +795,7 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
     @override
     async def async_stop_steering(self) -> None:
         """Leave the loads in the safe state and write the state."""
+        async_post_loads_plan(self.hass, self.config_entry.entry_id, None)
         try:
             await self._async_safe_state()
         finally:

@@ -49,6 +49,7 @@ from ..const import (
     CONF_MIN_OFF_MINUTES,
     CONF_MIN_ON_MINUTES,
     CONF_NETTING_MINUTES,
+    CONF_PLAN_BATTERY,
     CONF_PRIORITY,
     CONF_PV_FORECAST_ENTITY,
     CONF_PV_FORECAST_ENTRY,
@@ -86,6 +87,7 @@ _OPTION_KEYS = (
     CONF_EXPORT_PRICE_ENTITY,
     CONF_NETTING_MINUTES,
     CONF_SAFE_STATE,
+    CONF_PLAN_BATTERY,
 )
 _PRICE_ENTITY = EntitySelector(EntitySelectorConfig(domain=["sensor", "event"]))
 
@@ -114,6 +116,8 @@ def options_schema() -> probatio.Schema:
                     translation_key=CONF_SAFE_STATE,
                 )
             ),
+            # On: the one battery manager's battery, where there is one.
+            probatio.Required(CONF_PLAN_BATTERY, default=True): BooleanSelector(),
         }
     )
 

@@ -72,6 +72,7 @@ SENSORS: tuple[FlexibleLoadsSensorEntityDescription, ...] = (
         attributes_fn=lambda status: {
             "price_problem": status.price_problem,
             "plan_cost": status.plan_cost,
+            "planned_battery": status.planned_battery,
         },
     ),
 )

@@ -179,7 +179,8 @@ async def test_options_take_the_tariff_and_refuse_what_cannot_work(
     set_battery(hass, 53.0, 0.0, soc=50)
     entry = manager_entry()
     await setup(hass, entry)
-    assert hass.states.get(PLAN) is None
+    # Without a tariff (nor a flexible loads plan), no plan to follow.
+    assert hass.states.get(PLAN).state == "unknown"
     hass.states.async_set(
         "sensor.not_prices", "0.2", {"unit_of_measurement": "EUR/kWh"}
     )

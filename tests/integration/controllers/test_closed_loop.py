@@ -15,11 +15,12 @@ integration would. Its whole simulated day runs in the lab
 """
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.input_number import DOMAIN as INPUT_NUMBER
+from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant
 from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.setup import async_setup_component
@@ -293,4 +294,93 @@ async def test_the_wallbox_manager_s_current_reaches_the_car_and_the_meter(
     # A quarter hour of it, 90 % stored, into a 40 kWh battery.
     assert car.soc - soc == pytest.approx(car_w * 0.25 * 0.9 / 40_000, rel=0.05)
     assert house > 0
+    assert await hass.config_entries.async_unload(manager.entry_id)
+
+
+async def test_the_loads_plan_charges_the_simulated_battery_in_its_cheap_slot(
+    night: SiteRun,
+) -> None:
+    """One plan: the loads entry plans the battery, its manager charges the site's."""
+    hass, site = night.hass, night.sim.site
+    await hass.config.async_set_time_zone("UTC")
+    assert await async_setup_component(
+        hass, "input_boolean", {"input_boolean": {"water_heater": {}}}
+    )
+    options = default_options(Chemistry.LFP, 16, 200)
+    options["min_rest_minutes"] = 0
+    manager = await _add_entry(
+        hass,
+        "House battery",
+        {
+            CONF_KIND: "battery_manager",
+            "voltage_entity": f"{GX_BATTERY}_voltage",
+            "current_entity": f"{GX_BATTERY}_current",
+            "bms_soc_entity": f"{GX_BATTERY}_state_of_charge",
+            "setpoint_entity": GRID_SETPOINT,
+            "setpoint_charge": 3000,
+            "setpoint_rest": 0,
+            "setpoint_sell": -3000,
+        },
+        options,
+    )
+    await night.step(5, manager)
+    loads = MockConfigEntry(
+        domain=DOMAIN,
+        minor_version=2,
+        title="Flexible loads",
+        data={
+            CONF_KIND: "flexible_loads",
+            "grid_power_entity": night.entity("sensor", METER_SERIAL, "grid_power"),
+        },
+        options={
+            # Cheap now (03:00-04:00 UTC), dear in the evening.
+            "time_of_use": "00:00 0.30, 03:00 0.05, 04:00 0.30, 18:00 0.50, 21:00 0.30",
+            "export_price": 0.05,
+            "netting_minutes": "0",
+            "safe_state": "off",
+        },
+        subentries_data=[
+            ConfigSubentryData(
+                subentry_type="load",
+                title="Water heater",
+                unique_id=None,
+                data={
+                    "load_entity": "input_boolean.water_heater",
+                    "power_w": 2000.0,
+                    "energy_kwh_per_day": 0.0,
+                    "window_start": "00:00:00",
+                    "window_end": "00:00:00",
+                    "min_on_minutes": 0.0,
+                    "min_off_minutes": 0.0,
+                    "priority": 0.0,
+                    "interruptible": True,
+                },
+            )
+        ],
+    )
+    loads.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(loads.entry_id)
+    await hass.async_block_till_done()
+    coordinator = loads.runtime_data.coordinator
+    # Yesterday's site, as the recorder would give it: the house's 1.2 kW.
+    for minute in range(0, 24 * 60, 5):
+        coordinator.load_history.add(NIGHT - timedelta(days=1, minutes=minute), 1200.0)
+    coordinator.controller.plan = None
+    await night.step(5, loads, manager)
+    state = hass.states.get("sensor.house_battery")
+    assert state is not None
+    assert (state.state, state.attributes["reason"]) == ("charge", "cheap_hour")
+    plan = hass.states.get("sensor.house_battery_price_plan")
+    assert plan is not None
+    assert plan.attributes["planned_by"] == "Flexible loads"
+    assert night.value(GRID_SETPOINT) == 3000
+    true_soc = site.battery.soc
+    for _ in range(30):
+        await night.step(10, manager, loads, manager)
+    # Five minutes at 3 kW from the grid, the house's load taken out.
+    assert night.grid_power == pytest.approx(3000, abs=30)
+    assert site.battery_power_w > 500
+    assert site.battery.soc > true_soc + 0.005
+    assert hass.states.get("sensor.house_battery").state == "charge"
+    assert await hass.config_entries.async_unload(loads.entry_id)
     assert await hass.config_entries.async_unload(manager.entry_id)

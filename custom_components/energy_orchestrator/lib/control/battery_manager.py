@@ -89,6 +89,10 @@ class BatteryStatus:
     reserve_soc: float | None = None
     # The price plan the state followed (None: the time windows decided).
     price_plan: BatteryPricePlan | None = None
+    # Whose plan that is ("own_prices", "flexible_loads"), and the name of
+    # the entry that made it.
+    follows: str | None = None
+    planned_by: str | None = None
 
 
 class BatteryManager:

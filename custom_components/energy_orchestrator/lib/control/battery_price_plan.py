@@ -170,7 +170,9 @@ class BatteryPricePlan:
     made_at: datetime
     slot: timedelta
     slots: tuple[PlanSlot, ...]
-    saving: float  # against a battery left alone over the horizon
+    # Against a battery left alone over the horizon; None where the plan is
+    # another planner's (the flexible loads'), which does not count it.
+    saving: float | None
 
     @property
     def end(self) -> datetime:
@@ -210,7 +212,7 @@ class BatteryPricePlan:
             made_at,
             timedelta(minutes=float(data["slot_minutes"])),
             tuple(PlanSlot.from_dict(slot) for slot in data["slots"]),
-            float(data["saving"]),
+            None if data["saving"] is None else float(data["saving"]),
         )
 
 
@@ -224,6 +226,7 @@ def _sentence(slot: PlanSlot) -> str:
         Reason.DEAR_HOUR: f"Dear hour ({price}): the plan discharges.",
         Reason.HOLDING_CHARGE: f"Price {price}: the plan keeps the energy for a"
         " dearer hour.",
+        Reason.SOAKING_SURPLUS: f"Price {price}: the plan stores the site's surplus.",
     }[slot.reason]
 
 

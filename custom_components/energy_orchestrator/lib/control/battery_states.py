@@ -85,6 +85,8 @@ class Reason(StrEnum):
     DEAR_HOUR = "dear_hour"
     HOLDING_CHARGE = "holding_charge"
     FILLING_PEAK_RESERVE = "filling_peak_reserve"
+    # The flexible loads' plan's: the battery stores a surplus, at rest.
+    SOAKING_SURPLUS = "soaking_surplus"
     PRICE_PLAN_ENDED = "price_plan_ended"
 
 
@@ -98,6 +100,7 @@ _PLAN_REASONS = frozenset(
         Reason.DEAR_HOUR,
         Reason.HOLDING_CHARGE,
         Reason.FILLING_PEAK_RESERVE,
+        Reason.SOAKING_SURPLUS,
     }
 )
 # Reasons the price plan takes over for the state they hold: the windows'

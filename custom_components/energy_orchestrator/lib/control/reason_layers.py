@@ -42,6 +42,9 @@ LAYERS: dict[StrEnum, Layer] = {
     BatteryReason.HOLDING_CHARGE: _PLAN,
     BatteryReason.FILLING_PEAK_RESERVE: _PEAK,
     BatteryReason.PRICE_PLAN_ENDED: _PLAN,
+    # The flexible loads' plan storing a surplus: self-consumption, as a
+    # load soaking one (the same code).
+    BatteryReason.SOAKING_SURPLUS: _OWN,
     # Peak shaving: the peak limit, but for the battery's and the fuses' limits.
     ShavingReason.STARTED: _PEAK,
     ShavingReason.STOPPED: _USER,

@@ -55,6 +55,8 @@ class BatterySpec:
     power_w: float
     reserve_wh: float = 0.0
     efficiency: float = 0.95
+    # Its charging power where it differs from ``power_w`` (then its discharge).
+    charge_w: float | None = None
 
 
 @dataclass(frozen=True)
@@ -385,6 +387,7 @@ class FlexibleLoadsController:
                 measured.battery_energy_wh,
                 spec.reserve_wh,
                 spec.efficiency,
+                spec.charge_w,
             )
         request = PlanRequest(
             start,

@@ -82,6 +82,8 @@ class BatteryNow:
     reserve_wh: float = 0.0
     # One way: charge and discharge each lose this share's complement.
     efficiency: float = 0.95
+    # Its charging power where it differs from ``power_w`` (then its discharge).
+    charge_w: float | None = None
 
 
 @dataclass(frozen=True)
@@ -422,7 +424,8 @@ class _Builder:
             return None
         steps, hours, eff = self.steps, self.hours, battery.efficiency
         cost = BATTERY_COST_PER_KWH / 1000 * hours
-        charge = self.model.add(steps, 0.0, battery.power_w, cost)
+        charge_w = battery.power_w if battery.charge_w is None else battery.charge_w
+        charge = self.model.add(steps, 0.0, charge_w, cost)
         discharge = self.model.add(steps, 0.0, battery.power_w, cost)
         # Energy after each step; the last is worth what exporting it would
         # earn at the least: more, and the plan would hoard against a future
