@@ -123,11 +123,27 @@ def async_loads_plan(
     """Return the fresh plan a flexible loads entry made for ``battery``, if any.
 
     Two flexible loads entries planning one battery cannot both be
-    followed: the latest post wins.
+    followed: the one ``async_battery_planned_by`` names is.
     """
-    fresh = [
-        post
-        for post in hass.data.get(PLANS, {}).values()
-        if post.battery == battery and _fresh(post.at, now)
-    ]
-    return max(fresh, key=lambda post: post.at, default=None)
+    planner = async_battery_planned_by(hass, now, battery)
+    return None if planner is None else hass.data[PLANS][planner]
+
+
+@callback
+def async_battery_planned_by(
+    hass: HomeAssistant, now: datetime, battery: str
+) -> str | None:
+    """Return the flexible loads entry whose plan of ``battery`` counts, if any.
+
+    Of two entries posting a plan of one battery, the first by entry id:
+    a rule both see alike, so the other steps back and stays back, rather
+    than the two taking turns.
+    """
+    return min(
+        (
+            entry_id
+            for entry_id, post in hass.data.get(PLANS, {}).items()
+            if post.battery == battery and _fresh(post.at, now)
+        ),
+        default=None,
+    )

@@ -64,6 +64,7 @@ from ..controller.base import ControllerCoordinator
 from ..controller.battery_plan import (
     LoadsBatteryPlan,
     PlannableBattery,
+    async_battery_planned_by,
     async_plannable_batteries,
     async_post_loads_plan,
 )
@@ -228,6 +229,8 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
         # while it is posted.
         self._battery_part: tuple[Plan, BatteryPricePlan] | None = None
         self._batteries_seen = 0
+        # The other loads entry whose plan of the battery counts (logged once).
+        self._battery_taken_by: str | None = None
         self.controller = FlexibleLoadsController(
             self.tariff,
             [load.load for load in self.loads],
@@ -463,6 +466,8 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
             )
         self._batteries_seen = len(posts)
         battery = posts[0] if len(posts) == 1 else None
+        if battery is not None:
+            battery = self._unless_planned_by_another(now, battery)
         self.battery = battery
         spec = None
         if battery is not None:
@@ -493,6 +498,25 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
             self.controller.plan = None
         self.controller.battery = spec
         return battery
+
+    def _unless_planned_by_another(
+        self, now: datetime, battery: PlannableBattery
+    ) -> PlannableBattery | None:
+        """Return ``battery``, or None where another loads entry's plan of it counts."""
+        own = self.config_entry.entry_id
+        planner = async_battery_planned_by(self.hass, now, battery.entry_id)
+        if planner is None or planner >= own:
+            self._battery_taken_by = None
+            return battery
+        if planner != self._battery_taken_by:
+            LOGGER.warning(
+                "%s: %s is planned by another flexible loads entry; this plan"
+                " leaves it out",
+                self.name,
+                battery.source,
+            )
+        self._battery_taken_by = planner
+        return None
 
     def _post_battery_plan(
         self, now: datetime, battery: PlannableBattery | None, result: TickResult

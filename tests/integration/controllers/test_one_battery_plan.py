@@ -22,6 +22,7 @@ from custom_components.energy_orchestrator.controller.battery_plan import (
     async_loads_plan,
     async_plannable_batteries,
     async_post_battery,
+    async_post_loads_plan,
 )
 from custom_components.energy_orchestrator.controller.site_decisions import (
     async_output_changes,
@@ -269,3 +270,39 @@ async def test_with_two_battery_managers_the_plan_covers_neither(
     assert loads.runtime_data.coordinator.controller.battery is None
     assert hass.states.get(PLAN).attributes["follows"] is None
     async_post_battery(hass, "garage", None)
+
+
+async def test_of_two_loads_entries_one_plans_the_battery_and_the_other_steps_back(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The first by entry id plans it, both see that alike: no taking turns."""
+    battery, loads = await _site(hass, freezer)
+    own = async_loads_plan(hass, NOW, battery.entry_id)
+    assert own is not None
+    assert own.entry_id == loads.entry_id
+    # Another loads entry, first by id, plans the same battery.
+    other = replace(own, entry_id="a_first", source="Other loads")
+    async_post_loads_plan(hass, "a_first", other)
+    await _step(hass, freezer, timedelta(seconds=10), loads, battery)
+    assert loads.runtime_data.coordinator.controller.battery is None
+    assert hass.states.get(COST).attributes["planned_battery"] is None
+    assert "House battery is planned by another flexible loads entry" in caplog.text
+    followed = async_loads_plan(hass, NOW + timedelta(seconds=10), battery.entry_id)
+    assert followed is not None
+    assert followed.entry_id == "a_first"
+    assert hass.states.get(PLAN).attributes["planned_by"] == "Other loads"
+
+    # One that comes after it by id steps back instead.
+    async_post_loads_plan(hass, "a_first", None)
+    await _step(hass, freezer, timedelta(seconds=10), loads, battery)
+    assert hass.states.get(COST).attributes["planned_battery"] == "House battery"
+    mine = async_loads_plan(hass, NOW + timedelta(seconds=20), battery.entry_id)
+    assert mine is not None
+    async_post_loads_plan(hass, "z_later", replace(mine, entry_id="z_later"))
+    await _step(hass, freezer, timedelta(seconds=10), loads, battery)
+    assert hass.states.get(COST).attributes["planned_battery"] == "House battery"
+    followed = async_loads_plan(hass, NOW + timedelta(seconds=30), battery.entry_id)
+    assert followed is not None
+    assert followed.entry_id == loads.entry_id
