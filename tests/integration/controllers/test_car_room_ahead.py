@@ -15,9 +15,14 @@ from custom_components.energy_orchestrator.const import (
     DOMAIN,
 )
 from custom_components.energy_orchestrator.controller.site_limits import (
+    PeakLift,
+    SiteHeadroom,
     async_peak_lifts,
+    async_post_headroom,
+    async_post_lift,
     async_site_headroom,
 )
+from custom_components.energy_orchestrator.lib.control.ev_deadline import RoomAhead
 from tests.integration.controllers.test_wallbox_manager import (
     CURRENT,
     ENABLE,
@@ -329,3 +334,46 @@ async def test_a_lift_not_held_is_taken_back_within_the_interval(
     assert max(cars) > level - 1000 + 3000
     assert min(cars) == 0
     assert sum(imports) / len(imports) < level + 100
+
+
+async def test_two_peak_shavers_leave_the_car_the_tighter_room_ahead(
+    hass: HomeAssistant,
+) -> None:
+    """Two connections' peak shavers: the least room step by step; lifts add up."""
+    start = MONDAY.replace(hour=22)
+    quarter = timedelta(minutes=15)
+
+    def post(entry_id: str, rooms: tuple[float, ...], at: datetime = start) -> None:
+        async_post_headroom(
+            hass,
+            entry_id,
+            SiteHeadroom(
+                at=at,
+                source=entry_id,
+                grid_w=1000.0,
+                phase_w=None,
+                ahead=RoomAhead(at, quarter, rooms),
+                lifts_level=True,
+            ),
+        )
+
+    post("north", (1000.0, 3000.0, 2000.0))
+    post("south", (2000.0, 1000.0))
+    headroom = async_site_headroom(hass, start)
+    assert headroom is not None
+    assert headroom.ahead == RoomAhead(start, quarter, (1000.0, 1000.0))
+    assert headroom.lifts_level
+    # Plans on other steps give the car no forecast it could trust.
+    post("south", (2000.0, 1000.0), start + timedelta(seconds=5))
+    headroom = async_site_headroom(hass, start + timedelta(seconds=5))
+    assert headroom is not None
+    assert headroom.ahead is None
+
+    for entry_id, lift in (("car 1", 500.0), ("car 2", 700.0), ("car 3", 0.0)):
+        async_post_lift(
+            hass, entry_id, PeakLift(at=start, source="Wallbox", lift_w=lift)
+        )
+    assert async_peak_lifts(hass, start + timedelta(seconds=45)) == {"Wallbox": 1200.0}
+    async_post_lift(hass, "car 2", None)
+    assert async_peak_lifts(hass, start) == {"Wallbox": 500.0}
+    assert async_peak_lifts(hass, start + timedelta(seconds=46)) == {}
