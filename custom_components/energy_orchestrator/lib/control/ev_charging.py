@@ -272,8 +272,9 @@ class EvStatus:
     phase_switches: int
     start_stops: int
     deadline_start: datetime | None = None
-    # How far a deadline lifts the billed peak to charge this step (W): the
-    # need the room under the peak limit cannot hold.
+    # How far a deadline lifts the billed peak to charge this step (W): what
+    # the car takes above the room under the peak limit for a need it cannot
+    # hold.
     peak_lift_w: float = 0.0
 
     @property
@@ -924,7 +925,11 @@ class EvChargingManager:
         if not memory.enabled and count:
             memory.start_stops += 1
         memory.enabled = True
-        self._peak_lift_w = peak_raise_w
+        if peak_raise_w > 0 and inputs.peak_cap_w is not None:
+            # The lift the command takes: what it charges with above the room
+            # now (whole amps, the car's most), never more than the need's.
+            taken = decision.value * self.limits.voltage_v * phases
+            self._peak_lift_w = min(max(taken - inputs.peak_cap_w, 0.0), peak_raise_w)
         command = EvCommand(True, decision.value, phases, self.limits.route_for(phases))
         self._status = self._make_status(
             command, "charging", ChargingReason(decision.reason), available, now
