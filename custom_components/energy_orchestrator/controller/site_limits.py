@@ -14,6 +14,13 @@ import records what it took (``async_take_headroom``), and the others see
 the room less that until the meter, and so peak shaving's next posts, show
 it (``TAKEN_HOLDS_FOR``). Without this the car and a load stepping between
 two posts would each take all of it.
+
+Peak shaving posts with the room now the room ahead, per step of its plan
+(the level it holds less the forecast net load), so a deadline car fills
+the plan's valleys. A deadline the room cannot hold lifts the billed peak
+(``PeakLift``): the wallbox manager posts the lift, and peak shaving raises
+its level by it, so its billing interval's budget does not take it back.
+The room peak shaving posts leaves the lift out: it is the car's alone.
 """
 
 from collections.abc import Iterable
@@ -25,6 +32,7 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.util.hass_dict import HassKey
 
 from ..const import DOMAIN
+from ..lib.control.ev_deadline import RoomAhead
 
 # Three of peak shaving's 15 s steps: a missed step or two still counts.
 FRESH_FOR = timedelta(seconds=45)
@@ -44,6 +52,11 @@ class SiteHeadroom:
     grid_w: float | None
     # How far the busiest phase is from its fuse.
     phase_w: float | None
+    # The room under the level per step of the plan, before the battery
+    # (None: no plan).
+    ahead: RoomAhead | None = None
+    # The peak shaver raises its level by the lifts posted (``PeakLift``).
+    lifts_level: bool = False
 
 
 POSTS: HassKey[dict[str, SiteHeadroom]] = HassKey(f"{DOMAIN}_site_headroom")
@@ -126,7 +139,68 @@ def async_site_headroom(
         source=", ".join(sorted(post.source for post in fresh)),
         grid_w=min(grid) - taken_grid if grid else None,
         phase_w=min(phase) - taken_phase if phase else None,
+        ahead=_tightest_ahead([post.ahead for post in fresh]),
+        lifts_level=all(post.lifts_level for post in fresh),
     )
+
+
+def _tightest_ahead(aheads: list[RoomAhead | None]) -> RoomAhead | None:
+    """Return the least room ahead step by step, None unless every post plans alike.
+
+    Two peak shavers (two connections' meters) plan on the same steps; a
+    post without a plan, or on other steps, leaves the car no forecast.
+    """
+    first = aheads[0]
+    if first is None or any(
+        ahead is None or (ahead.start, ahead.step) != (first.start, first.step)
+        for ahead in aheads
+    ):
+        return None
+    length = min(len(ahead.peak_w) for ahead in aheads if ahead is not None)
+    return RoomAhead(
+        first.start,
+        first.step,
+        tuple(
+            min(ahead.peak_w[index] for ahead in aheads if ahead is not None)
+            for index in range(length)
+        ),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class PeakLift:
+    """A lift of the billed peak a controller's request needs (W).
+
+    A deadline car posts it while the room under the level cannot hold
+    what it needs by its deadline; peak shaving raises its level by it.
+    """
+
+    at: datetime
+    source: str
+    lift_w: float
+
+
+LIFTS: HassKey[dict[str, PeakLift]] = HassKey(f"{DOMAIN}_peak_lift")
+
+
+@callback
+def async_post_lift(hass: HomeAssistant, entry_id: str, lift: PeakLift | None) -> None:
+    """Post (or, with None, withdraw) the lift a controller's request needs."""
+    posts = hass.data.setdefault(LIFTS, {})
+    if lift is None or lift.lift_w <= 0:
+        posts.pop(entry_id, None)
+    else:
+        posts[entry_id] = lift
+
+
+@callback
+def async_peak_lifts(hass: HomeAssistant, now: datetime) -> dict[str, float]:
+    """Return the fresh lifts by the name of the controller that posted each (W)."""
+    lifts: dict[str, float] = {}
+    for lift in hass.data.get(LIFTS, {}).values():
+        if timedelta(0) <= now - lift.at <= FRESH_FOR:
+            lifts[lift.source] = lifts.get(lift.source, 0.0) + lift.lift_w
+    return lifts
 
 
 @dataclass(frozen=True, kw_only=True)

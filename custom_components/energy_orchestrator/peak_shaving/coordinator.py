@@ -44,6 +44,7 @@ from ..controller.site_decisions import TO_SAFE_STATE, Why
 from ..controller.site_limits import (
     BatteryReserve,
     SiteHeadroom,
+    async_peak_lifts,
     async_post_headroom,
     async_post_reserve,
     async_withdraw_headroom,
@@ -227,6 +228,7 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
             pv_w=pv,
             grid_phases_w=phases,
             batteries=bank,
+            lifts_w=async_peak_lifts(self.hass, now),
         )
         shares = (
             self.bank.split(status.battery_setpoint_w, bank)
@@ -236,14 +238,18 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
         await self._async_set_batteries(
             shares, Why(layer=layer_of(status.reason), reason=status.reason)
         )
+        # The lift is its asker's: the others get the room under the level.
+        headroom = status.headroom_w
         async_post_headroom(
             self.hass,
             self.config_entry.entry_id,
             SiteHeadroom(
                 at=now,
                 source=self.name,
-                grid_w=status.headroom_w,
+                grid_w=None if headroom is None else headroom - status.peak_lift_w,
                 phase_w=status.phase_headroom_w,
+                ahead=self.shaver.room_ahead(),
+                lifts_level=True,
             ),
         )
         self._post_reserve(now, status)

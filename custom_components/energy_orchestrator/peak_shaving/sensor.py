@@ -104,7 +104,15 @@ SENSORS: tuple[PeakShavingSensorEntityDescription, ...] = (
         },
     ),
     reason_description("peak_shaving_reason", ShavingReason),
-    _power("active_import_limit", lambda status: status.active_import_limit_w),
+    dataclasses.replace(
+        _power("active_import_limit", lambda status: status.active_import_limit_w),
+        # Lifted for a request above the peak limit (a deadline car's): by
+        # how much, and by whom.
+        attributes_fn=lambda status: {
+            "lift": status.peak_lift_w,
+            "lifted_by": list(status.lifted_by),
+        },
+    ),
     ControllerSensorEntityDescription[PeakShavingStatus](
         key="planned_peak",
         translation_key="planned_peak",

@@ -7,6 +7,10 @@ written only while charging is off: the manager's sequence (stop, wait
 for the current to fall, switch, wait, resume) sees to that, and the
 wallbox's own driver refuses a switch under load as well. The phase
 output is a select (options ``1`` and ``3``) or a number (1 or 3).
+
+Where peak shaving runs, the car takes the room it posts (now, and ahead
+per step of its plan), and a deadline that needs the billed peak lifted
+posts the lift for peak shaving to raise its level by.
 """
 
 from dataclasses import dataclass
@@ -45,7 +49,10 @@ from ..controller.site_decisions import (
     Why,
 )
 from ..controller.site_limits import (
+    PeakLift,
+    SiteHeadroom,
     TakenHeadroom,
+    async_post_lift,
     async_site_headroom,
     async_take_headroom,
 )
@@ -128,8 +135,22 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
             Why(layer=layer_of(status.reason), reason=status.reason),
         )
         self._take_headroom(now, status.command, inputs.ev_power_w)
+        self._post_lift(now, status)
         self.schedule_save()
         return status
+
+    def _post_lift(self, now: datetime, status: EvStatus) -> None:
+        """Post the lift of the billed peak a deadline charges with, or withdraw it.
+
+        Peak shaving raises its level by it while it is fresh; a session
+        that ends (the car gone, the need met, another mode) posts none.
+        """
+        lift = status.peak_lift_w if status.command.enable else 0.0
+        async_post_lift(
+            self.hass,
+            self.config_entry.entry_id,
+            PeakLift(at=now, source=self.name, lift_w=lift) if lift > 0 else None,
+        )
 
     def _take_headroom(
         self, now: datetime, command: EvCommand, ev_power: float | None
@@ -162,7 +183,8 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
         ev_power = read_input(
             self.hass, data[CONF_EV_POWER_ENTITY], InputQuantity.POWER, now
         )
-        peak_cap, phase_cap = self._site_caps(now, ev_power)
+        headroom = async_site_headroom(self.hass, now, self.config_entry.entry_id)
+        peak_cap, phase_cap = self._site_caps(headroom, ev_power)
         return EvInputs(
             grid_power_w=read_input(
                 self.hass, data[CONF_GRID_POWER_ENTITY], InputQuantity.POWER, now
@@ -184,17 +206,18 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
             battery_max_discharge_w=float(battery_kw) * 1000,
             peak_cap_w=peak_cap,
             phase_cap_a=phase_cap,
+            room_ahead=None if headroom is None else headroom.ahead,
+            peak_lift_held=headroom is not None and headroom.lifts_level,
         )
 
     def _site_caps(
-        self, now: datetime, ev_power: float | None
+        self, headroom: SiteHeadroom | None, ev_power: float | None
     ) -> tuple[float | None, float | None]:
         """Return the most the car may take (W, per phase A) under the site's limits.
 
         The room peak shaving left, plus what the car takes already (the
         room was measured with it); None where no peak shaver says.
         """
-        headroom = async_site_headroom(self.hass, now, self.config_entry.entry_id)
         if headroom is None:
             return None, None
         return site_caps(
@@ -293,6 +316,7 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
         The writer claims the switch, logs a failure once and records the
         change, as the other controllers' stops do.
         """
+        async_post_lift(self.hass, self.config_entry.entry_id, None)
         try:
             if entity := self.config_entry.data.get(CONF_ENABLE_ENTITY):
                 await self.writer.async_write(

@@ -194,3 +194,40 @@ def test_a_room_below_the_minimum_waits_for_more_until_the_grid_alone_allows() -
     stretch = plan_stretch(T0, rooms, 9000.0, min_w=1380.0, max_w=11040.0, begun=True)
     assert stretch.start == T0
     assert stretch.raise_w == pytest.approx(2000.0, abs=1.0)
+
+
+def test_a_lift_the_peak_limit_holds_is_not_taken_from_the_plan_s_room() -> None:
+    """Peak shaving raises its level by the lift: the car lifts from the room now.
+
+    The room now (200 W: this interval's budget is half spent) is below
+    the plan's (1 kW). Where nothing raises the level (the lab) the car
+    lifts from the plan's room, so the budget does not take the lift back;
+    where peak shaving holds it, from the room now. Either way the lift it
+    reports is what its command takes above the room now.
+    """
+    start = T0.replace(hour=5)
+    deadline = T0.replace(hour=7)
+    ahead = RoomAhead(start, QUARTER, (1000.0,) * 8)
+
+    def step(held: bool) -> tuple[float, float]:
+        manager = EvChargingManager(WallboxLimits(), now=start)
+        manager.start(start, ChargeMode.DEADLINE, 8000.0, deadline)
+        status = manager.update(
+            start,
+            EvInputs(
+                grid_power_w=3000.0,
+                ev_power_w=0.0,
+                peak_cap_w=200.0,
+                room_ahead=ahead,
+                peak_lift_held=held,
+            ),
+        )
+        command = status.command
+        assert command.enable
+        return command.current_a * command.phases * VOLTS, status.peak_lift_w
+
+    held_w, held_lift = step(held=True)
+    lab_w, lab_lift = step(held=False)
+    assert lab_w - held_w == pytest.approx(800.0, abs=3 * VOLTS)
+    assert held_lift == pytest.approx(held_w - 200.0)
+    assert lab_lift == pytest.approx(lab_w - 200.0)

@@ -330,6 +330,54 @@ def test_the_plan_s_rows_carry_the_forecast_it_was_made_on() -> None:
     assert evening.grid_w == pytest.approx(3000 - 5000 / 3, abs=1)
 
 
+def test_a_lift_raises_the_level_for_its_step_and_the_room_ahead_leaves_it_out() -> (
+    None
+):
+    """A deadline car's lift moves the level the limiter holds, not the room it posts.
+
+    The plan holds 3000 - 5000 / 3 W; at 1 kW of net load the room now and
+    ahead is the level less 1 kW, and in the evening less 3 kW.
+    """
+    peak_shaver = PeakShaver(
+        PeakShavingSettings(billing_period=BillingPeriod.NONE),
+        battery(5000, 3),
+        now=T0,
+        forecaster=KnownEvening(),
+    )
+    step = timedelta(seconds=5)
+    plain = peak_shaver.update(
+        T0, grid_w=1000, battery_power_w=0, energy_wh=5000, step=step
+    )
+    level = 3000 - 5000 / 3
+    assert plain.active_import_limit_w == pytest.approx(level, abs=1)
+    assert (plain.peak_lift_w, plain.lifted_by) == (0.0, ())
+    ahead = peak_shaver.room_ahead()
+    assert ahead is not None
+    assert (ahead.start, ahead.step) == (T0, Q)
+    assert ahead.peak_w[0] == pytest.approx(level - 1000, abs=1)
+    assert ahead.peak_w[18 * 4] == pytest.approx(level - 3000, abs=1)
+
+    lifted = peak_shaver.update(
+        T0 + step,
+        grid_w=1000,
+        battery_power_w=0,
+        energy_wh=5000,
+        step=step,
+        lifts_w={"Wallbox": 2000.0, "Idle wallbox": 0.0},
+    )
+    assert lifted.active_import_limit_w == pytest.approx(level + 2000, abs=1)
+    assert (lifted.peak_lift_w, lifted.lifted_by) == (2000.0, ("Wallbox",))
+    # The limiter holds the lifted level: the headroom is the car's lift more.
+    assert lifted.headroom_w == pytest.approx(level + 2000 - 1000, abs=1)
+    assert peak_shaver.room_ahead() == ahead
+    # A step without the post: the level is the plan's again.
+    after = peak_shaver.update(
+        T0 + 2 * step, grid_w=1000, battery_power_w=0, energy_wh=5000, step=step
+    )
+    assert after.active_import_limit_w == pytest.approx(level, abs=1)
+    assert after.peak_lift_w == 0.0
+
+
 def test_limits_for_a_window_expire_and_survive_a_restart() -> None:
     peak_shaver = shaver(limit=3000)
     peak_shaver.set_limits(T0, 2000, 500, until=T0 + timedelta(hours=2))

@@ -189,6 +189,10 @@ class EvInputs:
     # (safety, W), and the room a site plan forecasts (deadline mode).
     grid_cap_w: float | None = None
     room_ahead: RoomAhead | None = None
+    # The peak limit raises its level by the lift the car charges with
+    # (``EvStatus.peak_lift_w``, posted to peak shaving in Home Assistant):
+    # its billing interval's budget then leaves the lift in the room now.
+    peak_lift_held: bool = False
 
 
 def room_at(ahead: RoomAhead | None, now: datetime) -> float | None:
@@ -268,6 +272,10 @@ class EvStatus:
     phase_switches: int
     start_stops: int
     deadline_start: datetime | None = None
+    # How far a deadline lifts the billed peak to charge this step (W): what
+    # the car takes above the room under the peak limit for a need it cannot
+    # hold.
+    peak_lift_w: float = 0.0
 
     @property
     def solar_share(self) -> float | None:
@@ -330,6 +338,7 @@ class EvChargingManager:
         self.limits = limits
         # One phase until known otherwise: the start that follows needs no switch.
         self.memory = _Memory(phases=1)
+        self._peak_lift_w = 0.0
         if saved is not None:
             self._restore(saved)
         self._status = self._make_status(None, "idle", ChargingReason.STARTED, None)
@@ -393,6 +402,7 @@ class EvChargingManager:
         """Decide for the next step and book the last one's energy."""
         memory = self.memory
         self._book(now, inputs)
+        self._peak_lift_w = 0.0
         inputs = within_forecast(now, inputs)
         if memory.mode is ChargeMode.OFF or inputs.connected is False:
             reason = (
@@ -660,10 +670,12 @@ class EvChargingManager:
         lift = fill_lift(stretches, need_wh, **sizes)
         self.memory.stretch_start = first_taken(stretches, lift, **sizes)
         planned = room_at(inputs.room_ahead, now)
-        if lift > 0 and planned is not None:
+        if lift > 0 and planned is not None and not inputs.peak_lift_held:
             # A lift moves the level, not what is left of this billing
             # interval's budget at the old one (the car's own import in it
-            # would take the lift back): lift from the plan's room now.
+            # would take the lift back): where the peak limit does not raise
+            # its level by the lift (the lab's plan), lift from the plan's
+            # room now.
             lift += max(planned - peak, 0.0)
         if min(sizes["max_w"], peak + lift, grid) < sizes["min_w"]:
             return None
@@ -913,6 +925,11 @@ class EvChargingManager:
         if not memory.enabled and count:
             memory.start_stops += 1
         memory.enabled = True
+        if peak_raise_w > 0 and inputs.peak_cap_w is not None:
+            # The lift the command takes: what it charges with above the room
+            # now (whole amps, the car's most), never more than the need's.
+            taken = decision.value * self.limits.voltage_v * phases
+            self._peak_lift_w = min(max(taken - inputs.peak_cap_w, 0.0), peak_raise_w)
         command = EvCommand(True, decision.value, phases, self.limits.route_for(phases))
         self._status = self._make_status(
             command, "charging", ChargingReason(decision.reason), available, now
@@ -1070,6 +1087,7 @@ class EvChargingManager:
             deadline_start=(memory.stretch_start or self._deadline_start(now))
             if now
             else None,
+            peak_lift_w=self._peak_lift_w,
         )
 
     def snapshot(self) -> dict[str, Any]:

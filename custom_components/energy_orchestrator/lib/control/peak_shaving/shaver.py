@@ -9,6 +9,7 @@ from ...rounding import PERCENT_DECIMALS, WATT_DECIMALS, rounded, rounded_or_non
 from ..battery_bank import BankState
 from ..billing import IntervalMeter, billing_period_key, interval_start_of
 from ..energy_planner import BatteryLimits, Plan
+from ..ev_deadline import RoomAhead
 from .forecaster import Forecaster, HistoryForecaster
 from .limiter import Limiter, phase_headroom
 from .planner import Planner
@@ -70,6 +71,10 @@ class PeakShaver:
             else HistoryForecaster(settings.billing_interval, battery)
         )
         self.memory = ShaverMemory()
+        # The level the last step held before any lift (None: none held),
+        # and the lifts it held on top, by who asked (W).
+        self.held_level_w: float | None = None
+        self.lifts_w: dict[str, float] = {}
         self.planner = Planner(settings, battery, self.forecaster)
         self.limiter = Limiter(settings, battery, self.meter)
         if saved:
@@ -149,6 +154,7 @@ class PeakShaver:
         grid_since_last_w: float | None = None,
         grid_phases_w: Sequence[float | None] | None = None,
         batteries: BankState | None = None,
+        lifts_w: Mapping[str, float] | None = None,
     ) -> PeakShavingStatus:
         """Decide the battery setpoint for the next ``step``.
 
@@ -159,8 +165,11 @@ class PeakShaver:
         ``grid_phases_w`` (L1, L2, L3) is read where the settings hold a
         phase limit. ``batteries`` is a bank's state (``BatteryBank.read``):
         what its batteries can do this step, voltage limits included; the
-        power and energy are then the bank's.
+        power and energy are then the bank's. ``lifts_w``: the lifts of the
+        level a request above the peak limit needs (a deadline car's), by
+        who asks: the level is raised by their sum for this step.
         """
+        self.held_level_w, self.lifts_w = None, {}
         if grid_w is None or battery_power_w is None or energy_wh is None:
             self.limiter.last_setpoint_w = 0.0
             self._status = self._make_status(
@@ -190,10 +199,14 @@ class PeakShaver:
                 now, ShavingState.IDLE, ShavingReason.NO_FORECAST_YET, 0.0
             )
             return self._status
+        self.held_level_w = level
+        self.lifts_w = {
+            source: lift for source, lift in (lifts_w or {}).items() if lift > 0
+        }
         limited = self.limiter.step(
             now,
             net,
-            level,
+            level + self.peak_lift_w,
             energy_wh=energy_wh,
             battery_power_w=battery_power_w,
             step=step,
@@ -225,6 +238,25 @@ class PeakShaver:
             phase_headroom=phase_headroom(self.settings.phase_limit_w, grid_phases_w),
         )
         return self._status
+
+    @property
+    def peak_lift_w(self) -> float:
+        """Return how far the last step raised its level for requests above it (W)."""
+        return sum(self.lifts_w.values())
+
+    def room_ahead(self) -> RoomAhead | None:
+        """Return the room under the level held, per plan step, before the battery.
+
+        The level less the plan's forecast net load, without the lifts
+        (they are their askers' own); None without a plan or a level.
+        """
+        plan = self.memory.plan
+        level = self.held_level_w
+        if plan is None or level is None or not plan.net_w:
+            return None
+        return RoomAhead(
+            plan.start, plan.step, tuple(level - net for net in plan.net_w)
+        )
 
     def _level(self, import_limit: float | None) -> float | None:
         """Return the import level the limiter holds: the user's, else the plan's."""
@@ -289,14 +321,14 @@ class PeakShaver:
         import_limit, export_limit = self.active_limits(now)
         plan = self.memory.plan
         capacity = self.battery.capacity_wh
+        if import_limit is None and self.memory.started:
+            import_limit = self._level(None)
         return PeakShavingStatus(
             state=state,
             reason=reason,
             battery_setpoint_w=setpoint,
             active_import_limit_w=rounded_or_none(
-                import_limit
-                if import_limit is not None
-                else (self._level(None) if self.memory.started else None),
+                None if import_limit is None else import_limit + self.peak_lift_w,
                 WATT_DECIMALS,
             ),
             active_export_limit_w=rounded_or_none(export_limit, WATT_DECIMALS),
@@ -319,6 +351,8 @@ class PeakShaver:
                 reserve_soc(plan, capacity, now) if self.memory.started else None,
                 PERCENT_DECIMALS,
             ),
+            peak_lift_w=rounded(self.peak_lift_w, WATT_DECIMALS),
+            lifted_by=tuple(sorted(self.lifts_w)),
         )
 
     def snapshot(self) -> dict[str, Any]:

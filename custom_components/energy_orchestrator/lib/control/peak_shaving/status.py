@@ -82,6 +82,10 @@ class PeakShavingStatus:
     # The least SOC (%) that still holds the planned peak from now on: the
     # reserve other controllers leave in the battery (None: no plan).
     reserve_soc: float | None = None
+    # How far the level is raised for requests above the peak limit (W; a
+    # deadline car's), and who asked.
+    peak_lift_w: float = 0.0
+    lifted_by: tuple[str, ...] = ()
 
 
 def classify(
