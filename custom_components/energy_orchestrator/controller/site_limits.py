@@ -21,6 +21,11 @@ the plan's valleys. A deadline the room cannot hold lifts the billed peak
 (``PeakLift``): the wallbox manager posts the lift, and peak shaving raises
 its level by it, so its billing interval's budget does not take it back.
 The room peak shaving posts leaves the lift out: it is the car's alone.
+
+What the controllers steer within that room (the car, the flexible loads)
+they post as their controllable load (``ControllableLoad``): peak shaving
+learns the site's load without it, so a car that charged last night does
+not shrink tonight's room ahead, as if the house had drawn it.
 """
 
 from collections.abc import Iterable
@@ -201,6 +206,42 @@ def async_peak_lifts(hass: HomeAssistant, now: datetime) -> dict[str, float]:
         if timedelta(0) <= now - lift.at <= FRESH_FOR:
             lifts[lift.source] = lifts.get(lift.source, 0.0) + lift.lift_w
     return lifts
+
+
+@dataclass(frozen=True, kw_only=True)
+class ControllableLoad:
+    """The power a controller's steered loads draw now (W): a car, flexible loads."""
+
+    at: datetime
+    source: str
+    power_w: float
+
+
+CONTROLLABLE: HassKey[dict[str, ControllableLoad]] = HassKey(
+    f"{DOMAIN}_controllable_load"
+)
+
+
+@callback
+def async_post_controllable_load(
+    hass: HomeAssistant, entry_id: str, load: ControllableLoad | None
+) -> None:
+    """Post (or, with None, withdraw) what a controller's loads draw now."""
+    posts = hass.data.setdefault(CONTROLLABLE, {})
+    if load is None:
+        posts.pop(entry_id, None)
+    else:
+        posts[entry_id] = load
+
+
+@callback
+def async_controllable_load_w(hass: HomeAssistant, now: datetime) -> float:
+    """Return what the controllers' loads draw now, by their fresh posts (W)."""
+    return sum(
+        max(post.power_w, 0.0)
+        for post in hass.data.get(CONTROLLABLE, {}).values()
+        if timedelta(0) <= now - post.at <= FRESH_FOR
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

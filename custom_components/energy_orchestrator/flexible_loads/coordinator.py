@@ -71,7 +71,9 @@ from ..controller.battery_plan import (
 from ..controller.inputs import MAX_INPUT_AGE, InputQuantity, read_input
 from ..controller.site_decisions import TO_SAFE_STATE, Why
 from ..controller.site_limits import (
+    ControllableLoad,
     TakenHeadroom,
+    async_post_controllable_load,
     async_site_headroom,
     async_take_headroom,
 )
@@ -384,6 +386,7 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
             # Nothing booked for a time not watched.
             self.controller.last_tick = None
             async_post_loads_plan(self.hass, self.config_entry.entry_id, None)
+            async_post_controllable_load(self.hass, self.config_entry.entry_id, None)
             self._battery_part = None
             return self._status(now, grid_w, None)
         battery = self._battery_to_plan(now)
@@ -397,16 +400,16 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
         )
         # The battery planned is the plan's, not the base's.
         battery_w = (battery.power_w or 0.0) if battery is not None else 0.0
-        base = (
-            grid_w
-            - battery_w
-            - sum(
-                measured.get(
-                    load.load.name, self.controller.books[load.load.name].power_w
-                )
-                for load in self.loads
-            )
+        loads_w = sum(
+            measured.get(load.load.name, self.controller.books[load.load.name].power_w)
+            for load in self.loads
         )
+        async_post_controllable_load(
+            self.hass,
+            self.config_entry.entry_id,
+            ControllableLoad(at=now, source=self.name, power_w=loads_w),
+        )
+        base = grid_w - battery_w - loads_w
         self.load_history.add(now, base + (pv_w or 0.0))
         self.pv_history.add(now, pv_w)
         before = {key: book.power_w for key, book in self.controller.books.items()}
@@ -820,6 +823,7 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
     async def async_stop_steering(self) -> None:
         """Leave the loads in the safe state and write the state."""
         async_post_loads_plan(self.hass, self.config_entry.entry_id, None)
+        async_post_controllable_load(self.hass, self.config_entry.entry_id, None)
         try:
             await self._async_safe_state()
         finally:

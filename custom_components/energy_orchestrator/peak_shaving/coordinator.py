@@ -44,6 +44,7 @@ from ..controller.site_decisions import TO_SAFE_STATE, Why
 from ..controller.site_limits import (
     BatteryReserve,
     SiteHeadroom,
+    async_controllable_load_w,
     async_peak_lifts,
     async_post_headroom,
     async_post_reserve,
@@ -229,6 +230,7 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
             grid_phases_w=phases,
             batteries=bank,
             lifts_w=async_peak_lifts(self.hass, now),
+            controllable_w=async_controllable_load_w(self.hass, now),
         )
         shares = (
             self.bank.split(status.battery_setpoint_w, bank)

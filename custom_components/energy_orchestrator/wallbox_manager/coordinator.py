@@ -49,9 +49,11 @@ from ..controller.site_decisions import (
     Why,
 )
 from ..controller.site_limits import (
+    ControllableLoad,
     PeakLift,
     SiteHeadroom,
     TakenHeadroom,
+    async_post_controllable_load,
     async_post_lift,
     async_site_headroom,
     async_take_headroom,
@@ -136,6 +138,13 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
         )
         self._take_headroom(now, status.command, inputs.ev_power_w)
         self._post_lift(now, status)
+        async_post_controllable_load(
+            self.hass,
+            self.config_entry.entry_id,
+            None
+            if inputs.ev_power_w is None
+            else ControllableLoad(at=now, source=self.name, power_w=inputs.ev_power_w),
+        )
         self.schedule_save()
         return status
 
@@ -317,6 +326,7 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
         change, as the other controllers' stops do.
         """
         async_post_lift(self.hass, self.config_entry.entry_id, None)
+        async_post_controllable_load(self.hass, self.config_entry.entry_id, None)
         try:
             if entity := self.config_entry.data.get(CONF_ENABLE_ENTITY):
                 await self.writer.async_write(

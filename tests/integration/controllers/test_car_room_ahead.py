@@ -17,6 +17,7 @@ from custom_components.energy_orchestrator.const import (
 from custom_components.energy_orchestrator.controller.site_limits import (
     PeakLift,
     SiteHeadroom,
+    async_controllable_load_w,
     async_peak_lifts,
     async_post_headroom,
     async_post_lift,
@@ -301,8 +302,11 @@ async def test_a_need_the_room_cannot_hold_lifts_the_level_for_the_session(
     assert min(cars) == max(cars) >= level - 1000 + lift - 3 * 230
     assert level + lift - 3 * 230 <= sum(imports) / len(imports) <= level + lift
 
+    # What the car draws is posted: peak shaving learns the house without it.
+    assert async_controllable_load_w(hass, now) == pytest.approx(cars[-1])
     # A wallbox manager that stopped stepping: its lift goes stale.
     assert async_peak_lifts(hass, now + timedelta(seconds=46)) == {}
+    assert async_controllable_load_w(hass, now + timedelta(seconds=46)) == 0
 
     # The session ends: the lift with it, at the next steps.
     await hass.services.async_call(
@@ -313,6 +317,9 @@ async def test_a_need_the_room_cannot_hold_lifts_the_level_for_the_session(
     assert async_peak_lifts(hass, now) == {}
     assert hass.states.get(LIMIT).attributes["lift"] == 0
     assert hass.states.get(LIMIT).attributes["lifted_by"] == []
+    await step(hass, freezer, site_entries)
+    now = freezer.time_to_freeze.replace(tzinfo=UTC)
+    assert async_controllable_load_w(hass, now) == 0
 
 
 async def test_a_lift_not_held_is_taken_back_within_the_interval(

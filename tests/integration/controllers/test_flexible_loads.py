@@ -36,6 +36,7 @@ from custom_components.energy_orchestrator.const import (
 )
 from custom_components.energy_orchestrator.controller.site_limits import (
     SiteHeadroom,
+    async_controllable_load_w,
     async_post_headroom,
 )
 from custom_components.energy_orchestrator.logbook import async_describe_events
@@ -173,6 +174,8 @@ async def test_surplus_switches_the_loads_on_by_priority(
     energy = float(hass.states.get(HEATER_ENERGY).state)
     # A minute at 2 kW.
     assert energy == pytest.approx(2000 / 60, abs=2)
+    # Posted as steered: peak shaving learns the house without it.
+    assert async_controllable_load_w(hass, dt_util.utcnow()) == 2000
     assert hass.states.get(HEATER_ENERGY).attributes["need"] == 4000
     # The hour's net so far: exported.
     assert float(hass.states.get(PERIOD_NET).state) < 0
@@ -395,6 +398,7 @@ async def test_unload_switches_the_loads_off(hass: HomeAssistant) -> None:
     assert hass.states.get(HEATER).state == "on"
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert hass.states.get(HEATER).state == "off"
+    assert async_controllable_load_w(hass, dt_util.utcnow()) == 0
 
 
 ENTSOE = "sensor.average_electricity_price"

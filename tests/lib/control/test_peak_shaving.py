@@ -981,3 +981,31 @@ def test_the_reserve_is_the_energy_the_evening_needs_and_none_once_past() -> Non
         ).reserve_soc
         is None
     )
+
+
+def test_the_load_learned_leaves_out_what_other_controllers_steer() -> None:
+    """A car charging 3 kW each night takes the room; it does not make the forecast.
+
+    Two nights of a 1 kW house with the car on from 00:00 to 03:00: told
+    what the car draws, the shaver forecasts the night at the house's 1 kW;
+    not told, at 4 kW, and would leave the next night's car no room ahead.
+    """
+    forecasts = {}
+    for told in (True, False):
+        peak_shaver = shaver(limit=None)
+        for index in range(2 * 96):
+            moment = T0 + index * Q
+            car = 3000.0 if moment.hour < 3 else 0.0
+            peak_shaver.update(
+                moment,
+                grid_w=1000.0 + car,
+                battery_power_w=0.0,
+                energy_wh=5000.0,
+                step=Q,
+                controllable_w=car if told else 0.0,
+            )
+        plan = peak_shaver.replan(T0 + timedelta(days=2), 5000.0)
+        assert plan is not None
+        forecasts[told] = plan.net_w[4]  # 01:00
+    assert forecasts[True] == pytest.approx(1000.0, abs=50)
+    assert forecasts[False] == pytest.approx(4000.0, abs=50)

@@ -155,6 +155,7 @@ class PeakShaver:
         grid_phases_w: Sequence[float | None] | None = None,
         batteries: BankState | None = None,
         lifts_w: Mapping[str, float] | None = None,
+        controllable_w: float = 0.0,
     ) -> PeakShavingStatus:
         """Decide the battery setpoint for the next ``step``.
 
@@ -169,7 +170,9 @@ class PeakShaver:
         level a request above the peak limit needs (a deadline car's), by
         who asks: the plan's level is raised by their sum for this step; an
         import limit in force (set by hand or by a grid operator's signal)
-        is the connection's and is never lifted.
+        is the connection's and is never lifted. ``controllable_w``: what
+        other controllers' loads (a car, flexible loads) draw now; they take
+        the room rather than make it, so the load learned leaves them out.
         """
         self.held_level_w, self.lifts_w = None, {}
         if grid_w is None or battery_power_w is None or energy_wh is None:
@@ -180,7 +183,7 @@ class PeakShaver:
             return self._status
         self.meter.add(now, grid_w if grid_since_last_w is None else grid_since_last_w)
         net = grid_w - battery_power_w
-        self.observe(now, net + (pv_w or 0.0), pv_w or 0.0)
+        self.observe(now, net - controllable_w + (pv_w or 0.0), pv_w or 0.0)
         if not self.memory.started:
             self.limiter.last_setpoint_w = 0.0
             self._status = self._make_status(
