@@ -230,10 +230,36 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
         if status.transition is not None:
             self._fire_transition(status.transition)
         await self.async_apply_outputs(
-            status.state, Why(layer=layer_of(status.reason), reason=status.reason)
+            status.state,
+            Why(layer=layer_of(status.reason), reason=status.reason),
+            share=self._planned_share(now, plan, status),
         )
         self.schedule_save()
         return status
+
+    def _planned_share(
+        self, now: datetime, plan: BatteryPricePlan | None, status: BatteryStatus
+    ) -> float:
+        """Return the share of its setpoint the plan's slot asks of the state now.
+
+        A plan that charges or sells at part of the battery's power in a
+        slot (a slot's cheapest share, an hour's netting met in a quarter)
+        gets that part, not the state's full setpoint; anything else (the
+        windows, safety, a request) the full setpoint.
+        """
+        slot = plan.slot_at(now) if plan is not None else None
+        if (
+            slot is None
+            or slot.mode is not status.state
+            or slot.reason is not status.reason
+            or status.state is BatteryState.REST
+        ):
+            return 1.0
+        charge_w, discharge_w = self._powers()
+        power = charge_w if status.state is BatteryState.CHARGE else discharge_w
+        if power <= 0:
+            return 1.0
+        return min(abs(slot.battery_w) / power, 1.0)
 
     async def _async_price_plan(
         self, now: datetime, reserve: BatteryReserve | None
@@ -490,18 +516,25 @@ class BatteryManagerCoordinator(ControllerCoordinator[BatteryStatus]):
         )
 
     async def async_apply_outputs(
-        self, state: BatteryState, why: Why | None = None
+        self, state: BatteryState, why: Why | None = None, *, share: float = 1.0
     ) -> None:
         """Bring every output to its value for ``state``, for the reason ``why``.
 
+        The setpoint takes ``share`` of the way from its rest value to the
+        state's (both within the number's range, so is every value between).
         An output that fails is logged once and retried next step; the
         others are still set, so one unavailable switch does not keep an
         inverter selling. A setpoint is rewritten before a device lets it
         lapse.
         """
         now = dt_util.utcnow()
+        setpoint = self.config_entry.data.get(CONF_SETPOINT_ENTITY)
         for entity_id, values in self.outputs.items():
-            await self.writer.async_write(entity_id, values[state], now, why=why)
+            value = values[state]
+            if entity_id == setpoint and share < 1.0:
+                rest = float(values[BatteryState.REST])
+                value = round(rest + (float(value) - rest) * share, 1)
+            await self.writer.async_write(entity_id, value, now, why=why)
 
     async def async_request_mode(
         self, mode: BatteryMode, until: datetime | None = None

@@ -4,24 +4,40 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.input_number import DOMAIN as INPUT_NUMBER
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.energy_orchestrator.const import DOMAIN
+from custom_components.energy_orchestrator.controller.battery_plan import (
+    LoadsBatteryPlan,
+    async_post_loads_plan,
+)
 from custom_components.energy_orchestrator.controller.site_limits import (
     BatteryReserve,
     async_post_reserve,
     entity_devices,
 )
+from custom_components.energy_orchestrator.lib.control.battery_price_plan import (
+    BatteryPricePlan,
+    PlanSlot,
+)
+from custom_components.energy_orchestrator.lib.control.battery_states import (
+    BatteryState,
+    Reason,
+)
 from tests.integration.controllers.test_battery_manager import (
     BMS_SOC,
     STATE,
+    entry_data,
     inverter,
     manager_entry,
+    pack_voltage,
     set_battery,
     setup,
 )
@@ -33,6 +49,7 @@ from tests.integration.texts import errors_shown
 __all__ = ["bms_device", "inverter"]
 
 PLAN = "sensor.house_battery_price_plan"
+SETPOINT = "input_number.battery_power"
 ENTSOE = "sensor.average_electricity_price"
 # Midnight: a cheap night ahead, a dear evening.
 NOW = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
@@ -283,3 +300,80 @@ async def test_the_site_plan_carries_the_battery_price_plan(
         "price": 0.08,
         "soc": rows[0]["soc"],
     }
+
+
+@pytest.mark.usefixtures("inverter")
+async def test_a_slot_planned_at_part_of_the_power_gets_that_part_of_the_setpoint(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """1.5 kW of charge planned on a 3 kW setpoint: the number says 1500, not 3000.
+
+    Sold at the full setpoint, a slot planned at part of the power would
+    empty (or fill) the battery faster than the plan, and an hour netted
+    in one quarter would export what it meant to keep.
+    """
+    assert await async_setup_component(
+        hass,
+        INPUT_NUMBER,
+        {INPUT_NUMBER: {"battery_power": {"min": -3000, "max": 3000, "step": 1}}},
+    )
+    freezer.move_to(NOW)
+    set_battery(hass, pack_voltage(0.5), 0.0, soc=50)
+    battery = MockConfigEntry(
+        domain=DOMAIN,
+        minor_version=2,
+        title="House battery",
+        data={
+            **entry_data(),
+            "setpoint_entity": SETPOINT,
+            "setpoint_charge": 3000,
+            "setpoint_rest": 0,
+            "setpoint_sell": -3000,
+        },
+        options=manager_entry(soc_floor=10, soc_ceiling=95).options,
+    )
+    await setup(hass, battery)
+    await _refresh(hass, battery)
+
+    def post(mode: BatteryState, reason: Reason, battery_w: float) -> None:
+        slot = PlanSlot(NOW, mode, reason, battery_w, 0.1, 40.0)
+        plan = BatteryPricePlan(NOW, timedelta(minutes=15), (slot,), 0.0)
+        async_post_loads_plan(
+            hass,
+            "flexible_loads",
+            LoadsBatteryPlan(
+                at=freezer.time_to_freeze.replace(tzinfo=UTC),
+                entry_id="flexible_loads",
+                source="Flexible loads",
+                battery=battery.entry_id,
+                plan=plan,
+            ),
+        )
+
+    post(BatteryState.CHARGE, Reason.CHEAP_HOUR, 1500.0)
+    freezer.tick(timedelta(seconds=5))
+    await _refresh(hass, battery)
+    assert hass.states.get(STATE).attributes["reason"] == "cheap_hour"
+    assert float(hass.states.get(SETPOINT).state) == 1500.0
+
+    post(BatteryState.SELL, Reason.DEAR_HOUR, -1200.0)
+    freezer.tick(timedelta(seconds=5))
+    await _refresh(hass, battery)
+    assert hass.states.get(STATE).state == "sell"
+    assert float(hass.states.get(SETPOINT).state) == -1200.0
+
+    # A plan asking more than the setpoint: the setpoint, never beyond.
+    post(BatteryState.SELL, Reason.DEAR_HOUR, -4500.0)
+    freezer.tick(timedelta(seconds=5))
+    await _refresh(hass, battery)
+    assert float(hass.states.get(SETPOINT).state) == -3000.0
+
+    # A mode you ask for: its full setpoint.
+    await hass.services.async_call(
+        "select",
+        "select_option",
+        {"entity_id": "select.house_battery_mode", "option": "charge"},
+        blocking=True,
+    )
+    await hass.async_block_till_done()
+    assert float(hass.states.get(SETPOINT).state) == 3000.0
