@@ -3,14 +3,11 @@
 from datetime import UTC, datetime, timedelta
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.components.input_number import DOMAIN as INPUT_NUMBER
 from homeassistant.core import HomeAssistant
-from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.energy_orchestrator.const import (
-    CONF_KIND,
     CONTROLLER_STEP,
     DOMAIN,
 )
@@ -24,6 +21,13 @@ from custom_components.energy_orchestrator.controller.site_limits import (
     async_site_headroom,
 )
 from custom_components.energy_orchestrator.lib.control.ev_deadline import RoomAhead
+from tests.integration.controllers.peak_and_car import (
+    BATTERY,
+    SOC,
+    async_setup_setpoint,
+    peak_shaving_entry,
+    wallbox_manager_entry,
+)
 from tests.integration.controllers.test_wallbox_manager import (
     CURRENT,
     ENABLE,
@@ -34,9 +38,6 @@ from tests.integration.controllers.test_wallbox_manager import (
     wallbox,
 )
 
-BATTERY = "sensor.inverter_battery_power"
-SOC = "sensor.bms_soc"
-SETPOINT = "input_number.battery_setpoint"
 LIMIT = "sensor.peak_shaving_active_import_limit"
 DEADLINE_STARTS = "sensor.wallbox_deadline_charging_starts"
 # A winter Monday; the tests' time zone is UTC.
@@ -58,50 +59,9 @@ async def site_entries(
 ) -> tuple[MockConfigEntry, MockConfigEntry]:
     """Peak shaving over a battery at its floor (its level is the evening's), and a car."""
     await hass.config.async_set_time_zone("UTC")
-    assert await async_setup_component(
-        hass,
-        INPUT_NUMBER,
-        {INPUT_NUMBER: {"battery_setpoint": {"min": -5000, "max": 5000, "step": 1}}},
-    )
-    peak = MockConfigEntry(
-        domain=DOMAIN,
-        minor_version=2,
-        title="Peak shaving",
-        data={
-            CONF_KIND: "peak_shaving",
-            "grid_power_entity": GRID,
-            "battery_power_entity": BATTERY,
-            "battery_soc_entity": SOC,
-            "battery_setpoint_entity": SETPOINT,
-            "invert_setpoint": False,
-        },
-        options={
-            "battery_capacity_kwh": 10.0,
-            "battery_max_kw": 5.0,
-            "battery_soc_min": 10.0,
-            "battery_soc_max": 100.0,
-            "billing_interval_minutes": "15",
-        },
-    )
-    car = MockConfigEntry(
-        domain=DOMAIN,
-        minor_version=2,
-        title="Wallbox",
-        data={
-            CONF_KIND: "wallbox_manager",
-            "grid_power_entity": GRID,
-            "ev_power_entity": EV,
-            "charger_current_entity": CURRENT,
-            "charger_enable_entity": ENABLE,
-            "charger_phases_entity": PHASES,
-        },
-        options={
-            "min_current_a": 6.0,
-            "max_current_a": 16.0,
-            "min_phase_switch_minutes": 10.0,
-            "charge_now_mode": "fast",
-        },
-    )
+    await async_setup_setpoint(hass)
+    peak = peak_shaving_entry(None)
+    car = wallbox_manager_entry()
     return peak, car
 
 

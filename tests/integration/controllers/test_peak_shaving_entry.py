@@ -26,12 +26,16 @@ from custom_components.energy_orchestrator.peak_shaving.coordinator import _watt
 from custom_components.energy_orchestrator.peak_shaving.pv_forecast import (
     solcast_series,
 )
+from tests.integration.controllers.peak_and_car import (
+    BATTERY,
+    SETPOINT,
+    SOC,
+    async_setup_setpoint,
+    peak_shaving_entry,
+)
+from tests.integration.controllers.test_wallbox_manager import GRID
 from tests.integration.texts import errors_shown
 
-GRID = "sensor.meter_grid_power"
-BATTERY = "sensor.inverter_battery_power"
-SOC = "sensor.bms_soc"
-SETPOINT = "input_number.battery_setpoint"
 STATE = "sensor.peak_shaving"
 LIMIT = "sensor.peak_shaving_active_import_limit"
 
@@ -50,36 +54,12 @@ def report(hass: HomeAssistant, grid: float, battery: float, soc: float = 60) ->
 
 @pytest.fixture
 async def setpoint(hass: HomeAssistant) -> None:
-    assert await async_setup_component(
-        hass,
-        INPUT_NUMBER,
-        {INPUT_NUMBER: {"battery_setpoint": {"min": -5000, "max": 5000, "step": 1}}},
-    )
+    await async_setup_setpoint(hass)
 
 
 @pytest.fixture
 def entry() -> MockConfigEntry:
-    return MockConfigEntry(
-        domain=DOMAIN,
-        minor_version=2,
-        title="Peak shaving",
-        data={
-            CONF_KIND: "peak_shaving",
-            "grid_power_entity": GRID,
-            "battery_power_entity": BATTERY,
-            "battery_soc_entity": SOC,
-            "battery_setpoint_entity": SETPOINT,
-            "invert_setpoint": False,
-        },
-        options={
-            "battery_capacity_kwh": 10.0,
-            "battery_max_kw": 5.0,
-            "battery_soc_min": 10.0,
-            "battery_soc_max": 100.0,
-            "import_limit_w": 3000.0,
-            "billing_interval_minutes": "15",
-        },
-    )
+    return peak_shaving_entry()
 
 
 # The peak-shaving form with what it requires.
