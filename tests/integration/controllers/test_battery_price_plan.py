@@ -75,12 +75,21 @@ async def _refresh(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     await hass.async_block_till_done()
 
 
-async def _planned(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    """Set up the manager and take the step that plans: the first has no SOC yet."""
+async def _planned(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, soc: float, **options: Any
+) -> MockConfigEntry:
+    """At midnight, a manager with ``options`` on a battery at ``soc`` %, planned.
+
+    The first step has no SOC yet: the second plans.
+    """
+    freezer.move_to(NOW)
+    set_battery(hass, 53.0, 0.0, soc=soc)
     # The schedule's times are local: here, UTC's.
     await hass.config.async_set_time_zone("UTC")
+    entry = manager_entry(**options)
     await setup(hass, entry)
     await _refresh(hass, entry)
+    return entry
 
 
 @pytest.mark.usefixtures("inverter")
@@ -88,10 +97,9 @@ async def test_a_schedule_charges_the_battery_in_the_cheap_night(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:
     """Prices by time of day: charge now (cheap), the plan drawn per slot."""
-    freezer.move_to(NOW)
-    set_battery(hass, 53.0, 0.0, soc=30)
-    entry = manager_entry(time_of_use=NIGHT_AND_EVENING, round_trip_efficiency=90)
-    await _planned(hass, entry)
+    await _planned(
+        hass, freezer, 30, time_of_use=NIGHT_AND_EVENING, round_trip_efficiency=90
+    )
     state = hass.states.get(STATE)
     assert state.state == "charge"
     assert state.attributes["reason"] == "cheap_hour"
@@ -111,9 +119,7 @@ async def test_a_flat_price_rests_instead_of_following_the_windows(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:
     """One price all day: no cycle pays, the plan holds the battery at rest."""
-    freezer.move_to(NOW)
-    set_battery(hass, 53.0, 0.0, soc=50)
-    await _planned(hass, manager_entry(import_price=0.25))
+    await _planned(hass, freezer, 50, import_price=0.25)
     assert hass.states.get(STATE).state == "rest"
     assert hass.states.get(PLAN).state == "rest"
 
@@ -123,11 +129,8 @@ async def test_prices_that_cannot_be_read_fall_back_to_the_windows_with_an_issue
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:
     """ENTSO-e's forecast plans; gone, no plan, a repair issue, the windows decide."""
-    freezer.move_to(NOW)
     _entsoe(hass, [80.0] * 6 + [200.0] * 12 + [400.0] * 4 + [200.0] * 2)
-    set_battery(hass, 53.0, 0.0, soc=30)
-    entry = manager_entry(import_price_entity=ENTSOE)
-    await _planned(hass, entry)
+    entry = await _planned(hass, freezer, 30, import_price_entity=ENTSOE)
     assert hass.states.get(STATE).attributes["reason"] == "cheap_hour"
     assert hass.states.get(PLAN).state == "charge"
 
@@ -165,11 +168,8 @@ async def test_the_plan_survives_a_restart_while_the_prices_are_not_back_yet(
     hass_storage: dict[str, Any],
 ) -> None:
     """The saved plan runs on until the price entity answers again."""
-    freezer.move_to(NOW)
     _entsoe(hass, [80.0] * 6 + [200.0] * 12 + [400.0] * 4 + [200.0] * 2)
-    set_battery(hass, 53.0, 0.0, soc=30)
-    entry = manager_entry(import_price_entity=ENTSOE)
-    await _planned(hass, entry)
+    entry = await _planned(hass, freezer, 30, import_price_entity=ENTSOE)
     planned = hass.states.get(PLAN).attributes["plan"]
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
@@ -238,13 +238,14 @@ async def test_peak_shavings_schedule_is_filled_in_the_cheap_hours_before_it(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:
     """A reserve of 70 % from 06:00 on: bought at the night's cheapest, not at once."""
-    freezer.move_to(NOW)
-    set_battery(hass, 53.0, 0.0, soc=30)
     # Charging costs at 0.25 now, 0.05 from 02:00; no arbitrage at a flat 0.25 after.
-    entry = manager_entry(
-        time_of_use="00:00 0.25, 02:00 0.05, 04:00 0.25", round_trip_efficiency=50
+    entry = await _planned(
+        hass,
+        freezer,
+        30,
+        time_of_use="00:00 0.25, 02:00 0.05, 04:00 0.25",
+        round_trip_efficiency=50,
     )
-    await _planned(hass, entry)
     devices = entity_devices(hass, [BMS_SOC])
     async_post_reserve(
         hass,
@@ -286,10 +287,7 @@ async def test_the_site_plan_carries_the_battery_price_plan(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory
 ) -> None:
     """The site device's Planned peak shows the price plan, slot by slot."""
-    freezer.move_to(NOW)
-    set_battery(hass, 53.0, 0.0, soc=30)
-    entry = manager_entry(time_of_use=NIGHT_AND_EVENING)
-    await _planned(hass, entry)
+    await _planned(hass, freezer, 30, time_of_use=NIGHT_AND_EVENING)
     await add_site(hass)
     rows = hass.states.get("sensor.site_planned_peak").attributes["battery_prices"]
     assert len(rows) == 96

@@ -11,6 +11,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.energy_orchestrator.const import DOMAIN
+from tests.integration.controllers.peak_and_car import SETPOINT
 from tests.integration.controllers.test_battery_manager import (
     STATE as BATTERY_STATE,
     manager_entry,
@@ -18,7 +19,6 @@ from tests.integration.controllers.test_battery_manager import (
 )
 from tests.integration.controllers.test_site_limits import (
     LIMIT_W,
-    SETPOINT,
     charge_fast,
     load_all,
     measure,

@@ -10,6 +10,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.energy_orchestrator.const import DOMAIN
+from tests.integration.controllers.peak_and_car import SETPOINT
 from tests.integration.controllers.test_flexible_loads import (
     _entry as flexible_loads_entry,
     _meter as flexible_loads_meter,
@@ -17,7 +18,6 @@ from tests.integration.controllers.test_flexible_loads import (
 )
 from tests.integration.controllers.test_site_limits import (
     LIMIT_W,
-    SETPOINT,
     charge_fast,
     load_all,
     measure,
