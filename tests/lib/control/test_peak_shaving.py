@@ -378,24 +378,6 @@ def test_a_lift_raises_the_level_for_its_step_and_the_room_ahead_leaves_it_out()
     assert after.peak_lift_w == 0.0
 
 
-def test_a_limit_in_force_is_never_lifted() -> None:
-    """A grid operator's limit (or one set by hand) is the connection's: no lift."""
-    peak_shaver = shaver(limit=3000)
-    step = timedelta(seconds=5)
-    peak_shaver.set_limits(T0, 2000, None, until=T0 + timedelta(hours=2))
-    held = peak_shaver.update(
-        T0,
-        grid_w=1000,
-        battery_power_w=0,
-        energy_wh=5000,
-        step=step,
-        lifts_w={"Wallbox": 2000.0},
-    )
-    assert held.active_import_limit_w == 2000
-    assert (held.peak_lift_w, held.lifted_by) == (0.0, ())
-    assert held.headroom_w == pytest.approx(2000 - 1000, abs=1)
-
-
 def test_limits_for_a_window_expire_and_survive_a_restart() -> None:
     peak_shaver = shaver(limit=3000)
     peak_shaver.set_limits(T0, 2000, 500, until=T0 + timedelta(hours=2))

@@ -168,11 +168,10 @@ class PeakShaver:
         what its batteries can do this step, voltage limits included; the
         power and energy are then the bank's. ``lifts_w``: the lifts of the
         level a request above the peak limit needs (a deadline car's), by
-        who asks: the plan's level is raised by their sum for this step; an
-        import limit in force (set by hand or by a grid operator's signal)
-        is the connection's and is never lifted. ``controllable_w``: what
-        other controllers' loads (a car, flexible loads) draw now; they take
-        the room rather than make it, so the load learned leaves them out.
+        who asks: the level is raised by their sum for this step.
+        ``controllable_w``: what other controllers' loads (a car, flexible
+        loads) draw now; they take the room rather than make it, so the load
+        learned leaves them out.
         """
         self.held_level_w, self.lifts_w = None, {}
         if grid_w is None or battery_power_w is None or energy_wh is None:
@@ -205,13 +204,9 @@ class PeakShaver:
             )
             return self._status
         self.held_level_w = level
-        # A limit set by hand or by the grid operator's signal is the
-        # connection's: a deadline does not go through it, only the plan's.
-        self.lifts_w = (
-            {source: lift for source, lift in (lifts_w or {}).items() if lift > 0}
-            if import_limit is None
-            else {}
-        )
+        self.lifts_w = {
+            source: lift for source, lift in (lifts_w or {}).items() if lift > 0
+        }
         limited = self.limiter.step(
             now,
             net,
