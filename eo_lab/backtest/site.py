@@ -25,7 +25,10 @@ says otherwise):
   any power within its limits in each netting period (cut at billing
   intervals), its energy checked at their ends. Proven within a tenth of a
   cent, or, after ``OPTIMAL_TIME_LIMIT_S``, the lowest cost HiGHS proved
-  possible stands for it (``proven`` false): a bound still;
+  possible stands for it (``proven`` false): a bound still. Where the site
+  has switched loads only (no battery, car, demand charge or uninterrupted
+  run), a dynamic program over the netting periods solves the same problem
+  exactly instead (``site_exact``);
 - ``foresight`` (on request): the orchestrator given the real future as
   its forecast.
 - ``independent``: today's controllers side by side, uncoordinated: the
