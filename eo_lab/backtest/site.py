@@ -28,6 +28,8 @@ says otherwise):
   possible stands for it (``proven`` false): a bound still;
 - ``foresight`` (on request): the orchestrator given the real future as
   its forecast.
+- ``scenarios`` (on request, not printed by ``eo backtest-site``): the
+  orchestrator planning over each past day as a scenario of the net load.
 - ``independent``: today's controllers side by side, uncoordinated: the
   loads by ``instant``'s rule, the battery in self-consumption, the car by
   the wallbox manager's ``deadline`` mode without site caps.
@@ -70,6 +72,7 @@ from eo_lab.backtest.site_strategies import (
     Independent,
     Instant,
     Orchestrator,
+    ScenarioOrchestrator,
     Timer,
 )
 
@@ -87,6 +90,7 @@ def run_site_backtest(
         "instant": Instant,
         "orchestrator": Orchestrator,
         "foresight": Foresight,
+        "scenarios": ScenarioOrchestrator,
         "independent": Independent,
     }
     battery_only = not site.all_loads and site.battery is not None
