@@ -31,6 +31,8 @@ says otherwise):
   exactly instead (``site_exact``);
 - ``foresight`` (on request): the orchestrator given the real future as
   its forecast.
+- ``scenarios`` (on request, not printed by ``eo backtest-site``): the
+  orchestrator planning over each past day as a scenario of the net load.
 - ``independent``: today's controllers side by side, uncoordinated: the
   loads by ``instant``'s rule, the battery in self-consumption, the car by
   the wallbox manager's ``deadline`` mode without site caps.
@@ -73,6 +75,7 @@ from eo_lab.backtest.site_strategies import (
     Independent,
     Instant,
     Orchestrator,
+    ScenarioOrchestrator,
     Timer,
 )
 
@@ -90,6 +93,7 @@ def run_site_backtest(
         "instant": Instant,
         "orchestrator": Orchestrator,
         "foresight": Foresight,
+        "scenarios": ScenarioOrchestrator,
         "independent": Independent,
     }
     battery_only = not site.all_loads and site.battery is not None

@@ -14,6 +14,7 @@ from custom_components.energy_orchestrator.lib.control.flexible_loads import (
 )
 from custom_components.energy_orchestrator.lib.control.forecast import (
     SlotHistory,
+    day_scenarios,
     forecast,
 )
 from custom_components.energy_orchestrator.lib.control.peak_shaving.limiter import (
@@ -332,3 +333,30 @@ class Foresight(Orchestrator):
                 total += series.load_w[at] - series.pv_w[at]
             values.append(total / per)
         return values
+
+
+class ScenarioOrchestrator(Orchestrator):
+    """``scenarios``: the orchestrator planning over the past days as scenarios.
+
+    Each past day's load minus PV is a scenario of the net load; the plan
+    minimises their mean cost (``PlanRequest.scenarios``). Not among the
+    strategies ``eo backtest-site`` prints: measured, it was no better than
+    the plan on the mean (docs/decisions/flexible-loads.md).
+    """
+
+    def __init__(self, scored: Scored) -> None:
+        """Make the orchestrator and give its controller the past days."""
+        super().__init__(scored)
+        self.controller.scenarios = self._scenarios
+
+    def _scenarios(self, start: datetime, steps: int) -> list[list[float]]:
+        """Return each past day's load minus PV per plan step (the day's own pair)."""
+        load = day_scenarios(self.load_history, start, steps)
+        pv = day_scenarios(self.pv_history, start, steps)
+        if len(pv) != len(load):
+            # A day seen for one and not the other: the pairs would not match.
+            return []
+        return [
+            [a - b for a, b in zip(demand, supply, strict=True)]
+            for demand, supply in zip(load, pv, strict=True)
+        ]

@@ -45,6 +45,9 @@ _BATTERY_IDLE_W = 50.0
 
 # Load minus PV per plan step from ``start`` on, None when there is no forecast.
 type BaseForecast = Callable[[datetime, int], Sequence[float] | None]
+# Other forecasts of the same (each past day's), for a plan with a battery
+# to weigh; fewer than two, and the plan is made on ``BaseForecast`` alone.
+type BaseScenarios = Callable[[datetime, int], Sequence[Sequence[float]]]
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,9 @@ class FlexibleLoadsController:
     last_tick: datetime | None = None
     # With a demand charge: the billed quantity (None without one).
     demand_meter: IntervalMeter | None = None
+    # With a battery: the net load's scenarios the plan weighs (None: the
+    # forecast alone).
+    scenarios: BaseScenarios | None = None
     # The plan's prices the battery's order reads, kept per plan.
     _priced_plan: Plan | None = field(default=None, init=False, repr=False)
     _dearest: list[float] = field(default_factory=list, init=False, repr=False)
@@ -389,6 +395,9 @@ class FlexibleLoadsController:
                 spec.efficiency,
                 spec.charge_w,
             )
+        scenarios: Sequence[Sequence[float]] = ()
+        if battery is not None and self.scenarios is not None:
+            scenarios = self.scenarios(start, steps)
         request = PlanRequest(
             start,
             list(base),
@@ -401,6 +410,7 @@ class FlexibleLoadsController:
             previous=self.plan,
             billed_peak_w=self.billed_peak_w(now),
             interval_import_so_far_wh=self._interval_import_wh(start),
+            scenarios=scenarios,
         )
         try:
             self.plan = plan(request)

@@ -26,6 +26,17 @@ horizon (24 hours by default), solved exactly by HiGHS (proven within a tenth of
   per kW above the peak already billed (a new billing period in the
   horizon starts from none).
 
+With a battery and scenarios of the net load (each past day's load minus
+PV), the plan minimises the mean of their costs: the loads' schedule, the
+billed peak and the battery's power until the import price first changes
+are one for all of them (nothing tells the days apart before then, and a
+plan free to act per scenario in a later step of the same price puts off,
+plan after plan, what it must do now); the battery's later power is each
+scenario's own. The plan reports the scenarios' mean (battery, grid,
+periods' nets) and the sum of their values of stored energy. Off unless
+asked for: measured, it was no better than the plan on the mean
+(docs/decisions/flexible-loads.md).
+
 Among plans of equal cost the one that runs the loads later wins (a
 thousandth of a cent per kWh and step sooner): the real-time layer soaks
 up any surplus the forecast did not see, and a need left for later can
@@ -106,6 +117,10 @@ class PlanRequest:
     # the billing interval running at ``start`` imported before it (Wh).
     billed_peak_w: float = 0.0
     interval_import_so_far_wh: float = 0.0
+    # With a battery: other forecasts of ``base_w`` (each past day's load
+    # minus PV), weighed alike in its place (see the module doc). Fewer than
+    # two: the plan is made on ``base_w``.
+    scenarios: Sequence[Sequence[float]] = ()
 
 
 @dataclass(frozen=True)
@@ -173,23 +188,38 @@ class _Builder:
             request.start, request.step, self.steps
         )
         self.model = Model()
+        # The net load forecasts the plan is weighed over (one without scenarios).
+        self.bases: list[Sequence[float]] = [request.base_w]
+        if request.battery is not None and len(request.scenarios) > 1:
+            self.bases = [list(base) for base in request.scenarios]
+        # Each scenario's share of the expected cost.
+        self.weight = 1.0 / len(self.bases)
         self.load_columns: list[tuple[int, LoadNow]] = []
         self.shortfalls: list[list[int]] = []
         # The previous plan's values of the binaries, where it covers them.
         self.warm: dict[int, float] = {}
-        # The battery's energy balance row of each step.
-        self.energy_rows: list[int] = []
+        # The battery's energy balance row of each step, per scenario.
+        self.energy_rows: list[list[int]] = []
 
     def build(self) -> Plan:
         """Add every part, solve, and read the plan out."""
-        power_terms: list[list[tuple[int, float]]] = [[] for _ in range(self.steps)]
+        loads_terms: list[list[tuple[int, float]]] = [[] for _ in range(self.steps)]
         for now in self.request.loads:
             first = self._add_load(now)
             for index in range(self.steps):
-                power_terms[index].append((first + index, self._scale(now.load)))
-        battery = self._add_battery(power_terms)
-        periods = self._add_periods(power_terms)
-        peaks = self._add_demand(power_terms)
+                loads_terms[index].append((first + index, self._scale(now.load)))
+        batteries: list[int] = []
+        periods: list[list[tuple[list[int], int]]] = []
+        peaks: dict[str, tuple[int, float]] = {}
+        for base in self.bases:
+            power_terms = [list(terms) for terms in loads_terms]
+            battery = self._add_battery(power_terms)
+            if battery is not None:
+                if batteries:
+                    self._share_steps(batteries[0], battery)
+                batteries.append(battery)
+            periods.append(self._add_periods(power_terms, base))
+            self._add_demand(power_terms, base, peaks)
         solution = self.model.solve(
             time_limit_s=TIME_LIMIT_S,
             mip_rel_gap=MIP_REL_GAP,
@@ -197,7 +227,7 @@ class _Builder:
             start=self.warm,
             duals=self.request.battery is not None,
         )
-        return self._read(solution, battery, periods, peaks)
+        return self._read(solution, batteries, periods, list(peaks.values()))
 
     @staticmethod
     def _scale(load: FlexibleLoad) -> float:
@@ -423,7 +453,7 @@ class _Builder:
         if battery is None:
             return None
         steps, hours, eff = self.steps, self.hours, battery.efficiency
-        cost = BATTERY_COST_PER_KWH / 1000 * hours
+        cost = self.weight * BATTERY_COST_PER_KWH / 1000 * hours
         charge_w = battery.power_w if battery.charge_w is None else battery.charge_w
         charge = self.model.add(steps, 0.0, charge_w, cost)
         discharge = self.model.add(steps, 0.0, battery.power_w, cost)
@@ -435,8 +465,9 @@ class _Builder:
             steps,
             battery.reserve_wh,
             battery.capacity_wh,
-            [0.0] * (steps - 1) + [-worth],
+            [0.0] * (steps - 1) + [-self.weight * worth],
         )
+        rows: list[int] = []
         for index in range(steps):
             columns = [energy + index, charge + index, discharge + index]
             values = [1.0, -eff * hours, hours / eff]
@@ -450,10 +481,37 @@ class _Builder:
                     lower=0.0,
                     upper=0.0,
                 )
-            self.energy_rows.append(row)
+            rows.append(row)
             power_terms[index].append((charge + index, 1.0))
             power_terms[index].append((discharge + index, -1.0))
+        self.energy_rows.append(rows)
         return charge
+
+    def _shared_steps(self) -> int:
+        """Return how many first steps the battery does alike in every scenario.
+
+        Up to the next change of the import price: until then nothing tells
+        the scenarios apart (the day's sun shows after the night's cheap
+        hours), and a plan free to charge per scenario in a later step of the
+        same price would put off, step by step, what it must do now.
+        """
+        first = self.imports[0]
+        for index, price in enumerate(self.imports):
+            if abs(price - first) > 1e-9:
+                return max(index, 1)
+        return self.steps
+
+    def _share_steps(self, first: int, other: int) -> None:
+        """Give a scenario's battery the first scenario's power in the shared steps."""
+        steps = self.steps
+        for index in range(self._shared_steps()):
+            for column in (index, steps + index):
+                self.model.row(
+                    [other + column, first + column],
+                    [1.0, -1.0],
+                    lower=0.0,
+                    upper=0.0,
+                )
 
     def _periods(self) -> list[list[int]]:
         """Return the steps of each netting period, in order."""
@@ -469,15 +527,20 @@ class _Builder:
         return periods
 
     def _add_periods(
-        self, power_terms: list[list[tuple[int, float]]]
+        self, power_terms: list[list[tuple[int, float]]], base_w: Sequence[float]
     ) -> list[tuple[list[int], int]]:
         """Add each period's net import and export; return them with their steps."""
         periods: list[tuple[list[int], int]] = []
         for number, indices in enumerate(self._periods()):
             price_in = self.imports[indices[0]] / 1000
             price_out = self.exports[indices[0]] / 1000
-            columns = self.model.add(2, 0.0, INFINITY, [price_in, -price_out])
-            base = sum(self.request.base_w[i] for i in indices) * self.hours
+            columns = self.model.add(
+                2,
+                0.0,
+                INFINITY,
+                [self.weight * price_in, -self.weight * price_out],
+            )
+            base = sum(base_w[i] for i in indices) * self.hours
             if number == 0 and self.request.tariff.netting_minutes:
                 base += self.request.period_so_far_wh
             terms = [term for i in indices for term in power_terms[i]]
@@ -491,15 +554,19 @@ class _Builder:
         return periods
 
     def _add_demand(
-        self, power_terms: list[list[tuple[int, float]]]
-    ) -> list[tuple[int, float]]:
-        """Add each step's import and each billing period's peak; return the peaks.
+        self,
+        power_terms: list[list[tuple[int, float]]],
+        base_w: Sequence[float],
+        peaks: dict[str, tuple[int, float]],
+    ) -> None:
+        """Add each step's import and each billing period's peak (to ``peaks``).
 
-        Each peak comes with the peak already billed (its lowest value).
+        Each peak comes with the peak already billed (its lowest value); it
+        is one for every scenario: at least each one's intervals' import.
         """
         request, tariff = self.request, self.request.tariff
         if tariff.demand_charge_per_kw <= 0:
-            return []
+            return
         step_s = request.step.total_seconds()
         interval_s = tariff.billing_interval.total_seconds()
         imports = self.model.add(self.steps)
@@ -510,7 +577,7 @@ class _Builder:
             self.model.row(
                 [imports + index, *(c for c, _ in terms)],
                 [1.0, *(-v for _, v in terms)],
-                lower=request.base_w[index],
+                lower=base_w[index],
             )
             moment = request.start + index * request.step
             intervals.setdefault(interval_start_of(moment, interval_s), []).append(
@@ -519,7 +586,6 @@ class _Builder:
         first_key = billing_period_key(
             request.start, tariff.billing_period, request.timezone
         )
-        peaks: dict[str, tuple[int, float]] = {}
         price = tariff.demand_charge_per_kw / 1000
         for begins, indices in intervals.items():
             key = billing_period_key(begins, tariff.billing_period, request.timezone)
@@ -540,19 +606,20 @@ class _Builder:
                 [1.0, *(-share for _ in indices)],
                 lower=before,
             )
-        return list(peaks.values())
 
     def _read(
         self,
         solution: Solution,
-        battery: int | None,
-        periods: list[tuple[list[int], int]],
+        batteries: list[int],
+        periods: list[list[tuple[list[int], int]]],
         peaks: list[tuple[int, float]],
     ) -> Plan:
-        """Read the solved values into a plan."""
-        values, steps = solution.values, self.steps
+        """Read the solved values into a plan (over scenarios, their mean)."""
+        values, steps, weight = solution.values, self.steps, self.weight
         loads: dict[str, LoadPlan] = {}
-        grid = list(self.request.base_w)
+        grid = [
+            weight * sum(base[index] for base in self.bases) for index in range(steps)
+        ]
         for (first, now), shortfalls in zip(
             self.load_columns, self.shortfalls, strict=True
         ):
@@ -567,20 +634,27 @@ class _Builder:
             )
             grid = [g + p for g, p in zip(grid, power, strict=True)]
         battery_w = [0.0] * steps
-        if battery is not None:
+        for battery in batteries:
             battery_w = [
-                float(values[battery + i] - values[battery + steps + i])
-                for i in range(steps)
+                b + weight * float(values[battery + i] - values[battery + steps + i])
+                for i, b in enumerate(battery_w)
             ]
-            grid = [g + b for g, b in zip(grid, battery_w, strict=True)]
-        period_net = [
-            float(values[columns] - values[columns + 1]) for _, columns in periods
-        ]
-        cost = sum(
-            self.imports[indices[0]] / 1000 * max(net, 0.0)
-            - self.exports[indices[0]] / 1000 * max(-net, 0.0)
-            for (indices, _), net in zip(periods, period_net, strict=True)
-        )
+        grid = [g + b for g, b in zip(grid, battery_w, strict=True)]
+        period_net = [0.0] * len(periods[0])
+        cost = 0.0
+        for scenario in periods:
+            nets = [
+                float(values[columns] - values[columns + 1]) for _, columns in scenario
+            ]
+            period_net = [
+                total + weight * net
+                for total, net in zip(period_net, nets, strict=True)
+            ]
+            cost += weight * sum(
+                self.imports[indices[0]] / 1000 * max(net, 0.0)
+                - self.exports[indices[0]] / 1000 * max(-net, 0.0)
+                for (indices, _), net in zip(scenario, nets, strict=True)
+            )
         tariff = self.request.tariff
         demand = sum(
             tariff.demand_cost(float(values[column]) - billed)
@@ -598,7 +672,7 @@ class _Builder:
             period_net,
             [
                 self.request.start + (indices[-1] + 1) * self.request.step
-                for indices, _ in periods
+                for indices, _ in periods[0]
             ],
             energy_cost=cost,
             demand_cost=demand,
@@ -611,9 +685,13 @@ class _Builder:
 
         The dual of a step's energy balance is what one more Wh put into
         the battery in that step would change the plan's cost by: its
-        negative is the stored energy's worth.
+        negative is the stored energy's worth. Over scenarios (each weighed
+        in the cost), the sum of theirs: one more Wh in every one.
         """
         duals = solution.row_duals
         if duals is None or not self.energy_rows:
             return []
-        return [max(-float(duals[row]) * 1000, 0.0) for row in self.energy_rows]
+        return [
+            max(-sum(float(duals[row]) for row in rows) * 1000, 0.0)
+            for rows in zip(*self.energy_rows, strict=True)
+        ]
