@@ -32,6 +32,7 @@ from typing import Any
 from custom_components.energy_orchestrator.lib.control.flexible_loads.milp import (
     INFINITY,
     Model,
+    SolveError,
 )
 from eo_lab.backtest.profile import Series
 from eo_lab.backtest.site_config import Site
@@ -43,6 +44,8 @@ DAY = timedelta(days=1)
 BRANCH_EVERY = timedelta(hours=1)
 # A profile with less to save than this (currency units) is not judged.
 LEAST_SAVING = 1e-3
+# The one program of every branch gets this long (s).
+BOUND_TIME_LIMIT_S = 600.0
 
 
 def causal_site_bound(
@@ -60,7 +63,13 @@ def causal_site_bound(
     for point in points:
         branch = scored_days(_branch(series, measured.first + point), site)
         _add(model, branch, worst, anchor=anchor, point=point, scenarios=scenarios)
-    solution = model.solve(time_limit_s=600.0, mip_rel_gap=0.0)
+    try:
+        solution = model.solve(time_limit_s=BOUND_TIME_LIMIT_S, mip_rel_gap=0.0)
+    except SolveError as err:
+        raise ValueError(
+            f"the causal bound over {len(points)} branches was not solved: {err}"
+            f" (HiGHS stops after {BOUND_TIME_LIMIT_S:.0f} s); score fewer days"
+        ) from err
     share = float(solution.values[worst])
     return {
         "share": round(min(share, 1.0), 4),

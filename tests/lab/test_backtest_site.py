@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from eo_lab.backtest import site_bound
 from eo_lab.backtest.profile import read_profile
 from eo_lab.backtest.site import run_site_backtest
 from eo_lab.backtest.site_bound import causal_site_bound
@@ -301,3 +302,22 @@ def test_the_past_days_as_scenarios_run_through_the_replay() -> None:
     assert weighed["cost"] < strategies["none"]["cost"]
     netted = weighed["netted_import_kwh"] - weighed["netted_export_kwh"]
     assert netted == pytest.approx(weighed["import_kwh"] - weighed["export_kwh"])
+
+
+def test_a_causal_bound_not_solved_in_time_is_one_line_not_a_traceback(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HiGHS out of time for the branches' program: said in one line, exit 1."""
+    monkeypatch.setattr(site_bound, "BOUND_TIME_LIMIT_S", 0.0)
+    profile = tmp_path / "profile.csv"
+    profile.write_text("\n".join(_sunny_profile(2)))
+    site = tmp_path / "site.json"
+    site.write_text(json.dumps({**SITE, "timezone": "UTC"}))
+    args = ["backtest-site", "--input", str(profile), "--site", str(site), "--bound"]
+    assert main(args) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("eo: the causal bound over 23 branches was not solved:")
+    assert "Time limit reached" in error
+    assert "Traceback" not in error
