@@ -81,3 +81,16 @@ def wallbox_manager_entry() -> MockConfigEntry:
             "charge_now_mode": "fast",
         },
     )
+
+
+def report_meters(hass: HomeAssistant, grid_w: float, car_w: float) -> None:
+    """Set the grid meter and the car's, the battery at its floor (10 %, 0 W)."""
+    for entity, value, unit in (
+        (GRID, grid_w, "W"),
+        (EV, car_w, "W"),
+        (BATTERY, 0.0, "W"),
+        (SOC, 10.0, "%"),
+    ):
+        hass.states.async_set(
+            entity, str(value), {"unit_of_measurement": unit}, force_update=True
+        )

@@ -22,17 +22,14 @@ from custom_components.energy_orchestrator.controller.site_limits import (
 )
 from custom_components.energy_orchestrator.lib.control.ev_deadline import RoomAhead
 from tests.integration.controllers.peak_and_car import (
-    BATTERY,
-    SOC,
     async_setup_setpoint,
     peak_shaving_entry,
+    report_meters,
     wallbox_manager_entry,
 )
 from tests.integration.controllers.test_wallbox_manager import (
     CURRENT,
     ENABLE,
-    EV,
-    GRID,
     PHASES,
     STATE,
     wallbox,
@@ -78,15 +75,7 @@ def measure(hass: HomeAssistant, now: datetime) -> float:
     """Set the meters from the house and the car now; return the grid import."""
     car = car_w(hass)
     grid = house_w(now) + car  # the battery is at its floor: it gives nothing
-    for entity, value, unit in (
-        (GRID, grid, "W"),
-        (EV, car, "W"),
-        (BATTERY, 0.0, "W"),
-        (SOC, 10.0, "%"),
-    ):
-        hass.states.async_set(
-            entity, str(value), {"unit_of_measurement": unit}, force_update=True
-        )
+    report_meters(hass, grid, car)
     return grid
 
 

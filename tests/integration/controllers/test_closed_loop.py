@@ -127,13 +127,11 @@ async def _add_entry(
     return entry
 
 
-async def test_the_battery_manager_s_charge_charges_the_simulated_battery(
-    night: SiteRun,
-) -> None:
-    hass, site = night.hass, night.sim.site
+async def _add_battery_manager(hass: HomeAssistant) -> MockConfigEntry:
+    """Add the battery manager of the GX's 200 Ah battery, no minimum rest."""
     options = default_options(Chemistry.LFP, 16, 200)
     options["min_rest_minutes"] = 0
-    manager = await _add_entry(
+    return await _add_entry(
         hass,
         "House battery",
         {
@@ -149,6 +147,13 @@ async def test_the_battery_manager_s_charge_charges_the_simulated_battery(
         },
         options,
     )
+
+
+async def test_the_battery_manager_s_charge_charges_the_simulated_battery(
+    night: SiteRun,
+) -> None:
+    hass, site = night.hass, night.sim.site
+    manager = await _add_battery_manager(hass)
     await hass.services.async_call(
         "select",
         "select_option",
@@ -306,23 +311,7 @@ async def test_the_loads_plan_charges_the_simulated_battery_in_its_cheap_slot(
     assert await async_setup_component(
         hass, "input_boolean", {"input_boolean": {"water_heater": {}}}
     )
-    options = default_options(Chemistry.LFP, 16, 200)
-    options["min_rest_minutes"] = 0
-    manager = await _add_entry(
-        hass,
-        "House battery",
-        {
-            CONF_KIND: "battery_manager",
-            "voltage_entity": f"{GX_BATTERY}_voltage",
-            "current_entity": f"{GX_BATTERY}_current",
-            "bms_soc_entity": f"{GX_BATTERY}_state_of_charge",
-            "setpoint_entity": GRID_SETPOINT,
-            "setpoint_charge": 3000,
-            "setpoint_rest": 0,
-            "setpoint_sell": -3000,
-        },
-        options,
-    )
+    manager = await _add_battery_manager(hass)
     await night.step(5, manager)
     loads = MockConfigEntry(
         domain=DOMAIN,

@@ -18,17 +18,14 @@ from custom_components.energy_orchestrator.controller.site_limits import (
     async_take_headroom,
 )
 from tests.integration.controllers.peak_and_car import (
-    BATTERY,
-    SOC,
     async_setup_setpoint,
     peak_shaving_entry,
+    report_meters,
     wallbox_manager_entry,
 )
 from tests.integration.controllers.test_wallbox_manager import (
     CURRENT,
     ENABLE,
-    EV,
-    GRID,
     PHASES,
     STATE,
     wallbox,
@@ -60,15 +57,7 @@ def measure(hass: HomeAssistant) -> float:
             * int(hass.states.get(PHASES).state)
         )
     grid = HOUSE_W + car  # the battery is at its floor: it gives nothing
-    for entity, value, unit in (
-        (GRID, grid, "W"),
-        (EV, car, "W"),
-        (BATTERY, 0.0, "W"),
-        (SOC, 10.0, "%"),
-    ):
-        hass.states.async_set(
-            entity, str(value), {"unit_of_measurement": unit}, force_update=True
-        )
+    report_meters(hass, grid, car)
     return grid
 
 
