@@ -25,16 +25,20 @@ from ..const import (
     CONF_BATTERY_SETPOINT_ENTITY,
     CONF_BILLING_INTERVAL_MIN,
     CONF_BILLING_PERIOD,
+    CONF_EV_POWER_ENTITY,
     CONF_EXPORT_LIMIT_W,
     CONF_GRID_POWER_ENTITY,
     CONF_IMPORT_LIMIT_W,
+    CONF_KIND,
     CONF_PHASE_LIMIT_W,
     CONF_PV_FORECAST_ENTITY,
     CONF_PV_FORECAST_ENTRY,
     CONF_PV_POWER_ENTITY,
     CONTROLLER_STEP,
+    DOMAIN,
     GRID_POWER_PHASE_ENTITIES,
     KIND_PEAK_SHAVING,
+    KIND_WALLBOX_MANAGER,
     LOGGER,
     SUBENTRY_BATTERY,
 )
@@ -157,10 +161,18 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
         grid_entity = data[CONF_GRID_POWER_ENTITY]
         battery_entities = [battery.power for battery in self.batteries]
         pv_entity = data.get(CONF_PV_POWER_ENTITY)
+        # The cars the site's wallbox managers charge take the room; the
+        # load learned leaves them out, as the live steps do.
+        car_entities = [
+            entry.data[CONF_EV_POWER_ENTITY]
+            for entry in self.hass.config_entries.async_entries(DOMAIN)
+            if entry.data.get(CONF_KIND) == KIND_WALLBOX_MANAGER
+            and entry.data.get(CONF_EV_POWER_ENTITY)
+        ]
         entities = list(
             dict.fromkeys(
                 entity
-                for entity in (grid_entity, *battery_entities, pv_entity)
+                for entity in (grid_entity, *battery_entities, pv_entity, *car_entities)
                 if entity
             )
         )
@@ -187,7 +199,10 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
             pv = current[pv_entity] if pv_entity else 0.0
             if grid is not None and None not in powers:
                 battery = sum(power for power in powers if power is not None)
-                self.shaver.observe(moment, grid - battery + (pv or 0.0), pv or 0.0)
+                cars = sum(max(current[entity] or 0.0, 0.0) for entity in car_entities)
+                self.shaver.observe(
+                    moment, grid - battery - cars + (pv or 0.0), pv or 0.0
+                )
             moment += SEED_SAMPLE
 
     @override

@@ -3,9 +3,14 @@
 from datetime import UTC, datetime, timedelta
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.recorder import Recorder
 from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+)
+from pytest_homeassistant_custom_component.typing import RecorderInstanceContextManager
 
 from custom_components.energy_orchestrator.const import (
     CONTROLLER_STEP,
@@ -48,6 +53,13 @@ def house_w(moment: datetime) -> float:
     if moment.hour < 5:
         return 300.0
     return 1000.0
+
+
+@pytest.fixture
+def mock_recorder_before_hass(
+    async_test_recorder: RecorderInstanceContextManager,
+) -> None:
+    """Prepare the recorder before Home Assistant, for the test that needs it."""
 
 
 @pytest.fixture
@@ -333,3 +345,35 @@ async def test_two_peak_shavers_leave_the_car_the_tighter_room_ahead(
     async_post_lift(hass, "car 2", None)
     assert async_peak_lifts(hass, start) == {"Wallbox": 500.0}
     assert async_peak_lifts(hass, start + timedelta(seconds=46)) == {}
+
+
+async def test_the_week_read_from_the_recorder_leaves_the_car_out(
+    recorder_mock: Recorder,
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    site_entries: tuple[MockConfigEntry, MockConfigEntry],
+) -> None:
+    """Two nights the car charged 3 kW: peak shaving starts knowing the house's 1 kW.
+
+    Its first week is read from the recorder (the meters' history, no
+    step of its own); the wallbox manager's car power is in that history.
+    """
+    peak, car = site_entries
+    first = MONDAY - timedelta(days=2)
+    freezer.move_to(first)
+    for quarter in range(2 * 96):
+        moment = first + quarter * timedelta(minutes=15)
+        freezer.move_to(moment)
+        charging = 3000.0 if moment.hour < 3 else 0.0
+        report_meters(hass, 1000.0 + charging, charging)
+        await hass.async_block_till_done()
+    await async_wait_recording_done(hass)
+    freezer.move_to(MONDAY)
+    for entry in (car, peak):
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+    plan = peak.runtime_data.coordinator.shaver.replan(MONDAY, 5000.0)
+    assert plan is not None
+    # 01:00: the house alone, not the house and the car.
+    assert plan.net_w[4] == pytest.approx(1000.0, abs=50)
