@@ -22,6 +22,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.energy_orchestrator.const import CONF_KIND, DOMAIN
+from tests.integration.controllers.peak_and_car import peak_shaving_entry
 
 ROOT = Path(__file__).parents[2]
 BLUEPRINTS = ROOT / "blueprints" / "automation" / DOMAIN
@@ -107,31 +108,6 @@ def wallbox_manager() -> MockConfigEntry:
             "max_current_a": 16.0,
             "min_phase_switch_minutes": 10.0,
             "charge_now_mode": "solar",
-        },
-    )
-
-
-def peak_shaving() -> MockConfigEntry:
-    """Peak shaving under a 3 kW limit."""
-    return MockConfigEntry(
-        domain=DOMAIN,
-        minor_version=2,
-        title="Peak shaving",
-        data={
-            CONF_KIND: "peak_shaving",
-            "grid_power_entity": GRID,
-            "battery_power_entity": BATTERY,
-            "battery_soc_entity": SOC,
-            "battery_setpoint_entity": "input_number.battery_setpoint",
-            "invert_setpoint": False,
-        },
-        options={
-            "battery_capacity_kwh": 10.0,
-            "battery_max_kw": 5.0,
-            "battery_soc_min": 10.0,
-            "battery_soc_max": 100.0,
-            "import_limit_w": 3000.0,
-            "billing_interval_minutes": "15",
         },
     )
 
@@ -244,7 +220,7 @@ async def test_a_button_in_another_mode_starts_it_without_a_deadline(
 @pytest.mark.usefixtures("blueprint_folder", "site")
 async def test_peak_shaving_runs_while_the_schedule_is_on(hass: HomeAssistant) -> None:
     """The billing month's schedule starts and stops it; a restart follows it."""
-    entry = await add(hass, peak_shaving())
+    entry = await add(hass, peak_shaving_entry())
     await automate(
         hass,
         "peak_shaving_billing_month.yaml",
@@ -270,7 +246,7 @@ async def test_peak_shaving_runs_while_the_schedule_is_on(hass: HomeAssistant) -
 async def test_a_new_billing_month_can_start_a_new_billed_peak(
     hass: HomeAssistant,
 ) -> None:
-    entry = await add(hass, peak_shaving())
+    entry = await add(hass, peak_shaving_entry())
     coordinator = entry.runtime_data.coordinator
     coordinator.shaver.meter.billed_peak_w = 2500.0
     await automate(
@@ -299,7 +275,7 @@ async def test_a_load_boost_raises_peak_shaving_s_limit_for_its_time(
     The limit returns by itself when the action's duration ends (that is the
     action's own test); the load's end is the next test's.
     """
-    entry = await add(hass, peak_shaving())
+    entry = await add(hass, peak_shaving_entry())
     assert float(hass.states.get(IMPORT_LIMIT).state) == 3000
     await automate(
         hass,

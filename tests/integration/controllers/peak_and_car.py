@@ -6,7 +6,11 @@ ahead all build the same two entries on one meter: peak shaving over a
 on the wallbox test's helpers.
 """
 
+from collections.abc import Iterable
+from typing import Any
+
 from homeassistant.components.input_number import DOMAIN as INPUT_NUMBER
+from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -34,8 +38,18 @@ async def async_setup_setpoint(hass: HomeAssistant) -> None:
     )
 
 
-def peak_shaving_entry(import_limit_w: float | None = 3000.0) -> MockConfigEntry:
-    """Return peak shaving on the meter and the battery; no limit: the plan's."""
+def peak_shaving_entry(
+    import_limit_w: float | None = 3000.0,
+    *,
+    setpoint: str = SETPOINT,
+    subentries_data: Iterable[ConfigSubentryData] = (),
+    **data: Any,
+) -> MockConfigEntry:
+    """Return peak shaving on the meter and the battery; no limit: the plan's.
+
+    ``setpoint``, further batteries (``subentries_data``) and further
+    ``data`` for the tests that need another.
+    """
     limit = {} if import_limit_w is None else {"import_limit_w": import_limit_w}
     return MockConfigEntry(
         domain=DOMAIN,
@@ -46,8 +60,9 @@ def peak_shaving_entry(import_limit_w: float | None = 3000.0) -> MockConfigEntry
             "grid_power_entity": GRID,
             "battery_power_entity": BATTERY,
             "battery_soc_entity": SOC,
-            "battery_setpoint_entity": SETPOINT,
+            "battery_setpoint_entity": setpoint,
             "invert_setpoint": False,
+            **data,
         },
         options={
             "battery_capacity_kwh": 10.0,
@@ -57,6 +72,7 @@ def peak_shaving_entry(import_limit_w: float | None = 3000.0) -> MockConfigEntry
             **limit,
             "billing_interval_minutes": "15",
         },
+        subentries_data=list(subentries_data),
     )
 
 

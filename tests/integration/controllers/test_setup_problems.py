@@ -22,6 +22,9 @@ from custom_components.energy_orchestrator.const import CONF_KIND, DOMAIN
 from custom_components.energy_orchestrator.lib.control.battery_manager import (
     Chemistry,
 )
+from tests.integration.controllers.peak_and_car import (
+    peak_shaving_entry as shared_peak_shaving_entry,
+)
 from tests.integration.texts import errors_shown, issue_shown
 
 GRID = "sensor.meter_grid_power"
@@ -82,27 +85,8 @@ def peak_shaving_entry(
     setpoint: str = SETPOINT, *, garage: bool = False, **data: Any
 ) -> MockConfigEntry:
     """Return a peak-shaving entry (with a further battery, the garage's)."""
-    return MockConfigEntry(
-        domain=DOMAIN,
-        minor_version=2,
-        title="Peak shaving",
-        data={
-            CONF_KIND: "peak_shaving",
-            "grid_power_entity": GRID,
-            "battery_power_entity": BATTERY,
-            "battery_soc_entity": SOC,
-            "battery_setpoint_entity": setpoint,
-            "invert_setpoint": False,
-            **data,
-        },
-        options={
-            "battery_capacity_kwh": 10.0,
-            "battery_max_kw": 5.0,
-            "battery_soc_min": 10.0,
-            "battery_soc_max": 100.0,
-            "import_limit_w": 3000.0,
-            "billing_interval_minutes": "15",
-        },
+    return shared_peak_shaving_entry(
+        setpoint=setpoint,
         subentries_data=[
             ConfigSubentryData(
                 data={
@@ -122,6 +106,7 @@ def peak_shaving_entry(
         ]
         if garage
         else [],
+        **data,
     )
 
 
