@@ -106,6 +106,7 @@ GRID_POWER_PHASE_ENTITIES: Final = (
     CONF_GRID_POWER_L3_ENTITY,
 )
 CONF_PHASE_LIMIT_W: Final = "phase_limit_w"
+CONF_CONNECTION_LIMIT_W: Final = "connection_limit_w"
 CONF_BATTERY_PHASES: Final = "battery_phases"
 CONF_BATTERY_VOLTAGE_ENTITY: Final = "battery_voltage_entity"
 CONF_BATTERY_VOLTAGE_MIN_V: Final = "battery_voltage_min_v"

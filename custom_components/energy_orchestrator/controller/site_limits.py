@@ -57,6 +57,9 @@ class SiteHeadroom:
     grid_w: float | None
     # How far the busiest phase is from its fuse.
     phase_w: float | None
+    # How far the import before the battery is from the grid connection's
+    # limit: safety, which no request lifts (None: no limit set).
+    connection_w: float | None = None
     # The room under the level per step of the plan, before the battery
     # (None: no plan).
     ahead: RoomAhead | None = None
@@ -139,11 +142,13 @@ def async_site_headroom(
     taken_phase = sum(phase_w for _, phase_w in by_taker.values())
     grid = [post.grid_w for post in fresh if post.grid_w is not None]
     phase = [post.phase_w for post in fresh if post.phase_w is not None]
+    connection = [post.connection_w for post in fresh if post.connection_w is not None]
     return SiteHeadroom(
         at=min(post.at for post in fresh),
         source=", ".join(sorted(post.source for post in fresh)),
         grid_w=min(grid) - taken_grid if grid else None,
         phase_w=min(phase) - taken_phase if phase else None,
+        connection_w=min(connection) - taken_grid if connection else None,
         ahead=_tightest_ahead([post.ahead for post in fresh]),
         lifts_level=all(post.lifts_level for post in fresh),
     )

@@ -72,6 +72,7 @@ from ..controller.inputs import MAX_INPUT_AGE, InputQuantity, read_input
 from ..controller.site_decisions import TO_SAFE_STATE, Why
 from ..controller.site_limits import (
     ControllableLoad,
+    SiteHeadroom,
     TakenHeadroom,
     async_post_controllable_load,
     async_site_headroom,
@@ -425,6 +426,7 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
                     battery.energy_wh if battery is not None else None,
                 ),
                 headroom_w=headroom.grid_w if headroom else None,
+                safety_w=_safety_room(headroom),
             )
         )
         rise = sum(
@@ -895,3 +897,17 @@ class FlexibleLoadsRuntimeData:
     device_info: DeviceInfo
     # The controller's device, which each load's device is reached through.
     device_id: str
+
+
+def _safety_room(headroom: SiteHeadroom | None) -> float | None:
+    """Return the room under the busiest phase's fuse and the connection's limit.
+
+    A load's phase is not known: its whole rise may land on the busiest
+    phase. None where peak shaving posts neither.
+    """
+    if headroom is None:
+        return None
+    rooms = [
+        room for room in (headroom.phase_w, headroom.connection_w) if room is not None
+    ]
+    return min(rooms) if rooms else None

@@ -25,6 +25,7 @@ from ..const import (
     CONF_BATTERY_SETPOINT_ENTITY,
     CONF_BILLING_INTERVAL_MIN,
     CONF_BILLING_PERIOD,
+    CONF_CONNECTION_LIMIT_W,
     CONF_EV_POWER_ENTITY,
     CONF_EXPORT_LIMIT_W,
     CONF_GRID_POWER_ENTITY,
@@ -97,6 +98,7 @@ def settings_from(options: Mapping[str, Any]) -> PeakShavingSettings:
         ),
         time_zone=dt_util.get_default_time_zone(),
         phase_limit_w=options.get(CONF_PHASE_LIMIT_W),
+        connection_limit_w=options.get(CONF_CONNECTION_LIMIT_W),
         battery_phases=BatteryPhases(
             options.get(CONF_BATTERY_PHASES, BatteryPhases.THREE)
         ),
@@ -265,6 +267,7 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
                 source=self.name,
                 grid_w=None if headroom is None else headroom - status.peak_lift_w,
                 phase_w=status.phase_headroom_w,
+                connection_w=status.connection_headroom_w,
                 ahead=self.shaver.room_ahead(),
                 lifts_level=True,
             ),

@@ -48,6 +48,7 @@ from ..const import (
     CONF_BATTERY_VOLTAGE_MIN_V,
     CONF_BILLING_INTERVAL_MIN,
     CONF_BILLING_PERIOD,
+    CONF_CONNECTION_LIMIT_W,
     CONF_EXPORT_LIMIT_W,
     CONF_GRID_POWER_ENTITY,
     CONF_GRID_POWER_L1_ENTITY,
@@ -100,6 +101,7 @@ _OPTION_KEYS = (
     CONF_BILLING_PERIOD,
     CONF_PHASE_LIMIT_W,
     CONF_BATTERY_PHASES,
+    CONF_CONNECTION_LIMIT_W,
 )
 
 
@@ -154,6 +156,7 @@ def options_schema() -> probatio.Schema:
             probatio.Required(
                 CONF_BATTERY_PHASES, default=BatteryPhases.THREE.value
             ): choice_picker(BatteryPhases, CONF_BATTERY_PHASES),
+            probatio.Optional(CONF_CONNECTION_LIMIT_W): number_box(1, 10_000_000, "W"),
         }
     )
 
@@ -233,6 +236,10 @@ def validate_options(
     elif CONF_PHASE_LIMIT_W in options and not phases:
         # A fuse the meter cannot see on every phase cannot be held.
         errors[CONF_PHASE_LIMIT_W] = "phase_limit_without_phases"
+    connection = options.get(CONF_CONNECTION_LIMIT_W)
+    if connection is not None and options.get(CONF_IMPORT_LIMIT_W, 0) > connection:
+        # A peak the connection cannot carry would never be held.
+        errors[CONF_IMPORT_LIMIT_W] = "import_limit_above_connection"
     if errors:
         return options, errors, placeholders
     try:

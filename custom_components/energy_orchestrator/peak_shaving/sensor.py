@@ -13,7 +13,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from ..const import CONF_PHASE_LIMIT_W
+from ..const import CONF_CONNECTION_LIMIT_W, CONF_PHASE_LIMIT_W
 from ..controller.entity import (
     ControllerSensor,
     ControllerSensorEntityDescription,
@@ -136,6 +136,7 @@ SENSORS: tuple[PeakShavingSensorEntityDescription, ...] = (
     ),
     _headroom("headroom", lambda status: status.headroom_w),
     _headroom("phase_headroom", lambda status: status.phase_headroom_w),
+    _headroom("connection_headroom", lambda status: status.connection_headroom_w),
     _power("billed_peak", lambda status: status.billed_peak_w),
     # The command goes out unrounded; shown to 0.1 W like the other powers.
     _power(
@@ -152,12 +153,19 @@ async def async_setup_entry(
 ) -> None:
     """Add the peak-shaving sensors."""
     runtime = entry.runtime_data
-    # A phase's headroom exists only where a phase limit is set.
-    phase_limit = entry.options.get(CONF_PHASE_LIMIT_W) is not None
+    # A limit's headroom exists only where the limit is set.
+    unset = {
+        key
+        for key, option in (
+            ("phase_headroom", CONF_PHASE_LIMIT_W),
+            ("connection_headroom", CONF_CONNECTION_LIMIT_W),
+        )
+        if entry.options.get(option) is None
+    }
     async_add_entities(
         PeakShavingSensor(runtime.coordinator, runtime.device_info, description)
         for description in SENSORS
-        if description.key != "phase_headroom" or phase_limit
+        if description.key not in unset
     )
 
 

@@ -43,6 +43,7 @@ def site_diagnostics(entry: SiteConfigEntry) -> dict[str, Any]:
         },
         "grid_headroom_w": view.grid_headroom_w,
         "phase_headroom_w": view.phase_headroom_w,
+        "connection_headroom_w": view.connection_headroom_w,
         "battery_plan_rows": len(view.battery),
         "cars": len(view.cars),
         "loads": len(view.loads),

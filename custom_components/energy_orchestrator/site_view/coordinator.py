@@ -91,6 +91,7 @@ class SiteView:
     changes: dict[str, OutputChange]
     grid_headroom_w: float | None
     phase_headroom_w: float | None
+    connection_headroom_w: float | None = None
     battery: tuple[BatteryPlanRow, ...] = ()
     battery_prices: tuple[BatteryPriceRow, ...] = ()
     cars: tuple[CarPlan, ...] = ()
@@ -190,6 +191,7 @@ class SiteViewCoordinator(DataUpdateCoordinator[SiteView]):
             changes=async_output_changes(self.hass),
             grid_headroom_w=None if headroom is None else headroom.grid_w,
             phase_headroom_w=None if headroom is None else headroom.phase_w,
+            connection_headroom_w=None if headroom is None else headroom.connection_w,
             battery=tuple(battery),
             battery_prices=tuple(battery_prices),
             cars=tuple(cars),

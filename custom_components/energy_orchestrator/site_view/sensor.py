@@ -136,6 +136,7 @@ SENSORS: tuple[ControllerSensorEntityDescription[SiteView], ...] = (
     ),
     _headroom("grid_headroom", lambda view: view.grid_headroom_w),
     _headroom("phase_headroom", lambda view: view.phase_headroom_w),
+    _headroom("connection_headroom", lambda view: view.connection_headroom_w),
     ControllerSensorEntityDescription[SiteView](
         key="site_plan",
         translation_key="site_plan",

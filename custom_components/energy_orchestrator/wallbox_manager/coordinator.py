@@ -215,6 +215,7 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
             battery_max_discharge_w=float(battery_kw) * 1000,
             peak_cap_w=peak_cap,
             phase_cap_a=phase_cap,
+            grid_cap_w=self._connection_cap(headroom, ev_power),
             room_ahead=None if headroom is None else headroom.ahead,
             peak_lift_held=headroom is not None and headroom.lifts_level,
         )
@@ -236,6 +237,20 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
             grid_headroom_w=headroom.grid_w,
             phase_headroom_w=headroom.phase_w,
         )
+
+    @staticmethod
+    def _connection_cap(
+        headroom: SiteHeadroom | None, ev_power: float | None
+    ) -> float | None:
+        """Return the most the car may take under the grid connection's limit (W).
+
+        Safety: no session sent through the peak passes it. The room was
+        measured with the car taking what it takes; None where no limit is
+        posted.
+        """
+        if headroom is None or headroom.connection_w is None:
+            return None
+        return max(ev_power or 0.0, 0.0) + headroom.connection_w
 
     async def _async_command(self, command: EvCommand, now: datetime, why: Why) -> None:
         """Write enable, phases (only while off) and current.

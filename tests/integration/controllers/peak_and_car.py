@@ -43,14 +43,17 @@ def peak_shaving_entry(
     *,
     setpoint: str = SETPOINT,
     subentries_data: Iterable[ConfigSubentryData] = (),
+    connection_limit_w: float | None = None,
     **data: Any,
 ) -> MockConfigEntry:
     """Return peak shaving on the meter and the battery; no limit: the plan's.
 
-    ``setpoint``, further batteries (``subentries_data``) and further
-    ``data`` for the tests that need another.
+    ``setpoint``, further batteries (``subentries_data``), the grid
+    connection's limit and further ``data`` for the tests that need them.
     """
     limit = {} if import_limit_w is None else {"import_limit_w": import_limit_w}
+    if connection_limit_w is not None:
+        limit["connection_limit_w"] = connection_limit_w
     return MockConfigEntry(
         domain=DOMAIN,
         minor_version=2,

@@ -770,3 +770,44 @@ async def test_a_need_waits_for_room_under_the_billed_peak(
     await _step(hass, freezer)
     assert hass.states.get(HEATER).state == "on"
     assert hass.states.get(HEATER_STATE).state == "meeting_need"
+
+
+@pytest.mark.usefixtures("helpers")
+async def test_a_boost_waits_for_room_under_a_fuse(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """A boost goes through the billed peak, never through a fuse.
+
+    Peak shaving posts 500 W left under the busiest phase's fuse: the
+    boosted pump (1 kW) waits (``grid_limit``), its boost kept; with room
+    it runs.
+    """
+    await _meter(hass, 500)
+
+    def room(phase_w: float) -> None:
+        async_post_headroom(
+            hass,
+            "peak_shaving",
+            SiteHeadroom(
+                at=dt_util.utcnow(),
+                source="Peak shaving",
+                grid_w=0.0,
+                phase_w=phase_w,
+                connection_w=9000.0,
+            ),
+        )
+
+    room(500)
+    entry = await _setup(hass, _entry())
+    await hass.services.async_call(
+        DOMAIN,
+        "boost_load",
+        {"config_entry_id": entry.entry_id, "entity_id": PUMP, "duration": "00:30:00"},
+        blocking=True,
+    )
+    assert hass.states.get(PUMP).state == "off"
+    assert hass.states.get(PUMP_STATE).state == "grid_limit"
+    room(1500)
+    await _step(hass, freezer)
+    assert hass.states.get(PUMP).state == "on"
+    assert hass.states.get(PUMP_STATE).state == "boost"

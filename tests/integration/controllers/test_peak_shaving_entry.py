@@ -448,7 +448,10 @@ def report_phases(hass: HomeAssistant, *watts: float) -> None:
 async def test_the_flow_checks_phases_and_voltage(
     hass: HomeAssistant, setpoint: None
 ) -> None:
-    """A phase limit needs every phase measured; voltage limits need the voltage."""
+    """A phase limit needs every phase measured; voltage limits need the voltage.
+
+    An import limit above the grid connection's could never be held.
+    """
     flow_id = await start_flow(hass)
     form = FORM
     refused = [
@@ -458,6 +461,11 @@ async def test_the_flow_checks_phases_and_voltage(
             "phases_incomplete",
         ),
         ({"phase_limit_w": 5750}, "phase_limit_w", "phase_limit_without_phases"),
+        (
+            {"import_limit_w": 12000, "connection_limit_w": 9000},
+            "import_limit_w",
+            "import_limit_above_connection",
+        ),
         (
             {"battery_voltage_min_v": 46, "battery_voltage_max_v": 56},
             "battery_voltage_min_v",

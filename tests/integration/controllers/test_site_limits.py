@@ -126,6 +126,37 @@ async def test_a_fast_car_stays_under_the_billed_peak_unless_sent_through(
     assert async_site_headroom(hass, freezer.time_to_freeze.replace(tzinfo=UTC)) is None
 
 
+async def test_a_session_sent_through_the_peak_stays_under_the_connection(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    wallbox: None,
+) -> None:
+    """The grid connection's limit is safety: a session sent through the peak keeps it.
+
+    Peak shaving bills 9 kW, the connection carries 12 kW and the house
+    draws 4 kW over an empty battery: a fast car sent through the peak
+    takes 8 kW (11 A on three phases), not the wallbox's 16 A.
+    """
+    await async_setup_setpoint(hass)
+    entries = (
+        peak_shaving_entry(LIMIT_W, connection_limit_w=12000),
+        wallbox_manager_entry(),
+    )
+    freezer.move_to(T0)
+    measure(hass)
+    await load_all(hass, entries)
+    await charge_fast(hass, entries[1], above_peak_limit=True)
+    imports = [await minute(hass, freezer, entries) for _ in range(4)]
+    assert max(imports) <= 12000
+    assert float(hass.states.get(CURRENT).state) == 11  # floor(8000 / 690)
+    assert hass.states.get(STATE).attributes["reason"] == "grid_limit"
+    connection = hass.states.get("sensor.peak_shaving_connection_headroom")
+    assert float(connection.state) == pytest.approx(12000 - 4000 - 11 * 690)
+    site = async_site_headroom(hass, freezer.time_to_freeze.replace(tzinfo=UTC))
+    assert site is not None
+    assert site.connection_w == pytest.approx(12000 - 4000 - 11 * 690)
+
+
 async def test_room_one_controller_took_is_not_given_to_another(
     hass: HomeAssistant,
 ) -> None:

@@ -378,6 +378,49 @@ def test_a_lift_raises_the_level_for_its_step_and_the_room_ahead_leaves_it_out()
     assert after.peak_lift_w == 0.0
 
 
+def test_the_connection_limit_caps_the_lift_and_a_limit_set_by_hand() -> None:
+    """The grid connection's limit is safety: no lift nor limit set by hand passes it.
+
+    The plan holds 3000 - 5000 / 3 W (about 1333 W); the connection carries
+    2500 W, so a 2000 W lift raises the level by about 1167 W only, and the
+    room under the connection (before the battery) is posted now and ahead.
+    """
+    peak_shaver = PeakShaver(
+        PeakShavingSettings(billing_period=BillingPeriod.NONE, connection_limit_w=2500),
+        battery(5000, 3),
+        now=T0,
+        forecaster=KnownEvening(),
+    )
+    step = timedelta(seconds=5)
+    level = 3000 - 5000 / 3
+    lifted = peak_shaver.update(
+        T0,
+        grid_w=1200,
+        battery_power_w=200,
+        energy_wh=5000,
+        step=step,
+        lifts_w={"Wallbox": 2000.0},
+    )
+    assert lifted.active_import_limit_w == pytest.approx(2500)
+    assert lifted.peak_lift_w == pytest.approx(2500 - level, abs=1)
+    assert lifted.headroom_w == pytest.approx(2500 - 1000, abs=1)
+    assert lifted.connection_headroom_w == pytest.approx(1500)
+    ahead = peak_shaver.room_ahead()
+    assert ahead is not None
+    assert ahead.grid_w is not None
+    assert ahead.grid_w[0] == pytest.approx(2500 - 1000, abs=1)
+    assert ahead.grid_w[18 * 4] == pytest.approx(2500 - 3000, abs=1)
+    # A limit set by hand above the connection's is held at the connection's.
+    peak_shaver.set_limits(T0, 4000)
+    by_hand = peak_shaver.update(
+        T0 + step, grid_w=1000, battery_power_w=0, energy_wh=5000, step=step
+    )
+    assert by_hand.active_import_limit_w == pytest.approx(2500)
+    assert by_hand.headroom_w == pytest.approx(1500, abs=1)
+    with pytest.raises(ValueError, match="connection limit"):
+        PeakShavingSettings(connection_limit_w=0).validate()
+
+
 def test_limits_for_a_window_expire_and_survive_a_restart() -> None:
     peak_shaver = shaver(limit=3000)
     peak_shaver.set_limits(T0, 2000, 500, until=T0 + timedelta(hours=2))

@@ -95,6 +95,7 @@ LAYERS: dict[StrEnum, Layer] = {
     LoadReason.OUTSIDE_WINDOW: _PLAN,
     LoadReason.BOOST: _USER,
     LoadReason.PEAK_LIMIT: _PEAK,
+    LoadReason.GRID_LIMIT: _SAFETY,
 }
 
 

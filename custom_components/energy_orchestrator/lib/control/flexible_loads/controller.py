@@ -32,8 +32,9 @@ import logging
 from ..billing import IntervalMeter, billing_period_key
 from .loads import FlexibleLoad
 from .milp import SolveError
-from .netting import LoadDecision, LoadLive, Projection, decide, project
+from .netting import LoadDecision, LoadLive, LoadReason, Projection, decide, project
 from .planner import HORIZON, STEP, BatteryNow, LoadNow, Plan, PlanRequest, plan
+from .safety import hold_within_safety
 from .tariff import Tariff
 
 _LOGGER = logging.getLogger(__name__)
@@ -190,11 +191,14 @@ class FlexibleLoadsController:
         measured: Measurement,
         *,
         headroom_w: float | None = None,
+        safety_w: float | None = None,
     ) -> TickResult:
         """Book the last tick, plan when due, and decide the next tick.
 
         ``headroom_w`` is the room peak shaving leaves under the billed peak
         (None: none known); the loads raise their import within it.
+        ``safety_w`` the room under the fuses and the grid connection's
+        limit: nothing raises the import past it (``hold_within_safety``).
         """
         self._book(now, measured)
         if self.plan is None or self._plan_due(now):
@@ -215,13 +219,17 @@ class FlexibleLoadsController:
             # The room is the meter's estimate: a need comes before it.
             needs_wait=not own,
         )
+        if safety_w is not None:
+            decisions = hold_within_safety(decisions, lives, safety_w)
         for decision, live in zip(decisions, lives, strict=True):
             book = self.books[decision.name]
             if (decision.power_w > 0) != (live.power_w > 0):
                 book.switched_at = now
                 book.starts += decision.power_w > 0
             book.power_w = decision.power_w
-            if decision.power_w <= 0 or live.remaining_wh <= 0:
+            # A boost the fuses hold back waits for room; it is not dropped.
+            waits = decision.reason is LoadReason.GRID_LIMIT
+            if (decision.power_w <= 0 and not waits) or live.remaining_wh <= 0:
                 book.boost = False
         target = self._grid_target_w(now, period_end)
         return TickResult(

@@ -61,6 +61,7 @@ class LoadReason(StrEnum):
     OUTSIDE_WINDOW = "outside_window"
     BOOST = "boost"
     PEAK_LIMIT = "peak_limit"
+    GRID_LIMIT = "grid_limit"
 
 
 @dataclass(frozen=True)

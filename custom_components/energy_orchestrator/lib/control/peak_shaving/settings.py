@@ -25,6 +25,9 @@ class PeakShavingSettings:
     # battery's inverter feeds.
     phase_limit_w: float | None = None
     battery_phases: BatteryPhases = BatteryPhases.THREE
+    # The most the grid connection may import (the contracted power, the
+    # main breaker): safety, never raised by a lift nor a limit set by hand.
+    connection_limit_w: float | None = None
 
     def validate(self) -> None:
         """Raise ValueError naming what cannot work."""
@@ -47,6 +50,10 @@ class PeakShavingSettings:
             math.isfinite(self.phase_limit_w) and self.phase_limit_w > 0
         ):
             raise ValueError("the phase limit must be a number > 0 W")
+        if self.connection_limit_w is not None and not (
+            math.isfinite(self.connection_limit_w) and self.connection_limit_w > 0
+        ):
+            raise ValueError("the connection limit must be a number > 0 W")
 
 
 @dataclass

@@ -204,6 +204,7 @@ class PeakShaver:
             )
             return self._status
         self.held_level_w = level
+        connection = self.settings.connection_limit_w
         self.lifts_w = {
             source: lift for source, lift in (lifts_w or {}).items() if lift > 0
         }
@@ -240,36 +241,57 @@ class PeakShaver:
             limited.setpoint_w,
             headroom=limited.budget_w - net,
             phase_headroom=phase_headroom(self.settings.phase_limit_w, grid_phases_w),
+            connection_headroom=None if connection is None else connection - net,
         )
         return self._status
 
     @property
     def peak_lift_w(self) -> float:
-        """Return how far the last step raised its level for requests above it (W)."""
-        return sum(self.lifts_w.values())
+        """Return how far the last step raised its level for requests above it (W).
+
+        Never past the grid connection's limit: a lift is a request, the
+        connection's limit safety.
+        """
+        lift = sum(self.lifts_w.values())
+        connection, level = self.settings.connection_limit_w, self.held_level_w
+        if connection is None or level is None:
+            return lift
+        return min(lift, max(connection - level, 0.0))
 
     def room_ahead(self) -> RoomAhead | None:
         """Return the room under the level held, per plan step, before the battery.
 
         The level less the plan's forecast net load, without the lifts
-        (they are their askers' own); None without a plan or a level.
+        (they are their askers' own), and the connection's limit less it
+        where one is set; None without a plan or a level.
         """
         plan = self.memory.plan
         level = self.held_level_w
         if plan is None or level is None or not plan.net_w:
             return None
+        connection = self.settings.connection_limit_w
         return RoomAhead(
-            plan.start, plan.step, tuple(level - net for net in plan.net_w)
+            plan.start,
+            plan.step,
+            tuple(level - net for net in plan.net_w),
+            None
+            if connection is None
+            else tuple(connection - net for net in plan.net_w),
         )
 
     def _level(self, import_limit: float | None) -> float | None:
-        """Return the import level the limiter holds: the user's, else the plan's."""
-        if import_limit is not None:
-            return import_limit
+        """Return the import level the limiter holds: the user's, else the plan's.
+
+        Never above the grid connection's limit (safety before the peak).
+        """
+        level = import_limit
         plan = self.memory.plan
-        if plan is None:
-            return None
-        return max(plan.peak_w, self.meter.billed_peak_w)
+        if level is None and plan is not None:
+            level = max(plan.peak_w, self.meter.billed_peak_w)
+        connection = self.settings.connection_limit_w
+        if level is None or connection is None:
+            return level
+        return min(level, connection)
 
     def replan(self, now: datetime, energy_wh: float) -> Plan | None:
         """Plan from the forecasts now; None while there is no history yet."""
@@ -314,6 +336,7 @@ class PeakShaver:
         *,
         headroom: float | None = None,
         phase_headroom: float | None = None,
+        connection_headroom: float | None = None,
     ) -> PeakShavingStatus:
         """Assemble the status, its figures rounded to what they are worth.
 
@@ -325,8 +348,8 @@ class PeakShaver:
         import_limit, export_limit = self.active_limits(now)
         plan = self.memory.plan
         capacity = self.battery.capacity_wh
-        if import_limit is None and self.memory.started:
-            import_limit = self._level(None)
+        if import_limit is not None or self.memory.started:
+            import_limit = self._level(import_limit)
         return PeakShavingStatus(
             state=state,
             reason=reason,
@@ -357,6 +380,7 @@ class PeakShaver:
             ),
             peak_lift_w=rounded(self.peak_lift_w, WATT_DECIMALS),
             lifted_by=tuple(sorted(self.lifts_w)),
+            connection_headroom_w=rounded_or_none(connection_headroom, WATT_DECIMALS),
         )
 
     def snapshot(self) -> dict[str, Any]:

@@ -86,6 +86,9 @@ class PeakShavingStatus:
     # deadline car's), and who asked.
     peak_lift_w: float = 0.0
     lifted_by: tuple[str, ...] = ()
+    # How far the site's import before the battery is from the grid
+    # connection's limit (W), where one is set: the room no request lifts.
+    connection_headroom_w: float | None = None
 
 
 def classify(
