@@ -31,7 +31,7 @@ import math
 from typing import Any, override
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT, STATE_ON, UnitOfEnergy
+from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT, UnitOfEnergy
 from homeassistant.core import HomeAssistant, State
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers.device_registry import DeviceInfo
@@ -44,21 +44,17 @@ from ..const import (
     CONF_GRID_IMPORT_ENERGY_ENTITY,
     CONF_GRID_POWER_ENTITY,
     CONF_IMPORT_PRICE_ENTITY,
-    CONF_LOAD_ENTITY,
-    CONF_LOAD_POWER_ENTITY,
     CONF_PLAN_BATTERY,
     CONF_PV_FORECAST_ENTITY,
     CONF_PV_FORECAST_ENTRY,
     CONF_PV_POWER_ENTITY,
     CONF_SAFE_STATE,
-    CONF_WATTS_PER_AMP,
     CONTROLLER_STEP,
     DOMAIN,
     EVENT_LOAD_SWITCHED,
     KIND_FLEXIBLE_LOADS,
     LOGGER,
     SAFE_STATE_OFF,
-    SUBENTRY_LOAD,
 )
 from ..controller.base import ControllerCoordinator
 from ..controller.battery_plan import (
@@ -88,7 +84,7 @@ from ..lib.control.flexible_loads.controller import (
     TickResult,
 )
 from ..lib.control.flexible_loads.cost import CostBook
-from ..lib.control.flexible_loads.loads import FlexibleLoad, LoadControl
+from ..lib.control.flexible_loads.loads import LoadControl
 from ..lib.control.flexible_loads.netting import (
     LoadDecision,
     LoadReason,
@@ -100,8 +96,15 @@ from ..lib.control.flexible_loads.tariff import PriceSource, Tariff
 from ..lib.control.forecast import SlotHistory, forecast, pv_override
 from ..lib.control.reason_layers import layer_of
 from ..peak_shaving.pv_forecast import async_service_series, solcast_series
+from .entry_loads import (
+    EntryLoad,
+    commanded_history,
+    commanded_w,
+    entry_loads,
+    watts_per_unit,
+)
 from .prices import PriceReader
-from .settings import fixed_prices, load_from, netting_minutes
+from .settings import fixed_prices, netting_minutes
 
 type FlexibleLoadsConfigEntry = ConfigEntry[FlexibleLoadsRuntimeData]
 
@@ -111,18 +114,6 @@ SEED_SAMPLE = timedelta(minutes=5)
 PV_SERVICE_EVERY = timedelta(minutes=15)
 # The state of a load's sensor while the controller is stopped.
 STOPPED = "stopped"
-
-
-@dataclass(frozen=True)
-class EntryLoad:
-    """One load of the entry: its subentry, its entity, the control layer's load."""
-
-    subentry_id: str
-    title: str
-    entity_id: str
-    power_entity: str | None
-    watts_per_amp: float
-    load: FlexibleLoad
 
 
 @dataclass(frozen=True)
@@ -161,22 +152,6 @@ class FlexibleLoadsStatus:
     loads: dict[str, LoadStatus]
     # The battery manager whose battery the plan covers (its title; None: none).
     planned_battery: str | None = None
-
-
-def entry_loads(entry: FlexibleLoadsConfigEntry) -> list[EntryLoad]:
-    """Return the entry's loads, one per subentry, named by their subentry id."""
-    return [
-        EntryLoad(
-            subentry_id=subentry.subentry_id,
-            title=subentry.title,
-            entity_id=subentry.data[CONF_LOAD_ENTITY],
-            power_entity=subentry.data.get(CONF_LOAD_POWER_ENTITY),
-            watts_per_amp=float(subentry.data.get(CONF_WATTS_PER_AMP, 230)),
-            load=load_from(subentry.subentry_id, subentry.data),
-        )
-        for subentry in entry.subentries.values()
-        if subentry.subentry_type == SUBENTRY_LOAD
-    ]
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -329,10 +304,15 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
         from homeassistant.helpers.recorder import get_instance  # noqa: PLC0415
 
         pv_entity = data.get(CONF_PV_POWER_ENTITY)
+        load_entities = [load.power_entity or load.entity_id for load in self.loads]
         entities = [entity for entity in (grid_entity, pv_entity) if entity]
         start = now - timedelta(days=SEED_DAYS)
         states = await get_instance(self.hass).async_add_executor_job(
-            history.get_significant_states, self.hass, start, now, entities
+            history.get_significant_states,
+            self.hass,
+            start,
+            now,
+            list(dict.fromkeys([*entities, *load_entities])),
         )
         grid = _resampled(_watts(states.get(grid_entity, [])), start, now)
         pv = (
@@ -340,12 +320,24 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
             if pv_entity
             else {}
         )
-        # The loads' past powers are not known: the base includes them.
+        # The base is the site without the loads, as the live steps learn it:
+        # each load's power sensor, else its switch or number says what it drew.
+        drawn = [
+            _resampled(
+                _watts(states.get(load.power_entity, []))
+                if load.power_entity
+                else commanded_history(load, states.get(load.entity_id, [])),
+                start,
+                now,
+            )
+            for load in self.loads
+        ]
         for moment, watts in grid.items():
             if watts is None or (pv_entity and pv.get(moment) is None):
                 continue
             pv_w = pv.get(moment) or 0.0
-            self.load_history.add(moment, watts + pv_w)
+            loads_w = sum(max(load.get(moment) or 0.0, 0.0) for load in drawn)
+            self.load_history.add(moment, watts - loads_w + pv_w)
             self.pv_history.add(moment, pv_w if pv_entity else None)
 
     def _forecast(self, start: datetime, steps: int) -> list[float] | None:
@@ -685,16 +677,7 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
         if load.power_entity:
             return read_input(self.hass, load.power_entity, InputQuantity.POWER, now)
         state = self.hass.states.get(load.entity_id)
-        if state is None:
-            return None
-        if load.load.control is LoadControl.SWITCH:
-            if state.state not in ("on", "off"):
-                return None
-            return load.load.power_w if state.state == STATE_ON else 0.0
-        try:
-            return float(state.state) * _watts_per_unit(state, load.watts_per_amp)
-        except ValueError:
-            return None
+        return None if state is None else commanded_w(load, state)
 
     async def _async_set_load(
         self, load: EntryLoad, power_w: float, now: datetime, why: Why
@@ -706,7 +689,7 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
             )
             return
         state = self.hass.states.get(load.entity_id)
-        factor = _watts_per_unit(state, load.watts_per_amp) if state else 1.0
+        factor = watts_per_unit(state, load.watts_per_amp) if state else 1.0
         await self.writer.async_write(
             load.entity_id, round(power_w / factor, 1), now, lapses=False, why=why
         )
@@ -830,16 +813,6 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
             await self._async_safe_state()
         finally:
             await self.async_save_now()
-
-
-def _watts_per_unit(state: State, watts_per_amp: float) -> float:
-    """Return what one unit of a load's number is in W (W, kW, or A)."""
-    unit = state.attributes.get(ATTR_UNIT_OF_MEASUREMENT)
-    if unit == "A":
-        return watts_per_amp
-    if unit in PowerConverter.VALID_UNITS:
-        return PowerConverter.convert(1.0, unit, "W")
-    return 1.0
 
 
 def _resampled(

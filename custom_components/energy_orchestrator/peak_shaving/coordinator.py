@@ -38,6 +38,7 @@ from ..const import (
     CONTROLLER_STEP,
     DOMAIN,
     GRID_POWER_PHASE_ENTITIES,
+    KIND_FLEXIBLE_LOADS,
     KIND_PEAK_SHAVING,
     KIND_WALLBOX_MANAGER,
     LOGGER,
@@ -56,6 +57,7 @@ from ..controller.site_limits import (
     async_withdraw_headroom,
     entity_devices,
 )
+from ..flexible_loads.entry_loads import commanded_history, entry_loads
 from ..lib.control.battery_bank import BatteryBank, BatteryReading
 from ..lib.control.billing import BillingPeriod
 from ..lib.control.peak_shaving import (
@@ -171,10 +173,20 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
             if entry.data.get(CONF_KIND) == KIND_WALLBOX_MANAGER
             and entry.data.get(CONF_EV_POWER_ENTITY)
         ]
+        # So do the flexible loads: each by its power sensor, else by its
+        # switch or number.
+        loads = [
+            load
+            for entry in self.hass.config_entries.async_entries(DOMAIN)
+            if entry.data.get(CONF_KIND) == KIND_FLEXIBLE_LOADS
+            for load in entry_loads(entry)
+        ]
+        load_entities = [load.power_entity or load.entity_id for load in loads]
+        taken = [*car_entities, *load_entities]
         entities = list(
             dict.fromkeys(
                 entity
-                for entity in (grid_entity, *battery_entities, pv_entity, *car_entities)
+                for entity in (grid_entity, *battery_entities, pv_entity, *taken)
                 if entity
             )
         )
@@ -183,6 +195,11 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
             history.get_significant_states, self.hass, start, now, entities
         )
         series = {entity: _watts(states.get(entity, [])) for entity in entities}
+        for load in loads:
+            if load.power_entity is None:
+                series[load.entity_id] = list(
+                    commanded_history(load, states.get(load.entity_id, []))
+                )
         cursors = dict.fromkeys(entities, 0)
         current: dict[str, float | None] = dict.fromkeys(entities)
         moment = start
@@ -201,9 +218,9 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
             pv = current[pv_entity] if pv_entity else 0.0
             if grid is not None and None not in powers:
                 battery = sum(power for power in powers if power is not None)
-                cars = sum(max(current[entity] or 0.0, 0.0) for entity in car_entities)
+                drawn = sum(max(current[entity] or 0.0, 0.0) for entity in taken)
                 self.shaver.observe(
-                    moment, grid - battery - cars + (pv or 0.0), pv or 0.0
+                    moment, grid - battery - drawn + (pv or 0.0), pv or 0.0
                 )
             moment += SEED_SAMPLE
 

@@ -32,6 +32,12 @@ from tests.integration.controllers.peak_and_car import (
     report_meters,
     wallbox_manager_entry,
 )
+from tests.integration.controllers.test_flexible_loads import (
+    HEATER,
+    METER,
+    PUMP,
+    _entry as flexible_loads_entry,
+)
 from tests.integration.controllers.test_wallbox_manager import (
     CURRENT,
     ENABLE,
@@ -377,3 +383,44 @@ async def test_the_week_read_from_the_recorder_leaves_the_car_out(
     assert plan is not None
     # 01:00: the house alone, not the house and the car.
     assert plan.net_w[4] == pytest.approx(1000.0, abs=50)
+
+
+async def test_the_week_read_from_the_recorder_leaves_the_flexible_loads_out(
+    recorder_mock: Recorder,
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    site_entries: tuple[MockConfigEntry, MockConfigEntry],
+) -> None:
+    """Two nights the water heater (2 kW, a switch) ran: the house is still 1 kW.
+
+    The heater has no power sensor: its switch's history and its power
+    say what it drew. The pool pump stayed off. Peak shaving and the
+    loads' own forecast both start from the house alone.
+    """
+    peak, _ = site_entries
+    loads = flexible_loads_entry()
+    first = MONDAY - timedelta(days=2)
+    for quarter in range(2 * 96):
+        moment = first + quarter * timedelta(minutes=15)
+        freezer.move_to(moment)
+        heating = moment.hour < 3
+        report_meters(hass, 1000.0 + 2000.0 * heating, 0.0)
+        hass.states.async_set(
+            METER, str(1000.0 + 2000.0 * heating), {"unit_of_measurement": "W"}
+        )
+        hass.states.async_set(HEATER, "on" if heating else "off")
+        hass.states.async_set(PUMP, "off")
+        await hass.async_block_till_done()
+    await async_wait_recording_done(hass)
+    freezer.move_to(MONDAY)
+    loads.add_to_hass(hass)
+    peak.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(peak.entry_id)
+    await hass.async_block_till_done()
+    plan = peak.runtime_data.coordinator.shaver.replan(MONDAY, 5000.0)
+    assert plan is not None
+    assert plan.net_w[4] == pytest.approx(1000.0, abs=50)
+    # Loaded with peak shaving (the integration's first entry sets up all).
+    base = loads.runtime_data.coordinator._forecast(MONDAY, 96)
+    assert base is not None
+    assert base[4] == pytest.approx(1000.0, abs=50)
