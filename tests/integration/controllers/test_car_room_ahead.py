@@ -1,5 +1,6 @@
 """A deadline car under peak shaving: the room ahead, and the lift of the billed peak."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from freezegun.api import FrozenDateTimeFactory
@@ -365,24 +366,14 @@ async def test_the_week_read_from_the_recorder_leaves_the_car_out(
     step of its own); the wallbox manager's car power is in that history.
     """
     peak, car = site_entries
-    first = MONDAY - timedelta(days=2)
-    freezer.move_to(first)
-    for quarter in range(2 * 96):
-        moment = first + quarter * timedelta(minutes=15)
-        freezer.move_to(moment)
-        charging = 3000.0 if moment.hour < 3 else 0.0
-        report_meters(hass, 1000.0 + charging, charging)
-        await hass.async_block_till_done()
-    await async_wait_recording_done(hass)
-    freezer.move_to(MONDAY)
-    for entry in (car, peak):
-        entry.add_to_hass(hass)
-        assert await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
-    plan = peak.runtime_data.coordinator.shaver.replan(MONDAY, 5000.0)
-    assert plan is not None
+
+    def charge(night: bool) -> None:
+        """Report a 1 kW house and, at night, the car's 3 kW."""
+        report_meters(hass, 1000.0 + 3000.0 * night, 3000.0 * night)
+
+    await _record_two_nights(hass, freezer, charge)
     # 01:00: the house alone, not the house and the car.
-    assert plan.net_w[4] == pytest.approx(1000.0, abs=50)
+    assert await _forecast_at_one(hass, car, peak) == pytest.approx(1000.0, abs=50)
 
 
 async def test_the_week_read_from_the_recorder_leaves_the_flexible_loads_out(
@@ -399,28 +390,48 @@ async def test_the_week_read_from_the_recorder_leaves_the_flexible_loads_out(
     """
     peak, _ = site_entries
     loads = flexible_loads_entry()
-    first = MONDAY - timedelta(days=2)
-    for quarter in range(2 * 96):
-        moment = first + quarter * timedelta(minutes=15)
-        freezer.move_to(moment)
-        heating = moment.hour < 3
-        report_meters(hass, 1000.0 + 2000.0 * heating, 0.0)
+
+    def heat(night: bool) -> None:
+        """Report a 1 kW house, its grid on both meters, and the heater's switch."""
+        report_meters(hass, 1000.0 + 2000.0 * night, 0.0)
         hass.states.async_set(
-            METER, str(1000.0 + 2000.0 * heating), {"unit_of_measurement": "W"}
+            METER, str(1000.0 + 2000.0 * night), {"unit_of_measurement": "W"}
         )
-        hass.states.async_set(HEATER, "on" if heating else "off")
+        hass.states.async_set(HEATER, "on" if night else "off")
         hass.states.async_set(PUMP, "off")
-        await hass.async_block_till_done()
-    await async_wait_recording_done(hass)
-    freezer.move_to(MONDAY)
-    loads.add_to_hass(hass)
-    peak.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(peak.entry_id)
-    await hass.async_block_till_done()
-    plan = peak.runtime_data.coordinator.shaver.replan(MONDAY, 5000.0)
-    assert plan is not None
-    assert plan.net_w[4] == pytest.approx(1000.0, abs=50)
+
+    await _record_two_nights(hass, freezer, heat)
+    assert await _forecast_at_one(hass, loads, peak) == pytest.approx(1000.0, abs=50)
     # Loaded with peak shaving (the integration's first entry sets up all).
     base = loads.runtime_data.coordinator._forecast(MONDAY, 96)
     assert base is not None
     assert base[4] == pytest.approx(1000.0, abs=50)
+
+
+async def _record_two_nights(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    report: Callable[[bool], None],
+) -> None:
+    """Record the two days before Monday, quarter by quarter, nights until 03:00."""
+    first = MONDAY - timedelta(days=2)
+    for quarter in range(2 * 96):
+        moment = first + quarter * timedelta(minutes=15)
+        freezer.move_to(moment)
+        report(moment.hour < 3)
+        await hass.async_block_till_done()
+    await async_wait_recording_done(hass)
+    freezer.move_to(MONDAY)
+
+
+async def _forecast_at_one(
+    hass: HomeAssistant, other: MockConfigEntry, peak: MockConfigEntry
+) -> float:
+    """Add the entries, peak shaving last; return its forecast for 01:00 Monday."""
+    for entry in (other, peak):
+        entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(peak.entry_id)
+    await hass.async_block_till_done()
+    plan = peak.runtime_data.coordinator.shaver.replan(MONDAY, 5000.0)
+    assert plan is not None
+    return plan.net_w[4]

@@ -136,6 +136,16 @@ async def _setup(hass: HomeAssistant, entry: MockConfigEntry) -> MockConfigEntry
     return entry
 
 
+async def _boost_pump(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Boost the pool pump for half an hour."""
+    await hass.services.async_call(
+        DOMAIN,
+        "boost_load",
+        {"config_entry_id": entry.entry_id, "entity_id": PUMP, "duration": "00:30:00"},
+        blocking=True,
+    )
+
+
 async def _step(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float = 5
 ) -> None:
@@ -228,12 +238,7 @@ async def test_boost_and_need_actions(
     await _meter(hass, 500)
     entry = await _setup(hass, _entry())
     assert hass.states.get(PUMP).state == "off"
-    await hass.services.async_call(
-        DOMAIN,
-        "boost_load",
-        {"config_entry_id": entry.entry_id, "entity_id": PUMP, "duration": "00:30:00"},
-        blocking=True,
-    )
+    await _boost_pump(hass, entry)
     assert hass.states.get(PUMP).state == "on"
     assert hass.states.get(PUMP_STATE).state == "boost"
     # Half an hour at 1 kW on top of a 2 kWh need not started: still 2 kWh.
@@ -289,12 +294,7 @@ async def test_a_boost_ends_when_its_time_is_up(
     """Half an hour asked: the pump runs half an hour, not until its 2 kWh are met."""
     await _meter(hass, 500)
     entry = await _setup(hass, _entry())
-    await hass.services.async_call(
-        DOMAIN,
-        "boost_load",
-        {"config_entry_id": entry.entry_id, "entity_id": PUMP, "duration": "00:30:00"},
-        blocking=True,
-    )
+    await _boost_pump(hass, entry)
     assert hass.states.get(PUMP_STATE).attributes["boost_until"] == (
         (NOW + timedelta(minutes=30)).isoformat()
     )
@@ -799,12 +799,7 @@ async def test_a_boost_waits_for_room_under_a_fuse(
 
     room(500)
     entry = await _setup(hass, _entry())
-    await hass.services.async_call(
-        DOMAIN,
-        "boost_load",
-        {"config_entry_id": entry.entry_id, "entity_id": PUMP, "duration": "00:30:00"},
-        blocking=True,
-    )
+    await _boost_pump(hass, entry)
     assert hass.states.get(PUMP).state == "off"
     assert hass.states.get(PUMP_STATE).state == "grid_limit"
     room(1500)
