@@ -21,6 +21,9 @@ with the loads" is on), the plan covers its battery too, as
 ``eo backtest-site`` runs it: the manager posts its battery's state
 (``controller/battery_plan.py``), the plan takes it in, and the battery's
 part of the plan is posted back, slot by slot, for the manager to follow.
+A wallbox manager's deadline session (posted there too) is placed by the
+plan, so the battery and the billed peak are planned with the car's night;
+the wallbox manager still drives the car.
 """
 
 from collections.abc import Sequence
@@ -66,6 +69,7 @@ from ..controller.battery_plan import (
     PlannableBattery,
     async_battery_planned_by,
     async_plannable_batteries,
+    async_plannable_cars,
     async_post_loads_plan,
 )
 from ..controller.inputs import MAX_INPUT_AGE, InputQuantity, read_input
@@ -93,7 +97,7 @@ from ..lib.control.flexible_loads.netting import (
     LoadReason,
     Projection,
 )
-from ..lib.control.flexible_loads.planner import Plan
+from ..lib.control.flexible_loads.planner import Plan, Session
 from ..lib.control.flexible_loads.prices import PriceSourceError
 from ..lib.control.flexible_loads.tariff import PriceSource, Tariff
 from ..lib.control.forecast import SlotHistory, forecast, pv_override
@@ -409,7 +413,10 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
             self.config_entry.entry_id,
             ControllableLoad(at=now, source=self.name, power_w=loads_w),
         )
-        base = grid_w - battery_w - loads_w
+        # A wallbox manager's deadline session: the plan places it, so the
+        # forecast of the site leaves the car out.
+        cars = async_plannable_cars(self.hass, now)
+        base = grid_w - battery_w - loads_w - sum(car.power_w for car in cars)
         self.load_history.add(now, base + (pv_w or 0.0))
         self.pv_history.add(now, pv_w)
         before = {key: book.power_w for key, book in self.controller.books.items()}
@@ -425,6 +432,16 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
                     battery.energy_wh if battery is not None else None,
                 ),
                 headroom_w=headroom.grid_w if headroom else None,
+                sessions=[
+                    Session(
+                        car.entry_id,
+                        car.need_wh,
+                        car.departs,
+                        car.max_power_w,
+                        car.power_w,
+                    )
+                    for car in cars
+                ],
             )
         )
         rise = sum(

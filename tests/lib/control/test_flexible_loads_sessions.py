@@ -8,6 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from custom_components.energy_orchestrator.lib.control.ev_charging import (
+    ChargeMode,
+    EvChargingManager,
+    PhaseChoice,
+    WallboxLimits,
+)
 from custom_components.energy_orchestrator.lib.control.flexible_loads import (
     BatteryNow,
     BatterySpec,
@@ -136,3 +142,24 @@ def test_the_battery_holds_the_plan_with_what_the_car_really_takes() -> None:
     assert controller.sessions == (charging,)
     controller.run(now + timedelta(minutes=2), measured, sessions=[])
     assert controller.sessions == ()
+
+
+def test_the_wallbox_manager_says_what_its_deadline_still_needs() -> None:
+    """Deadline mode gives its need, deadline and most power; other modes none."""
+    manager = EvChargingManager(
+        WallboxLimits(max_current_a=16.0, can_switch_phases=True), now=START
+    )
+    assert manager.deadline_need(START) is None
+    manager.start(START, ChargeMode.DEADLINE, 6000.0, DEPARTS)
+    need = manager.deadline_need(START)
+    assert need is not None
+    assert need.energy_wh == 6000.0
+    assert need.deadline == DEPARTS
+    assert need.max_power_w == pytest.approx(3 * 230 * 16)
+    assert manager.deadline_need(DEPARTS) is None
+    manager.set_phases(START, PhaseChoice.ONE)
+    one_phase = manager.deadline_need(START)
+    assert one_phase is not None
+    assert one_phase.max_power_w == pytest.approx(230 * 16)
+    manager.start(START, ChargeMode.FAST)
+    assert manager.deadline_need(START) is None
