@@ -11,6 +11,7 @@ from custom_components.energy_orchestrator.lib.control.flexible_loads import (
     FlexibleLoadsController,
     LoadControl,
     Measurement,
+    Session,
 )
 from custom_components.energy_orchestrator.lib.control.forecast import (
     SlotHistory,
@@ -182,15 +183,28 @@ class Orchestrator:
     def step(
         self, index: int, tally: Tally, battery_wh: float | None
     ) -> tuple[dict[str, float], float | BatteryOrder]:
-        """Run the controller's tick."""
+        """Run the controller's tick, the car's session given to its plan, then the car's."""
         moment = self.scored.moment(index)
         last = self.last or Measurement(0.0, {}, 0.0)
         measured = Measurement(last.grid_w, last.load_w, last.battery_w, battery_wh)
-        result = self.controller.run(moment, measured)
-        target = result.grid_target_w
-        powers = {d.name: d.power_w for d in result.decisions}
+        seen = None
+        sessions: list[Session] = []
         if self.charger is not None:
             seen = car_seen(tally, moment, last, self.car_w)
+            if seen.departs is not None and seen.remaining_wh > 0:
+                sessions.append(
+                    Session(
+                        CAR,
+                        seen.remaining_wh,
+                        seen.departs,
+                        self.charger.car.max_power_w,
+                        self.car_w,
+                    )
+                )
+        result = self.controller.run(moment, measured, sessions=sessions)
+        target = result.grid_target_w
+        powers = {d.name: d.power_w for d in result.decisions}
+        if self.charger is not None and seen is not None:
             powers[CAR] = self.charger.decide(seen, self._site_room(moment, last))
         if result.battery is not None:
             return powers, result.battery
@@ -206,7 +220,9 @@ class Orchestrator:
         car takes (``site_caps``). Under the grid's limit: the limit less
         the import.
         Ahead, per plan step: the level less the plan's import before the
-        battery, the limit less its import.
+        battery, the limit less its import, both without the car (the plan
+        places the car's session to plan the battery and the level with it;
+        the car's room is what the plan leaves it).
         """
         controller = self.controller
         plan, meter = controller.plan, controller.demand_meter
@@ -231,7 +247,13 @@ class Orchestrator:
         )
         ahead = None
         if plan is not None and (level is not None or limit is not None):
-            nets = [g - b for g, b in zip(plan.grid_w, plan.battery_w, strict=True)]
+            # The plan's import before the battery and without the car it
+            # places: the car's room is all the plan leaves the two.
+            car = plan.sessions.get(CAR, [0.0] * len(plan.grid_w))
+            nets = [
+                g - b - c
+                for g, b, c in zip(plan.grid_w, plan.battery_w, car, strict=True)
+            ]
             ahead = RoomAhead(
                 plan.start,
                 plan.step,
@@ -239,8 +261,8 @@ class Orchestrator:
                 None
                 if limit is None
                 else tuple(
-                    limit.import_limit_w - max(g, n)
-                    for g, n in zip(plan.grid_w, nets, strict=True)
+                    limit.import_limit_w - max(g - c, n)
+                    for g, c, n in zip(plan.grid_w, car, nets, strict=True)
                 ),
             )
         if ahead is not None and plan is not None:

@@ -7,9 +7,16 @@ from typing import Any
 
 import pytest
 
+from custom_components.energy_orchestrator.lib.control.flexible_loads import (
+    Measurement,
+    Plan,
+)
 from eo_lab.backtest.profile import read_profile
 from eo_lab.backtest.site import run_site_backtest
+from eo_lab.backtest.site_car import SiteRoom
 from eo_lab.backtest.site_config import SiteError, read_site
+from eo_lab.backtest.site_replay import replay, scored_days
+from eo_lab.backtest.site_strategies import Orchestrator
 
 ROOT = Path(__file__).parents[2]
 SITES_CAR = ROOT / "eo_lab" / "samples" / "sites_car"
@@ -203,3 +210,52 @@ def test_the_orchestrator_beats_independent_on_the_measured_fixture(name: str) -
     assert orchestrator["limit_violations"] <= independent["limit_violations"]
     assert orchestrator["car"]["shortfall_kwh"] == 0.0
     assert all(load["shortfall_kwh"] == 0.0 for load in orchestrator["loads"].values())
+
+
+@pytest.mark.slow
+def test_the_car_s_session_is_in_the_plan_and_out_of_its_room() -> None:
+    """The orchestrator gives its plan the car's session; the car's room leaves it out.
+
+    The plan places the car (its need by its departure) to plan the battery
+    and the billed peak with it; the room ahead the wallbox manager fills is
+    the level less the plan's import before the battery and without the car,
+    and under the grid's limit the limit less its import without the car.
+    """
+    site = read_site(
+        json.dumps(
+            {
+                **BASE,
+                "tariff": {**BASE["tariff"], "demand_charge_per_kw": 10},
+                "battery": {"capacity_kwh": 10, "power_kw": 5},
+                "car": CAR,
+                "grid": {"import_limit_w": 12000},
+            }
+        )
+    )
+    scored = scored_days(read_profile(_profile(3, 3000)), site)
+    seen: list[tuple[Plan, SiteRoom]] = []
+
+    class Watched(Orchestrator):
+        """The orchestrator, its plan and the car's room kept at 20:00 UTC."""
+
+        def _site_room(self, moment: datetime, last: Measurement) -> SiteRoom:
+            room = super()._site_room(moment, last)
+            plan = self.controller.plan
+            if moment.hour == 20 and moment.minute == 0 and plan is not None:
+                seen.append((plan, room))
+            return room
+
+    figures = replay(scored, Watched(scored))
+    assert figures["car"]["shortfall_kwh"] == 0.0
+    # The first scored evening's session (the last one ends past the profile).
+    plan, room = seen[0]
+    car = plan.sessions["car"]
+    assert sum(car) * 0.25 > 1000.0
+    assert room.room_ahead is not None
+    level = plan.billed_peak_w
+    for index, power in enumerate(car):
+        before = plan.grid_w[index] - plan.battery_w[index] - power
+        assert room.room_ahead.peak_w[index] >= level - before - 1.0
+        assert room.room_ahead.grid_w is not None
+        without = max(plan.grid_w[index] - power, before)
+        assert room.room_ahead.grid_w[index] == pytest.approx(12000.0 - without)

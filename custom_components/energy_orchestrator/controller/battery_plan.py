@@ -9,6 +9,12 @@ back (``LoadsBatteryPlan``), slot by slot, for the manager to follow at its
 site-plan layer in place of its own price plan. Safety, the user's requests
 and the peak reserve still win there.
 
+A wallbox manager with a deadline session posts the car likewise
+(``PlannableCar``: what it still needs, by when, its most power and what it
+takes now): the flexible loads' plan places it, so the battery's charge and
+the billed peak are planned with the car's night, while the manager still
+drives the car.
+
 A post older than ``FRESH_FOR`` no longer counts, and an entry that unloads
 takes its post away: the other entry goes back to its own behaviour (the
 loads planned without the battery; the manager's own price plan, or its
@@ -64,12 +70,28 @@ class LoadsBatteryPlan:
     grid_target_w: float | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class PlannableCar:
+    """What a wallbox manager posts of its deadline session for a planner, at one step."""
+
+    at: datetime
+    entry_id: str
+    source: str
+    # What the session still needs (Wh) by ``departs``.
+    need_wh: float
+    departs: datetime
+    max_power_w: float
+    # What the car takes now (W); 0 when not measured.
+    power_w: float
+
+
 # Whose plan a battery manager follows: its own prices', or the loads'.
 FOLLOWS_OWN_PRICES = "own_prices"
 FOLLOWS_LOADS_PLAN = "flexible_loads"
 
 BATTERIES: HassKey[dict[str, PlannableBattery]] = HassKey(f"{DOMAIN}_plannable_battery")
 PLANS: HassKey[dict[str, LoadsBatteryPlan]] = HassKey(f"{DOMAIN}_loads_battery_plan")
+CARS: HassKey[dict[str, PlannableCar]] = HassKey(f"{DOMAIN}_plannable_car")
 
 
 def _fresh(at: datetime, now: datetime) -> bool:
@@ -146,4 +168,25 @@ def async_battery_planned_by(
             if post.battery == battery and _fresh(post.at, now)
         ),
         default=None,
+    )
+
+
+@callback
+def async_post_car(
+    hass: HomeAssistant, entry_id: str, car: PlannableCar | None
+) -> None:
+    """Post (or, with None, withdraw) a wallbox manager's deadline session."""
+    posts = hass.data.setdefault(CARS, {})
+    if car is None:
+        posts.pop(entry_id, None)
+    else:
+        posts[entry_id] = car
+
+
+@callback
+def async_plannable_cars(hass: HomeAssistant, now: datetime) -> list[PlannableCar]:
+    """Return the deadline sessions whose managers posted lately, by title."""
+    return sorted(
+        (post for post in hass.data.get(CARS, {}).values() if _fresh(post.at, now)),
+        key=lambda post: (post.source, post.entry_id),
     )

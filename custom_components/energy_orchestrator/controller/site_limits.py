@@ -36,7 +36,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util.hass_dict import HassKey
 
-from ..const import DOMAIN
+from ..const import CONF_EV_POWER_ENTITY, CONF_KIND, DOMAIN, KIND_WALLBOX_MANAGER
 from ..lib.control.ev_deadline import RoomAhead
 
 # Three of peak shaving's 15 s steps: a missed step or two still counts.
@@ -237,6 +237,21 @@ def async_post_controllable_load(
         posts.pop(entry_id, None)
     else:
         posts[entry_id] = load
+
+
+@callback
+def async_car_power_entities(hass: HomeAssistant) -> list[str]:
+    """Return the car power sensor of each wallbox manager on the site.
+
+    What the cars drew, read back from the recorder, is left out of the
+    week a forecast is seeded with, as the live steps leave it out.
+    """
+    return [
+        entry.data[CONF_EV_POWER_ENTITY]
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        if entry.data.get(CONF_KIND) == KIND_WALLBOX_MANAGER
+        and entry.data.get(CONF_EV_POWER_ENTITY)
+    ]
 
 
 @callback

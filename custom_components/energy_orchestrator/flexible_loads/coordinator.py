@@ -21,6 +21,9 @@ with the loads" is on), the plan covers its battery too, as
 ``eo backtest-site`` runs it: the manager posts its battery's state
 (``controller/battery_plan.py``), the plan takes it in, and the battery's
 part of the plan is posted back, slot by slot, for the manager to follow.
+A wallbox manager's deadline session (posted there too) is placed by the
+plan, so the battery and the billed peak are planned with the car's night;
+the wallbox manager still drives the car.
 """
 
 from collections.abc import Sequence
@@ -62,6 +65,7 @@ from ..controller.battery_plan import (
     PlannableBattery,
     async_battery_planned_by,
     async_plannable_batteries,
+    async_plannable_cars,
     async_post_loads_plan,
 )
 from ..controller.inputs import MAX_INPUT_AGE, InputQuantity, read_input
@@ -70,6 +74,7 @@ from ..controller.site_limits import (
     ControllableLoad,
     SiteHeadroom,
     TakenHeadroom,
+    async_car_power_entities,
     async_post_controllable_load,
     async_site_headroom,
     async_take_headroom,
@@ -90,7 +95,7 @@ from ..lib.control.flexible_loads.netting import (
     LoadReason,
     Projection,
 )
-from ..lib.control.flexible_loads.planner import Plan
+from ..lib.control.flexible_loads.planner import Plan, Session
 from ..lib.control.flexible_loads.prices import PriceSourceError
 from ..lib.control.flexible_loads.tariff import PriceSource, Tariff
 from ..lib.control.forecast import SlotHistory, forecast, pv_override
@@ -305,6 +310,7 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
 
         pv_entity = data.get(CONF_PV_POWER_ENTITY)
         load_entities = [load.power_entity or load.entity_id for load in self.loads]
+        car_entities = async_car_power_entities(self.hass)
         entities = [entity for entity in (grid_entity, pv_entity) if entity]
         start = now - timedelta(days=SEED_DAYS)
         states = await get_instance(self.hass).async_add_executor_job(
@@ -312,7 +318,7 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
             self.hass,
             start,
             now,
-            list(dict.fromkeys([*entities, *load_entities])),
+            list(dict.fromkeys([*entities, *load_entities, *car_entities])),
         )
         grid = _resampled(_watts(states.get(grid_entity, [])), start, now)
         pv = (
@@ -320,8 +326,9 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
             if pv_entity
             else {}
         )
-        # The base is the site without the loads, as the live steps learn it:
-        # each load's power sensor, else its switch or number says what it drew.
+        # The base is the site without the loads and the cars, as the live
+        # steps learn it: each load's power sensor, else its switch or
+        # number says what it drew; each car its wallbox manager's sensor.
         drawn = [
             _resampled(
                 _watts(states.get(load.power_entity, []))
@@ -331,6 +338,9 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
                 now,
             )
             for load in self.loads
+        ] + [
+            _resampled(_watts(states.get(entity, [])), start, now)
+            for entity in car_entities
         ]
         for moment, watts in grid.items():
             if watts is None or (pv_entity and pv.get(moment) is None):
@@ -402,7 +412,10 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
             self.config_entry.entry_id,
             ControllableLoad(at=now, source=self.name, power_w=loads_w),
         )
-        base = grid_w - battery_w - loads_w
+        # A wallbox manager's deadline session: the plan places it, so the
+        # forecast of the site leaves the car out.
+        cars = async_plannable_cars(self.hass, now)
+        base = grid_w - battery_w - loads_w - sum(car.power_w for car in cars)
         self.load_history.add(now, base + (pv_w or 0.0))
         self.pv_history.add(now, pv_w)
         before = {key: book.power_w for key, book in self.controller.books.items()}
@@ -419,6 +432,16 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
                 ),
                 headroom_w=headroom.grid_w if headroom else None,
                 safety_w=_safety_room(headroom),
+                sessions=[
+                    Session(
+                        car.entry_id,
+                        car.need_wh,
+                        car.departs,
+                        car.max_power_w,
+                        car.power_w,
+                    )
+                    for car in cars
+                ],
             )
         )
         rise = sum(

@@ -26,7 +26,6 @@ from ..const import (
     CONF_BILLING_INTERVAL_MIN,
     CONF_BILLING_PERIOD,
     CONF_CONNECTION_LIMIT_W,
-    CONF_EV_POWER_ENTITY,
     CONF_EXPORT_LIMIT_W,
     CONF_GRID_POWER_ENTITY,
     CONF_IMPORT_LIMIT_W,
@@ -40,7 +39,6 @@ from ..const import (
     GRID_POWER_PHASE_ENTITIES,
     KIND_FLEXIBLE_LOADS,
     KIND_PEAK_SHAVING,
-    KIND_WALLBOX_MANAGER,
     LOGGER,
     SUBENTRY_BATTERY,
 )
@@ -50,6 +48,7 @@ from ..controller.site_decisions import TO_SAFE_STATE, Why
 from ..controller.site_limits import (
     BatteryReserve,
     SiteHeadroom,
+    async_car_power_entities,
     async_controllable_load_w,
     async_peak_lifts,
     async_post_headroom,
@@ -167,12 +166,7 @@ class PeakShavingCoordinator(ControllerCoordinator[PeakShavingStatus]):
         pv_entity = data.get(CONF_PV_POWER_ENTITY)
         # The cars the site's wallbox managers charge take the room; the
         # load learned leaves them out, as the live steps do.
-        car_entities = [
-            entry.data[CONF_EV_POWER_ENTITY]
-            for entry in self.hass.config_entries.async_entries(DOMAIN)
-            if entry.data.get(CONF_KIND) == KIND_WALLBOX_MANAGER
-            and entry.data.get(CONF_EV_POWER_ENTITY)
-        ]
+        car_entities = async_car_power_entities(self.hass)
         # So do the flexible loads: each by its power sensor, else by its
         # switch or number.
         loads = [

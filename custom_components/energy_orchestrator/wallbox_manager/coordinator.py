@@ -43,6 +43,7 @@ from ..const import (
     KIND_WALLBOX_MANAGER,
 )
 from ..controller.base import ControllerCoordinator, refused_as_invalid_request
+from ..controller.battery_plan import PlannableCar, async_post_car
 from ..controller.inputs import InputQuantity, read_input
 from ..controller.site_decisions import (
     TO_SAFE_STATE,
@@ -138,6 +139,7 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
         )
         self._take_headroom(now, status.command, inputs.ev_power_w)
         self._post_lift(now, status)
+        self._post_car(now, inputs)
         async_post_controllable_load(
             self.hass,
             self.config_entry.entry_id,
@@ -159,6 +161,29 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
             self.hass,
             self.config_entry.entry_id,
             PeakLift(at=now, source=self.name, lift_w=lift) if lift > 0 else None,
+        )
+
+    def _post_car(self, now: datetime, inputs: EvInputs) -> None:
+        """Post the deadline session for the flexible loads' plan, or withdraw it.
+
+        The plan places it (the battery and the billed peak planned with the
+        car's night); a car not connected, or no deadline, posts none.
+        """
+        need = None if inputs.connected is False else self.manager.deadline_need(now)
+        async_post_car(
+            self.hass,
+            self.config_entry.entry_id,
+            None
+            if need is None
+            else PlannableCar(
+                at=now,
+                entry_id=self.config_entry.entry_id,
+                source=self.name,
+                need_wh=need.energy_wh,
+                departs=need.deadline,
+                max_power_w=need.max_power_w,
+                power_w=max(inputs.ev_power_w or 0.0, 0.0),
+            ),
         )
 
     def _take_headroom(
@@ -341,6 +366,7 @@ class WallboxManagerCoordinator(ControllerCoordinator[EvStatus]):
         change, as the other controllers' stops do.
         """
         async_post_lift(self.hass, self.config_entry.entry_id, None)
+        async_post_car(self.hass, self.config_entry.entry_id, None)
         async_post_controllable_load(self.hass, self.config_entry.entry_id, None)
         try:
             if entity := self.config_entry.data.get(CONF_ENABLE_ENTITY):

@@ -364,16 +364,27 @@ async def test_the_week_read_from_the_recorder_leaves_the_car_out(
 
     Its first week is read from the recorder (the meters' history, no
     step of its own); the wallbox manager's car power is in that history.
+    The flexible loads' forecast of the site starts from the house alone too.
     """
     peak, car = site_entries
+    loads = flexible_loads_entry()
+    loads.add_to_hass(hass)
 
     def charge(night: bool) -> None:
-        """Report a 1 kW house and, at night, the car's 3 kW."""
+        """Report a 1 kW house and, at night, the car's 3 kW, on both meters."""
         report_meters(hass, 1000.0 + 3000.0 * night, 3000.0 * night)
+        hass.states.async_set(
+            METER, str(1000.0 + 3000.0 * night), {"unit_of_measurement": "W"}
+        )
+        hass.states.async_set(HEATER, "off")
+        hass.states.async_set(PUMP, "off")
 
     await _record_two_nights(hass, freezer, charge)
     # 01:00: the house alone, not the house and the car.
     assert await _forecast_at_one(hass, car, peak) == pytest.approx(1000.0, abs=50)
+    base = loads.runtime_data.coordinator._forecast(MONDAY, 96)
+    assert base is not None
+    assert base[4] == pytest.approx(1000.0, abs=50)
 
 
 async def test_the_week_read_from_the_recorder_leaves_the_flexible_loads_out(

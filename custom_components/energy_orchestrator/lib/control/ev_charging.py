@@ -285,6 +285,15 @@ class EvStatus:
         return self.solar_energy_wh / self.session_energy_wh
 
 
+@dataclass(frozen=True)
+class DeadlineNeed:
+    """A deadline session's remaining need, its deadline and the car's most power."""
+
+    energy_wh: float
+    deadline: datetime
+    max_power_w: float
+
+
 @dataclass
 class _Memory:
     """What the manager keeps between steps (and across restarts)."""
@@ -390,6 +399,26 @@ class EvChargingManager:
         if choice is PhaseChoice.THREE and not self.limits.can_switch_phases:
             raise ValueError("this wallbox cannot switch phases")
         self.memory.phase_choice = choice
+
+    def deadline_need(self, now: datetime) -> DeadlineNeed | None:
+        """Return what a deadline session still needs by when, None without one.
+
+        For a site plan to place (the battery and the billed peak planned
+        with the car's night); the manager still decides the car's power.
+        """
+        memory = self.memory
+        if (
+            memory.mode is not ChargeMode.DEADLINE
+            or memory.deadline is None
+            or memory.deadline <= now
+        ):
+            return None
+        missing = self._missing_wh()
+        if missing <= 0:
+            return None
+        return DeadlineNeed(
+            missing, memory.deadline, self.limits.max_power_w(self._forced_phases(3))
+        )
 
     # --- stepping ----------------------------------------------------------
 

@@ -19,7 +19,7 @@ from .controller import (
 )
 from .loads import FlexibleLoad, LoadControl, LoadError, parse_minutes
 from .netting import LoadDecision, LoadReason
-from .planner import BatteryNow, LoadNow, Plan, PlanRequest, plan
+from .planner import BatteryNow, LoadNow, Plan, PlanRequest, Session, plan
 from .tariff import FixedPrice, PriceSeries, Tariff, TariffError, TimeOfUse, time_of_use
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "Plan",
     "PlanRequest",
     "PriceSeries",
+    "Session",
     "Tariff",
     "TariffError",
     "TimeOfUse",

@@ -22,6 +22,12 @@ their room under that peak from the meter (and the battery's spare power):
 the real-time layer starts them one at a time within it and sheds them
 when the import passes it. ``eo backtest-site`` drives it with a forecast
 from the past only.
+
+A charging session given with the tick (a car's need and departure,
+``Session``) goes into the plan, which places it to plan the battery and
+the billed peak with it; the car's charger still decides its power, and
+the battery's grid power follows what the car takes rather than the plan's
+guess of it.
 """
 
 from collections.abc import Callable, Sequence
@@ -33,7 +39,16 @@ from ..billing import IntervalMeter, billing_period_key
 from .loads import FlexibleLoad
 from .milp import SolveError
 from .netting import LoadDecision, LoadLive, LoadReason, Projection, decide, project
-from .planner import HORIZON, STEP, BatteryNow, LoadNow, Plan, PlanRequest, plan
+from .planner import (
+    HORIZON,
+    STEP,
+    BatteryNow,
+    LoadNow,
+    Plan,
+    PlanRequest,
+    Session,
+    plan,
+)
 from .safety import hold_within_safety
 from .tariff import Tariff
 
@@ -149,6 +164,8 @@ class FlexibleLoadsController:
     # With a battery: the net load's scenarios the plan weighs (None: the
     # forecast alone).
     scenarios: BaseScenarios | None = None
+    # The charging sessions the last tick was given (placed by the plan).
+    sessions: Sequence[Session] = ()
     # The plan's prices the battery's order reads, kept per plan.
     _priced_plan: Plan | None = field(default=None, init=False, repr=False)
     _dearest: list[float] = field(default_factory=list, init=False, repr=False)
@@ -192,6 +209,7 @@ class FlexibleLoadsController:
         *,
         headroom_w: float | None = None,
         safety_w: float | None = None,
+        sessions: Sequence[Session] | None = None,
     ) -> TickResult:
         """Book the last tick, plan when due, and decide the next tick.
 
@@ -199,7 +217,11 @@ class FlexibleLoadsController:
         (None: none known); the loads raise their import within it.
         ``safety_w`` the room under the fuses and the grid connection's
         limit: nothing raises the import past it (``hold_within_safety``).
+        ``sessions`` are the charging sessions open now (None: as last
+        given); the plan places them.
         """
+        if sessions is not None:
+            self.sessions = tuple(sessions)
         self._book(now, measured)
         if self.plan is None or self._plan_due(now):
             self._plan(now, measured)
@@ -419,6 +441,7 @@ class FlexibleLoadsController:
             billed_peak_w=self.billed_peak_w(now),
             interval_import_so_far_wh=self._interval_import_wh(start),
             scenarios=scenarios,
+            sessions=self.sessions,
         )
         try:
             self.plan = plan(request)
@@ -462,7 +485,8 @@ class FlexibleLoadsController:
             slot = self.plan.at(now)
             if slot is None:
                 return None
-            return self._under_peak(max(self.plan.grid_w[slot], 0.0), now)
+            planned = self.plan.grid_w[slot] + self._session_miss_w(now)
+            return self._under_peak(max(planned, 0.0), now)
         target = self.plan.period_target_wh(now)
         if target is None:
             return None
@@ -471,7 +495,19 @@ class FlexibleLoadsController:
         )
         # Never a planned export: where the forecast's surplus does not come,
         # the battery would sell its energy at the export price to meet it.
-        return self._under_peak(max((target - self.period_so_far_wh) / hours, 0.0), now)
+        holding = (target - self.period_so_far_wh) / hours + self._session_miss_w(now)
+        return self._under_peak(max(holding, 0.0), now)
+
+    def _session_miss_w(self, now: datetime) -> float:
+        """Return what the sessions take now above the plan's guess of it (W).
+
+        The battery holds the plan's grid with what the car really takes:
+        where the car waits, the battery does not take its planned room.
+        """
+        if self.plan is None or not self.plan.sessions:
+            return 0.0
+        taking = sum(session.charging_w for session in self.sessions)
+        return taking - self.plan.session_w(now)
 
     def _under_peak(self, target_w: float, now: datetime) -> float:
         """Return the grid power held no higher than the peak the plan bills."""

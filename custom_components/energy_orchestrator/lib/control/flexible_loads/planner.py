@@ -37,6 +37,13 @@ periods' nets) and the sum of their values of stored energy. Off unless
 asked for: measured, it was no better than the plan on the mean
 (docs/decisions/flexible-loads.md).
 
+A charging session (a car's, ``Session``) is placed, not driven: the plan
+gives it any power up to the wallbox's from the plan's start to its
+departure, and its remaining need by then (less a shortfall priced like a
+load's), so the battery and the billed peak are planned with it (the car
+and the battery share the night under one peak). The wallbox manager still
+decides the car's power; its 6 A minimum is left out (a continuous power).
+
 Among plans of equal cost the one that runs the loads later wins (a
 thousandth of a cent per kWh and step sooner): the real-time layer soaks
 up any surplus the forecast did not see, and a need left for later can
@@ -98,6 +105,20 @@ class BatteryNow:
 
 
 @dataclass(frozen=True)
+class Session:
+    """A charging session the plan places (not drives): what it needs by when."""
+
+    name: str
+    # What it still needs by ``departs`` (Wh).
+    need_wh: float
+    departs: datetime
+    # The most the charger gives (W).
+    power_w: float
+    # What it takes now (W): the battery holds the plan's grid with it.
+    charging_w: float = 0.0
+
+
+@dataclass(frozen=True)
 class PlanRequest:
     """What the planner is given."""
 
@@ -121,6 +142,8 @@ class PlanRequest:
     # minus PV), weighed alike in its place (see the module doc). Fewer than
     # two: the plan is made on ``base_w``.
     scenarios: Sequence[Sequence[float]] = ()
+    # Charging sessions placed with the loads (see the module doc).
+    sessions: Sequence[Session] = ()
 
 
 @dataclass(frozen=True)
@@ -157,6 +180,15 @@ class Plan:
     # worth to the plan (its on/off decisions kept), per kWh; empty when
     # unknown.
     stored_value: list[float] = field(default_factory=list)
+    # Each session's planned power per step (W), by name; in ``grid_w``.
+    sessions: dict[str, list[float]] = field(default_factory=dict)
+
+    def session_w(self, moment: datetime) -> float:
+        """Return the sessions' planned power at ``moment`` (0 outside the plan)."""
+        slot = self.at(moment)
+        if slot is None:
+            return 0.0
+        return sum(power[slot] for power in self.sessions.values())
 
     def period_target_wh(self, moment: datetime) -> float | None:
         """Return the planned net of the netting period ``moment`` falls in."""
@@ -200,6 +232,8 @@ class _Builder:
         self.warm: dict[int, float] = {}
         # The battery's energy balance row of each step, per scenario.
         self.energy_rows: list[list[int]] = []
+        # Each session's first column.
+        self.session_columns: list[tuple[int, Session]] = []
 
     def build(self) -> Plan:
         """Add every part, solve, and read the plan out."""
@@ -208,6 +242,10 @@ class _Builder:
             first = self._add_load(now)
             for index in range(self.steps):
                 loads_terms[index].append((first + index, self._scale(now.load)))
+        for session in self.request.sessions:
+            first = self._add_session(session)
+            for index in range(self.steps):
+                loads_terms[index].append((first + index, 1.0))
         batteries: list[int] = []
         periods: list[list[tuple[list[int], int]]] = []
         peaks: dict[str, tuple[int, float]] = {}
@@ -272,6 +310,34 @@ class _Builder:
         for opens, closes in windows:
             shortfalls.append(self._add_need(now, first, opens, closes))
         self.shortfalls.append(shortfalls)
+        return first
+
+    def _add_session(self, session: Session) -> int:
+        """Add a session's power per step until it departs and its need; return its first column."""
+        start, step, steps = self.request.start, self.request.step, self.steps
+        inside = [start + index * step < session.departs for index in range(steps)]
+        upper = [session.power_w if here else 0.0 for here in inside]
+        sooner = [
+            SOONER_COST_PER_KWH * (steps - index) * self.hours / 1000
+            for index in range(steps)
+        ]
+        first = self.model.add(steps, 0.0, upper, sooner)
+        self.session_columns.append((first, session))
+        end = start + steps * step
+        after = max(session.departs - end, timedelta(0)) / timedelta(hours=1)
+        need = max(session.need_wh, 0.0)
+        must = max(0.0, need - session.power_w * after)
+        indices = [index for index, here in enumerate(inside) if here]
+        shortfall = self.model.add(1, 0.0, INFINITY, SHORTFALL_PRICE / 1000)
+        self.model.row(
+            [first + i for i in indices] + [shortfall],
+            [self.hours] * len(indices) + [1.0],
+            lower=must,
+        )
+        if indices:
+            self.model.row(
+                [first + i for i in indices], [self.hours] * len(indices), upper=need
+            )
         return first
 
     def _was_on(self, load: FlexibleLoad, index: int) -> bool | None:
@@ -633,6 +699,11 @@ class _Builder:
                 power, sum(float(values[s]) for s in shortfalls)
             )
             grid = [g + p for g, p in zip(grid, power, strict=True)]
+        sessions: dict[str, list[float]] = {}
+        for first, session in self.session_columns:
+            power = [float(values[first + i]) for i in range(steps)]
+            sessions[session.name] = power
+            grid = [g + p for g, p in zip(grid, power, strict=True)]
         battery_w = [0.0] * steps
         for battery in batteries:
             battery_w = [
@@ -678,6 +749,7 @@ class _Builder:
             demand_cost=demand,
             billed_peak_w=float(values[peaks[0][0]]) if peaks else 0.0,
             stored_value=self._stored_value(solution),
+            sessions=sessions,
         )
 
     def _stored_value(self, solution: Solution) -> list[float]:
