@@ -151,6 +151,7 @@ CONF_TIME_OF_USE: Final = "time_of_use"
 CONF_IMPORT_PRICE_ENTITY: Final = "import_price_entity"
 CONF_EXPORT_PRICE_ENTITY: Final = "export_price_entity"
 CONF_NETTING_MINUTES: Final = "netting_minutes"
+CONF_DEMAND_CHARGE_PER_KW: Final = "demand_charge_per_kw"
 CONF_SAFE_STATE: Final = "safe_state"
 # Flexible loads: plan the battery manager's battery with the loads.
 CONF_PLAN_BATTERY: Final = "plan_battery"

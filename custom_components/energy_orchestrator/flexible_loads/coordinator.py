@@ -109,7 +109,7 @@ from .entry_loads import (
     watts_per_unit,
 )
 from .prices import PriceReader
-from .settings import fixed_prices, netting_minutes
+from .settings import demand_terms, fixed_prices, netting_minutes
 
 type FlexibleLoadsConfigEntry = ConfigEntry[FlexibleLoadsRuntimeData]
 
@@ -157,6 +157,8 @@ class FlexibleLoadsStatus:
     loads: dict[str, LoadStatus]
     # The battery manager whose battery the plan covers (its title; None: none).
     planned_battery: str | None = None
+    # With a demand charge: the billing period's peak so far (W; None: no charge).
+    billed_peak_w: float | None = None
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -184,13 +186,14 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
             options, self.timezone
         )
         self.netting = netting_minutes(options)
+        self.demand = demand_terms(options)
         self.readers = {
             key: PriceReader(hass, entity_id)
             for key in (CONF_IMPORT_PRICE_ENTITY, CONF_EXPORT_PRICE_ENTITY)
             if (entity_id := options.get(key))
         }
         # None while an entity's prices cannot be read.
-        self.tariff: Tariff | None = Tariff(*self.fixed, self.netting)
+        self.tariff: Tariff | None = Tariff(*self.fixed, self.netting, **self.demand)
         self.price_problem: str | None = None
         self.load_history = SlotHistory(PLAN_STEP)
         self.pv_history = SlotHistory(PLAN_STEP)
@@ -256,6 +259,11 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
         running = bool(saved["running"])
         period_start = _moment(saved["period_start"])
         so_far = float(saved["period_so_far_wh"])
+        # Saved before the demand charge, or without one: nothing billed yet.
+        billed = saved.get("billed_peak") or {}
+        peak_w = float(billed.get("peak_w", 0.0))
+        if not (math.isfinite(peak_w) and peak_w >= 0):
+            raise ValueError("saved billed peak is not a power")
         boost_until = {
             key: datetime.fromisoformat(moment)
             for key, moment in saved.get("boost_until", {}).items()
@@ -270,6 +278,8 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
         }
         self.controller.period_start = period_start
         self.controller.period_so_far_wh = so_far
+        if (meter := self.controller.demand_meter) is not None and billed:
+            meter.period_key, meter.billed_peak_w = billed.get("period"), peak_w
 
     @override
     def snapshot(self) -> dict[str, Any]:
@@ -280,6 +290,9 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
             "last_tick": _iso(controller.last_tick),
             "period_start": _iso(controller.period_start),
             "period_so_far_wh": controller.period_so_far_wh,
+            "billed_peak": None
+            if (meter := controller.demand_meter) is None
+            else {"period": meter.period_key, "peak_w": meter.billed_peak_w},
             "cost": self.cost.snapshot(),
             "boost_until": {
                 key: moment.isoformat() for key, moment in self.boost_until.items()
@@ -626,6 +639,9 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
             planned_battery=self.battery.source
             if self.battery is not None and self._battery_part is not None
             else None,
+            billed_peak_w=None
+            if controller.demand_meter is None
+            else round(controller.billed_peak_w(now), 1),
         )
 
     async def _async_read_prices(self, now: datetime) -> None:
@@ -658,6 +674,7 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
             sources.get(CONF_IMPORT_PRICE_ENTITY, imports),
             sources.get(CONF_EXPORT_PRICE_ENTITY, exports),
             self.netting,
+            **self.demand,
         )
         self.controller.tariff = self.tariff
 

@@ -34,6 +34,9 @@ from homeassistant.util import dt as dt_util
 import probatio
 
 from ..const import (
+    CONF_BILLING_INTERVAL_MIN,
+    CONF_BILLING_PERIOD,
+    CONF_DEMAND_CHARGE_PER_KW,
     CONF_ENERGY_KWH_PER_DAY,
     CONF_EXPORT_PRICE,
     CONF_EXPORT_PRICE_ENTITY,
@@ -67,7 +70,8 @@ from ..const import (
 from ..controller.flow import ControllerOptionsFlow, ControllerSubentryFlow
 from ..controller.outputs import NUMBER_DOMAINS, SWITCH_DOMAINS
 from ..controller.problems import SetupProblem
-from ..controller.selectors import number_box, sensor_picker
+from ..controller.selectors import choice_picker, number_box, sensor_picker
+from ..lib.control.billing import BillingPeriod
 from ..lib.control.flexible_loads.loads import LoadError
 from ..lib.control.flexible_loads.prices import PriceSourceError, attribute_series
 from ..lib.control.flexible_loads.tariff import TariffError
@@ -86,6 +90,9 @@ _OPTION_KEYS = (
     CONF_IMPORT_PRICE_ENTITY,
     CONF_EXPORT_PRICE_ENTITY,
     CONF_NETTING_MINUTES,
+    CONF_DEMAND_CHARGE_PER_KW,
+    CONF_BILLING_INTERVAL_MIN,
+    CONF_BILLING_PERIOD,
     CONF_SAFE_STATE,
     CONF_PLAN_BATTERY,
 )
@@ -110,6 +117,16 @@ def options_schema() -> probatio.Schema:
                     options=["0", "15", "60"], translation_key=CONF_NETTING_MINUTES
                 )
             ),
+            probatio.Optional(CONF_DEMAND_CHARGE_PER_KW): number_box(0, 10_000, "/kW"),
+            probatio.Required(CONF_BILLING_INTERVAL_MIN, default="15"): SelectSelector(
+                SelectSelectorConfig(
+                    options=["5", "15", "30", "60"],
+                    translation_key=CONF_BILLING_INTERVAL_MIN,
+                )
+            ),
+            probatio.Required(
+                CONF_BILLING_PERIOD, default=BillingPeriod.MONTH.value
+            ): choice_picker(BillingPeriod, CONF_BILLING_PERIOD),
             probatio.Required(CONF_SAFE_STATE, default=SAFE_STATE_OFF): SelectSelector(
                 SelectSelectorConfig(
                     options=[SAFE_STATE_OFF, SAFE_STATE_LEAVE],

@@ -73,6 +73,7 @@ SENSORS: tuple[FlexibleLoadsSensorEntityDescription, ...] = (
             "price_problem": status.price_problem,
             "plan_cost": status.plan_cost,
             "planned_battery": status.planned_battery,
+            "billed_peak": status.billed_peak_w,
         },
     ),
 )

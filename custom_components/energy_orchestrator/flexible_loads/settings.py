@@ -11,6 +11,9 @@ from datetime import timedelta, tzinfo
 from typing import Any
 
 from ..const import (
+    CONF_BILLING_INTERVAL_MIN,
+    CONF_BILLING_PERIOD,
+    CONF_DEMAND_CHARGE_PER_KW,
     CONF_ENERGY_KWH_PER_DAY,
     CONF_EXPORT_PRICE,
     CONF_IMPORT_PRICE,
@@ -26,6 +29,7 @@ from ..const import (
     CONF_WINDOW_START,
 )
 from ..controller.outputs import SWITCH_DOMAINS
+from ..lib.control.billing import BillingPeriod
 from ..lib.control.flexible_loads.loads import (
     FlexibleLoad,
     LoadControl,
@@ -101,6 +105,21 @@ def fixed_prices(
         else FixedPrice(float(options[CONF_IMPORT_PRICE]))
     )
     return imports, FixedPrice(float(options[CONF_EXPORT_PRICE]))
+
+
+def demand_terms(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the tariff's demand charge: per kW of the billing period's peak.
+
+    With its billing interval and period (15 minutes and a month for
+    entries made before they were asked); no charge: 0.
+    """
+    return {
+        "demand_charge_per_kw": float(options.get(CONF_DEMAND_CHARGE_PER_KW) or 0.0),
+        "billing_minutes": int(options.get(CONF_BILLING_INTERVAL_MIN, 15)),
+        "billing_period": BillingPeriod(
+            options.get(CONF_BILLING_PERIOD, BillingPeriod.MONTH)
+        ),
+    }
 
 
 def netting_minutes(options: Mapping[str, Any]) -> int:

@@ -806,3 +806,41 @@ async def test_a_boost_waits_for_room_under_a_fuse(
     await _step(hass, freezer)
     assert hass.states.get(PUMP).state == "on"
     assert hass.states.get(PUMP_STATE).state == "boost"
+
+
+@pytest.mark.usefixtures("helpers")
+async def test_a_demand_charge_bills_the_peak_and_keeps_it_over_a_restart(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """A quarter-hour importing 3 kW is the month's billed peak, restart or not.
+
+    The plan weighs that peak (the tariff's demand charge, as the
+    backtest's orchestrator does); *Cost today* shows it.
+    """
+    await _meter(hass, 3000)
+    entry = await _setup(
+        hass,
+        _entry(
+            demand_charge_per_kw=10.0,
+            billing_interval_minutes="15",
+            billing_period="month",
+        ),
+    )
+    tariff = entry.runtime_data.coordinator.controller.tariff
+    assert (tariff.demand_charge_per_kw, tariff.billing_minutes) == (10.0, 15)
+    assert hass.states.get(COST).attributes["billed_peak"] == 0.0
+    for _ in range(16):
+        # The meter reports every minute, as a real one does (a stale
+        # reading is not booked).
+        hass.states.async_set(
+            METER, "3000", {"unit_of_measurement": "W"}, force_update=True
+        )
+        await _step(hass, freezer, 60)
+    assert hass.states.get(COST).attributes["billed_peak"] == pytest.approx(3000)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await _meter(hass, 500)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert hass.states.get(COST).attributes["billed_peak"] == pytest.approx(3000)
+    plan = entry.runtime_data.coordinator.controller.plan
+    assert plan is None or plan.billed_peak_w >= 3000
