@@ -157,6 +157,13 @@ class Plan:
     # worth to the plan (its on/off decisions kept), per kWh; empty when
     # unknown.
     stored_value: list[float] = field(default_factory=list)
+    # The import price of each step (per kWh); empty when unknown.
+    import_price: list[float] = field(default_factory=list)
+
+    def base_w(self, slot: int) -> float:
+        """Return the forecast net load of step ``slot`` without the loads and the battery."""
+        loads = sum(load.power_w[slot] for load in self.loads.values())
+        return self.grid_w[slot] - self.battery_w[slot] - loads
 
     def period_target_wh(self, moment: datetime) -> float | None:
         """Return the planned net of the netting period ``moment`` falls in."""
@@ -678,6 +685,7 @@ class _Builder:
             demand_cost=demand,
             billed_peak_w=float(values[peaks[0][0]]) if peaks else 0.0,
             stored_value=self._stored_value(solution),
+            import_price=list(self.imports),
         )
 
     def _stored_value(self, solution: Solution) -> list[float]:
