@@ -11,6 +11,9 @@ end) and:
 - switches a load off when the period would end importing, lowest priority
   first, and only as many as it takes, unless the plan put it on in a
   cheap hour (it would import then anyway) or its need cannot wait;
+- lets the plan's run in a step it imports in wait where less than half
+  the surplus the plan counted on there came and the need still fits later
+  in its window at no dearer import (``_Tick.can_wait``);
 - sets an adjustable load to the power that brings the projection to zero;
 - keeps every load's minimum on and off times, lets an uninterrupted run
   finish, stops a load whose need is met or whose window has closed, and
