@@ -11,6 +11,9 @@ end) and:
 - switches a load off when the period would end importing, lowest priority
   first, and only as many as it takes, unless the plan put it on in a
   cheap hour (it would import then anyway) or its need cannot wait;
+- lets the plan's run in a step it imports in wait where less than half
+  the surplus the plan counted on there came and the need still fits later
+  in its window at no dearer import (``_Tick.can_wait``);
 - sets an adjustable load to the power that brings the projection to zero;
 - keeps every load's minimum on and off times, lets an uninterrupted run
   finish, stops a load whose need is met or whose window has closed, and
@@ -36,6 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+import math
 
 from .loads import FlexibleLoad, LoadControl
 from .planner import Plan
@@ -44,6 +48,13 @@ from .planner import Plan
 DEADBAND_WH = 20.0
 # An adjustable load moves only by more than this (W).
 ADJUST_STEP_W = 50.0
+# A planned run whose step sees less than this share of the surplus the
+# plan counted on, where waiting costs nothing, waits.
+SURPLUS_CAME_SHARE = 0.5
+# Prices closer than this are the same (per kWh).
+_PRICE_EPSILON = 1e-9
+# A planned battery power within this is idle (W).
+_BATTERY_IDLE_W = 1.0
 
 
 class LoadReason(StrEnum):
@@ -101,6 +112,8 @@ class Projection:
     so_far_wh: float
     projected_wh: float
     period_end: datetime
+    # The grid power the projection holds (W, + import).
+    grid_w: float = 0.0
 
 
 def project(
@@ -111,7 +124,7 @@ def project(
 ) -> Projection:
     """Return the period's net projected from the grid power now to its end."""
     hours = max((period_end - now) / timedelta(hours=1), 0.0)
-    return Projection(so_far_wh, so_far_wh + grid_w * hours, period_end)
+    return Projection(so_far_wh, so_far_wh + grid_w * hours, period_end, grid_w)
 
 
 class _Tick:
@@ -121,15 +134,18 @@ class _Tick:
         self,
         now: datetime,
         remaining_h: float,
-        projected_wh: float,
+        projection: Projection,
         plan: Plan | None,
+        loads_w: float,
     ) -> None:
-        """Start from the projection with every load as it is."""
+        """Start from the projection with every load as it is (drawing ``loads_w``)."""
         self.now = now
         self.remaining_h = remaining_h
-        self.projected_wh = projected_wh
+        self.projected_wh = projection.projected_wh
         self.plan = plan
         self.slot = plan.at(now) if plan is not None else None
+        # The site's net load now without the loads: the grid power held, less them.
+        self.base_now_w = projection.grid_w - loads_w
 
     def planned_w(self, load: FlexibleLoad) -> float:
         """Return the plan's power for the load now (0 without a plan)."""
@@ -142,6 +158,38 @@ class _Tick:
         if self.plan is None or self.slot is None:
             return False
         return self.plan.grid_w[self.slot] > 0
+
+    def can_wait(self, live: LoadLive, tick: timedelta) -> bool:
+        """Return whether the plan's run of the load here may wait for a surplus.
+
+        Where the plan runs a load in a step it imports in, partly on a
+        forecast surplus, and less than ``SURPLUS_CAME_SHARE`` of that
+        surplus is there, the run waits if its need still fits in the later
+        steps of its window whose import costs no more than now's (its
+        minimum off time lost if it is on): waiting then costs nothing
+        (with a flat price, always), and a surplus that comes later is
+        soaked up instead of exported. A step with no surplus planned (a
+        run on cheap or plain import) does not wait, nor a plan with a
+        battery (it takes the surplus behind the meter, which then does not
+        show it).
+        """
+        plan, slot, closes = self.plan, self.slot, live.window_closes
+        if plan is None or slot is None or not plan.import_price or closes is None:
+            return False
+        if any(abs(power) > _BATTERY_IDLE_W for power in plan.battery_w):
+            return False
+        expected_w = max(-plan.base_w(slot), 0.0)
+        if max(-self.base_now_w, 0.0) >= SURPLUS_CAME_SHARE * expected_w:
+            return False
+        price = plan.import_price[slot]
+        last = min(math.ceil((closes - plan.start) / plan.step), len(plan.grid_w))
+        later = timedelta(0)
+        for index in range(slot + 1, last):
+            if plan.import_price[index] <= price + _PRICE_EPSILON:
+                later += min(plan.step, closes - (plan.start + index * plan.step))
+        lost = tick + (live.load.min_off if live.power_w > 0 else timedelta(0))
+        need_h = live.remaining_wh / live.load.power_w
+        return (later - lost) / timedelta(hours=1) >= need_h
 
     def held(self, live: LoadLive, minimum: timedelta) -> bool:
         """Return whether the load's state is younger than ``minimum``."""
@@ -178,7 +226,8 @@ def decide(
     """
     remaining_h = max((projection.period_end - now) / timedelta(hours=1), 0.0)
     remaining_h = max(remaining_h, tick / timedelta(hours=1))
-    state = _Tick(now, remaining_h, projection.projected_wh, plan)
+    loads_w = sum(live.power_w for live in loads)
+    state = _Tick(now, remaining_h, projection, plan, loads_w)
     decided: dict[str, LoadDecision] = {}
     free: list[LoadLive] = []
     for live in loads:
@@ -291,7 +340,7 @@ def _fixed(state: _Tick, live: LoadLive, tick: timedelta) -> LoadDecision | None
     if state.must_run(live, tick):
         return LoadDecision(name, top, LoadReason.MEETING_NEED)
     planned = state.planned_w(load)
-    if planned > 0 and state.planned_import():
+    if planned > 0 and state.planned_import() and not state.can_wait(live, tick):
         return LoadDecision(name, max(planned, live.power_w), LoadReason.CHEAP_HOUR)
     return None
 

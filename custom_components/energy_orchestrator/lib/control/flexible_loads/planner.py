@@ -182,6 +182,8 @@ class Plan:
     stored_value: list[float] = field(default_factory=list)
     # Each session's planned power per step (W), by name; in ``grid_w``.
     sessions: dict[str, list[float]] = field(default_factory=dict)
+    # The import price of each step (per kWh); empty when unknown.
+    import_price: list[float] = field(default_factory=list)
 
     def session_w(self, moment: datetime) -> float:
         """Return the sessions' planned power at ``moment`` (0 outside the plan)."""
@@ -189,6 +191,15 @@ class Plan:
         if slot is None:
             return 0.0
         return sum(power[slot] for power in self.sessions.values())
+
+    def base_w(self, slot: int) -> float:
+        """Return the forecast net load of step ``slot`` without the loads and the battery.
+
+        Nor the charging sessions placed (they are in ``grid_w``).
+        """
+        loads = sum(load.power_w[slot] for load in self.loads.values())
+        loads += sum(power[slot] for power in self.sessions.values())
+        return self.grid_w[slot] - self.battery_w[slot] - loads
 
     def period_target_wh(self, moment: datetime) -> float | None:
         """Return the planned net of the netting period ``moment`` falls in."""
@@ -750,6 +761,7 @@ class _Builder:
             billed_peak_w=float(values[peaks[0][0]]) if peaks else 0.0,
             stored_value=self._stored_value(solution),
             sessions=sessions,
+            import_price=list(self.imports),
         )
 
     def _stored_value(self, solution: Solution) -> list[float]:
