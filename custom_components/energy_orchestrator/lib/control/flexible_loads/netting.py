@@ -35,7 +35,7 @@ minimum times hold every state: no flicker. Without netting, the period is
 one tick.
 """
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -171,12 +171,17 @@ class _Tick:
         soaked up instead of exported. A step with no surplus planned (a
         run on cheap or plain import) does not wait, nor a plan with a
         battery (it takes the surplus behind the meter, which then does not
-        show it).
+        show it), nor one under a demand charge (later, the run may land on
+        the billed peak).
         """
         plan, slot, closes = self.plan, self.slot, live.window_closes
         if plan is None or slot is None or not plan.import_price or closes is None:
             return False
-        if any(abs(power) > _BATTERY_IDLE_W for power in plan.battery_w):
+        if (
+            plan.demand_cost > 0
+            or plan.billed_peak_w > 0
+            or any(abs(power) > _BATTERY_IDLE_W for power in plan.battery_w)
+        ):
             return False
         expected_w = max(-plan.base_w(slot), 0.0)
         if max(-self.base_now_w, 0.0) >= SURPLUS_CAME_SHARE * expected_w:
@@ -255,7 +260,16 @@ def decide(
             for live in loads
             if live.power_w > 0 and state.must_run(live, tick)
         }
-        _hold_within(decided, loads, headroom_w, through, keep)
+        hold_within(
+            decided,
+            loads,
+            headroom_w,
+            reason=LoadReason.PEAK_LIMIT,
+            through=through,
+            kept=keep,
+            spared=_NOT_SHED,
+            one_start=True,
+        )
     return [decided[live.load.name] for live in loads]
 
 
@@ -268,27 +282,67 @@ _NEED = LoadReason.MEETING_NEED
 _NOT_SHED = (*_THROUGH_PEAK_LIMIT, _NEED)
 
 
-def _hold_within(
+def hold_within(
     decided: dict[str, LoadDecision],
     loads: Sequence[LoadLive],
-    headroom_w: float,
-    through: tuple[LoadReason, ...],
-    keep: set[str],
+    room_w: float,
+    *,
+    reason: LoadReason,
+    through: tuple[LoadReason, ...] = (),
+    kept: Collection[str] = (),
+    spared: tuple[LoadReason, ...] = (),
+    one_start: bool = False,
 ) -> None:
-    """Hold the loads' raises within the headroom, higher priority served first.
+    """Hold the loads' raises within ``room_w``, higher priority served first.
 
-    One load starts a tick; where the room is negative (the import is past
-    the peak already), loads are shed until it is not.
+    A load that does not fit keeps its power (an adjustable one takes what
+    fits) for ``reason``; raises for a reason in ``through`` pass. With
+    ``one_start`` one load starts a tick (a need that cannot wait aside).
+    Where the room is negative (the import past the limit already), loads
+    are shed, lowest priority first, but those ``kept`` (by name) and
+    those on for a reason in ``spared``.
     """
-    room = headroom_w
-    started = False
     by_priority = sorted(loads, key=lambda live: live.load.priority, reverse=True)
+    room = _hold_raises(
+        decided,
+        by_priority,
+        room_w,
+        reason=reason,
+        through=through,
+        one_start=one_start,
+    )
+    for live in reversed(by_priority):
+        if room >= 0:
+            return
+        decision = decided[live.load.name]
+        if decision.power_w <= 0 or decision.reason in spared or live.load.name in kept:
+            continue
+        level = 0.0
+        if live.load.control is LoadControl.ADJUSTABLE:
+            level = max(decision.power_w + room, 0.0)
+            level = level if level >= ADJUST_STEP_W else 0.0
+        room += decision.power_w - level
+        decided[live.load.name] = LoadDecision(live.load.name, level, reason)
+
+
+def _hold_raises(
+    decided: dict[str, LoadDecision],
+    by_priority: Sequence[LoadLive],
+    room_w: float,
+    *,
+    reason: LoadReason,
+    through: tuple[LoadReason, ...],
+    one_start: bool,
+) -> float:
+    """Hold each raise that does not fit (see ``hold_within``); return the room left."""
+    room = room_w
+    started = False
     for live in by_priority:
         decision = decided[live.load.name]
         raise_w = decision.power_w - live.power_w
         if raise_w <= 0 or decision.reason in through:
             continue
-        starting = live.power_w <= 0 and decision.reason is not _NEED
+        starting = one_start and live.power_w <= 0 and decision.reason is not _NEED
         if raise_w <= room and not (starting and started):
             room -= raise_w
             started = started or starting
@@ -297,27 +351,8 @@ def _hold_within(
         if live.load.control is LoadControl.ADJUSTABLE and room >= ADJUST_STEP_W:
             held += room
         room -= held - live.power_w
-        decided[live.load.name] = LoadDecision(
-            live.load.name, held, LoadReason.PEAK_LIMIT
-        )
-    for live in reversed(by_priority):
-        if room >= 0:
-            return
-        decision = decided[live.load.name]
-        if (
-            decision.power_w <= 0
-            or decision.reason in _NOT_SHED
-            or live.load.name in keep
-        ):
-            continue
-        level = 0.0
-        if live.load.control is LoadControl.ADJUSTABLE:
-            level = max(decision.power_w + room, 0.0)
-            level = level if level >= ADJUST_STEP_W else 0.0
-        room += decision.power_w - level
-        decided[live.load.name] = LoadDecision(
-            live.load.name, level, LoadReason.PEAK_LIMIT
-        )
+        decided[live.load.name] = LoadDecision(live.load.name, held, reason)
+    return room
 
 
 def _fixed(state: _Tick, live: LoadLive, tick: timedelta) -> LoadDecision | None:

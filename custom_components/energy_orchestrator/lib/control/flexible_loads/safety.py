@@ -15,8 +15,7 @@ start over).
 
 from collections.abc import Sequence
 
-from .loads import LoadControl
-from .netting import ADJUST_STEP_W, LoadDecision, LoadLive, LoadReason
+from .netting import LoadDecision, LoadLive, LoadReason, hold_within
 
 
 def hold_within_safety(
@@ -24,36 +23,10 @@ def hold_within_safety(
 ) -> list[LoadDecision]:
     """Return the decisions with every raise within ``room_w`` (see the module doc)."""
     decided = {decision.name: decision for decision in decisions}
-    room = room_w
-    by_priority = sorted(loads, key=lambda live: live.load.priority, reverse=True)
-    for live in by_priority:
-        decision = decided[live.load.name]
-        raise_w = decision.power_w - live.power_w
-        if raise_w <= 0:
-            continue
-        if raise_w <= room:
-            room -= raise_w
-            continue
-        held = live.power_w
-        if live.load.control is LoadControl.ADJUSTABLE and room >= ADJUST_STEP_W:
-            held += room
-        room -= held - live.power_w
-        decided[live.load.name] = LoadDecision(
-            live.load.name, held, LoadReason.GRID_LIMIT
-        )
-    for live in reversed(by_priority):
-        if room >= 0:
-            break
-        decision = decided[live.load.name]
-        running = live.power_w > 0 and not live.load.interruptible
-        if decision.power_w <= 0 or running:
-            continue
-        level = 0.0
-        if live.load.control is LoadControl.ADJUSTABLE:
-            level = max(decision.power_w + room, 0.0)
-            level = level if level >= ADJUST_STEP_W else 0.0
-        room += decision.power_w - level
-        decided[live.load.name] = LoadDecision(
-            live.load.name, level, LoadReason.GRID_LIMIT
-        )
+    running = {
+        live.load.name
+        for live in loads
+        if live.power_w > 0 and not live.load.interruptible
+    }
+    hold_within(decided, loads, room_w, reason=LoadReason.GRID_LIMIT, kept=running)
     return [decided[decision.name] for decision in decisions]
