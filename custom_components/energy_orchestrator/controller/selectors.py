@@ -16,6 +16,9 @@ from homeassistant.helpers.selector import (
 )
 import probatio
 
+from ..const import CONF_BILLING_INTERVAL_MIN, CONF_BILLING_PERIOD
+from ..lib.control.billing import BillingPeriod
+
 
 def sensor_picker(device_class: SensorDeviceClass) -> EntitySelector:
     """Return a picker of sensors of one device class."""
@@ -52,3 +55,21 @@ def choice_picker(choices: type[StrEnum], translation_key: str) -> SelectSelecto
             translation_key=translation_key,
         )
     )
+
+
+def billing_fields() -> dict[Any, Any]:
+    """Return the demand charge's billing interval and period fields.
+
+    Peak shaving's and the flexible loads' tariff ask them alike.
+    """
+    return {
+        probatio.Required(CONF_BILLING_INTERVAL_MIN, default="15"): SelectSelector(
+            SelectSelectorConfig(
+                options=["5", "15", "30", "60"],
+                translation_key=CONF_BILLING_INTERVAL_MIN,
+            )
+        ),
+        probatio.Required(
+            CONF_BILLING_PERIOD, default=BillingPeriod.MONTH.value
+        ): choice_picker(BillingPeriod, CONF_BILLING_PERIOD),
+    }

@@ -70,8 +70,11 @@ from ..const import (
 from ..controller.flow import ControllerOptionsFlow, ControllerSubentryFlow
 from ..controller.outputs import NUMBER_DOMAINS, SWITCH_DOMAINS
 from ..controller.problems import SetupProblem
-from ..controller.selectors import choice_picker, number_box, sensor_picker
-from ..lib.control.billing import BillingPeriod
+from ..controller.selectors import (
+    billing_fields,
+    number_box,
+    sensor_picker,
+)
 from ..lib.control.flexible_loads.loads import LoadError
 from ..lib.control.flexible_loads.prices import PriceSourceError, attribute_series
 from ..lib.control.flexible_loads.tariff import TariffError
@@ -118,15 +121,7 @@ def options_schema() -> probatio.Schema:
                 )
             ),
             probatio.Optional(CONF_DEMAND_CHARGE_PER_KW): number_box(0, 10_000, "/kW"),
-            probatio.Required(CONF_BILLING_INTERVAL_MIN, default="15"): SelectSelector(
-                SelectSelectorConfig(
-                    options=["5", "15", "30", "60"],
-                    translation_key=CONF_BILLING_INTERVAL_MIN,
-                )
-            ),
-            probatio.Required(
-                CONF_BILLING_PERIOD, default=BillingPeriod.MONTH.value
-            ): choice_picker(BillingPeriod, CONF_BILLING_PERIOD),
+            **billing_fields(),
             probatio.Required(CONF_SAFE_STATE, default=SAFE_STATE_OFF): SelectSelector(
                 SelectSelectorConfig(
                     options=[SAFE_STATE_OFF, SAFE_STATE_LEAVE],

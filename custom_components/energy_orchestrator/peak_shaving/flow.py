@@ -28,8 +28,6 @@ from homeassistant.helpers.selector import (
     ConfigEntrySelectorConfig,
     EntitySelector,
     EntitySelectorConfig,
-    SelectSelector,
-    SelectSelectorConfig,
     TextSelector,
 )
 import probatio
@@ -71,8 +69,12 @@ from ..controller.problems import (
     form_errors,
     number_range,
 )
-from ..controller.selectors import choice_picker, number_box, sensor_picker
-from ..lib.control.billing import BillingPeriod
+from ..controller.selectors import (
+    billing_fields,
+    choice_picker,
+    number_box,
+    sensor_picker,
+)
 from ..lib.control.setpoint_limits import BatteryPhases
 from .batteries import battery_limits, voltage_guard
 from .coordinator import PeakShavingConfigEntry, settings_from
@@ -143,15 +145,7 @@ def options_schema() -> probatio.Schema:
             **_battery_limit_fields(),
             probatio.Optional(CONF_IMPORT_LIMIT_W): number_box(0, 10_000_000, "W"),
             probatio.Optional(CONF_EXPORT_LIMIT_W): number_box(0, 10_000_000, "W"),
-            probatio.Required(CONF_BILLING_INTERVAL_MIN, default="15"): SelectSelector(
-                SelectSelectorConfig(
-                    options=["5", "15", "30", "60"],
-                    translation_key=CONF_BILLING_INTERVAL_MIN,
-                )
-            ),
-            probatio.Required(
-                CONF_BILLING_PERIOD, default=BillingPeriod.MONTH.value
-            ): choice_picker(BillingPeriod, CONF_BILLING_PERIOD),
+            **billing_fields(),
             probatio.Optional(CONF_PHASE_LIMIT_W): number_box(1, 10_000_000, "W"),
             probatio.Required(
                 CONF_BATTERY_PHASES, default=BatteryPhases.THREE.value

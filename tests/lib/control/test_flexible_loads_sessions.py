@@ -24,28 +24,13 @@ from custom_components.energy_orchestrator.lib.control.flexible_loads import (
     Session,
     Tariff,
     plan,
-    time_of_use,
 )
+from tests.lib.control.spain_tariff import spain_20td
 
 START = datetime(2025, 6, 1, 0, 0, tzinfo=UTC)
 DEPARTS = START + timedelta(hours=7, minutes=30)
 # Spain's 2.0TD periods (UTC here) with a demand charge on 15-minute import.
-TARIFF = Tariff(
-    time_of_use(
-        [
-            ("00:00", 0.13),
-            ("08:00", 0.20),
-            ("10:00", 0.28),
-            ("14:00", 0.20),
-            ("18:00", 0.28),
-            ("22:00", 0.20),
-        ]
-    ),
-    FixedPrice(0.06),
-    60,
-    demand_charge_per_kw=10,
-    billing_minutes=15,
-)
+TARIFF = spain_20td(demand_charge_per_kw=10, billing_minutes=15)
 # 500 W all day, 2 kW in the dear evening (18:00-22:00).
 BASE = [2000.0 if 72 <= index < 88 else 500.0 for index in range(96)]
 BATTERY = BatteryNow(10000.0, 5000.0, 1000.0, reserve_wh=1000.0)

@@ -17,33 +17,20 @@ from custom_components.energy_orchestrator.lib.control.flexible_loads import (
     PlanRequest,
     Tariff,
     plan,
-    time_of_use,
 )
 from custom_components.energy_orchestrator.lib.control.flexible_loads.netting import (
     LoadLive,
     decide,
     project,
 )
+from tests.lib.control.spain_tariff import spain_20td
 
 START = datetime(2025, 6, 1, 0, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 MINUTE = timedelta(minutes=1)
 EFFICIENCY = 0.95
 # Spain's 2.0TD periods (UTC here): the night cheap, the evening dear.
-TWO_PERIODS = Tariff(
-    time_of_use(
-        [
-            ("00:00", 0.13),
-            ("08:00", 0.20),
-            ("10:00", 0.28),
-            ("14:00", 0.20),
-            ("18:00", 0.28),
-            ("22:00", 0.20),
-        ]
-    ),
-    FixedPrice(0.06),
-    60,
-)
+TWO_PERIODS = spain_20td()
 
 
 def test_the_plan_values_stored_energy_at_what_refilling_it_costs() -> None:
