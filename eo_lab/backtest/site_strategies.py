@@ -18,9 +18,6 @@ from custom_components.energy_orchestrator.lib.control.forecast import (
     day_scenarios,
     forecast,
 )
-from custom_components.energy_orchestrator.lib.control.peak_shaving.limiter import (
-    interval_budget_w,
-)
 from eo_lab.backtest.site_car import (
     CAR,
     VOLTAGE_V,
@@ -213,31 +210,26 @@ class Orchestrator:
     def _site_room(self, moment: datetime, last: Measurement) -> SiteRoom:
         """Return the caps peak shaving would post for the car, and the plan's room ahead.
 
-        Under the billed peak: the level the loads' plan holds (the higher
-        of its billed peak and the period's so far, as peak shaving holds
-        its plan's), the interval's budget at it (``interval_budget_w``,
-        peak shaving's) less the import before the battery, plus what the
-        car takes (``site_caps``). Under the grid's limit: the limit less
+        Under the billed peak: the room the loads' plan leaves
+        (``FlexibleLoadsController.peak_room``, which the Home Assistant
+        entry posts where no peak shaver does), plus what the car takes
+        (``site_caps``). Under the grid's limit: the limit less
         the import.
         Ahead, per plan step: the level less the plan's import before the
         battery, the limit less its import, both without the car (the plan
         places the car's session to plan the battery and the level with it;
         the car's room is what the plan leaves it).
         """
-        controller = self.controller
-        plan, meter = controller.plan, controller.demand_meter
+        plan = self.controller.plan
         limit = self.scored.site.grid
-        level = None
-        if meter is not None and plan is not None:
-            level = max(plan.billed_peak_w, controller.billed_peak_w(moment))
-        net = last.grid_w - last.battery_w
+        # The loads' plan's room under its billed peak: what the Home
+        # Assistant entry posts where no peak shaver does.
+        room_now, peak_ahead = self.controller.peak_room(moment, last)
         peak_cap, _ = site_caps(
             ev_power_w=self.car_w,
             phases=1,
             voltage_v=VOLTAGE_V,
-            grid_headroom_w=None
-            if level is None or meter is None
-            else interval_budget_w(meter, moment, level) - net,
+            grid_headroom_w=room_now,
             phase_headroom_w=None,
         )
         grid_cap = (
@@ -246,7 +238,7 @@ class Orchestrator:
             else max(self.car_w, 0.0) + limit.import_limit_w - last.grid_w
         )
         ahead = None
-        if plan is not None and (level is not None or limit is not None):
+        if plan is not None and (peak_ahead is not None or limit is not None):
             # The plan's import before the battery and without the car it
             # places: the car's room is all the plan leaves the two.
             car = plan.sessions.get(CAR, [0.0] * len(plan.grid_w))
@@ -257,7 +249,9 @@ class Orchestrator:
             ahead = RoomAhead(
                 plan.start,
                 plan.step,
-                tuple(math.inf if level is None else level - n for n in nets),
+                peak_ahead.peak_w
+                if peak_ahead is not None
+                else tuple(math.inf for _ in nets),
                 None
                 if limit is None
                 else tuple(

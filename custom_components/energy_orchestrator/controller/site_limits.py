@@ -114,12 +114,13 @@ def async_site_headroom(
 
     With two peak shavers (two connections' meters), each side is the
     tighter of the two. What other controllers than ``taker`` took lately
-    is taken off: it may not show on the meter yet.
+    is taken off: it may not show on the meter yet; the taker's own post
+    (a flexible loads entry's, where no peak shaver posts) is left out.
     """
     fresh = [
         post
-        for post in hass.data.get(POSTS, {}).values()
-        if timedelta(0) <= now - post.at <= FRESH_FOR
+        for poster, post in hass.data.get(POSTS, {}).items()
+        if timedelta(0) <= now - post.at <= FRESH_FOR and poster != taker
     ]
     if not fresh:
         return None

@@ -76,8 +76,10 @@ from ..controller.site_limits import (
     TakenHeadroom,
     async_car_power_entities,
     async_post_controllable_load,
+    async_post_headroom,
     async_site_headroom,
     async_take_headroom,
+    async_withdraw_headroom,
 )
 from ..lib.control.battery_price_plan import BatteryPricePlan
 from ..lib.control.flexible_loads.battery_part import battery_part
@@ -403,6 +405,7 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
             self.controller.last_tick = None
             async_post_loads_plan(self.hass, self.config_entry.entry_id, None)
             async_post_controllable_load(self.hass, self.config_entry.entry_id, None)
+            async_withdraw_headroom(self.hass, self.config_entry.entry_id)
             self._battery_part = None
             return self._status(now, grid_w, None)
         battery = self._battery_to_plan(now)
@@ -433,16 +436,17 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
         self.pv_history.add(now, pv_w)
         before = {key: book.power_w for key, book in self.controller.books.items()}
         headroom = async_site_headroom(self.hass, now, self.config_entry.entry_id)
+        measurement = Measurement(
+            grid_w,
+            measured,
+            battery_w,
+            battery.energy_wh if battery is not None else None,
+        )
         result = await self.hass.async_add_executor_job(
             partial(
                 self.controller.run,
                 now,
-                Measurement(
-                    grid_w,
-                    measured,
-                    battery_w,
-                    battery.energy_wh if battery is not None else None,
-                ),
+                measurement,
                 headroom_w=headroom.grid_w if headroom else None,
                 safety_w=_safety_room(headroom),
                 sessions=[
@@ -457,6 +461,7 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
                 ],
             )
         )
+        self._post_peak_room(now, measurement, headroom)
         rise = sum(
             max(decision.power_w - before[load.load.name], 0.0)
             for load, decision in zip(self.loads, result.decisions, strict=True)
@@ -712,6 +717,37 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
             self._counters = (now, imported, exported)
         return self._counter_w
 
+    def _post_peak_room(
+        self, now: datetime, measured: Measurement, headroom: SiteHeadroom | None
+    ) -> None:
+        """Post the room the plan leaves under its billed peak, where no peak shaver does.
+
+        With a demand charge in the tariff the plan holds a billed peak; a
+        wallbox manager in ``deadline`` mode then charges in the room it
+        leaves (now, and per plan step ahead), as under peak shaving's. A
+        peak shaver's post (``headroom``, this entry's own left out) wins:
+        it holds the level with the battery.
+        """
+        room_now, ahead = (
+            (None, None)
+            if headroom is not None
+            else self.controller.peak_room(now, measured)
+        )
+        if room_now is None:
+            async_withdraw_headroom(self.hass, self.config_entry.entry_id)
+            return
+        async_post_headroom(
+            self.hass,
+            self.config_entry.entry_id,
+            SiteHeadroom(
+                at=now,
+                source=self.name,
+                grid_w=room_now,
+                phase_w=None,
+                ahead=ahead,
+            ),
+        )
+
     def _read_load(self, load: EntryLoad, now: datetime) -> float | None:
         """Return a load's power: measured, or what its switch or number says."""
         if load.power_entity:
@@ -849,6 +885,7 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
         """Leave the loads in the safe state and write the state."""
         async_post_loads_plan(self.hass, self.config_entry.entry_id, None)
         async_post_controllable_load(self.hass, self.config_entry.entry_id, None)
+        async_withdraw_headroom(self.hass, self.config_entry.entry_id)
         try:
             await self._async_safe_state()
         finally:

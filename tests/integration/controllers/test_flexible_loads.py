@@ -38,6 +38,7 @@ from custom_components.energy_orchestrator.controller.site_limits import (
     SiteHeadroom,
     async_controllable_load_w,
     async_post_headroom,
+    async_site_headroom,
 )
 from custom_components.energy_orchestrator.logbook import async_describe_events
 
@@ -844,3 +845,44 @@ async def test_a_demand_charge_bills_the_peak_and_keeps_it_over_a_restart(
     assert hass.states.get(COST).attributes["billed_peak"] == pytest.approx(3000)
     plan = entry.runtime_data.coordinator.controller.plan
     assert plan is None or plan.billed_peak_w >= 3000
+
+
+@pytest.mark.usefixtures("helpers")
+async def test_under_a_demand_charge_the_plan_posts_the_cars_room(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """Without peak shaving the loads' plan holds the billed peak and posts its room.
+
+    A wallbox manager's deadline then charges under it, as under peak
+    shaving's post; a peak shaver's post wins, and the loads take theirs
+    back. The loads' own step does not read their own post.
+    """
+    await _meter(hass, 300)
+    entry = await _setup(hass, _entry(demand_charge_per_kw=10.0))
+    coordinator = entry.runtime_data.coordinator
+    for minute in range(0, 24 * 60, 5):
+        coordinator.load_history.add(NOW - timedelta(days=1, minutes=minute), 300.0)
+    coordinator.controller.plan = None
+    await _step(hass, freezer)
+    now = dt_util.utcnow()
+    room = async_site_headroom(hass, now)
+    assert room is not None
+    assert room.source == "Flexible loads"
+    assert room.lifts_level is False
+    assert room.ahead is not None
+    plan = coordinator.controller.plan
+    assert plan is not None
+    level = plan.billed_peak_w
+    assert level > 300
+    # Later steps without a planned load: the level less the house's 300 W.
+    assert room.ahead.peak_w[-1] == pytest.approx(level - 300, abs=1)
+    assert async_site_headroom(hass, now, entry.entry_id) is None
+    async_post_headroom(
+        hass,
+        "peak_shaving",
+        SiteHeadroom(at=now, source="Peak shaving", grid_w=1500.0, phase_w=None),
+    )
+    await _step(hass, freezer)
+    room = async_site_headroom(hass, dt_util.utcnow())
+    assert room is not None
+    assert (room.source, room.grid_w) == ("Peak shaving", 1500.0)

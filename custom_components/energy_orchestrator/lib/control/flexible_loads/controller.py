@@ -36,6 +36,8 @@ from datetime import UTC, datetime, timedelta, tzinfo
 import logging
 
 from ..billing import IntervalMeter, billing_period_key
+from ..ev_deadline import RoomAhead
+from ..peak_shaving.limiter import interval_budget_w
 from .loads import FlexibleLoad
 from .milp import SolveError
 from .netting import LoadDecision, LoadLive, LoadReason, Projection, decide, project
@@ -260,6 +262,36 @@ class FlexibleLoadsController:
             projection,
             self._battery_order(now, measured, period_end, target),
         )
+
+    def peak_room(
+        self, now: datetime, measured: Measurement
+    ) -> tuple[float | None, RoomAhead | None]:
+        """Return the room the plan leaves under its billed peak, now and ahead.
+
+        What peak shaving would post for a car where there is none (the
+        demand charge is the loads' tariff's): now, the billing interval's
+        budget at the plan's level (the higher of its billed peak and the
+        period's so far, as peak shaving holds its plan's) less the site's
+        import before the battery; ahead, per plan step, the level less the
+        plan's import before the battery and without the sessions it
+        places (their room is what the plan leaves them). None for each
+        without a demand charge or a plan.
+        """
+        plan, meter = self.plan, self.demand_meter
+        if plan is None or meter is None:
+            return None, None
+        level = max(plan.billed_peak_w, self.billed_peak_w(now))
+        now_w = interval_budget_w(meter, now, level) - (
+            measured.grid_w - measured.battery_w
+        )
+        sessions = [sum(powers) for powers in zip(*plan.sessions.values(), strict=True)]
+        nets = [
+            grid - battery - (sessions[index] if sessions else 0.0)
+            for index, (grid, battery) in enumerate(
+                zip(plan.grid_w, plan.battery_w, strict=True)
+            )
+        ]
+        return now_w, RoomAhead(plan.start, plan.step, tuple(level - n for n in nets))
 
     def _ceiling_w(self, now: datetime) -> float | None:
         """Return the import the billed peak allows (None without a demand charge or plan)."""
