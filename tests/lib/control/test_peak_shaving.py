@@ -417,6 +417,9 @@ def test_the_connection_limit_caps_the_lift_and_a_limit_set_by_hand() -> None:
     )
     assert by_hand.active_import_limit_w == pytest.approx(2500)
     assert by_hand.headroom_w == pytest.approx(1500, abs=1)
+    plan = peak_shaver.replan(T0 + step, 5000)
+    assert plan is not None
+    assert plan.peak_w <= 2500
     with pytest.raises(ValueError, match="connection limit"):
         PeakShavingSettings(connection_limit_w=0).validate()
 

@@ -304,6 +304,10 @@ class PeakShaver:
         if net is None:
             return None
         import_limit, export_limit = self.active_limits(now)
+        connection = self.settings.connection_limit_w
+        if import_limit is not None and connection is not None:
+            # The limiter holds no more than the connection: nor does the plan.
+            import_limit = min(import_limit, connection)
         plan, insurance = self.planner.plan(
             start,
             steps,
