@@ -137,6 +137,27 @@ async def _setup(hass: HomeAssistant, entry: MockConfigEntry) -> MockConfigEntry
     return entry
 
 
+def _post_peak_shaving(
+    hass: HomeAssistant,
+    *,
+    grid_w: float,
+    phase_w: float | None = None,
+    connection_w: float | None = None,
+) -> None:
+    """Post the room a peak shaver leaves now, as peak shaving's step does."""
+    async_post_headroom(
+        hass,
+        "peak_shaving",
+        SiteHeadroom(
+            at=dt_util.utcnow(),
+            source="Peak shaving",
+            grid_w=grid_w,
+            phase_w=phase_w,
+            connection_w=connection_w,
+        ),
+    )
+
+
 async def _boost_pump(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     """Boost the pool pump for half an hour."""
     await hass.services.async_call(
@@ -753,21 +774,11 @@ async def test_a_need_waits_for_room_under_the_billed_peak(
         subentries_data=[_load("Water heater", HEATER, window_end=closes)],
     )
     await _meter(hass, 1000)
-
-    def room(watts: float) -> None:
-        async_post_headroom(
-            hass,
-            "peak_shaving",
-            SiteHeadroom(
-                at=dt_util.utcnow(), source="Peak shaving", grid_w=watts, phase_w=None
-            ),
-        )
-
-    room(500)
+    _post_peak_shaving(hass, grid_w=500)
     await _setup(hass, entry)
     assert hass.states.get(HEATER).state == "off"
     assert hass.states.get(HEATER_STATE).state == "peak_limit"
-    room(2500)
+    _post_peak_shaving(hass, grid_w=2500)
     await _step(hass, freezer)
     assert hass.states.get(HEATER).state == "on"
     assert hass.states.get(HEATER_STATE).state == "meeting_need"
@@ -784,26 +795,12 @@ async def test_a_boost_waits_for_room_under_a_fuse(
     it runs.
     """
     await _meter(hass, 500)
-
-    def room(phase_w: float) -> None:
-        async_post_headroom(
-            hass,
-            "peak_shaving",
-            SiteHeadroom(
-                at=dt_util.utcnow(),
-                source="Peak shaving",
-                grid_w=0.0,
-                phase_w=phase_w,
-                connection_w=9000.0,
-            ),
-        )
-
-    room(500)
+    _post_peak_shaving(hass, grid_w=0.0, phase_w=500, connection_w=9000)
     entry = await _setup(hass, _entry())
     await _boost_pump(hass, entry)
     assert hass.states.get(PUMP).state == "off"
     assert hass.states.get(PUMP_STATE).state == "grid_limit"
-    room(1500)
+    _post_peak_shaving(hass, grid_w=0.0, phase_w=1500, connection_w=9000)
     await _step(hass, freezer)
     assert hass.states.get(PUMP).state == "on"
     assert hass.states.get(PUMP_STATE).state == "boost"
@@ -877,11 +874,7 @@ async def test_under_a_demand_charge_the_plan_posts_the_cars_room(
     # Later steps without a planned load: the level less the house's 300 W.
     assert room.ahead.peak_w[-1] == pytest.approx(level - 300, abs=1)
     assert async_site_headroom(hass, now, entry.entry_id) is None
-    async_post_headroom(
-        hass,
-        "peak_shaving",
-        SiteHeadroom(at=now, source="Peak shaving", grid_w=1500.0, phase_w=None),
-    )
+    _post_peak_shaving(hass, grid_w=1500.0)
     await _step(hass, freezer)
     room = async_site_headroom(hass, dt_util.utcnow())
     assert room is not None
