@@ -161,6 +161,9 @@ class FlexibleLoadsStatus:
     planned_battery: str | None = None
     # With a demand charge: the billing period's peak so far (W; None: no charge).
     billed_peak_w: float | None = None
+    # Each wallbox manager's session the plan places (by its entry id): the
+    # planned power per step from the plan's start.
+    cars: dict[str, list[tuple[datetime, float]]] = field(default_factory=dict)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -647,6 +650,15 @@ class FlexibleLoadsCoordinator(ControllerCoordinator[FlexibleLoadsStatus]):
             billed_peak_w=None
             if controller.demand_meter is None
             else round(controller.billed_peak_w(now), 1),
+            cars={}
+            if plan is None
+            else {
+                entry_id: [
+                    (plan.start + index * plan.step, watts)
+                    for index, watts in enumerate(powers)
+                ]
+                for entry_id, powers in plan.sessions.items()
+            },
         )
 
     async def _async_read_prices(self, now: datetime) -> None:

@@ -6,7 +6,7 @@ room under the site's limits, the peak plan's reserve) and their plans,
 and makes one ``SiteView`` of it for the site device's sensors.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -49,6 +49,9 @@ class CarPlan:
     deadline: datetime | None
     target_kwh: float | None
     delivered_kwh: float
+    # The power the flexible loads' plan places the session at, per step
+    # (empty: no plan places it).
+    plan: tuple[tuple[datetime, float], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,7 +137,8 @@ class SiteViewCoordinator(DataUpdateCoordinator[SiteView]):
         headroom = async_site_headroom(self.hass, now)
         battery: list[BatteryPlanRow] = []
         battery_prices: list[BatteryPriceRow] = []
-        cars: list[CarPlan] = []
+        cars: dict[str, CarPlan] = {}
+        planned_cars: dict[str, tuple[tuple[datetime, float], ...]] = {}
         loads: list[LoadPlan] = []
         # Each loaded controller's outputs, written yet or not; a claim made
         # at run time says who really holds one.
@@ -172,7 +176,7 @@ class SiteViewCoordinator(DataUpdateCoordinator[SiteView]):
                     for slot in status.price_plan.slots
                 )
             elif kind == KIND_WALLBOX_MANAGER and isinstance(status, EvStatus):
-                cars.append(_car_plan(entry, status))
+                cars[entry.entry_id] = _car_plan(entry, status)
             elif kind == KIND_FLEXIBLE_LOADS and isinstance(
                 status, FlexibleLoadsStatus
             ):
@@ -186,6 +190,8 @@ class SiteViewCoordinator(DataUpdateCoordinator[SiteView]):
                     )
                     for load in status.loads.values()
                 )
+                for entry_id, planned in status.cars.items():
+                    planned_cars.setdefault(entry_id, tuple(planned))
         return SiteView(
             owners=dict(sorted({**owners, **owner_of_each(self.hass)}.items())),
             changes=async_output_changes(self.hass),
@@ -194,7 +200,10 @@ class SiteViewCoordinator(DataUpdateCoordinator[SiteView]):
             connection_headroom_w=None if headroom is None else headroom.connection_w,
             battery=tuple(battery),
             battery_prices=tuple(battery_prices),
-            cars=tuple(cars),
+            cars=tuple(
+                replace(car, plan=planned_cars.get(entry_id, ()))
+                for entry_id, car in cars.items()
+            ),
             loads=tuple(loads),
         )
 

@@ -80,6 +80,11 @@ def _plan(view: SiteView) -> Mapping[str, Any]:
                 "deadline": None if car.deadline is None else car.deadline.isoformat(),
                 "target_energy": car.target_kwh,
                 "delivered_energy": round(car.delivered_kwh, 3),
+                # Where the flexible loads' plan places the session.
+                "plan": [
+                    {"start": start.isoformat(), "power": round(power)}
+                    for start, power in car.plan
+                ],
             }
             for car in view.cars
         ],

@@ -23,6 +23,7 @@ from tests.integration.controllers.peak_and_car import (
     wallbox_manager_entry,
 )
 from tests.integration.controllers.test_car_room_ahead import charge_by
+from tests.integration.controllers.test_site_view import add_site
 from tests.integration.controllers.test_wallbox_manager import GRID, wallbox
 
 __all__ = ["wallbox"]  # the wallbox fixture, shared
@@ -103,6 +104,14 @@ async def test_the_loads_plan_places_the_deadline_car(
     now = freezer.time_to_freeze.replace(tzinfo=UTC)
     slot = coordinator.load_history.slot_of(now)
     assert coordinator.load_history.mean(slot) == pytest.approx(HOUSE_W, abs=1.0)
+    # The site device draws the car where the plan places it.
+    site = hass.config_entries.async_get_entry(await add_site(hass))
+    assert site is not None
+    await site.runtime_data.coordinator.async_refresh()
+    await hass.async_block_till_done()
+    (drawn,) = hass.states.get("sensor.site_planned_peak").attributes["cars"]
+    assert drawn["controller"] == car.title
+    assert [row["power"] for row in drawn["plan"]] == [round(p) for p in planned]
 
     # The session stopped: the post is withdrawn, the plan drops the car.
     await hass.services.async_call(
