@@ -14,7 +14,7 @@ from custom_components.energy_orchestrator.lib.control.flexible_loads import (
 from eo_lab.backtest.profile import read_profile
 from eo_lab.backtest.site import run_site_backtest
 from eo_lab.backtest.site_car import SiteRoom
-from eo_lab.backtest.site_config import SiteError, read_site
+from eo_lab.backtest.site_config import Site, SiteError, read_site
 from eo_lab.backtest.site_replay import replay, scored_days
 from eo_lab.backtest.site_strategies import Orchestrator
 
@@ -166,15 +166,9 @@ def test_independent_breaks_the_limit_where_the_orchestrator_does_not() -> None:
     assert strategies["independent"]["car"]["shortfall_kwh"] == 0.0
 
 
-@pytest.mark.slow
-def test_with_a_battery_the_car_lifts_the_billed_peak_by_its_minimum_only() -> None:
-    """The battery holds the 3 kW evening at 500 W; the car adds only its 6 A.
-
-    The loads' plan bills 500 W and leaves the car no room: the wallbox
-    manager lifts the level by the least its need takes (its minimum, one
-    phase at 6 A, all night), not to full power in the morning.
-    """
-    site = read_site(
+def _billed_site_with_battery() -> Site:
+    """Return the base site with a demand charge, a 10 kWh battery, the car, 12 kW."""
+    return read_site(
         json.dumps(
             {
                 **BASE,
@@ -185,6 +179,17 @@ def test_with_a_battery_the_car_lifts_the_billed_peak_by_its_minimum_only() -> N
             }
         )
     )
+
+
+@pytest.mark.slow
+def test_with_a_battery_the_car_lifts_the_billed_peak_by_its_minimum_only() -> None:
+    """The battery holds the 3 kW evening at 500 W; the car adds only its 6 A.
+
+    The loads' plan bills 500 W and leaves the car no room: the wallbox
+    manager lifts the level by the least its need takes (its minimum, one
+    phase at 6 A, all night), not to full power in the morning.
+    """
+    site = _billed_site_with_battery()
     strategies = run_site_backtest(
         read_profile(_profile(3, 3000)), site, ("orchestrator", "independent")
     )["strategies"]
@@ -221,17 +226,7 @@ def test_the_car_s_session_is_in_the_plan_and_out_of_its_room() -> None:
     the level less the plan's import before the battery and without the car,
     and under the grid's limit the limit less its import without the car.
     """
-    site = read_site(
-        json.dumps(
-            {
-                **BASE,
-                "tariff": {**BASE["tariff"], "demand_charge_per_kw": 10},
-                "battery": {"capacity_kwh": 10, "power_kw": 5},
-                "car": CAR,
-                "grid": {"import_limit_w": 12000},
-            }
-        )
-    )
+    site = _billed_site_with_battery()
     scored = scored_days(read_profile(_profile(3, 3000)), site)
     seen: list[tuple[Plan, SiteRoom]] = []
 

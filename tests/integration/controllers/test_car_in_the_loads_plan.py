@@ -23,6 +23,7 @@ from tests.integration.controllers.peak_and_car import (
     wallbox_manager_entry,
 )
 from tests.integration.controllers.test_car_room_ahead import charge_by
+from tests.integration.controllers.test_flexible_loads import give_a_day
 from tests.integration.controllers.test_site_view import add_site
 from tests.integration.controllers.test_wallbox_manager import GRID, wallbox
 
@@ -74,9 +75,7 @@ async def test_the_loads_plan_places_the_deadline_car(
         assert await hass.config_entries.async_setup(entry.entry_id)
         await hass.async_block_till_done()
     coordinator = loads.runtime_data.coordinator
-    for minute in range(0, 24 * 60, 5):
-        coordinator.load_history.add(EVENING - timedelta(minutes=minute), HOUSE_W)
-    coordinator.controller.plan = None
+    give_a_day(coordinator, EVENING, HOUSE_W)
 
     await charge_by(hass, car, 6.0, DEPARTS)
     await _step(hass, freezer, car)

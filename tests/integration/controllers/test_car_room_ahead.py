@@ -1,6 +1,5 @@
 """A deadline car under peak shaving: the room ahead, and the lift of the billed peak."""
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from freezegun.api import FrozenDateTimeFactory
@@ -369,22 +368,10 @@ async def test_the_week_read_from_the_recorder_leaves_the_car_out(
     peak, car = site_entries
     loads = flexible_loads_entry()
     loads.add_to_hass(hass)
-
-    def charge(night: bool) -> None:
-        """Report a 1 kW house and, at night, the car's 3 kW, on both meters."""
-        report_meters(hass, 1000.0 + 3000.0 * night, 3000.0 * night)
-        hass.states.async_set(
-            METER, str(1000.0 + 3000.0 * night), {"unit_of_measurement": "W"}
-        )
-        hass.states.async_set(HEATER, "off")
-        hass.states.async_set(PUMP, "off")
-
-    await _record_two_nights(hass, freezer, charge)
+    await _record_two_nights(hass, freezer, car_w=3000.0)
     # 01:00: the house alone, not the house and the car.
     assert await _forecast_at_one(hass, car, peak) == pytest.approx(1000.0, abs=50)
-    base = loads.runtime_data.coordinator._forecast(MONDAY, 96)
-    assert base is not None
-    assert base[4] == pytest.approx(1000.0, abs=50)
+    assert _loads_forecast_at_one(loads) == pytest.approx(1000.0, abs=50)
 
 
 async def test_the_week_read_from_the_recorder_leaves_the_flexible_loads_out(
@@ -401,35 +388,33 @@ async def test_the_week_read_from_the_recorder_leaves_the_flexible_loads_out(
     """
     peak, _ = site_entries
     loads = flexible_loads_entry()
-
-    def heat(night: bool) -> None:
-        """Report a 1 kW house, its grid on both meters, and the heater's switch."""
-        report_meters(hass, 1000.0 + 2000.0 * night, 0.0)
-        hass.states.async_set(
-            METER, str(1000.0 + 2000.0 * night), {"unit_of_measurement": "W"}
-        )
-        hass.states.async_set(HEATER, "on" if night else "off")
-        hass.states.async_set(PUMP, "off")
-
-    await _record_two_nights(hass, freezer, heat)
+    await _record_two_nights(hass, freezer, heater_w=2000.0)
     assert await _forecast_at_one(hass, loads, peak) == pytest.approx(1000.0, abs=50)
-    # Loaded with peak shaving (the integration's first entry sets up all).
-    base = loads.runtime_data.coordinator._forecast(MONDAY, 96)
-    assert base is not None
-    assert base[4] == pytest.approx(1000.0, abs=50)
+    assert _loads_forecast_at_one(loads) == pytest.approx(1000.0, abs=50)
 
 
 async def _record_two_nights(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
-    report: Callable[[bool], None],
+    *,
+    car_w: float = 0.0,
+    heater_w: float = 0.0,
 ) -> None:
-    """Record the two days before Monday, quarter by quarter, nights until 03:00."""
+    """Record the two days before Monday, quarter by quarter.
+
+    A 1 kW house; at night (until 03:00) the car's ``car_w`` and the water
+    heater's ``heater_w`` (its switch on) too, on both grid meters.
+    """
     first = MONDAY - timedelta(days=2)
     for quarter in range(2 * 96):
         moment = first + quarter * timedelta(minutes=15)
         freezer.move_to(moment)
-        report(moment.hour < 3)
+        night = moment.hour < 3
+        grid = 1000.0 + (car_w + heater_w) * night
+        report_meters(hass, grid, car_w * night)
+        hass.states.async_set(METER, str(grid), {"unit_of_measurement": "W"})
+        hass.states.async_set(HEATER, "on" if night and heater_w else "off")
+        hass.states.async_set(PUMP, "off")
         await hass.async_block_till_done()
     await async_wait_recording_done(hass)
     freezer.move_to(MONDAY)
@@ -446,3 +431,14 @@ async def _forecast_at_one(
     plan = peak.runtime_data.coordinator.shaver.replan(MONDAY, 5000.0)
     assert plan is not None
     return plan.net_w[4]
+
+
+def _loads_forecast_at_one(loads: MockConfigEntry) -> float:
+    """Return the flexible loads' forecast of the site for 01:00 Monday.
+
+    The entry was loaded with peak shaving (the integration's first entry
+    sets up all).
+    """
+    base = loads.runtime_data.coordinator._forecast(MONDAY, 96)
+    assert base is not None
+    return base[4]

@@ -44,6 +44,7 @@ from tests.integration.controllers.simulated_site import (
     add_tcp_device,
     frozen_at,
 )
+from tests.integration.controllers.test_flexible_loads import give_a_day
 
 # 03:00 UTC: no PV, 1.0-1.6 kW of load for an hour and a half.
 NIGHT = datetime(2026, 6, 2, 3, tzinfo=UTC)
@@ -352,9 +353,7 @@ async def test_the_loads_plan_charges_the_simulated_battery_in_its_cheap_slot(
     await hass.async_block_till_done()
     coordinator = loads.runtime_data.coordinator
     # Yesterday's site, as the recorder would give it: the house's 1.2 kW.
-    for minute in range(0, 24 * 60, 5):
-        coordinator.load_history.add(NIGHT - timedelta(days=1, minutes=minute), 1200.0)
-    coordinator.controller.plan = None
+    give_a_day(coordinator, NIGHT - timedelta(days=1), 1200.0)
     await night.step(5, loads, manager)
     state = hass.states.get("sensor.house_battery")
     assert state is not None

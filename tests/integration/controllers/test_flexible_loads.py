@@ -40,6 +40,9 @@ from custom_components.energy_orchestrator.controller.site_limits import (
     async_post_headroom,
     async_site_headroom,
 )
+from custom_components.energy_orchestrator.flexible_loads.coordinator import (
+    FlexibleLoadsCoordinator,
+)
 from custom_components.energy_orchestrator.logbook import async_describe_events
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -156,6 +159,18 @@ def _post_peak_shaving(
             connection_w=connection_w,
         ),
     )
+
+
+def give_a_day(
+    coordinator: FlexibleLoadsCoordinator, until: datetime, watts: float
+) -> None:
+    """Give the loads' forecast a day of the site at ``watts`` up to ``until``.
+
+    As the recorder would at a start; the next step plans again on it.
+    """
+    for minute in range(0, 24 * 60, 5):
+        coordinator.load_history.add(until - timedelta(minutes=minute), watts)
+    coordinator.controller.plan = None
 
 
 async def _boost_pump(hass: HomeAssistant, entry: MockConfigEntry) -> None:
@@ -606,9 +621,7 @@ async def test_with_a_day_of_history_the_plan_runs_loads_in_cheap_hours(
     await hass.async_block_till_done()
     coordinator = entry.runtime_data.coordinator
     # Yesterday's site: 300 W all day, without PV.
-    for minute in range(0, 24 * 60, 5):
-        coordinator.load_history.add(NOW - timedelta(days=1, minutes=minute), 300.0)
-    coordinator.controller.plan = None
+    give_a_day(coordinator, NOW - timedelta(days=1), 300.0)
     await _step(hass, freezer)
     state = hass.states.get(HEATER_STATE)
     plan = state.attributes["plan"]
@@ -857,9 +870,7 @@ async def test_under_a_demand_charge_the_plan_posts_the_cars_room(
     await _meter(hass, 300)
     entry = await _setup(hass, _entry(demand_charge_per_kw=10.0))
     coordinator = entry.runtime_data.coordinator
-    for minute in range(0, 24 * 60, 5):
-        coordinator.load_history.add(NOW - timedelta(days=1, minutes=minute), 300.0)
-    coordinator.controller.plan = None
+    give_a_day(coordinator, NOW - timedelta(days=1), 300.0)
     await _step(hass, freezer)
     now = dt_util.utcnow()
     room = async_site_headroom(hass, now)

@@ -41,6 +41,7 @@ from tests.integration.controllers.test_flexible_loads import (
     METER,
     _entry,
     _meter,
+    give_a_day,
     helpers,
 )
 
@@ -87,9 +88,7 @@ async def _site(
 def _seed(loads: MockConfigEntry) -> None:
     """Give the loads' forecast yesterday's site: 300 W all day, without PV."""
     coordinator = loads.runtime_data.coordinator
-    for minute in range(0, 24 * 60, 5):
-        coordinator.load_history.add(NOW - timedelta(days=1, minutes=minute), 300.0)
-    coordinator.controller.plan = None
+    give_a_day(coordinator, NOW - timedelta(days=1), 300.0)
 
 
 async def _step(

@@ -277,10 +277,9 @@ class FlexibleLoadsController:
         places (their room is what the plan leaves them). None for each
         without a demand charge or a plan.
         """
-        plan, meter = self.plan, self.demand_meter
-        if plan is None or meter is None:
+        plan, meter, level = self.plan, self.demand_meter, self._ceiling_w(now)
+        if plan is None or meter is None or level is None:
             return None, None
-        level = max(plan.billed_peak_w, self.billed_peak_w(now))
         now_w = interval_budget_w(meter, now, level) - (
             measured.grid_w - measured.battery_w
         )
